@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Install what ml-ci's pipeline and tests need on a fresh Debian 12 machine (root):
+# system packages and a virtual environment at .venv with ml-ci[dev] in it. Idempotent.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v dockerd >/dev/null || need_apt+=(docker.io)
+command -v docker-registry >/dev/null || need_apt+=(docker-registry)
+command -v debootstrap >/dev/null || need_apt+=(debootstrap)
+command -v shellcheck >/dev/null || need_apt+=(shellcheck)
+command -v git >/dev/null || need_apt+=(git)
+[ -x /usr/lib/postgresql/15/bin/postgres ] || ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need_apt+=(postgresql)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "== apt-get install ${need_apt[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+stamp=.venv/.ml-ci-install
+want="$(sha256sum pyproject.toml | cut -c1-16)"
+if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "== pip install -e .[dev] (torch pinned to the CPU build)"
+  .venv/bin/python -m pip install -q --upgrade pip
+  # An unpinned torch would pull a CUDA build of several GB; 2.13.0 is the CPU build.
+  .venv/bin/python -m pip install -q "torch==2.13.0"
+  .venv/bin/python -m pip install -q -e ".[dev]"
+  echo "$want" > "$stamp"
+fi

@@ -1,0 +1,3 @@
+from ml_ci.cli.main import main
+
+raise SystemExit(main())

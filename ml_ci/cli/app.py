@@ -1,0 +1,48 @@
+"""Shared CLI plumbing: the top-level error handler and output helpers."""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from typing import Callable, TypeVar
+
+import click
+
+from ml_ci.errors import ConfigError, MlCiError
+from ml_ci.report.problems import REPORTERS
+
+T = TypeVar("T")
+
+FORMAT_OPTION = click.option(
+    "--format", "fmt", type=click.Choice(sorted(REPORTERS)), default="text", show_default=True,
+    envvar="ML_CI_FORMAT", help="Output format: text, json, or github (workflow annotations). Env: ML_CI_FORMAT.",
+)
+
+
+def run_guarded(fn: Callable[[], int], *, fmt: str = "text") -> int:
+    """Map ml-ci's errors to their exit codes; only real bugs show a traceback (or ML_CI_DEBUG=1)."""
+    try:
+        return fn()
+    except ConfigError as e:
+        REPORTERS[fmt](e.problems, sys.stderr if fmt == "text" else sys.stdout)
+        return e.exit_code
+    except MlCiError as e:
+        if os.environ.get("ML_CI_DEBUG"):
+            traceback.print_exc()
+        msg = str(e)
+        if fmt == "github":
+            print(f"::error title=ml-ci::{msg.replace('%', '%25').replace(chr(10), '%0A')}")
+        click.echo(f"error: {msg}", err=True)
+        return e.exit_code
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        return 130
+
+
+def not_built(name: str) -> Callable[..., None]:
+    def callback(**_: object) -> None:
+        click.echo(f"error: `ml-ci {name}` is not built in ml-ci yet; it is part of the roadmap.", err=True)
+        raise SystemExit(1)
+
+    return callback

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import click
+
+from ml_ci.cli.app import run_guarded
+from ml_ci.errors import ConfigError, OperationalError, Problem
+from ml_ci.resources import resource
+
+_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+def init(directory: Path, name: str | None, owner: str, force: bool) -> int:
+    target = directory / "ml.yaml"
+    name = name or re.sub(r"[^a-z0-9-]+", "-", directory.resolve().name.lower()).strip("-")[:53] or "model"
+    if not _LABEL.match(name):
+        raise ConfigError([Problem("--name", 0, 0, "", f"{name!r} must be a DNS-1123 label (lowercase letters, digits, '-')")])
+    if target.exists() and not force:
+        raise OperationalError(f"{target} already exists; pass --force to overwrite it")
+    text = resource("templates/init/ml.yaml").read_text(encoding="utf-8").format(name=name, owner=owner)
+    directory.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(".ml.yaml.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(target)
+    click.echo(f"wrote {target}; edit the data paths and labels, then run `ml-ci validate {target}`")
+    return 0
+
+
+@click.command("init")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=".")
+@click.option("--name", help="Model name (a DNS-1123 label); default: the folder's name.")
+@click.option("--owner", default="my-org", show_default=True, help="GitHub owner used in image and GitOps repository names.")
+@click.option("--force", is_flag=True, help="Overwrite an existing ml.yaml.")
+def command(directory: Path, name: str | None, owner: str, force: bool) -> None:
+    """Write a commented starter ml.yaml that validates (with the schema line editors use)."""
+    raise SystemExit(run_guarded(lambda: init(directory, name, owner, force)))

@@ -1,0 +1,326 @@
+"""The typed, immutable view of ml.yaml that the rest of ml-ci reads.
+
+Field names mirror the schema's keys; defaults live in the schema alone and are applied
+before these objects are built, so nothing here repeats them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Optional, Union
+
+Metric = Literal[
+    "accuracy", "f1_macro", "f1_micro", "precision_macro", "recall_macro", "roc_auc",
+    "ece", "latency_p50_ms", "latency_p95_ms", "size_mb",
+]
+# Metrics where smaller is better: gates and tuning read them the other way round.
+LOWER_IS_BETTER: frozenset[str] = frozenset({"ece", "latency_p50_ms", "latency_p95_ms", "size_mb"})
+
+
+@dataclass(frozen=True, kw_only=True)
+class HubSplits:
+    train: str
+    validation: str
+    test: Optional[str] = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class HubDataset:
+    id: str
+    splits: HubSplits
+    config: Optional[str] = None
+    revision: Optional[str] = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class TextLength:
+    min: int
+    max: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Drift:
+    method: Literal["psi", "chi2"]
+    threshold: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataChecks:
+    min_rows: int
+    min_rows_per_class: int
+    max_null_fraction: float
+    max_empty_fraction: float
+    max_duplicate_fraction: float
+    max_class_imbalance: float
+    text_length: TextLength
+    leakage: bool
+    drift: Drift
+
+
+@dataclass(frozen=True, kw_only=True)
+class Data:
+    labels: tuple[str, ...]
+    text_column: str
+    label_column: str
+    slice_columns: tuple[str, ...]
+    checks: DataChecks
+    train: Optional[str] = None
+    validation: Optional[str] = None
+    test: Optional[str] = None
+    reference: Optional[str] = None
+    hub: Optional[HubDataset] = None
+    format: Optional[Literal["csv", "json", "parquet"]] = None
+
+    def split_paths(self) -> dict[str, str]:
+        """Role -> path for the splits given as files."""
+        return {k: v for k, v in (("train", self.train), ("validation", self.validation), ("test", self.test)) if v}
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelSpec:
+    base: str
+    max_length: int
+    revision: Optional[str] = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Distributed:
+    nproc_per_node: int
+    nodes: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Train:
+    epochs: float
+    batch_size: int
+    learning_rate: float
+    weight_decay: float
+    warmup_ratio: float
+    gradient_accumulation_steps: int
+    eval_steps: int
+    seed: int
+    precision: Literal["auto", "fp32", "bf16", "fp16"]
+    distributed: Distributed
+
+
+@dataclass(frozen=True, kw_only=True)
+class FloatParam:
+    type: Literal["float"]
+    low: float
+    high: float
+    log: bool
+    step: Optional[float] = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class IntParam:
+    type: Literal["int"]
+    low: int
+    high: int
+    log: bool
+    step: Optional[int] = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class CategoricalParam:
+    type: Literal["categorical"]
+    choices: tuple[Union[bool, int, float, str], ...]
+
+
+Param = Union[FloatParam, IntParam, CategoricalParam]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Tune:
+    enabled: bool
+    trials: int
+    timeout_minutes: float
+    metric: Metric
+    direction: Literal["maximize", "minimize"]
+    sampler: Literal["tpe", "random", "grid"]
+    pruner: Literal["median", "hyperband", "none"]
+    workers: int
+    storage_env: str
+    search_space: dict[str, Param]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Gate:
+    metric: Metric
+    min: Optional[float] = None
+    max: Optional[float] = None
+    against: Optional[Literal["production", "main"]] = None
+    max_drop: Optional[float] = None
+    significance: Optional[float] = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class LengthRange:
+    min: int
+    max: Optional[int] = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Slice:
+    name: str
+    min_rows: int
+    gates: tuple[Gate, ...]
+    column: Optional[str] = None
+    value: Optional[str] = None
+    length: Optional[LengthRange] = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Evaluate:
+    split: Literal["test", "validation"]
+    metrics: tuple[Metric, ...]
+    allow_missing_baseline: bool
+    gates: tuple[Gate, ...]
+    slices: tuple[Slice, ...]
+    latency_samples: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Package:
+    format: Literal["onnx", "torch"]
+    quantize: Literal["none", "int8"]
+    opset: int
+    max_accuracy_drop: float
+    min_agreement: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class Image:
+    registry: str
+    base: str
+    platforms: tuple[str, ...]
+    repository: Optional[str] = None
+    registry_username_env: Optional[str] = None
+    registry_password_env: Optional[str] = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Serve:
+    port: int
+    max_batch_size: int
+    max_batch_delay_ms: float
+    max_body_bytes: int
+    max_texts: int
+    max_text_chars: int
+    threads: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class GitOps:
+    repo: str
+    path: str
+    branch: str
+    token_env: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResourceSet:
+    cpu: Optional[str] = None
+    memory: Optional[str] = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Resources:
+    requests: Optional[ResourceSet] = None
+    limits: Optional[ResourceSet] = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Autoscale:
+    min_replicas: int
+    max_replicas: int
+    target_cpu_utilization: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class SmokeTest:
+    enabled: bool
+    golden_examples: int
+    timeout_seconds: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class Environment:
+    name: str
+    kind: Literal["kubernetes", "local"]
+    replicas: int
+    resources: Resources
+    approval: bool
+    smoke_test: SmokeTest
+    namespace: Optional[str] = None
+    autoscale: Optional[Autoscale] = None
+    url: Optional[str] = None
+    port: Optional[int] = None
+
+    @property
+    def k8s_namespace(self) -> str:
+        return self.namespace or f"ml-{self.name}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Deploy:
+    strategy: Literal["gitops", "apply"]
+    environments: tuple[Environment, ...]
+    gitops: Optional[GitOps] = None
+
+    def environment(self, name: str) -> Environment:
+        for env in self.environments:
+            if env.name == name:
+                return env
+        raise KeyError(name)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Monitoring:
+    enabled: bool
+    p95_latency_ms: float
+    error_rate: float
+    no_traffic_minutes: int
+    for_minutes: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class CI:
+    runner: tuple[str, ...]
+    python: str
+    branches: tuple[str, ...]
+    paths: tuple[str, ...]
+    timeout_minutes: int
+    gpu_runner: Optional[tuple[str, ...]] = None
+    ml_ci_version: Optional[str] = None
+
+    @property
+    def train_runner(self) -> tuple[str, ...]:
+        return self.gpu_runner or self.runner
+
+
+@dataclass(frozen=True, kw_only=True)
+class Config:
+    version: int
+    name: str
+    task: Literal["text-classification"]
+    data: Data
+    model: ModelSpec
+    train: Train
+    tune: Tune
+    evaluate: Evaluate
+    package: Package
+    image: Image
+    serve: Serve
+    monitoring: Monitoring
+    ci: CI
+    deploy: Optional[Deploy] = None
+    min_ml_ci_version: Optional[str] = None
+    # Where the file was read from; not part of ml.yaml.
+    path: Path = Path("ml.yaml")
+
+    @property
+    def root(self) -> Path:
+        """The model repository: the folder holding ml.yaml."""
+        return self.path.parent

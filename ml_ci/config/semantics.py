@@ -1,0 +1,136 @@
+"""Rules the schema cannot say: cross-references, orderings, and paths inside the repository."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from ml_ci.config.yamlfile import Document
+from ml_ci.errors import Problem
+
+_URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+PACKAGE_PREFIX = "package:"
+
+
+def _inside(doc: Document, root: Path, path: tuple[Any, ...], value: str, what: str) -> Problem | None:
+    if _URL.match(value):
+        return doc.problem(path, f"{value!r} is a URL; {what} must be a path inside the repository")
+    pure = PurePosixPath(value.replace("\\", "/"))
+    if pure.is_absolute() or value.startswith("~") or re.match(r"^[A-Za-z]:", value):
+        return doc.problem(path, f"{value!r} is an absolute path; {what} must be relative to the repository root")
+    if ".." in pure.parts:
+        return doc.problem(path, f"{value!r} leaves the repository ('..'); {what} must stay inside it")
+    real_root = root.resolve()
+    target = (root / value).resolve()
+    if target != real_root and real_root not in target.parents:
+        return doc.problem(path, f"{value!r} resolves outside the repository through a symbolic link")
+    return None
+
+
+def check(doc: Document, data: dict[str, Any], root: Path) -> list[Problem]:
+    problems: list[Problem] = []
+    add = problems.append
+
+    d = data["data"]
+    files = [k for k in ("train", "validation", "test", "reference") if k in d]
+    if "hub" in d and files:
+        add(doc.problem(("data", "hub"), f"give either data.hub or data files ({', '.join(files)}), not both"))
+    if "hub" not in d:
+        for role in ("train", "validation"):
+            if role not in d:
+                add(doc.problem(("data",), f"missing required key {role!r} (or set data.hub)"))
+    for key in files:
+        if (p := _inside(doc, root, ("data", key), d[key], f"data.{key}")) is not None:
+            add(p)
+        elif not (root / d[key]).exists():
+            add(doc.problem(("data", key), f"{d[key]!r} does not exist (yet)", severity="warning"))
+
+    base = data["model"]["base"]
+    if _URL.match(base):
+        add(doc.problem(("model", "base"), f"{base!r} is a URL; use a hub id (org/name), a folder inside the repository, "
+                        f"or {PACKAGE_PREFIX}<module>/<folder> for a model shipped in a Python package"))
+    elif not base.startswith(PACKAGE_PREFIX) and (base.startswith((".", "/", "~")) or os.sep in base and (root / base).exists()):
+        if (p := _inside(doc, root, ("model", "base"), base, "model.base")) is not None:
+            add(p)
+
+    metrics = data["evaluate"]["metrics"]
+    n_labels = len(d.get("labels", []))
+
+    def gate_checks(gates: list[dict[str, Any]], where: tuple[Any, ...], relative_ok: bool) -> None:
+        for i, gate in enumerate(gates):
+            at = where + (i,)
+            if gate["metric"] not in metrics:
+                add(doc.problem(at + ("metric",), f"{gate['metric']!r} is not computed: add it to evaluate.metrics"))
+            if not any(k in gate for k in ("min", "max", "against")):
+                add(doc.problem(at, "a gate needs min, max, or against with max_drop"))
+            if "min" in gate and "max" in gate and gate["min"] > gate["max"]:
+                add(doc.problem(at + ("min",), f"min {gate['min']} is greater than max {gate['max']}"))
+            if "against" in gate:
+                if not relative_ok:
+                    add(doc.problem(at + ("against",), "slice gates are absolute; use min or max"))
+                elif "max_drop" not in gate:
+                    add(doc.problem(at, "a gate with 'against' needs 'max_drop'"))
+            else:
+                for k in ("max_drop", "significance"):
+                    if k in gate:
+                        add(doc.problem(at + (k,), f"'{k}' only applies with 'against' (production or main)"))
+
+    gate_checks(data["evaluate"]["gates"], ("evaluate", "gates"), True)
+    if "roc_auc" in metrics and n_labels > 2:
+        add(doc.problem(("evaluate", "metrics"), "roc_auc is computed for two labels only; remove it or use f1_macro"))
+    slice_names = set()
+    for i, sl in enumerate(data["evaluate"]["slices"]):
+        at = ("evaluate", "slices", i)
+        if sl["name"] in slice_names:
+            add(doc.problem(at + ("name",), f"slice name {sl['name']!r} is used twice"))
+        slice_names.add(sl["name"])
+        if ("column" in sl) == ("length" in sl):
+            add(doc.problem(at, "a slice needs exactly one of 'column' or 'length'"))
+        if "column" in sl and sl["column"] not in d.get("slice_columns", []):
+            add(doc.problem(at + ("column",), f"{sl['column']!r} is not listed in data.slice_columns"))
+        if "length" in sl and "max" in sl["length"] and sl["length"]["max"] <= sl["length"].get("min", 0):
+            add(doc.problem(at + ("length", "max"), "max must be greater than min"))
+        gate_checks(sl.get("gates", []), at + ("gates",), False)
+
+    tune = data["tune"]
+    if tune["metric"] not in metrics:
+        add(doc.problem(("tune", "metric"), f"{tune['metric']!r} is not computed: add it to evaluate.metrics"))
+    if tune["enabled"] and not tune["search_space"]:
+        add(doc.problem(("tune", "search_space"), "tuning is enabled but the search space is empty"))
+    for name, param in tune["search_space"].items():
+        at = ("tune", "search_space", name)
+        if param["type"] in ("float", "int"):
+            if param["low"] >= param["high"]:
+                add(doc.problem(at + ("low",), f"low {param['low']} must be less than high {param['high']}"))
+            if param.get("log") and param["low"] <= 0:
+                add(doc.problem(at + ("log",), f"a log scale needs low > 0 (low is {param['low']})"))
+            if param.get("log") and "step" in param:
+                add(doc.problem(at + ("step",), "step cannot be combined with a log scale"))
+        elif len(param["choices"]) == 1:
+            add(doc.problem(at + ("choices",), "only one choice: nothing to tune", severity="warning"))
+    if tune["sampler"] == "grid" and any(p["type"] == "float" and "step" not in p for p in tune["search_space"].values()):
+        add(doc.problem(("tune", "sampler"), "the grid sampler needs a 'step' on every float parameter"))
+
+    dist = data["train"]["distributed"]
+    if dist["nodes"] > 1 and dist["nproc_per_node"] < 1:
+        add(doc.problem(("train", "distributed"), "nodes > 1 needs nproc_per_node >= 1"))
+
+    if "deploy" in data:
+        dep = data["deploy"]
+        seen: dict[str, int] = {}
+        for i, env in enumerate(dep["environments"]):
+            if env["name"] in seen:
+                add(doc.problem(("deploy", "environments", i, "name"),
+                                f"environment {env['name']!r} is already defined at deploy.environments[{seen[env['name']]}]"))
+            seen.setdefault(env["name"], i)
+            auto = env.get("autoscale")
+            if auto and auto["min_replicas"] > auto["max_replicas"]:
+                add(doc.problem(("deploy", "environments", i, "autoscale", "min_replicas"), "min_replicas is greater than max_replicas"))
+        kube = [e for e in dep["environments"] if e["kind"] == "kubernetes"]
+        if kube and dep["strategy"] == "gitops" and "gitops" not in dep:
+            add(doc.problem(("deploy",), "strategy gitops needs a 'gitops' section (repo, path)"))
+        if "repository" not in data["image"]:
+            add(doc.problem(("image",), "deploy needs image.repository (where the serving image is pushed)"))
+    return problems

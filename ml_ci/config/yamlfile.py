@@ -1,0 +1,202 @@
+"""Read ml.yaml safely, keeping where every value came from.
+
+PyYAML's own loaders drop positions, silently keep the last of duplicate keys and expand
+aliases without bound. We parse events (iteratively, so deep nesting cannot blow the stack),
+compose nodes, and build plain data ourselves with those guards in place.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from ml_ci.errors import ConfigError, Problem
+
+MAX_BYTES = 1024 * 1024
+MAX_DEPTH = 64
+MAX_ALIASES = 100
+MAX_NODES = 100_000
+
+Path_ = tuple[Any, ...]  # dotted path as a tuple of keys and indexes
+
+_TAGS = {
+    "tag:yaml.org,2002:str",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:null",
+    "tag:yaml.org,2002:map",
+    "tag:yaml.org,2002:seq",
+    "tag:yaml.org,2002:timestamp",
+}
+_YAML11_BOOLS = {"yes", "no", "on", "off", "y", "n", "true", "false"}
+
+
+@dataclass(frozen=True)
+class Mark:
+    line: int
+    col: int
+
+
+@dataclass
+class Document:
+    """Plain data plus, for each path, the position of its value and of its key."""
+
+    file: str
+    data: Any
+    value_marks: dict[Path_, Mark] = field(default_factory=dict)
+    key_marks: dict[Path_, Mark] = field(default_factory=dict)
+    raw: dict[Path_, tuple[str, str | None]] = field(default_factory=dict)  # (text, style)
+
+    def mark(self, path: Path_, *, key: bool = False) -> Mark:
+        """Position of path, or of the nearest ancestor that has one."""
+        p = tuple(path)
+        while True:
+            table = self.key_marks if key and p in self.key_marks else self.value_marks
+            if p in table:
+                return table[p]
+            if not p:
+                return Mark(1, 1)
+            p = p[:-1]
+
+    def problem(self, path: Path_, message: str, *, key: bool = False, severity: str = "error") -> Problem:
+        m = self.mark(path, key=key)
+        return Problem(self.file, m.line, m.col, dotted(path), message, severity)
+
+
+def dotted(path: Path_) -> str:
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _fail(file: str, line: int, col: int, message: str) -> ConfigError:
+    return ConfigError([Problem(file, line, col, "", message)])
+
+
+def decode(raw: bytes, file: str) -> str:
+    if len(raw) > MAX_BYTES:
+        raise _fail(file, 0, 0, f"file is {len(raw):,} bytes; ml.yaml may be at most {MAX_BYTES:,} bytes")
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raise _fail(file, 1, 1, "file starts with a byte-order mark (BOM); save it as UTF-8 without BOM")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        col = e.start - (raw.rfind(b"\n", 0, e.start) + 1) + 1
+        raise _fail(file, line, col, f"not valid UTF-8 (byte 0x{raw[e.start]:02x}); save the file as UTF-8") from None
+
+
+def _yaml_error(file: str, e: yaml.MarkedYAMLError) -> ConfigError:
+    mark = e.problem_mark or e.context_mark
+    line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
+    problem = (e.problem or "invalid YAML").strip()
+    if "'\\t'" in problem or "\\t" in problem:
+        problem = "a tab character; YAML indentation must use spaces"
+    elif "found character" in problem:
+        problem = f"invalid YAML: {problem}"
+    else:
+        problem = f"invalid YAML: {problem}" + (f" ({e.context})" if e.context else "")
+    return _fail(file, line, col, problem)
+
+
+def _prescan(text: str, file: str) -> None:
+    """Refuse deep nesting, multiple documents and alias bombs before building anything."""
+    depth = docs = aliases = 0
+    try:
+        for ev in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(ev, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    m = ev.start_mark
+                    raise _fail(file, m.line + 1, m.column + 1, f"nesting deeper than {MAX_DEPTH} levels")
+            elif isinstance(ev, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
+            elif isinstance(ev, yaml.DocumentStartEvent):
+                docs += 1
+                if docs > 1:
+                    m = ev.start_mark
+                    raise _fail(file, m.line + 1, m.column + 1, "more than one YAML document ('---'); ml.yaml holds exactly one")
+            elif isinstance(ev, yaml.AliasEvent):
+                aliases += 1
+                if aliases > MAX_ALIASES:
+                    m = ev.start_mark
+                    raise _fail(file, m.line + 1, m.column + 1, f"more than {MAX_ALIASES} aliases; refusing to expand them")
+    except yaml.MarkedYAMLError as e:
+        raise _yaml_error(file, e) from None
+
+
+def load(raw: bytes, file: str = "ml.yaml") -> Document:
+    text = decode(raw, file)
+    _prescan(text, file)
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as e:
+        raise _yaml_error(file, e) from None
+    doc = Document(file, None)
+    if node is None:
+        raise _fail(file, 1, 1, "file is empty; start from `ml-ci init`")
+    budget = [MAX_NODES]
+    problems: list[Problem] = []
+    doc.data = _build(node, (), doc, problems, budget, set())
+    if problems:
+        raise ConfigError(problems)
+    return doc
+
+
+_constructor = yaml.constructor.SafeConstructor()
+
+
+def _build(node: yaml.Node, path: Path_, doc: Document, problems: list[Problem], budget: list[int], active: set[int]) -> Any:
+    budget[0] -= 1
+    if budget[0] < 0:
+        m = node.start_mark
+        raise _fail(doc.file, m.line + 1, m.column + 1, f"aliases expand to more than {MAX_NODES:,} values; refusing (alias bomb?)")
+    mark = Mark(node.start_mark.line + 1, node.start_mark.column + 1)
+    doc.value_marks.setdefault(path, mark)
+    if node.tag not in _TAGS:
+        problems.append(Problem(doc.file, mark.line, mark.col, dotted(path), f"tag {node.tag!r} is not allowed; ml.yaml holds plain data only"))
+        return None
+    if id(node) in active:
+        raise _fail(doc.file, mark.line, mark.col, f"{dotted(path) or 'document'}: an alias refers to itself (recursive anchor)")
+    if isinstance(node, yaml.ScalarNode):
+        doc.raw[path] = (node.value, node.style)
+        if node.tag == "tag:yaml.org,2002:timestamp":
+            return node.value  # dates stay text: nothing in ml.yaml is a date
+        value = _constructor.construct_object(node, deep=True)
+        if isinstance(value, float) and not math.isfinite(value):
+            problems.append(Problem(doc.file, mark.line, mark.col, dotted(path), f"{node.value} is not a finite number"))
+        return value
+    active.add(id(node))
+    try:
+        if isinstance(node, yaml.SequenceNode):
+            return [_build(child, path + (i,), doc, problems, budget, active) for i, child in enumerate(node.value)]
+        out: dict[str, Any] = {}
+        for knode, vnode in node.value:
+            kmark = Mark(knode.start_mark.line + 1, knode.start_mark.column + 1)
+            if knode.tag == "tag:yaml.org,2002:merge":
+                problems.append(Problem(doc.file, kmark.line, kmark.col, dotted(path), "merge keys ('<<') are not supported; write the keys out"))
+                continue
+            if not isinstance(knode, yaml.ScalarNode):
+                problems.append(Problem(doc.file, kmark.line, kmark.col, dotted(path), "a key must be a plain string"))
+                continue
+            key = knode.value
+            if knode.tag != "tag:yaml.org,2002:str" and knode.style is None and key.lower() in _YAML11_BOOLS:
+                pass  # keys are always read as text here, so `on:` stays "on"
+            if key in out:
+                first = doc.key_marks[path + (key,)]
+                problems.append(Problem(doc.file, kmark.line, kmark.col, dotted(path + (key,)),
+                                        f"duplicate key (first defined at line {first.line}); YAML would silently keep only the last"))
+                continue
+            doc.key_marks[path + (key,)] = kmark
+            out[key] = _build(vnode, path + (key,), doc, problems, budget, active)
+        return out
+    finally:
+        active.discard(id(node))

@@ -1,0 +1,60 @@
+"""One error hierarchy; each kind carries its documented exit code.
+
+Exit codes: 0 success, 1 operational failure, 2 invalid config, 3 data check failed,
+4 quality gate failed, 5 deployment failed. Anything else that escapes is a bug.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class MlCiError(Exception):
+    """A failure the user can act on: printed without a traceback."""
+
+    exit_code = 1
+
+
+class OperationalError(MlCiError):
+    exit_code = 1
+
+
+class NotBuiltError(OperationalError):
+    """A command whose stage is not implemented in this release."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding in a file, located by line and column (1-based) and dotted path."""
+
+    file: str
+    line: int
+    col: int
+    path: str
+    message: str
+    severity: str = "error"  # or "warning"
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}:{self.col}: " if self.line else f"{self.file}: "
+        prefix = "warning: " if self.severity == "warning" else ""
+        return f"{where}{prefix}{self.path + ': ' if self.path else ''}{self.message}"
+
+
+class ConfigError(MlCiError):
+    exit_code = 2
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class DataCheckError(MlCiError):
+    exit_code = 3
+
+
+class GateError(MlCiError):
+    exit_code = 4
+
+
+class DeployError(MlCiError):
+    exit_code = 5

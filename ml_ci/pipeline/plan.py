@@ -1,0 +1,45 @@
+"""The stages of a pipeline and their order, computed from the config alone (pure)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ml_ci.config.model import Config
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str  # unique id, e.g. "deploy-staging"
+    command: tuple[str, ...]  # the ml-ci CLI call that runs it, the same in CI and on a laptop
+    needs: tuple[str, ...] = ()
+    description: str = ""
+
+
+def plan(config: Config) -> list[Stage]:
+    """Stages in dependency order. PR runs stop after evaluate; releases go on to deploy."""
+    stages = [
+        Stage("validate", ("validate",), (), "validate ml.yaml"),
+        Stage("data-check", ("data", "check"), ("validate",), "test the data"),
+    ]
+    train_needs: tuple[str, ...] = ("data-check",)
+    if config.tune.enabled:
+        stages.append(Stage("tune", ("tune",), ("data-check",), f"Optuna study, {config.tune.trials} trials"))
+        train_needs = ("tune",)
+    stages += [
+        Stage("train", ("train",), train_needs,
+              f"fine-tune {config.model.base}"),
+        Stage("evaluate", ("evaluate",), ("train",), "evaluate and check gates"),
+        Stage("export", ("export",), ("evaluate",), f"package as {config.package.format}"),
+        Stage("build", ("build",), ("export",), "build, verify and push the serving image"),
+    ]
+    if config.deploy:
+        first, *rest = config.deploy.environments
+        stages.append(Stage(f"deploy-{first.name}", ("deploy", "--env", first.name), ("build",),
+                            f"deploy to {first.name} and smoke-test"))
+        previous = first.name
+        for env in rest:
+            stages.append(Stage(f"promote-{env.name}", ("promote", "--from", previous, "--to", env.name),
+                                (f"deploy-{previous}" if previous == first.name else f"promote-{previous}",),
+                                f"promote {previous} -> {env.name}"))
+            previous = env.name
+    return stages

@@ -1,0 +1,43 @@
+"""Print config problems as text, JSON, or GitHub workflow commands."""
+
+from __future__ import annotations
+
+import json
+from typing import Callable, Sequence, TextIO
+
+from ml_ci.errors import Problem
+
+
+def _escape_data(text: str) -> str:
+    # GitHub workflow-command escaping (toolkit's escapeData / escapeProperty)
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_prop(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def text(problems: Sequence[Problem], out: TextIO) -> None:
+    for p in problems:
+        print(p, file=out)
+
+
+def as_json(problems: Sequence[Problem], out: TextIO) -> None:
+    json.dump({"valid": not any(p.severity == "error" for p in problems),
+               "problems": [{"file": p.file, "line": p.line, "column": p.col, "path": p.path,
+                             "message": p.message, "severity": p.severity} for p in problems]}, out, indent=2)
+    out.write("\n")
+
+
+def github(problems: Sequence[Problem], out: TextIO) -> None:
+    for p in problems:
+        level = "warning" if p.severity == "warning" else "error"
+        props = f"file={_escape_prop(p.file)}"
+        if p.line:
+            props += f",line={p.line},col={p.col}"
+        title = f"ml.yaml {p.path}" if p.path else "ml.yaml"
+        msg = f"{p.path}: {p.message}" if p.path else p.message
+        print(f"::{level} {props},title={_escape_prop(title)}::{_escape_data(msg)}", file=out)
+
+
+REPORTERS: dict[str, Callable[[Sequence[Problem], TextIO], None]] = {"text": text, "json": as_json, "github": github}
