@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+from pathlib import Path
 from typing import Callable, TypeVar
 
 import click
@@ -46,3 +47,10 @@ def not_built(name: str) -> Callable[..., None]:
         raise SystemExit(1)
 
     return callback
+
+
+def config_option(f: Callable[..., T]) -> Callable[..., T]:
+    """-c/--config, shared by every stage command: the model repository is the folder of ml.yaml."""
+    return click.option("-c", "--config", "config_path", type=click.Path(path_type=Path),
+                        default="ml.yaml", show_default=True, envvar="ML_CI_CONFIG",
+                        help="Path to ml.yaml (or its folder). Env: ML_CI_CONFIG.")(f)
