@@ -1,7 +1,4 @@
-"""Shared fixtures. Services are found through ML_CI_TEST_* variables that .ci/services.sh prints.
-
-With CI=true a test whose service is missing fails instead of skipping.
-"""
+"""Shared fixtures. Services: see tests/services.py."""
 
 from __future__ import annotations
 
@@ -13,16 +10,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "sentiment"
 
-
-def require_service(var: str, what: str) -> str:
-    """The service's address from the environment; skip locally, fail in CI, when it is missing."""
-    value = os.environ.get(var)
-    if not value:
-        message = f"{what} is not available: set {var} (bash .ci/services.sh starts it)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return value
+# No test may reach a model hub.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 @pytest.fixture

@@ -1,0 +1,31 @@
+from pathlib import Path
+
+from ml_ci.config import load_config
+from ml_ci.pipeline.plan import plan
+from tests.conftest import EXAMPLE
+from tests.modelrepo import make_model_repo
+
+
+def test_example_is_valid_and_uses_every_section() -> None:
+    loaded = load_config(EXAMPLE / "ml.yaml")
+    assert loaded.warnings == ()
+    raw = loaded.document.data
+    from ml_ci.resources import schema
+
+    assert set(raw) == set(schema()["properties"]) - {"min_ml_ci_version"}
+
+
+def test_plan_orders_stages_by_dependency() -> None:
+    stages = plan(load_config(EXAMPLE).config)
+    names = [s.name for s in stages]
+    assert names == ["validate", "data-check", "tune", "train", "evaluate", "export", "build", "deploy-staging", "promote-production"]
+    seen: set[str] = set()
+    for stage in stages:
+        assert set(stage.needs) <= seen
+        seen.add(stage.name)
+
+
+def test_scratch_repo_is_valid(tmp_path: Path) -> None:
+    config = load_config(make_model_repo(tmp_path)).config
+    assert config.data.labels == ("negative", "positive")
+    assert config.train.distributed.nproc_per_node == 1  # default from the schema
