@@ -1,0 +1,57 @@
+"""Content fingerprints of the splits, for cache keys: hashes the files without importing `datasets`."""
+
+from __future__ import annotations
+
+import hashlib
+
+from ml_ci.config.model import Config, HubDataset
+from ml_ci.data.read import check_size
+
+_CHUNK = 1 << 20
+
+
+def hub_fingerprint(hub: HubDataset, split: str, dataset_fingerprint: str | None = None) -> str:
+    """What identifies a hub split: id, config, split and revision (and, once loaded, the dataset's own
+    fingerprint). An unpinned revision reads `@unpinned`: such a key cannot notice new data upstream."""
+    base = f"hub:{hub.id}/{hub.config or 'default'}[{split}]@{hub.revision or 'unpinned'}"
+    return f"{base}#{dataset_fingerprint}" if dataset_fingerprint else base
+
+
+def hub_split_names(hub: HubDataset) -> dict[str, str]:
+    """Role -> hub split name."""
+    names = {"train": hub.splits.train, "validation": hub.splits.validation}
+    if hub.splits.test:
+        names["test"] = hub.splits.test
+    return names
+
+
+def file_paths(config: Config) -> dict[str, str]:
+    """Role -> path (as written in ml.yaml, relative to the repository) of each split given as a file."""
+    paths = config.data.split_paths()
+    if config.data.reference:
+        paths["reference"] = config.data.reference
+    return paths
+
+
+def fingerprints(config: Config) -> dict[str, str]:
+    """Role -> `sha256:<hex>` of each split file's bytes (the same value `load_splits` reports), or the
+    hub coordinates of each hub split. Streams the files; refuses one above the size cap."""
+    hub = config.data.hub
+    if hub is not None:
+        return {role: hub_fingerprint(hub, split) for role, split in hub_split_names(hub).items()}
+    out: dict[str, str] = {}
+    for role, rel in file_paths(config).items():
+        path = config.root / rel
+        check_size(path, rel)
+        digest = hashlib.sha256()
+        with path.open("rb") as f:
+            while chunk := f.read(_CHUNK):
+                digest.update(chunk)
+        out[role] = "sha256:" + digest.hexdigest()
+    return out
+
+
+def combined(fingerprints_by_role: dict[str, str]) -> str:
+    """One fingerprint for all splits: sha256 over `role=fingerprint` lines in role order."""
+    lines = "".join(f"{role}={fp}\n" for role, fp in sorted(fingerprints_by_role.items()))
+    return "sha256:" + hashlib.sha256(lines.encode()).hexdigest()

@@ -1,0 +1,163 @@
+"""Read a split file (CSV, JSON / JSON Lines, Parquet) into a Table, with row locations.
+
+Parsing is ours rather than `datasets.load_dataset("csv")` so that every problem names its file
+and line (a ragged row, bad quoting, a byte that is not UTF-8), nothing is written to a cache,
+and a file above the size cap is refused before a byte of it is read.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from pathlib import Path
+
+from ml_ci.data.table import Table
+from ml_ci.errors import DataCheckError, OperationalError
+
+# Larger files are refused before reading: the whole split is held in memory, and a repository
+# that carries more than this belongs on the hub (data.hub) or in object storage.
+MAX_FILE_BYTES = 1 << 30
+
+FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".ndjson": "json", ".parquet": "parquet", ".pq": "parquet"}
+
+
+def infer_format(path: str, configured: str | None) -> str | None:
+    """The configured format, else the one the extension names; None when neither says."""
+    return configured or FORMATS.get(Path(path).suffix.lower())
+
+
+def _size(n: int) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    raise AssertionError("unreachable")
+
+
+def check_size(path: Path, source: str, limit: int = MAX_FILE_BYTES) -> None:
+    """Refuse a file above the cap (or one that cannot be opened) before reading it."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise OperationalError(f"{source}: no such file") from None
+    except OSError as e:
+        raise OperationalError(f"{source}: cannot read: {e.strerror}") from None
+    if path.is_dir():
+        raise OperationalError(f"{source}: is a folder, not a data file")
+    if size > limit:
+        raise DataCheckError(f"{source}: the file is {_size(size)}, above ml-ci's cap of {_size(limit)} for a data file; "
+                             "not read. Put large datasets on the hub (data.hub) or sample them")
+
+
+def read_bytes(path: Path, source: str, limit: int = MAX_FILE_BYTES) -> bytes:
+    check_size(path, source, limit)
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise OperationalError(f"{source}: cannot read: {e.strerror}") from None
+
+
+def file_fingerprint(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def decode(data: bytes, source: str) -> str:
+    """UTF-8 (a byte-order mark is allowed); otherwise name the line and the byte."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise DataCheckError(f"{source}:{line}: not valid UTF-8 (byte 0x{data[e.start]:02x} at offset {e.start}); "
+                             "save the file as UTF-8") from None
+
+
+def parse_csv(text: str, source: str) -> tuple[dict[str, list[object]], list[str]]:
+    """Columns and row locations; an empty field is a missing value (as pandas reads it)."""
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    header: list[str] | None = None
+    rows: list[list[str]] = []
+    locations: list[str] = []
+    end = 0  # the last line of the previous record: a record starts on the line after it
+    try:
+        for record in reader:
+            start, end = end + 1, reader.line_num
+            if not record:  # a blank line
+                continue
+            if header is None:
+                header = [name.strip() for name in record]
+                seen = [n for i, n in enumerate(header) if n in header[:i]]
+                if seen:
+                    raise DataCheckError(f"{source}:{start}: the header names column {seen[0]!r} twice")
+                continue
+            if len(record) != len(header):
+                raise DataCheckError(f"{source}:{start}: {len(record)} fields, but the header has {len(header)} "
+                                     f"({', '.join(header)}); quote values that contain commas")
+            rows.append(record)
+            locations.append(f"{source}:{start}")
+    except csv.Error as e:
+        raise DataCheckError(f"{source}:{reader.line_num}: malformed CSV: {e}") from None
+    if header is None:
+        raise DataCheckError(f"{source}: the file is empty; a CSV split needs a header row and data rows")
+    columns: dict[str, list[object]] = {name: [r[i] if r[i] != "" else None for r in rows] for i, name in enumerate(header)}
+    return columns, locations
+
+
+def _columns_of(records: list[dict[str, object]]) -> dict[str, list[object]]:
+    names: dict[str, None] = {}
+    for record in records:
+        names.update(dict.fromkeys(record))
+    return {name: [r.get(name) for r in records] for name in names}
+
+
+def parse_json(text: str, source: str) -> tuple[dict[str, list[object]], list[str]]:
+    """A JSON array of objects, or JSON Lines (one object a line), told apart by the first character."""
+    if text.lstrip().startswith("["):
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise DataCheckError(f"{source}:{e.lineno}: invalid JSON: {e.msg}") from None
+        for i, record in enumerate(value, 1):
+            if not isinstance(record, dict):
+                raise DataCheckError(f"{source}: row {i}: expected an object with the columns as keys, "
+                                     f"got {type(record).__name__}")
+        return _columns_of(value), [f"{source}: row {i}" for i in range(1, len(value) + 1)]
+    records: list[dict[str, object]] = []
+    locations: list[str] = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataCheckError(f"{source}:{n}: invalid JSON: {e.msg} (column {e.colno})") from None
+        if not isinstance(record, dict):
+            raise DataCheckError(f"{source}:{n}: expected an object with the columns as keys, got {type(record).__name__}")
+        records.append(record)
+        locations.append(f"{source}:{n}")
+    return _columns_of(records), locations
+
+
+def parse_parquet(data: bytes, source: str) -> tuple[dict[str, list[object]], list[str]]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(pa.BufferReader(data))
+    except (pa.ArrowException, OSError) as e:
+        raise DataCheckError(f"{source}: not a readable Parquet file: {e}") from None
+    columns: dict[str, list[object]] = table.to_pydict()
+    return columns, [f"{source}: row {i}" for i in range(1, table.num_rows + 1)]
+
+
+def read_table(path: Path, *, role: str, source: str, fmt: str, limit: int = MAX_FILE_BYTES) -> Table:
+    """Read one split file. DataCheckError for bad content (exit 3), OperationalError when unreadable (exit 1)."""
+    data = read_bytes(path, source, limit)
+    if fmt == "parquet":
+        columns, locations = parse_parquet(data, source)
+    elif fmt == "json":
+        columns, locations = parse_json(decode(data, source), source)
+    else:
+        columns, locations = parse_csv(decode(data, source), source)
+    return Table(role=role, source=source, columns=columns, locations=locations, fingerprint=file_fingerprint(data))
