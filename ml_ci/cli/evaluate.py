@@ -1,0 +1,56 @@
+"""`ml-ci evaluate`: metrics on the test split, gates against absolute thresholds and baselines."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from ml_ci.cli.app import FORMAT_OPTION, config_option, run_guarded
+from ml_ci.config import load_config
+
+
+def evaluate(config_path: Path, model: Path | None, baseline: Path | None, gitops_dir: Path | None,
+             main_baseline: Path | None, fmt: str) -> int:
+    from ml_ci.evaluate.baseline import BaselineSources
+    from ml_ci.evaluate.stage import Options, gate_failure, run
+    from ml_ci.report.markdown import gates_table, metrics_table
+
+    config = load_config(config_path).config
+    outcome = run(config, Options(model, BaselineSources(baseline, gitops_dir, main_baseline)))
+    record = outcome.record
+    if fmt == "json":
+        json.dump({k: v for k, v in record.items() if k != "predictions"}, sys.stdout, indent=1, default=str)
+        print()
+    else:
+        print(metrics_table(record))
+        if outcome.results:
+            print()
+            print(gates_table([r.to_json() for r in outcome.results]))
+        print(f"\nverdict: {outcome.verdict} (.ml-ci/artifacts/evaluate/eval.json)")
+    if outcome.failures:
+        raise gate_failure(outcome)
+    return 0
+
+
+@click.command("evaluate")
+@config_option
+@click.option("--model", type=click.Path(path_type=Path), default=None,
+              help="Model folder (default: .ml-ci/artifacts/train/model).")
+@click.option("--baseline", type=click.Path(path_type=Path), default=None,
+              help="An eval.json to compare against, for every gate's `against` not given otherwise.")
+@click.option("--gitops-dir", type=click.Path(path_type=Path), default=None, envvar="ML_CI_GITOPS_DIR",
+              help="A GitOps checkout: `against: production` reads <dir>/<deploy.gitops.path>/overlays/production/eval.json. "
+                   "Env: ML_CI_GITOPS_DIR.")
+@click.option("--main-baseline", type=click.Path(path_type=Path), default=None,
+              help="eval.json (or its folder) of the latest evaluation on main, for `against: main`.")
+@FORMAT_OPTION
+def command(config_path: Path, model: Path | None, baseline: Path | None, gitops_dir: Path | None,
+            main_baseline: Path | None, fmt: str) -> None:
+    """Evaluate the trained model and check the quality gates.
+
+    Exit 0 when every gate passes, 4 when one fails, 3 for bad data, 1 for a missing model or baseline.
+    """
+    raise SystemExit(run_guarded(lambda: evaluate(config_path, model, baseline, gitops_dir, main_baseline, fmt), fmt=fmt))

@@ -1,0 +1,62 @@
+"""The seam to the data loader: the one split evaluate reads, as plain lists.
+
+`ml_ci.data.load.load_splits(config)` does the loading (files or a hub dataset, labels mapped to
+integers through data.labels); this module only picks the split and takes out the texts, labels,
+slice columns and fingerprint, so the rest of evaluate never touches `datasets`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ml_ci.config.model import Config
+from ml_ci.errors import DataCheckError
+from ml_ci.evaluate.metrics import IntArray
+
+
+@dataclass(frozen=True)
+class EvalSplit:
+    role: str  # "test" or "validation"
+    texts: list[str]
+    labels: IntArray
+    columns: dict[str, list[Any]] = field(default_factory=dict)  # the slice columns
+    fingerprint: str | None = None
+
+
+def split_role(config: Config) -> str:
+    """evaluate.split, falling back to validation when there is no test split."""
+    has_test = bool(config.data.test) or bool(config.data.hub and config.data.hub.splits.test)
+    return "test" if config.evaluate.split == "test" and has_test else "validation"
+
+
+def load_eval_split(config: Config) -> EvalSplit:
+    from ml_ci.data.load import LABEL, TEXT, load_splits
+
+    role = split_role(config)
+    splits = load_splits(config)
+    dataset = splits.get(role)
+    if dataset is None:
+        raise DataCheckError(f"there is no {role} split to evaluate on (data.{role} in ml.yaml)")
+    columns = {name: list(dataset[name]) for name in dataset.column_names}
+    return from_columns(config, role, columns, splits.fingerprints.get(role), text=TEXT, label=LABEL)
+
+
+def from_columns(config: Config, role: str, columns: dict[str, list[Any]], fingerprint: str | None, *,
+                 text: str, label: str) -> EvalSplit:
+    """Check and take out what evaluate needs from the split's columns."""
+    for col in (text, label):
+        if col not in columns:
+            raise DataCheckError(f"the {role} split has no column {col!r}")
+    n = len(config.data.labels)
+    labels = np.asarray(columns[label], dtype=np.int64)
+    if len(labels) == 0:
+        raise DataCheckError(f"the {role} split is empty: nothing to evaluate")
+    if labels.min() < 0 or labels.max() >= n:
+        bad = int(labels[(labels < 0) | (labels >= n)][0])
+        raise DataCheckError(f"the {role} split has label index {bad}, outside data.labels {list(config.data.labels)}")
+    texts = ["" if t is None else str(t) for t in columns[text]]
+    slice_cols = {c: columns[c] for c in config.data.slice_columns if c in columns}
+    return EvalSplit(role, texts, labels, slice_cols, fingerprint)

@@ -1,0 +1,138 @@
+"""Run the trained model: batched probabilities, single-request latency, size on disk.
+
+torch and transformers are imported inside the functions: importing this module stays cheap.
+Batches are formed from texts sorted by token length and padded only to the longest in each
+batch (dynamic padding), which wastes far less compute than padding everything to max_length.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ml_ci.errors import OperationalError
+from ml_ci.evaluate.metrics import FloatArray
+
+BATCH_SIZE = 64
+WARMUP = 3
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "pytorch_model.bin.index.json")
+
+
+@dataclass
+class Model:
+    """A loaded classifier whose output columns are reordered to the config's label order."""
+
+    model: Any
+    tokenizer: Any
+    columns: list[int]  # columns[i] = the model's output index of data.labels[i]
+    max_length: int
+
+
+def check_model_dir(model_dir: Path) -> None:
+    if not model_dir.is_dir():
+        raise OperationalError(f"model folder {model_dir} does not exist: run `ml-ci train` first, or pass --model DIR")
+    if not (model_dir / "config.json").is_file():
+        raise OperationalError(f"model folder {model_dir} has no config.json: it is not a Hugging Face model folder")
+    if not any((model_dir / name).is_file() for name in WEIGHT_FILES):
+        raise OperationalError(f"model folder {model_dir} has no weights ({' or '.join(WEIGHT_FILES[:2])})")
+
+
+def label_columns(model_labels: list[str], labels: tuple[str, ...], model_dir: Path) -> list[int]:
+    """Map data.labels onto the model's outputs; refuse a model trained on another label set."""
+    if sorted(model_labels) != sorted(labels):
+        raise OperationalError(f"the model in {model_dir} predicts labels {model_labels}, but ml.yaml data.labels is "
+                               f"{list(labels)}: retrain the model for this label set (`ml-ci train`)")
+    return [model_labels.index(label) for label in labels]
+
+
+def load(model_dir: Path, labels: tuple[str, ...], max_length: int) -> Model:
+    check_model_dir(model_dir)
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # a bar per load is noise in CI logs
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model_dir)
+        model = AutoModelForSequenceClassification.from_pretrained(model_dir)
+    except (OSError, ValueError) as e:
+        raise OperationalError(f"cannot load the model in {model_dir}: {e}") from None
+    model.eval()
+    id2label = model.config.id2label or {}
+    model_labels = [str(id2label.get(i, id2label.get(str(i), f"LABEL_{i}"))) for i in range(model.config.num_labels)]
+    return Model(model, tokenizer, label_columns(model_labels, labels, model_dir), max_length)
+
+
+def _softmax(logits: Any) -> FloatArray:
+    import torch
+
+    probs: FloatArray = torch.softmax(logits.float(), dim=-1).double().numpy()
+    return probs
+
+
+def predict_proba(m: Model, texts: list[str], batch_size: int = BATCH_SIZE) -> FloatArray:
+    """Probabilities per text (columns in data.labels order), in the order of `texts`."""
+    import torch
+
+    enc = m.tokenizer(texts, truncation=True, max_length=m.max_length)
+    ids: list[list[int]] = enc["input_ids"]
+    types: list[list[int]] | None = enc.get("token_type_ids")
+    pad_id = m.tokenizer.pad_token_id or 0
+    order = np.argsort([-len(x) for x in ids], kind="stable")  # longest first: peak memory shows up at once
+    out = np.empty((len(texts), len(m.columns)), dtype=np.float64)
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            width = max(len(ids[i]) for i in idx)
+            input_ids = np.full((len(idx), width), pad_id, dtype=np.int64)
+            mask = np.zeros((len(idx), width), dtype=np.int64)
+            for row, i in enumerate(idx):
+                input_ids[row, :len(ids[i])] = ids[i]
+                mask[row, :len(ids[i])] = 1
+            batch = {"input_ids": torch.from_numpy(input_ids), "attention_mask": torch.from_numpy(mask)}
+            if types is not None:
+                tt = np.zeros((len(idx), width), dtype=np.int64)
+                for row, i in enumerate(idx):
+                    tt[row, :len(types[i])] = types[i]
+                batch["token_type_ids"] = torch.from_numpy(tt)
+            out[idx] = _softmax(m.model(**batch).logits)[:, m.columns]
+    return out
+
+
+def latencies_ms(m: Model, texts: list[str], samples: int) -> list[float]:
+    """Wall time of single-text predictions (tokenize, forward, softmax) on this machine, in ms."""
+    import torch
+
+    def once(text: str) -> None:
+        enc = m.tokenizer([text], truncation=True, max_length=m.max_length, return_tensors="pt")
+        _softmax(m.model(**enc).logits)
+
+    timings = []
+    with torch.inference_mode():
+        for i in range(WARMUP):
+            once(texts[i % len(texts)])
+        for i in range(samples):
+            start = time.perf_counter()
+            once(texts[i % len(texts)])
+            timings.append((time.perf_counter() - start) * 1000.0)
+    return timings
+
+
+def folder_size_mb(folder: Path) -> float:
+    """Everything the model folder ships (weights, config, tokenizer), in MB (10^6 bytes)."""
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 1e6
+
+
+def folder_digest(folder: Path) -> str:
+    """sha256 over the folder's relative paths and contents, in a stable order."""
+    h = hashlib.sha256()
+    for p in sorted(q for q in folder.rglob("*") if q.is_file()):
+        h.update(p.relative_to(folder).as_posix().encode() + b"\0")
+        with p.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+    return "sha256:" + h.hexdigest()

@@ -1,0 +1,127 @@
+"""Classification metrics over integer labels and probability rows, with numpy only.
+
+A metric that is undefined for the data (ROC AUC with one class present, or on more than two
+classes) is None with a reason, never NaN: NaN would pass or fail gates silently.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+
+ECE_BINS = 15
+
+
+@dataclass(frozen=True)
+class ClassMetrics:
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Quality metrics of one prediction set (latency and size are measured apart)."""
+
+    metrics: dict[str, float | None]
+    per_class: dict[str, ClassMetrics]
+    confusion: list[list[int]]  # rows: true label, columns: predicted label
+    undefined: dict[str, str] = field(default_factory=dict)  # metric -> why it has no value
+
+
+def confusion_matrix(y_true: IntArray, y_pred: IntArray, n_classes: int) -> IntArray:
+    return np.bincount(y_true * n_classes + y_pred, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+
+
+def _ratio(num: FloatArray, den: FloatArray) -> FloatArray:
+    # sklearn's zero_division=0 convention: a class never predicted has precision 0, not NaN.
+    out = np.zeros_like(num, dtype=np.float64)
+    np.divide(num, den, out=out, where=den > 0)
+    return out
+
+
+def prf_from_confusion(cm: IntArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Per-class precision, recall and F1."""
+    tp = np.diag(cm).astype(np.float64)
+    precision = _ratio(tp, cm.sum(axis=0).astype(np.float64))
+    recall = _ratio(tp, cm.sum(axis=1).astype(np.float64))
+    f1 = _ratio(2 * precision * recall, precision + recall)
+    return precision, recall, f1
+
+
+def f1_macro_from_confusion(cm: IntArray) -> float:
+    """Macro F1 over the classes present in the labels or the predictions (as sklearn does)."""
+    present = (cm.sum(axis=0) + cm.sum(axis=1)) > 0
+    _, _, f1 = prf_from_confusion(cm)
+    return float(f1[present].mean()) if present.any() else 0.0
+
+
+def roc_auc_binary(y_true: IntArray, score: FloatArray) -> float | None:
+    """Area under the ROC curve for the positive class (label 1), by ranks with ties averaged."""
+    positives = int(y_true.sum())
+    negatives = len(y_true) - positives
+    if positives == 0 or negatives == 0:
+        return None
+    order = np.argsort(score, kind="mergesort")
+    sorted_scores = score[order]
+    ranks = np.empty(len(score), dtype=np.float64)
+    # Average ranks over tied scores (Mann-Whitney U).
+    _, first, counts = np.unique(sorted_scores, return_index=True, return_counts=True)
+    avg = first + (counts + 1) / 2.0
+    ranks[order] = np.repeat(avg, counts)
+    u = ranks[y_true == 1].sum() - positives * (positives + 1) / 2.0
+    return float(u / (positives * negatives))
+
+
+def expected_calibration_error(y_true: IntArray, probs: FloatArray, bins: int = ECE_BINS) -> float:
+    """ECE with equal-width confidence bins: sum over bins of |accuracy - confidence| weighted by size."""
+    confidence = probs.max(axis=1)
+    correct = (probs.argmax(axis=1) == y_true).astype(np.float64)
+    # A confidence of exactly 1.0 belongs to the last bin.
+    idx = np.minimum((confidence * bins).astype(np.int64), bins - 1)
+    conf_sum = np.bincount(idx, weights=confidence, minlength=bins)
+    acc_sum = np.bincount(idx, weights=correct, minlength=bins)
+    return float(np.abs(acc_sum - conf_sum).sum() / len(y_true))
+
+
+def score(y_true: IntArray, probs: FloatArray, labels: tuple[str, ...]) -> Scores:
+    """All quality metrics for one set of predictions; probs has one column per label."""
+    n_classes = len(labels)
+    if len(y_true) == 0:
+        raise ValueError("no examples to score")
+    y_pred = probs.argmax(axis=1).astype(np.int64)
+    cm = confusion_matrix(y_true, y_pred, n_classes)
+    precision, recall, f1 = prf_from_confusion(cm)
+    present = (cm.sum(axis=0) + cm.sum(axis=1)) > 0
+    support = cm.sum(axis=1)
+    accuracy = float(np.trace(cm) / cm.sum())
+    metrics: dict[str, float | None] = {
+        "accuracy": accuracy,
+        "f1_macro": float(f1[present].mean()),
+        # Single-label multi-class: micro precision = recall = F1 = accuracy.
+        "f1_micro": accuracy,
+        "precision_macro": float(precision[present].mean()),
+        "recall_macro": float(recall[present].mean()),
+        "ece": expected_calibration_error(y_true, probs),
+    }
+    undefined: dict[str, str] = {}
+    if n_classes == 2:
+        metrics["roc_auc"] = roc_auc_binary(y_true, probs[:, 1])
+        if metrics["roc_auc"] is None:
+            undefined["roc_auc"] = "ROC AUC needs both classes among the true labels"
+    else:
+        metrics["roc_auc"] = None
+        undefined["roc_auc"] = f"ROC AUC is computed for binary tasks only (this one has {n_classes} labels)"
+    per_class = {label: ClassMetrics(float(precision[i]), float(recall[i]), float(f1[i]), int(support[i]))
+                 for i, label in enumerate(labels)}
+    return Scores(metrics, per_class, cm.tolist(), undefined)
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values, dtype=np.float64), q))

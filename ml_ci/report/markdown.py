@@ -1,0 +1,191 @@
+"""The markdown report: metrics with deltas, gates, slices, confusion matrix, data and tuning summaries.
+
+Pure functions of the records (eval.json, the data-check and tuning reports), so the PR comment,
+the job summary and evaluate's report.md say the same thing and are tested without a model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+PASS, FAIL, INFO = "✅", "❌", "➖"
+# Order in which baselines are shown next to a metric.
+AGAINST_ORDER = ("production", "main")
+
+
+def marker(name: str) -> str:
+    """The hidden line that finds this model's sticky comment again."""
+    return f"<!-- ml-ci-report:{name} -->"
+
+
+def num(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return escape(str(value))
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def escape(text: str) -> str:
+    """Table-safe text: pipes would split cells, newlines would end the row, < starts HTML."""
+    return text.replace("|", "\\|").replace("\n", " ").replace("<", "&lt;")
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _delta(value: Any, base: Any) -> str:
+    if isinstance(value, (int, float)) and isinstance(base, (int, float)):
+        return f"{value - base:+.4f}"
+    return "n/a"
+
+
+def metrics_table(record: Mapping[str, Any]) -> str:
+    metrics = record.get("metrics", {})
+    shown = list(record.get("reported_metrics") or metrics)
+    gated = {g.get("metric") for g in record.get("gates", [])}
+    shown += [m for m in sorted(gated) if m not in shown and m in metrics]
+    baselines = {k: v for k, v in (record.get("baselines") or {}).items() if v}
+    againsts = [a for a in AGAINST_ORDER if a in baselines]
+    header = ["metric", "value"] + [h for a in againsts for h in (a, "Δ")]
+    rows = []
+    for m in shown:
+        row = [m, num(metrics.get(m))]
+        for a in againsts:
+            base = baselines[a].get("metrics", {}).get(m)
+            row += [num(base), _delta(metrics.get(m), base)]
+        rows.append(row)
+    return table(header, rows)
+
+
+def gate_mark(gate: Mapping[str, Any]) -> str:
+    if not gate.get("passed"):
+        return FAIL
+    return INFO if gate.get("status") == "no-baseline" else PASS
+
+
+def gates_table(gates: Sequence[Mapping[str, Any]]) -> str:
+    rows = [[gate_mark(g), escape(str(g.get("name"))), num(g.get("value")), num(g.get("baseline")),
+             num(g.get("delta")), num(g.get("p_value"), 4), escape(_note(g))] for g in gates]
+    return table(["", "gate", "value", "baseline", "Δ", "p-value", "note"], rows)
+
+
+def _note(gate: Mapping[str, Any]) -> str:
+    status = gate.get("status")
+    if status == "no-baseline":
+        return "no baseline"
+    if status == "noise":
+        return "drop within noise"
+    if gate.get("p_value") is not None:
+        return "real regression" if not gate.get("passed") else "not significant"
+    return "" if gate.get("passed") else "failed"
+
+
+def per_class_table(record: Mapping[str, Any]) -> str:
+    rows = [[escape(label), num(c.get("precision")), num(c.get("recall")), num(c.get("f1")), str(c.get("support"))]
+            for label, c in (record.get("per_class") or {}).items()]
+    return table(["label", "precision", "recall", "F1", "support"], rows)
+
+
+def confusion_table(record: Mapping[str, Any]) -> str:
+    labels = [escape(str(x)) for x in record.get("labels", [])]
+    cm = record.get("confusion_matrix") or []
+    rows = [[f"**{labels[i]}**", *(str(v) for v in row)] for i, row in enumerate(cm)]
+    return table(["true \\ predicted", *labels], rows)
+
+
+def slices_table(record: Mapping[str, Any]) -> str:
+    rows = []
+    for s in record.get("slices", []):
+        gates = s.get("gates", [])
+        if not s.get("gated"):
+            status = f"{INFO} not gated (rows < {s.get('min_rows')})"
+        elif not gates:
+            status = "no gates"
+        else:
+            status = " ".join(f"{gate_mark(g)} {escape(str(g.get('name')))}" for g in gates)
+        metrics = s.get("metrics", {})
+        rows.append([escape(str(s.get("name"))), escape(str(s.get("selection"))), str(s.get("rows")),
+                     num(metrics.get("accuracy")), num(metrics.get("f1_macro")), status])
+    return table(["slice", "selection", "rows", "accuracy", "F1 macro", "gates"], rows)
+
+
+def headline(record: Mapping[str, Any]) -> str:
+    ok = record.get("verdict") == "pass"
+    gates = list(record.get("gates", [])) + [g for s in record.get("slices", []) for g in s.get("gates", [])]
+    failed = sum(1 for g in gates if not g.get("passed"))
+    state = f"{PASS} all {len(gates)} gates passed" if ok else f"{FAIL} {failed} of {len(gates)} gates failed"
+    digest = str((record.get("model") or {}).get("digest", ""))[:19]
+    return (f"### ml-ci evaluation of `{escape(str(record.get('name')))}`: {state}\n\n"
+            f"{record.get('examples')} examples of the {record.get('split')} split; model {digest}")
+
+
+def evaluation(record: Mapping[str, Any], *, images: Sequence[str] = ()) -> str:
+    """The evaluation section: headline, metrics, gates, slices, per-class and confusion matrix."""
+    parts = [headline(record), "#### Metrics\n\n" + metrics_table(record)]
+    all_gates = list(record.get("gates", [])) + [g for s in record.get("slices", []) for g in s.get("gates", [])]
+    if all_gates:
+        parts.append("#### Gates\n\n" + gates_table(all_gates))
+    if record.get("slices"):
+        parts.append("#### Slices\n\n" + slices_table(record))
+    parts.append("#### Per class\n\n" + per_class_table(record))
+    parts.append("#### Confusion matrix\n\n" + confusion_table(record))
+    parts += [f"![{name}]({name})" for name in images]
+    return "\n\n".join(parts) + "\n"
+
+
+def data_check(report: Mapping[str, Any]) -> str:
+    """A short table of the data checks, read tolerantly: the data stage owns that format."""
+    checks = report.get("checks")
+    rows = []
+    if isinstance(checks, list):
+        for c in checks:
+            if isinstance(c, Mapping):
+                ok = c.get("passed", c.get("status") in ("pass", "passed", "ok"))
+                rows.append([PASS if ok else FAIL, escape(str(c.get("name", c.get("check", "?")))),
+                             escape(str(c.get("message", c.get("detail", ""))))[:200]])
+    elif isinstance(checks, Mapping):
+        for name, c in checks.items():
+            ok = c.get("passed", c.get("status") in ("pass", "passed", "ok")) if isinstance(c, Mapping) else bool(c)
+            detail = c.get("message", "") if isinstance(c, Mapping) else ""
+            rows.append([PASS if ok else FAIL, escape(str(name)), escape(str(detail))[:200]])
+    overall = report.get("passed", report.get("status"))
+    head = "#### Data checks" + (f": {overall}" if isinstance(overall, str) else
+                                 (f": {PASS if overall else FAIL}" if isinstance(overall, bool) else ""))
+    return head + "\n\n" + (table(["", "check", "detail"], rows) if rows else "(no checks listed)")
+
+
+def tuning(best: Mapping[str, Any], summary: Mapping[str, Any] | None) -> str:
+    params = best.get("params", best) if isinstance(best.get("params"), Mapping) else best
+    rows = [[escape(str(k)), escape(str(v))] for k, v in params.items() if not isinstance(v, (dict, list))]
+    lines = ["#### Tuning"]
+    if summary:
+        facts = [f"{k.replace('_', ' ')}: {num(summary[k]) if isinstance(summary[k], float) else escape(str(summary[k]))}"
+                 for k in ("best_value", "metric", "trials", "complete", "pruned") if k in summary]
+        if facts:
+            lines.append("; ".join(facts))
+    lines.append(table(["parameter", "best value"], rows))
+    return "\n\n".join(lines)
+
+
+def pr_comment(record: Mapping[str, Any], *, data_report: Mapping[str, Any] | None = None,
+               best_params: Mapping[str, Any] | None = None, tune_summary: Mapping[str, Any] | None = None,
+               run_url: str | None = None, sha: str | None = None) -> str:
+    """The sticky PR comment. Images cannot be attached through the API: link the run's artifacts."""
+    parts = [marker(str(record.get("name"))), evaluation(record).rstrip("\n")]
+    if data_report is not None:
+        parts.append(data_check(data_report))
+    if best_params is not None:
+        parts.append(tuning(best_params, tune_summary))
+    footer = []
+    if run_url:
+        footer.append(f"Plots (confusion matrix, metric history) and eval.json: [workflow run artifacts]({run_url}#artifacts)")
+    if sha:
+        footer.append(f"Commit {sha[:12]}")
+    if footer:
+        parts.append("<sub>" + " · ".join(footer) + "</sub>")
+    return "\n\n".join(parts) + "\n"

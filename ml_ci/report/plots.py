@@ -1,0 +1,62 @@
+"""PNG plots with matplotlib's headless Agg backend: the confusion matrix and the metric history."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+HISTORY_METRICS = ("accuracy", "f1_macro")
+
+
+def _figure() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on runners
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def confusion_png(labels: Sequence[str], matrix: Sequence[Sequence[int]], path: Path) -> Path:
+    plt = _figure()
+    n = len(labels)
+    fig, ax = plt.subplots(figsize=(2.2 + 0.6 * n, 1.8 + 0.6 * n), dpi=100)
+    try:
+        ax.imshow(matrix, cmap="Blues")
+        ax.set_xticks(range(n), labels=list(labels), rotation=45, ha="right")
+        ax.set_yticks(range(n), labels=list(labels))
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        top = max((max(row) for row in matrix), default=0)
+        for i, row in enumerate(matrix):
+            for j, v in enumerate(row):
+                ax.text(j, i, str(v), ha="center", va="center", color="white" if v > top / 2 else "black")
+        ax.set_title("confusion matrix")
+        fig.tight_layout()
+        fig.savefig(path)
+    finally:
+        plt.close(fig)
+    return path
+
+
+def history_png(history: Sequence[Mapping[str, Any]], current: Mapping[str, Any], path: Path,
+                metrics: Sequence[str] = HISTORY_METRICS) -> Path:
+    """Each metric over the past evaluations (the baseline's history), then this one."""
+    plt = _figure()
+    points = [*history, {"git_sha": "this", "metrics": current}]
+    xs = list(range(len(points)))
+    names = [str(p.get("git_sha") or "?")[:7] for p in points]
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.5 * len(points) + 2), 3.2), dpi=100)
+    try:
+        for m in metrics:
+            ys = [(p.get("metrics") or {}).get(m) for p in points]
+            ax.plot(xs, [float("nan") if y is None else y for y in ys], marker="o", label=m)
+        ax.set_xticks(xs, labels=names, rotation=45, ha="right")
+        ax.set_title("metric history")
+        ax.legend(loc="lower left")
+        fig.tight_layout()
+        fig.savefig(path)
+    finally:
+        plt.close(fig)
+    return path
