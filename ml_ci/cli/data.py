@@ -1,0 +1,33 @@
+"""`ml-ci data`: the data stages. `ml-ci data check` runs the checks of ml.yaml's data.checks."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from ml_ci.cli.app import FORMAT_OPTION, config_option, run_guarded
+from ml_ci.config import load_config
+
+
+@click.group("data")
+def command() -> None:
+    """Data stages."""
+
+
+@command.command("check")
+@config_option
+@FORMAT_OPTION
+def check(config_path: Path, fmt: str) -> None:
+    """Check the data splits against ml.yaml's data.checks; write .ml-ci/artifacts/data-check/report.json and report.md.
+
+    Exit 0 when every check passes, 3 when one fails (naming the rows), 1 when a file cannot be read.
+    """
+
+    def go() -> int:
+        from ml_ci.data.check import data_check
+
+        return data_check(load_config(config_path).config, fmt=fmt, out=sys.stdout)
+
+    raise SystemExit(run_guarded(go, fmt=fmt))

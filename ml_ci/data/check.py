@@ -1,0 +1,78 @@
+"""`ml-ci data check`, the effectful part: read the splits, run the checks, write the report
+atomically, tell the Actions runner, and fail with exit 3 when a check fails."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TextIO
+
+from ml_ci.config.model import Config
+from ml_ci.data import report as reports
+from ml_ci.data.checks import run_checks
+from ml_ci.data.load import HubLoader, load_hub_split, load_tables
+from ml_ci.errors import DataCheckError
+from ml_ci.github.actions_io import add_summary, set_output
+from ml_ci.pipeline.layout import Layout
+from ml_ci.report.problems import _escape_data, _escape_prop
+
+_LOCATION = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+)$")
+
+
+def write_report(out_dir: Path, report: Mapping[str, Any], markdown: str) -> None:
+    """report.json and report.md into a fresh folder renamed over out_dir: never half-written."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        (tmp / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        (tmp / "report.md").write_text(markdown, encoding="utf-8")
+        old = out_dir.with_name(f".{out_dir.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        if out_dir.exists():
+            os.replace(out_dir, old)
+        os.replace(tmp, out_dir)
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def github_annotations(report: Mapping[str, Any], root: Path) -> list[str]:
+    """GitHub workflow commands: one ::error per failed check, on its first offending line when it has one."""
+    out = []
+    for c in report["checks"]:
+        if c["passed"]:
+            continue
+        props = f"title={_escape_prop('data check ' + c['check'])}"
+        if c["rows"] and (m := _LOCATION.match(c["rows"][0])):
+            path = os.path.relpath(root / m["file"]) if (root / m["file"]).exists() else m["file"]
+            props = f"file={_escape_prop(path)},line={m['line']}," + props
+        out.append(f"::error {props}::{_escape_data(c['message'])}")
+    return out
+
+
+def data_check(config: Config, *, fmt: str = "text", out: TextIO, env: Mapping[str, str] | None = None,
+               hub_loader: HubLoader = load_hub_split) -> int:
+    """Run every check of ml.yaml; 0 when all pass, DataCheckError (exit 3) when one fails."""
+    tables = load_tables(config, hub_loader)
+    report = reports.build(tables, run_checks(tables, config.data), config.data)
+    markdown = reports.markdown(report)
+    write_report(Layout(config.root).artifacts("data-check"), report, markdown)
+    add_summary(markdown, env)
+    set_output("fingerprint", report["fingerprint"], env)
+    if fmt == "json":
+        json.dump(report, out, indent=2, ensure_ascii=False)
+        out.write("\n")
+    elif fmt == "github":
+        for line in github_annotations(report, config.root):
+            print(line, file=out)
+    else:
+        for line in reports.text_lines(report):
+            print(line, file=out)
+    if not report["passed"]:
+        raise DataCheckError(reports.failure_message(report))
+    return 0
