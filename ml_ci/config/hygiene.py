@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
-from ml_ci.config.yamlfile import Document, Path_
+from ml_ci.config.yamlfile import YAML11_BOOLS, Document, Path_
 from ml_ci.errors import Problem
 
 _SECRETS = [
@@ -35,22 +36,36 @@ def _strings(value: Any, path: Path_) -> Iterator[tuple[Path_, str, bool]]:
         yield path, value, False
     elif isinstance(value, dict):
         for k, v in value.items():
-            yield path + (k,), k, True
-            yield from _strings(v, path + (k,))
+            yield (*path, k), k, True
+            yield from _strings(v, (*path, k))
     elif isinstance(value, list):
         for i, v in enumerate(value):
-            yield from _strings(v, path + (i,))
+            yield from _strings(v, (*path, i))
+
+
+def _yaml11_booleans(doc: Document) -> list[Problem]:
+    """yes/no/on/off are booleans in YAML 1.1 (PyYAML) but text in YAML 1.2 (editors, other tools):
+    ml.yaml takes neither reading and asks for true/false or quotes."""
+    problems = []
+    for path, (raw, style) in doc.raw.items():
+        if style is None and raw.lower() in YAML11_BOOLS:
+            word = "true" if raw.lower() in ("yes", "on") else "false"
+            problems.append(doc.problem(path, f"{raw} was read as the boolean {word}; write {word} if you mean a boolean, "
+                                        f"or quote it (\"{raw}\") if you mean the text"))
+    return problems
 
 
 def check(doc: Document) -> list[Problem]:
-    problems = []
+    problems = _yaml11_booleans(doc)
     for path, text, is_key in _strings(doc.data, ()):
         if m := _INVISIBLE.search(text):
             name = unicodedata.name(m.group(), f"U+{ord(m.group()):04X}")
-            problems.append(doc.problem(path, f"contains the invisible character U+{ord(m.group()):04X} ({name}); remove it", key=is_key))
+            problems.append(doc.problem(path, f"contains the invisible character U+{ord(m.group()):04X} ({name}), which can make "
+                                        "text read differently from what it is; remove it", key=is_key))
             continue
         if any(unicodedata.category(c) == "Cc" and c not in "\n\t" for c in text):
-            problems.append(doc.problem(path, "contains a control character; remove it", key=is_key))
+            char = next(c for c in text if unicodedata.category(c) == "Cc" and c not in "\n\t")
+            problems.append(doc.problem(path, f"contains the control character U+{ord(char):04X}; remove it", key=is_key))
             continue
         if is_key:
             continue

@@ -6,13 +6,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
 from ml_ci import __version__
 from ml_ci.config import defaults, hygiene, semantics
 from ml_ci.config.model import Config
-from ml_ci.config.schema_errors import messages
-from ml_ci.config.yamlfile import Document, load as load_yaml
+from ml_ci.config.schema_errors import messages, show
+from ml_ci.config.validator import iter_errors
+from ml_ci.config.yamlfile import MAX_BYTES, Document
+from ml_ci.config.yamlfile import load as load_yaml
 from ml_ci.errors import ConfigError, OperationalError, Problem
 from ml_ci.resources import schema
 
@@ -34,32 +34,38 @@ def _check_version(doc: Document) -> None:
     """Checked before any other key: a newer file should say so, not fail on unknown keys."""
     data = doc.data
     if not isinstance(data, dict):
-        kind = "a list" if isinstance(data, list) else "null" if data is None else f"a {type(data).__name__}"
-        raise ConfigError([doc.problem((), f"the top level must be a mapping of keys (version, name, data, ...), not {kind}")])
+        kind = "a list" if isinstance(data, list) else f"the text {show(data)}" if isinstance(data, str) else show(data)
+        raise ConfigError([doc.problem((), "the top level must be a mapping of keys (version: 1, name: ..., data: ...), "
+                                       f"not {kind}")])
     if "version" not in data:
-        raise ConfigError([doc.problem((), "missing required key 'version' (write `version: 1` first)")])
+        raise ConfigError([doc.problem((), f"missing required key 'version': write `version: {FORMAT_VERSION}` "
+                                       "as the first line")])
     version = data["version"]
     raw, style = doc.raw.get(("version",), (None, None))
+    needed = data.get("min_ml_ci_version")
+    try:
+        too_old = isinstance(needed, str) and _version_tuple(needed) > _version_tuple(__version__)
+    except ValueError:
+        too_old = False  # the schema reports the malformed value
+    upgrade = f"pip install -U 'ml-ci>={needed}'" if too_old else "pip install -U ml-ci"
     if isinstance(version, bool) or not isinstance(version, int):
         if isinstance(version, float) and raw is not None and style is None:
             msg = f"{raw} was read as the number {version}; version is a whole number: write `version: {FORMAT_VERSION}`"
+        elif isinstance(version, str) and style is not None and version.isdigit():
+            msg = f"{show(version)} is text; version is a whole number: write `version: {version}` without quotes"
         else:
-            msg = f"{version!r} is not a version number; write `version: {FORMAT_VERSION}`"
+            msg = f"{show(version)} is not a format version; write `version: {FORMAT_VERSION}`"
         raise ConfigError([doc.problem(("version",), msg)])
     if version > FORMAT_VERSION:
-        raise ConfigError([doc.problem(("version",), f"this ml.yaml is format version {version}; it needs ml-ci >= a release that "
-                                       f"reads version {version} (this is ml-ci {__version__}, which reads version {FORMAT_VERSION}): "
-                                       "pip install -U ml-ci")])
+        release = f">= {needed}" if too_old else f"newer than {__version__}"
+        raise ConfigError([doc.problem(("version",), f"this ml.yaml needs ml-ci {release}: it is format version {version}, and "
+                                       f"ml-ci {__version__} reads version {FORMAT_VERSION}: {upgrade}")])
     if version < 1:
-        raise ConfigError([doc.problem(("version",), f"{version} is not a supported version; this ml-ci reads version {FORMAT_VERSION}")])
-    needed = data.get("min_ml_ci_version")
-    if isinstance(needed, str):
-        try:
-            too_old = _version_tuple(needed) > _version_tuple(__version__)
-        except ValueError:
-            too_old = False  # the schema reports the malformed value
-        if too_old:
-            raise ConfigError([doc.problem(("min_ml_ci_version",), f"this ml.yaml needs ml-ci >= {needed} (this is ml-ci {__version__}): pip install -U 'ml-ci>={needed}'")])
+        raise ConfigError([doc.problem(("version",), f"{version} is not a format version; this ml-ci reads version "
+                                       f"{FORMAT_VERSION}: write `version: {FORMAT_VERSION}`")])
+    if too_old:
+        raise ConfigError([doc.problem(("min_ml_ci_version",),
+                                       f"this ml.yaml needs ml-ci >= {needed} (this is ml-ci {__version__}): {upgrade}")])
 
 
 def _build(data: dict[str, Any], path: Path) -> Config:
@@ -73,9 +79,11 @@ def check_document(doc: Document, root: Path) -> tuple[dict[str, Any], list[Prob
     """Validate a parsed document; returns the data with defaults and all problems found."""
     _check_version(doc)
     problems = hygiene.check(doc)
-    validator = jsonschema.Draft202012Validator(schema())
-    for err in sorted(validator.iter_errors(doc.data), key=lambda e: [str(p) for p in e.absolute_path]):
-        problems.extend(messages(err, doc))
+    # A value hygiene refused (an expression, a token, an invisible character) needs no second message.
+    flagged = {p.path for p in problems}
+    contract = schema()
+    for err in iter_errors(doc.data, contract):
+        problems.extend(p for p in messages(err, doc, contract) if p.path not in flagged)
     if any(p.severity == "error" for p in problems):
         return doc.data, problems
     data = defaults.apply(schema(), doc.data)
@@ -90,12 +98,14 @@ def load_config(path: str | Path, *, display_name: str | None = None) -> Loaded:
         path = path / "ml.yaml"
     name = display_name or str(path)
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as f:
+            raw = f.read(MAX_BYTES + 1)  # enough to know it is too big, without reading 50 MB
+            size = max(len(raw), path.stat().st_size)
     except FileNotFoundError:
         raise ConfigError([Problem(name, 0, 0, "", "no such file; create one with `ml-ci init`")]) from None
     except OSError as e:
         raise OperationalError(f"{name}: cannot read: {e.strerror}") from None
-    doc = load_yaml(raw, name)
+    doc = load_yaml(raw, name, size=size)
     data, problems = check_document(doc, path.parent)
     errors = [p for p in problems if p.severity == "error"]
     if errors:

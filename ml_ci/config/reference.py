@@ -30,7 +30,8 @@ def _limits(s: dict[str, Any]) -> str:
     return ", ".join(bits)
 
 
-def _rows(s: dict[str, Any], prefix: str, root: dict[str, Any], out: list[str], sections: list[tuple[str, dict[str, Any]]]) -> None:
+def _rows(s: dict[str, Any], prefix: str, root: dict[str, Any], out: list[str],
+          sections: list[tuple[str, dict[str, Any]]]) -> None:
     required = set(s.get("required", []))
     for key, sub in s.get("properties", {}).items():
         sub = _resolve(sub, root)

@@ -3,29 +3,21 @@
 from __future__ import annotations
 
 import os
-import re
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
+from ml_ci.config.paths import URL, escapes_through_link, outside_reason
 from ml_ci.config.yamlfile import Document
 from ml_ci.errors import Problem
 
-_URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 PACKAGE_PREFIX = "package:"
 
 
 def _inside(doc: Document, root: Path, path: tuple[Any, ...], value: str, what: str) -> Problem | None:
-    if _URL.match(value):
-        return doc.problem(path, f"{value!r} is a URL; {what} must be a path inside the repository")
-    pure = PurePosixPath(value.replace("\\", "/"))
-    if pure.is_absolute() or value.startswith("~") or re.match(r"^[A-Za-z]:", value):
-        return doc.problem(path, f"{value!r} is an absolute path; {what} must be relative to the repository root")
-    if ".." in pure.parts:
-        return doc.problem(path, f"{value!r} leaves the repository ('..'); {what} must stay inside it")
-    real_root = root.resolve()
-    target = (root / value).resolve()
-    if target != real_root and real_root not in target.parents:
-        return doc.problem(path, f"{value!r} resolves outside the repository through a symbolic link")
+    if (reason := outside_reason(value, what)) is not None:
+        return doc.problem(path, reason)
+    if escapes_through_link(root, value):
+        return doc.problem(path, f"{value!r} resolves outside the repository through a symbolic link; {what} must stay inside it")
     return None
 
 
@@ -48,11 +40,14 @@ def check(doc: Document, data: dict[str, Any], root: Path) -> list[Problem]:
             add(doc.problem(("data", key), f"{d[key]!r} does not exist (yet)", severity="warning"))
 
     base = data["model"]["base"]
-    if _URL.match(base):
+    if URL.match(base):
         add(doc.problem(("model", "base"), f"{base!r} is a URL; use a hub id (org/name), a folder inside the repository, "
                         f"or {PACKAGE_PREFIX}<module>/<folder> for a model shipped in a Python package"))
-    elif not base.startswith(PACKAGE_PREFIX) and (base.startswith((".", "/", "~")) or os.sep in base and (root / base).exists()):
-        if (p := _inside(doc, root, ("model", "base"), base, "model.base")) is not None:
+    else:
+        # A folder rather than a hub id (org/name) must stay inside the repository.
+        looks_local = base.startswith((".", "/", "~")) or (os.sep in base and (root / base).exists())
+        folder = looks_local and not base.startswith(PACKAGE_PREFIX)
+        if folder and (p := _inside(doc, root, ("model", "base"), base, "model.base")) is not None:
             add(p)
 
     metrics = data["evaluate"]["metrics"]
@@ -60,58 +55,67 @@ def check(doc: Document, data: dict[str, Any], root: Path) -> list[Problem]:
 
     def gate_checks(gates: list[dict[str, Any]], where: tuple[Any, ...], relative_ok: bool) -> None:
         for i, gate in enumerate(gates):
-            at = where + (i,)
+            at = (*where, i)
             if gate["metric"] not in metrics:
-                add(doc.problem(at + ("metric",), f"{gate['metric']!r} is not computed: add it to evaluate.metrics"))
+                add(doc.problem((*at, "metric"), f"{gate['metric']!r} is not computed: add it to evaluate.metrics"))
             if not any(k in gate for k in ("min", "max", "against")):
-                add(doc.problem(at, "a gate needs min, max, or against with max_drop"))
+                add(doc.problem(at, "this gate checks nothing: give min, max, or against with max_drop"))
             if "min" in gate and "max" in gate and gate["min"] > gate["max"]:
-                add(doc.problem(at + ("min",), f"min {gate['min']} is greater than max {gate['max']}"))
+                add(doc.problem((*at, "min"), f"min {gate['min']} is greater than max {gate['max']}"))
             if "against" in gate:
                 if not relative_ok:
-                    add(doc.problem(at + ("against",), "slice gates are absolute; use min or max"))
+                    add(doc.problem((*at, "against"), "slice gates are absolute (there is no baseline per slice); "
+                                    "use min or max"))
                 elif "max_drop" not in gate:
                     add(doc.problem(at, "a gate with 'against' needs 'max_drop'"))
             else:
                 for k in ("max_drop", "significance"):
                     if k in gate:
-                        add(doc.problem(at + (k,), f"'{k}' only applies with 'against' (production or main)"))
+                        add(doc.problem((*at, k), f"'{k}' only applies with 'against' (production or main)"))
 
     gate_checks(data["evaluate"]["gates"], ("evaluate", "gates"), True)
     if "roc_auc" in metrics and n_labels > 2:
         add(doc.problem(("evaluate", "metrics"), "roc_auc is computed for two labels only; remove it or use f1_macro"))
-    slice_names = set()
+    slice_names: dict[str, int] = {}
     for i, sl in enumerate(data["evaluate"]["slices"]):
         at = ("evaluate", "slices", i)
         if sl["name"] in slice_names:
-            add(doc.problem(at + ("name",), f"slice name {sl['name']!r} is used twice"))
-        slice_names.add(sl["name"])
+            first = slice_names[sl["name"]]
+            add(doc.problem((*at, "name"), f"slice name {sl['name']!r} is already used by evaluate.slices[{first}]"))
+        slice_names.setdefault(sl["name"], i)
         if ("column" in sl) == ("length" in sl):
             add(doc.problem(at, "a slice needs exactly one of 'column' or 'length'"))
         if "column" in sl and sl["column"] not in d.get("slice_columns", []):
-            add(doc.problem(at + ("column",), f"{sl['column']!r} is not listed in data.slice_columns"))
+            listed = ", ".join(d.get("slice_columns", [])) or "none yet"
+            add(doc.problem((*at, "column"), f"{sl['column']!r} is not listed in data.slice_columns ({listed}); "
+                            "add it there so the column is loaded"))
         if "length" in sl and "max" in sl["length"] and sl["length"]["max"] <= sl["length"].get("min", 0):
-            add(doc.problem(at + ("length", "max"), "max must be greater than min"))
-        gate_checks(sl.get("gates", []), at + ("gates",), False)
+            low, high = sl["length"].get("min", 0), sl["length"]["max"]
+            add(doc.problem((*at, "length", "max"), f"max {high} must be greater than min {low}: "
+                            "the slice would be empty"))
+        gate_checks(sl.get("gates", []), (*at, "gates"), False)
 
     tune = data["tune"]
     if tune["metric"] not in metrics:
         add(doc.problem(("tune", "metric"), f"{tune['metric']!r} is not computed: add it to evaluate.metrics"))
     if tune["enabled"] and not tune["search_space"]:
-        add(doc.problem(("tune", "search_space"), "tuning is enabled but the search space is empty"))
+        add(doc.problem(("tune", "search_space"), "tuning is enabled but the search space is empty: add a parameter such as "
+                        "`learning_rate: {type: float, low: 1.0e-5, high: 1.0e-3, log: true}`, or set tune.enabled: false"))
     for name, param in tune["search_space"].items():
         at = ("tune", "search_space", name)
         if param["type"] in ("float", "int"):
             if param["low"] >= param["high"]:
-                add(doc.problem(at + ("low",), f"low {param['low']} must be less than high {param['high']}"))
+                add(doc.problem((*at, "low"), f"low {param['low']} must be less than high {param['high']}"))
             if param.get("log") and param["low"] <= 0:
-                add(doc.problem(at + ("log",), f"a log scale needs low > 0 (low is {param['low']})"))
+                add(doc.problem((*at, "log"), f"a log scale needs low > 0 (low is {param['low']})"))
             if param.get("log") and "step" in param:
-                add(doc.problem(at + ("step",), "step cannot be combined with a log scale"))
+                add(doc.problem((*at, "step"), "step cannot be combined with a log scale"))
         elif len(param["choices"]) == 1:
-            add(doc.problem(at + ("choices",), "only one choice: nothing to tune", severity="warning"))
-    if tune["sampler"] == "grid" and any(p["type"] == "float" and "step" not in p for p in tune["search_space"].values()):
-        add(doc.problem(("tune", "sampler"), "the grid sampler needs a 'step' on every float parameter"))
+            add(doc.problem((*at, "choices"), "only one choice: nothing to tune", severity="warning"))
+    stepless = [name for name, p in tune["search_space"].items() if p["type"] == "float" and "step" not in p]
+    if tune["sampler"] == "grid" and stepless:
+        add(doc.problem(("tune", "sampler"), "the grid sampler needs a 'step' on every float parameter "
+                        f"(missing on: {', '.join(stepless)})"))
 
     dist = data["train"]["distributed"]
     if dist["nodes"] > 1 and dist["nproc_per_node"] < 1:
@@ -127,10 +131,13 @@ def check(doc: Document, data: dict[str, Any], root: Path) -> list[Problem]:
             seen.setdefault(env["name"], i)
             auto = env.get("autoscale")
             if auto and auto["min_replicas"] > auto["max_replicas"]:
-                add(doc.problem(("deploy", "environments", i, "autoscale", "min_replicas"), "min_replicas is greater than max_replicas"))
+                add(doc.problem(("deploy", "environments", i, "autoscale", "min_replicas"),
+                                f"min_replicas {auto['min_replicas']} is greater than max_replicas {auto['max_replicas']}"))
         kube = [e for e in dep["environments"] if e["kind"] == "kubernetes"]
         if kube and dep["strategy"] == "gitops" and "gitops" not in dep:
-            add(doc.problem(("deploy",), "strategy gitops needs a 'gitops' section (repo, path)"))
+            add(doc.problem(("deploy",), "strategy is gitops (the default) but there is no gitops section: "
+                            "add deploy.gitops with repo and path, or set deploy.strategy: apply"))
         if "repository" not in data["image"]:
-            add(doc.problem(("image",), "deploy needs image.repository (where the serving image is pushed)"))
+            add(doc.problem(("deploy",), "needs image.repository, where the serving image is pushed: "
+                            "add `image: {repository: <owner>/<name>}`"))
     return problems

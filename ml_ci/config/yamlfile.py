@@ -32,7 +32,8 @@ _TAGS = {
     "tag:yaml.org,2002:seq",
     "tag:yaml.org,2002:timestamp",
 }
-_YAML11_BOOLS = {"yes", "no", "on", "off", "y", "n", "true", "false"}
+# Plain scalars that YAML 1.1 (PyYAML) reads as booleans and YAML 1.2 reads as text.
+YAML11_BOOLS = frozenset({"yes", "no", "on", "off"})
 
 
 @dataclass(frozen=True)
@@ -67,13 +68,19 @@ class Document:
         return Problem(self.file, m.line, m.col, dotted(path), message, severity)
 
 
+def visible(text: str) -> str:
+    """text with control, format (bidi, zero-width) and other invisible characters written as escapes,
+    so that printing a key never reorders or hides what the terminal shows."""
+    return "".join(c if c.isprintable() else f"\\u{ord(c):04x}" if ord(c) > 0xFF else f"\\x{ord(c):02x}" for c in text)
+
+
 def dotted(path: Path_) -> str:
     out = ""
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += ("." if out else "") + str(part)
+            out += ("." if out else "") + visible(str(part))
     return out
 
 
@@ -81,30 +88,43 @@ def _fail(file: str, line: int, col: int, message: str) -> ConfigError:
     return ConfigError([Problem(file, line, col, "", message)])
 
 
-def decode(raw: bytes, file: str) -> str:
-    if len(raw) > MAX_BYTES:
-        raise _fail(file, 0, 0, f"file is {len(raw):,} bytes; ml.yaml may be at most {MAX_BYTES:,} bytes")
+def decode(raw: bytes, file: str, size: int | None = None) -> str:
+    size = len(raw) if size is None else size
+    if size > MAX_BYTES:
+        raise _fail(file, 0, 0, f"file is {size:,} bytes; an ml.yaml is at most {MAX_BYTES:,} bytes (1 MiB): "
+                    "is this the right file?")
     if raw.startswith(b"\xef\xbb\xbf"):
-        raise _fail(file, 1, 1, "file starts with a byte-order mark (BOM); save it as UTF-8 without BOM")
+        raise _fail(file, 1, 1, "file starts with a byte-order mark (BOM); save it as UTF-8 without a BOM")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
         col = e.start - (raw.rfind(b"\n", 0, e.start) + 1) + 1
-        raise _fail(file, line, col, f"not valid UTF-8 (byte 0x{raw[e.start]:02x}); save the file as UTF-8") from None
+        raise _fail(file, line, col, f"not valid UTF-8 (byte 0x{raw[e.start]:02x} here); save the file as UTF-8") from None
+
+
+# What is usually missing when PyYAML gives up inside one of these.
+_UNCLOSED = {"flow mapping": "is a '}' missing?", "flow sequence": "is a ']' missing?",
+             "quoted scalar": "is a closing quote missing?", "block mapping": "is the indentation of this line right?"}
 
 
 def _yaml_error(file: str, e: yaml.MarkedYAMLError) -> ConfigError:
     mark = e.problem_mark or e.context_mark
     line, col = (mark.line + 1, mark.column + 1) if mark else (0, 0)
     problem = (e.problem or "invalid YAML").strip()
-    if "'\\t'" in problem or "\\t" in problem:
-        problem = "a tab character; YAML indentation must use spaces"
-    elif "found character" in problem:
-        problem = f"invalid YAML: {problem}"
-    else:
-        problem = f"invalid YAML: {problem}" + (f" ({e.context})" if e.context else "")
-    return _fail(file, line, col, problem)
+    if "'\\t'" in problem:
+        return _fail(file, line, col, "a tab character here; YAML indents with spaces only: replace the tab with spaces")
+    message = f"invalid YAML: {problem}"
+    if e.context and e.context_mark:
+        started = f"line {e.context_mark.line + 1}, column {e.context_mark.column + 1}"
+        hint = next((h for what, h in _UNCLOSED.items() if what in e.context), "")
+        message += f", {e.context} that starts at {started}" + (f"; {hint}" if hint else "")
+    return _fail(file, line, col, message)
+
+
+def _mark(ev: yaml.Event) -> Any:
+    assert ev.start_mark is not None  # the parser sets it on every event
+    return ev.start_mark
 
 
 def _prescan(text: str, file: str) -> None:
@@ -115,26 +135,30 @@ def _prescan(text: str, file: str) -> None:
             if isinstance(ev, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
                 depth += 1
                 if depth > MAX_DEPTH:
-                    m = ev.start_mark
-                    raise _fail(file, m.line + 1, m.column + 1, f"nesting deeper than {MAX_DEPTH} levels")
+                    m = _mark(ev)
+                    raise _fail(file, m.line + 1, m.column + 1, f"nesting deeper than {MAX_DEPTH} levels; "
+                                "ml.yaml never needs that many: is a bracket unbalanced?")
             elif isinstance(ev, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
                 depth -= 1
             elif isinstance(ev, yaml.DocumentStartEvent):
                 docs += 1
                 if docs > 1:
-                    m = ev.start_mark
-                    raise _fail(file, m.line + 1, m.column + 1, "more than one YAML document ('---'); ml.yaml holds exactly one")
+                    m = _mark(ev)
+                    raise _fail(file, m.line + 1, m.column + 1, "a second YAML document ('---'); ml.yaml holds exactly one: "
+                                "remove the '---' and merge the two")
             elif isinstance(ev, yaml.AliasEvent):
                 aliases += 1
                 if aliases > MAX_ALIASES:
-                    m = ev.start_mark
-                    raise _fail(file, m.line + 1, m.column + 1, f"more than {MAX_ALIASES} aliases; refusing to expand them")
+                    m = _mark(ev)
+                    raise _fail(file, m.line + 1, m.column + 1,
+                                f"more than {MAX_ALIASES} aliases (an alias bomb?); write the values out")
     except yaml.MarkedYAMLError as e:
         raise _yaml_error(file, e) from None
 
 
-def load(raw: bytes, file: str = "ml.yaml") -> Document:
-    text = decode(raw, file)
+def load(raw: bytes, file: str = "ml.yaml", *, size: int | None = None) -> Document:
+    """Parse ml.yaml's bytes (size: the file's real size when raw was cut short)."""
+    text = decode(raw, file, size)
     _prescan(text, file)
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -142,7 +166,7 @@ def load(raw: bytes, file: str = "ml.yaml") -> Document:
         raise _yaml_error(file, e) from None
     doc = Document(file, None)
     if node is None:
-        raise _fail(file, 1, 1, "file is empty; start from `ml-ci init`")
+        raise _fail(file, 1, 1, "file is empty; `ml-ci init` writes a starter ml.yaml")
     budget = [MAX_NODES]
     problems: list[Problem] = []
     doc.data = _build(node, (), doc, problems, budget, set())
@@ -158,45 +182,51 @@ def _build(node: yaml.Node, path: Path_, doc: Document, problems: list[Problem],
     budget[0] -= 1
     if budget[0] < 0:
         m = node.start_mark
-        raise _fail(doc.file, m.line + 1, m.column + 1, f"aliases expand to more than {MAX_NODES:,} values; refusing (alias bomb?)")
+        raise _fail(doc.file, m.line + 1, m.column + 1, f"aliases expand to more than {MAX_NODES:,} values (an alias bomb?); "
+                    "write the values out")
     mark = Mark(node.start_mark.line + 1, node.start_mark.column + 1)
     doc.value_marks.setdefault(path, mark)
     if node.tag not in _TAGS:
-        problems.append(Problem(doc.file, mark.line, mark.col, dotted(path), f"tag {node.tag!r} is not allowed; ml.yaml holds plain data only"))
+        tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+        problems.append(Problem(doc.file, mark.line, mark.col, dotted(path),
+                                f"the tag {tag!r} is not allowed; ml.yaml holds plain data only: remove the tag"))
         return None
     if id(node) in active:
-        raise _fail(doc.file, mark.line, mark.col, f"{dotted(path) or 'document'}: an alias refers to itself (recursive anchor)")
+        raise ConfigError([Problem(doc.file, mark.line, mark.col, dotted(path), "this alias refers to the value that contains it "
+                                     "(a recursive anchor); write the values out")])
     if isinstance(node, yaml.ScalarNode):
         doc.raw[path] = (node.value, node.style)
         if node.tag == "tag:yaml.org,2002:timestamp":
             return node.value  # dates stay text: nothing in ml.yaml is a date
         value = _constructor.construct_object(node, deep=True)
         if isinstance(value, float) and not math.isfinite(value):
-            problems.append(Problem(doc.file, mark.line, mark.col, dotted(path), f"{node.value} is not a finite number"))
+            problems.append(Problem(doc.file, mark.line, mark.col, dotted(path), f"{node.value} is not a finite number; write a "
+                                    "number (NaN and infinity would make every comparison meaningless)"))
         return value
     active.add(id(node))
     try:
         if isinstance(node, yaml.SequenceNode):
-            return [_build(child, path + (i,), doc, problems, budget, active) for i, child in enumerate(node.value)]
+            return [_build(child, (*path, i), doc, problems, budget, active) for i, child in enumerate(node.value)]
         out: dict[str, Any] = {}
         for knode, vnode in node.value:
             kmark = Mark(knode.start_mark.line + 1, knode.start_mark.column + 1)
             if knode.tag == "tag:yaml.org,2002:merge":
-                problems.append(Problem(doc.file, kmark.line, kmark.col, dotted(path), "merge keys ('<<') are not supported; write the keys out"))
+                problems.append(Problem(doc.file, kmark.line, kmark.col, dotted(path), "merge keys ('<<') are not supported: "
+                                        "write the keys out"))
                 continue
             if not isinstance(knode, yaml.ScalarNode):
                 problems.append(Problem(doc.file, kmark.line, kmark.col, dotted(path), "a key must be a plain string"))
                 continue
             key = knode.value
-            if knode.tag != "tag:yaml.org,2002:str" and knode.style is None and key.lower() in _YAML11_BOOLS:
-                pass  # keys are always read as text here, so `on:` stays "on"
+            # Keys are always read as text here, so `on:` stays "on" (PyYAML would make it True).
             if key in out:
-                first = doc.key_marks[path + (key,)]
-                problems.append(Problem(doc.file, kmark.line, kmark.col, dotted(path + (key,)),
-                                        f"duplicate key (first defined at line {first.line}); YAML would silently keep only the last"))
+                first = doc.key_marks[(*path, key)]
+                problems.append(Problem(doc.file, kmark.line, kmark.col, dotted((*path, key)),
+                                        f"duplicate key (first defined at line {first.line}); "
+                                        "YAML would silently keep only the last"))
                 continue
-            doc.key_marks[path + (key,)] = kmark
-            out[key] = _build(vnode, path + (key,), doc, problems, budget, active)
+            doc.key_marks[(*path, key)] = kmark
+            out[key] = _build(vnode, (*path, key), doc, problems, budget, active)
         return out
     finally:
         active.discard(id(node))

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Callable, Sequence, TextIO
+from collections.abc import Callable, Sequence
+from typing import TextIO
 
 from ml_ci.errors import Problem
 

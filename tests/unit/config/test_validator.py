@@ -1,0 +1,83 @@
+"""ml_ci.config.validator against jsonschema, the reference implementation of JSON Schema 2020-12."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+
+from ml_ci.config.validator import SchemaError, iter_errors, unsupported
+from ml_ci.config.yamlfile import load
+from ml_ci.errors import ConfigError
+from ml_ci.resources import schema
+
+CASES = sorted((Path(__file__).parent / "cases").glob("*/*.yaml"))
+
+
+def _errors(instance: Any, sch: dict[str, Any]) -> list[SchemaError]:
+    return list(iter_errors(instance, sch))
+
+
+def test_schema_is_valid_draft_2020_12_and_uses_only_supported_keywords() -> None:
+    jsonschema.Draft202012Validator.check_schema(schema())
+    assert unsupported(schema()) == set()
+
+
+def test_unsupported_keywords_are_found_at_any_depth() -> None:
+    sch = {"properties": {"a": {"items": {"if": {}, "then": {}}}}, "$defs": {"b": {"allOf": []}}}
+    assert unsupported(sch) == {"if", "then", "allOf"}
+
+
+def test_agrees_with_jsonschema_on_every_example() -> None:
+    reference = jsonschema.Draft202012Validator(schema())
+    checked, disagree = 0, []
+    for case in CASES:
+        try:
+            data = load(case.read_bytes()).data
+        except ConfigError:
+            continue  # not loadable YAML: the schema is never reached
+        checked += 1
+        if (not _errors(data, schema())) != reference.is_valid(data):
+            disagree.append(case.name)
+    assert disagree == []
+    assert checked >= 60
+
+
+@pytest.mark.parametrize(("instance", "sch", "valid"), [
+    (True, {"type": "integer"}, False),       # a bool is not a number in JSON
+    (True, {"type": "number"}, False),
+    (16.0, {"type": "integer"}, False),       # stricter than jsonschema: the typed Config holds an int
+    (3, {"type": "number"}, True),
+    (True, {"enum": [1]}, False),
+    (1, {"enum": [1.0]}, True),
+    ([1, True], {"uniqueItems": True}, True),
+    ([1, 1.0], {"uniqueItems": True}, False),
+    (0, {"exclusiveMinimum": 0}, False),
+    (0, {"minimum": 0}, True),
+    ("ab", {"pattern": "b"}, True),           # search, not match, as JSON Schema says
+    ("héllo", {"maxLength": 5}, True),        # characters, not bytes
+    ({"a": 1}, {"propertyNames": {"enum": ["b"]}}, False),
+    ({"a": 1}, {"additionalProperties": {"type": "string"}}, False),
+    (5, {"oneOf": [{"type": "integer"}, {"type": "number"}]}, False),  # both match: oneOf fails
+    (5.5, {"oneOf": [{"type": "integer"}, {"type": "number"}]}, True),
+])
+def test_keywords(instance: Any, sch: dict[str, Any], valid: bool) -> None:
+    assert (not _errors(instance, sch)) == valid
+
+
+def test_errors_carry_path_keyword_and_value() -> None:
+    sch = {"$defs": {"n": {"type": "integer", "minimum": 1}},
+           "properties": {"a": {"items": {"$ref": "#/$defs/n"}}}, "required": ["b"], "additionalProperties": False}
+    errors = _errors({"a": [1, 0], "c": 1}, sch)
+    assert [(e.path, e.keyword, e.expected, e.instance) for e in errors] == [
+        ((), "required", "b", {"a": [1, 0], "c": 1}),
+        (("a", 1), "minimum", 1, 0),
+        (("c",), "additionalProperties", False, "c"),
+    ]
+
+
+def test_only_local_references() -> None:
+    with pytest.raises(ValueError, match="only local references"):
+        _errors(1, {"$ref": "https://example.com/s.json"})
