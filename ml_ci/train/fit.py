@@ -1,0 +1,240 @@
+"""`fit`: fine-tune model.base for sequence classification with transformers' Trainer.
+
+The one training routine: `ml-ci train` calls it once (under torchrun when scaled out), `ml-ci
+tune` once per trial. torch and transformers are imported inside the functions.
+
+    fit(config, splits, *, overrides=None, output_dir, report=None) -> FitResult
+
+- `overrides`: train.* hyperparameters replacing ml.yaml's (validated like ml.yaml).
+- `output_dir`: the model is saved to `output_dir/model` (safetensors + tokenizer) by the
+  main process; nothing else is written there unless `checkpoint_dir` is inside it.
+- `report(step, metrics)`: called after each validation evaluation with metrics such as
+  `accuracy`, `f1_macro`, `loss`; an exception raised from it stops training and propagates
+  (Optuna's TrialPruned), before any model is saved.
+- `checkpoint_dir`: where checkpoints go (one per evaluation); None saves none. `resume`
+  continues from the latest checkpoint there.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ml_ci.config.model import Config
+from ml_ci.train import base_model, precision
+from ml_ci.train.params import HParams, merge
+
+if TYPE_CHECKING:
+    from ml_ci.data.load import Splits
+
+Report = Callable[[int, dict[str, float]], None]
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class FitResult:
+    metrics: dict[str, float]  # validation metrics of the final model: accuracy, f1_macro, loss
+    loss_curve: tuple[tuple[int, float], ...]  # (optimizer step, training loss)
+    eval_curve: tuple[tuple[int, dict[str, float]], ...]  # (optimizer step, validation metrics)
+    steps: int  # optimizer steps taken
+    model_dir: Path
+    hparams: HParams
+    precision: str
+    world_size: int
+    seconds: float
+    resumed_from: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def world_size(env: Mapping[str, str] | None = None) -> int:
+    env = os.environ if env is None else env
+    return int(env.get("WORLD_SIZE", "1"))
+
+
+def is_main_process(env: Mapping[str, str] | None = None) -> bool:
+    env = os.environ if env is None else env
+    return env.get("RANK", "0") == "0"
+
+
+def per_device_batch(hp: HParams, processes: int, *, source: str = "ml.yaml") -> int:
+    """train.batch_size is the global batch of one forward pass, split evenly across processes."""
+    from ml_ci.errors import ConfigError, Problem
+
+    if hp.batch_size % processes:
+        raise ConfigError([Problem(source, 0, 0, "train.batch_size", f"{hp.batch_size} does not split evenly across "
+                                   f"{processes} processes; use a multiple of {processes}")])
+    return hp.batch_size // processes
+
+
+def show_progress_bar(env: Mapping[str, str] | None = None, stream: Any = None) -> bool:
+    """A tqdm bar on a terminal; plain log lines in CI or when output goes to a file."""
+    env = os.environ if env is None else env
+    stream = sys.stderr if stream is None else stream
+    return env.get("CI", "").lower() != "true" and bool(getattr(stream, "isatty", lambda: False)())
+
+
+def classification_metrics(logits: Any, labels: Any) -> dict[str, float]:
+    import numpy as np
+
+    from ml_ci.evaluate.metrics import confusion_matrix, f1_macro_from_confusion
+
+    preds = np.asarray(logits).argmax(axis=-1).astype(np.int64)
+    truth = np.asarray(labels).astype(np.int64)
+    n = int(max(preds.max(initial=0), truth.max(initial=0)) + 1)
+    cm = confusion_matrix(truth, preds, max(n, np.asarray(logits).shape[-1]))
+    return {"accuracy": float((preds == truth).mean()), "f1_macro": f1_macro_from_confusion(cm)}
+
+
+def probe_device() -> precision.Device:
+    import torch
+
+    if torch.cuda.is_available():
+        return precision.Device(cuda=True, bf16=torch.cuda.is_bf16_supported(), name=torch.cuda.get_device_name(0))
+    return precision.Device(cuda=False)
+
+
+def _strip(metrics: Mapping[str, float]) -> dict[str, float]:
+    """Trainer's eval_accuracy -> accuracy; runtime bookkeeping dropped."""
+    skip = ("runtime", "samples_per_second", "steps_per_second", "epoch")
+    return {k.removeprefix("eval_"): float(v) for k, v in metrics.items()
+            if isinstance(v, (int, float)) and not k.removeprefix("eval_").endswith(skip)}
+
+
+def _tokenize(splits: Splits, tokenizer: Any, max_length: int) -> tuple[Any, Any]:
+    """Tokenized once, without padding: DataCollatorWithPadding pads each batch to its own longest row."""
+    from ml_ci.data.load import LABEL, TEXT
+
+    def encode(batch: dict[str, list[Any]]) -> Any:
+        return tokenizer(batch[TEXT], truncation=True, max_length=max_length)
+
+    out = []
+    for role in ("train", "validation"):
+        dataset = splits[role]
+        drop = [c for c in dataset.column_names if c != LABEL]
+        out.append(dataset.map(encode, batched=True, remove_columns=drop, desc=f"tokenize {role}"))
+    return out[0], out[1]
+
+
+def _training_arguments(hp: HParams, chosen: str, device: precision.Device, *, work: Path, per_device: int,
+                        steps_per_epoch: int, checkpoints: bool, bar: bool) -> Any:
+    import inspect
+
+    from transformers import TrainingArguments
+
+    total = max(1, math.ceil(steps_per_epoch * hp.epochs))
+    strategy = "steps" if hp.eval_steps > 0 else "epoch"
+    kwargs: dict[str, Any] = dict(
+        output_dir=str(work), overwrite_output_dir=True, seed=hp.seed, data_seed=hp.seed, full_determinism=True,
+        num_train_epochs=hp.epochs, per_device_train_batch_size=per_device, per_device_eval_batch_size=max(per_device, 32),
+        learning_rate=hp.learning_rate, weight_decay=hp.weight_decay,
+        gradient_accumulation_steps=hp.gradient_accumulation_steps, lr_scheduler_type="linear",
+        eval_strategy=strategy, eval_steps=hp.eval_steps or None,
+        save_strategy=strategy if checkpoints else "no", save_steps=hp.eval_steps or None, save_total_limit=1,
+        logging_strategy="steps", logging_steps=max(1, total // 50), logging_first_step=True,
+        bf16=chosen == "bf16", fp16=chosen == "fp16", use_cpu=not device.cuda,
+        ddp_backend=("nccl" if device.cuda else "gloo") if world_size() > 1 else None,
+        disable_tqdm=not bar, report_to="none", dataloader_num_workers=0, save_only_model=False,
+    )
+    accepted = inspect.signature(TrainingArguments.__init__).parameters
+    # transformers 5 folds warmup_ratio into warmup_steps (a float below 1 is a ratio).
+    if "warmup_ratio" in accepted:
+        kwargs["warmup_ratio"] = hp.warmup_ratio
+    else:
+        kwargs["warmup_steps"] = min(hp.warmup_ratio, 0.999999) if hp.warmup_ratio < 1 or total <= 1 else total
+    return TrainingArguments(**{k: v for k, v in kwargs.items() if k in accepted})
+
+
+def _callback(report: Report | None, log: Log, bar: bool, evals: list[tuple[int, dict[str, float]]]) -> Any:
+    from transformers import TrainerCallback
+
+    class Progress(TrainerCallback):  # type: ignore[misc]
+        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kw: Any) -> None:
+            if bar or not state.is_world_process_zero or not logs or "loss" not in logs:
+                return
+            log(f"step {state.global_step}/{state.max_steps} loss {logs['loss']:.4f} lr {logs.get('learning_rate', 0):.2e}")
+
+        def on_evaluate(self, args: Any, state: Any, control: Any, metrics: Any = None, **kw: Any) -> None:
+            clean = _strip(metrics or {})
+            evals.append((state.global_step, clean))
+            if state.is_world_process_zero:
+                log(f"validation at step {state.global_step}: " + " ".join(f"{k} {v:.4f}" for k, v in sorted(clean.items())))
+            if report is not None:
+                report(state.global_step, clean)
+
+    return Progress()
+
+
+def fit(config: Config, splits: Splits, *, overrides: dict[str, Any] | None = None, output_dir: Path,
+        report: Report | None = None, checkpoint_dir: Path | None = None, resume: bool = False,
+        log: Log | None = None) -> FitResult:
+    """Fine-tune; see the module docstring for the contract."""
+    import transformers
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer
+    from transformers.trainer_callback import PrinterCallback
+    from transformers.trainer_utils import get_last_checkpoint
+
+    started = time.perf_counter()
+    say: Log = log or (lambda line: print(line, file=sys.stderr, flush=True))
+    source = str(config.path)
+    hp = merge(config.train, overrides, source="--params" if overrides else source)
+    device = probe_device()
+    chosen = precision.choose(hp.precision, device, source=source)
+    processes = world_size()
+    per_device = per_device_batch(hp, processes, source=source)
+    base = base_model.resolve(config)
+    labels = config.data.labels
+
+    transformers.set_seed(hp.seed, deterministic=True)  # before the new head is initialized
+    verbosity = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity_error()  # type: ignore[no-untyped-call] # "newly initialized head" is expected, not news
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(base.location, revision=base.revision)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            base.location, revision=base.revision, num_labels=len(labels), ignore_mismatched_sizes=True,
+            id2label=dict(enumerate(labels)), label2id={name: i for i, name in enumerate(labels)})
+    finally:
+        transformers.logging.set_verbosity(verbosity)
+    train_set, val_set = _tokenize(splits, tokenizer, config.model.max_length)
+
+    bar = show_progress_bar()
+    steps_per_epoch = math.ceil(len(train_set) / (per_device * processes) / hp.gradient_accumulation_steps)
+    work = checkpoint_dir or output_dir / ".trainer"
+    args = _training_arguments(hp, chosen, device, work=work, per_device=per_device, steps_per_epoch=steps_per_epoch,
+                               checkpoints=checkpoint_dir is not None, bar=bar)
+    evals: list[tuple[int, dict[str, float]]] = []
+
+    def compute_metrics(prediction: Any) -> dict[str, float]:
+        return classification_metrics(prediction.predictions, prediction.label_ids)
+
+    trainer = Trainer(model=model, args=args, train_dataset=train_set, eval_dataset=val_set,
+                      data_collator=DataCollatorWithPadding(tokenizer), processing_class=tokenizer,
+                      compute_metrics=compute_metrics, callbacks=[_callback(report, say, bar, evals)])
+    if not bar:  # our log lines replace the raw dicts Trainer prints without a bar, and the save bars
+        trainer.remove_callback(PrinterCallback)
+        transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    found = resume and checkpoint_dir is not None and work.is_dir()
+    last: str | None = get_last_checkpoint(str(work)) if found else None  # type: ignore[no-untyped-call]
+    if resume:
+        say(f"resuming from {last}" if last else "no checkpoint to resume from: training from the start")
+    say(f"training {base.spec} on {len(train_set)} rows: {processes} process(es), {chosen}, global batch {hp.batch_size}, "
+        f"{hp.epochs} epoch(s), learning rate {hp.learning_rate:g}, seed {hp.seed}")
+    output = trainer.train(resume_from_checkpoint=last)
+    step = trainer.state.global_step
+    final = evals[-1][1] if evals and evals[-1][0] == step else _strip(trainer.evaluate())
+    model_dir = output_dir / "model"
+    if trainer.is_world_process_zero():
+        trainer.save_model(str(model_dir))  # weights as safetensors, config with id2label, the tokenizer
+    if checkpoint_dir is None and work.exists() and trainer.is_world_process_zero():
+        import shutil
+
+        shutil.rmtree(work, ignore_errors=True)
+    losses = tuple((int(e["step"]), float(e["loss"])) for e in trainer.state.log_history if "loss" in e)
+    return FitResult(metrics=final, loss_curve=losses, eval_curve=tuple(evals), steps=step, model_dir=model_dir,
+                     hparams=hp, precision=chosen, world_size=processes, seconds=time.perf_counter() - started,
+                     resumed_from=last, extra={"train_loss": float(output.training_loss)})
