@@ -139,48 +139,35 @@ def evaluation(record: Mapping[str, Any], *, images: Sequence[str] = ()) -> str:
 
 
 def data_check(report: Mapping[str, Any]) -> str:
-    """A short table of the data checks, read tolerantly: the data stage owns that format."""
-    checks = report.get("checks")
-    rows = []
-    if isinstance(checks, list):
-        for c in checks:
-            if isinstance(c, Mapping):
-                ok = c.get("passed", c.get("status") in ("pass", "passed", "ok"))
-                rows.append([PASS if ok else FAIL, escape(str(c.get("name", c.get("check", "?")))),
-                             escape(str(c.get("message", c.get("detail", ""))))[:200]])
-    elif isinstance(checks, Mapping):
-        for name, c in checks.items():
-            ok = c.get("passed", c.get("status") in ("pass", "passed", "ok")) if isinstance(c, Mapping) else bool(c)
-            detail = c.get("message", "") if isinstance(c, Mapping) else ""
-            rows.append([PASS if ok else FAIL, escape(str(name)), escape(str(detail))[:200]])
-    overall = report.get("passed", report.get("status"))
-    head = "#### Data checks" + (f": {overall}" if isinstance(overall, str) else
-                                 (f": {PASS if overall else FAIL}" if isinstance(overall, bool) else ""))
-    return head + "\n\n" + (table(["", "check", "detail"], rows) if rows else "(no checks listed)")
+    """A short table of the data checks (report.json of `ml-ci data check`), failures first."""
+    checks = [c for c in report.get("checks", []) if isinstance(c, Mapping)]
+    failed = [c for c in checks if not c.get("passed")]
+    state = f"{FAIL} {len(failed)} of {len(checks)} checks failed" if failed else f"{PASS} all {len(checks)} checks passed"
+    rows = [[PASS if c.get("passed") else FAIL, escape(str(c.get("check"))), escape(str(c.get("split", ""))),
+             escape(str(c.get("message", "")))[:200]] for c in sorted(checks, key=lambda c: bool(c.get("passed")))]
+    return f"#### Data checks: {state}\n\n" + table(["", "check", "split", "detail"], rows)
 
 
-def tuning(best: Mapping[str, Any], summary: Mapping[str, Any] | None) -> str:
-    params = best.get("params", best) if isinstance(best.get("params"), Mapping) else best
-    rows = [[escape(str(k)), escape(str(v))] for k, v in params.items() if not isinstance(v, (dict, list))]
-    lines = ["#### Tuning"]
-    if summary:
-        facts = [f"{k.replace('_', ' ')}: {num(summary[k]) if isinstance(summary[k], float) else escape(str(summary[k]))}"
-                 for k in ("best_value", "metric", "trials", "complete", "pruned") if k in summary]
-        if facts:
-            lines.append("; ".join(facts))
-    lines.append(table(["parameter", "best value"], rows))
-    return "\n\n".join(lines)
+def tuning(report: Mapping[str, Any]) -> str:
+    """The tuning summary (report.json of `ml-ci tune`): best value and parameters, trial counts."""
+    best = report.get("best") or {}
+    counts = report.get("counts") or {}
+    facts = [f"best {escape(str(report.get('metric', 'value')))}: {num(best.get('value'))}"]
+    if isinstance(counts, Mapping) and counts:
+        facts.append(", ".join(f"{n} {escape(str(k)).lower()}" for k, n in counts.items()))
+    rows = [[escape(str(k)), escape(str(v))] for k, v in (best.get("params") or {}).items()]
+    return "#### Tuning\n\n" + "; ".join(facts) + ("\n\n" + table(["parameter", "best value"], rows) if rows else "")
 
 
 def pr_comment(record: Mapping[str, Any], *, data_report: Mapping[str, Any] | None = None,
-               best_params: Mapping[str, Any] | None = None, tune_summary: Mapping[str, Any] | None = None,
+               tune_report: Mapping[str, Any] | None = None,
                run_url: str | None = None, sha: str | None = None) -> str:
     """The sticky PR comment. Images cannot be attached through the API: link the run's artifacts."""
     parts = [marker(str(record.get("name"))), evaluation(record).rstrip("\n")]
     if data_report is not None:
         parts.append(data_check(data_report))
-    if best_params is not None:
-        parts.append(tuning(best_params, tune_summary))
+    if tune_report is not None:
+        parts.append(tuning(tune_report))
     footer = []
     if run_url:
         footer.append(f"Plots (confusion matrix, metric history) and eval.json: [workflow run artifacts]({run_url}#artifacts)")

@@ -1,0 +1,100 @@
+"""`ml-ci report`, the effectful part: gather the stage reports, write the markdown, post it.
+
+The markdown goes to .ml-ci/report/report.md and the job summary; with a pull request it becomes
+one sticky comment, and with a commit the verdict becomes a commit status.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ml_ci.config.model import Config
+from ml_ci.errors import OperationalError
+from ml_ci.evaluate.record import read_json, read_record
+from ml_ci.github import actions_io
+from ml_ci.github.api import Posted, State, connect, post_status, upsert_comment
+from ml_ci.github.context import Target, resolve
+from ml_ci.pipeline.layout import Layout
+from ml_ci.report import markdown
+
+REPORT_DIR = "report"  # under .ml-ci/, beside artifacts/: the report is not a pipeline stage
+
+
+@dataclass(frozen=True)
+class Options:
+    pr: int | None = None
+    repo: str | None = None
+    sha: str | None = None
+    github_url: str | None = None
+    post: bool = True
+
+
+@dataclass(frozen=True)
+class Result:
+    path: Path
+    body: str
+    comment: Posted | None
+    status: State | None
+
+
+def status_of(record: Mapping[str, Any]) -> tuple[State, str]:
+    """The commit status: success or failure, and which gates failed."""
+    gates = list(record.get("gates", [])) + [g for s in record.get("slices", []) for g in s.get("gates", [])]
+    failed = [str(g.get("name")) for g in gates if not g.get("passed")]
+    if record.get("verdict") == "pass" and not failed:
+        return "success", f"all {len(gates)} quality gates passed"
+    return "failure", f"{len(failed)} of {len(gates)} gates failed: " + "; ".join(failed)
+
+
+def _optional(path: Path, what: str) -> dict[str, Any] | None:
+    return read_json(path, what) if path.is_file() else None
+
+
+def render(layout: Layout, target: Target) -> tuple[dict[str, Any], str]:
+    if not layout.eval_record.is_file():
+        raise OperationalError(f"no evaluation record at {layout.eval_record}: run `ml-ci evaluate` first")
+    record = read_record(layout.eval_record)
+    body = markdown.pr_comment(record, data_report=_optional(layout.data_report, "data-check report"),
+                               tune_report=_optional(layout.artifacts("tune") / "report.json", "tuning report"),
+                               run_url=target.run_url, sha=target.sha)
+    return record, body
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+
+
+def run(config: Config, options: Options, env: Mapping[str, str] | None = None) -> Result:
+    env = os.environ if env is None else env
+    layout = Layout(config.root)
+    target = resolve(env, repo=options.repo, pr=options.pr, sha=options.sha, github_url=options.github_url)
+    record, body = render(layout, target)
+    path = layout.state / REPORT_DIR / "report.md"
+    write_text_atomic(path, body)
+    actions_io.add_summary(body, env)
+    wants_comment = options.post and target.pr is not None
+    wants_status = options.post and target.repo is not None and target.sha is not None
+    if not (wants_comment or wants_status):
+        return Result(path, body, None, None)
+    if target.repo is None:
+        raise OperationalError("--pr needs the repository: pass --repo OWNER/NAME (or set GITHUB_REPOSITORY)")
+    token = env.get("GITHUB_TOKEN", "")
+    if not token:
+        raise OperationalError("GITHUB_TOKEN is not set: it is needed to post the report (or pass --no-post)")
+    gh = connect(target, token)
+    posted = upsert_comment(gh, target, body, markdown.marker(config.name), token) if wants_comment else None
+    state: State | None = None
+    if wants_status:
+        state, description = status_of(record)
+        post_status(gh, target, state, description, f"ml-ci/{config.name}", token)
+    return Result(path, body, posted, state)
