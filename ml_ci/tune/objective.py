@@ -1,0 +1,101 @@
+"""The Optuna objective: one trial = one training run with suggested train.* overrides.
+
+After each validation evaluation the trainer calls `report(step, metrics)`; the objective hands
+the tuned metric to Optuna (trial.report) and raises optuna.TrialPruned when the pruner says
+so, which stops the trainer. The fit function is a parameter, so tests inject a fake trainer.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Optional, Protocol
+
+from ml_ci.config.model import Config
+from ml_ci.errors import OperationalError
+from ml_ci.tune.space import Value, suggest
+
+# Trial user attributes: the optimizer steps a trial used (the compute it cost, pruned or not).
+STEPS_ATTR = "steps"
+
+
+class TrialLike(Protocol):
+    """What the objective uses of optuna.Trial."""
+
+    number: int
+
+    def suggest_float(self, name: str, low: float, high: float, *, step: float | None = None, log: bool = False) -> float: ...
+
+    def suggest_int(self, name: str, low: int, high: int, *, step: int = 1, log: bool = False) -> int: ...
+
+    def suggest_categorical(self, name: str, choices: Any) -> Any: ...
+
+    def report(self, value: float, step: int) -> None: ...
+
+    def should_prune(self) -> bool: ...
+
+    def set_user_attr(self, key: str, value: Any) -> None: ...
+
+
+Report = Callable[[int, dict[str, float]], None]
+# ml_ci.train.fit.fit(config, splits, *, overrides, output_dir, report) -> FitResult
+FitFn = Callable[..., Any]
+
+
+class Pruned(Exception):
+    """Raised from the report callback to stop a pruned trial; the objective turns it into optuna.TrialPruned."""
+
+
+def metric_value(metrics: Mapping[str, Any], metric: str) -> float:
+    """The tuned metric from one evaluation; a trainer that does not compute it is a bug in the set-up."""
+    if metric not in metrics:
+        known = ", ".join(sorted(metrics)) or "nothing"
+        raise OperationalError(f"the trainer did not report the tuned metric {metric!r} (it reported: {known})")
+    value = float(metrics[metric])
+    if math.isnan(value):
+        raise OperationalError(f"the validation {metric} is NaN: the trial diverged")
+    return value
+
+
+def final_metrics(result: Any) -> Mapping[str, Any]:
+    """The validation metrics of a FitResult (its `metrics`, or a mapping returned as is)."""
+    metrics = getattr(result, "metrics", result)
+    if not isinstance(metrics, Mapping):
+        raise OperationalError(f"the trainer returned {type(result).__name__}, without validation metrics")
+    return metrics
+
+
+def make_objective(config: Config, splits: Any, fit: FitFn, *, workdir: Path) -> Callable[[TrialLike], float]:
+    """The function Optuna calls per trial. Each trial trains into a temporary folder under workdir,
+    removed afterwards: tuning keeps the parameters, not the models."""
+    metric = config.tune.metric
+
+    def objective(trial: TrialLike) -> float:
+        overrides: dict[str, Value] = suggest(trial, config.tune.search_space)
+
+        def report(step: int, metrics: dict[str, float]) -> None:
+            value = metric_value(metrics, metric)
+            trial.set_user_attr(STEPS_ATTR, step)
+            trial.report(value, step)
+            if trial.should_prune():
+                raise Pruned(f"trial {trial.number} pruned at step {step} ({metric} {value:.4f})")
+
+        workdir.mkdir(parents=True, exist_ok=True)
+        out = Path(tempfile.mkdtemp(prefix=f"trial-{trial.number}-", dir=workdir))
+        try:
+            result = fit(config, splits, overrides=overrides, output_dir=out / "model", report=report)
+        except Pruned as e:
+            import optuna
+
+            raise optuna.TrialPruned(str(e)) from None
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
+        steps: Optional[int] = getattr(result, "steps", None)
+        if isinstance(steps, int):
+            trial.set_user_attr(STEPS_ATTR, steps)
+        return metric_value(final_metrics(result), metric)
+
+    return objective

@@ -1,0 +1,146 @@
+"""`ml-ci tune`, the effectful part: open the study, run trials here or in local worker processes,
+write the artifacts and the runner outputs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Optional
+
+from ml_ci.config.model import Config
+from ml_ci.errors import ConfigError, OperationalError, Problem
+from ml_ci.github.actions_io import add_summary, set_output
+from ml_ci.pipeline.layout import Layout
+from ml_ci.tune.objective import FitFn, make_objective
+from ml_ci.tune.plan import WORKER_ENV, StudyPlan, plan_study, split_trials, worker_seed
+from ml_ci.tune.summary import Summary, markdown
+
+if TYPE_CHECKING:
+    import optuna
+
+# Internal hook for tests and benchmarks: "module:function" replaces ml_ci.train.fit.fit in the
+# objective, so that worker processes run the real `ml-ci tune` path with a fast fake trainer.
+FIT_HOOK_ENV = "ML_CI_TUNE_FIT"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TuneOptions:
+    trials: Optional[int] = None  # the most trials this command runs; default tune.trials
+    workers: Optional[int] = None  # local processes; default tune.workers
+    timeout_minutes: Optional[float] = None
+    report: bool = True  # False in local worker processes: their parent writes the report
+
+
+@dataclass(frozen=True)
+class TuneResult:
+    plan: StudyPlan
+    summary: Optional[Summary]  # None when report=False
+    ran: int  # trials this command ran (or its workers)
+
+
+def data_fingerprint(config: Config) -> str:
+    """The splits tuning reads (train and validation), hashed without loading them."""
+    from ml_ci.data.fingerprint import combined, fingerprints
+
+    return combined({role: fp for role, fp in fingerprints(config).items() if role in ("train", "validation")})
+
+
+def resolve_fit(env: Mapping[str, str]) -> FitFn:
+    hook = env.get(FIT_HOOK_ENV)
+    if hook:
+        module, _, name = hook.partition(":")
+        try:
+            fn: FitFn = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError) as e:
+            raise ConfigError([Problem(FIT_HOOK_ENV, 0, 0, "", f"cannot import {hook!r}: {e}")]) from None
+        return fn
+    from ml_ci.train.fit import fit
+
+    return fit
+
+
+def optimize(study: optuna.Study, plan: StudyPlan, config: Config, fit: FitFn, n_trials: int) -> int:
+    """Run up to n_trials trials here; stops early once the study has plan.total_trials finished
+    trials (counting every worker's) or the timeout passes. Returns the trials started here."""
+    import optuna
+
+    from ml_ci.data.load import load_splits
+    from ml_ci.tune.study import finished_trials
+
+    if n_trials <= 0 or finished_trials(study) >= plan.total_trials:
+        return 0
+    before = len(study.get_trials(deepcopy=False))
+    splits = load_splits(config)
+    objective = make_objective(config, splits, fit, workdir=Layout(config.root).state / "tmp" / "tune")
+    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    stop = optuna.study.MaxTrialsCallback(plan.total_trials, states=finished)
+    # optuna.Trial satisfies TrialLike; mypy cannot see it through the Callable's parameter.
+    study.optimize(objective, n_trials=n_trials, timeout=plan.timeout_seconds,  # type: ignore[arg-type]
+                   callbacks=[stop], gc_after_trial=True)
+    return len(study.get_trials(deepcopy=False)) - before
+
+
+def worker_command(config: Config, plan: StudyPlan, n_trials: int) -> list[str]:
+    cmd = [sys.executable, "-m", "ml_ci", "tune", "-c", str(config.path), "--workers", "1", "--trials", str(n_trials),
+           "--no-report"]
+    if plan.timeout_seconds is not None:
+        cmd += ["--timeout-minutes", repr(plan.timeout_seconds / 60)]
+    return cmd
+
+
+def run_workers(config: Config, plan: StudyPlan, env: Mapping[str, str]) -> int:
+    """plan.workers processes of `ml-ci tune` on the same study; each gets a distinct worker index."""
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for i, n in enumerate(split_trials(plan.n_trials, plan.workers)):
+            if n == 0:
+                continue
+            child_env = {**env, WORKER_ENV: str(plan.worker * plan.workers + i)}
+            if not plan.storage_from_env:  # children must find the same default storage
+                child_env.setdefault(config.tune.storage_env, plan.storage_url)
+            procs.append(subprocess.Popen(worker_command(config, plan, n), env=child_env))
+        codes = [p.wait() for p in procs]
+    except BaseException:
+        for p in procs:
+            p.kill()
+            p.wait()
+        raise
+    failed = [(i, c) for i, c in enumerate(codes) if c != 0]
+    if failed:
+        raise OperationalError("tuning worker(s) failed: " + ", ".join(f"worker {i} exited with {c}" for i, c in failed))
+    return len(procs)
+
+
+def tune(config: Config, options: TuneOptions, env: Mapping[str, str] | None = None) -> TuneResult:
+    """Run the study as the options say and write .ml-ci/artifacts/tune/ (unless report=False)."""
+    from ml_ci.tune.report import write_artifacts
+    from ml_ci.tune.study import finished_trials, make_sampler, open_storage, open_study
+
+    env = dict(os.environ if env is None else env)
+    plan = plan_study(config, data_fingerprint=data_fingerprint(config), env=env, trials=options.trials,
+                      workers=options.workers, timeout_minutes=options.timeout_minutes)
+    storage = open_storage(plan)
+    study = open_study(plan, config, storage)
+    if plan.workers > 1 and plan.n_trials > 0:
+        before = len(study.get_trials(deepcopy=False))
+        run_workers(config, plan, env)
+        ran = len(study.get_trials(deepcopy=False)) - before
+    else:
+        seeded = replace(plan, seed=worker_seed(plan.seed, plan.worker, finished_trials(study)))
+        study.sampler = make_sampler(seeded, config)
+        ran = optimize(study, seeded, config, resolve_fit(env), plan.n_trials)
+    if not options.report:
+        return TuneResult(plan, None, ran)
+    summary = write_artifacts(Layout(config.root).artifacts("tune"), study, metric=plan.metric, seed=config.train.seed,
+                              plan=plan.to_json())
+    add_summary(markdown(summary), env)
+    if summary.best is None:
+        raise OperationalError(f"no trial of study {plan.study_name!r} has completed yet "
+                               f"({', '.join(f'{n} {s.lower()}' for s, n in summary.counts.items()) or 'no trials'})")
+    set_output("best-value", repr(summary.best.value), env)
+    return TuneResult(plan, summary, ran)

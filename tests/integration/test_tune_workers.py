@@ -1,0 +1,132 @@
+"""`ml-ci tune` as real processes against real storage (PostgreSQL from tests/services.py, or SQLite).
+
+The trainer is replaced through the internal ML_CI_TUNE_FIT hook by `fake_fit` below, so that a
+trial takes milliseconds; everything else (CLI, data loading, study, sampler, pruner, heartbeat,
+MaxTrialsCallback, artifacts) is the real code path.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.modelrepo import make_model_repo
+from tests.services import postgres
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+EVALS = 4  # validation evaluations per fake training run
+# fake_fit reads these: a file to log each call to, and a trial number to hang in (for the kill test).
+LOG_ENV = "FAKE_FIT_LOG"
+HANG_ENV = "FAKE_FIT_HANG_TRIAL"
+
+
+def fake_fit(config: Any, splits: Any, *, overrides: dict[str, Any], output_dir: Path,
+             report: Any = None) -> dict[str, float]:
+    """A trainer whose validation accuracy peaks at learning_rate 1e-4 and grows with each evaluation."""
+    trial = int(output_dir.parent.name.split("-")[1])  # trial-<n>-<random>/model, see ml_ci.tune.objective
+    if log := os.environ.get(LOG_ENV):
+        with open(log, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"trial": trial, "pid": os.getpid(), "params": overrides}) + "\n")
+    if os.environ.get(HANG_ENV) == str(trial):
+        Path(os.environ[LOG_ENV] + ".hung").write_text(str(os.getpid()))
+        time.sleep(600)
+    assert len(splits["train"]) > 0 and len(splits["validation"]) > 0
+    best = 0.95 - 0.2 * (math.log10(overrides["learning_rate"]) + 4) ** 2
+    accuracy = best
+    for i in range(1, EVALS + 1):
+        accuracy = best * (0.5 + 0.5 * i / EVALS)
+        if report is not None:
+            report(i * 10, {"accuracy": accuracy, "f1_macro": accuracy})
+    return {"accuracy": accuracy, "f1_macro": accuracy}
+
+
+def tune_repo(root: Path, *, fresh: bool = False, **tune: Any) -> Path:
+    """A model repository with tuning on. fresh=True: data never seen before, hence a study name no earlier
+    run used (the PostgreSQL database outlives the test run)."""
+    settings = {"enabled": True, "trials": 8, "pruner": "median", "search_space": {
+        "learning_rate": {"type": "float", "low": 1e-5, "high": 1e-3, "log": True},
+        "warmup_ratio": {"type": "float", "low": 0.0, "high": 0.2, "step": 0.1}}}
+    seed = uuid.uuid4().int % 10**9 if fresh else 0
+    return make_model_repo(root, n_train=40, n_val=20, n_test=20, seed=seed, overrides={"tune": {**settings, **tune}})
+
+
+def ml_ci(config: Path, *args: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "ml_ci", "tune", "-c", str(config), *args], env=env, cwd=config.parent,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def base_env(tmp_path: Path, storage: str | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("OPTUNA_STORAGE", "GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY")}
+    env.update({"PYTHONPATH": str(ROOT), "ML_CI_TUNE_FIT": f"{__name__}:fake_fit", LOG_ENV: str(tmp_path / "calls.jsonl")})
+    if storage:
+        env["OPTUNA_STORAGE"] = storage
+    return env
+
+
+def calls(tmp_path: Path) -> list[dict[str, Any]]:
+    path = tmp_path / "calls.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+@pytest.fixture
+def pg_storage() -> Iterator[str]:
+    """The test PostgreSQL; each test uses its own study names (the data differs), tables are shared."""
+    yield postgres()
+
+
+def load(storage: str, name: str) -> Any:
+    import optuna
+
+    from ml_ci.tune.study import module_installed, with_driver
+
+    return optuna.load_study(study_name=name, storage=with_driver(storage, module_installed))
+
+
+def study_name_of(repo: Path) -> str:
+    return str(json.loads((repo / ".ml-ci/artifacts/tune/report.json").read_text())["study"])
+
+
+def test_two_workers_share_one_postgres_study(tmp_path: Path, pg_storage: str) -> None:
+    # The random sampler makes pruning all but certain: about half the trials score below the median.
+    config = tune_repo(tmp_path / "repo", fresh=True, trials=12, workers=2, sampler="random")
+    env = base_env(tmp_path, pg_storage)
+    env["GITHUB_OUTPUT"] = str(tmp_path / "out.txt")
+    result = ml_ci(config, env=env)
+    assert result.returncode == 0, result.stderr
+    study = load(pg_storage, study_name_of(config.parent))
+    trials = study.get_trials(deepcopy=False)
+    states = [t.state.name for t in trials]
+    finished = [t for t in trials if t.state.name in ("COMPLETE", "PRUNED")]
+    # MaxTrialsCallback stops each worker once 12 trials finished; at most one more was in flight.
+    assert 12 <= len(finished) <= 13, states
+    assert "PRUNED" in states and "COMPLETE" in states, states
+    assert set(states) <= {"COMPLETE", "PRUNED"}, states
+    logged = calls(tmp_path)
+    # Every trial ran exactly once and every run is recorded: no trial lost, none duplicated.
+    assert sorted(c["trial"] for c in logged) == sorted(t.number for t in trials)
+    assert len({c["pid"] for c in logged}) == 2, "both worker processes ran trials"
+    by_number = {t.number: t for t in trials}
+    for c in logged:
+        assert by_number[c["trial"]].params == c["params"]
+    for t in trials:
+        if t.state.name == "PRUNED":
+            assert max(t.intermediate_values) < EVALS * 10, "a pruned trial stopped before its last evaluation"
+        else:
+            assert sorted(t.intermediate_values) == [10, 20, 30, 40]
+    best = json.loads((config.parent / ".ml-ci/artifacts/tune/best_params.json").read_text())
+    assert best == study.best_trial.params
+    assert f"best-value={study.best_value!r}" in (tmp_path / "out.txt").read_text()
+
