@@ -1,0 +1,358 @@
+"""`ml-ci deploy` and `ml-ci promote`: resolve the inputs, then deploy by the environment's kind
+and the deploy strategy (local Docker, GitOps commit, or server-side apply)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from ml_ci.config.model import Config, Environment
+from ml_ci.deploy import gitops, manifests, registry, smoke, state, tree
+from ml_ci.deploy.git import resolve_remote
+from ml_ci.deploy.imageref import ImageRef, parse
+from ml_ci.deploy.records import (
+    PASSING_VERDICTS,
+    Release,
+    SmokeResult,
+    golden_examples,
+    image_from_record,
+    read_json,
+    verdict_of,
+)
+from ml_ci.errors import ConfigError, DeployError, Problem
+from ml_ci.pipeline.layout import Layout
+
+
+@dataclass(frozen=True, kw_only=True)
+class Inputs:
+    """What a deploy ships: the image, its evaluation record and its golden examples."""
+
+    image: ImageRef
+    eval_record: Any
+    golden: Any  # golden.json as read, or None when there is none
+    source: str = "deploy"
+
+
+@dataclass(frozen=True)
+class Result:
+    release: Release
+    changed: bool
+    message: str
+    commit: Optional[str] = None
+    pull_request: Optional[str] = None
+
+
+def now() -> str:
+    return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
+def environment(config: Config, name: str) -> Environment:
+    if config.deploy is None:
+        raise ConfigError([Problem(str(config.path), 0, 0, "deploy", "ml.yaml has no deploy section; add deploy.environments")])
+    try:
+        return config.deploy.environment(name)
+    except KeyError:
+        known = ", ".join(e.name for e in config.deploy.environments)
+        raise ConfigError([Problem(str(config.path), 0, 0, "deploy.environments",
+                                   f"no environment named {name!r} (ml.yaml has: {known})")]) from None
+
+
+def build_inputs(config: Config, image: Optional[str]) -> Inputs:
+    """The inputs of a fresh deploy: --image or build/image.json, evaluate/eval.json, export/golden.json."""
+    layout = Layout(config.root)
+    if image:
+        ref = parse(image)
+    else:
+        ref = image_from_record(read_json(layout.image_record, "the image record", "run `ml-ci build --push` or pass --image"),
+                                str(layout.image_record))
+    eval_record = read_json(layout.eval_record, "the evaluation record", "run `ml-ci evaluate` first")
+    golden_path = layout.export_dir / "golden.json"
+    golden = read_json(golden_path, "golden examples", "") if golden_path.is_file() else None
+    return Inputs(image=ref, eval_record=eval_record, golden=golden)
+
+
+class Deployer:
+    def __init__(self, config: Config, environ: Mapping[str, str], *, kube: Any = None, check_registry: bool = True,
+                 watch_timeout: Optional[float] = None, docker: Any = None, log: Callable[[str], None] = print):
+        self.config = config
+        self.environ = environ
+        self.kube = kube
+        self.check_registry = check_registry
+        self.watch_timeout = watch_timeout
+        self.docker = docker
+        self.log = log
+        assert config.deploy is not None
+        self.deploy_cfg = config.deploy
+
+    # -- shared pieces ---------------------------------------------------------------------
+    def repo(self) -> Optional[gitops.GitOpsRepo]:
+        g = self.deploy_cfg.gitops
+        if g is None:
+            return None
+        remote = resolve_remote(g.repo, self.config.root, self.environ)
+        return gitops.GitOpsRepo(remote, g.branch, token=self.environ.get(g.token_env) or None)
+
+    def _smoke(self, env: Environment, inputs: Inputs, base_url: str,
+               alive: Callable[[], bool] = lambda: True) -> smoke.SmokeReport:
+        if inputs.golden is None:
+            raise DeployError(f"{env.name}: the smoke test needs golden examples (export/golden.json); run `ml-ci export`"
+                              " or set smoke_test.enabled: false for this environment")
+        golden = golden_examples(inputs.golden, "golden.json")
+        return smoke.run(base_url, golden, env.smoke_test.golden_examples, env.smoke_test.timeout_seconds,
+                         batch=self.config.serve.max_texts, alive=alive)
+
+    def _release(self, env: Environment, inputs: Inputs, smoke_result: SmokeResult, previous: Optional[str]) -> Release:
+        return Release(environment=env.name, image=str(inputs.image), verdict=verdict_of(inputs.eval_record),
+                       smoke=smoke_result, status="live" if smoke_result != "pending" else "pending",
+                       deployed_at=now(), source=inputs.source, previous=previous)
+
+    def _edit(self, env: Environment, inputs: Inputs, release: Release, message: str) -> gitops.Edit:
+        return gitops.Edit(tree.environment_tree(self.config, env, inputs.image, release, inputs.eval_record, inputs.golden),
+                           message)
+
+    def _current(self, checkout: gitops.Checkout, env: str) -> Optional[Release]:
+        path = f"{tree.overlay_dir(self.config, env)}/{tree.RELEASE}"
+        text = checkout.read(path)
+        return Release.from_json(text, path) if text else None
+
+    @staticmethod
+    def _previous(current: Optional[Release]) -> Optional[str]:
+        if current is None:
+            return None
+        return current.image if current.good else current.previous
+
+    # -- deploy ----------------------------------------------------------------------------
+    def deploy(self, env_name: str, inputs: Inputs) -> Result:
+        env = environment(self.config, env_name)
+        verdict = verdict_of(inputs.eval_record)
+        if verdict not in PASSING_VERDICTS:
+            raise DeployError(f"the evaluation record's verdict is {verdict!r}: only a model whose quality gates passed "
+                              "is deployed (run `ml-ci evaluate`)")
+        if self.check_registry:
+            registry.check_digest(inputs.image, auth=registry.credentials(self.config.image, self.environ))
+        if env.kind == "local":
+            return self._deploy_local(env, inputs)
+        if self.deploy_cfg.strategy == "apply":
+            return self._deploy_apply(env, inputs)
+        return self._deploy_gitops(env, inputs)
+
+    def _record(self, env: Environment, inputs: Inputs, release: Release, message: str) -> Optional[gitops.Outcome]:
+        """Write the state file and, when a GitOps repository is configured, commit the release there."""
+        repo = self.repo()
+        outcome = None
+        if repo is not None:
+            outcome = repo.update(lambda co: self._edit(env, inputs, release, message))
+        state.save(self.config.root, release, inputs.eval_record, inputs.golden)
+        return outcome
+
+    def _deploy_local(self, env: Environment, inputs: Inputs) -> Result:
+        from ml_ci.deploy.local import LocalEngine, docker_client
+
+        if env.port is None:
+            raise ConfigError([Problem(str(self.config.path), 0, 0, f"deploy.environments.{env.name}.port",
+                                       "a local environment needs a port")])
+        engine = LocalEngine(self.docker or docker_client(), self.config.name, env.name)
+        recorded = state.load(self.config.root, env.name)
+        if (engine.running_image() == str(inputs.image) and recorded and recorded[0].image == str(inputs.image)
+                and recorded[0].good and engine.healthy(env.port) is None):
+            return Result(recorded[0], False, f"{env.name} already runs {inputs.image.short}; nothing to do")
+        previous = engine.running_image()
+
+        def check(url: str, alive: Callable[[], bool]) -> smoke.SmokeReport:
+            if not env.smoke_test.enabled:
+                problem = smoke.wait_ready(url, env.smoke_test.timeout_seconds, alive=alive)
+                return smoke.SmokeReport(problem is None, 0, (problem,) if problem else ())
+            return self._smoke(env, inputs, url, alive)
+
+        done = engine.deploy(inputs.image, env.port, check, env.smoke_test.timeout_seconds)
+        release = self._release(env, inputs, "passed" if env.smoke_test.enabled else "skipped", previous)
+        outcome = self._record(env, inputs, release, f"{env.name}: {self.config.name} {inputs.image.short} ({inputs.source})")
+        return Result(release, True, f"{env.name}: {done.container} serves {inputs.image.short} at {done.url}; "
+                                     f"{done.smoke.summary()}", outcome.commit if outcome else None)
+
+    def _deploy_gitops(self, env: Environment, inputs: Inputs) -> Result:
+        repo = self.repo()
+        if repo is None:
+            raise ConfigError([Problem(str(self.config.path), 0, 0, "deploy.gitops",
+                                       "strategy gitops needs deploy.gitops (repo and path)")])
+        can_smoke = env.smoke_test.enabled and env.url is not None
+        smoke_state: SmokeResult = "pending" if can_smoke else ("skipped" if not env.smoke_test.enabled else "not-run")
+        before: dict[str, str] = {}
+        overlay = tree.overlay_dir(self.config, env.name)
+        message = f"{env.name}: {self.config.name} {inputs.image.short} ({inputs.source})"
+        release_box: list[Release] = []
+
+        def decide(co: gitops.Checkout) -> Optional[gitops.Edit]:
+            current = self._current(co, env.name)
+            if current is not None and current.image == str(inputs.image) and current.status == "live":
+                return None  # the same digest is already what runs: no commit
+            before.clear()
+            before.update(co.files(overlay))
+            release = self._release(env, inputs, smoke_state, self._previous(current))
+            release_box[:] = [release]
+            return self._edit(env, inputs, release, message)
+
+        if env.approval:
+            branch = f"ml-ci/{env.name}/{inputs.image.short}"
+            outcome = repo.update(decide, branch=branch)
+            if not outcome.changed:
+                with repo.snapshot() as co:
+                    current = self._current(co, env.name)
+                assert current is not None
+                return Result(current, False, f"{env.name} already runs {inputs.image.short}; nothing to do")
+            pr = self._review(branch, env, inputs)
+            return Result(release_box[0], True, f"{env.name} needs approval: merge {pr or 'branch ' + branch} to deploy "
+                                                f"{inputs.image.short}", outcome.commit, pr)
+        outcome = repo.update(decide)
+        if not outcome.changed:
+            with repo.snapshot() as co:
+                current = self._current(co, env.name)
+            assert current is not None
+            return Result(current, False, f"{env.name} already runs {inputs.image.short}; no new commit")
+        release = release_box[0]
+        state.save(self.config.root, release, inputs.eval_record, inputs.golden)
+        if not can_smoke:
+            note = "" if smoke_state == "skipped" else " (no smoke test: the environment has no url)"
+            return Result(release, True, f"{env.name}: committed {inputs.image.short} to {repo.branch}{note}", outcome.commit)
+        assert env.url is not None
+        report = self._smoke(env, inputs, env.url)
+        if report.passed:
+            final = release.with_(smoke="passed", status="live")
+            repo.update(lambda co: self._mark(co, env, inputs, final, release))
+            state.save(self.config.root, final, inputs.eval_record, inputs.golden)
+            return Result(final, True, f"{env.name}: {inputs.image.short} is live; {report.summary()}", outcome.commit)
+        failed = release.with_(smoke="failed", status="reverted", reason=report.summary())
+        revert = repo.update(lambda co: self._revert(co, env, inputs, before, failed))
+        state.save(self.config.root, failed, inputs.eval_record, inputs.golden)
+        back = f"reverted to {failed.previous}" if failed.previous else "there was no earlier good digest to return to"
+        raise DeployError(f"{env.name}: {report.summary()}; {back} (commit {(revert.commit or '')[:12]})")
+
+    def _mark(self, co: gitops.Checkout, env: Environment, inputs: Inputs, final: Release,
+              pending: Release) -> Optional[gitops.Edit]:
+        current = self._current(co, env.name)
+        if current is None or current.image != pending.image or current.status != "pending":
+            return None  # a later deploy moved on: its record wins
+        return self._edit(env, inputs, final, f"{env.name}: {inputs.image.short} passed its smoke test")
+
+    def _revert(self, co: gitops.Checkout, env: Environment, inputs: Inputs, before: dict[str, str],
+                failed: Release) -> Optional[gitops.Edit]:
+        current = self._current(co, env.name)
+        if current is None or current.image != failed.image:
+            return None
+        msg = f"{env.name}: revert {inputs.image.short}: {failed.reason}"
+        if before:
+            return gitops.Edit({tree.overlay_dir(self.config, env.name): before}, msg)
+        return self._edit(env, inputs, failed, msg)  # nothing good before: keep the record, marked failed
+
+    def _review(self, branch: str, env: Environment, inputs: Inputs) -> Optional[str]:
+        from ml_ci.deploy import github
+
+        repo = self.repo()
+        assert repo is not None and self.deploy_cfg.gitops is not None
+        if repo.remote.kind != "github" or repo.remote.slug is None:
+            return None
+        body = (f"Deploys `{inputs.image}` to **{env.name}** (verdict {verdict_of(inputs.eval_record)}).\n\n"
+                "Opened by `ml-ci deploy`; merging it lets Argo CD / Flux roll it out.")
+        return github.open_pull_request(self.environ, self.deploy_cfg.gitops.token_env, repo.remote.slug, base=repo.branch,
+                                        head=branch, title=f"Deploy {self.config.name} {inputs.image.short} to {env.name}",
+                                        body=body)
+
+    def _deploy_apply(self, env: Environment, inputs: Inputs) -> Result:
+        from ml_ci.deploy.apply import Kube, api_client, apply_all, current_image, watch
+
+        kube = self.kube or Kube(api_client())
+        objs = manifests.render(self.config, env, inputs.image)
+        dep = objs[0]
+        meta = dep["metadata"]
+        previous = current_image(kube.get_deployment(meta["namespace"], meta["name"]))
+        apply_all(kube, objs)
+        timeout = self.watch_timeout or float(dep["spec"]["progressDeadlineSeconds"]) + 30
+        outcome = watch(kube, dep, str(inputs.image), timeout=timeout)
+        reason = None if outcome.ok else outcome.message
+        smoke_state: SmokeResult = "skipped" if not env.smoke_test.enabled else "not-run"
+        if reason is None and env.smoke_test.enabled and env.url:
+            report = self._smoke(env, inputs, env.url)
+            smoke_state = "passed" if report.passed else "failed"
+            reason = None if report.passed else report.summary()
+        if reason is not None:
+            raise DeployError(f"{env.name}: {reason}; {self._rollback(kube, dep, previous)}")
+        release = self._release(env, inputs, smoke_state, previous)
+        state.save(self.config.root, release, inputs.eval_record, inputs.golden)
+        return Result(release, True, f"{env.name}: {inputs.image.short} rolled out in {env.k8s_namespace}: {outcome.message}")
+
+    @staticmethod
+    def _rollback(kube: Any, dep: dict[str, Any], previous: Optional[str]) -> str:
+        if previous is None:
+            return "there was no previous image to roll back to"
+        back = json.loads(json.dumps(dep))
+        back["spec"]["template"]["spec"]["containers"][0]["image"] = previous
+        kube.apply(back)
+        return f"rolled back to {previous}"
+
+    # -- promote ---------------------------------------------------------------------------
+    def live(self, env: Environment) -> Optional[tuple[Release, Any, Any]]:
+        """What runs in env, with its eval record and golden examples: from the GitOps repo, else the state folder."""
+        repo = self.repo()
+        if repo is None:
+            return state.load(self.config.root, env.name)
+        with repo.snapshot() as co:
+            current = self._current(co, env.name)
+            if current is None:
+                return None
+            folder = tree.overlay_dir(self.config, env.name)
+            eval_text, golden_text = co.read(f"{folder}/{tree.EVAL}"), co.read(f"{folder}/{tree.GOLDEN}")
+        return current, json.loads(eval_text or "{}"), json.loads(golden_text) if golden_text else None
+
+    def health(self, env: Environment) -> Optional[str]:
+        if env.kind == "local":
+            from ml_ci.deploy.local import LocalEngine, docker_client
+
+            assert env.port is not None
+            return LocalEngine(self.docker or docker_client(), self.config.name, env.name).healthy(env.port)
+        if env.url:
+            return smoke.wait_ready(env.url.rstrip("/"), 10)
+        return None  # nothing to ask: the record's status stands
+
+    def promote(self, source: str, target: str) -> Result:
+        """Deploy to `target` exactly what is live and healthy in `source`: same digest, same records, no rebuild."""
+        from ml_ci.deploy import promotion
+
+        src_env, dst_env = environment(self.config, source), environment(self.config, target)
+        if src_env.name == dst_env.name:
+            raise ConfigError([Problem(str(self.config.path), 0, 0, "deploy.environments",
+                                       f"cannot promote {source} to itself; name two environments")])
+        live = self.live(src_env)
+        health = self.health(src_env) if live is not None and live[0].status == "live" else None
+        why = promotion.refusal(source, live[0] if live else None, health)
+        if why is not None or live is None:
+            raise DeployError(f"refusing to promote {source} -> {target}: {why}")
+        release, eval_record, golden = live
+        inputs = Inputs(image=release.ref, eval_record=eval_record, golden=golden, source=f"promote:{source}")
+        try:
+            result = self.deploy(target, inputs)
+        except DeployError as e:
+            self._github(target, release, "failure", str(e)[:140], None)
+            raise
+        url = dst_env.url or (f"http://127.0.0.1:{dst_env.port}" if dst_env.kind == "local" and dst_env.port else None)
+        self._github(target, release, "success" if result.release.status == "live" else "pending", result.message, url)
+        return result
+
+    def _github(self, target: str, release: Release, status: str, description: str, url: Optional[str]) -> None:
+        """A GitHub Deployment and status for the promotion, when GITHUB_TOKEN and GITHUB_REPOSITORY are set."""
+        from ml_ci.deploy import github
+
+        ref = self.environ.get("GITHUB_SHA") or release.digest
+        try:
+            made = github.record_deployment(self.environ, environment=target, ref=ref, image=release.image, state=status,
+                                            description=description, url=url)
+        except DeployError as e:
+            self.log(f"warning: could not record the GitHub deployment: {e}")
+            return
+        except Exception as e:  # github3 raises its own hierarchy; the deploy already happened either way
+            self.log(f"warning: could not record the GitHub deployment: {type(e).__name__}: {e}")
+            return
+        if made:
+            self.log(f"recorded GitHub deployment {made} ({status})")

@@ -1,0 +1,84 @@
+"""Plain `git` through subprocess, with credentials kept out of argv and logs.
+
+A token reaches git as an `http.extraHeader` set through GIT_CONFIG_COUNT/KEY/VALUE environment
+variables: it never appears on a command line (visible in `ps`) or in a URL (stored in .git/config),
+and every message that leaves this module has it redacted.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ml_ci.errors import DeployError, OperationalError
+
+_GITHUB_SLUG = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]+$")
+_URL = re.compile(r"^(https?|ssh|git|file)://|^[^/@\s]+@[^:\s]+:")
+
+
+@dataclass(frozen=True)
+class Remote:
+    url: str
+    kind: str  # "github", "url" or "path"
+    slug: str | None = None  # owner/name for GitHub
+
+
+def resolve_remote(spec: str, root: Path, env: Mapping[str, str]) -> Remote:
+    """deploy.gitops.repo -> where to push: a URL, owner/name on GitHub, or a path relative to the model repo."""
+    if _URL.match(spec):
+        return Remote(spec, "url")
+    local = (root / spec).resolve() if not Path(spec).is_absolute() else Path(spec)
+    if _GITHUB_SLUG.match(spec) and not spec.endswith(".git") and not local.exists():
+        server = env.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
+        return Remote(f"{server}/{spec}.git", "github", spec)
+    return Remote(str(local), "path")
+
+
+def auth_env(token: str | None) -> dict[str, str]:
+    """Environment that makes git send the token as a header on HTTP(S) requests."""
+    if not token:
+        return {}
+    basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
+    return {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "http.extraHeader",
+            "GIT_CONFIG_VALUE_0": f"Authorization: Basic {basic}"}
+
+
+class Git:
+    """git in one working directory; failures raise with git's own message, secrets redacted."""
+
+    def __init__(self, cwd: Path, *, token: str | None = None):
+        self.cwd = cwd
+        self._secrets = [s for s in (token, *auth_env(token).values()) if s and len(s) > 8]
+        base = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+        self.env = {**base, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "LC_ALL": "C",
+                    "GIT_AUTHOR_NAME": "ml-ci", "GIT_AUTHOR_EMAIL": "ml-ci@users.noreply.github.com",
+                    "GIT_COMMITTER_NAME": "ml-ci", "GIT_COMMITTER_EMAIL": "ml-ci@users.noreply.github.com",
+                    **auth_env(token)}
+
+    def redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def run(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        try:
+            proc = subprocess.run(["git", *args], cwd=self.cwd, env=self.env, capture_output=True, text=True,
+                                  timeout=timeout, check=False)
+        except FileNotFoundError:
+            raise OperationalError("git is not installed; install git to deploy with strategy gitops") from None
+        except subprocess.TimeoutExpired:
+            raise DeployError(f"git {args[0]} did not finish within {timeout:.0f} s (is the GitOps remote reachable?)") from None
+        if check and proc.returncode != 0:
+            raise DeployError(f"git {args[0]} failed: {self.redact(proc.stderr.strip() or proc.stdout.strip())}")
+        return proc
+
+    def out(self, *args: str) -> str:
+        return self.run(*args).stdout.strip()
+
+    def add(self, paths: Sequence[str]) -> None:
+        self.run("add", "--all", "--", *paths)

@@ -1,0 +1,166 @@
+"""`kind: local` environments: the image runs in the local Docker engine on 127.0.0.1.
+
+Host networking only (these machines have no bridge). The new image is first started as a
+candidate on a free port and smoke-tested there; only when it passes is the environment's
+container (on the environment's port) replaced. A candidate that fails leaves the old container
+serving, untouched.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from ml_ci.deploy.imageref import ImageRef
+from ml_ci.deploy.manifests import HOST_ENV, PORT_ENV
+from ml_ci.deploy.smoke import SmokeReport, wait_ready
+from ml_ci.errors import DeployError, OperationalError
+
+LABEL = "dev.ml-ci.environment"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def container_name(model: str, env: str) -> str:
+    return f"ml-ci-{model}-{env}"
+
+
+def docker_client() -> Any:
+    import docker
+    import docker.errors
+
+    try:
+        client = docker.from_env()
+        client.ping()
+    except docker.errors.DockerException as e:
+        raise OperationalError(f"the Docker engine does not answer ({e}); local environments need it") from None
+    return client
+
+
+@dataclass(frozen=True)
+class LocalDeploy:
+    container: str
+    url: str
+    smoke: SmokeReport
+
+
+class LocalEngine:
+    def __init__(self, client: Any, model: str, env: str):
+        self.client = client
+        self.model = model
+        self.env = env
+        self.name = container_name(model, env)
+
+    def _get(self, name: str) -> Optional[Any]:
+        import docker.errors
+
+        try:
+            return self.client.containers.get(name)
+        except docker.errors.NotFound:
+            return None
+
+    def _remove(self, name: str) -> None:
+        c = self._get(name)
+        if c is not None:
+            c.remove(force=True)
+
+    def ensure_image(self, ref: ImageRef) -> None:
+        import docker.errors
+
+        try:
+            self.client.images.get(str(ref))
+        except docker.errors.ImageNotFound:
+            try:
+                self.client.images.pull(str(ref))
+            except docker.errors.APIError as e:
+                raise DeployError(f"cannot pull {ref}: {e.explanation or e}") from None
+
+    def _start(self, name: str, ref: ImageRef, port: int, role: str) -> Any:
+        import docker.errors
+
+        self._remove(name)
+        try:
+            return self.client.containers.run(
+                str(ref), name=name, detach=True, network_mode="host",
+                environment={PORT_ENV: str(port), HOST_ENV: "127.0.0.1"},
+                labels={LABEL: self.env, "dev.ml-ci.model": self.model, "dev.ml-ci.role": role,
+                        "dev.ml-ci.image": str(ref)},
+                restart_policy={"Name": "unless-stopped"} if role == "live" else {"Name": "no"},
+                read_only=True, tmpfs={"/tmp": "size=256m"}, security_opt=["no-new-privileges"], cap_drop=["ALL"],
+            )
+        except docker.errors.APIError as e:
+            raise DeployError(f"cannot start {ref} for {self.env}: {e.explanation or e}") from None
+
+    def running_image(self) -> Optional[str]:
+        c = self._get(self.name)
+        if c is None or c.status != "running":
+            return None
+        return str(c.labels.get("dev.ml-ci.image")) if c.labels.get("dev.ml-ci.image") else None
+
+    def _alive(self, name: str) -> Callable[[], bool]:
+        def check() -> bool:
+            c = self._get(name)
+            if c is None:
+                return False
+            c.reload()
+            return bool(c.status in ("created", "running"))
+        return check
+
+    def deploy(self, ref: ImageRef, port: int, smoke: Callable[[str, Callable[[], bool]], SmokeReport],
+               ready_timeout: float) -> LocalDeploy:
+        """Candidate on a free port -> smoke test -> swap onto `port`. Raises DeployError on failure,
+        leaving the old container running."""
+        self.ensure_image(ref)
+        candidate = f"{self.name}-candidate"
+        cport = free_port()
+        self._start(candidate, ref, cport, "candidate")
+        try:
+            report = smoke(f"http://127.0.0.1:{cport}", self._alive(candidate))
+            if not report.passed:
+                logs = self._tail(candidate)
+                raise DeployError(f"{self.env}: {report.summary()}; the previous container keeps serving{logs}")
+        finally:
+            self._remove(candidate)
+        return LocalDeploy(self._swap(ref, port, ready_timeout), f"http://127.0.0.1:{port}", report)
+
+    def _swap(self, ref: ImageRef, port: int, ready_timeout: float) -> str:
+        previous = self._get(self.name)
+        backup = f"{self.name}-previous"
+        self._remove(backup)
+        if previous is not None:
+            previous.stop(timeout=10)
+            previous.rename(backup)
+        new = self._start(self.name, ref, port, "live")
+        problem = wait_ready(f"http://127.0.0.1:{port}", ready_timeout, alive=self._alive(self.name))
+        if problem is None:
+            self._remove(backup)
+            return str(new.name)
+        logs = self._tail(self.name)
+        self._remove(self.name)
+        if previous is not None:
+            previous.rename(self.name)
+            previous.start()
+        raise DeployError(f"{self.env}: the new container did not become ready on port {port} ({problem}); "
+                          f"the previous one was restored{logs}")
+
+    def _tail(self, name: str) -> str:
+        c = self._get(name)
+        if c is None:
+            return ""
+        text = c.logs(tail=10).decode("utf-8", "replace").strip()
+        return f"\n--- last lines of {name}'s log ---\n{text}" if text else ""
+
+    def healthy(self, port: int, timeout: float = 5) -> Optional[str]:
+        """None when the environment's container runs and answers /readyz; else what is wrong."""
+        c = self._get(self.name)
+        if c is None:
+            return f"no container {self.name} exists"
+        if c.status != "running":
+            return f"container {self.name} is {c.status}"
+        return wait_ready(f"http://127.0.0.1:{port}", timeout)

@@ -1,0 +1,178 @@
+"""Kubernetes manifests for one model and environment, as data (dicts), from templates/k8s/.
+
+Two views of the same thing:
+- `base()` + `overlay()`: the kustomize base (shared by every environment) and one
+  environment's additions and patch, which the GitOps repository holds;
+- `render()`: the final objects for an environment, what `kubectl kustomize` makes of the
+  overlay, and what `ml-ci deploy` applies under `strategy: apply`.
+A test checks that the two agree.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import yaml
+
+from ml_ci.config.model import Config, Environment, ResourceSet
+from ml_ci.deploy import alerts
+from ml_ci.deploy.imageref import ImageRef
+from ml_ci.resources import resource
+
+Manifest = dict[str, Any]
+CONTAINER = "server"
+# What `python -m ml_ci.serve` reads: in a pod it must listen on the pod's address, not loopback.
+PORT_ENV, HOST_ENV = "ML_CI_SERVE_PORT", "ML_CI_SERVE_HOST"
+
+
+@cache
+def _template(name: str) -> Manifest:
+    with resource(f"templates/k8s/{name}.yaml").open(encoding="utf-8") as f:
+        loaded: Manifest = yaml.safe_load(f)
+    return loaded
+
+
+def template(name: str) -> Manifest:
+    """A fresh copy of templates/k8s/<name>.yaml (the cache must never be mutated)."""
+    return copy.deepcopy(_template(name))
+
+
+def selector_labels(config: Config) -> dict[str, str]:
+    # Selectors are immutable on a Deployment: keep them to what never changes.
+    return {"app.kubernetes.io/name": config.name, "app.kubernetes.io/instance": config.name}
+
+
+def common_labels(config: Config) -> dict[str, str]:
+    return {**selector_labels(config), "app.kubernetes.io/component": "inference",
+            "app.kubernetes.io/part-of": config.name, "app.kubernetes.io/managed-by": "ml-ci"}
+
+
+def _named(kind: str, config: Config) -> Manifest:
+    obj = template(kind)
+    obj["metadata"] = {"name": config.name, "labels": common_labels(config)}
+    return obj
+
+
+def _quantities(rs: ResourceSet | None) -> dict[str, str]:
+    if rs is None:
+        return {}
+    return {k: v for k, v in (("cpu", rs.cpu), ("memory", rs.memory)) if v is not None}
+
+
+def needs_pdb(env: Environment) -> bool:
+    return env.replicas > 1 or (env.autoscale is not None and env.autoscale.min_replicas > 1)
+
+
+def deployment(config: Config, image: str) -> Manifest:
+    obj = _named("deployment", config)
+    spec = obj["spec"]
+    spec["selector"]["matchLabels"] = selector_labels(config)
+    spec["template"]["metadata"]["labels"] = common_labels(config)
+    container = spec["template"]["spec"]["containers"][0]
+    container["image"] = image
+    container["ports"][0]["containerPort"] = config.serve.port
+    container["env"] = [{"name": HOST_ENV, "value": "0.0.0.0"}, {"name": PORT_ENV, "value": str(config.serve.port)}]
+    return obj
+
+
+def service(config: Config) -> Manifest:
+    obj = _named("service", config)
+    obj["spec"]["selector"] = selector_labels(config)
+    return obj
+
+
+def service_monitor(config: Config) -> Manifest:
+    obj = _named("servicemonitor", config)
+    obj["spec"]["selector"]["matchLabels"] = selector_labels(config)
+    return obj
+
+
+def prometheus_rule(config: Config, env: Environment) -> Manifest:
+    obj = _named("prometheusrule", config)
+    obj["spec"]["groups"] = [{"name": f"{config.name}.rules",
+                              "rules": alerts.rules(config.name, env.k8s_namespace, config.monitoring)}]
+    return obj
+
+
+def hpa(config: Config, env: Environment) -> Manifest:
+    assert env.autoscale is not None
+    obj = _named("hpa", config)
+    spec = obj["spec"]
+    spec["scaleTargetRef"]["name"] = config.name
+    spec["minReplicas"] = env.autoscale.min_replicas
+    spec["maxReplicas"] = env.autoscale.max_replicas
+    spec["metrics"][0]["resource"]["target"]["averageUtilization"] = env.autoscale.target_cpu_utilization
+    return obj
+
+
+def pdb(config: Config) -> Manifest:
+    obj = _named("pdb", config)
+    obj["spec"]["selector"]["matchLabels"] = selector_labels(config)
+    return obj
+
+
+def deployment_patch(config: Config, env: Environment) -> Manifest:
+    """The environment's strategic-merge patch: replicas (unless an HPA owns them) and resources."""
+    spec: dict[str, Any] = {}
+    if env.autoscale is None:
+        spec["replicas"] = env.replicas
+    resources = {k: v for k, v in (("requests", _quantities(env.resources.requests)),
+                                   ("limits", _quantities(env.resources.limits))) if v}
+    if resources:
+        spec["template"] = {"spec": {"containers": [{"name": CONTAINER, "resources": resources}]}}
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": config.name}, "spec": spec}
+
+
+def base(config: Config) -> list[Manifest]:
+    """Objects shared by every environment; the image is a placeholder name that overlays pin by digest."""
+    objs = [deployment(config, config.name), service(config)]
+    if config.monitoring.enabled:
+        objs.append(service_monitor(config))
+    return objs
+
+
+def overlay(config: Config, env: Environment) -> list[Manifest]:
+    """Objects only this environment has (namespace set by the overlay's kustomization)."""
+    objs: list[Manifest] = []
+    if env.autoscale is not None:
+        objs.append(hpa(config, env))
+    if needs_pdb(env):
+        objs.append(pdb(config))
+    if config.monitoring.enabled:
+        objs.append(prometheus_rule(config, env))
+    return objs
+
+
+def _apply_patch(dep: Manifest, patch: Manifest) -> None:
+    spec = patch["spec"]
+    if "replicas" in spec:
+        dep["spec"]["replicas"] = spec["replicas"]
+    for c_patch in spec.get("template", {}).get("spec", {}).get("containers", []):
+        for c in dep["spec"]["template"]["spec"]["containers"]:
+            if c["name"] == c_patch["name"]:
+                c["resources"] = c_patch["resources"]
+
+
+def render(config: Config, env: Environment, image: ImageRef) -> list[Manifest]:
+    """The final objects for an environment: base + overlay + patch, namespaced, image pinned by digest."""
+    objs = base(config) + overlay(config, env)
+    for obj in objs:
+        obj["metadata"]["namespace"] = env.k8s_namespace
+    dep = objs[0]
+    dep["spec"]["template"]["spec"]["containers"][0]["image"] = str(image)
+    _apply_patch(dep, deployment_patch(config, env))
+    return objs
+
+
+@dataclass(frozen=True)
+class Ident:
+    api_version: str
+    kind: str
+    name: str
+
+
+def ident(obj: Manifest) -> Ident:
+    return Ident(obj["apiVersion"], obj["kind"], obj["metadata"]["name"])
