@@ -1,24 +1,38 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import click
 
 from ml_ci.cli.app import FORMAT_OPTION, run_guarded
 from ml_ci.config import load_config
+from ml_ci.errors import ConfigError, Problem
 from ml_ci.report.problems import REPORTERS
 
 
-def validate(path: Path, fmt: str = "text", quiet: bool = False) -> int:
-    """Validate one ml.yaml; 0 when valid, 2 when not."""
-    loaded = load_config(path)
-    out = sys.stdout
-    if loaded.warnings or fmt == "json":
-        REPORTERS[fmt](list(loaded.warnings), sys.stderr if fmt == "text" else out)
+def validate(paths: Sequence[Path], fmt: str = "text", quiet: bool = False) -> int:
+    """Validate ml.yaml files, reporting every problem of every file at once; 0 when all are valid, 2 when not.
+
+    One report for all files, so that --format json stays a single JSON document.
+    """
+    problems: list[Problem] = []
+    valid: list[str] = []
+    for path in paths:
+        try:
+            loaded = load_config(path)
+        except ConfigError as e:
+            problems.extend(e.problems)
+            continue
+        problems.extend(loaded.warnings)
+        valid.append(f"{loaded.config.path}: valid ({loaded.config.name}, {loaded.config.task})")
+    # Text goes to people: problems on stderr, the verdict on stdout. The other formats are for machines: all on stdout.
+    REPORTERS[fmt](problems, sys.stderr if fmt == "text" else sys.stdout)
     if fmt == "text" and not quiet:
-        print(f"{path}: valid ({loaded.config.name}, {loaded.config.task})", file=out)
-    return 0
+        for line in valid:
+            click.echo(line)
+    return 2 if any(p.severity == "error" for p in problems) else 0
 
 
 @click.command("validate")
@@ -27,8 +41,4 @@ def validate(path: Path, fmt: str = "text", quiet: bool = False) -> int:
 @click.option("-q", "--quiet", is_flag=True, help="Print problems only.")
 def command(paths: tuple[Path, ...], fmt: str, quiet: bool) -> None:
     """Validate ml.yaml files (default: ./ml.yaml). Exit 0 valid, 2 invalid, 1 operational failure."""
-    worst = 0
-    for path in paths or (Path("ml.yaml"),):
-        code = run_guarded(lambda: validate(path, fmt, quiet), fmt=fmt)
-        worst = max(worst, code)
-    raise SystemExit(worst)
+    raise SystemExit(run_guarded(lambda: validate(paths or (Path("ml.yaml"),), fmt, quiet), fmt=fmt))

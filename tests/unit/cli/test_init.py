@@ -1,0 +1,58 @@
+"""`ml-ci init` writes a starter ml.yaml that validates, and never overwrites one silently."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from ml_ci.cli.main import cli
+from ml_ci.config import load_config
+
+
+def _run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_init_writes_a_file_that_validates(tmp_path: Path) -> None:
+    repo = tmp_path / "Sentiment_Model"
+    code, out, err = _run("init", str(repo), "--owner", "acme")
+    target = repo / "ml.yaml"
+    assert (code, err) == (0, "")
+    assert out == f"wrote {target}; edit the data paths and labels, then run `ml-ci validate {target}`\n"
+    loaded = load_config(target)
+    assert loaded.config.name == "sentiment-model"  # the folder's name, made a DNS-1123 label
+    assert loaded.config.image.repository == "acme/sentiment-model"
+    # Only warnings: the data files named in the template do not exist yet.
+    splits = ("train", "validation", "test")
+    assert [p.message for p in loaded.warnings] == [f"'data/{s}.csv' does not exist (yet)" for s in splits]
+    assert [p.name for p in repo.iterdir()] == ["ml.yaml"]  # no temporary file left behind
+    code, _, _ = _run("validate", "-q", str(target))
+    assert code == 0
+
+
+def test_init_takes_a_name(tmp_path: Path) -> None:
+    assert _run("init", str(tmp_path), "--name", "reviews")[0] == 0
+    assert load_config(tmp_path).config.name == "reviews"
+
+
+def test_init_refuses_a_name_that_is_not_a_label(tmp_path: Path) -> None:
+    code, out, err = _run("init", str(tmp_path), "--name", "Reviews!")
+    assert (code, out) == (2, "")
+    assert err == "--name: 'Reviews!' must be a DNS-1123 label (lowercase letters, digits, '-')\n"
+    assert not (tmp_path / "ml.yaml").exists()
+
+
+def test_init_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
+    (tmp_path / "ml.yaml").write_text("# mine\n", encoding="utf-8")
+    code, out, err = _run("init", str(tmp_path))
+    assert (code, out) == (1, "")
+    assert err == f"error: {tmp_path / 'ml.yaml'} already exists; pass --force to overwrite it\n"
+    assert (tmp_path / "ml.yaml").read_text(encoding="utf-8") == "# mine\n"
+
+
+def test_init_overwrites_with_force(tmp_path: Path) -> None:
+    (tmp_path / "ml.yaml").write_text("# mine\n", encoding="utf-8")
+    assert _run("init", str(tmp_path), "--force", "--name", "demo")[0] == 0
+    assert load_config(tmp_path).config.name == "demo"
