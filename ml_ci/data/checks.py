@@ -274,8 +274,9 @@ def check_class_balance(tables: Tables, data: Data) -> list[Outcome]:
                                        f"the model cannot learn it (max_class_imbalance {limit})"))
             continue
         ratio = counts[most] / counts[least]
-        message = f"{t.source}: most frequent label {most!r} has {counts[most]} rows, least frequent {least!r} " \
-                  f"{counts[least]}: ratio {ratio:.2f}"
+        message = f"{t.source}: every label has {counts[most]} rows: ratio 1.00" if ratio == 1 else \
+            f"{t.source}: most frequent label {most!r} has {counts[most]} rows, least frequent {least!r} " \
+            f"{counts[least]}: ratio {ratio:.2f}"
         passed = ratio <= limit
         message += f", above max_class_imbalance {limit}" if not passed else f" (max_class_imbalance {limit})"
         out.append(Outcome(check="class_balance", split=role, passed=passed, value=ratio, limit=limit,

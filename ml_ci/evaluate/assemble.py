@@ -17,7 +17,7 @@ from ml_ci.evaluate.baseline import Baseline, pair
 from ml_ci.evaluate.gates import BaselineMetrics, GateResult, evaluate_gates, verdict
 from ml_ci.evaluate.metrics import percentile, score
 from ml_ci.evaluate.record import FORMAT, KIND, Predictions, history
-from ml_ci.evaluate.significance import Paired, TestResult, regression_test
+from ml_ci.evaluate.significance import Paired, PairedTest, regression_test
 from ml_ci.evaluate.slices import select
 
 
@@ -49,7 +49,7 @@ def _tester(preds: Predictions, baselines: Mapping[str, Baseline | None], labels
             rows: np.ndarray[Any, Any] | None = None) -> Any:
     cache: dict[str, Paired] = {}
 
-    def test(metric: str, against: str) -> TestResult | None:
+    def test(metric: str, against: str) -> PairedTest | None:
         base = baselines.get(against)
         if base is None:
             return None

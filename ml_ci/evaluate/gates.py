@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from ml_ci.config.model import LOWER_IS_BETTER, Gate
-from ml_ci.evaluate.significance import TestResult
+from ml_ci.evaluate.significance import PairedTest
 
 Status = Literal["pass", "fail", "no-baseline", "noise"]
 # Float tolerance, so that 0.80 - 0.78 (0.020000000000000018) is not a drop past 0.02.
@@ -98,7 +98,7 @@ def _replace(result: GateResult, **changes: Any) -> GateResult:
 
 
 def _relative(gate: Gate, scope: str, value: float | None, undefined: Mapping[str, str],
-              baseline: BaselineMetrics | None, test: Callable[[], TestResult | None],
+              baseline: BaselineMetrics | None, test: Callable[[], PairedTest | None],
               allow_missing_baseline: bool) -> GateResult:
     assert gate.against is not None
     max_drop = gate.max_drop if gate.max_drop is not None else 0.0
@@ -141,14 +141,14 @@ def _relative(gate: Gate, scope: str, value: float | None, undefined: Mapping[st
                             "within noise, not a real regression")
 
 
-def _bind(test: Callable[[str, str], TestResult | None] | None, metric: str, against: str) -> Callable[[], TestResult | None]:
+def _bind(test: Callable[[str, str], PairedTest | None] | None, metric: str, against: str) -> Callable[[], PairedTest | None]:
     return (lambda: test(metric, against)) if test is not None else (lambda: None)
 
 
 def evaluate_gates(gates: Sequence[Gate], metrics: Mapping[str, float | None], *, scope: str = "overall",
                    undefined: Mapping[str, str] | None = None,
                    baselines: Mapping[str, BaselineMetrics | None] | None = None,
-                   test: Callable[[str, str], TestResult | None] | None = None,
+                   test: Callable[[str, str], PairedTest | None] | None = None,
                    allow_missing_baseline: bool = True) -> list[GateResult]:
     """Check each gate; `test(metric, against)` runs the paired test only when a verdict needs it."""
     undefined = undefined or {}

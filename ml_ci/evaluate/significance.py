@@ -44,7 +44,7 @@ class Paired:
 
 
 @dataclass(frozen=True)
-class TestResult:
+class PairedTest:
     test: str  # "mcnemar" or "paired-bootstrap"
     p_value: float
     n: int  # matched examples
@@ -73,7 +73,7 @@ def metric_fn(metric: str, n_classes: int) -> Callable[[IntArray, FloatArray], f
     return fns[metric]
 
 
-def mcnemar(paired: Paired) -> TestResult:
+def mcnemar(paired: Paired) -> PairedTest:
     """Exact one-sided McNemar: among pairs where exactly one model is right, does the baseline win more?"""
     from scipy.stats import binomtest
 
@@ -82,12 +82,12 @@ def mcnemar(paired: Paired) -> TestResult:
     worse = int((base_ok & ~cur_ok).sum())
     better = int((~base_ok & cur_ok).sum())
     if worse + better == 0:
-        return TestResult("mcnemar", 1.0, len(paired))
+        return PairedTest("mcnemar", 1.0, len(paired))
     p = float(binomtest(worse, worse + better, 0.5, alternative="greater").pvalue)
-    return TestResult("mcnemar", p, len(paired))
+    return PairedTest("mcnemar", p, len(paired))
 
 
-def paired_bootstrap(paired: Paired, metric: str, *, samples: int = BOOTSTRAP_SAMPLES, seed: int = SEED) -> TestResult:
+def paired_bootstrap(paired: Paired, metric: str, *, samples: int = BOOTSTRAP_SAMPLES, seed: int = SEED) -> PairedTest:
     """One-sided paired bootstrap: the share of resamples in which the current model is not worse.
 
     Small when the current model is worse on nearly every resample of the test set: a real
@@ -104,10 +104,10 @@ def paired_bootstrap(paired: Paired, metric: str, *, samples: int = BOOTSTRAP_SA
         delta = sign * (fn(y, paired.current[idx]) - fn(y, paired.baseline[idx]))
         if not delta < 0:  # NaN (undefined on this resample) counts as not worse
             not_worse += 1
-    return TestResult("paired-bootstrap", (not_worse + 1) / (samples + 1), n)
+    return PairedTest("paired-bootstrap", (not_worse + 1) / (samples + 1), n)
 
 
-def regression_test(paired: Paired, metric: str) -> TestResult | None:
+def regression_test(paired: Paired, metric: str) -> PairedTest | None:
     """The paired test for a metric, or None when the metric is not per-example (latency, size)."""
     if metric not in PAIRED_METRICS or len(paired) == 0:
         return None

@@ -86,7 +86,7 @@ def make_objective(config: Config, splits: Any, fit: FitFn, *, workdir: Path) ->
         workdir.mkdir(parents=True, exist_ok=True)
         out = Path(tempfile.mkdtemp(prefix=f"trial-{trial.number}-", dir=workdir))
         try:
-            result = fit(config, splits, overrides=overrides, output_dir=out / "model", report=report)
+            result = fit(config, splits, overrides=overrides, output_dir=out, report=report)
         except Pruned as e:
             import optuna
 

@@ -36,7 +36,7 @@ HANG_ENV = "FAKE_FIT_HANG_TRIAL"
 def fake_fit(config: Any, splits: Any, *, overrides: dict[str, Any], output_dir: Path,
              report: Any = None) -> dict[str, float]:
     """A trainer whose validation accuracy peaks at learning_rate 1e-4 and grows with each evaluation."""
-    trial = int(output_dir.parent.name.split("-")[1])  # trial-<n>-<random>/model, see ml_ci.tune.objective
+    trial = int(output_dir.name.split("-")[1])  # trial-<n>-<random>, see ml_ci.tune.objective
     if log := os.environ.get(LOG_ENV):
         with open(log, "a", encoding="utf-8") as f:
             f.write(json.dumps({"trial": trial, "pid": os.getpid(), "params": overrides}) + "\n")
@@ -130,3 +130,84 @@ def test_two_workers_share_one_postgres_study(tmp_path: Path, pg_storage: str) -
     assert best == study.best_trial.params
     assert f"best-value={study.best_value!r}" in (tmp_path / "out.txt").read_text()
 
+
+
+def wait_for(path: Path, proc: subprocess.Popen[str], seconds: float = 180) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        if proc.poll() is not None:
+            raise AssertionError(f"the worker exited with {proc.returncode} before hanging: {proc.stderr.read() if proc.stderr else ''}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"the worker did not reach the hanging trial in {seconds} s")
+        time.sleep(0.2)
+
+
+def test_killed_worker_trial_fails_and_the_rerun_goes_on(tmp_path: Path, pg_storage: str) -> None:
+    config = tune_repo(tmp_path / "repo", fresh=True, trials=4, pruner="none")
+    env = base_env(tmp_path, pg_storage)
+    env["ML_CI_TUNE_HEARTBEAT_SECONDS"] = "1"  # stale after 2 s without a heartbeat, instead of minutes
+    proc = subprocess.Popen([sys.executable, "-m", "ml_ci", "tune", "-c", str(config)], cwd=config.parent,
+                            env={**env, HANG_ENV: "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    hung = Path(env[LOG_ENV] + ".hung")
+    wait_for(hung, proc)
+    assert int(hung.read_text()) == proc.pid
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.stderr is not None
+    proc.stderr.close()
+
+    from ml_ci.config import load_config
+    from ml_ci.tune.plan import study_name
+    from ml_ci.tune.run import data_fingerprint
+
+    cfg = load_config(config).config
+    name = study_name(cfg, data_fingerprint(cfg))
+    assert [t.state.name for t in load(pg_storage, name).get_trials()] == ["COMPLETE", "RUNNING"]
+    time.sleep(3)  # let the killed trial's heartbeat go stale (grace: 2 s)
+
+    result = ml_ci(config, env=env)
+    assert result.returncode == 0, result.stderr
+    trials = load(pg_storage, name).get_trials()
+    killed = trials[1]
+    assert killed.state.name == "FAIL"
+    finished = [t for t in trials if t.state.name == "COMPLETE"]
+    assert len(finished) == 4, [t.state.name for t in trials]
+    # The killed trial is retried once with its parameters (RetryHeartbeatStaleTrialCallback).
+    retried = [t for t in finished if t.system_attrs.get("failed_trial") == killed.number]
+    assert len(retried) == 1 and retried[0].params == killed.params
+    assert sorted(c["trial"] for c in calls(tmp_path)) == sorted(t.number for t in trials)
+
+
+def test_sqlite_default_storage_reruns_continue_the_study(tmp_path: Path) -> None:
+    config = tune_repo(tmp_path / "repo", trials=4)
+    env = base_env(tmp_path, None)
+    first = ml_ci(config, "--workers", "2", "--trials", "2", env=env)
+    assert first.returncode == 0, first.stderr
+    assert (config.parent / ".ml-ci" / "tune.db").is_file()
+    assert len(calls(tmp_path)) == 2 and len({c["pid"] for c in calls(tmp_path)}) == 2
+    second = ml_ci(config, "--trials", "10", env=env)  # the study needs only 2 more: tune.trials is 4
+    assert second.returncode == 0, second.stderr
+    assert sorted(c["trial"] for c in calls(tmp_path)) == [0, 1, 2, 3]
+    report = json.loads((config.parent / ".ml-ci/artifacts/tune/report.json").read_text())
+    assert len(report["trials"]) == 4
+    third = ml_ci(config, env=env)  # a complete study: no trial runs, the report is rewritten
+    assert third.returncode == 0, third.stderr
+    assert len(calls(tmp_path)) == 4
+    assert "best accuracy" in third.stdout
+
+
+def test_unreachable_storage_fails_fast_with_a_clear_error(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on once this closes
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = tune_repo(tmp_path / "repo")
+    env = base_env(tmp_path, f"postgresql://postgres:secret@127.0.0.1:{port}/mlci")
+    result = ml_ci(config, env=env, timeout=120)
+    assert result.returncode == 1
+    assert f"error: cannot reach the Optuna storage postgresql://postgres:***@127.0.0.1:{port}/mlci" in result.stderr
+    assert "after 3 attempts" in result.stderr
+    assert "secret" not in result.stderr and "Traceback" not in result.stderr
+    assert calls(tmp_path) == []

@@ -1,0 +1,111 @@
+"""The effectful part of `ml-ci build`, through the docker SDK: build, run for verification, push."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ml_ci.errors import OperationalError
+
+# Registry answers that retrying cannot fix.
+PERMANENT = ("unauthorized", "denied", "authentication required", "name unknown", "manifest invalid")
+
+
+def client() -> Any:
+    import docker
+
+    try:
+        c = docker.from_env()
+        c.ping()
+    except Exception as e:
+        raise OperationalError(f"cannot reach the Docker engine ({e}); start it or set DOCKER_HOST") from None
+    return c
+
+
+def build(c: Any, context: Path, tag: str, labels: Mapping[str, str], log: Callable[[str], None]) -> Any:
+    """Build with host networking (pip inside the build reaches the package index through the host)."""
+    import docker
+
+    try:
+        image, lines = c.images.build(path=str(context), tag=tag, labels=dict(labels), network_mode="host", rm=True,
+                                      forcerm=True, pull=False)
+    except docker.errors.BuildError as e:
+        tail = "".join(str(chunk.get("stream", chunk.get("error", ""))) for chunk in list(e.build_log)[-15:])
+        raise OperationalError(f"the image build failed: {e.msg}\n{tail.rstrip()}") from None
+    except docker.errors.APIError as e:
+        raise OperationalError(f"the image build failed: {e.explanation or e}") from None
+    for chunk in lines:
+        if "stream" in chunk and chunk["stream"].strip():
+            log(chunk["stream"].rstrip())
+    return image
+
+
+def auth_config(username_env: str | None, password_env: str | None, env: Mapping[str, str]) -> dict[str, str] | None:
+    """Credentials from the variables ml.yaml names; None lets the SDK use the docker config."""
+    if not password_env:
+        return None
+    password = env.get(password_env)
+    if not password:
+        raise OperationalError(f"image.registry_password_env names {password_env}, which is not set")
+    username = env.get(username_env, "") if username_env else ""
+    return {"username": username or "ml-ci", "password": password}
+
+
+@dataclass(frozen=True)
+class Pushed:
+    digest: str
+    size: int | None
+
+
+def push(c: Any, repository: str, tag: str, auth: dict[str, str] | None, *, attempts: int = 4, backoff_s: float = 2.0,
+         sleep: Callable[[float], None] = time.sleep) -> Pushed:
+    """Push one tag; transient failures are retried with exponential backoff. Never prints credentials."""
+    last = ""
+    for attempt in range(1, attempts + 1):
+        try:
+            digest, size, error = None, None, None
+            for chunk in c.images.push(repository, tag=tag, auth_config=auth, stream=True, decode=True):
+                if "error" in chunk:
+                    error = str(chunk.get("error"))
+                aux = chunk.get("aux") or {}
+                if aux.get("Digest"):
+                    digest, size = aux["Digest"], aux.get("Size")
+            if error is None and digest:
+                return Pushed(digest, size)
+            last = error or "the registry reported no digest"
+        except Exception as e:
+            last = f"{type(e).__name__}: {e}"
+        if any(word in last.lower() for word in PERMANENT) or attempt == attempts:
+            break
+        sleep(backoff_s * 2 ** (attempt - 1))
+    raise OperationalError(f"push of {repository}:{tag} failed after {attempt} attempt(s): {last}")
+
+
+def run_detached(c: Any, image: str, environment: Mapping[str, str]) -> Any:
+    return c.containers.run(image, detach=True, network_mode="host", environment=dict(environment), remove=False)
+
+
+def stop(container: Any, timeout: int = 20) -> int | None:
+    """SIGTERM, wait, remove; the exit code (None when it had to be killed or vanished)."""
+    import docker
+
+    try:
+        container.stop(timeout=timeout)
+        code = container.wait(timeout=timeout).get("StatusCode")
+        return int(code) if code is not None else None
+    except (docker.errors.APIError, OSError):
+        return None
+    finally:
+        with contextlib.suppress(docker.errors.APIError):
+            container.remove(force=True)
+
+
+def logs(container: Any, tail: int = 30) -> str:
+    try:
+        return str(container.logs(tail=tail).decode(errors="replace"))
+    except Exception:
+        return ""

@@ -1,0 +1,112 @@
+"""What to build, computed without Docker: the Dockerfile, pinned requirements, tags and labels."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from string import Template
+from typing import Any
+
+from ml_ci.config.model import Config
+from ml_ci.resources import resource
+
+# The serving runtime. Versions are pinned to what this ml-ci runs with (see `pins`), so the image
+# serves with the onnxruntime and tokenizers that the export's parity check ran.
+RUNTIME = ("onnxruntime", "tokenizers", "numpy", "prometheus_client")
+SEMVER = re.compile(r"^v?(\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?)$")
+# A Docker tag: [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}
+TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+LABEL_PREFIX = "io.ml-ci"
+
+
+@dataclass(frozen=True, kw_only=True)
+class GitInfo:
+    sha: str | None = None
+    tag: str | None = None  # the git tag at HEAD, if any
+    source: str | None = None  # the repository's URL
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuildPlan:
+    repository: str  # registry/repository
+    tags: tuple[str, ...]
+    dockerfile: str
+    requirements: str
+    labels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def references(self) -> tuple[str, ...]:
+        return tuple(f"{self.repository}:{t}" for t in self.tags)
+
+
+def repository(config: Config) -> str:
+    name = config.image.repository or re.sub(r"[^a-z0-9._/-]+", "-", config.name.lower()).strip("-._/") or "model"
+    return f"{config.image.registry}/{name}"
+
+
+def requirements(pins: dict[str, str]) -> str:
+    """requirements.txt; a distribution without a known version is left unpinned."""
+    return "".join(f"{d}=={pins[d]}\n" if d in pins else f"{d}\n" for d in RUNTIME)
+
+
+def render_dockerfile(config: Config, template: str | None = None) -> str:
+    text = template if template is not None else resource("templates/docker/Dockerfile.onnx").read_text(encoding="utf-8")
+    s = config.serve
+    return Template(text).substitute(base=config.image.base, port=s.port, max_batch_size=s.max_batch_size,
+                                     max_batch_delay_ms=s.max_batch_delay_ms, max_body_bytes=s.max_body_bytes,
+                                     max_texts=s.max_texts, max_text_chars=s.max_text_chars, threads=s.threads)
+
+
+def tags(git: GitInfo, model_sha256: str, extra: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The git sha (else the model's digest), the version of a semver git tag, and any --tag given."""
+    out = [git.sha if git.sha else f"model-{model_sha256[:12]}"]
+    if git.tag and (m := SEMVER.match(git.tag)):
+        out.append(m.group(1))
+    for t in extra:
+        if not TAG.match(t):
+            raise ValueError(f"{t!r} is not a valid image tag (letters, digits, '_', '.', '-'; at most 128)")
+        out.append(t)
+    return tuple(dict.fromkeys(out))
+
+
+def labels(config: Config, git: GitInfo, manifest: dict[str, Any], *, created: str, data_fingerprint: str | None,
+           metrics: dict[str, Any]) -> dict[str, str]:
+    """OCI annotations (as image labels) and ml-ci's own: the model's digest, its data and its evaluation."""
+    semver = SEMVER.match(git.tag) if git.tag else None
+    version = semver.group(1) if semver else (git.sha or manifest["sha256"])[:12]
+    out = {
+        "org.opencontainers.image.title": config.name,
+        "org.opencontainers.image.created": created,
+        "org.opencontainers.image.version": version,
+        f"{LABEL_PREFIX}.model.sha256": manifest["sha256"],
+        f"{LABEL_PREFIX}.model.source-sha256": str(manifest.get("source_sha256", "")),
+        f"{LABEL_PREFIX}.model.quantize": str(manifest.get("quantize", "none")),
+        f"{LABEL_PREFIX}.model.labels": ",".join(manifest["labels"]),
+        f"{LABEL_PREFIX}.metrics": json.dumps(metrics, sort_keys=True, separators=(",", ":")),
+        f"{LABEL_PREFIX}.version": str(manifest.get("ml_ci_version", "")),
+    }
+    if git.source:
+        out["org.opencontainers.image.source"] = git.source
+    if git.sha:
+        out["org.opencontainers.image.revision"] = git.sha
+    if data_fingerprint:
+        out[f"{LABEL_PREFIX}.data.fingerprint"] = data_fingerprint
+    return out
+
+
+def data_fingerprint(lineage: Any, data_report: Any) -> str | None:
+    """The training data's fingerprint: train's lineage.json, else data check's report.json."""
+    for record in (lineage, (lineage or {}).get("data") if isinstance(lineage, dict) else None, data_report):
+        if isinstance(record, dict):
+            for key in ("data_fingerprint", "fingerprint"):
+                if isinstance(record.get(key), str):
+                    return str(record[key])
+    return None
+
+
+def make_plan(config: Config, *, git: GitInfo, manifest: dict[str, Any], pins: dict[str, str], created: str,
+              data_fingerprint: str | None, metrics: dict[str, Any], extra_tags: tuple[str, ...] = ()) -> BuildPlan:
+    return BuildPlan(repository=repository(config), tags=tags(git, manifest["sha256"], extra_tags),
+                     dockerfile=render_dockerfile(config), requirements=requirements(pins),
+                     labels=labels(config, git, manifest, created=created, data_fingerprint=data_fingerprint, metrics=metrics))

@@ -1,0 +1,144 @@
+"""The content-addressed stage cache: an unchanged rerun restores a stage's artifact folder.
+
+A stage names its inputs (config sections, data fingerprints, base model identity, params) as a
+JSON-able mapping; the key is the sha256 of that mapping with the stage name and ml-ci's version.
+Entries live in `<repo>/.ml-ci/cache/<stage>/<key>/` as a copy of the artifact folder plus a
+manifest of each file's sha256. Entries are written to a temporary folder and renamed into place;
+an entry whose files do not match its manifest is a miss (and is removed), never an error.
+
+    cache = StageCache(layout.cache)
+    key = cache_key("train", inputs)
+    if not cache.restore("train", key, artifacts):
+        ... compute into artifacts ...
+        cache.store("train", key, artifacts)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from ml_ci import __version__
+
+MANIFEST = "manifest.json"
+FILES = "files"
+_CHUNK = 1 << 20
+
+
+def canonical_json(value: Any) -> str:
+    """One spelling per value: sorted keys, no spaces, tuples as lists, paths as strings."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def cache_key(stage: str, inputs: Mapping[str, Any], *, version: str = __version__) -> str:
+    """sha256 over the stage, ml-ci's version and the inputs; a change to any of them is a new key."""
+    payload = canonical_json({"stage": stage, "ml_ci": version, "inputs": inputs})
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def folder_manifest(folder: Path) -> dict[str, str]:
+    """Relative POSIX path -> sha256 of every file under folder (links are refused by the caller's copy)."""
+    return {p.relative_to(folder).as_posix(): file_sha256(p) for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def folder_digest(folder: Path) -> str:
+    """One sha256 for a folder's names and contents, e.g. the `model-digest` of a trained model."""
+    return "sha256:" + hashlib.sha256(canonical_json(folder_manifest(folder)).encode()).hexdigest()
+
+
+def replace_dir(staged: Path, dest: Path) -> None:
+    """Move a finished folder into place; an older dest is moved aside first and removed after."""
+    old: Path | None = None
+    if dest.exists():
+        old = dest.with_name(f".{dest.name}.old-{os.getpid()}-{os.urandom(4).hex()}")
+        os.replace(dest, old)
+    os.replace(staged, dest)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def staged_dir(dest: Path, *, name: str | None = None) -> Iterator[Path]:
+    """A temporary sibling of dest to write into; renamed to dest when the block succeeds and
+    removed when it fails, so dest is either the old folder or the complete new one.
+
+    `name` fixes the temporary folder's name (processes of one distributed run must agree on it)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if name is None:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
+    else:
+        tmp = dest.parent / name
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    replace_dir(tmp, dest)
+
+
+def _copy_tree(src: Path, dest: Path) -> None:
+    shutil.copytree(src, dest, symlinks=False, dirs_exist_ok=True)
+
+
+class StageCache:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def entry(self, stage: str, key: str) -> Path:
+        return self.root / stage / key
+
+    def lookup(self, stage: str, key: str) -> Path | None:
+        """The entry's files folder when the entry is complete and intact; a damaged one is removed."""
+        entry = self.entry(stage, key)
+        manifest_path = entry / MANIFEST
+        if not manifest_path.is_file():
+            return None
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+            files = manifest["files"]
+            intact = (manifest.get("key") == key and isinstance(files, dict)
+                      and folder_manifest(entry / FILES) == files)
+        except (OSError, ValueError, KeyError, TypeError):
+            intact = False
+        if not intact:
+            shutil.rmtree(entry, ignore_errors=True)
+            return None
+        return entry / FILES
+
+    def store(self, stage: str, key: str, folder: Path, *, meta: Mapping[str, Any] | None = None) -> Path:
+        """Copy folder into the cache under key (a no-op when an intact entry exists)."""
+        if self.lookup(stage, key) is not None:
+            return self.entry(stage, key)
+        entry = self.entry(stage, key)
+        with staged_dir(entry) as tmp:
+            _copy_tree(folder, tmp / FILES)
+            manifest = {"key": key, "stage": stage, "ml_ci": __version__, "files": folder_manifest(tmp / FILES),
+                        "meta": dict(meta or {})}
+            (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        return entry
+
+    def restore(self, stage: str, key: str, dest: Path) -> bool:
+        """Put the cached artifact folder at dest (atomically); False on a miss."""
+        files = self.lookup(stage, key)
+        if files is None:
+            return False
+        with staged_dir(dest) as tmp:
+            _copy_tree(files, tmp)
+        return True

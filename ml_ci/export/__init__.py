@@ -1,0 +1,1 @@
+"""`ml-ci export`: the trained model to ONNX, checked against PyTorch, with what serving needs."""

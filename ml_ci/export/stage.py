@@ -1,0 +1,159 @@
+"""`ml-ci export`: plan what to write (pure), then export, check parity and write it all at once."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ml_ci import __version__
+from ml_ci.config.model import Config
+from ml_ci.errors import GateError, OperationalError
+from ml_ci.export.files import read_json, sha256_file, staged_dir, write_json
+from ml_ci.export.golden import golden_record
+from ml_ci.export.parity import Parity, compare
+from ml_ci.pipeline.layout import Layout
+
+ONNX_FILE = "model.onnx"
+# Enough golden examples for the image check even when no environment asks for more.
+MIN_GOLDEN = 32
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    folder: Path
+    parity: Parity
+    sha256: str
+    golden: int
+
+
+def golden_count(config: Config) -> int:
+    wanted = [env.smoke_test.golden_examples for env in (config.deploy.environments if config.deploy else ())]
+    return max([MIN_GOLDEN, *wanted])
+
+
+def eval_summary(record: Any) -> dict[str, Any]:
+    """The headline numbers of evaluate/eval.json (its `metrics` and `verdict`), when present."""
+    if not isinstance(record, dict):
+        return {}
+    summary: dict[str, Any] = {}
+    metrics = record.get("metrics")
+    if isinstance(metrics, dict):
+        summary.update({k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
+    if isinstance(record.get("verdict"), str):
+        summary["verdict"] = record["verdict"]
+    return summary
+
+
+def manifest(config: Config, *, sha256: str, source_sha256: str, inputs: tuple[str, ...], pad_id: int,
+             lineage: Any, metrics: dict[str, Any], versions: dict[str, str]) -> dict[str, Any]:
+    """model.json: what the server and the image labels need to know about the exported model."""
+    return {
+        "name": config.name,
+        "task": config.task,
+        "labels": list(config.data.labels),
+        "max_length": config.model.max_length,
+        "onnx": ONNX_FILE,
+        "sha256": sha256,
+        "quantize": config.package.quantize,
+        "opset": config.package.opset,
+        "inputs": list(inputs),
+        "pad_id": pad_id,
+        "source_sha256": source_sha256,
+        "lineage": lineage if isinstance(lineage, dict) else {},
+        "metrics": metrics,
+        "ml_ci_version": __version__,
+        "versions": versions,
+        "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _source_digest(model_dir: Path) -> str:
+    weights = sorted(model_dir.glob("*.safetensors")) or sorted(model_dir.glob("*.bin"))
+    if not weights:
+        raise OperationalError(f"{model_dir}: no model weights (*.safetensors); run `ml-ci train` first")
+    if len(weights) == 1:
+        return sha256_file(weights[0])
+    import hashlib
+
+    return hashlib.sha256("".join(sha256_file(w) for w in weights).encode()).hexdigest()
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for dist in ("torch", "transformers", "onnx", "onnxruntime", "tokenizers"):
+        with contextlib.suppress(PackageNotFoundError):
+            found[dist] = version(dist)
+    return found
+
+
+def run_export(config: Config, *, model_dir: Path | None = None) -> ExportResult:
+    from ml_ci.data.load import load_splits
+    from ml_ci.export.onnx_export import TorchModel, quantize_int8
+    from ml_ci.serve.model import TOKENIZER, Classifier
+
+    layout = Layout(config.root)
+    model_dir = model_dir or layout.model_dir
+    if config.package.format != "onnx":
+        raise OperationalError("package.format: torch is not built yet; use package.format: onnx")
+    if not (model_dir / "config.json").is_file():
+        raise OperationalError(f"{model_dir}: no trained model; run `ml-ci train` first")
+    splits = load_splits(config)
+    if splits.get("validation") is None:
+        raise OperationalError("the parity check needs a validation split; set data.validation")
+    validation = _columns(splits["validation"])
+    golden_split = _columns(splits.get("test") or splits["validation"])
+
+    torch_model = TorchModel(model_dir, config.model.max_length)
+    if len(torch_model.id2label()) != len(config.data.labels):
+        raise OperationalError(f"the model has {len(torch_model.id2label())} outputs "
+                               f"but data.labels has {len(config.data.labels)}")
+    source_sha256 = _source_digest(model_dir)
+    with staged_dir(layout.export_dir) as out:
+        exported = out / ONNX_FILE
+        if config.package.quantize == "int8":
+            fp32 = out.parent / f".{out.name}.fp32.onnx"
+            try:
+                torch_model.export(fp32, config.package.opset)
+                quantize_int8(fp32, exported)
+            finally:
+                fp32.unlink(missing_ok=True)
+                fp32.with_name(fp32.name + ".data").unlink(missing_ok=True)
+        else:
+            torch_model.export(exported, config.package.opset)
+        shutil.copyfile(model_dir / "tokenizer.json", out / TOKENIZER)
+        sha256 = sha256_file(exported)
+        record = manifest(config, sha256=sha256, source_sha256=source_sha256, inputs=torch_model.inputs,
+                          pad_id=torch_model.pad_id,
+                          lineage=read_json(layout.artifacts("train") / "lineage.json"),
+                          metrics=eval_summary(read_json(layout.eval_record)), versions=_versions())
+        write_json(out / "model.json", record)
+
+        # The exported side runs through the server's own code path: what passes here is what is served.
+        served = Classifier(out)
+        texts, truth = validation
+        parity = compare(torch_model.logits(texts), served.logits(texts), truth, min_agreement=config.package.min_agreement,
+                         max_accuracy_drop=config.package.max_accuracy_drop)
+        write_json(out / "parity.json", {**parity.record(), "quantize": config.package.quantize, "sha256": sha256})
+        g_texts, g_truth = golden_split
+        write_json(out / "golden.json", golden_record(g_texts, g_truth, served.labels, served.probabilities(g_texts),
+                                                      _softmax(torch_model.logits(g_texts)), golden_count(config)))
+        if not parity.passed:
+            raise GateError("the exported model does not match PyTorch:\n  " + "\n  ".join(parity.failures))
+    golden = read_json(layout.export_dir / "golden.json")
+    return ExportResult(folder=layout.export_dir, parity=parity, sha256=sha256, golden=len(golden["examples"]))
+
+
+def _columns(dataset: Any) -> tuple[list[str], list[int]]:
+    return list(dataset["text"]), [int(x) for x in dataset["label"]]
+
+
+def _softmax(logits: Any) -> Any:
+    from ml_ci.serve.model import softmax
+
+    return softmax(logits)

@@ -1,0 +1,146 @@
+"""ml.yaml -> the two workflows of a model repository: ml-pr.yml and ml-release.yml (pure)."""
+
+from __future__ import annotations
+
+import math
+
+from ml_ci.config.model import Config
+from ml_ci.generate import jobs as j
+from ml_ci.generate import pins
+from ml_ci.generate.model import Concurrency, Job, Step, Workflow
+from ml_ci.generate.options import Options
+from ml_ci.generate.yamlout import Commented, Value
+
+TUNE_ENVIRONMENT = "ml-ci-tune"  # holds the shared Optuna storage secret
+REGISTRY_ENVIRONMENT = "ml-ci-registry"  # holds the registry credentials
+PR_OR_REF = "${{ github.event.pull_request.number || github.ref }}"
+
+
+def _triggers(config: Config, event: str) -> dict[str, Value]:
+    trigger: dict[str, Value] = {"branches": list(config.ci.branches)}
+    if config.ci.paths:
+        trigger["paths"] = list(config.ci.paths)
+    return {event: trigger}
+
+
+def validate_job(config: Config, options: Options) -> Job:
+    return j.job(config, "validate", "validate ml.yaml",
+                 (j.checkout(), j.setup(config, options, extras="", validate=True)))
+
+
+def tune_job(config: Config, options: Options) -> Job:
+    tune = config.tune
+    workers = tune.workers
+    with_: dict[str, Value] = {}
+    environment, env = None, None
+    if workers > 1:
+        # Every worker runs its share of the trials on one study in the shared storage, whose
+        # URL (a secret) lives in a dedicated GitHub environment.
+        with_ = {"trials": str(math.ceil(tune.trials / workers)), "workers": "1"}
+        environment, env = {"name": TUNE_ENVIRONMENT}, j.secret_env(tune.storage_env)
+    steps = (j.checkout(), j.setup(config, options),
+             j.stage(config, options, "tune", step_id="tune", name="Tune", with_=with_),
+             j.upload("tune-worker-${{ matrix.worker }}", "tune"))
+    return j.job(config, "tune", "tune (worker ${{ matrix.worker }})", steps, needs=("data-check",), long=True, gpu=True,
+                 strategy={"fail-fast": False, "matrix": {"worker": list(range(workers))}}, environment=environment, env=env)
+
+
+def train_job(config: Config, options: Options, needs: tuple[str, ...]) -> Job:
+    steps: list[Step] = [j.checkout(), j.setup(config, options)]
+    with_: dict[str, Value] = {}
+    if config.tune.enabled:
+        steps.append(Step(name="Download tuning results", uses=pins.DOWNLOAD_ARTIFACT.uses(), with_={
+            "pattern": "tune-worker-*", "merge-multiple": True, "path": j.artifacts_path("tune")}))
+        with_["params"] = j.artifacts_path("tune") + "/best_params.json"
+    steps += [j.stage(config, options, "train", step_id="train", name="Train", with_=with_), j.upload("train", "train")]
+    return j.job(config, "train", "train", tuple(steps), needs=needs, long=True, gpu=True,
+                 outputs={"model-digest": "${{ steps.train.outputs.model-digest }}"})
+
+
+def evaluate_job(config: Config, options: Options) -> Job:
+    steps = (j.checkout(), j.setup(config, options), j.download("train", "train"),
+             j.stage(config, options, "evaluate", step_id="evaluate", name="Evaluate and check gates"),
+             j.upload("evaluate", "evaluate"))
+    return j.job(config, "evaluate", "evaluate", steps, needs=("train",),
+                 outputs={"verdict": "${{ steps.evaluate.outputs.verdict }}"})
+
+
+def report_job(config: Config, options: Options, needs: tuple[str, ...]) -> Job:
+    downloads = [j.download("data-check", "data-check", optional=True), j.download("evaluate", "evaluate", optional=True)]
+    if config.tune.enabled:
+        downloads.append(Step(name="Download tuning results", continue_on_error=True,
+                              uses=pins.DOWNLOAD_ARTIFACT.uses(), with_={
+                                  "pattern": "tune-worker-*", "merge-multiple": True, "path": j.artifacts_path("tune")}))
+    steps = (j.checkout(), j.setup(config, options), *downloads,
+             j.stage(config, options, "report", step_id="report", name="Report on the pull request",
+                     with_={"pr": "${{ github.event.pull_request.number }}"}))
+    return j.job(config, "report", "report", steps, needs=needs,
+                 # Runs after failures too (the report says what failed), but never for a fork's PR:
+                 # those get no write token.
+                 if_="${{ !cancelled() && github.event.pull_request.head.repo.full_name == github.repository }}",
+                 permissions={**j.READ, "pull-requests": Commented("write", "post the sticky report comment"),
+                              "statuses": Commented("write", "set the commit status")})
+
+
+def pr_workflow(config: Config, options: Options) -> Workflow:
+    jobs = [validate_job(config, options),
+            j.job(config, "data-check", "data check", (
+                j.checkout(), j.setup(config, options),
+                j.stage(config, options, "data-check", step_id="data", name="Check the data"),
+                j.upload("data-check", "data-check")), needs=("validate",))]
+    train_needs: tuple[str, ...] = ("data-check",)
+    if config.tune.enabled:
+        jobs.append(tune_job(config, options))
+        train_needs = ("data-check", "tune")
+    jobs += [train_job(config, options, train_needs), evaluate_job(config, options)]
+    jobs.append(report_job(config, options, tuple(job.id for job in jobs)))
+    return Workflow(name=f"ml-pr ({config.name})", on=_triggers(config, "pull_request"), jobs=tuple(jobs),
+                    # A new push to the PR supersedes the run in progress.
+                    concurrency=Concurrency(group=f"ml-pr-{config.name}-{PR_OR_REF}", cancel_in_progress=True))
+
+
+def release_workflow(config: Config, options: Options) -> Workflow:
+    jobs = [validate_job(config, options), train_job(config, options, ("validate",)), evaluate_job(config, options)]
+    jobs.append(j.job(config, "export", "export", (
+        j.checkout(), j.setup(config, options), j.download("train", "train"),
+        j.stage(config, options, "export", step_id="export", name="Export"), j.upload("export", "export")),
+        needs=("evaluate",)))
+    image = config.image
+    build_env = j.secret_env(image.registry_username_env, image.registry_password_env)
+    build_environment = {"name": REGISTRY_ENVIRONMENT} if build_env else None
+    if not build_env and image.registry == "ghcr.io":
+        build_env = {"GITHUB_TOKEN": "${{ github.token }}"}  # GHCR takes the job's own token
+    jobs.append(j.job(config, "build", "build and push the image", (
+        j.checkout(), j.setup(config, options), j.download("export", "export"), j.download("evaluate", "evaluate"),
+        j.stage(config, options, "build", step_id="build", name="Build and push", with_={"push": "true"}),
+        j.upload("build", "build")), needs=("evaluate", "export"),
+        permissions={**j.READ, "packages": Commented("write", "push the image")},
+        outputs={"image": "${{ steps.build.outputs.image }}", "digest": "${{ steps.build.outputs.digest }}"},
+        environment=build_environment, env=build_env))
+    if config.deploy is not None:
+        deploy = config.deploy
+        secrets = j.secret_env(deploy.gitops.token_env if deploy.strategy == "gitops" and deploy.gitops else None)
+        previous = None
+        needs = "build"
+        for env in deploy.environments:
+            permissions = {**j.READ, "deployments": Commented("write", "record the deployment")}
+            if deploy.strategy == "apply" and env.kind == "kubernetes":
+                permissions["id-token"] = Commented("write", "log in to the cluster with OIDC")
+            common = (j.checkout(), j.setup(config, options), j.download("export", "export"),
+                      j.download("build", "build"))
+            if previous is None:
+                job_id, name = f"deploy-{env.name}", f"deploy to {env.name}"
+                step = j.stage(config, options, "deploy", step_id="deploy", name=f"Deploy to {env.name} and smoke-test",
+                               with_={"environment": env.name, "image": "${{ needs.build.outputs.image }}"})
+            else:
+                job_id, name = f"promote-{env.name}", f"promote {previous} to {env.name}"
+                step = j.stage(config, options, "promote", step_id="promote", name=f"Promote {previous} to {env.name}",
+                               with_={"from": previous, "to": env.name})
+            jobs.append(j.job(config, job_id, name, (*common, step), needs=(needs,), permissions=permissions,
+                              environment={"name": env.name}, concurrency=j.deploy_concurrency(config, env.name),
+                              env=secrets))
+            previous, needs = env.name, job_id
+    on = {**_triggers(config, "push"), "workflow_dispatch": {}}
+    return Workflow(name=f"ml-release ({config.name})", on=on, jobs=tuple(jobs),
+                    # Releases queue up; one in progress is never cancelled (it may be deploying).
+                    concurrency=Concurrency(group=f"ml-release-{config.name}-${{{{ github.ref }}}}", cancel_in_progress=False))

@@ -1,0 +1,19 @@
+"""The server's settings, a plain dataclass so that the image needs no config loader."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, kw_only=True)
+class Limits:
+    max_batch_size: int = 32
+    max_batch_delay_ms: float = 5.0
+    max_body_bytes: int = 1_048_576
+    max_texts: int = 256
+    max_text_chars: int = 10_000
+    threads: int = 0
+    # Longest wait for a prediction before answering 503; protects clients from a stuck batch.
+    request_timeout_s: float = 30.0
+    # Idle keep-alive connections are closed after this, so that shutdown never waits on them for long.
+    idle_timeout_s: float = 15.0

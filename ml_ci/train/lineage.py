@@ -1,0 +1,85 @@
+"""What a trained model came from: the cache inputs of the train stage and lineage.json (pure
+builders), plus the few effectful lookups they need (git commit, package versions, file hashes)."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from collections.abc import Mapping
+from dataclasses import asdict
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from ml_ci import __version__
+from ml_ci.config.model import Config
+
+# The packages whose versions can change a trained model; read from metadata, never imported.
+PACKAGES = ("torch", "transformers", "accelerate", "datasets", "tokenizers", "safetensors", "numpy")
+
+
+def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str]:
+    out = {"ml-ci": __version__}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def git_commit(root: Path) -> dict[str, Any] | None:
+    """HEAD of the git repository holding root, and whether the work tree has changes; None outside git."""
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=30, check=False)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    if not commit:
+        return None
+    status = git("status", "--porcelain", "--", ".")
+    return {"commit": commit, "dirty": bool(status)}
+
+
+def file_sha256(path: Path) -> str:
+    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def cache_inputs(config: Config, *, fingerprints: Mapping[str, str], base_identity: str,
+                 overrides: Mapping[str, Any] | None, packages: Mapping[str, str]) -> dict[str, Any]:
+    """Everything the trained artifact depends on. Data checks and the other stages' sections are
+    left out on purpose: changing a gate must not retrain."""
+    return {
+        "task": config.task,
+        "model": asdict(config.model),
+        "train": asdict(config.train),
+        "labels": list(config.data.labels),
+        "columns": [config.data.text_column, config.data.label_column],
+        "data": dict(sorted(fingerprints.items())),
+        "base_model": base_identity,
+        "params": dict(sorted((overrides or {}).items())),
+        "packages": dict(sorted(packages.items())),
+    }
+
+
+def lineage_record(config: Config, *, config_sha256: str, git: Mapping[str, Any] | None, fingerprints: Mapping[str, str],
+                   sources: Mapping[str, str], base_identity: str, packages: Mapping[str, str], hparams: Mapping[str, Any],
+                   precision: str, world_size: int, cache_key: str, params_file: str | None) -> dict[str, Any]:
+    """lineage.json: enough to tell, later, exactly what produced this model."""
+    return {
+        "name": config.name,
+        "git": dict(git) if git else None,
+        "ml_yaml": {"path": config.path.name, "sha256": config_sha256},
+        "data": {role: {"source": sources.get(role, ""), "fingerprint": fp} for role, fp in sorted(fingerprints.items())},
+        "base_model": {"spec": config.model.base, "revision": config.model.revision, "identity": base_identity},
+        "hyperparameters": dict(hparams),
+        "params_file": params_file,
+        "seed": hparams.get("seed"),
+        "precision": precision,
+        "world_size": world_size,
+        "packages": dict(packages),
+        "cache_key": cache_key,
+    }

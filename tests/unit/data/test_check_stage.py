@@ -1,0 +1,125 @@
+"""`ml-ci data check` end to end in process: report files, runner outputs, formats, exit codes."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from ml_ci.cli.main import cli
+from ml_ci.config import load_config
+from ml_ci.data.check import data_check, github_annotations
+from ml_ci.data.report import build, failure_message, markdown, text_lines
+from ml_ci.errors import DataCheckError
+from tests.modelrepo import make_model_repo
+from tests.unit.data.toy import data_config, table
+
+
+def test_passing_repo_writes_report_summary_and_fingerprint(tmp_path: Path) -> None:
+    config = load_config(make_model_repo(tmp_path)).config
+    env = {"GITHUB_OUTPUT": str(tmp_path / "out.txt"), "GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md")}
+    out = io.StringIO()
+    assert data_check(config, out=out, env=env) == 0
+    folder = tmp_path / ".ml-ci/artifacts/data-check"
+    assert sorted(p.name for p in folder.iterdir()) == ["report.json", "report.md"]
+    report = json.loads((folder / "report.json").read_text())
+    assert report["passed"] is True
+    assert (tmp_path / "out.txt").read_text() == f"fingerprint={report['fingerprint']}\n"
+    assert (tmp_path / "summary.md").read_text() == (folder / "report.md").read_text() + "\n"
+    assert report["splits"]["train"]["rows"] == 160
+    assert report["splits"]["train"]["labels"] == {"negative": 80, "positive": 80}
+    assert out.getvalue().splitlines()[-1] == f"data check: all 28 checks passed ({report['fingerprint']})"
+    assert not list(folder.parent.glob(".data-check*"))  # no temporary folder left behind
+
+
+def test_a_failing_check_still_writes_the_report_then_raises(tmp_path: Path) -> None:
+    config = load_config(make_model_repo(tmp_path)).config
+    with (tmp_path / "data/test.csv").open("a", encoding="utf-8") as f:
+        f.write("a lovely film,neutral\n")
+    with pytest.raises(DataCheckError) as e:
+        data_check(config, out=io.StringIO(), env={})
+    assert e.value.exit_code == 3
+    assert str(e.value) == ("1 data check(s) failed:\n  labels: data/test.csv: 1 rows have a label outside "
+                            "['negative', 'positive'] (or its indices 0-1): data/test.csv:42 ('neutral')")
+    report = json.loads((tmp_path / ".ml-ci/artifacts/data-check/report.json").read_text())
+    assert report["passed"] is False
+
+
+def test_json_format_prints_the_report(tmp_path: Path) -> None:
+    config = load_config(make_model_repo(tmp_path)).config
+    out = io.StringIO()
+    data_check(config, fmt="json", out=out, env={})
+    assert json.loads(out.getvalue()) == json.loads((tmp_path / ".ml-ci/artifacts/data-check/report.json").read_text())
+
+
+def sample_report() -> dict[str, object]:
+    data = data_config(min_rows=3)
+    tables = {"train": table("train", ["a|b", "b", "c", "d"], ["negative", "positive", "neutral", "positive"]),
+              "validation": table("validation", ["x", "y"], [0, 1])}
+    from ml_ci.data.checks import run_checks
+
+    return build(tables, run_checks(tables, data), data)
+
+
+def test_report_markdown_lists_failures_first_and_escapes_pipes() -> None:
+    md = markdown(sample_report())
+    lines = md.splitlines()
+    assert lines[0] == "## Data check: ❌ 2 of 15 checks failed"
+    assert lines[4] == "| train | `train.csv` | 4 | `sha256:train` |"
+    assert lines[8] == "| ❌ | min_rows | validation | 2 | 3 | validation.csv: 2 rows, fewer than min_rows 3 |"
+    assert lines[9] == ("| ❌ | labels | train | 1 | 0 | train.csv: 1 rows have a label outside ['negative', 'positive'] "
+                        "(or its indices 0-1): train.csv:4 ('neutral') |")
+    assert "| ✅ | columns | train | 0 | 0 | train.csv: columns 'text', 'label' present |" in lines
+    assert any("a\\|b" not in line and "|" in line for line in lines)
+
+
+def test_report_text_and_failure_message() -> None:
+    report = sample_report()
+    lines = text_lines(report)
+    assert lines[0] == "ok   columns            train             train.csv: columns 'text', 'label' present"
+    assert lines[-1] == "data check: 2 of 15 checks failed"
+    assert failure_message(report).splitlines() == [
+        "2 data check(s) failed:",
+        "  min_rows: validation.csv: 2 rows, fewer than min_rows 3",
+        "  labels: train.csv: 1 rows have a label outside ['negative', 'positive'] (or its indices 0-1): train.csv:4 ('neutral')",
+    ]
+
+
+def test_report_json_has_no_infinity() -> None:
+    data = data_config()
+    tables = {"train": table("train", ["a"], ["positive"])}
+    from ml_ci.data.checks import run_checks
+
+    report = build(tables, run_checks(tables, data), data)
+    balance = next(c for c in report["checks"] if c["check"] == "class_balance")
+    assert balance["value"] is None
+    json.dumps(report, allow_nan=False)
+
+
+def test_github_annotations_point_at_the_first_offending_line(tmp_path: Path) -> None:
+    (tmp_path / "train.csv").write_text("")
+    assert github_annotations(sample_report(), tmp_path) == [
+        "::error title=data check min_rows::validation.csv: 2 rows, fewer than min_rows 3",
+        f"::error file={Path.cwd().joinpath(tmp_path / 'train.csv').relative_to(Path.cwd(), walk_up=True)},line=4,"
+        "title=data check labels::train.csv: 1 rows have a label outside ['negative'%2C 'positive'] (or its indices 0-1): "
+        "train.csv:4 ('neutral')",
+    ]
+
+
+def test_cli_exit_codes(tmp_path: Path) -> None:
+    path = make_model_repo(tmp_path)
+    runner = CliRunner()
+    ok = runner.invoke(cli, ["data", "check", "-c", str(path)])
+    assert ok.exit_code == 0, ok.output
+    (tmp_path / "data/validation.csv").write_text("text,label\na,positive,extra\n", encoding="utf-8")
+    bad = runner.invoke(cli, ["data", "check", "-c", str(tmp_path), "--format", "github"])
+    assert bad.exit_code == 3
+    assert "error: data/validation.csv:2: 3 fields, but the header has 2 (text, label); quote values that contain commas" in bad.output
+    assert "Traceback" not in bad.output
+    (tmp_path / "data/validation.csv").unlink()
+    gone = runner.invoke(cli, ["data", "check", "-c", str(tmp_path)])
+    assert gone.exit_code == 1
+    assert "error: data/validation.csv: no such file" in gone.output

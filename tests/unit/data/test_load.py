@@ -1,0 +1,116 @@
+"""load_splits: Datasets with int labels and fingerprints; the light fingerprints(); the hub path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ml_ci.config import Config, load_config
+from ml_ci.config.model import HubDataset
+from ml_ci.data.fingerprint import combined, fingerprints
+from ml_ci.data.load import load_splits, load_tables
+from ml_ci.errors import ConfigError, DataCheckError
+from tests.modelrepo import make_model_repo
+
+
+def repo(tmp_path: Path, **data: object) -> Config:
+    return load_config(make_model_repo(tmp_path, n_train=20, n_val=6, n_test=6, overrides={"data": data} if data else None)).config
+
+
+def test_load_splits_gives_text_and_int_label(tmp_path: Path) -> None:
+    config = repo(tmp_path)
+    (tmp_path / "data/test.csv").write_text("text,label\nnice one,1\nbad one,negative\n", encoding="utf-8")
+    splits = load_splits(config)
+    assert splits.roles == ("train", "validation", "test")
+    assert splits["test"].to_dict() == {"text": ["nice one", "bad one"], "label": [1, 0]}
+    assert splits["test"].features["label"].names == ["negative", "positive"]
+    assert len(splits["train"]) == 20
+    assert splits["reference"] is splits["train"]
+    assert splits.get("nothing") is None
+    assert splits.fingerprints == fingerprints(config)
+    assert splits.sources == {"train": "data/train.csv", "validation": "data/validation.csv", "test": "data/test.csv"}
+
+
+def test_a_reference_file_is_its_own_split(tmp_path: Path) -> None:
+    config = repo(tmp_path, reference="data/validation.csv")
+    splits = load_splits(config)
+    assert splits.roles == ("train", "validation", "test", "reference")
+    assert splits["reference"].to_dict() == splits["validation"].to_dict()
+    assert fingerprints(config)["reference"] == fingerprints(config)["validation"]
+
+
+def test_slice_columns_are_kept_as_text(tmp_path: Path) -> None:
+    config = repo(tmp_path, slice_columns=["source"])
+    for name in ("train", "validation", "test"):
+        (tmp_path / f"data/{name}.csv").write_text("text,label,source\na,0,web\nb,1,\n", encoding="utf-8")
+    assert load_splits(config)["train"].to_dict() == {"text": ["a", "b"], "label": [0, 1], "source": ["web", None]}
+
+
+def test_rows_that_cannot_be_trained_on_are_named(tmp_path: Path) -> None:
+    config = repo(tmp_path)
+    (tmp_path / "data/train.csv").write_text("text,label\na,neutral\n,positive\nc,positive\n", encoding="utf-8")
+    with pytest.raises(DataCheckError) as e:
+        load_splits(config)
+    assert str(e.value) == ("data/train.csv: 2 rows cannot be used: data/train.csv:2 (label 'neutral' is not one of "
+                            "['negative', 'positive']); data/train.csv:3 (text is missing). Run `ml-ci data check` for the full report")
+
+
+def test_missing_column_and_empty_split(tmp_path: Path) -> None:
+    config = repo(tmp_path)
+    (tmp_path / "data/train.csv").write_text("sentence,label\na,0\n", encoding="utf-8")
+    with pytest.raises(DataCheckError) as e:
+        load_splits(config)
+    assert str(e.value) == "data/train.csv: no column 'text' (columns: sentence, label); set data.text_column / data.label_column"
+    (tmp_path / "data/train.csv").write_text("text,label\n", encoding="utf-8")
+    with pytest.raises(DataCheckError, match=r"^data/train\.csv: the split has no rows$"):
+        load_splits(config)
+
+
+def test_unknown_extension_needs_data_format(tmp_path: Path) -> None:
+    config = repo(tmp_path)
+    (tmp_path / "data/train.txt").write_text("text,label\na,0\n", encoding="utf-8")
+    config = repo(tmp_path, train="data/train.txt")
+    with pytest.raises(ConfigError) as e:
+        load_tables(config)
+    assert str(e.value) == (f"{config.path}: data.train: cannot tell the format of 'data/train.txt' from its extension; "
+                            "set data.format (csv, json or parquet)")
+    assert load_tables(repo(tmp_path, train="data/train.txt", format="csv"))["train"].columns["text"] == ["a"]
+
+
+def test_combined_fingerprint_depends_on_roles_and_content() -> None:
+    a = combined({"train": "sha256:1", "test": "sha256:2"})
+    assert a == combined({"test": "sha256:2", "train": "sha256:1"})
+    assert a != combined({"train": "sha256:2", "test": "sha256:1"})
+
+
+def hub_config(tmp_path: Path, revision: str | None = "abc123") -> Config:
+    path = make_model_repo(tmp_path, n_train=4, n_val=2, n_test=2)
+    doc = yaml.safe_load(path.read_text())
+    hub: dict[str, object] = {"id": "org/reviews", "splits": {"train": "train", "validation": "dev"}}
+    if revision:
+        hub["revision"] = revision
+    doc["data"] = {"hub": hub, "labels": ["negative", "positive"], "text_column": "sentence"}
+    path.write_text(yaml.safe_dump(doc))
+    return load_config(path).config
+
+
+def test_hub_splits_load_through_the_loader_with_revision(tmp_path: Path) -> None:
+    from datasets import Dataset
+
+    calls: list[tuple[str, str | None, str]] = []
+
+    def fake(hub: HubDataset, split: str) -> Dataset:
+        calls.append((hub.id, hub.revision, split))
+        return Dataset.from_dict({"sentence": [f"{split} text", "more"], "label": [1, 0]})
+
+    config = hub_config(tmp_path)
+    splits = load_splits(config, hub_loader=fake)
+    assert calls == [("org/reviews", "abc123", "train"), ("org/reviews", "abc123", "dev")]
+    assert splits["validation"].to_dict() == {"text": ["dev text", "more"], "label": [1, 0]}
+    assert splits.sources == {"train": "org/reviews[train]", "validation": "org/reviews[dev]"}
+    assert splits.fingerprints["train"].startswith("hub:org/reviews/default[train]@abc123#")
+    assert fingerprints(config) == {"train": "hub:org/reviews/default[train]@abc123",
+                                    "validation": "hub:org/reviews/default[dev]@abc123"}
+    assert fingerprints(hub_config(tmp_path / "unpinned", revision=None))["train"] == "hub:org/reviews/default[train]@unpinned"

@@ -1,0 +1,34 @@
+"""Toy tables and data configs for the data-check unit tests: no files, no `datasets`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ml_ci.config.model import Data, DataChecks, Drift, TextLength
+from ml_ci.data.table import Table
+
+LABELS = ("negative", "positive")
+
+
+def data_config(*, labels: tuple[str, ...] = LABELS, slice_columns: tuple[str, ...] = (), **checks: Any) -> Data:
+    """A Data section with the schema's defaults, thresholds overridden by keyword."""
+    values: dict[str, Any] = {"min_rows": 1, "min_rows_per_class": 1, "max_null_fraction": 0.0, "max_empty_fraction": 0.0,
+                              "max_duplicate_fraction": 0.05, "max_class_imbalance": 10.0,
+                              "text_length": TextLength(min=1, max=10000), "leakage": True,
+                              "drift": Drift(method="psi", threshold=0.2)}
+    values.update(checks)
+    return Data(labels=labels, text_column="text", label_column="label", slice_columns=slice_columns,
+                checks=DataChecks(**values), train="train.csv", validation="validation.csv")
+
+
+def table(role: str, texts: list[object], labels: list[object], *, source: str | None = None,
+          extra: dict[str, list[object]] | None = None) -> Table:
+    """A CSV-like table: row i is on line i + 2 (after the header)."""
+    source = source or f"{role}.csv"
+    return Table(role=role, source=source, columns={"text": texts, "label": labels, **(extra or {})},
+                 locations=[f"{source}:{i + 2}" for i in range(len(texts))], fingerprint=f"sha256:{role}")
+
+
+def balanced(role: str, n: int, prefix: str = "text") -> Table:
+    """n distinct texts alternating negative/positive, of lengths that vary."""
+    return table(role, [f"{prefix} number {i} " + "x" * (i % 7) for i in range(n)], [LABELS[i % 2] for i in range(n)])

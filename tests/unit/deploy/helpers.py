@@ -1,0 +1,100 @@
+"""Shared by the deploy tests (unit and integration): scratch configs, records and validators."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from ml_ci.config import Config, load_config
+from tests.modelrepo import make_model_repo
+
+ROOT = Path(__file__).resolve().parents[3]
+CRDS = ROOT / "tests" / "fixtures" / "crds"
+DIGEST_A = "sha256:" + "a" * 64
+DIGEST_B = "sha256:" + "b" * 64
+IMAGE_A = f"127.0.0.1:5000/acme/tiny@{DIGEST_A}"
+IMAGE_B = f"127.0.0.1:5000/acme/tiny@{DIGEST_B}"
+LABELS = ("negative", "positive")
+
+
+def environments(**overrides: dict[str, Any]) -> list[dict[str, Any]]:
+    envs = [{"name": "staging", "namespace": "ml-staging"},
+            {"name": "production", "replicas": 3, "resources": {"requests": {"cpu": "250m", "memory": "256Mi"},
+                                                                 "limits": {"cpu": "1", "memory": "512Mi"}},
+             "autoscale": {"min_replicas": 2, "max_replicas": 5, "target_cpu_utilization": 60}}]
+    for env in envs:
+        env.update(overrides.get(env["name"], {}))
+    return envs
+
+
+def config(root: Path, *, deploy: dict[str, Any] | None = None, monitoring: dict[str, Any] | None = None,
+           name: str = "tiny") -> Config:
+    """A scratch model repo whose ml.yaml deploys to staging and production."""
+    overrides: dict[str, Any] = {
+        "image": {"registry": "127.0.0.1:5000", "repository": "acme/tiny", "base": "ml-ci-base:bookworm"},
+        "deploy": deploy or {"strategy": "gitops", "gitops": {"repo": "gitops.git", "path": "apps/tiny"},
+                             "environments": environments()},
+        "monitoring": monitoring or {"enabled": True, "p95_latency_ms": 200, "error_rate": 0.05, "no_traffic_minutes": 30},
+    }
+    path = make_model_repo(root, name=name, n_train=30, n_val=10, n_test=10, overrides=overrides)
+    return load_config(path).config
+
+
+def eval_record(verdict: str = "pass") -> dict[str, Any]:
+    return {"verdict": verdict, "metrics": {"accuracy": 0.93}, "gates": []}
+
+
+def golden_record(n: int = 4, flip: bool = False) -> dict[str, Any]:
+    """golden.json as `ml-ci export` writes it; `flip` swaps the expected labels (a wrong model)."""
+    examples = []
+    for i in range(n):
+        p = 0.9 if i % 2 == 0 else 0.2
+        if flip:
+            p = 1 - p
+        probs = {"negative": round(1 - p, 7), "positive": round(p, 7)}
+        label = "positive" if p > 0.5 else "negative"
+        examples.append({"text": f"text number {i}", "label": label, "expected": {"label": label, "probabilities": probs},
+                         "pytorch": {"label": label, "probabilities": probs}})
+    return {"labels": list(LABELS), "tolerance": 0.001, "examples": examples}
+
+
+def write_artifacts(root: Path, image: str = IMAGE_A, verdict: str = "pass", golden: dict[str, Any] | None = None) -> None:
+    """The files deploy reads from other stages: build/image.json, evaluate/eval.json, export/golden.json."""
+    art = root / ".ml-ci" / "artifacts"
+    for sub, data in (("build/image.json", {"image": image, "digest": image.split("@")[1], "tags": []}),
+                      ("evaluate/eval.json", eval_record(verdict)),
+                      ("export/golden.json", golden or golden_record())):
+        (art / sub).parent.mkdir(parents=True, exist_ok=True)
+        (art / sub).write_text(json.dumps(data), encoding="utf-8")
+
+
+def _closed(schema: Any) -> Any:
+    """The schema with every object that lists properties closed (as fieldValidation=Strict is)."""
+    if isinstance(schema, dict):
+        out = {k: _closed(v) for k, v in schema.items()}
+        if "properties" in schema and "additionalProperties" not in schema:
+            out["additionalProperties"] = False
+        return out
+    if isinstance(schema, list):
+        return [_closed(v) for v in schema]
+    return schema
+
+
+def validate_custom(obj: dict[str, Any]) -> None:
+    """Validate a ServiceMonitor or PrometheusRule against the CRD fixture; raises jsonschema.ValidationError."""
+    schema = yaml.safe_load((CRDS / f"{obj['kind'].lower()}.yaml").read_text(encoding="utf-8"))
+    jsonschema.Draft7Validator(_closed(schema)).validate(obj)
+
+
+def validate_any(obj: dict[str, Any]) -> None:
+    """Built-in kinds through kubernetes-validate (strict), custom kinds through the CRD fixtures."""
+    if obj["apiVersion"].startswith("monitoring.coreos.com/"):
+        validate_custom(obj)
+        return
+    import kubernetes_validate
+
+    kubernetes_validate.validate(obj, "1.32.0", strict=True)
