@@ -78,12 +78,13 @@ def test_the_record_round_trips_through_json_without_nan(make_config: MakeConfig
     assert out.failures[0].message == ("roc_auc >= 0.5 failed: roc_auc has no value: ROC AUC needs both classes "
                                        "among the true labels")
     out.record["metrics"]["ece"] = float("nan")
-    write_json_atomic(tmp_path / "eval.json", out.record)
-    text = (tmp_path / "eval.json").read_text()
+    out_dir = tmp_path / "out"
+    write_json_atomic(out_dir / "eval.json", out.record)
+    text = (out_dir / "eval.json").read_text()
     assert "NaN" not in text
-    back = read_record(tmp_path / "eval.json")
+    back = read_record(out_dir / "eval.json")
     assert back["metrics"]["roc_auc"] is None and back["metrics"]["ece"] is None
-    assert [p.name for p in tmp_path.iterdir()] == ["eval.json"]  # no temp file left behind
+    assert [p.name for p in out_dir.iterdir()] == ["eval.json"]  # no temp file left behind
 
 
 def test_reading_a_bad_record_says_which_file_and_why(tmp_path: Path) -> None:

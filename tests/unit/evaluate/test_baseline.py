@@ -59,7 +59,7 @@ def test_nothing_deployed_yet_is_no_baseline_but_a_wrong_path_is_an_error(make_c
     config = make_config(deploy=GITOPS, evaluate=RELATIVE, image={"repository": "acme/tiny"})
     (tmp_path / "gitops").mkdir()
     assert resolve(config, BaselineSources(gitops_dir=tmp_path / "gitops")) == {"main": None, "production": None}
-    with pytest.raises(OperationalError, match="baseline for `against: main` .*/nope.json does not exist"):
+    with pytest.raises(OperationalError, match=r"baseline for `against: main` .*/nope\.json does not exist"):
         resolve(config, BaselineSources(main=tmp_path / "nope.json"))
     with pytest.raises(OperationalError, match="is not an ml-ci evaluation record"):
         resolve(config, BaselineSources(baseline=write(tmp_path / "other.json", {"accuracy": 1})))

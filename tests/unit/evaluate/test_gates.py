@@ -33,7 +33,8 @@ def test_relative_drop_within_max_drop_passes_with_float_tolerance() -> None:
                          baselines=PROD)
     assert r.passed
     assert r.delta == pytest.approx(-0.02)
-    assert r.message == "accuracy vs production (max drop 0.02) passed: 0.8800 vs baseline 0.9000 (gitops/eval.json), delta -0.0200"
+    assert r.message == ("accuracy vs production (max drop 0.02) passed: 0.8800 vs baseline 0.9000 (gitops/eval.json), "
+                         "delta -0.0200")
 
 
 def test_relative_drop_without_significance_fails_on_size() -> None:
@@ -92,7 +93,8 @@ def test_missing_baseline_passes_only_when_allowed() -> None:
     gate = Gate(metric="accuracy", against="main", max_drop=0.0)
     [ok] = evaluate_gates([gate], {"accuracy": 0.5}, baselines={"main": None})
     assert (ok.status, ok.passed) == ("no-baseline", True)
-    assert ok.message == "accuracy vs main (max drop 0): no baseline for `against: main`; passes (evaluate.allow_missing_baseline)"
+    assert ok.message == ("accuracy vs main (max drop 0): no baseline for `against: main`; passes "
+                          "(evaluate.allow_missing_baseline)")
     [bad] = evaluate_gates([gate], {"accuracy": 0.5}, baselines={}, allow_missing_baseline=False)
     assert (bad.status, bad.passed) == ("no-baseline", False)
     assert bad.message == ("accuracy vs main (max drop 0) failed: no baseline for `against: main`, and "
