@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -57,7 +58,7 @@ def test_json_format_prints_the_report(tmp_path: Path) -> None:
 
 def sample_report() -> dict[str, object]:
     data = data_config(min_rows=3)
-    tables = {"train": table("train", ["a|b", "b", "c", "d"], ["negative", "positive", "neutral", "positive"]),
+    tables = {"train": table("train", ["a", "b", "c", "d"], ["negative", "positive", "neutral", "positive"]),
               "validation": table("validation", ["x", "y"], [0, 1])}
     from ml_ci.data.checks import run_checks
 
@@ -67,20 +68,25 @@ def sample_report() -> dict[str, object]:
 def test_report_markdown_lists_failures_first_and_escapes_pipes() -> None:
     md = markdown(sample_report())
     lines = md.splitlines()
-    assert lines[0] == "## Data check: ❌ 2 of 15 checks failed"
+    assert lines[0] == "## Data check: ❌ 2 of 18 checks failed"
     assert lines[4] == "| train | `train.csv` | 4 | `sha256:train` |"
-    assert lines[8] == "| ❌ | min_rows | validation | 2 | 3 | validation.csv: 2 rows, fewer than min_rows 3 |"
-    assert lines[9] == ("| ❌ | labels | train | 1 | 0 | train.csv: 1 rows have a label outside ['negative', 'positive'] "
+    assert lines[9] == "| ❌ | min_rows | validation | 2 | 3 | validation.csv: 2 rows, fewer than min_rows 3 |"
+    assert lines[10] == ("| ❌ | labels | train | 1 | 0 | train.csv: 1 rows have a label outside ['negative', 'positive'] "
                         "(or its indices 0-1): train.csv:4 ('neutral') |")
     assert "| ✅ | columns | train | 0 | 0 | train.csv: columns 'text', 'label' present |" in lines
-    assert any("a\\|b" not in line and "|" in line for line in lines)
+
+
+def test_report_markdown_escapes_pipes_in_cells() -> None:
+    report = {"splits": {}, "checks": [{"check": "labels", "split": "train", "passed": False, "value": 1, "limit": 0,
+                                         "message": "train.csv:2 ('a|b')"}]}
+    assert markdown(report).splitlines()[-1] == "| ❌ | labels | train | 1 | 0 | train.csv:2 ('a\\|b') |"
 
 
 def test_report_text_and_failure_message() -> None:
     report = sample_report()
     lines = text_lines(report)
     assert lines[0] == "ok   columns            train             train.csv: columns 'text', 'label' present"
-    assert lines[-1] == "data check: 2 of 15 checks failed"
+    assert lines[-1] == "data check: 2 of 18 checks failed"
     assert failure_message(report).splitlines() == [
         "2 data check(s) failed:",
         "  min_rows: validation.csv: 2 rows, fewer than min_rows 3",
@@ -103,8 +109,8 @@ def test_github_annotations_point_at_the_first_offending_line(tmp_path: Path) ->
     (tmp_path / "train.csv").write_text("")
     assert github_annotations(sample_report(), tmp_path) == [
         "::error title=data check min_rows::validation.csv: 2 rows, fewer than min_rows 3",
-        f"::error file={Path.cwd().joinpath(tmp_path / 'train.csv').relative_to(Path.cwd(), walk_up=True)},line=4,"
-        "title=data check labels::train.csv: 1 rows have a label outside ['negative'%2C 'positive'] (or its indices 0-1): "
+        f"::error file={os.path.relpath(tmp_path / 'train.csv')},line=4,"
+        "title=data check labels::train.csv: 1 rows have a label outside ['negative', 'positive'] (or its indices 0-1): "
         "train.csv:4 ('neutral')",
     ]
 
@@ -117,7 +123,8 @@ def test_cli_exit_codes(tmp_path: Path) -> None:
     (tmp_path / "data/validation.csv").write_text("text,label\na,positive,extra\n", encoding="utf-8")
     bad = runner.invoke(cli, ["data", "check", "-c", str(tmp_path), "--format", "github"])
     assert bad.exit_code == 3
-    assert "error: data/validation.csv:2: 3 fields, but the header has 2 (text, label); quote values that contain commas" in bad.output
+    assert "error: data/validation.csv:2: 3 fields, but the header has 2 (text, label); quote values that contain commas" \
+        in bad.output
     assert "Traceback" not in bad.output
     (tmp_path / "data/validation.csv").unlink()
     gone = runner.invoke(cli, ["data", "check", "-c", str(tmp_path)])

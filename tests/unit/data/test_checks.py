@@ -138,7 +138,8 @@ def test_duplicates_exact_and_normalized() -> None:
 
 
 def test_duplicates_within_the_limit_pass() -> None:
-    o = only(checks.check_duplicates({"train": table("train", ["a", "a", "b", "c"], [0] * 4)}, data_config(max_duplicate_fraction=0.25)))
+    t = table("train", ["a", "a", "b", "c"], [0] * 4)
+    o = only(checks.check_duplicates({"train": t}, data_config(max_duplicate_fraction=0.25)))
     assert o.passed
     assert o.message == "train.csv: 1 of 4 rows (25.0%) repeat an earlier text after normalization (1 exact)"
 

@@ -16,7 +16,8 @@ from tests.modelrepo import make_model_repo
 
 
 def repo(tmp_path: Path, **data: object) -> Config:
-    return load_config(make_model_repo(tmp_path, n_train=20, n_val=6, n_test=6, overrides={"data": data} if data else None)).config
+    overrides = {"data": data} if data else None
+    return load_config(make_model_repo(tmp_path, n_train=20, n_val=6, n_test=6, overrides=overrides)).config
 
 
 def test_load_splits_gives_text_and_int_label(tmp_path: Path) -> None:
@@ -54,7 +55,8 @@ def test_rows_that_cannot_be_trained_on_are_named(tmp_path: Path) -> None:
     with pytest.raises(DataCheckError) as e:
         load_splits(config)
     assert str(e.value) == ("data/train.csv: 2 rows cannot be used: data/train.csv:2 (label 'neutral' is not one of "
-                            "['negative', 'positive']); data/train.csv:3 (text is missing). Run `ml-ci data check` for the full report")
+                            "['negative', 'positive']); data/train.csv:3 (text is missing). "
+                            "Run `ml-ci data check` for the full report")
 
 
 def test_missing_column_and_empty_split(tmp_path: Path) -> None:

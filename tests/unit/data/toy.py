@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ml_ci.config.model import Data, DataChecks, Drift, TextLength
@@ -21,11 +22,11 @@ def data_config(*, labels: tuple[str, ...] = LABELS, slice_columns: tuple[str, .
                 checks=DataChecks(**values), train="train.csv", validation="validation.csv")
 
 
-def table(role: str, texts: list[object], labels: list[object], *, source: str | None = None,
+def table(role: str, texts: Sequence[object], labels: Sequence[object], *, source: str | None = None,
           extra: dict[str, list[object]] | None = None) -> Table:
     """A CSV-like table: row i is on line i + 2 (after the header)."""
     source = source or f"{role}.csv"
-    return Table(role=role, source=source, columns={"text": texts, "label": labels, **(extra or {})},
+    return Table(role=role, source=source, columns={"text": list(texts), "label": list(labels), **(extra or {})},
                  locations=[f"{source}:{i + 2}" for i in range(len(texts))], fingerprint=f"sha256:{role}")
 
 
