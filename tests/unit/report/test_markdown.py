@@ -73,7 +73,7 @@ def test_commit_status_names_the_failed_gates() -> None:
 
 def test_plots_are_written_as_png(tmp_path: Path) -> None:
     cm = plots.confusion_png(["negative", "positive"], [[18, 2], [4, 16]], tmp_path / "confusion.png")
-    history = [{"git_sha": "abc1234", "metrics": {"accuracy": 0.8, "f1_macro": 0.79}},
+    history: list[dict[str, Any]] = [{"git_sha": "abc1234", "metrics": {"accuracy": 0.8, "f1_macro": 0.79}},
                {"git_sha": None, "metrics": {"accuracy": None}}]
     hist = plots.history_png(history, {"accuracy": 0.85, "f1_macro": 0.84}, tmp_path / "history.png")
     for path in (cm, hist):
