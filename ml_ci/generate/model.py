@@ -13,6 +13,8 @@ from typing import Optional, Union
 from ml_ci.generate.yamlout import Commented, Value
 
 Env = Mapping[str, Union[str, Commented]]
+SELF_HOSTED = "self-hosted"
+SAME_REPO = "github.event.pull_request.head.repo.full_name == github.repository"
 
 
 def _put(out: dict[str, Value], key: str, value: Value) -> None:
@@ -75,11 +77,18 @@ class Job:
     outputs: Mapping[str, str] = field(default_factory=dict)
     env: Env = field(default_factory=dict)
 
+    def runs_on_data(self) -> Value:
+        if SELF_HOSTED in self.runs_on:
+            # The workflows keep untrusted code off these machines: the PR workflow runs no job
+            # for a fork's pull request there, and the release workflow runs on pushes only.
+            return Commented(self.runs_on, "zizmor: ignore[self-hosted-runner] fork PRs never reach this job")
+        return self.runs_on[0] if len(self.runs_on) == 1 else list(self.runs_on)
+
     def data(self) -> dict[str, Value]:
         out: dict[str, Value] = {"name": self.name}
         _put(out, "needs", list(self.needs))
         _put(out, "if", self.if_)
-        out["runs-on"] = self.runs_on[0] if len(self.runs_on) == 1 else list(self.runs_on)
+        out["runs-on"] = self.runs_on_data()
         out["timeout-minutes"] = self.timeout_minutes
         out["permissions"] = dict(self.permissions)
         if self.environment is not None:
@@ -112,6 +121,13 @@ class Workflow:
             for need in job.needs:
                 if need not in seen.values():
                     raise ValueError(f"job {job.id!r} needs unknown job {need!r}")
+
+        if "pull_request_target" in self.on:
+            raise ValueError("pull_request_target runs a fork's code with the base repository's secrets")
+        if "pull_request" in self.on:
+            for job in self.jobs:
+                if SELF_HOSTED in job.runs_on and SAME_REPO not in (job.if_ or ""):
+                    raise ValueError(f"job {job.id!r} would run a fork's pull request on a self-hosted runner")
 
     def data(self) -> dict[str, Value]:
         out: dict[str, Value] = {"name": self.name, "on": dict(self.on), "permissions": {}}

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from ml_ci.config.model import Config
 from ml_ci.generate import jobs as j
 from ml_ci.generate import pins
-from ml_ci.generate.model import Concurrency, Job, Step, Workflow
+from ml_ci.generate.model import SAME_REPO, SELF_HOSTED, Concurrency, Job, Step, Workflow
 from ml_ci.generate.options import Options
 from ml_ci.generate.yamlout import Commented, Value
 
@@ -77,9 +78,16 @@ def report_job(config: Config, options: Options, needs: tuple[str, ...]) -> Job:
     return j.job(config, "report", "report", steps, needs=needs,
                  # Runs after failures too (the report says what failed), but never for a fork's PR:
                  # those get no write token.
-                 if_="${{ !cancelled() && github.event.pull_request.head.repo.full_name == github.repository }}",
+                 if_=f"${{{{ !cancelled() && {SAME_REPO} }}}}",
                  permissions={**j.READ, "pull-requests": Commented("write", "post the sticky report comment"),
                               "statuses": Commented("write", "set the commit status")})
+
+
+def _fork_guard(job: Job) -> Job:
+    """Code from a fork's pull request never runs on a self-hosted runner (it could persist there)."""
+    if SELF_HOSTED not in job.runs_on or (job.if_ and SAME_REPO in job.if_):
+        return job
+    return replace(job, if_=f"${{{{ {SAME_REPO} }}}}")
 
 
 def pr_workflow(config: Config, options: Options) -> Workflow:
@@ -94,6 +102,7 @@ def pr_workflow(config: Config, options: Options) -> Workflow:
         train_needs = ("data-check", "tune")
     jobs += [train_job(config, options, train_needs), evaluate_job(config, options)]
     jobs.append(report_job(config, options, tuple(job.id for job in jobs)))
+    jobs = [_fork_guard(job) for job in jobs]
     return Workflow(name=f"ml-pr ({config.name})", on=_triggers(config, "pull_request"), jobs=tuple(jobs),
                     # A new push to the PR supersedes the run in progress.
                     concurrency=Concurrency(group=f"ml-pr-{config.name}-{PR_OR_REF}", cancel_in_progress=True))

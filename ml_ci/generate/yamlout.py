@@ -21,9 +21,9 @@ Scalar = Union[str, int, bool, None]
 
 @dataclass(frozen=True)
 class Commented:
-    """A scalar followed by `# comment` on its line."""
+    """A scalar (or a short list of scalars, written inline) followed by `# comment` on its line."""
 
-    value: Scalar
+    value: Union[Scalar, tuple[Scalar, ...]]
     comment: str
 
 
@@ -59,6 +59,17 @@ def scalar(value: Scalar) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def _flow_scalar(value: Scalar) -> str:
+    text = scalar(value)
+    return json.dumps(value) if isinstance(value, str) and any(c in text for c in ",[]{}") else text
+
+
+def _inline(value: Union[Scalar, tuple[Scalar, ...]]) -> str:
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_flow_scalar(v) for v in value) + "]"
+    return scalar(value)
+
+
 def _block_ok(text: str) -> bool:
     """A literal block keeps the text exactly when it ends in one newline and nothing is ambiguous."""
     if not text.endswith("\n") or text.endswith("\n\n") or text.startswith((" ", "\n")):
@@ -74,7 +85,7 @@ def _emit(value: Value, indent: int, out: list[str], prefix: str) -> None:
     """Write value after `prefix` (an already-indented "key:" or "- "), at nesting `indent`."""
     pad = "  " * indent
     if isinstance(value, Commented):
-        out.append(f"{prefix} {scalar(value.value)} # {value.comment}")
+        out.append(f"{prefix} {_inline(value.value)} # {value.comment}")
     elif isinstance(value, Mapping):
         if not value:
             out.append(f"{prefix} {{}}")

@@ -1,0 +1,40 @@
+"""The ml.yaml variants whose generated files are kept here as golden trees.
+
+Each folder holds an input ml.yaml, optionally options.json (keyword arguments of
+ml_ci.generate.options.Options), and the files `ml-ci generate` writes for it. Set
+ML_CI_UPDATE_GOLDEN=1 to rewrite the outputs after an intended change, then review the diff.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ml_ci.config import load_config
+from ml_ci.generate.options import Options
+from ml_ci.generate.render import render
+
+GOLDEN = Path(__file__).resolve().parent
+INPUTS = frozenset({"ml.yaml", "options.json"})
+# A commit SHA for ml-ci's own actions, as a pinned release would have; the linters check form, not existence.
+PINNED_REF = "5f6b1c0d2e3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c"
+
+
+def variant_dirs() -> list[Path]:
+    return sorted(p.parent for p in GOLDEN.glob("*/ml.yaml"))
+
+
+def options_for(folder: Path) -> Options:
+    extra = folder / "options.json"
+    kwargs = json.loads(extra.read_text(encoding="utf-8")) if extra.exists() else {}
+    return Options(**{"actions_ref": PINNED_REF, **kwargs})
+
+
+def render_variant(folder: Path) -> dict[str, str]:
+    return render(load_config(folder / "ml.yaml").config, options_for(folder))
+
+
+def tree(folder: Path) -> dict[str, str]:
+    """Every file of a golden folder except its inputs, by relative path."""
+    return {p.relative_to(folder).as_posix(): p.read_text(encoding="utf-8")
+            for p in sorted(folder.rglob("*")) if p.is_file() and p.relative_to(folder).as_posix() not in INPUTS}
