@@ -230,6 +230,10 @@ def fit(config: Config, splits: Splits, *, overrides: dict[str, Any] | None = No
     model_dir = output_dir / "model"
     if trainer.is_world_process_zero():
         trainer.save_model(str(model_dir))  # weights as safetensors, config with id2label, the tokenizer
+        # The folder is loaded by other processes and images: no pickles in it, readable by all.
+        (model_dir / "training_args.bin").unlink(missing_ok=True)
+        for path in model_dir.iterdir():
+            path.chmod(0o644)
     if checkpoint_dir is None and work.exists() and trainer.is_world_process_zero():
         import shutil
 

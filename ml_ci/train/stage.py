@@ -1,0 +1,196 @@
+"""The train stage: cache lookup, training (here or under torchrun), and the artifact folder.
+
+    .ml-ci/artifacts/train/
+      model/          safetensors weights, config with id2label, tokenizer
+      metrics.json    validation metrics, loss curve, steps, precision
+      lineage.json    git commit, ml.yaml hash, data fingerprints, base model identity, versions, seed
+      README.md       Hugging Face model card
+
+The folder is built in a temporary sibling and renamed into place. Checkpoints for `--resume`
+live in `.ml-ci/work/train/` (with the cache key they belong to) and go once training succeeds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ml_ci.cache import StageCache, cache_key, folder_digest, staged_dir
+from ml_ci.config.model import Config
+from ml_ci.data.fingerprint import fingerprints
+from ml_ci.pipeline.layout import Layout
+from ml_ci.train import base_model, card, launch, lineage, pytorchjob
+from ml_ci.train.params import merge, read_params_file
+
+STAGE = "train"
+Echo = Callable[[str], None]
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainOptions:
+    params: Path | None = None
+    resume: bool = False
+    no_cache: bool = False
+    print_cache_key: bool = False
+    emit_k8s: Path | None = None
+    image: str | None = None
+    gpus_per_node: int = 0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # "trained", "cache-hit", "key", "emitted"
+    key: str
+    folder: Path
+    metrics: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Inputs:
+    overrides: dict[str, Any]
+    fingerprints: dict[str, str]
+    base: base_model.BaseModel
+    base_identity: str
+    packages: dict[str, str]
+    key: str
+
+
+def gather_inputs(config: Config, params: Path | None) -> Inputs:
+    """Reads and hashes what the key depends on; imports neither torch nor datasets."""
+    overrides = read_params_file(params) if params else {}
+    merge(config.train, overrides, source=str(params))  # a bad combination fails before any work
+    fps = fingerprints(config)
+    base = base_model.resolve(config)
+    identity = base_model.identity(base)
+    packages = lineage.package_versions()
+    key = cache_key(STAGE, lineage.cache_inputs(config, fingerprints=fps, base_identity=identity,
+                                                overrides=overrides, packages=packages))
+    return Inputs(overrides, fps, base, identity, packages, key)
+
+
+def work_dir(layout: Layout) -> Path:
+    return layout.state / "work" / STAGE
+
+
+def write_json(path: Path, data: Mapping[str, Any]) -> None:
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def _prepare_checkpoints(work: Path, key: str, resume: bool, echo: Echo) -> Path:
+    """Checkpoints belong to one cache key: after any input changed, resuming would mix two runs."""
+    marker = work / "key"
+    if work.exists() and (not resume or not marker.is_file() or marker.read_text().strip() != key):
+        if resume:
+            echo("the checkpoints in .ml-ci/work/train belong to other inputs: training from the start")
+        shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True, exist_ok=True)
+    marker.write_text(key + "\n")
+    return work / "checkpoints"
+
+
+def train_here(config: Config, inputs: Inputs, options: TrainOptions, echo: Echo) -> dict[str, float]:
+    """Train in this process (one of several under torchrun) and write the artifact folder."""
+    from ml_ci.data.load import load_splits
+    from ml_ci.train.fit import fit, is_main_process
+
+    layout = Layout(config.root)
+    dest = layout.artifacts(STAGE)
+    main = is_main_process()
+    work = work_dir(layout)
+    checkpoints = _prepare_checkpoints(work, inputs.key, options.resume, echo) if main else work / "checkpoints"
+    splits = load_splits(config)
+    # Every process of a distributed run names the same temporary folder; only the main one writes it.
+    tmp_name = f".{STAGE}.tmp-{inputs.key[:16]}"
+    if not main:
+        return fit(config, splits, overrides=inputs.overrides or None, output_dir=dest.parent / tmp_name,
+                   checkpoint_dir=checkpoints, resume=options.resume, log=echo).metrics
+    with staged_dir(dest, name=tmp_name) as tmp:
+        result = fit(config, splits, overrides=inputs.overrides or None, output_dir=tmp, checkpoint_dir=checkpoints,
+                     resume=options.resume, log=echo)
+        record = lineage.lineage_record(
+            config, config_sha256=lineage.file_sha256(config.path), git=lineage.git_commit(config.root),
+            fingerprints=inputs.fingerprints, sources=splits.sources, base_identity=inputs.base_identity,
+            packages=inputs.packages, hparams=result.hparams.as_dict(), precision=result.precision,
+            world_size=result.world_size, cache_key=inputs.key, params_file=str(options.params) if options.params else None)
+        write_json(tmp / "metrics.json", {
+            "validation": result.metrics, "loss_curve": [list(p) for p in result.loss_curve],
+            "eval_curve": [{"step": s, **m} for s, m in result.eval_curve], "steps": result.steps,
+            "precision": result.precision, "world_size": result.world_size, "resumed_from": result.resumed_from,
+        })
+        write_json(tmp / "lineage.json", record)
+        (tmp / "README.md").write_text(card.render(config, result.metrics, record), encoding="utf-8")
+    shutil.rmtree(work, ignore_errors=True)
+    return result.metrics
+
+
+def emit_k8s(config: Config, options: TrainOptions, target: Path) -> list[Path]:
+    """Write the PyTorchJob and a kustomization.yaml beside it (each written whole, then renamed)."""
+    import yaml
+
+    job = pytorchjob.render_job(config, pytorchjob.JobOptions(
+        image=options.image or pytorchjob.default_image(config), gpus_per_node=options.gpus_per_node))
+    kustomization = target.parent / "kustomization.yaml"
+    written = []
+    for path, doc in ((target, job), (kustomization, pytorchjob.render_kustomization(target.name))):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        tmp.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+        os.replace(tmp, path)
+        written.append(path)
+    return written
+
+
+def read_metrics(folder: Path) -> dict[str, float]:
+    try:
+        data = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+        return {k: float(v) for k, v in data.get("validation", {}).items()}
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def run(config: Config, options: TrainOptions, *, env: Mapping[str, str] | None = None,
+        echo: Echo | None = None) -> Outcome:
+    env = os.environ if env is None else env
+    say: Echo = echo or (lambda line: print(line, file=sys.stderr, flush=True))
+    layout = Layout(config.root)
+    dest = layout.artifacts(STAGE)
+    if options.emit_k8s is not None:
+        written = emit_k8s(config, options, options.emit_k8s)
+        return Outcome("emitted", "", written[0], {})
+    inputs = gather_inputs(config, options.params)
+    if options.print_cache_key:
+        return Outcome("key", inputs.key, dest, {})
+    cache = StageCache(layout.cache)
+    worker = launch.inside_worker(env)
+    if not worker and not options.no_cache and cache.restore(STAGE, inputs.key, dest):
+        return Outcome("cache-hit", inputs.key, dest, read_metrics(dest))
+    if launch.needs_launch(config.train.distributed, env):
+        _preflight(config, inputs)
+        argv = ["train", "-c", str(config.path), *(["--params", str(options.params)] if options.params else []),
+                *(["--resume"] if options.resume else []), "--no-cache"]
+        launch.relaunch(launch.command(config.train.distributed, argv, env, source=str(config.path)), env)
+    else:
+        train_here(config, inputs, options, say)
+    if not worker:
+        cache.store(STAGE, inputs.key, dest)
+    return Outcome("trained", inputs.key, dest, read_metrics(dest))
+
+
+def _preflight(config: Config, inputs: Inputs) -> None:
+    """Check here what would otherwise fail inside every worker, where its exit code is lost."""
+    from ml_ci.train.fit import per_device_batch, probe_device
+    from ml_ci.train.precision import choose
+
+    hp = merge(config.train, inputs.overrides)
+    choose(hp.precision, probe_device(), source=str(config.path))
+    per_device_batch(hp, config.train.distributed.nproc_per_node * config.train.distributed.nodes, source=str(config.path))
+
+
+def model_digest(folder: Path) -> str:
+    return folder_digest(folder / "model")
