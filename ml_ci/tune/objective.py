@@ -54,10 +54,7 @@ def metric_value(metrics: Mapping[str, Any], metric: str) -> float:
     if metric not in metrics:
         known = ", ".join(sorted(metrics)) or "nothing"
         raise OperationalError(f"the trainer did not report the tuned metric {metric!r} (it reported: {known})")
-    value = float(metrics[metric])
-    if math.isnan(value):
-        raise OperationalError(f"the validation {metric} is NaN: the trial diverged")
-    return value
+    return float(metrics[metric])
 
 
 def final_metrics(result: Any) -> Mapping[str, Any]:
@@ -79,6 +76,8 @@ def make_objective(config: Config, splits: Any, fit: FitFn, *, workdir: Path) ->
         def report(step: int, metrics: dict[str, float]) -> None:
             value = metric_value(metrics, metric)
             trial.set_user_attr(STEPS_ATTR, step)
+            if math.isnan(value):  # diverged (e.g. too high a learning rate): a result of the search, not an error
+                raise Pruned(f"trial {trial.number} diverged at step {step} ({metric} is NaN)")
             trial.report(value, step)
             if trial.should_prune():
                 raise Pruned(f"trial {trial.number} pruned at step {step} ({metric} {value:.4f})")
@@ -96,6 +95,7 @@ def make_objective(config: Config, splits: Any, fit: FitFn, *, workdir: Path) ->
         steps: Optional[int] = getattr(result, "steps", None)
         if isinstance(steps, int):
             trial.set_user_attr(STEPS_ATTR, steps)
+        # A NaN here makes Optuna record the trial as failed and go on with the study.
         return metric_value(final_metrics(result), metric)
 
     return objective

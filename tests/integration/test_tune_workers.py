@@ -136,7 +136,8 @@ def wait_for(path: Path, proc: subprocess.Popen[str], seconds: float = 180) -> N
     deadline = time.monotonic() + seconds
     while not path.exists():
         if proc.poll() is not None:
-            raise AssertionError(f"the worker exited with {proc.returncode} before hanging: {proc.stderr.read() if proc.stderr else ''}")
+            stderr = proc.stderr.read() if proc.stderr else ""
+            raise AssertionError(f"the worker exited with {proc.returncode} before hanging: {stderr}")
         if time.monotonic() > deadline:
             proc.kill()
             raise AssertionError(f"the worker did not reach the hanging trial in {seconds} s")
