@@ -1,31 +1,104 @@
+"""`ml-ci run [PATH]`: the plan's stages in order on this machine, each as the CLI command CI runs.
+
+Each stage is its own `python -m ml_ci <command> -c ml.yaml` process, so its memory (a model,
+torch) is freed before the next starts. Stages learn nothing from each other but the files
+under .ml-ci/artifacts, exactly as in CI.
+"""
+
 from __future__ import annotations
 
+import importlib.util
+import os
+import subprocess
+import sys
+import tempfile
+import time
 from pathlib import Path
 
 import click
 
 from ml_ci.cli.app import run_guarded
 from ml_ci.config import load_config
-from ml_ci.pipeline.plan import plan
+from ml_ci.pipeline import runner
+from ml_ci.pipeline.layout import Layout
+from ml_ci.pipeline.plan import Stage, plan
 
 
-def run(path: Path, dry_run: bool) -> int:
-    config = load_config(path).config
-    stages = plan(config)
-    click.echo(f"{config.path}: valid; pipeline of {config.name}:")
+def is_built(stage: Stage) -> bool:
+    """Whether the stage's command module is present (found without importing it)."""
+    from ml_ci.cli.main import COMMANDS
+
+    module = COMMANDS.get(stage.command[0], ("", ""))[0]
+    return bool(module) and importlib.util.find_spec(module) is not None
+
+
+def _cache_hit(outputs: Path) -> bool:
+    """Stages report `cache-hit=true` through the GitHub Actions output file, as they do in CI."""
+    try:
+        return "cache-hit=true" in outputs.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return False
+
+
+def run_stage(stage: Stage, config_path: Path) -> runner.StageRun:
+    with tempfile.TemporaryDirectory(prefix="ml-ci-run-") as tmp:
+        outputs = Path(tmp) / "outputs"
+        outputs.touch()
+        env = {**os.environ, "GITHUB_OUTPUT": str(outputs)}
+        env.pop("GITHUB_STEP_SUMMARY", None)
+        started = time.perf_counter()
+        try:
+            code = subprocess.run([sys.executable, "-m", "ml_ci", *runner.argv(stage, config_path)], env=env,
+                                  check=False).returncode
+        except OSError as e:
+            click.echo(f"error: cannot start {stage.name}: {e}", err=True)
+            code = 1
+        return runner.StageRun(code, time.perf_counter() - started, _cache_hit(outputs))
+
+
+def print_plan(stages: list[Stage], title: str) -> None:
+    click.echo(title)
     for i, stage in enumerate(stages, 1):
         needs = f" (after {', '.join(stage.needs)})" if stage.needs else ""
-        click.echo(f"  {i:2}. {stage.name:<20} ml-ci {' '.join(stage.command):<40} {stage.description}{needs}")
+        built = "" if is_built(stage) else "  [not built yet]"
+        click.echo(f"  {i:2}. {stage.name:<20} ml-ci {' '.join(stage.command):<40} {stage.description}{needs}{built}")
+
+
+def run(path: Path, dry_run: bool, start: str | None, only: str | None) -> int:
+    config = load_config(path).config
+    try:
+        stages = runner.select(plan(config), start=start, only=only)
+    except runner.PlanError as e:
+        raise click.BadParameter(str(e), param_hint="--from/--only") from None
+    print_plan(stages, f"{config.path}: valid; pipeline of {config.name}:")
     if dry_run:
         return 0
-    pending = [s.name for s in stages if s.name != "validate"]
-    click.echo(f"validate: ok. Not built in this release yet, so not run: {', '.join(pending)}")
-    return 0
+    total = len(stages)
+
+    def on_start(index: int, stage: Stage) -> None:
+        click.secho(f"\n==> [{index}/{total}] {stage.name}: ml-ci {' '.join(runner.argv(stage, config.path))}", bold=True)
+
+    def on_end(result: runner.Result) -> None:
+        extra = f" ({result.reason})" if result.reason else ""
+        timing = f" in {result.seconds:.1f} s" if result.status in (runner.OK, runner.CACHED, runner.FAILED) else ""
+        click.echo(f"<== {result.stage.name}: {result.status}{timing}{extra}")
+
+    started = time.perf_counter()
+    results = runner.execute(stages, lambda s: run_stage(s, config.path), is_built=is_built,
+                             on_start=on_start, on_end=on_end)
+    layout = Layout(config.root)
+    click.echo("\n" + runner.table(runner.summary(results, layout, relative_to=config.root)))
+    code = runner.exit_code(results)
+    click.echo(f"\n{'failed' if code else 'done'} in {time.perf_counter() - started:.1f} s"
+               + (f": exit {code}" if code else ""))
+    return code
 
 
 @click.command("run")
 @click.argument("path", type=click.Path(path_type=Path), default=".")
 @click.option("--dry-run", is_flag=True, help="Print the plan of stages and stop.")
-def command(path: Path, dry_run: bool) -> None:
+@click.option("--from", "start", metavar="STAGE", default=None, help="Start at STAGE (earlier artifacts are reused).")
+@click.option("--only", metavar="STAGE", default=None, help="Run STAGE alone.")
+def command(path: Path, dry_run: bool, start: str | None, only: str | None) -> None:
     """Run the pipeline's stages in order on this machine, as CI runs them (PATH: repository or ml.yaml)."""
-    raise SystemExit(run_guarded(lambda: run(path, dry_run)))
+    raise SystemExit(run_guarded(lambda: run(path, dry_run, start, only)))
