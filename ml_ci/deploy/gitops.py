@@ -70,11 +70,17 @@ def _write(root: Path, edit: Edit) -> None:
             (target / name).write_text(text, encoding="utf-8")
 
 
+# How git reports that the branch moved under a push: checked before the push (rejected) or while
+# the remote locked the ref (another push won between the check and the update).
+_RACES = ("[rejected] (fetch first)", "[rejected] (non-fast-forward)", "[remote rejected] (failed to update ref)",
+          "[remote rejected] (failed to lock)", "[rejected] (stale info)")
+
+
 def push_rejection(porcelain: str) -> str:
     """Classify `git push --porcelain` output: "race" (the branch moved), "refused" or "" (pushed)."""
     for line in porcelain.splitlines():
         if line.startswith("!"):
-            return "race" if "[rejected]" in line and ("fetch first" in line or "non-fast-forward" in line) else "refused"
+            return "race" if any(r in line for r in _RACES) else "refused"
     return ""
 
 

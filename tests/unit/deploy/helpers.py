@@ -98,3 +98,54 @@ def validate_any(obj: dict[str, Any]) -> None:
     import kubernetes_validate
 
     kubernetes_validate.validate(obj, "1.32.0", strict=True)
+
+
+class ModelServer:
+    """A stand-in inference server on 127.0.0.1 (integration tests only): /readyz, /healthz and
+    /v1/predict answering the golden record's expected predictions, or their opposite when `wrong`."""
+
+    def __init__(self, golden: dict[str, Any], *, wrong: bool = False, ready: bool = True):
+        import http.server
+        import threading
+
+        answers = {e["text"]: e["expected"] for e in golden["examples"]}
+        server_self = self
+        self.wrong, self.ready = wrong, ready
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def _send(self, status: int, payload: Any) -> None:
+                body = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self) -> None:
+                if self.path == "/readyz":
+                    self._send(200 if server_self.ready else 503, {"status": "ready" if server_self.ready else "loading"})
+                else:
+                    self._send(200 if self.path == "/healthz" else 404, {})
+
+            def do_POST(self) -> None:
+                texts = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["texts"]
+                preds = []
+                for t in texts:
+                    want = answers[t]
+                    if server_self.wrong:
+                        flipped = {k: round(1 - v, 7) for k, v in want["probabilities"].items()}
+                        want = {"label": max(flipped, key=flipped.__getitem__), "probabilities": flipped}
+                    preds.append(want)
+                self._send(200, {"predictions": preds, "model_sha256": "stub"})
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -41,6 +41,7 @@ def test_push_outcomes() -> None:
     assert push_rejection("To /r.git\n=\tHEAD:refs/heads/main\t[up to date]\nDone") == ""
     assert push_rejection("To /r.git\n!\tHEAD:refs/heads/main\t[rejected] (fetch first)\nDone") == "race"
     assert push_rejection("To /r.git\n!\tHEAD:refs/heads/main\t[rejected] (non-fast-forward)\nDone") == "race"
+    assert push_rejection("To /r.git\n!\tHEAD:refs/heads/main\t[remote rejected] (failed to update ref)\nDone") == "race"
     assert push_rejection("To /r.git\n!\tHEAD:refs/heads/main\t[remote rejected] (pre-receive hook declined)\nDone") \
         == "refused"
 
