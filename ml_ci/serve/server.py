@@ -13,7 +13,6 @@ batcher drains, and the process exits 0.
 from __future__ import annotations
 
 import contextlib
-import contextlib
 import json
 import signal
 import socket
@@ -159,7 +158,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         # StreamRequestHandler applies `timeout` to the socket: idle keep-alive connections end.
-        self.connection.settimeout(self.app.limits.idle_timeout_s)
+        self.request.settimeout(self.app.limits.idle_timeout_s)
         super().setup()
         self._busy_lock = threading.Lock()
         self.app._track(self, alive=True)
