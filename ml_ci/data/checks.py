@@ -13,7 +13,7 @@ from typing import Any
 from ml_ci.config.model import Data
 from ml_ci.data import drift
 from ml_ci.data.normalize import normalize, text_hash
-from ml_ci.data.table import Table, is_missing, label_index
+from ml_ci.data.table import Table, count, is_missing, label_index
 
 SHOWN = 5  # offending rows named in a message; the report keeps as many
 
@@ -131,11 +131,11 @@ def check_columns(tables: Tables, data: Data) -> list[Outcome]:
                      if not is_missing(v) and (isinstance(v, bool) or not isinstance(v, (str, int, float)))]
         problems = []
         if bad_text:
-            problems.append(f"column {data.text_column!r} must hold text; {len(bad_text)} rows hold other values"
+            problems.append(f"column {data.text_column!r} must hold text; other values in {count(len(bad_text), 'row')}"
                             + _listing(_first(t, bad_text, texts, _type_name), len(bad_text)))
         if bad_label:
             problems.append(f"column {data.label_column!r} must hold label names or indices; "
-                            f"{len(bad_label)} rows hold other values"
+                            f"other values in {count(len(bad_label), 'row')}"
                             + _listing(_first(t, bad_label, labels, _type_name), len(bad_label)))
         rows = _first(t, bad_text) + _first(t, bad_label)
         message = f"{t.source}: " + "; ".join(problems) if problems else \
@@ -154,9 +154,9 @@ def check_min_rows(tables: Tables, data: Data) -> list[Outcome]:
         if n == 0:
             message = f"{t.source}: the split has no rows"
         elif n < limit:
-            message = f"{t.source}: {n} rows, fewer than min_rows {limit}"
+            message = f"{t.source}: {count(n, 'row')}, fewer than min_rows {limit}"
         else:
-            message = f"{t.source}: {n} rows (min_rows {limit})"
+            message = f"{t.source}: {count(n, 'row')} (min_rows {limit})"
         out.append(Outcome(check="min_rows", split=role, passed=n > 0 and n >= limit, value=n, limit=limit, message=message))
     return out
 
@@ -194,7 +194,7 @@ def check_labels(tables: Tables, data: Data) -> list[Outcome]:
         values = t.column(data.label_column)
         rows = unknown_labels(values, data.labels)
         first = _first(t, rows, values)
-        message = (f"{t.source}: {len(rows)} rows have a label outside {list(data.labels)} "
+        message = (f"{t.source}: {count(len(rows), 'row')} with a label outside {list(data.labels)} "
                    f"(or its indices 0-{len(data.labels) - 1})" + _listing(first, len(rows))
                    if rows else f"{t.source}: every label is in {list(data.labels)}")
         out.append(Outcome(check="labels", split=role, passed=not rows, value=len(rows), limit=0, message=message,
@@ -231,7 +231,7 @@ def check_text_length(tables: Tables, data: Data) -> list[Outcome]:
         rows = length_violations(texts, low, high)
         lengths = [len(x) for x in texts if x is not None]
         span = f"{min(lengths)}-{max(lengths)}" if lengths else "none"
-        message = f"{t.source}: {len(rows)} texts outside {low}..{high} characters" + \
+        message = f"{t.source}: {count(len(rows), 'text')} outside {low}..{high} characters" + \
             _listing(_first(t, rows, texts, lambda x: _chars(len(str(x)))), len(rows)) if rows \
             else f"{t.source}: text lengths {span} characters, within {low}..{high}"
         out.append(Outcome(check="text_length", split=role, passed=not rows, value=len(rows), limit=0, message=message,
@@ -251,10 +251,10 @@ def check_min_rows_per_class(tables: Tables, data: Data) -> list[Outcome]:
         counts = label_counts(t.column(data.label_column), data.labels)
         short = [(name, n) for name, n in zip(data.labels, counts, strict=True) if n < limit]
         if short:
-            message = f"{t.source}: " + ", ".join(f"label {name!r} has {n} rows" for name, n in short) + \
+            message = f"{t.source}: " + ", ".join(f"label {name!r} has {count(n, 'row')}" for name, n in short) + \
                 f", fewer than min_rows_per_class {limit}"
         else:
-            message = f"{t.source}: every label has at least {limit} rows (fewest: {min(counts)})"
+            message = f"{t.source}: every label has at least {count(limit, 'row')} (fewest: {min(counts)})"
         out.append(Outcome(check="min_rows_per_class", split=role, passed=not short, value=min(counts), limit=limit,
                            message=message, details=dict(zip(data.labels, counts, strict=True))))
     return out
@@ -274,8 +274,8 @@ def check_class_balance(tables: Tables, data: Data) -> list[Outcome]:
                                        f"the model cannot learn it (max_class_imbalance {limit})"))
             continue
         ratio = counts[most] / counts[least]
-        message = f"{t.source}: every label has {counts[most]} rows: ratio 1.00" if ratio == 1 else \
-            f"{t.source}: most frequent label {most!r} has {counts[most]} rows, least frequent {least!r} " \
+        message = f"{t.source}: every label has {count(counts[most], 'row')}: ratio 1.00" if ratio == 1 else \
+            f"{t.source}: most frequent label {most!r} has {count(counts[most], 'row')}, least frequent {least!r} " \
             f"{counts[least]}: ratio {ratio:.2f}"
         passed = ratio <= limit
         message += f", above max_class_imbalance {limit}" if not passed else f" (max_class_imbalance {limit})"
@@ -299,7 +299,8 @@ def check_leakage(tables: Tables, data: Data) -> list[Outcome]:
             hits = [(i, seen[h]) for i, text in enumerate(_texts(tb, data))
                     if text is not None and text.strip() and (h := text_hash(text)) in seen]
             first = tuple(f"{tb.locations[i]} = {ta.locations[j]}" for i, j in hits[:SHOWN])
-            message = (f"{tb.source}: {len(hits)} texts also in {ta.source} (after normalization)" + _listing(first, len(hits))
+            message = (f"{tb.source}: {count(len(hits), 'text')} also in {ta.source} (after normalization)"
+                       + _listing(first, len(hits))
                        if hits else f"{tb.source}: no text also in {ta.source}")
             out.append(Outcome(check="leakage", split=f"{a}+{b}", passed=not hits, value=len(hits), limit=0,
                                message=message, rows=tuple(tb.locations[i] for i, _ in hits[:SHOWN])))

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from ml_ci.config.model import Config, Data, HubDataset
 from ml_ci.data.fingerprint import file_paths, hub_fingerprint, hub_split_names
 from ml_ci.data.read import infer_format, read_table
-from ml_ci.data.table import Table, is_missing, label_index
+from ml_ci.data.table import Table, count, is_missing, label_index
 from ml_ci.errors import ConfigError, DataCheckError, OperationalError, Problem
 
 if TYPE_CHECKING:
@@ -90,7 +90,7 @@ def _rows_for_training(table: Table, data: Data) -> tuple[list[str], list[int]]:
             texts.append(text)
             labels.append(index)
     if bad:
-        raise DataCheckError(f"{table.source}: {len(bad)} rows cannot be used: {'; '.join(bad[:_SHOWN])}"
+        raise DataCheckError(f"{table.source}: cannot use {count(len(bad), 'row')}: {'; '.join(bad[:_SHOWN])}"
                              f"{'; ...' if len(bad) > _SHOWN else ''}. Run `ml-ci data check` for the full report")
     if not texts:
         raise DataCheckError(f"{table.source}: the split has no rows")

@@ -10,7 +10,7 @@ from typing import Any
 from ml_ci.config.model import Data
 from ml_ci.data.checks import Outcome
 from ml_ci.data.fingerprint import combined
-from ml_ci.data.table import Table, label_index
+from ml_ci.data.table import Table, count, label_index
 
 REPORT_VERSION = 1
 
@@ -79,4 +79,4 @@ def text_lines(report: Mapping[str, Any]) -> list[str]:
 def failure_message(report: Mapping[str, Any]) -> str:
     """The DataCheckError text: every failed check with its numbers and first rows."""
     failed = [c for c in report["checks"] if not c["passed"]]
-    return "\n".join([f"{len(failed)} data check(s) failed:"] + [f"  {c['check']}: {c['message']}" for c in failed])
+    return "\n".join([f"{count(len(failed), 'data check')} failed:"] + [f"  {c['check']}: {c['message']}" for c in failed])

@@ -55,6 +55,11 @@ def label_index(value: object, labels: Sequence[str]) -> int | None:
     return None
 
 
+def count(n: int, noun: str) -> str:
+    """'1 row', '2 rows': messages are asserted word for word, so they should read right."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def is_missing(value: object) -> bool:
     """None, or a float NaN (what pandas-written Parquet and JSON use for a missing value)."""
     return value is None or (isinstance(value, float) and value != value)

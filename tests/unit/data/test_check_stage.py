@@ -43,7 +43,7 @@ def test_a_failing_check_still_writes_the_report_then_raises(tmp_path: Path) -> 
     with pytest.raises(DataCheckError) as e:
         data_check(config, out=io.StringIO(), env={})
     assert e.value.exit_code == 3
-    assert str(e.value) == ("1 data check(s) failed:\n  labels: data/test.csv: 1 rows have a label outside "
+    assert str(e.value) == ("1 data check failed:\n  labels: data/test.csv: 1 row with a label outside "
                             "['negative', 'positive'] (or its indices 0-1): data/test.csv:42 ('neutral')")
     report = json.loads((tmp_path / ".ml-ci/artifacts/data-check/report.json").read_text())
     assert report["passed"] is False
@@ -71,7 +71,7 @@ def test_report_markdown_lists_failures_first_and_escapes_pipes() -> None:
     assert lines[0] == "## Data check: ❌ 2 of 18 checks failed"
     assert lines[4] == "| train | `train.csv` | 4 | `sha256:train` |"
     assert lines[9] == "| ❌ | min_rows | validation | 2 | 3 | validation.csv: 2 rows, fewer than min_rows 3 |"
-    assert lines[10] == ("| ❌ | labels | train | 1 | 0 | train.csv: 1 rows have a label outside ['negative', 'positive'] "
+    assert lines[10] == ("| ❌ | labels | train | 1 | 0 | train.csv: 1 row with a label outside ['negative', 'positive'] "
                         "(or its indices 0-1): train.csv:4 ('neutral') |")
     assert "| ✅ | columns | train | 0 | 0 | train.csv: columns 'text', 'label' present |" in lines
 
@@ -88,9 +88,9 @@ def test_report_text_and_failure_message() -> None:
     assert lines[0] == "ok   columns            train             train.csv: columns 'text', 'label' present"
     assert lines[-1] == "data check: 2 of 18 checks failed"
     assert failure_message(report).splitlines() == [
-        "2 data check(s) failed:",
+        "2 data checks failed:",
         "  min_rows: validation.csv: 2 rows, fewer than min_rows 3",
-        "  labels: train.csv: 1 rows have a label outside ['negative', 'positive'] (or its indices 0-1): train.csv:4 ('neutral')",
+        "  labels: train.csv: 1 row with a label outside ['negative', 'positive'] (or its indices 0-1): train.csv:4 ('neutral')",
     ]
 
 
@@ -110,7 +110,7 @@ def test_github_annotations_point_at_the_first_offending_line(tmp_path: Path) ->
     assert github_annotations(sample_report(), tmp_path) == [
         "::error title=data check min_rows::validation.csv: 2 rows, fewer than min_rows 3",
         f"::error file={os.path.relpath(tmp_path / 'train.csv')},line=4,"
-        "title=data check labels::train.csv: 1 rows have a label outside ['negative', 'positive'] (or its indices 0-1): "
+        "title=data check labels::train.csv: 1 row with a label outside ['negative', 'positive'] (or its indices 0-1): "
         "train.csv:4 ('neutral')",
     ]
 

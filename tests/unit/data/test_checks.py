@@ -42,8 +42,8 @@ def test_columns_wrong_types_name_rows_and_types() -> None:
     t = table("train", ["fine", 12, None], ["negative", True, [1]])
     o = only(checks.check_columns({"train": t}, data_config()))
     assert not o.passed
-    assert o.message == ("train.csv: column 'text' must hold text; 1 rows hold other values: train.csv:3 (int); "
-                         "column 'label' must hold label names or indices; 2 rows hold other values: "
+    assert o.message == ("train.csv: column 'text' must hold text; other values in 1 row: train.csv:3 (int); "
+                         "column 'label' must hold label names or indices; other values in 2 rows: "
                          "train.csv:3 (bool), train.csv:4 (list)")
     assert o.rows == ("train.csv:3", "train.csv:3", "train.csv:4")
 
@@ -109,7 +109,7 @@ def test_labels_outside_the_set_are_named_with_their_values() -> None:
     t = table("train", ["a", "b", "c", "d"], ["negative", "neutral", 2, "1"])
     o = only(checks.check_labels({"train": t}, data_config()))
     assert (o.passed, o.value) == (False, 2)
-    assert o.message == "train.csv: 2 rows have a label outside ['negative', 'positive'] (or its indices 0-1): " \
+    assert o.message == "train.csv: 2 rows with a label outside ['negative', 'positive'] (or its indices 0-1): " \
                         "train.csv:3 ('neutral'), train.csv:4 (2)"
 
 
@@ -168,7 +168,7 @@ def test_min_rows_per_class_names_each_short_label() -> None:
     t = table("train", list("abcdefg"), ["positive"] * 6 + ["negative"])
     o = only(checks.check_min_rows_per_class({"train": t, "test": t}, data_config(min_rows_per_class=2)))
     assert (o.split, o.passed, o.value, o.details) == ("train", False, 1, {"negative": 1, "positive": 6})
-    assert o.message == "train.csv: label 'negative' has 1 rows, fewer than min_rows_per_class 2"
+    assert o.message == "train.csv: label 'negative' has 1 row, fewer than min_rows_per_class 2"
 
 
 def test_class_balance_ratio() -> None:
@@ -201,8 +201,8 @@ def test_leakage_by_normalized_text_across_each_pair_of_splits() -> None:
     by_pair = {o.split: o for o in checks.check_leakage(tables, data_config())}
     assert list(by_pair) == ["train+validation", "train+test", "validation+test"]
     assert by_pair["train+validation"].message == \
-        "validation.csv: 1 texts also in train.csv (after normalization): validation.csv:3 = train.csv:2"
-    assert by_pair["train+test"].message == "test.csv: 1 texts also in train.csv (after normalization): test.csv:2 = train.csv:3"
+        "validation.csv: 1 text also in train.csv (after normalization): validation.csv:3 = train.csv:2"
+    assert by_pair["train+test"].message == "test.csv: 1 text also in train.csv (after normalization): test.csv:2 = train.csv:3"
     assert by_pair["validation+test"].rows == ("test.csv:3",)
     assert not any(o.passed for o in by_pair.values())
 

@@ -54,7 +54,7 @@ def test_rows_that_cannot_be_trained_on_are_named(tmp_path: Path) -> None:
     (tmp_path / "data/train.csv").write_text("text,label\na,neutral\n,positive\nc,positive\n", encoding="utf-8")
     with pytest.raises(DataCheckError) as e:
         load_splits(config)
-    assert str(e.value) == ("data/train.csv: 2 rows cannot be used: data/train.csv:2 (label 'neutral' is not one of "
+    assert str(e.value) == ("data/train.csv: cannot use 2 rows: data/train.csv:2 (label 'neutral' is not one of "
                             "['negative', 'positive']); data/train.csv:3 (text is missing). "
                             "Run `ml-ci data check` for the full report")
 
