@@ -214,7 +214,7 @@ def test_a_failed_rollout_rolls_back_to_the_previous_digest(cfg: Config, stand_i
 
 def test_a_first_deploy_that_fails_says_there_is_nothing_to_roll_back_to(cfg: Config, stand_in: KubeStandIn) -> None:
     stand_in.scenario = "deadline"
-    with pytest.raises(DeployError, match="; there was no previous image to roll back to$"):
+    with pytest.raises(DeployError, match=r"; there was no previous image to roll back to$"):
         deploy(cfg, stand_in, IMAGE_B)
 
 
