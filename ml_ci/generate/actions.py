@@ -68,7 +68,7 @@ else
   spec="ml-ci"
 fi
 if [ -n "$ML_CI_EXTRAS" ]; then
-  spec="$spec[$ML_CI_EXTRAS]"
+  spec="${spec}[${ML_CI_EXTRAS}]"
 fi
 if [ -z "$ML_CI_SOURCE" ]; then
   spec="$spec==$ML_CI_VERSION"

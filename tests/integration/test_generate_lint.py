@@ -1,0 +1,190 @@
+"""Every generated workflow and composite action passes zizmor (auditor persona, offline),
+actionlint with shellcheck, and SchemaStore's schemas; and a hostile value admitted by the schema
+executes nothing when the generated steps run.
+
+The golden folders are the generator's output (tests/unit/generate/test_golden.py asserts that),
+so the linters read them in place, together with the bundled actions and reusable workflow.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from ml_ci.config import load_config
+from ml_ci.generate.bundled import render_bundled
+from ml_ci.generate.options import Options
+from ml_ci.generate.render import render
+from tests.conftest import EXAMPLE, ROOT
+from tests.golden.variants import GOLDEN, PINNED_REF, variant_dirs
+
+pytestmark = pytest.mark.integration
+BIN = ROOT / ".venv" / "bin"
+
+
+def tool(name: str) -> str:
+    found = shutil.which(name, path=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    if found is None:
+        message = f"{name} is not installed (pip install -e '.[dev]'; apt-get install shellcheck)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return found
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The example's workflows (pinned), every variant's, the bundled actions and reusable workflow."""
+    root = tmp_path_factory.mktemp("lint")
+    shutil.copytree(GOLDEN, root / "golden", ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    example = load_config(EXAMPLE / "ml.yaml").config
+    for rel, text in render(example, Options(actions_ref=PINNED_REF)).items():
+        (root / "example" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / "example" / rel).write_text(text, encoding="utf-8")
+    for rel, text in render_bundled().items():
+        (root / "bundled" / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / "bundled" / rel).write_text(text, encoding="utf-8")
+    return root
+
+
+def workflows(root: Path) -> list[Path]:
+    return sorted(root.glob("**/.github/workflows/*.yml"))
+
+
+def actions(root: Path) -> list[Path]:
+    return sorted(root.glob("bundled/actions/*/action.yml"))
+
+
+def run(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(a) for a in args], capture_output=True, text=True, cwd=cwd, timeout=300, check=False)
+
+
+def test_enough_inputs(tree: Path) -> None:
+    assert len(workflows(tree)) >= 2 * 10 + 1
+    assert len(actions(tree)) >= 9
+
+
+def test_zizmor_auditor_finds_nothing(tree: Path) -> None:
+    result = run(tool("zizmor"), "--persona=auditor", "--offline", "--no-progress", tree)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "No findings to report" in result.stdout + result.stderr
+
+
+def test_actionlint_with_shellcheck_finds_nothing(tree: Path, tmp_path: Path) -> None:
+    shellcheck = tool("shellcheck")
+    # Custom runner labels named in the variants' ml.yaml are declared, as a model repository would.
+    labels = sorted({label for folder in variant_dirs() for label in _labels(folder / "ml.yaml")})
+    config = tmp_path / "actionlint.yaml"
+    config.write_text(yaml.safe_dump({"self-hosted-runner": {"labels": labels}}), encoding="utf-8")
+    result = run(tool("actionlint"), "-config-file", config, "-shellcheck", shellcheck, *workflows(tree))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_shellcheck_on_every_composite_action_script(tree: Path) -> None:
+    shellcheck = tool("shellcheck")
+    for path in actions(tree):
+        for step in yaml.safe_load(path.read_text())["runs"]["steps"]:
+            if "run" in step:
+                result = subprocess.run([shellcheck, "--shell=bash", "-"], input=step["run"], capture_output=True,
+                                        text=True, timeout=60, check=False)
+                assert result.returncode == 0, f"{path.parent.name}: {step['name']}\n{result.stdout}"
+
+
+def test_schemastore_schemas(tree: Path) -> None:
+    checker = tool("check-jsonschema")
+    result = run(checker, "--builtin-schema", "vendor.github-workflows", *workflows(tree))
+    assert result.returncode == 0, result.stdout + result.stderr
+    result = run(checker, "--builtin-schema", "vendor.github-actions", *actions(tree))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_default_reference_is_the_only_zizmor_finding(tmp_path: Path) -> None:
+    """With no --actions-ref, ml-ci's own actions are referenced by the release tag: zizmor's
+    unpinned-uses flags exactly those lines and nothing else (pass a commit SHA to pin them)."""
+    example = load_config(EXAMPLE / "ml.yaml").config
+    for rel, text in render(example, Options()).items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text, encoding="utf-8")
+    result = run(tool("zizmor"), "--persona=auditor", "--offline", "--no-progress", "--format", "json", tmp_path)
+    findings = json.loads(result.stdout)
+    assert findings and {f["ident"] for f in findings} == {"unpinned-uses"}
+
+
+def _labels(config_path: Path) -> set[str]:
+    ci = load_config(config_path).config.ci
+    return set(ci.runner) | set(ci.gpu_runner or ())
+
+
+# --- a hostile value runs through the generated steps -------------------------------------------
+
+HOSTILE_NAME = "ml $(touch pwned-a) `touch pwned-b` ;touch pwned-c; 'x' \"y\" $HOME.yaml"
+STUB = """#!/bin/sh
+# Records its arguments, one per line, NUL-separated; prints a cache key when asked for one.
+printf '%s\\0' "$(basename "$0")" "$@" >> "$CALLS"
+printf '\\n' >> "$CALLS"
+case "$*" in *--print-cache-key*) echo 0123abcd ;; esac
+exit 0
+"""
+
+
+def _substitute(value: str, inputs: dict[str, str]) -> str:
+    """What the runner does to `${{ inputs.x }}` in a step's env; other contexts get a dummy."""
+    def one(m: re.Match[str]) -> str:
+        expr = m.group(1).strip()
+        return inputs.get(expr[len("inputs."):], "") if expr.startswith("inputs.") else "dummy"
+
+    return re.sub(r"\$\{\{(.*?)\}\}", one, value)
+
+
+def test_hostile_values_execute_nothing(tmp_path: Path) -> None:
+    bash = tool("bash")
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    config_path = repo / HOSTILE_NAME
+    shutil.copy(GOLDEN / "hostile-values" / "ml.yaml", config_path)
+    rendered = render(load_config(config_path).config, Options(actions_ref="./.ml-ci-actions"))
+    bundled: dict[str, Any] = {rel.split("/")[1]: yaml.safe_load(text) for rel, text in render_bundled().items()
+                               if rel.startswith("actions/")}
+    stubs = tmp_path / "bin"
+    stubs.mkdir()
+    for name in ("ml-ci", "python"):
+        (stubs / name).write_text(STUB)
+        (stubs / name).chmod(stat.S_IRWXU)
+    calls = tmp_path / "calls"
+    executed = 0
+    for text in rendered.values():
+        for job in yaml.safe_load(text)["jobs"].values():
+            for step in job["steps"]:
+                uses = step.get("uses", "")
+                if not uses.startswith("./.ml-ci-actions/"):
+                    assert "run" not in step, "workflows run scripts only inside the composite actions"
+                    continue
+                action = bundled[uses.rsplit("/", 1)[1]]
+                inputs = {k: str(v.get("default", "")) for k, v in action["inputs"].items()}
+                inputs.update({k: str(v) for k, v in step.get("with", {}).items()})
+                assert inputs["config"] == HOSTILE_NAME
+                for inner in action["runs"]["steps"]:
+                    if "run" not in inner:
+                        continue
+                    env = {k: _substitute(str(v), inputs) for k, v in inner.get("env", {}).items()}
+                    env.update(PATH=f"{stubs}:/usr/bin:/bin", CALLS=str(calls), HOME=str(tmp_path),
+                               GITHUB_OUTPUT=str(tmp_path / "output"))
+                    result = subprocess.run([bash, "--noprofile", "--norc", "-eo", "pipefail", "-c", inner["run"]],
+                                            cwd=repo, env=env, capture_output=True, text=True, timeout=60, check=False)
+                    assert result.returncode == 0, result.stderr
+                    executed += 1
+    assert executed >= 10
+    assert not list(tmp_path.rglob("pwned-*")) and not list(Path("/tmp").glob("ml-ci-pwned-*")), "a value ran as code"
+    records = [r.split("\0") for r in calls.read_text().split("\0\n") if r]
+    ml_ci_calls = [r for r in records if r[0] == "ml-ci"]
+    assert ml_ci_calls and all(r[r.index("-c") + 1] == HOSTILE_NAME for r in ml_ci_calls if "-c" in r)
+    assert any(r[1:] == ["validate", "--format", "github", HOSTILE_NAME] for r in ml_ci_calls)
