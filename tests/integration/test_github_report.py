@@ -324,7 +324,9 @@ def test_a_read_only_token_fails_clearly_without_leaking_it(config: Config, api:
     assert TOKEN not in proc.stdout + proc.stderr
 
 
-def test_a_wrong_token_and_a_missing_token(config: Config, api: StandIn) -> None:
+def test_a_wrong_token_a_missing_token_and_a_missing_record(config: Config, api: StandIn) -> None:
+    with pytest.raises(OperationalError, match=r"no evaluation record at .*eval\.json: run `ml-ci evaluate` first"):
+        run(config, Options(), env={})
     write_eval(config, wrong=0)
     with pytest.raises(OperationalError, match=r"GitHub refused the token \(401\): check GITHUB_TOKEN"):
         run(config, Options(pr=7, repo="acme/models", github_url=api.url), env={"GITHUB_TOKEN": "ghs_wrong"})
