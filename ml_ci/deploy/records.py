@@ -38,6 +38,9 @@ def image_from_record(data: Any, source: str) -> ImageRef:
             value = data.get(key)
             if isinstance(value, str) and "@" in value:
                 return parse(value)
+        if data.get("pushed") is False:
+            raise DeployError(f"{source}: the image was built but not pushed; deploys need it in the registry "
+                              "(`ml-ci build --push`)")
         repo, digest = data.get("repository"), data.get("digest")
         if isinstance(repo, str) and isinstance(digest, str):
             return parse(f"{repo}@{digest}")

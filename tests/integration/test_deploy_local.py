@@ -1,0 +1,192 @@
+"""`kind: local` environments: a real image from the real registry, run in the local Docker engine
+(host networking, 127.0.0.1 only), smoke-tested, promoted, and recorded in a bare GitOps repo.
+
+The image here is a small stub server built from the test base image: it answers /readyz and
+/v1/predict with the golden predictions (or, built with WRONG=1, their opposite), so that the test
+exercises deploy itself in seconds; the end-to-end test with the real `ml-ci build` image is
+test_deploy_e2e.py.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import tarfile
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ml_ci.cli.main import main
+from ml_ci.config import Config
+from ml_ci.deploy.local import free_port
+from tests.services import base_image, registry
+from tests.unit.deploy.helpers import config, golden_record, write_artifacts
+
+pytestmark = pytest.mark.integration
+MODEL = "deploytest"
+
+STUB = r'''
+import json, os
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+golden = json.load(open("/opt/stub/golden.json"))
+answers = {e["text"]: e["expected"] for e in golden["examples"]}
+wrong = os.environ.get("WRONG") == "1"
+class H(BaseHTTPRequestHandler):
+    def log_message(self, *a): pass
+    def send(self, code, payload):
+        body = json.dumps(payload).encode()
+        self.send_response(code); self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
+    def do_GET(self):
+        self.send(200 if self.path in ("/readyz", "/healthz") else 404, {"status": "ok"})
+    def do_POST(self):
+        texts = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["texts"]
+        out = []
+        for t in texts:
+            p = dict(answers[t]["probabilities"])
+            if wrong:
+                p = {k: round(1 - v, 7) for k, v in p.items()}
+            out.append({"label": max(p, key=p.get), "probabilities": p})
+        self.send(200, {"predictions": out})
+ThreadingHTTPServer((os.environ["ML_CI_SERVE_HOST"], int(os.environ["ML_CI_SERVE_PORT"])), H).serve_forever()
+'''
+
+
+def build_stub(wrong: bool) -> str:
+    """Build and push the stub image; returns REGISTRY/REPO@sha256:..."""
+    import docker
+
+    client = docker.from_env()
+    files = {"server.py": STUB.encode(), "golden.json": json.dumps(golden_record()).encode(),
+             "Dockerfile": (f"FROM {base_image()}\nCOPY server.py golden.json /opt/stub/\n"
+                            f"ENV WRONG={'1' if wrong else '0'}\nUSER 10001:10001\n"
+                            'CMD ["python3", "/opt/stub/server.py"]\n').encode()}
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    buf.seek(0)
+    repo = f"{registry()}/ml-ci-tests/deploy-stub"
+    tag = f"{'wrong' if wrong else 'good'}-{uuid.uuid4().hex[:8]}"
+    image, _ = client.images.build(fileobj=buf, custom_context=True, tag=f"{repo}:{tag}", network_mode="host", rm=True)
+    client.images.push(repo, tag=tag)
+    image.reload()
+    digest = next(d for d in image.attrs["RepoDigests"] if d.startswith(repo + "@"))
+    client.images.remove(f"{repo}:{tag}", force=True)  # deploy must pull it by digest from the registry
+    return str(digest)
+
+
+@pytest.fixture(scope="module")
+def stub_images() -> dict[str, str]:
+    return {"good": build_stub(False), "wrong": build_stub(True)}
+
+
+def remove_containers(*names: str) -> None:
+    import docker
+    import docker.errors
+
+    client = docker.from_env()
+    for name in names:
+        for suffix in ("", "-candidate", "-previous"):
+            try:
+                client.containers.get(name + suffix).remove(force=True)
+            except docker.errors.NotFound:
+                pass
+
+
+@pytest.fixture
+def local_repo(tmp_path: Path) -> Iterator[tuple[Config, int, int]]:
+    ports = free_port(), free_port()
+    envs = [{"name": "staging", "kind": "local", "port": ports[0], "smoke_test": {"golden_examples": 4, "timeout_seconds": 60}},
+            {"name": "production", "kind": "local", "port": ports[1], "approval": True,
+             "smoke_test": {"golden_examples": 4, "timeout_seconds": 60}}]
+    cfg = config(tmp_path, name=MODEL, deploy={"strategy": "gitops", "environments": envs,
+                                               "gitops": {"repo": ".ml-ci/gitops.git", "path": f"apps/{MODEL}"}})
+    try:
+        yield cfg, ports[0], ports[1]
+    finally:
+        remove_containers(f"ml-ci-{MODEL}-staging", f"ml-ci-{MODEL}-production")
+
+
+def predict(port: int, texts: list[str]) -> list[dict[str, Any]]:
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/predict", data=json.dumps({"texts": texts}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return list(json.loads(resp.read())["predictions"])
+
+
+def running_image(name: str) -> str:
+    import docker
+
+    return str(docker.from_env().containers.get(name).labels["dev.ml-ci.image"])
+
+
+def log(bare: Path) -> list[str]:
+    return subprocess.run(["git", "-C", str(bare), "log", "--format=%s", "main"], capture_output=True, text=True,
+                          check=True).stdout.splitlines()
+
+
+def test_deploy_smoke_test_and_promote_a_real_image(local_repo: tuple[Config, int, int], stub_images: dict[str, str],
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    cfg, staging_port, production_port = local_repo
+    good, wrong = stub_images["good"], stub_images["wrong"]
+    write_artifacts(cfg.root, image=good)
+    texts = [e["text"] for e in golden_record()["examples"]]
+    bare = cfg.root / ".ml-ci" / "gitops.git"
+
+    assert main(["deploy", "-c", str(cfg.path), "--env", "staging"]) == 0
+    assert predict(staging_port, texts) == [e["expected"] for e in golden_record()["examples"]]
+    assert running_image(f"ml-ci-{MODEL}-staging") == good
+    assert log(bare) == [f"staging: {MODEL} {good.split(':')[-1][:12]} (deploy)"]
+    state = json.loads((cfg.root / ".ml-ci/state/staging/release.json").read_text())
+    assert (state["image"], state["smoke"], state["status"]) == (good, "passed", "live")
+    assert "smoke test passed: /readyz ready, 4 golden examples match" in capsys.readouterr().out
+
+    assert main(["deploy", "-c", str(cfg.path), "--env", "staging"]) == 0  # the same digest again
+    assert "already runs" in capsys.readouterr().out
+    assert len(log(bare)) == 1
+
+    assert main(["promote", "-c", str(cfg.path), "--from", "staging", "--to", "production"]) == 0
+    assert running_image(f"ml-ci-{MODEL}-production") == good
+    assert predict(production_port, texts) == predict(staging_port, texts)
+    production = json.loads((cfg.root / ".ml-ci/state/production/release.json").read_text())
+    assert (production["image"], production["source"], production["previous"]) == (good, "promote:staging", None)
+    assert log(bare)[0] == f"production: {MODEL} {good.split(':')[-1][:12]} (promote:staging)"
+
+    # A wrong model fails its smoke test on the candidate port; the old container keeps serving.
+    write_artifacts(cfg.root, image=wrong)
+    capsys.readouterr()
+    assert main(["deploy", "-c", str(cfg.path), "--env", "staging"]) == 5
+    err = capsys.readouterr().err
+    assert "error: staging: smoke test failed: example 0 ('text number 0'): label 'negative', recorded 'positive'" in err
+    assert "the previous container keeps serving" in err
+    assert running_image(f"ml-ci-{MODEL}-staging") == good
+    assert predict(staging_port, texts) == [e["expected"] for e in golden_record()["examples"]]
+    assert len(log(bare)) == 2
+    assert json.loads((cfg.root / ".ml-ci/state/staging/release.json").read_text())["image"] == good
+
+
+def test_a_digest_absent_from_the_registry_is_refused_before_anything(local_repo: tuple[Config, int, int],
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    cfg, _, _ = local_repo
+    missing = f"{registry()}/ml-ci-tests/deploy-stub@sha256:{'0' * 64}"
+    write_artifacts(cfg.root, image=missing)
+    assert main(["deploy", "-c", str(cfg.path), "--env", "staging", "--image", missing]) == 5
+    assert capsys.readouterr().err == (f"error: {missing}: the registry {registry()} has no such manifest; push the image "
+                                       "first (`ml-ci build --push`) or check the digest\n")
+    assert not (cfg.root / ".ml-ci" / "gitops.git").exists()
+    assert not (cfg.root / ".ml-ci" / "state").exists()
+
+
+def test_an_unknown_environment_is_a_config_error(local_repo: tuple[Config, int, int],
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    cfg, _, _ = local_repo
+    assert main(["deploy", "-c", str(cfg.path), "--env", "prod"]) == 2
+    assert "deploy.environments: no environment named 'prod' (ml.yaml has: staging, production)" in capsys.readouterr().err
