@@ -9,6 +9,7 @@ test_deploy_e2e.py.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import subprocess
@@ -95,10 +96,8 @@ def remove_containers(*names: str) -> None:
     client = docker.from_env()
     for name in names:
         for suffix in ("", "-candidate", "-previous"):
-            try:
+            with contextlib.suppress(docker.errors.NotFound):
                 client.containers.get(name + suffix).remove(force=True)
-            except docker.errors.NotFound:
-                pass
 
 
 @pytest.fixture
