@@ -20,7 +20,7 @@ CONFIG_INPUT = Input(description="Path to ml.yaml, relative to the workspace.", 
 
 @dataclass(frozen=True)
 class Arg:
-    """A CLI option fed from an action input: a value flag, or a switch when `switch` is set."""
+    """A CLI option fed from an action input: a value flag, or --x/--no-x when `switch` is set."""
 
     input: str
     flag: str
@@ -32,13 +32,16 @@ def env_name(input_name: str) -> str:
     return "ML_CI_" + input_name.upper().replace("-", "_")
 
 
-def cli_script(command: tuple[str, ...], args: tuple[Arg, ...]) -> str:
-    """A bash script that calls ml-ci with every value quoted: an argument array, never eval."""
-    lines = ["set -euo pipefail", 'args=(-c "$ML_CI_CONFIG")']
+def cli_script(command: tuple[str, ...], args: tuple[Arg, ...], *, annotations: bool = False) -> str:
+    """A bash script that calls ml-ci with every value quoted: an argument array, never eval.
+
+    annotations: the command takes --format github, so its problems become ::error annotations.
+    """
+    lines = ["set -euo pipefail", 'args=(-c "$ML_CI_CONFIG"' + (" --format github)" if annotations else ")")]
     for arg in args:
         var = env_name(arg.input)
         if arg.switch:
-            lines.append(f'if [ "${var}" = "true" ]; then args+=({arg.flag}); fi')
+            lines.append(f'if [ "${var}" = "true" ]; then args+=({arg.flag}); else args+=(--no-{arg.flag[2:]}); fi')
         elif arg.required:
             lines.append(f'args+=({arg.flag} "${var}")')
         else:
@@ -49,11 +52,12 @@ def cli_script(command: tuple[str, ...], args: tuple[Arg, ...]) -> str:
 
 def stage_action(*, name: str, description: str, command: tuple[str, ...], inputs: Mapping[str, Input],
                  args: tuple[Arg, ...] = (), outputs: Mapping[str, str] | None = None,
-                 before: tuple[Step, ...] = (), extra_env: Mapping[str, str] | None = None) -> CompositeAction:
+                 before: tuple[Step, ...] = (), extra_env: Mapping[str, str] | None = None,
+                 annotations: bool = True) -> CompositeAction:
     env = {"ML_CI_CONFIG": "${{ inputs.config }}"}
     env.update({env_name(a.input): f"${{{{ inputs.{a.input} }}}}" for a in args})
     env.update(extra_env or {})
-    run = Step(name=f"ml-ci {' '.join(command)}", id="run", shell="bash", env=env, run=cli_script(command, args))
+    run = Step(name=f"ml-ci {' '.join(command)}", id="run", shell="bash", env=env, run=cli_script(command, args, annotations=annotations))
     return CompositeAction(
         name=f"ml-ci {name}", description=description, inputs={"config": CONFIG_INPUT, **inputs},
         outputs={k: Output(description=v, value=f"${{{{ steps.run.outputs.{k} }}}}") for k, v in (outputs or {}).items()},
@@ -139,7 +143,7 @@ def train() -> CompositeAction:
                                default="true")},
         args=(Arg("params", "--params"),),
         outputs={"model-digest": "sha256 of the trained model's files.", "cache-key": "The stage's content hash."},
-        before=(key_step, cache_step))
+        before=(key_step, cache_step), annotations=False)
     outputs = dict(action.outputs)
     outputs["cache-hit"] = Output(description="true when the model came from the cache.",
                                   value="${{ steps.cache.outputs.cache-hit }}")
@@ -181,14 +185,15 @@ def all_actions() -> dict[str, CompositeAction]:
             args=(Arg("pr", "--pr"),), extra_env={"GITHUB_TOKEN": "${{ inputs.token }}"}),
         "export": stage_action(
             name="export", description="Export the trained model to ONNX with a parity check (`ml-ci export`).",
-            command=("export",), inputs={}),
+            command=("export",), inputs={}, annotations=False),
         "build": stage_action(
             name="build", description="Build, verify and push the serving image by digest (`ml-ci build`).",
             command=("build",),
             inputs={"push": Input(description="Push the image to the registry.", default="true"),
                     "tag": Input(description="Extra tag for the image (empty: none).", default=opt)},
             args=(Arg("push", "--push", switch=True), Arg("tag", "--tag")),
-            outputs={"image": "Image reference with its digest.", "digest": "Image digest (sha256:...)."}),
+            outputs={"image": "Image reference with its digest.", "digest": "Image digest (sha256:...)."},
+            annotations=False),
         "deploy": stage_action(
             name="deploy", description="Deploy the image to one environment and smoke-test it (`ml-ci deploy`).",
             command=("deploy",),
