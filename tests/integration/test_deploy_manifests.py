@@ -1,0 +1,82 @@
+"""The GitOps tree renders with the real `kubectl kustomize`, to exactly the objects `strategy: apply`
+sends, and every file passes the `kubernetes-validate` CLI (custom kinds: the CRD fixtures)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from ml_ci.config import Config
+from ml_ci.deploy import manifests, tree
+from ml_ci.deploy.imageref import parse
+from ml_ci.deploy.records import Release
+from tests.unit.deploy.helpers import IMAGE_A, config, eval_record, golden_record, validate_custom
+
+pytestmark = pytest.mark.integration
+KUBECTL = shutil.which("kubectl")
+
+
+def write_tree(cfg: Config, out: Path) -> None:
+    assert cfg.deploy is not None
+    for env in cfg.deploy.environments:
+        release = Release(environment=env.name, image=IMAGE_A, verdict="pass", smoke="passed", status="live",
+                          deployed_at="t", source="deploy")
+        for folder, files in tree.environment_tree(cfg, env, parse(IMAGE_A), release, eval_record(), golden_record()).items():
+            (out / folder).mkdir(parents=True, exist_ok=True)
+            for name, text in files.items():
+                (out / folder / name).write_text(text, encoding="utf-8")
+
+
+def key(obj: dict[str, Any]) -> tuple[str, str]:
+    return obj["kind"], obj["metadata"]["name"]
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[Config, Path]:
+    root = tmp_path_factory.mktemp("repo")
+    cfg = config(root)
+    write_tree(cfg, root / "gitops")
+    return cfg, root / "gitops"
+
+
+@pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
+@pytest.mark.parametrize("env", ["staging", "production"])
+def test_kustomize_renders_each_overlay_to_what_apply_sends(rendered: tuple[Config, Path], env: str) -> None:
+    cfg, out = rendered
+    assert cfg.deploy is not None and KUBECTL is not None
+    proc = subprocess.run([KUBECTL, "kustomize", str(out / "apps/tiny/overlays" / env)], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    from_kustomize = {key(o): o for o in yaml.safe_load_all(proc.stdout)}
+    from_python = {key(o): o for o in manifests.render(cfg, cfg.deploy.environment(env), parse(IMAGE_A))}
+    assert from_kustomize == from_python
+    image = from_kustomize[("Deployment", "tiny")]["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image == IMAGE_A
+
+
+@pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
+def test_every_rendered_object_passes_kubernetes_validate(rendered: tuple[Config, Path], tmp_path: Path) -> None:
+    _, out = rendered
+    assert KUBECTL is not None
+    builtin: list[Path] = []
+    for env in ("staging", "production"):
+        proc = subprocess.run([KUBECTL, "kustomize", str(out / "apps/tiny/overlays" / env)], capture_output=True, text=True,
+                              timeout=60, check=True)
+        for i, obj in enumerate(yaml.safe_load_all(proc.stdout)):
+            if obj["apiVersion"].startswith("monitoring.coreos.com/"):
+                validate_custom(obj)
+                continue
+            path = tmp_path / f"{env}-{i}-{obj['kind'].lower()}.yaml"
+            path.write_text(yaml.safe_dump(obj), encoding="utf-8")
+            builtin.append(path)
+    cli = Path(sys.executable).with_name("kubernetes-validate")
+    proc = subprocess.run([str(cli), "--strict", "--kubernetes-version", "1.32.0", *map(str, builtin)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.count("INFO") == len(builtin)
