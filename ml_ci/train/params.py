@@ -11,9 +11,9 @@ from __future__ import annotations
 import difflib
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import jsonschema
 
@@ -26,20 +26,13 @@ TUNABLE = ("epochs", "batch_size", "learning_rate", "weight_decay", "warmup_rati
            "gradient_accumulation_steps", "eval_steps", "seed", "precision")
 
 
-@dataclass(frozen=True, kw_only=True)
-class HParams:
-    epochs: float
-    batch_size: int
-    learning_rate: float
-    weight_decay: float
-    warmup_ratio: float
-    gradient_accumulation_steps: int
-    eval_steps: int
-    seed: int
-    precision: Literal["auto", "fp32", "bf16", "fp16"]
+# The merged hyperparameters are a Train again: one type for ml.yaml's values and a run's.
+HParams = Train
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+
+def as_dict(hp: Train) -> dict[str, Any]:
+    """The tunable hyperparameters of a run, for metrics.json, lineage.json and the model card."""
+    return {k: getattr(hp, k) for k in TUNABLE}
 
 
 def _train_schema() -> dict[str, Any]:
@@ -94,9 +87,8 @@ def read_params_file(path: Path) -> dict[str, Any]:
     return validate_overrides(data, source=str(path))
 
 
-def merge(train: Train, overrides: Mapping[str, Any] | None = None, *, source: str = "overrides") -> HParams:
+def merge(train: Train, overrides: Mapping[str, Any] | None = None, *, source: str = "overrides") -> Train:
     """ml.yaml's train section with the (validated) overrides applied."""
-    base = HParams(**{k: getattr(train, k) for k in TUNABLE})
     if not overrides:
-        return base
-    return replace(base, **validate_overrides(overrides, source=source))
+        return train
+    return replace(train, **validate_overrides(overrides, source=source))

@@ -8,7 +8,6 @@ Master has one replica (the operator requires it); Worker has nodes - 1.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,13 +27,12 @@ class JobOptions:
 
 
 def job_name(config: Config) -> str:
-    """A DNS-1123 label from the pipeline's name."""
-    slug = re.sub(r"[^a-z0-9-]+", "-", config.name.lower()).strip("-")[:50].strip("-") or "model"
-    return f"{slug}-train"
+    """name is a DNS-1123 label already (the schema says so); the suffix must keep it within 63 characters."""
+    return f"{config.name[:57].rstrip('-')}-train"
 
 
 def default_image(config: Config) -> str:
-    repository = config.image.repository or re.sub(r"[^a-z0-9._/-]+", "-", config.name.lower())
+    repository = config.image.repository or config.name
     return f"{config.image.registry}/{repository}-train:latest"
 
 

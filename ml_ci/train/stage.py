@@ -26,7 +26,7 @@ from ml_ci.config.model import Config
 from ml_ci.data.fingerprint import fingerprints
 from ml_ci.pipeline.layout import Layout
 from ml_ci.train import base_model, card, launch, lineage, pytorchjob
-from ml_ci.train.params import merge, read_params_file
+from ml_ci.train.params import as_dict, merge, read_params_file
 
 STAGE = "train"
 Echo = Callable[[str], None]
@@ -116,7 +116,7 @@ def train_here(config: Config, inputs: Inputs, options: TrainOptions, echo: Echo
         record = lineage.lineage_record(
             config, config_sha256=lineage.file_sha256(config.path), git=lineage.git_commit(config.root),
             fingerprints=inputs.fingerprints, sources=splits.sources, base_identity=inputs.base_identity,
-            packages=inputs.packages, hparams=result.hparams.as_dict(), precision=result.precision,
+            packages=inputs.packages, hparams=as_dict(result.hparams), precision=result.precision,
             world_size=result.world_size, cache_key=inputs.key, params_file=str(options.params) if options.params else None)
         write_json(tmp / "metrics.json", {
             "validation": result.metrics, "loss_curve": [list(p) for p in result.loss_curve],
