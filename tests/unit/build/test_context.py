@@ -1,0 +1,31 @@
+"""The build context holds the Dockerfile, the pins, the model files and the server's code, nothing else."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ml_ci.build.context import MODEL_FILES, write_context
+from ml_ci.build.plan import BuildPlan
+from ml_ci.errors import OperationalError
+
+PLAN = BuildPlan(repository="r/m", tags=("t",), dockerfile="FROM x\n", requirements="numpy\n")
+
+
+def test_the_whole_tree(tmp_path: Path) -> None:
+    export = tmp_path / "export"
+    export.mkdir()
+    for name in (*MODEL_FILES, "parity.json"):
+        (export / name).write_text(name)
+    target = tmp_path / "ctx"
+    write_context(PLAN, export, target)
+    files = {p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file()}
+    serve = {f"app/ml_ci/serve/{p.name}" for p in (Path(__file__).parents[3] / "ml_ci" / "serve").glob("*.py")}
+    assert files == {"Dockerfile", "requirements.txt", "app/ml_ci/__init__.py", *serve, *(f"model/{n}" for n in MODEL_FILES)}
+    assert all(p.stat().st_mode & 0o004 for p in target.rglob("*")), "readable by the image's non-root user"
+
+
+def test_a_missing_export_is_named(tmp_path: Path) -> None:
+    with pytest.raises(OperationalError, match=r"model\.onnx, tokenizer\.json, model\.json, golden\.json missing; run `ml-ci export`"):
+        write_context(PLAN, tmp_path, tmp_path / "ctx")

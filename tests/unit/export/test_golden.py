@@ -1,0 +1,52 @@
+"""Golden examples: near-ties are left out; a server's answers match or every difference is named."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+
+from ml_ci.export.golden import golden_record, mismatches
+
+LABELS = ("neg", "pos")
+PROBS = np.array([[0.9, 0.1], [0.5004, 0.4996], [0.2, 0.8], [0.3, 0.7]], dtype=np.float32)
+
+
+def record(count: int = 10) -> dict[str, Any]:
+    return golden_record(["a", "tie", "c", "d"], [0, 0, 1, 0], LABELS, PROBS, PROBS, count, tolerance=1e-3)
+
+
+def answers(golden: dict[str, Any]) -> list[dict[str, Any]]:
+    return [copy.deepcopy(e["expected"]) for e in golden["examples"]]
+
+
+def test_near_ties_are_left_out_and_count_is_respected() -> None:
+    g = record()
+    assert [e["text"] for e in g["examples"]] == ["a", "c", "d"]
+    prediction = {"label": "neg", "probabilities": {"neg": 0.9, "pos": 0.1}}
+    assert g["examples"][0] == {"text": "a", "label": "neg", "expected": prediction, "pytorch": prediction}
+    assert [e["text"] for e in record(count=2)["examples"]] == ["a", "c"]
+
+
+def test_the_same_answers_match() -> None:
+    g = record()
+    assert mismatches(g, answers(g)) == []
+
+
+def test_differences_are_named() -> None:
+    g = record()
+    got = answers(g)
+    got[0]["label"] = "pos"
+    got[1]["probabilities"]["pos"] += 0.01
+    del got[2]["probabilities"]["neg"]
+    assert mismatches(g, got) == [
+        "example 0 ('a'): label 'pos', expected 'neg'",
+        "example 1 ('c'): probabilities differ by 1.00e-02 (tolerance 0.001)",
+        "example 2 ('d'): probabilities differ by nan (tolerance 0.001)",
+    ]
+
+
+def test_a_missing_answer_is_a_mismatch() -> None:
+    g = record()
+    assert mismatches(g, answers(g)[:-1]) == ["2 answers for 3 golden examples"]

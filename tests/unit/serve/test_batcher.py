@@ -1,0 +1,76 @@
+"""Micro-batching with a fake model: results go back to the right request, batches stay bounded."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from ml_ci.serve.batcher import MicroBatcher
+
+
+class FakeModel:
+    """Row i is [len(text)]: each answer tells which text it came from. Records batch sizes."""
+
+    def __init__(self, delay: float = 0.0, fail_on: str | None = None) -> None:
+        self.sizes: list[int] = []
+        self.delay = delay
+        self.fail_on = fail_on
+        self.lock = threading.Lock()
+
+    def __call__(self, texts: list[str]) -> list[list[float]]:
+        with self.lock:
+            self.sizes.append(len(texts))
+        if self.fail_on in texts:
+            raise RuntimeError("model failed")
+        time.sleep(self.delay)
+        return [[float(len(t))] for t in texts]
+
+
+def test_concurrent_requests_are_batched_and_answered_in_order() -> None:
+    model = FakeModel(delay=0.01)
+    batcher = MicroBatcher(model, max_batch_size=8, max_batch_delay_ms=20)
+    requests = [["x" * (i % 7 + 1) for _ in range(i % 3 + 1)] for i in range(60)]
+    with ThreadPoolExecutor(16) as pool:
+        answers = list(pool.map(lambda texts: batcher.predict(texts, timeout=10), requests))
+    batcher.close()
+    assert answers == [[[float(len(t))] for t in texts] for texts in requests]
+    assert max(model.sizes) <= 8
+    assert sum(model.sizes) == sum(len(r) for r in requests)
+    assert len(model.sizes) < len(requests), "requests that arrive together share a model call"
+
+
+def test_a_request_larger_than_a_batch_is_split() -> None:
+    model = FakeModel()
+    batcher = MicroBatcher(model, max_batch_size=4, max_batch_delay_ms=0)
+    texts = [str(i) * (i + 1) for i in range(10)]
+    assert batcher.predict(texts) == [[float(len(t))] for t in texts]
+    batcher.close()
+    assert max(model.sizes) <= 4 and sum(model.sizes) == 10
+
+
+def test_a_failed_batch_fails_its_requests_and_the_batcher_keeps_serving() -> None:
+    batcher = MicroBatcher(FakeModel(fail_on="boom"), max_batch_size=4, max_batch_delay_ms=0)
+    with pytest.raises(RuntimeError, match="model failed"):
+        batcher.predict(["boom"], timeout=5)
+    assert batcher.predict(["ok"], timeout=5) == [[2.0]]
+    batcher.close()
+
+
+def test_close_answers_everything_already_queued() -> None:
+    model = FakeModel(delay=0.02)
+    batcher = MicroBatcher(model, max_batch_size=2, max_batch_delay_ms=0)
+    futures = [f for i in range(5) for f in batcher.submit([f"t{i}"])]
+    batcher.close()
+    assert all(f.done() and not f.exception() for f in futures)
+    assert [f.result() for f in futures] == [[[2.0]]] * 5
+
+
+def test_batch_observer_sees_every_model_call() -> None:
+    seen: list[int] = []
+    batcher = MicroBatcher(FakeModel(), max_batch_size=3, max_batch_delay_ms=0, on_batch=lambda size, _s: seen.append(size))
+    batcher.predict(["a", "b", "c", "d"])
+    batcher.close()
+    assert sum(seen) == 4 and max(seen) <= 3
