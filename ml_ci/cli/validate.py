@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ml_ci.cli.app import FORMAT_OPTION, run_guarded
-from ml_ci.config import load_config
+from ml_ci.config import check_file
 from ml_ci.errors import ConfigError, Problem
 from ml_ci.report.problems import REPORTERS
 
@@ -21,12 +21,12 @@ def validate(paths: Sequence[Path], fmt: str = "text", quiet: bool = False) -> i
     valid: list[str] = []
     for path in paths:
         try:
-            loaded = load_config(path)
+            checked = check_file(path)
         except ConfigError as e:
             problems.extend(e.problems)
             continue
-        problems.extend(loaded.warnings)
-        valid.append(f"{loaded.config.path}: valid ({loaded.config.name}, {loaded.config.task})")
+        problems.extend(checked.warnings)
+        valid.append(f"{checked.path}: valid ({checked.data['name']}, {checked.data['task']})")
     # Text goes to people: problems on stderr, the verdict on stdout. The other formats are for machines: all on stdout.
     REPORTERS[fmt](problems, sys.stderr if fmt == "text" else sys.stdout)
     if fmt == "text" and not quiet:

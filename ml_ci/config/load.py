@@ -1,14 +1,18 @@
-"""ml.yaml -> typed Config, or every problem at once."""
+"""ml.yaml -> typed Config, or every problem at once.
+
+`check_file` validates without building the typed Config (validate, the pre-commit hook, needs no
+more, and the model's thirty dataclasses cost more to create than the whole check); `load_config`
+does both.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ml_ci import __version__
 from ml_ci.config import defaults, hygiene, semantics
-from ml_ci.config.model import Config
 from ml_ci.config.schema_errors import messages, show
 from ml_ci.config.validator import iter_errors
 from ml_ci.config.yamlfile import MAX_BYTES, Document
@@ -16,7 +20,20 @@ from ml_ci.config.yamlfile import load as load_yaml
 from ml_ci.errors import ConfigError, OperationalError, Problem
 from ml_ci.resources import schema
 
+if TYPE_CHECKING:
+    from ml_ci.config.model import Config
+
 FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A valid ml.yaml: its data with the schema's defaults filled in, and its warnings."""
+
+    path: Path
+    data: dict[str, Any]
+    warnings: tuple[Problem, ...]
+    document: Document
 
 
 @dataclass(frozen=True)
@@ -69,7 +86,9 @@ def _check_version(doc: Document) -> None:
 
 
 def _build(data: dict[str, Any], path: Path) -> Config:
-    import dacite  # light, but only needed once the file is valid
+    import dacite
+
+    from ml_ci.config.model import Config
 
     return dacite.from_dict(Config, {**data, "path": path},
                             config=dacite.Config(cast=[tuple], strict=True, check_types=True, type_hooks={Path: Path}))
@@ -91,8 +110,8 @@ def check_document(doc: Document, root: Path) -> tuple[dict[str, Any], list[Prob
     return data, problems
 
 
-def load_config(path: str | Path, *, display_name: str | None = None) -> Loaded:
-    """Read, validate and type one ml.yaml. Raises ConfigError listing every problem."""
+def check_file(path: str | Path, *, display_name: str | None = None) -> Checked:
+    """Read and validate one ml.yaml (a file, or the folder holding it). Raises ConfigError listing every problem."""
     path = Path(path)
     if path.is_dir():
         path = path / "ml.yaml"
@@ -110,4 +129,10 @@ def load_config(path: str | Path, *, display_name: str | None = None) -> Loaded:
     errors = [p for p in problems if p.severity == "error"]
     if errors:
         raise ConfigError(sorted(problems, key=lambda p: (p.line, p.col)))
-    return Loaded(_build(data, path), tuple(p for p in problems if p.severity == "warning"), doc)
+    return Checked(path, data, tuple(p for p in problems if p.severity == "warning"), doc)
+
+
+def load_config(path: str | Path, *, display_name: str | None = None) -> Loaded:
+    """Read, validate and type one ml.yaml. Raises ConfigError listing every problem."""
+    checked = check_file(path, display_name=display_name)
+    return Loaded(_build(checked.data, checked.path), checked.warnings, checked.document)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -58,6 +57,8 @@ def show(value: Any, limit: int = 60) -> str:
 
 
 def suggest(word: str, options: list[str]) -> str:
+    import difflib  # only when there is a mistake to explain
+
     close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
     return f"; did you mean {close[0]!r}?" if close else ""
 

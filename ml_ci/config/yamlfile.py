@@ -1,8 +1,8 @@
 """Read ml.yaml safely, keeping where every value came from.
 
 PyYAML's own loaders drop positions, silently keep the last of duplicate keys and expand
-aliases without bound. We parse events (iteratively, so deep nesting cannot blow the stack),
-compose nodes, and build plain data ourselves with those guards in place.
+aliases without bound. We compose nodes with PyYAML, counting nesting and aliases as it goes
+(so that deep nesting cannot blow the stack), and build plain data ourselves with those guards.
 """
 
 from __future__ import annotations
@@ -122,48 +122,55 @@ def _yaml_error(file: str, e: yaml.MarkedYAMLError) -> ConfigError:
     return _fail(file, line, col, message)
 
 
-def _mark(ev: yaml.Event) -> Any:
-    assert ev.start_mark is not None  # the parser sets it on every event
-    return ev.start_mark
+class _GuardedLoader(yaml.SafeLoader):
+    """PyYAML's composer, refusing deep nesting and alias bombs as it goes (one pass over the text).
 
+    Nesting is refused before the recursive composer could exhaust the stack.
+    """
 
-def _prescan(text: str, file: str) -> None:
-    """Refuse deep nesting, multiple documents and alias bombs before building anything."""
-    depth = docs = aliases = 0
-    try:
-        for ev in yaml.parse(text, Loader=yaml.SafeLoader):
-            if isinstance(ev, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-                depth += 1
-                if depth > MAX_DEPTH:
-                    m = _mark(ev)
-                    raise _fail(file, m.line + 1, m.column + 1, f"nesting deeper than {MAX_DEPTH} levels; "
-                                "ml.yaml never needs that many: is a bracket unbalanced?")
-            elif isinstance(ev, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-                depth -= 1
-            elif isinstance(ev, yaml.DocumentStartEvent):
-                docs += 1
-                if docs > 1:
-                    m = _mark(ev)
-                    raise _fail(file, m.line + 1, m.column + 1, "a second YAML document ('---'); ml.yaml holds exactly one: "
-                                "remove the '---' and merge the two")
-            elif isinstance(ev, yaml.AliasEvent):
-                aliases += 1
-                if aliases > MAX_ALIASES:
-                    m = _mark(ev)
-                    raise _fail(file, m.line + 1, m.column + 1,
-                                f"more than {MAX_ALIASES} aliases (an alias bomb?); write the values out")
-    except yaml.MarkedYAMLError as e:
-        raise _yaml_error(file, e) from None
+    def __init__(self, text: str, file: str) -> None:
+        super().__init__(text)
+        self.file, self.depth, self.aliases = file, 0, 0
+
+    def _refuse(self, message: str) -> ConfigError:
+        m = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+        return _fail(self.file, m.line + 1, m.column + 1, message)
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            self.aliases += 1
+            if self.aliases > MAX_ALIASES:
+                raise self._refuse(f"more than {MAX_ALIASES} aliases (an alias bomb?); write the values out")
+        elif self.check_event(yaml.MappingStartEvent, yaml.SequenceStartEvent):
+            self.depth += 1
+            if self.depth > MAX_DEPTH:
+                raise self._refuse(f"nesting deeper than {MAX_DEPTH} levels; ml.yaml never needs that many: "
+                                   "is a bracket unbalanced?")
+            try:
+                return super().compose_node(parent, index)  # type: ignore[no-any-return]
+            finally:
+                self.depth -= 1
+        return super().compose_node(parent, index)  # type: ignore[no-any-return]
+
+    def single_node(self) -> yaml.Node | None:
+        """The one document's node (None for an empty stream); a second document is refused."""
+        self.get_event()  # type: ignore[no-untyped-call]  # the stream's start
+        node = None if self.check_event(yaml.StreamEndEvent) else self.compose_document()
+        if not self.check_event(yaml.StreamEndEvent):
+            raise self._refuse("a second YAML document ('---'); ml.yaml holds exactly one: remove the '---' and merge the two")
+        return node
 
 
 def load(raw: bytes, file: str = "ml.yaml", *, size: int | None = None) -> Document:
     """Parse ml.yaml's bytes (size: the file's real size when raw was cut short)."""
     text = decode(raw, file, size)
-    _prescan(text, file)
+    loader = _GuardedLoader(text, file)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = loader.single_node()
     except yaml.MarkedYAMLError as e:
         raise _yaml_error(file, e) from None
+    finally:
+        loader.dispose()
     doc = Document(file, None)
     if node is None:
         raise _fail(file, 1, 1, "file is empty; `ml-ci init` writes a starter ml.yaml")

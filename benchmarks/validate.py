@@ -1,0 +1,71 @@
+"""How long `ml-ci validate` takes as a whole process, against check-jsonschema on the same file.
+
+This is what a pre-commit hook costs on every commit. The two commands run interleaved (so that a
+busy machine slows both alike), several times each; the medians and their ratio are printed.
+Targets: a ratio <= 1.0 and under 0.3 s. check-jsonschema only checks the schema; ml-ci also
+checks positions, hygiene and the semantic rules, and builds the typed Config.
+
+    .venv/bin/python benchmarks/validate.py [--runs 15] [--file examples/sentiment/ml.yaml]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _time(command: list[str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of one run. CPU time varies less than wall time on a shared machine."""
+    start, cpu = time.perf_counter(), _cpu()
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, check=False)
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed ({result.returncode}):\n{result.stdout.decode()}{result.stderr.decode()}")
+    return elapsed, _cpu() - cpu
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=15, help="runs of each command (default 15)")
+    parser.add_argument("--file", default="examples/sentiment/ml.yaml", help="the ml.yaml to validate")
+    args = parser.parse_args(argv)
+    commands = {
+        "ml-ci validate": [str(BIN / "ml-ci"), "validate", args.file],
+        "check-jsonschema (baseline)": [str(BIN / "check-jsonschema"), "--schemafile", "schemas/ml.schema.json", args.file],
+    }
+    for command in commands.values():  # warm the file cache and bytecode, and fail early
+        _time(command)
+    wall: dict[str, list[float]] = {name: [] for name in commands}
+    cpu: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(args.runs):
+        for name, command in commands.items():
+            w, c = _time(command)
+            wall[name].append(w)
+            cpu[name].append(c)
+    median = {name: statistics.median(values) for name, values in wall.items()}
+    print(f"{args.file}, {args.runs} interleaved runs each (load average {os.getloadavg()[0]:.2f})")
+    for name, values in wall.items():
+        print(f"  {name:<28} wall median {median[name] * 1000:6.1f} ms  min {min(values) * 1000:6.1f} ms"
+              f"  max {max(values) * 1000:6.1f} ms   CPU median {statistics.median(cpu[name]) * 1000:6.1f} ms")
+    ours, baseline = median["ml-ci validate"], median["check-jsonschema (baseline)"]
+    print(f"  ratio ml-ci / check-jsonschema (wall medians): {ours / baseline:.2f} (target <= 1.0); "
+          f"ml-ci median {ours:.3f} s (target < 0.3 s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
