@@ -7,6 +7,8 @@ import bisect
 import math
 from collections.abc import Sequence
 
+from ml_ci.errors import OperationalError
+
 # A bin empty on one side would make PSI infinite; the usual practice is a small floor.
 _EPSILON = 1e-4
 # Rows wanted per length bin: with two samples of the same distribution, PSI's expected value is
@@ -29,7 +31,10 @@ def psi(expected: Sequence[int], actual: Sequence[int]) -> float:
 
 def chi2_pvalue(expected: Sequence[int], actual: Sequence[int]) -> float:
     """p-value of the chi-square test that both histograms come from one distribution."""
-    from scipy.stats import chi2_contingency
+    try:
+        from scipy.stats import chi2_contingency
+    except ImportError:
+        raise OperationalError("the chi2 drift test needs scipy: pip install 'ml-ci[train]' (or use drift.method: psi)") from None
 
     kept = [(e, a) for e, a in zip(expected, actual, strict=True) if e or a]
     if len(kept) < 2 or not sum(e for e, _ in kept) or not sum(a for _, a in kept):

@@ -140,8 +140,11 @@ def parse_json(text: str, source: str) -> tuple[dict[str, list[object]], list[st
 
 
 def parse_parquet(data: bytes, source: str) -> tuple[dict[str, list[object]], list[str]]:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise OperationalError(f"{source}: reading Parquet needs pyarrow: pip install 'ml-ci[train]'") from None
 
     try:
         table = pq.read_table(pa.BufferReader(data))

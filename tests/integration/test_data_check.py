@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.modelrepo import make_model_repo
 
@@ -269,3 +270,38 @@ def test_json_lines_and_parquet_splits(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     sources = {role: s["source"] for role, s in json.loads((repo / REPORT).read_text())["splits"].items()}
     assert sources == {"train": "data/train.jsonl", "validation": "data/validation.parquet", "test": "data/test.csv"}
+
+
+def test_modules_of_data_check_import_no_heavy_library() -> None:
+    code = ("import sys, ml_ci.cli.data, ml_ci.data.check, ml_ci.data.fingerprint; "
+            "print(sorted(m for m in ('datasets', 'pyarrow', 'scipy', 'numpy', 'pandas', 'torch') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_a_hub_dataset_goes_through_datasets_load_dataset(tmp_path: Path) -> None:
+    """datasets.load_dataset(id, ...) reads a local folder named like the id before asking the hub: the real call,
+    offline (HF_DATASETS_OFFLINE=1), with its cache under tmp_path."""
+    repo = make_model_repo(tmp_path / "repo").parent
+    doc = yaml.safe_load((repo / "ml.yaml").read_text())
+    doc["data"] = {"hub": {"id": "org/reviews"}, "labels": ["negative", "positive"], "text_column": "sentence",
+                   "checks": {"min_rows": 2, "min_rows_per_class": 1}}
+    (repo / "ml.yaml").write_text(yaml.safe_dump(doc))
+    (repo / "org/reviews").mkdir(parents=True)
+    for split, offset in (("train", 0), ("validation", 100)):
+        rows = [["sentence", "label"]] + [[f"review number {offset + i:04d} " + "!" * (i % 5), str(i % 2)] for i in range(40)]
+        write_rows(repo / f"org/reviews/{split}.csv", rows)
+    env = {"HF_HOME": str(tmp_path / "hf"), "HF_DATASETS_OFFLINE": "1"}
+    result = ml_ci(repo, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    splits = json.loads((repo / REPORT).read_text())["splits"]
+    sources = {role: s["source"] for role, s in splits.items()}
+    assert sources == {"train": "org/reviews[train]", "validation": "org/reviews[validation]"}
+    assert re.fullmatch(r"hub:org/reviews/default\[train\]@unpinned#[0-9a-f]{16}", splits["train"]["fingerprint"])
+
+    doc["data"]["hub"]["splits"] = {"train": "train", "validation": "dev"}
+    (repo / "ml.yaml").write_text(yaml.safe_dump(doc))
+    result = ml_ci(repo, env=env)
+    assert result.returncode == 3
+    assert result.stderr.splitlines()[-1] == ("error: hub dataset org/reviews[dev]: Unknown split \"dev\". "
+                                              "Should be one of ['train', 'validation'].")
