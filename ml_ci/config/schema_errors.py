@@ -88,6 +88,8 @@ def _type_message(err: SchemaError, doc: Document) -> str:
             return f"{raw} is a number, expected {words}; quote it (\"{raw}\")"
         if isinstance(value, float) and expected == ["integer"] and value.is_integer():
             return f"{raw} is not {words}; write {int(value)}"
+    if value is None and raw == "" and style is None:
+        return f"is empty, expected {words}; write its {'items' if expected == ['array'] else 'keys'} under it, or remove it"
     if expected == ["array"] and raw is not None and not isinstance(value, (dict, list)):
         return f"{show(value)} is not a list; write a list, such as [{raw}]"
     numeric = [t for t in expected if t in ("integer", "number")]
