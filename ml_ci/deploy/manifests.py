@@ -84,10 +84,15 @@ def service(config: Config) -> Manifest:
     return obj
 
 
-def service_monitor(config: Config) -> Manifest:
-    obj = _named("servicemonitor", config)
+def _selecting(kind: str, config: Config) -> Manifest:
+    """A template whose spec.selector picks the model's pods (ServiceMonitor, PodDisruptionBudget)."""
+    obj = _named(kind, config)
     obj["spec"]["selector"]["matchLabels"] = selector_labels(config)
     return obj
+
+
+def service_monitor(config: Config) -> Manifest:
+    return _selecting("servicemonitor", config)
 
 
 def prometheus_rule(config: Config, env: Environment) -> Manifest:
@@ -109,9 +114,7 @@ def hpa(config: Config, env: Environment) -> Manifest:
 
 
 def pdb(config: Config) -> Manifest:
-    obj = _named("pdb", config)
-    obj["spec"]["selector"]["matchLabels"] = selector_labels(config)
-    return obj
+    return _selecting("pdb", config)
 
 
 def deployment_patch(config: Config, env: Environment) -> Manifest:

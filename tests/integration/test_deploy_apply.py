@@ -25,7 +25,7 @@ from ml_ci.deploy.apply import Kube
 from ml_ci.deploy.deployer import Deployer, Inputs
 from ml_ci.deploy.imageref import parse
 from ml_ci.errors import DeployError
-from tests.unit.deploy.helpers import IMAGE_A, IMAGE_B, config, eval_record, golden_record
+from tests.unit.deploy.helpers import IMAGE_A, IMAGE_B, JsonHandler, config, eval_record, golden_record
 
 pytestmark = pytest.mark.integration
 
@@ -47,18 +47,7 @@ class KubeStandIn:
         self.lock = threading.Lock()
         stand_in = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _send(self, status: int, payload: Any) -> None:
-                body = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
+        class Handler(JsonHandler):
             def _route(self, method: str) -> None:
                 url = urllib.parse.urlsplit(self.path)
                 query = urllib.parse.parse_qs(url.query)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import http.server
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -100,30 +102,31 @@ def validate_any(obj: dict[str, Any]) -> None:
     kubernetes_validate.validate(obj, "1.32.0", strict=True)
 
 
+class JsonHandler(http.server.BaseHTTPRequestHandler):
+    """Base of the test servers: quiet, and answers JSON."""
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    def _send(self, status: int, payload: Any) -> None:
+        body = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
 class ModelServer:
     """A stand-in inference server on 127.0.0.1 (integration tests only): /readyz, /healthz and
     /v1/predict answering the golden record's expected predictions, or their opposite when `wrong`."""
 
     def __init__(self, golden: dict[str, Any], *, wrong: bool = False, ready: bool = True):
-        import http.server
-        import threading
-
         answers = {e["text"]: e["expected"] for e in golden["examples"]}
         server_self = self
         self.wrong, self.ready = wrong, ready
 
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _send(self, status: int, payload: Any) -> None:
-                body = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
+        class Handler(JsonHandler):
             def do_GET(self) -> None:
                 if self.path == "/readyz":
                     self._send(200 if server_self.ready else 503, {"status": "ready" if server_self.ready else "loading"})
