@@ -14,6 +14,8 @@ from ml_ci.errors import ConfigError
 from ml_ci.resources import schema
 
 CASES = sorted((Path(__file__).parent / "cases").glob("*/*.yaml"))
+# Deliberate: "integer" means an int here, while jsonschema also takes 16.0 (see validator.py).
+DIFFERENT_ON_PURPOSE = ["wrong_type_whole_float_for_integer.yaml"]
 
 
 def _errors(instance: Any, sch: dict[str, Any]) -> list[SchemaError]:
@@ -41,7 +43,7 @@ def test_agrees_with_jsonschema_on_every_example() -> None:
         checked += 1
         if (not _errors(data, schema())) != reference.is_valid(data):
             disagree.append(case.name)
-    assert disagree == []
+    assert disagree == DIFFERENT_ON_PURPOSE
     assert checked >= 60
 
 
