@@ -153,7 +153,8 @@ class GitOpsRepo:
                 if git.run("diff", "--cached", "--quiet", check=False).returncode == 0:
                     return Outcome(False, None, target, attempt)
                 git.run("commit", "--quiet", "-m", edit.message)
-                force = ["--force-with-lease"] if branch else []
+                # A review branch is ml-ci's own, rebuilt from the tip of the main branch each time.
+                force = ["--force"] if branch else []
                 push = git.run("push", "--porcelain", *force, "origin", f"HEAD:refs/heads/{target}", check=False)
                 verdict = push_rejection(push.stdout) if push.returncode else ""
                 if push.returncode == 0:

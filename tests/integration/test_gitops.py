@@ -185,3 +185,19 @@ def test_a_failed_smoke_test_is_reverted_by_a_commit(tmp_path: Path) -> None:
     finally:
         good.close()
         bad.close()
+
+
+def test_an_environment_with_approval_gets_a_review_branch_not_a_push_to_main(tmp_path: Path) -> None:
+    envs = [{"name": "staging", **NO_SMOKE}, {"name": "production", "approval": True, **NO_SMOKE}]
+    cfg = gitops_config(tmp_path, envs=envs)
+    bare = tmp_path / "gitops.git"
+    deployer(cfg).deploy("staging", inputs())
+    tip = git(bare, "rev-parse", "main")
+    result = deployer(cfg).promote("staging", "production")
+    assert result.message == "production needs approval: merge branch ml-ci/production/aaaaaaaaaaaa to deploy aaaaaaaaaaaa"
+    assert git(bare, "rev-parse", "main") == tip  # nothing reaches production before review
+    assert git(bare, "log", "--format=%s", "-1", "ml-ci/production/aaaaaaaaaaaa") == \
+        "production: tiny aaaaaaaaaaaa (promote:staging)"
+    # Asking again updates the same review branch instead of opening another.
+    assert deployer(cfg).promote("staging", "production").commit is not None
+    assert git(bare, "branch", "--list", "ml-ci/*").split() == ["ml-ci/production/aaaaaaaaaaaa"]
