@@ -25,6 +25,7 @@ from ml_ci.deploy.apply import Kube
 from ml_ci.deploy.deployer import Deployer, Inputs
 from ml_ci.deploy.imageref import parse
 from ml_ci.errors import DeployError
+from tests.integration.test_deploy_local import build_stub
 from tests.unit.deploy.helpers import IMAGE_A, IMAGE_B, JsonHandler, config, eval_record, golden_record
 
 pytestmark = pytest.mark.integration
@@ -233,3 +234,28 @@ def test_no_access_is_a_clear_error_and_applies_nothing(cfg: Config, code: int) 
         assert not (cfg.root / ".ml-ci/state/staging").exists()
     finally:
         stand_in.close()
+
+
+def test_the_cli_reads_the_kubeconfig_and_checks_the_registry(tmp_path: Path, stand_in: KubeStandIn,
+                                                             monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """`ml-ci deploy` as CI runs it: credentials from $KUBECONFIG, the digest checked in the real registry."""
+    good, other = build_stub(False), build_stub(True)
+    from ml_ci.cli.main import main
+    from tests.unit.deploy.helpers import write_artifacts
+
+    cfg = config(tmp_path, deploy={"strategy": "apply", "environments": [
+        {"name": "staging", "namespace": NS, "smoke_test": {"enabled": False}}]})
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "stand-in",
+        "clusters": [{"name": "stand-in", "cluster": {"server": stand_in.url}}],
+        "users": [{"name": "ci", "user": {"token": TOKEN}}],
+        "contexts": [{"name": "stand-in", "context": {"cluster": "stand-in", "user": "ci"}}]}))
+    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+    write_artifacts(cfg.root, image=good)
+    assert main(["deploy", "-c", str(cfg.path), "--env", "staging"]) == 0, capsys.readouterr().err
+    assert stand_in.image() == good
+    stand_in.deny = 403
+    assert main(["deploy", "-c", str(cfg.path), "--env", "staging", "--image", other]) == 5
+    assert "(HTTP 403: deployments.apps \"tiny\" is forbidden" in capsys.readouterr().err
