@@ -61,13 +61,15 @@ def check(doc: Document, data: dict[str, Any], root: Path) -> list[Problem]:
             if not any(k in gate for k in ("min", "max", "against")):
                 add(doc.problem(at, "this gate checks nothing: give min, max, or against with max_drop"))
             if "min" in gate and "max" in gate and gate["min"] > gate["max"]:
-                add(doc.problem((*at, "min"), f"min {gate['min']} is greater than max {gate['max']}"))
+                add(doc.problem((*at, "min"), f"min {gate['min']} is greater than max {gate['max']}: "
+                                "no model could pass this gate"))
             if "against" in gate:
                 if not relative_ok:
                     add(doc.problem((*at, "against"), "slice gates are absolute (there is no baseline per slice); "
                                     "use min or max"))
                 elif "max_drop" not in gate:
-                    add(doc.problem(at, "a gate with 'against' needs 'max_drop'"))
+                    add(doc.problem(at, "a gate with 'against' needs 'max_drop', the largest drop from the baseline "
+                                    "it allows (such as 0.01)"))
             else:
                 for k in ("max_drop", "significance"):
                     if k in gate:
@@ -84,7 +86,8 @@ def check(doc: Document, data: dict[str, Any], root: Path) -> list[Problem]:
             add(doc.problem((*at, "name"), f"slice name {sl['name']!r} is already used by evaluate.slices[{first}]"))
         slice_names.setdefault(sl["name"], i)
         if ("column" in sl) == ("length" in sl):
-            add(doc.problem(at, "a slice needs exactly one of 'column' or 'length'"))
+            add(doc.problem(at, "a slice needs exactly one of 'column' or 'length': keep one, "
+                            "and make the other a slice of its own"))
         if "column" in sl and sl["column"] not in d.get("slice_columns", []):
             listed = ", ".join(d.get("slice_columns", [])) or "none yet"
             add(doc.problem((*at, "column"), f"{sl['column']!r} is not listed in data.slice_columns ({listed}); "
@@ -109,7 +112,7 @@ def check(doc: Document, data: dict[str, Any], root: Path) -> list[Problem]:
             if param.get("log") and param["low"] <= 0:
                 add(doc.problem((*at, "log"), f"a log scale needs low > 0 (low is {param['low']})"))
             if param.get("log") and "step" in param:
-                add(doc.problem((*at, "step"), "step cannot be combined with a log scale"))
+                add(doc.problem((*at, "step"), "step cannot be combined with a log scale: remove step, or set log: false"))
         elif len(param["choices"]) == 1:
             add(doc.problem((*at, "choices"), "only one choice: nothing to tune", severity="warning"))
     stepless = [name for name, p in tune["search_space"].items() if p["type"] == "float" and "step" not in p]
@@ -127,7 +130,8 @@ def check(doc: Document, data: dict[str, Any], root: Path) -> list[Problem]:
         for i, env in enumerate(dep["environments"]):
             if env["name"] in seen:
                 add(doc.problem(("deploy", "environments", i, "name"),
-                                f"environment {env['name']!r} is already defined at deploy.environments[{seen[env['name']]}]"))
+                                f"environment {env['name']!r} is already defined at deploy.environments[{seen[env['name']]}]; "
+                                "give each environment its own name"))
             seen.setdefault(env["name"], i)
             auto = env.get("autoscale")
             if auto and auto["min_replicas"] > auto["max_replicas"]:

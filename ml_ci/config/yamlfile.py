@@ -222,7 +222,8 @@ def _build(node: yaml.Node, path: Path_, doc: Document, problems: list[Problem],
                                         "write the keys out"))
                 continue
             if not isinstance(knode, yaml.ScalarNode):
-                problems.append(Problem(doc.file, kmark.line, kmark.col, dotted(path), "a key must be a plain string"))
+                problems.append(Problem(doc.file, kmark.line, kmark.col, dotted(path),
+                                        "a key must be plain text, not a list or mapping"))
                 continue
             key = knode.value
             # Keys are always read as text here, so `on:` stays "on" (PyYAML would make it True).
@@ -230,7 +231,7 @@ def _build(node: yaml.Node, path: Path_, doc: Document, problems: list[Problem],
                 first = doc.key_marks[(*path, key)]
                 problems.append(Problem(doc.file, kmark.line, kmark.col, dotted((*path, key)),
                                         f"duplicate key (first defined at line {first.line}); "
-                                        "YAML would silently keep only the last"))
+                                        "YAML would silently keep only the last: remove one"))
                 continue
             doc.key_marks[(*path, key)] = kmark
             out[key] = _build(vnode, (*path, key), doc, problems, budget, active)
