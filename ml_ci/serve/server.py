@@ -31,6 +31,10 @@ from ml_ci.serve.metrics import ServerMetrics
 from ml_ci.serve.protocol import Refusal, check_length, parse_texts, predictions_body
 
 PREDICT_PATH = "/v1/predict"
+# A too-large body up to this size is read and discarded before the 413, so that clients which send
+# the whole body before reading (most do) get the answer instead of a broken pipe. Beyond it the
+# connection is closed unread. Reading in small chunks keeps memory flat either way.
+DISCARD_LIMIT = 64 * 1024 * 1024
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -57,6 +61,9 @@ class InferenceServer:
         self._log_stream = log or sys.stderr
         self._log_lock = threading.Lock()
         self._connections: dict[int, _Handler] = {}
+        # Requests read vs answered, logged on exit: equal numbers mean no accepted request was dropped.
+        self.accepted = 0
+        self.answered = 0
         self._connections_lock = threading.Lock()
         handler = type("Handler", (_Handler,), {"app": self})
         self.httpd = _HTTPServer((host, port), handler)
@@ -112,7 +119,7 @@ class InferenceServer:
         self.httpd.server_close()  # joins the handler threads: every accepted request is answered
         if self.batcher is not None:
             self.batcher.close()
-        self.log({"event": "stopped", "exit_code": self.exit_code})
+        self.log({"event": "stopped", "exit_code": self.exit_code, "accepted": self.accepted, "answered": self.answered})
         return self.exit_code
 
     def install_signal_handlers(self) -> None:
@@ -177,6 +184,8 @@ class _Handler(BaseHTTPRequestHandler):
     def parse_request(self) -> bool:
         with self._busy_lock:
             self.busy = True
+        with self.app._connections_lock:
+            self.app.accepted += 1
         self._started = time.perf_counter()
         self._log_extra = {}
         return super().parse_request()
@@ -254,7 +263,7 @@ class _Handler(BaseHTTPRequestHandler):
             rows = app.batcher.predict(texts, timeout=app.limits.request_timeout_s)
         except Refusal as refusal:
             if refusal.status == 413:
-                self.close_connection = True  # the body was not read: the stream cannot be reused
+                self._discard_body(int(self.headers["Content-Length"]))
             self._refuse(refusal)
             return
         except FutureTimeout:
@@ -280,6 +289,21 @@ class _Handler(BaseHTTPRequestHandler):
     def _method_not_allowed(self) -> None:
         self.close_connection = True
         self._refuse(Refusal(405, "method_not_allowed", f"{self.command} is not allowed; predictions are POST {PREDICT_PATH}"))
+
+    def _discard_body(self, size: int) -> None:
+        if size > DISCARD_LIMIT:
+            self.close_connection = True  # the body was not read: the stream cannot be reused
+            return
+        try:
+            while size > 0:
+                chunk = self.rfile.read(min(size, 1 << 16))
+                if not chunk:
+                    break
+                size -= len(chunk)
+        except OSError:
+            pass
+        if size > 0:
+            self.close_connection = True
 
     def _drain_body(self) -> None:
         try:
@@ -308,6 +332,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
             self.end_headers()
             self.wfile.write(body)
+            with self.app._connections_lock:
+                self.app.answered += 1
         except OSError:
             self.close_connection = True  # the client hung up; its answer has nowhere to go
 
