@@ -1,0 +1,98 @@
+"""Reading other stages' records, and the GitHub Deployment a promotion records (github3 faked)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ml_ci.deploy import github
+from ml_ci.deploy.deployer import build_inputs
+from ml_ci.deploy.records import image_from_record, verdict_of
+from ml_ci.errors import DeployError, OperationalError
+from tests.unit.deploy.helpers import DIGEST_A, IMAGE_A, config, write_artifacts
+
+
+def test_image_record_from_ml_ci_build() -> None:
+    record = {"repository": "127.0.0.1:5000/acme/tiny", "digest": DIGEST_A, "pushed": True, "reference": IMAGE_A}
+    assert str(image_from_record(record, "image.json")) == IMAGE_A
+    assert str(image_from_record({"repository": "127.0.0.1:5000/acme/tiny", "digest": DIGEST_A}, "x")) == IMAGE_A
+    with pytest.raises(DeployError, match=r"the image was built but not pushed; deploys need it in the registry"):
+        image_from_record({"pushed": False, "reference": "127.0.0.1:5000/acme/tiny:abc", "digest": None}, "image.json")
+
+
+def test_verdicts() -> None:
+    assert verdict_of({"verdict": "pass"}) == "pass"
+    assert verdict_of({"verdict": "FAIL"}) == "fail"
+    assert verdict_of({}) == "unknown"
+
+
+def test_missing_inputs_name_the_file_and_the_fix(tmp_path: Path) -> None:
+    cfg = config(tmp_path)
+    with pytest.raises(OperationalError, match=r"image.json: the image record is missing; run `ml-ci build --push`"):
+        build_inputs(cfg, None)
+    with pytest.raises(OperationalError, match=r"eval.json: the evaluation record is missing; run `ml-ci evaluate` first"):
+        build_inputs(cfg, IMAGE_A)
+    write_artifacts(tmp_path)
+    assert str(build_inputs(cfg, None).image) == IMAGE_A
+
+
+class FakeDeployment:
+    url = "https://api.github.com/repos/acme/tiny/deployments/7"
+
+    def __init__(self) -> None:
+        self.statuses: list[tuple[Any, ...]] = []
+
+    def create_status(self, state: str, target_url: str | None = None, description: str | None = None) -> object:
+        self.statuses.append((state, target_url, description))
+        return object()
+
+
+class FakeRepo:
+    def __init__(self) -> None:
+        self.deployment = FakeDeployment()
+        self.calls: list[dict[str, Any]] = []
+
+    def create_deployment(self, **kw: Any) -> FakeDeployment:
+        self.calls.append(kw)
+        return self.deployment
+
+
+class FakeGitHub:
+    def __init__(self, repo: FakeRepo):
+        self.repo = repo
+
+    def repository(self, owner: str, name: str) -> FakeRepo | None:
+        return self.repo if (owner, name) == ("acme", "tiny") else None
+
+
+def test_promotion_records_a_github_deployment(monkeypatch: pytest.MonkeyPatch) -> None:
+    import github3
+
+    repo = FakeRepo()
+    logins: list[dict[str, Any]] = []
+
+    def login(**kw: Any) -> FakeGitHub:
+        logins.append(kw)
+        return FakeGitHub(repo)
+
+    monkeypatch.setattr(github3, "login", login)
+    env = {"GITHUB_TOKEN": "t0ken", "GITHUB_REPOSITORY": "acme/tiny"}
+    url = github.record_deployment(env, environment="production", ref="abc123", image=IMAGE_A, state="success",
+                                   description="promoted", url="http://127.0.0.1:18082")
+    assert url == FakeDeployment.url
+    assert logins == [{"token": "t0ken"}]
+    assert repo.calls == [{"ref": "abc123", "environment": "production", "auto_merge": False, "required_contexts": [],
+                           "payload": f'{{"image": "{IMAGE_A}"}}', "description": "promoted"}]
+    assert repo.deployment.statuses == [("success", "http://127.0.0.1:18082", "promoted")]
+
+
+def test_no_token_no_record_and_enterprise_urls(monkeypatch: pytest.MonkeyPatch) -> None:
+    import github3
+
+    assert github.record_deployment({}, environment="p", ref="r", image=IMAGE_A, state="success", description="d") is None
+    seen: list[dict[str, Any]] = []
+    monkeypatch.setattr(github3, "enterprise_login", lambda **kw: seen.append(kw) or FakeGitHub(FakeRepo()))
+    github.login({"GITHUB_TOKEN": "t", "GITHUB_API_URL": "https://ghe.example.com/api/v3"})
+    assert seen == [{"url": "https://ghe.example.com", "token": "t"}]
