@@ -66,8 +66,9 @@ def _type(s: dict[str, Any], root: dict[str, Any]) -> str:
         return "list of " + (", ".join(plural[:-1]) + " or " + plural[-1] if len(plural) > 1 else plural[0])
     if s.get("type") == "object" and isinstance(s.get("additionalProperties"), dict):
         return f"mapping of name to {_type(s['additionalProperties'], root)}"
-    kind = s.get("type", "any")
-    return " or ".join(kind) if isinstance(kind, list) else str(kind)
+    kinds = s.get("type", "any")
+    # "mapping", as the error messages say; JSON Schema's "object" means nothing in YAML.
+    return " or ".join("mapping" if k == "object" else k for k in (kinds if isinstance(kinds, list) else [kinds]))
 
 
 def _allowed(s: dict[str, Any]) -> str:
