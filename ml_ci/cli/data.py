@@ -20,9 +20,11 @@ def command() -> None:
 @config_option
 @FORMAT_OPTION
 def check(config_path: Path, fmt: str) -> None:
-    """Check the data splits against ml.yaml's data.checks; write .ml-ci/artifacts/data-check/report.json and report.md.
+    """Check the data splits against ml.yaml's data.checks.
 
-    Exit 0 when every check passes, 3 when one fails (naming the rows), 1 when a file cannot be read.
+    Writes .ml-ci/artifacts/data-check/report.json and report.md (and the job summary and the
+    `fingerprint` output in GitHub Actions). Exit 0 when every check passes, 3 when one fails
+    (naming the rows), 1 when a file cannot be read.
     """
 
     def go() -> int:

@@ -67,12 +67,12 @@ def data_check(config: Config, *, fmt: str = "text", out: TextIO, env: Mapping[s
     if fmt == "json":
         json.dump(report, out, indent=2, ensure_ascii=False)
         out.write("\n")
-    elif fmt == "github":
-        for line in github_annotations(report, config.root):
-            print(line, file=out)
     else:
         for line in reports.text_lines(report):
             print(line, file=out)
+        if fmt == "github":
+            for line in github_annotations(report, config.root):
+                print(line, file=out)
     if not report["passed"]:
         raise DataCheckError(reports.failure_message(report))
     return 0
