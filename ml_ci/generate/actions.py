@@ -57,7 +57,8 @@ def stage_action(*, name: str, description: str, command: tuple[str, ...], input
     env = {"ML_CI_CONFIG": "${{ inputs.config }}"}
     env.update({env_name(a.input): f"${{{{ inputs.{a.input} }}}}" for a in args})
     env.update(extra_env or {})
-    run = Step(name=f"ml-ci {' '.join(command)}", id="run", shell="bash", env=env, run=cli_script(command, args, annotations=annotations))
+    run = Step(name=f"ml-ci {' '.join(command)}", id="run", shell="bash", env=env,
+               run=cli_script(command, args, annotations=annotations))
     return CompositeAction(
         name=f"ml-ci {name}", description=description, inputs={"config": CONFIG_INPUT, **inputs},
         outputs={k: Output(description=v, value=f"${{{{ steps.run.outputs.{k} }}}}") for k, v in (outputs or {}).items()},

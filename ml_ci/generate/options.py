@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 
@@ -37,6 +38,13 @@ class Options:
             return Commented(f"{self.actions_ref.rstrip('/')}/{action}", "zizmor: ignore[self-repository]")
         ref = f"{ACTIONS_REPO}/actions/{action}@{self.actions_ref}"
         return Commented(ref, f"v{__version__}") if _SHA.match(self.actions_ref) else ref
+
+    @classmethod
+    def from_args(cls, args: list[str]) -> Options:
+        """Options from a recorded regeneration command; unknown arguments are ignored."""
+        flags = {"--actions-ref": "actions_ref", "--install-from": "install_source"}
+        found = {flags[a]: b for a, b in itertools.pairwise(args) if a in flags}
+        return cls(**found)
 
     def cli_args(self) -> list[str]:
         """The options again, for the regeneration command in the header."""

@@ -11,6 +11,7 @@ from ml_ci.generate.workflows import pr_workflow, release_workflow
 
 PR_FILE = ".github/workflows/ml-pr.yml"
 RELEASE_FILE = ".github/workflows/ml-release.yml"
+GENERATED = (PR_FILE, RELEASE_FILE)
 
 
 def regenerate_command(config: Config, options: Options) -> str:

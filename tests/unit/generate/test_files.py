@@ -124,3 +124,15 @@ def test_write_atomic_leaves_the_old_file_on_failure(tmp_path: Path, monkeypatch
         files.write_atomic(target, "new\n")
     assert target.read_text() == "old\n"
     assert [p.name for p in tmp_path.iterdir()] == ["w.yml"]
+
+
+def test_options_are_kept_from_the_files_generated_before(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    assert generate(repo, "--actions-ref", sha) == 0
+    assert f"ml-ci/ml-ci/actions/setup@{sha} # v" in (repo / PR).read_text()
+    assert f"--actions-ref {sha}`" in (repo / PR).read_text()
+    assert generate(repo, "--check") == 0, "the pre-commit hook runs a plain --check"
+    assert generate(repo) == 0
+    assert f"@{sha}" in (repo / RELEASE).read_text()
+    assert generate(repo, "--actions-ref", "v9") == 0, "an explicit option wins"
+    assert "ml-ci/ml-ci/actions/setup@v9\n" in (repo / PR).read_text()

@@ -1,0 +1,58 @@
+"""`ml-ci generate --check` on the example, as a whole process, against the baseline
+`check-jsonschema` validating the same ml.yaml against the same schema: medians and ratio.
+
+Target: generate --check under 0.3 s wall. Not a test: run it by hand or in a benchmark job.
+
+    .venv/bin/python benchmarks/generate.py [--runs 15] [--example examples/sentiment]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+TARGET_S = 0.3
+
+
+def wall(args: list[str], runs: int) -> list[float]:
+    subprocess.run(args, check=True, capture_output=True)  # warm the page cache once
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        result = subprocess.run(args, capture_output=True, check=False)
+        times.append(time.perf_counter() - start)
+        if result.returncode != 0:
+            raise SystemExit(f"{' '.join(args)} exited {result.returncode}:\n{result.stdout.decode()}{result.stderr.decode()}")
+    return times
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--example", type=Path, default=ROOT / "examples" / "sentiment")
+    opts = parser.parse_args()
+    config = opts.example / "ml.yaml"
+    cases = {
+        "ml-ci generate --check": [str(BIN / "ml-ci"), "generate", "--check", "-c", str(config)],
+        "check-jsonschema (baseline)": [str(BIN / "check-jsonschema"), "--schemafile",
+                                        str(ROOT / "schemas" / "ml.schema.json"), str(config)],
+    }
+    medians = {}
+    for name, args in cases.items():
+        times = wall(args, opts.runs)
+        medians[name] = statistics.median(times)
+        print(f"{name:<30} median {medians[name] * 1000:7.1f} ms   min {min(times) * 1000:7.1f} ms   ({opts.runs} runs)")
+    ours, base = medians["ml-ci generate --check"], medians["check-jsonschema (baseline)"]
+    print(f"ratio generate/check-jsonschema: {ours / base:.2f}x")
+    print(f"target {TARGET_S * 1000:.0f} ms: {'met' if ours < TARGET_S else 'MISSED'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
