@@ -72,14 +72,6 @@ def texts(n: int, data: Path | None) -> list[tuple[str, str]]:
     return sentences(n, seed=1)
 
 
-def write_csv(path: Path, rows: list[tuple[str, str]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["text", "label"])
-        w.writerows(rows)
-
-
 def make_model(kind: str, folder: Path) -> None:
     if kind == "tiny":
         sys.path.insert(0, str(ROOT))
@@ -117,9 +109,12 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="ml-ci-bench-evaluate-") as tmp:
         repo = Path(tmp)
         rows = texts(args.n + 40, args.data)
-        write_csv(repo / "data/train.csv", rows[:20])
-        write_csv(repo / "data/validation.csv", rows[20:40])
-        write_csv(repo / "data/test.csv", rows[40:])
+        sys.path.insert(0, str(ROOT))
+        from tests.modelrepo import write_split
+
+        write_split(repo / "data/train.csv", rows[:20])
+        write_split(repo / "data/validation.csv", rows[20:40])
+        write_split(repo / "data/test.csv", rows[40:])
         (repo / "ml.yaml").write_text(CONFIG, encoding="utf-8")
         model_dir = repo / ".ml-ci/artifacts/train/model"
         make_model(args.model, model_dir)

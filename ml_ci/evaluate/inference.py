@@ -7,7 +7,6 @@ batch (dynamic padding), which wastes far less compute than padding everything t
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,7 +54,7 @@ def load(model_dir: Path, labels: tuple[str, ...], max_length: int) -> Model:
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
-    hf_logging.disable_progress_bar()  # a bar per load is noise in CI logs
+    hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # a bar per load is noise in CI logs
     try:
         tokenizer = AutoTokenizer.from_pretrained(model_dir)
         model = AutoModelForSequenceClassification.from_pretrained(model_dir)
@@ -125,14 +124,3 @@ def latencies_ms(m: Model, texts: list[str], samples: int) -> list[float]:
 def folder_size_mb(folder: Path) -> float:
     """Everything the model folder ships (weights, config, tokenizer), in MB (10^6 bytes)."""
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 1e6
-
-
-def folder_digest(folder: Path) -> str:
-    """sha256 over the folder's relative paths and contents, in a stable order."""
-    h = hashlib.sha256()
-    for p in sorted(q for q in folder.rglob("*") if q.is_file()):
-        h.update(p.relative_to(folder).as_posix().encode() + b"\0")
-        with p.open("rb") as f:
-            while chunk := f.read(1 << 20):
-                h.update(chunk)
-    return "sha256:" + h.hexdigest()

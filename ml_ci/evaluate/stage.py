@@ -8,13 +8,12 @@ report for `ml-ci report` to post.
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ml_ci.cache import folder_digest, staged_dir
 from ml_ci.config.model import Config
 from ml_ci.errors import GateError
 from ml_ci.evaluate import baseline as baselines_mod
@@ -40,9 +39,7 @@ def git_of(env: Mapping[str, str]) -> dict[str, str | None]:
 
 def write_outputs(out_dir: Path, outcome: Outcome) -> None:
     """eval.json, report.md and the PNGs into a fresh folder that replaces out_dir at once."""
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with staged_dir(out_dir) as tmp:
         tmp.chmod(0o755)  # mkdtemp makes it private; artifacts are shared
         record = outcome.record
         write_json_atomic(tmp / "eval.json", record)
@@ -50,15 +47,6 @@ def write_outputs(out_dir: Path, outcome: Outcome) -> None:
         plots.history_png(record["history"], record["metrics"], tmp / "history.png")
         (tmp / "report.md").write_text(markdown.evaluation(record, images=("confusion.png", "history.png")),
                                        encoding="utf-8")
-        old = out_dir.with_name(f".{out_dir.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        if out_dir.exists():
-            os.replace(out_dir, old)
-        os.replace(tmp, out_dir)
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def gate_failure(outcome: Outcome) -> GateError:
@@ -71,7 +59,7 @@ def measure(config: Config, model_dir: Path, split: EvalSplit) -> tuple[Predicti
     probs = inference.predict_proba(m, split.texts)
     timings = inference.latencies_ms(m, split.texts, config.evaluate.latency_samples)
     preds = Predictions(tuple(text_hash(t) for t in split.texts), split.labels, probs)
-    return preds, Measured(timings, inference.folder_size_mb(model_dir), inference.folder_digest(model_dir), str(model_dir))
+    return preds, Measured(timings, inference.folder_size_mb(model_dir), folder_digest(model_dir), str(model_dir))
 
 
 def run(config: Config, options: Options, env: Mapping[str, str] | None = None) -> Outcome:
