@@ -23,15 +23,7 @@ from tests.conftest import ROOT
 
 pytestmark = pytest.mark.integration
 
-VALID = """\
-version: 1
-name: demo
-data:
-  hub: {id: stanfordnlp/sst2}
-  labels: [negative, positive]
-model:
-  base: prajjwal1/bert-tiny
-"""
+VALID = (ROOT / "tests" / "unit" / "config" / "cases" / "positive" / "minimal_hub.yaml").read_text(encoding="utf-8")
 # What `pip install .` of ml-ci needs: its runtime dependencies, and the build backend.
 ROOTS = ("ml-ci", "hatchling")
 SNAPSHOT = ("pyproject.toml", "README.md", ".pre-commit-hooks.yaml", "ml_ci", "schemas", "templates", "actions")
@@ -135,5 +127,5 @@ def test_hook_fails_an_invalid_ml_yaml_naming_line_and_fix(hook_env: tuple[Path,
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Failed" in result.stdout
     assert "- exit code: 2" in result.stdout
-    assert "ml.yaml:9:18: train.learning_rate: -1 is less than the minimum 0" in result.stdout
+    assert "ml.yaml:11:18: train.learning_rate: -1 is less than the minimum 0" in result.stdout
     assert "notes.yaml" not in result.stdout.split("Failed", 1)[1]  # the hook only sees files named ml.yaml
