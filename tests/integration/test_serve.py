@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from ml_ci.serve.model import Classifier
-from tests.integration.test_serve_support import Server, exported_repo, raw_request, server, wait_exit
+from tests.integration.test_serve_support import exported_repo, raw_request, server, wait_exit
 
 pytestmark = pytest.mark.integration
 TEXTS = ["the film was great .", "this movie is simply awful", "honestly , the plot felt tedious to me .", "lovely"]
@@ -121,7 +121,6 @@ def test_concurrency_32_soak_has_no_errors_and_bounded_memory(model_dir: Path, t
     seconds = float(os.environ.get("ML_CI_SOAK_SECONDS", "10"))
     with server(model_dir, tmp_path) as s:
         stop = threading.Event()
-        warm = threading.Timer(min(2.0, seconds / 4), lambda: None)
         with ThreadPoolExecutor(32) as pool:
             futures = [pool.submit(load, s.port, stop, TEXTS[: 1 + i % 4]) for i in range(32)]
             time.sleep(min(2.0, seconds / 4))
@@ -129,7 +128,6 @@ def test_concurrency_32_soak_has_no_errors_and_bounded_memory(model_dir: Path, t
             time.sleep(seconds)
             stop.set()
             results = [f.result() for f in futures]
-        warm.cancel()
         rss_after = s.rss_kb()
         metrics = raw_request(s.port, "GET", "/metrics")[2].decode()
     total = sum(ok for ok, _ in results)

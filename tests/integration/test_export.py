@@ -1,0 +1,84 @@
+"""`ml-ci export` for real: torch -> ONNX on a tiny model, parity, int8, a failing parity check."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from ml_ci.cli.main import main
+from ml_ci.export.files import sha256_file
+from tests.modelrepo import make_model_repo, tiny_model
+
+pytestmark = pytest.mark.integration
+FILES = ["golden.json", "model.json", "model.onnx", "parity.json", "tokenizer.json"]
+
+
+def repo(root: Path, **overrides: Any) -> Path:
+    path = make_model_repo(root, overrides=overrides)
+    tiny_model(root / ".ml-ci/artifacts/train/model")
+    return path
+
+
+def test_export_writes_a_model_that_matches_pytorch(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import onnx
+
+    path = repo(tmp_path)
+    assert main(["export", "-c", str(path)]) == 0
+    out = tmp_path / ".ml-ci/artifacts/export"
+    assert sorted(p.name for p in out.iterdir()) == FILES
+    parity = json.loads((out / "parity.json").read_text())
+    assert parity["passed"] and parity["agreement"] == 1.0 and parity["examples"] == 40
+    assert parity["max_abs_logit_diff"] < 1e-4
+    manifest = json.loads((out / "model.json").read_text())
+    assert manifest["sha256"] == sha256_file(out / "model.onnx") == parity["sha256"]
+    assert manifest["labels"] == ["negative", "positive"] and manifest["max_length"] == 32
+    golden = json.loads((out / "golden.json").read_text())
+    assert len(golden["examples"]) == 32
+    assert all(e["expected"]["label"] == e["pytorch"]["label"] or e["near_tie"] for e in golden["examples"])
+    graph = onnx.load(str(out / "model.onnx")).graph
+    dims = {i.name: [d.dim_param for d in i.type.tensor_type.shape.dim] for i in graph.input}
+    assert dims == {name: ["batch", "sequence"] for name in ("input_ids", "attention_mask", "token_type_ids")}
+    assert "agreement 100.00%" in capsys.readouterr().out
+
+
+def test_int8_quantization_shrinks_the_model_and_records_parity(tmp_path: Path) -> None:
+    # A random tiny model's classes are near ties, so int8 may flip some: the thresholds are opened here;
+    # the point is that quantization runs and its parity is measured and recorded.
+    path = repo(tmp_path / "q", package={"quantize": "int8", "min_agreement": 0.0, "max_accuracy_drop": 1.0})
+    assert main(["export", "-c", str(path)]) == 0
+    fp32 = repo(tmp_path / "f")
+    assert main(["export", "-c", str(fp32)]) == 0
+    q_out, f_out = tmp_path / "q/.ml-ci/artifacts/export", tmp_path / "f/.ml-ci/artifacts/export"
+    assert (q_out / "model.onnx").stat().st_size < 0.6 * (f_out / "model.onnx").stat().st_size
+    parity = json.loads((q_out / "parity.json").read_text())
+    assert parity["quantize"] == "int8" and parity["max_abs_logit_diff"] > 0
+    assert sorted(p.name for p in q_out.iterdir()) == FILES, "the float model is not left behind"
+
+
+def test_a_failed_parity_check_exits_4_and_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    from ml_ci.serve.model import Classifier
+
+    real = Classifier.logits
+
+    def flipped(self: Classifier, texts: list[str]) -> Any:
+        return np.ascontiguousarray(real(self, texts)[:, ::-1])  # a broken export: classes swapped
+
+    monkeypatch.setattr(Classifier, "logits", flipped)
+    path = repo(tmp_path)
+    assert main(["export", "-c", str(path)]) == 4
+    err = capsys.readouterr().err
+    assert "error: the exported model does not match PyTorch:" in err
+    assert "package.min_agreement is 99.50%" in err
+    assert not (tmp_path / ".ml-ci/artifacts/export").exists()
+    assert [p.name for p in (tmp_path / ".ml-ci/artifacts").iterdir()] == ["train"], "no temporary folder is left behind"
+
+
+def test_without_a_trained_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = make_model_repo(tmp_path)
+    assert main(["export", "-c", str(path)]) == 1
+    assert "no trained model; run `ml-ci train` first" in capsys.readouterr().err
