@@ -139,16 +139,9 @@ class Deployer:
             return self._deploy_apply(env, inputs)
         return self._deploy_gitops(env, inputs)
 
-    def _record(self, env: Environment, inputs: Inputs, release: Release, message: str) -> Optional[gitops.Outcome]:
-        """Write the state file and, when a GitOps repository is configured, commit the release there."""
-        repo = self.repo()
-        outcome = None
-        if repo is not None:
-            outcome = repo.update(lambda co: self._edit(env, inputs, release, message))
-        state.save(self.config.root, release, inputs.eval_record, inputs.golden)
-        return outcome
-
     def _deploy_local(self, env: Environment, inputs: Inputs) -> Result:
+        """Candidate smoke test, then the record (a GitOps commit when configured), then the swap: a refused
+        push leaves the old container serving, and a swap that fails is reverted in git as well."""
         from ml_ci.deploy.local import LocalEngine, docker_client
 
         if env.port is None:
@@ -167,11 +160,30 @@ class Deployer:
                 return smoke.SmokeReport(problem is None, 0, (problem,) if problem else ())
             return self._smoke(env, inputs, url, alive)
 
-        done = engine.deploy(inputs.image, env.port, check, env.smoke_test.timeout_seconds)
+        report = engine.trial(inputs.image, check)
         release = self._release(env, inputs, "passed" if env.smoke_test.enabled else "skipped", previous)
-        outcome = self._record(env, inputs, release, f"{env.name}: {self.config.name} {inputs.image.short} ({inputs.source})")
-        return Result(release, True, f"{env.name}: {done.container} serves {inputs.image.short} at {done.url}; "
-                                     f"{done.smoke.summary()}", outcome.commit if outcome else None)
+        repo, before = self.repo(), dict[str, str]()
+        outcome = None
+        if repo is not None:
+            overlay = tree.overlay_dir(self.config, env.name)
+
+            def decide(co: gitops.Checkout) -> gitops.Edit:
+                before.clear()
+                before.update(co.files(overlay))
+                return self._edit(env, inputs, release, f"{env.name}: {self.config.name} {inputs.image.short} "
+                                                        f"({inputs.source})")
+
+            outcome = repo.update(decide)
+        try:
+            container = engine.swap(inputs.image, env.port, env.smoke_test.timeout_seconds)
+        except DeployError as e:
+            if repo is not None and outcome is not None and outcome.changed:
+                failed = release.with_(status="failed", reason=str(e).splitlines()[0].removeprefix(f"{env.name}: "))
+                repo.update(lambda co: self._revert(co, env, inputs, before, failed))
+            raise
+        state.save(self.config.root, release, inputs.eval_record, inputs.golden)
+        return Result(release, True, f"{env.name}: {container} serves {inputs.image.short} at "
+                                     f"http://127.0.0.1:{env.port}; {report.summary()}", outcome.commit if outcome else None)
 
     def _deploy_gitops(self, env: Environment, inputs: Inputs) -> Result:
         repo = self.repo()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Optional
 
 from ml_ci.deploy.imageref import ImageRef
@@ -41,13 +40,6 @@ def docker_client() -> Any:
     except docker.errors.DockerException as e:
         raise OperationalError(f"the Docker engine does not answer ({e}); local environments need it") from None
     return client
-
-
-@dataclass(frozen=True)
-class LocalDeploy:
-    container: str
-    url: str
-    smoke: SmokeReport
 
 
 class LocalEngine:
@@ -112,10 +104,9 @@ class LocalEngine:
             return bool(c.status in ("created", "running"))
         return check
 
-    def deploy(self, ref: ImageRef, port: int, smoke: Callable[[str, Callable[[], bool]], SmokeReport],
-               ready_timeout: float) -> LocalDeploy:
-        """Candidate on a free port -> smoke test -> swap onto `port`. Raises DeployError on failure,
-        leaving the old container running."""
+    def trial(self, ref: ImageRef, smoke: Callable[[str, Callable[[], bool]], SmokeReport]) -> SmokeReport:
+        """Run `ref` as a candidate on a free port and smoke-test it; the candidate is removed either way.
+        Raises DeployError when it fails; the environment's container is not touched."""
         self.ensure_image(ref)
         candidate = f"{self.name}-candidate"
         cport = free_port()
@@ -127,7 +118,12 @@ class LocalEngine:
                 raise DeployError(f"{self.env}: {report.summary()}; the previous container keeps serving{logs}")
         finally:
             self._remove(candidate)
-        return LocalDeploy(self._swap(ref, port, ready_timeout), f"http://127.0.0.1:{port}", report)
+        return report
+
+    def swap(self, ref: ImageRef, port: int, ready_timeout: float) -> str:
+        """Replace the environment's container with `ref` on `port`; restores the old one if the new one
+        does not become ready (and raises DeployError)."""
+        return self._swap(ref, port, ready_timeout)
 
     def _swap(self, ref: ImageRef, port: int, ready_timeout: float) -> str:
         previous = self._get(self.name)

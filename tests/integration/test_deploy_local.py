@@ -59,7 +59,7 @@ ThreadingHTTPServer((os.environ["ML_CI_SERVE_HOST"], int(os.environ["ML_CI_SERVE
 
 
 def build_stub(wrong: bool) -> str:
-    """Build and push the stub image; returns REGISTRY/REPO@sha256:..."""
+    """Build and push a stub image (a new digest each time); returns REGISTRY/REPO@sha256:..."""
     import docker
 
     client = docker.from_env()
@@ -76,6 +76,7 @@ def build_stub(wrong: bool) -> str:
     buf.seek(0)
     repo = f"{registry()}/ml-ci-tests/deploy-stub"
     tag = f"{'wrong' if wrong else 'good'}-{uuid.uuid4().hex[:8]}"
+    files["Dockerfile"] += f"LABEL dev.ml-ci.test-variant={tag}\n".encode()
     image, _ = client.images.build(fileobj=buf, custom_context=True, tag=f"{repo}:{tag}", network_mode="host", rm=True)
     client.images.push(repo, tag=tag)
     image.reload()
@@ -171,6 +172,19 @@ def test_deploy_smoke_test_and_promote_a_real_image(local_repo: tuple[Config, in
     assert len(log(bare)) == 2
     assert json.loads((cfg.root / ".ml-ci/state/staging/release.json").read_text())["image"] == good
 
+    # A GitOps remote that refuses the record: the new image never replaces the running one.
+    newer = build_stub(False)
+    hook = bare / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\necho 'frozen' >&2\nexit 1\n")
+    hook.chmod(0o755)
+    write_artifacts(cfg.root, image=newer)
+    capsys.readouterr()
+    assert main(["deploy", "-c", str(cfg.path), "--env", "staging"]) == 5
+    assert "the GitOps remote refused the push to main; nothing was changed there" in capsys.readouterr().err
+    assert running_image(f"ml-ci-{MODEL}-staging") == good
+    assert json.loads((cfg.root / ".ml-ci/state/staging/release.json").read_text())["image"] == good
+    assert len(log(bare)) == 2
+
 
 def test_a_digest_absent_from_the_registry_is_refused_before_anything(local_repo: tuple[Config, int, int],
                                                                        capsys: pytest.CaptureFixture[str]) -> None:
@@ -189,3 +203,27 @@ def test_an_unknown_environment_is_a_config_error(local_repo: tuple[Config, int,
     cfg, _, _ = local_repo
     assert main(["deploy", "-c", str(cfg.path), "--env", "prod"]) == 2
     assert "deploy.environments: no environment named 'prod' (ml.yaml has: staging, production)" in capsys.readouterr().err
+
+
+def test_a_container_that_cannot_take_over_the_port_is_reverted_in_git(local_repo: tuple[Config, int, int],
+                                                                       stub_images: dict[str, str],
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    cfg, staging_port, _ = local_repo
+    write_artifacts(cfg.root, image=stub_images["good"])
+    bare = cfg.root / ".ml-ci" / "gitops.git"
+    with socket.socket() as squatter:  # something else already listens on the environment's port
+        squatter.bind(("127.0.0.1", staging_port))
+        squatter.listen()
+        assert main(["deploy", "-c", str(cfg.path), "--env", "staging"]) == 5
+    err = capsys.readouterr().err
+    assert f"error: staging: the new container did not become ready on port {staging_port}" in err
+    short = stub_images["good"].split(":")[-1][:12]
+    subjects = log(bare)
+    assert subjects[1] == f"staging: {MODEL} {short} (deploy)"
+    assert subjects[0].startswith(f"staging: revert {short}: the new container did not become ready")
+    release = json.loads(subprocess.run(["git", "-C", str(bare), "show", f"main:apps/{MODEL}/overlays/staging/release.json"],
+                                        capture_output=True, text=True, check=True).stdout)
+    assert release["status"] == "failed"
+    assert not (cfg.root / ".ml-ci/state/staging").exists()
