@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Optional
@@ -22,7 +23,10 @@ def tune(config_path: Path, trials: Optional[int], workers: Optional[int], timeo
     if loaded.warnings:
         REPORTERS[fmt](list(loaded.warnings), sys.stderr if fmt == "text" else sys.stdout)
     result = run_tune(loaded.config, TuneOptions(trials=trials, workers=workers, timeout_minutes=timeout_minutes, report=report))
-    if result.summary is not None and result.summary.best is not None:
+    if fmt == "json" and result.summary is not None:
+        json.dump({**result.summary.to_json(), "plan": result.plan.to_json(), "ran": result.ran}, sys.stdout, indent=1)
+        print()
+    elif result.summary is not None and result.summary.best is not None:
         best = result.summary.best
         params = ", ".join(f"{k}={v}" for k, v in sorted(best.params.items()))
         click.echo(f"best {result.plan.metric}: {best.value:.4f} (trial {best.number}: {params}); "

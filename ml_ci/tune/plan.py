@@ -81,13 +81,13 @@ def default_storage(root: Path) -> str:
     return f"sqlite:///{(Layout(root).state / SQLITE_FILE).resolve()}"
 
 
-def worker_seed(seed: int, worker: int, finished_before: int) -> int:
+def worker_seed(seed: int, worker: int, finished_before: int, salt: str = "") -> int:
     """train.seed for the first worker of a new study (reproducible); otherwise a seed mixed with the
     worker index and the trials already in the study, so that parallel workers and reruns do not
-    replay the same random start-up suggestions."""
-    if worker == 0 and finished_before == 0:
+    replay the same random start-up suggestions. salt: for workers that do not know their index."""
+    if worker == 0 and finished_before == 0 and not salt:
         return seed
-    digest = hashlib.sha256(f"{seed}:{worker}:{finished_before}".encode()).digest()
+    digest = hashlib.sha256(f"{seed}:{worker}:{finished_before}:{salt}".encode()).digest()
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 

@@ -64,6 +64,16 @@ def resolve_fit(env: Mapping[str, str]) -> FitFn:
     return fit
 
 
+def seed_salt(config: Config, env: Mapping[str, str]) -> str:
+    """Parallel workers that were not given their index (ML_CI_TUNE_WORKER) must still not share a
+    seed: they would propose the same start-up trials. Host and process tell them apart."""
+    if WORKER_ENV in env or config.tune.workers <= 1:
+        return ""
+    import socket
+
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 def optimize(study: optuna.Study, plan: StudyPlan, config: Config, fit: FitFn, n_trials: int) -> int:
     """Run up to n_trials trials here; stops early once the study has plan.total_trials finished
     trials (counting every worker's) or the timeout passes. Returns the trials started here."""
@@ -131,7 +141,7 @@ def tune(config: Config, options: TuneOptions, env: Mapping[str, str] | None = N
         run_workers(config, plan, env)
         ran = len(study.get_trials(deepcopy=False)) - before
     else:
-        seeded = replace(plan, seed=worker_seed(plan.seed, plan.worker, finished_trials(study)))
+        seeded = replace(plan, seed=worker_seed(plan.seed, plan.worker, finished_trials(study), seed_salt(config, env)))
         study.sampler = make_sampler(seeded, config)
         ran = optimize(study, seeded, config, resolve_fit(env), plan.n_trials)
     if not options.report:

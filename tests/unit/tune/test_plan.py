@@ -79,6 +79,7 @@ def test_worker_seed() -> None:
     assert worker_seed(7, 0, 0) == 7  # a single fresh worker is reproducible
     seeds = {worker_seed(7, w, n) for w in range(4) for n in (0, 5)} - {7}
     assert len(seeds) == 7 and all(0 <= s < 2**31 for s in seeds)
+    assert worker_seed(7, 0, 0, salt="host:1") not in (7, worker_seed(7, 0, 0, salt="host:2"))
 
 
 def test_split_trials() -> None:
