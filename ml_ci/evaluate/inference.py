@@ -99,7 +99,18 @@ def predict_proba(m: Model, texts: list[str], batch_size: int = BATCH_SIZE) -> F
                     tt[row, :len(types[i])] = types[i]
                 batch["token_type_ids"] = torch.from_numpy(tt)
             out[idx] = _softmax(m.model(**batch).logits)[:, m.columns]
+    check_finite(out)
     return out
+
+
+def check_finite(probs: FloatArray) -> None:
+    """NaN outputs would turn into arbitrary predictions and metrics: refuse them, saying where."""
+    bad = ~np.isfinite(probs).all(axis=1)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise OperationalError(f"the model produced NaN or infinite probabilities for {int(bad.sum())} of {len(probs)} "
+                               f"examples (the first at index {first}): its weights are broken, e.g. trained with a "
+                               "diverging loss; retrain it (`ml-ci train`)")
 
 
 def latencies_ms(m: Model, texts: list[str], samples: int) -> list[float]:

@@ -59,7 +59,8 @@ def measure(config: Config, model_dir: Path, split: EvalSplit) -> tuple[Predicti
     probs = inference.predict_proba(m, split.texts)
     timings = inference.latencies_ms(m, split.texts, config.evaluate.latency_samples)
     preds = Predictions(tuple(text_hash(t) for t in split.texts), split.labels, probs)
-    return preds, Measured(timings, inference.folder_size_mb(model_dir), folder_digest(model_dir), str(model_dir))
+    shown = model_dir.relative_to(config.root) if model_dir.is_relative_to(config.root) else model_dir
+    return preds, Measured(timings, inference.folder_size_mb(model_dir), folder_digest(model_dir), shown.as_posix())
 
 
 def run(config: Config, options: Options, env: Mapping[str, str] | None = None) -> Outcome:

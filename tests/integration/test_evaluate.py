@@ -154,3 +154,21 @@ def test_bad_inputs_fail_clearly_and_leave_nothing_half_written(tmp_path: Path, 
     for root in (tmp_path / "a", tmp_path / "b"):
         assert not Layout(root).eval_record.parent.exists()
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_a_model_that_outputs_nan_is_refused(tmp_path: Path, model: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    broken = tmp_path / "broken"
+    shutil.copytree(model, broken)
+    m = AutoModelForSequenceClassification.from_pretrained(broken)
+    with torch.no_grad():
+        m.classifier.bias.fill_(float("nan"))
+    m.save_pretrained(broken)
+    config = repo(tmp_path / "r", model)
+    assert evaluate(config, "--model", str(broken)) == 1
+    assert capsys.readouterr().err == ("error: the model produced NaN or infinite probabilities for 60 of 60 examples (the "
+                                       "first at index 0): its weights are broken, e.g. trained with a diverging loss; "
+                                       "retrain it (`ml-ci train`)\n")
+    assert not Layout(tmp_path / "r").eval_record.parent.exists()
