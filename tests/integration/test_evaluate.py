@@ -16,8 +16,9 @@ from tests.modelrepo import make_model_repo, tiny_model
 
 pytestmark = pytest.mark.integration
 
-EVALUATE: dict[str, Any] = {"metrics": ["accuracy", "f1_macro", "ece", "roc_auc", "latency_p95_ms", "size_mb"], "latency_samples": 5,
-            "gates": [{"metric": "accuracy", "min": 0.0}, {"metric": "size_mb", "max": 50}]}
+EVALUATE: dict[str, Any] = {
+    "metrics": ["accuracy", "f1_macro", "ece", "roc_auc", "latency_p95_ms", "size_mb"], "latency_samples": 5,
+    "gates": [{"metric": "accuracy", "min": 0.0}, {"metric": "size_mb", "max": 50}]}
 
 
 @pytest.fixture(scope="module")
