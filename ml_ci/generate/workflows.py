@@ -14,6 +14,7 @@ from ml_ci.generate.yamlout import Commented, Value
 
 TUNE_ENVIRONMENT = "ml-ci-tune"  # holds the shared Optuna storage secret
 REGISTRY_ENVIRONMENT = "ml-ci-registry"  # holds the registry credentials
+TUNE_WORKERS_DIR = ".ml-ci/tune-workers"
 PR_OR_REF = "${{ github.event.pull_request.number || github.ref }}"
 
 
@@ -46,12 +47,34 @@ def tune_job(config: Config, options: Options) -> Job:
                  strategy={"fail-fast": False, "matrix": {"worker": list(range(workers))}}, environment=environment, env=env)
 
 
+# Each worker reports the shared study as it saw it when it finished; the one that saw the most
+# trials finished last and has the best of all of them.
+PICK_MOST_COMPLETE = f"""\
+set -euo pipefail
+python - <<'PY'
+import json, pathlib, shutil
+reports = sorted(pathlib.Path("{TUNE_WORKERS_DIR}").glob("*/report.json"))
+best = max(reports, key=lambda p: len(json.loads(p.read_text(encoding="utf-8"))["trials"]))
+shutil.copytree(best.parent, "{j.artifacts_path("tune")}", dirs_exist_ok=True)
+print(f"tuning results of {{best.parent.name}}")
+PY
+"""
+
+
+def tune_results(config: Config, *, optional: bool = False) -> list[Step]:
+    """Steps that put the tuning results into .ml-ci/artifacts/tune."""
+    if config.tune.workers == 1:
+        return [j.download("tune-worker-0", "tune", optional=optional)]
+    return [Step(name="Download every tuning worker's results", uses=pins.DOWNLOAD_ARTIFACT.uses(),
+                 with_={"pattern": "tune-worker-*", "path": TUNE_WORKERS_DIR}, continue_on_error=optional),
+            Step(name="Take the most complete view of the study", run=PICK_MOST_COMPLETE, continue_on_error=optional)]
+
+
 def train_job(config: Config, options: Options, needs: tuple[str, ...]) -> Job:
     steps: list[Step] = [j.checkout(), j.setup(config, options)]
     with_: dict[str, Value] = {}
     if config.tune.enabled:
-        steps.append(Step(name="Download tuning results", uses=pins.DOWNLOAD_ARTIFACT.uses(), with_={
-            "pattern": "tune-worker-*", "merge-multiple": True, "path": j.artifacts_path("tune")}))
+        steps += tune_results(config)
         with_["params"] = j.artifacts_path("tune") + "/best_params.json"
     steps += [j.stage(config, options, "train", step_id="train", name="Train", with_=with_), j.upload("train", "train")]
     return j.job(config, "train", "train", tuple(steps), needs=needs, long=True, gpu=True,
@@ -69,9 +92,7 @@ def evaluate_job(config: Config, options: Options) -> Job:
 def report_job(config: Config, options: Options, needs: tuple[str, ...]) -> Job:
     downloads = [j.download("data-check", "data-check", optional=True), j.download("evaluate", "evaluate", optional=True)]
     if config.tune.enabled:
-        downloads.append(Step(name="Download tuning results", continue_on_error=True,
-                              uses=pins.DOWNLOAD_ARTIFACT.uses(), with_={
-                                  "pattern": "tune-worker-*", "merge-multiple": True, "path": j.artifacts_path("tune")}))
+        downloads += tune_results(config, optional=True)
     steps = (j.checkout(), j.setup(config, options), *downloads,
              j.stage(config, options, "report", step_id="report", name="Report on the pull request",
                      with_={"pr": "${{ github.event.pull_request.number }}"}))
