@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 PASS, FAIL, INFO = "✅", "❌", "➖"
+COMMENT_MAX = 65_000  # GitHub refuses comments over 65,536 characters
 # Order in which baselines are shown next to a metric.
 AGAINST_ORDER = ("production", "main")
 
@@ -173,6 +174,9 @@ def pr_comment(record: Mapping[str, Any], *, data_report: Mapping[str, Any] | No
         footer.append(f"Plots (confusion matrix, metric history) and eval.json: [workflow run artifacts]({run_url}#artifacts)")
     if sha:
         footer.append(f"Commit {sha[:12]}")
-    if footer:
-        parts.append("<sub>" + " · ".join(footer) + "</sub>")
-    return "\n\n".join(parts) + "\n"
+    tail = "<sub>" + " · ".join(footer) + "</sub>\n" if footer else ""
+    body = "\n\n".join(parts) + "\n\n"
+    if len(body) + len(tail) > COMMENT_MAX:
+        note = "\n\n… (cut to fit a comment: the full report is in the job summary and the run's artifacts)\n\n"
+        body = body[:COMMENT_MAX - len(tail) - len(note)].rsplit("\n", 1)[0] + note
+    return (body + tail).rstrip("\n") + "\n"

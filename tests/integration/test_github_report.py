@@ -312,16 +312,17 @@ def test_a_read_only_token_fails_clearly_without_leaking_it(config: Config, api:
     assert str(e.value) == ("commenting on PR #7 in acme/models: the token may not do this (403: Resource not accessible "
                             "by integration). The job needs `permissions: pull-requests: write, statuses: write`; pull "
                             "requests from forks get a read-only token")
-    # the same through the CLI: exit 1, one clear line, no traceback, no token
-    env = {**os.environ, "GITHUB_TOKEN": TOKEN}
+    # the same through the CLI, with the API URL as Actions sets it on GitHub Enterprise (.../api/v3):
+    # exit 1, one clear line, no traceback, no token
+    env = {**os.environ, "GITHUB_TOKEN": TOKEN, "GITHUB_API_URL": f"{api.url}/api/v3"}
     env.pop("ML_CI_DEBUG", None)
     proc = subprocess.run([sys.executable, "-m", "ml_ci", "report", "-c", str(config.path), "--pr", "7", "--repo",
-                           "acme/models", "--sha", SHA, "--github-url", api.url], capture_output=True, text=True, env=env,
-                          timeout=120)
+                           "acme/models", "--sha", SHA], capture_output=True, text=True, env=env, timeout=120)
     assert proc.returncode == 1
     assert "error: commenting on PR #7 in acme/models: the token may not do this (403" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert TOKEN not in proc.stdout + proc.stderr
+    assert api.calls()[-1] == ("POST", "/api/v3/repos/acme/models/issues/7/comments")  # it did reach the stand-in
 
 
 def test_a_wrong_token_a_missing_token_and_a_missing_record(config: Config, api: StandIn) -> None:

@@ -78,3 +78,13 @@ def test_plots_are_written_as_png(tmp_path: Path) -> None:
     hist = plots.history_png(history, {"accuracy": 0.85, "f1_macro": 0.84}, tmp_path / "history.png")
     for path in (cm, hist):
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_huge_report_is_cut_to_fit_a_comment_keeping_marker_and_footer() -> None:
+    many = [{"name": f"s{i}", "selection": "x" * 100, "rows": 50, "min_rows": 1, "gated": True, "metrics": {},
+             "gates": []} for i in range(2000)]
+    body = markdown.pr_comment(record(slices=many), run_url="https://github.com/o/r/actions/runs/7")
+    assert len(body) <= markdown.COMMENT_MAX
+    assert body.startswith("<!-- ml-ci-report:sentiment -->")
+    assert "… (cut to fit a comment" in body
+    assert body.rstrip().endswith("#artifacts)</sub>")
