@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -212,3 +213,14 @@ def test_unreachable_storage_fails_fast_with_a_clear_error(tmp_path: Path) -> No
     assert "after 3 attempts" in result.stderr
     assert "secret" not in result.stderr and "Traceback" not in result.stderr
     assert calls(tmp_path) == []
+
+
+def test_a_single_choice_is_warned_about_and_tuned(tmp_path: Path) -> None:
+    config = tune_repo(tmp_path / "repo", trials=1, search_space={
+        "learning_rate": {"type": "float", "low": 1e-5, "high": 1e-3, "log": True},
+        "batch_size": {"type": "categorical", "choices": [16]}})
+    result = ml_ci(config, "--format", "text", env=base_env(tmp_path, None))
+    assert result.returncode == 0, result.stderr
+    warning = f"{re.escape(str(config))}:\\d+:\\d+: warning: tune.search_space.batch_size.choices: only one choice: nothing to tune"
+    assert re.search(warning, result.stderr), result.stderr
+    assert json.loads((config.parent / ".ml-ci/artifacts/tune/best_params.json").read_text())["batch_size"] == 16
