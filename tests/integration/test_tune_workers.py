@@ -221,6 +221,6 @@ def test_a_single_choice_is_warned_about_and_tuned(tmp_path: Path) -> None:
         "batch_size": {"type": "categorical", "choices": [16]}})
     result = ml_ci(config, "--format", "text", env=base_env(tmp_path, None))
     assert result.returncode == 0, result.stderr
-    warning = f"{re.escape(str(config))}:\\d+:\\d+: warning: tune.search_space.batch_size.choices: only one choice: nothing to tune"
-    assert re.search(warning, result.stderr), result.stderr
+    where = rf"{re.escape(str(config))}:\d+:\d+: "
+    assert re.search(where + "warning: tune.search_space.batch_size.choices: only one choice: nothing to tune", result.stderr)
     assert json.loads((config.parent / ".ml-ci/artifacts/tune/best_params.json").read_text())["batch_size"] == 16
