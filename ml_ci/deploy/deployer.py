@@ -34,6 +34,7 @@ class Inputs:
     eval_record: Any
     golden: Any  # golden.json as read, or None when there is none
     source: str = "deploy"
+    model_sha256: Optional[str] = None  # of the served model file (export/model.json): what the server must report
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,10 @@ def build_inputs(config: Config, image: Optional[str]) -> Inputs:
     eval_record = read_json(layout.eval_record, "the evaluation record", "run `ml-ci evaluate` first")
     golden_path = layout.export_dir / "golden.json"
     golden = read_json(golden_path, "golden examples", "") if golden_path.is_file() else None
-    return Inputs(image=ref, eval_record=eval_record, golden=golden)
+    model_path = layout.export_dir / "model.json"
+    model = read_json(model_path, "the model manifest", "") if model_path.is_file() else {}
+    sha = model.get("sha256") if isinstance(model, dict) else None
+    return Inputs(image=ref, eval_record=eval_record, golden=golden, model_sha256=sha if isinstance(sha, str) else None)
 
 
 class Deployer:
@@ -102,12 +106,13 @@ class Deployer:
                               " or set smoke_test.enabled: false for this environment")
         golden = golden_examples(inputs.golden, "golden.json")
         return smoke.run(base_url, golden, env.smoke_test.golden_examples, env.smoke_test.timeout_seconds,
-                         batch=self.config.serve.max_texts, alive=alive)
+                         batch=self.config.serve.max_texts, model_sha256=inputs.model_sha256, alive=alive)
 
     def _release(self, env: Environment, inputs: Inputs, smoke_result: SmokeResult, previous: Optional[str]) -> Release:
         return Release(environment=env.name, image=str(inputs.image), verdict=verdict_of(inputs.eval_record),
                        smoke=smoke_result, status="live" if smoke_result != "pending" else "pending",
-                       deployed_at=now(), source=inputs.source, previous=previous)
+                       deployed_at=now(), source=inputs.source, previous=previous,
+                       extra={"model_sha256": inputs.model_sha256} if inputs.model_sha256 else {})
 
     def _edit(self, env: Environment, inputs: Inputs, release: Release, message: str) -> gitops.Edit:
         return gitops.Edit(tree.environment_tree(self.config, env, inputs.image, release, inputs.eval_record, inputs.golden),
@@ -342,7 +347,9 @@ class Deployer:
         if why is not None or live is None:
             raise DeployError(f"refusing to promote {source} -> {target}: {why}")
         release, eval_record, golden = live
-        inputs = Inputs(image=release.ref, eval_record=eval_record, golden=golden, source=f"promote:{source}")
+        sha = release.extra.get("model_sha256")
+        inputs = Inputs(image=release.ref, eval_record=eval_record, golden=golden, source=f"promote:{source}",
+                        model_sha256=sha if isinstance(sha, str) else None)
         try:
             result = self.deploy(target, inputs)
         except DeployError as e:

@@ -105,26 +105,52 @@ def wait_ready(base: str, timeout: float, *, sleep: Callable[[float], None] = ti
     return f"/readyz at {base} was not ready within {timeout:.0f} s (last: {last})"
 
 
+def _predict(base: str, texts: list[str], timeout: float) -> tuple[Optional[Any], Optional[str]]:
+    """The parsed JSON answer of /v1/predict, or why there is none."""
+    body = json.dumps({"texts": texts}).encode()
+    try:
+        status, raw = _http(f"{base}/v1/predict", body, timeout=timeout)
+    except (urllib.error.URLError, OSError) as e:
+        return None, f"/v1/predict did not answer ({getattr(e, 'reason', e)})"
+    if status != 200:
+        return None, f"/v1/predict answered HTTP {status}: {raw[:200].decode('utf-8', 'replace')}"
+    try:
+        return json.loads(raw), None
+    except ValueError as e:
+        return None, f"/v1/predict: not JSON ({e})"
+
+
 def run(base: str, golden_set: GoldenSet, count: int, timeout: float, *, batch: int = 64,
-        alive: Callable[[], bool] = lambda: True) -> SmokeReport:
+        model_sha256: Optional[str] = None, alive: Callable[[], bool] = lambda: True,
+        sleep: Callable[[float], None] = time.sleep) -> SmokeReport:
     """/readyz, then the first `count` golden texts through /v1/predict, `batch` texts per request
-    (the server's serve.max_texts)."""
+    (the server's serve.max_texts).
+
+    With `model_sha256`, answers from another model (a rollout that has not reached the environment
+    yet, as after a GitOps commit) are waited out until `timeout`, then fail the test.
+    """
     base = base.rstrip("/")
+    deadline = time.monotonic() + timeout
     golden = golden_set.examples[:count]
     not_ready = wait_ready(base, timeout, alive=alive)
     if not_ready:
         return SmokeReport(False, 0, (not_ready,))
     got: list[Prediction] = []
     for start in range(0, len(golden), batch):
-        body = json.dumps({"texts": [g.text for g in golden[start:start + batch]]}).encode()
+        texts = [g.text for g in golden[start:start + batch]]
+        while True:
+            answer, problem = _predict(base, texts, max(10.0, timeout / 4))
+            if problem:
+                return SmokeReport(False, 0, (problem,))
+            served = answer.get("model_sha256") if isinstance(answer, dict) else None
+            if not model_sha256 or not served or served == model_sha256:
+                break
+            if time.monotonic() >= deadline:
+                return SmokeReport(False, 0, (f"{base} still serves model {served[:12]}, not {model_sha256[:12]}, after "
+                                              f"{timeout:.0f} s (the rollout did not reach it)",))
+            sleep(1.0)
         try:
-            status, raw = _http(f"{base}/v1/predict", body, timeout=max(10.0, timeout / 4))
-        except (urllib.error.URLError, OSError) as e:
-            return SmokeReport(False, 0, (f"/v1/predict did not answer ({getattr(e, 'reason', e)})",))
-        if status != 200:
-            return SmokeReport(False, 0, (f"/v1/predict answered HTTP {status}: {raw[:200].decode('utf-8', 'replace')}",))
-        try:
-            got.extend(parse_predictions(json.loads(raw)))
+            got.extend(parse_predictions(answer))
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             return SmokeReport(False, 0, (f"/v1/predict: {e}",))
     return compare(golden, got, golden_set.tolerance or PROB_TOLERANCE)

@@ -201,3 +201,25 @@ def test_an_environment_with_approval_gets_a_review_branch_not_a_push_to_main(tm
     # Asking again updates the same review branch instead of opening another.
     assert deployer(cfg).promote("staging", "production").commit is not None
     assert git(bare, "branch", "--list", "ml-ci/*").split() == ["ml-ci/production/aaaaaaaaaaaa"]
+
+
+def test_the_smoke_test_waits_for_the_rollout_to_reach_the_environment(tmp_path: Path) -> None:
+    """After a GitOps commit, Argo CD or Flux takes a while: answers from the old model are waited out."""
+    import threading
+
+    server = ModelServer(golden_record())
+    server.model_sha256 = "old" * 8
+    try:
+        envs = [{"name": "staging", "url": server.url, "smoke_test": {"golden_examples": 4, "timeout_seconds": 3}}]
+        cfg = gitops_config(tmp_path, envs=envs)
+        threading.Timer(1.0, lambda: setattr(server, "model_sha256", "new" * 8)).start()
+        result = deployer(cfg).deploy("staging", inputs(model_sha256="new" * 8))
+        assert (result.release.smoke, result.release.extra) == ("passed", {"model_sha256": "new" * 8})
+        server.model_sha256 = "old" * 8  # a rollout that never arrives
+        with pytest.raises(DeployError) as e:
+            deployer(cfg).deploy("staging", inputs(IMAGE_B, model_sha256="newer" * 4))
+        assert f"{server.url} still serves model oldoldoldold, not newernewerne, after 3 s (the rollout did not reach it)" \
+            in str(e.value)
+        assert live(tmp_path / "gitops.git", "staging").image == IMAGE_A  # reverted
+    finally:
+        server.close()

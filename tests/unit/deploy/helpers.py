@@ -125,6 +125,7 @@ class ModelServer:
         answers = {e["text"]: e["expected"] for e in golden["examples"]}
         server_self = self
         self.wrong, self.ready = wrong, ready
+        self.model_sha256 = "stub"  # what a real server reports: the sha256 of its model file
 
         class Handler(JsonHandler):
             def do_GET(self) -> None:
@@ -142,7 +143,7 @@ class ModelServer:
                         flipped = {k: round(1 - v, 7) for k, v in want["probabilities"].items()}
                         want = {"label": max(flipped, key=flipped.__getitem__), "probabilities": flipped}
                     preds.append(want)
-                self._send(200, {"predictions": preds, "model_sha256": "stub"})
+                self._send(200, {"predictions": preds, "model_sha256": server_self.model_sha256})
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
