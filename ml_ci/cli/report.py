@@ -21,6 +21,8 @@ def report(config_path: Path, pr: int | None, repo: str | None, sha: str | None,
         click.echo(f"PR comment {result.comment.action} (id {result.comment.comment_id})")
     if result.status is not None:
         click.echo(f"commit status: {result.status}")
+    if result.skipped:
+        click.echo(f"warning: {result.skipped}", err=True)
     return 0
 
 

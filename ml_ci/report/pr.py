@@ -40,6 +40,7 @@ class Result:
     body: str
     comment: Posted | None
     status: State | None
+    skipped: str | None = None  # why nothing was posted, when that is not an error
 
 
 def status_of(record: Mapping[str, Any]) -> tuple[State, str]:
@@ -90,6 +91,9 @@ def run(config: Config, options: Options, env: Mapping[str, str] | None = None) 
         raise OperationalError("--pr needs the repository: pass --repo OWNER/NAME (or set GITHUB_REPOSITORY)")
     token = env.get("GITHUB_TOKEN", "")
     if not token:
+        if options.pr is None and options.repo is None:
+            # Only the runner's variables point at GitHub (e.g. a local `act` run): write, do not post.
+            return Result(path, body, None, None, skipped="GITHUB_TOKEN is not set: the report was not posted")
         raise OperationalError("GITHUB_TOKEN is not set: it is needed to post the report (or pass --no-post)")
     gh = connect(target, token)
     posted = upsert_comment(gh, target, body, markdown.marker(config.name), token) if wants_comment else None

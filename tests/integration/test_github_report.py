@@ -333,6 +333,9 @@ def test_a_wrong_token_a_missing_token_and_a_missing_record(config: Config, api:
         run(config, Options(pr=7, repo="acme/models", github_url=api.url), env={"GITHUB_TOKEN": "ghs_wrong"})
     with pytest.raises(OperationalError, match="GITHUB_TOKEN is not set"):
         run(config, Options(pr=7, repo="acme/models", github_url=api.url), env={})
+    # Only the runner's variables (as under `act` without secrets): written, not posted, not an error.
+    quiet = run(config, Options(github_url=api.url), env={"GITHUB_REPOSITORY": "acme/models", "GITHUB_SHA": SHA})
+    assert quiet.skipped == "GITHUB_TOKEN is not set: the report was not posted"
     local = run(config, Options(), env={})  # no PR, no repository: only the markdown
     assert local.comment is None and local.status is None
     assert local.path.read_text().startswith("<!-- ml-ci-report:tiny-sentiment -->")
