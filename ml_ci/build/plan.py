@@ -95,9 +95,12 @@ def labels(config: Config, git: GitInfo, manifest: dict[str, Any], *, created: s
     return out
 
 
-def data_fingerprint(lineage: Any, data_report: Any) -> str | None:
-    """The training data's fingerprint: train's lineage.json, else data check's report.json."""
-    for record in (lineage, (lineage or {}).get("data") if isinstance(lineage, dict) else None, data_report):
+def data_fingerprint(lineage: Any, *others: Any) -> str | None:
+    """The training data's fingerprint: train's lineage.json first, else the first of the other
+    records (evaluate's eval.json, data check's report.json) that has one."""
+    data = lineage.get("data") if isinstance(lineage, dict) else None
+    train = data.get("train") if isinstance(data, dict) else None  # lineage: data.<role>.fingerprint
+    for record in (lineage, data, train, *others):
         if isinstance(record, dict):
             for key in ("data_fingerprint", "fingerprint"):
                 if isinstance(record.get(key), str):

@@ -55,7 +55,7 @@ def plan_build(config: Config, env: Mapping[str, str], extra_tags: tuple[str, ..
         return make_plan(config, git=git_info(config.root, env), manifest=manifest, pins=pins(),
                          created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                          data_fingerprint=data_fingerprint(read_json(layout.artifacts("train") / "lineage.json"),
-                                                           read_json(layout.data_report)),
+                                                           read_json(layout.eval_record), read_json(layout.data_report)),
                          metrics=eval_summary(read_json(layout.eval_record)) or manifest.get("metrics", {}),
                          extra_tags=extra_tags)
     except ValueError as e:

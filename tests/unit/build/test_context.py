@@ -27,5 +27,5 @@ def test_the_whole_tree(tmp_path: Path) -> None:
 
 
 def test_a_missing_export_is_named(tmp_path: Path) -> None:
-    with pytest.raises(OperationalError, match=r"model\.onnx, tokenizer\.json, model\.json, golden\.json missing; run `ml-ci export`"):
+    with pytest.raises(OperationalError, match=r"model\.onnx, tokenizer\.json, model\.json, golden\.json missing; run `ml-ci"):
         write_context(PLAN, tmp_path, tmp_path / "ctx")

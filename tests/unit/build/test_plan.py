@@ -80,6 +80,8 @@ def test_labels_without_git(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("lineage", "report", "expected"), [
     ({"data_fingerprint": "x1"}, {"fingerprint": "y"}, "x1"),
     ({"data": {"fingerprint": "x2"}}, None, "x2"),
+    ({"data": {"train": {"source": "data/train.csv", "fingerprint": "x3"}}}, {"data_fingerprint": "y"}, "x3"),
+    ({"git": {}}, {"data_fingerprint": "y"}, "y"),
     (None, {"fingerprint": "y"}, "y"),
     (None, None, None),
 ])
