@@ -148,7 +148,8 @@ def tune(config: Config, options: TuneOptions, env: Mapping[str, str] | None = N
         return TuneResult(plan, None, ran)
     summary = write_artifacts(Layout(config.root).artifacts("tune"), study, metric=plan.metric, seed=config.train.seed,
                               plan=plan.to_json())
-    add_summary(markdown(summary), env)
+    # The job summary cannot show the PNGs (they are artifacts): leave their links out there.
+    add_summary(markdown(replace(summary, plots=())), env)
     if summary.best is None:
         raise OperationalError(f"no trial of study {plan.study_name!r} has completed yet "
                                f"({', '.join(f'{n} {s.lower()}' for s, n in summary.counts.items()) or 'no trials'})")
