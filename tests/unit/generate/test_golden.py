@@ -34,3 +34,10 @@ def test_golden_tree(folder: Path) -> None:
 def test_rendering_is_deterministic() -> None:
     for folder in variant_dirs():
         assert render_variant(folder) == render_variant(folder)
+
+
+def test_the_example_workflows_are_up_to_date(capsys: pytest.CaptureFixture[str]) -> None:
+    from ml_ci.cli.main import main
+    from tests.conftest import EXAMPLE
+
+    assert main(["generate", "--check", "-c", str(EXAMPLE)]) == 0, capsys.readouterr().out
