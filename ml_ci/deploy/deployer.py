@@ -97,7 +97,10 @@ class Deployer:
         if g is None:
             return None
         remote = resolve_remote(g.repo, self.config.root, self.environ)
-        return gitops.GitOpsRepo(remote, g.branch, token=self.environ.get(g.token_env) or None)
+        token = self.environ.get(g.token_env) or None
+        hint = f"check the token in ${g.token_env}, named by deploy.gitops.token_env" if token else \
+            f"set ${g.token_env}, named by deploy.gitops.token_env, to a token that can push to {g.repo}"
+        return gitops.GitOpsRepo(remote, g.branch, token=token, auth_hint=hint)
 
     def _smoke(self, env: Environment, inputs: Inputs, base_url: str,
                alive: Callable[[], bool] = lambda: True) -> smoke.SmokeReport:

@@ -51,8 +51,9 @@ def auth_env(token: str | None) -> dict[str, str]:
 class Git:
     """git in one working directory; failures raise with git's own message, secrets redacted."""
 
-    def __init__(self, cwd: Path, *, token: str | None = None):
+    def __init__(self, cwd: Path, *, token: str | None = None, auth_hint: str = ""):
         self.cwd = cwd
+        self.auth_hint = auth_hint
         self._secrets = [s for s in (token, *auth_env(token).values()) if s and len(s) > 8]
         base = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
         self.env = {**base, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "LC_ALL": "C",
@@ -74,7 +75,10 @@ class Git:
         except subprocess.TimeoutExpired:
             raise DeployError(f"git {args[0]} did not finish within {timeout:.0f} s (is the GitOps remote reachable?)") from None
         if check and proc.returncode != 0:
-            raise DeployError(f"git {args[0]} failed: {self.redact(proc.stderr.strip() or proc.stdout.strip())}")
+            message = self.redact(proc.stderr.strip() or proc.stdout.strip())
+            if self.auth_hint and any(s in message for s in ("Authentication failed", "could not read Username", " 403")):
+                message += f" ({self.auth_hint})"
+            raise DeployError(f"git {args[0]} failed: {message}")
         return proc
 
     def out(self, *args: str) -> str:

@@ -90,11 +90,12 @@ def backoff(attempt: int) -> float:
 
 
 class GitOpsRepo:
-    def __init__(self, remote: Remote, branch: str, *, token: Optional[str] = None,
+    def __init__(self, remote: Remote, branch: str, *, token: Optional[str] = None, auth_hint: str = "",
                  sleep: Callable[[float], None] = time.sleep):
         self.remote = remote
         self.branch = branch
         self.token = token
+        self.auth_hint = auth_hint
         self.sleep = sleep
 
     def ensure_exists(self) -> None:
@@ -109,7 +110,7 @@ class GitOpsRepo:
     @contextmanager
     def _clone(self, branch: str) -> Iterator[Git]:
         with tempfile.TemporaryDirectory(prefix="ml-ci-gitops-") as tmp:
-            git = Git(Path(tmp), token=self.token)
+            git = Git(Path(tmp), token=self.token, auth_hint=self.auth_hint)
             git.run("init", "--quiet")
             git.run("remote", "add", "origin", self.remote.url)
             self._sync(git, branch)
