@@ -173,3 +173,18 @@ def test_a_model_that_outputs_nan_is_refused(tmp_path: Path, model: Path, capsys
                                        "first at index 0): its weights are broken, e.g. trained with a diverging loss; "
                                        "retrain it (`ml-ci train`)\n")
     assert not Layout(tmp_path / "r").eval_record.parent.exists()
+
+
+def test_slices_by_a_metadata_column_come_through_the_data_loader(tmp_path: Path, model: Path) -> None:
+    slices = [{"name": "source", "column": "source", "min_rows": 25, "gates": [{"metric": "accuracy", "min": 0.0}]}]
+    config = repo(tmp_path, model, {**EVALUATE, "slices": slices}, data={"slice_columns": ["source"]})
+    for split in ("train", "validation", "test"):  # the loader wants slice columns in every split
+        path = tmp_path / f"data/{split}.csv"
+        lines = path.read_text(encoding="utf-8").splitlines()
+        sources = ["web" if i % 3 else "app" for i in range(len(lines) - 1)]  # test: 40 web, 20 app
+        rows = [f"{line},{source}" for line, source in zip(lines[1:], sources, strict=True)]
+        path.write_text("\n".join([lines[0] + ",source", *rows]) + "\n", encoding="utf-8")
+    assert evaluate(config) == 0
+    got = {s["name"]: (s["rows"], s["gated"], len(s["gates"])) for s in record(tmp_path)["slices"]}
+    assert got == {"source:app": (20, False, 0), "source:web": (40, True, 1)}
+    assert "| source:app | source = 'app' | 20 |" in (Layout(tmp_path).eval_record.parent / "report.md").read_text()
