@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import time
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Optional
 
 from ml_ci.deploy import rollout
@@ -33,17 +34,21 @@ def object_path(obj: Manifest) -> str:
     return f"{prefix}/namespaces/{meta['namespace']}/{PLURALS[obj['kind']]}/{meta['name']}"
 
 
-def api_client(context: Optional[str] = None) -> Any:
-    """A kubernetes ApiClient from the kubeconfig (KUBECONFIG) or, inside a pod, the service account."""
+def api_client(environ: Mapping[str, str], context: Optional[str] = None) -> Any:
+    """A kubernetes ApiClient from the kubeconfig ($KUBECONFIG, else ~/.kube/config) or, inside a pod,
+    the service account."""
     from kubernetes import client, config
 
+    # Passed explicitly: the client reads $KUBECONFIG once, when it is first imported.
+    path = environ.get("KUBECONFIG") or str(Path("~/.kube/config").expanduser())
     try:
-        config.load_kube_config(context=context)  # type: ignore[no-untyped-call]
-    except Exception:  # fall back to in-cluster; report it when that fails too
+        config.load_kube_config(config_file=path, context=context)  # type: ignore[no-untyped-call]
+    except Exception as kube_error:  # fall back to in-cluster; report both when that fails too
         try:
             config.load_incluster_config()  # type: ignore[no-untyped-call]
         except Exception as e:
-            raise DeployError(f"no Kubernetes credentials: no kubeconfig and no in-cluster service account ({e})") from None
+            raise DeployError(f"no Kubernetes credentials: the kubeconfig {path}: {kube_error}; "
+                              f"in-cluster: {e}") from None
     return client.ApiClient()
 
 

@@ -283,7 +283,7 @@ class Deployer:
     def _deploy_apply(self, env: Environment, inputs: Inputs) -> Result:
         from ml_ci.deploy.apply import Kube, api_client, apply_all, current_image, watch
 
-        kube = self.kube or Kube(api_client())
+        kube = self.kube or Kube(api_client(self.environ))
         objs = manifests.render(self.config, env, inputs.image)
         dep = objs[0]
         meta = dep["metadata"]

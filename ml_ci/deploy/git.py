@@ -54,7 +54,9 @@ class Git:
     def __init__(self, cwd: Path, *, token: str | None = None, auth_hint: str = ""):
         self.cwd = cwd
         self.auth_hint = auth_hint
-        self._secrets = [s for s in (token, *auth_env(token).values()) if s and len(s) > 8]
+        header = auth_env(token).get("GIT_CONFIG_VALUE_0", "")
+        # Longest first, so that the header is redacted whole before its parts are.
+        self._secrets = sorted((s for s in (header, header.rpartition(" ")[2], token) if s and len(s) > 8), key=len, reverse=True)
         base = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
         self.env = {**base, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "LC_ALL": "C",
                     "GIT_AUTHOR_NAME": "ml-ci", "GIT_AUTHOR_EMAIL": "ml-ci@users.noreply.github.com",

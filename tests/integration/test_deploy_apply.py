@@ -259,3 +259,6 @@ def test_the_cli_reads_the_kubeconfig_and_checks_the_registry(tmp_path: Path, st
     stand_in.deny = 403
     assert main(["deploy", "-c", str(cfg.path), "--env", "staging", "--image", other]) == 5
     assert "(HTTP 403: deployments.apps \"tiny\" is forbidden" in capsys.readouterr().err
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing"))
+    assert main(["deploy", "-c", str(cfg.path), "--env", "staging", "--image", other]) == 5
+    assert capsys.readouterr().err.startswith(f"error: no Kubernetes credentials: the kubeconfig {tmp_path / 'missing'}: ")

@@ -48,7 +48,10 @@ def test_the_built_image_deploys_smoke_tests_and_promotes(tmp_path: Path, capsys
         golden = json.loads((tmp_path / ".ml-ci/artifacts/export/golden.json").read_text())
         texts = [e["text"] for e in golden["examples"][:8]]
         assert [p["label"] for p in predict(ports[1], texts)] == [e["expected"]["label"] for e in golden["examples"][:8]]
+        model_sha256 = json.loads((tmp_path / ".ml-ci/artifacts/export/model.json").read_text())["sha256"]
         for env in ("staging", "production"):
-            assert json.loads((tmp_path / f".ml-ci/state/{env}/release.json").read_text())["image"] == image
+            release = json.loads((tmp_path / f".ml-ci/state/{env}/release.json").read_text())
+            # The smoke test checked that the server reports the exported model's sha256.
+            assert (release["image"], release["extra"]) == (image, {"model_sha256": model_sha256})
     finally:
         remove_containers(f"ml-ci-{MODEL}-staging", f"ml-ci-{MODEL}-production")
