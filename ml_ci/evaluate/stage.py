@@ -20,7 +20,7 @@ from ml_ci.evaluate import baseline as baselines_mod
 from ml_ci.evaluate import inference
 from ml_ci.evaluate.assemble import Measured, Outcome, assemble
 from ml_ci.evaluate.dataset import EvalSplit, load_eval_split
-from ml_ci.evaluate.record import Predictions, text_hash, write_json_atomic
+from ml_ci.evaluate.record import Predictions, read_json, text_hash, write_json_atomic
 from ml_ci.github import actions_io
 from ml_ci.pipeline.layout import Layout
 from ml_ci.report import markdown, plots
@@ -37,16 +37,18 @@ def git_of(env: Mapping[str, str]) -> dict[str, str | None]:
     return {"sha": env.get("GITHUB_SHA"), "ref": env.get("GITHUB_REF_NAME"), "repository": env.get("GITHUB_REPOSITORY")}
 
 
-def write_outputs(out_dir: Path, outcome: Outcome) -> None:
+def write_outputs(out_dir: Path, outcome: Outcome, train_metrics: Path | None = None) -> None:
     """eval.json, report.md and the PNGs into a fresh folder that replaces out_dir at once."""
     with staged_dir(out_dir) as tmp:
         tmp.chmod(0o755)  # mkdtemp makes it private; artifacts are shared
         record = outcome.record
         write_json_atomic(tmp / "eval.json", record)
-        plots.confusion_png(record["labels"], record["confusion_matrix"], tmp / "confusion.png")
-        plots.history_png(record["history"], record["metrics"], tmp / "history.png")
-        (tmp / "report.md").write_text(markdown.evaluation(record, images=("confusion.png", "history.png")),
-                                       encoding="utf-8")
+        images = [plots.confusion_png(record["labels"], record["confusion_matrix"], tmp / "confusion.png"),
+                  plots.history_png(record["history"], record["metrics"], tmp / "history.png")]
+        if train_metrics is not None and train_metrics.is_file():
+            curve = plots.training_png(read_json(train_metrics, "training metrics"), tmp / "training.png")
+            images += [curve] if curve else []
+        (tmp / "report.md").write_text(markdown.evaluation(record, images=[p.name for p in images]), encoding="utf-8")
 
 
 def gate_failure(outcome: Outcome) -> GateError:
@@ -75,7 +77,7 @@ def run(config: Config, options: Options, env: Mapping[str, str] | None = None) 
                        texts_lengths=[len(t) for t in split.texts], columns=split.columns, preds=preds,
                        measured=measured, baselines=resolved,
                        created=datetime.now(timezone.utc).isoformat(timespec="seconds"), git=git_of(env))
-    write_outputs(layout.eval_record.parent, outcome)
+    write_outputs(layout.eval_record.parent, outcome, layout.artifacts("train") / "metrics.json")
     actions_io.add_summary(markdown.evaluation(outcome.record), env)
     actions_io.set_output("verdict", outcome.verdict, env)
     return outcome

@@ -60,3 +60,33 @@ def history_png(history: Sequence[Mapping[str, Any]], current: Mapping[str, Any]
     finally:
         plt.close(fig)
     return path
+
+
+def training_png(train_metrics: Mapping[str, Any], path: Path) -> Path | None:
+    """The training run's curves (train/metrics.json): loss by step, and validation metrics by step.
+
+    None when the file has no curve to draw (e.g. a model trained elsewhere)."""
+    loss = [(p[0], p[1]) for p in train_metrics.get("loss_curve") or [] if isinstance(p, (list, tuple)) and len(p) == 2]
+    evals = [e for e in train_metrics.get("eval_curve") or [] if isinstance(e, Mapping) and "step" in e]
+    if not loss and not evals:
+        return None
+    plt = _figure()
+    fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3.2), dpi=100)
+    try:
+        if loss:
+            left.plot([s for s, _ in loss], [v for _, v in loss], color="tab:red")
+        left.set_title("training loss")
+        left.set_xlabel("step")
+        for m in HISTORY_METRICS:
+            points = [(e["step"], e[m]) for e in evals if isinstance(e.get(m), (int, float))]
+            if points:
+                right.plot([s for s, _ in points], [v for _, v in points], marker="o", label=m)
+        right.set_title("validation")
+        right.set_xlabel("step")
+        if evals:
+            right.legend(loc="lower right")
+        fig.tight_layout()
+        fig.savefig(path)
+    finally:
+        plt.close(fig)
+    return path

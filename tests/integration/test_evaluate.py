@@ -47,9 +47,13 @@ def test_writes_the_record_report_and_plots(tmp_path: Path, model: Path, monkeyp
     outputs, summary = tmp_path / "out.txt", tmp_path / "summary.md"
     monkeypatch.setenv("GITHUB_OUTPUT", str(outputs))
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    curves = {"loss_curve": [[1, 0.69], [2, 0.6]], "eval_curve": [{"step": 2, "accuracy": 0.6, "f1_macro": 0.55}]}
+    (Layout(tmp_path).artifacts("train") / "metrics.json").write_text(json.dumps(curves))  # as `ml-ci train` writes it
     assert evaluate(config) == 0
     out_dir = Layout(tmp_path).eval_record.parent
-    assert sorted(p.name for p in out_dir.iterdir()) == ["confusion.png", "eval.json", "history.png", "report.md"]
+    assert sorted(p.name for p in out_dir.iterdir()) == ["confusion.png", "eval.json", "history.png", "report.md",
+                                                         "training.png"]
+    assert "![training.png](training.png)" in (out_dir / "report.md").read_text()
     r = record(tmp_path)
     assert (r["split"], r["examples"], r["labels"]) == ("test", 60, ["negative", "positive"])
     assert set(r["metrics"]) >= set(EVALUATE["metrics"])

@@ -76,8 +76,13 @@ def test_plots_are_written_as_png(tmp_path: Path) -> None:
     history: list[dict[str, Any]] = [{"git_sha": "abc1234", "metrics": {"accuracy": 0.8, "f1_macro": 0.79}},
                {"git_sha": None, "metrics": {"accuracy": None}}]
     hist = plots.history_png(history, {"accuracy": 0.85, "f1_macro": 0.84}, tmp_path / "history.png")
-    for path in (cm, hist):
+    curves = {"loss_curve": [[1, 0.7], [2, 0.5]], "eval_curve": [{"step": 2, "accuracy": 0.8, "f1_macro": 0.78}]}
+    train = plots.training_png(curves, tmp_path / "training.png")
+    assert train is not None
+    for path in (cm, hist, train):
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert plots.training_png({"validation": {"accuracy": 0.9}}, tmp_path / "none.png") is None
+    assert not (tmp_path / "none.png").exists()
 
 
 def test_a_huge_report_is_cut_to_fit_a_comment_keeping_marker_and_footer() -> None:
