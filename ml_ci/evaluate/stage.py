@@ -43,11 +43,8 @@ def write_outputs(out_dir: Path, outcome: Outcome, train_metrics: Path | None = 
         tmp.chmod(0o755)  # mkdtemp makes it private; artifacts are shared
         record = outcome.record
         write_json_atomic(tmp / "eval.json", record)
-        images = [plots.confusion_png(record["labels"], record["confusion_matrix"], tmp / "confusion.png"),
-                  plots.history_png(record["history"], record["metrics"], tmp / "history.png")]
-        if train_metrics is not None and train_metrics.is_file():
-            curve = plots.training_png(read_json(train_metrics, "training metrics"), tmp / "training.png")
-            images += [curve] if curve else []
+        curves = read_json(train_metrics, "training metrics") if train_metrics and train_metrics.is_file() else None
+        images = plots.draw_all(record, tmp, curves)
         (tmp / "report.md").write_text(markdown.evaluation(record, images=[p.name for p in images]), encoding="utf-8")
 
 

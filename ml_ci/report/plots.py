@@ -90,3 +90,11 @@ def training_png(train_metrics: Mapping[str, Any], path: Path) -> Path | None:
     finally:
         plt.close(fig)
     return path
+
+
+def draw_all(record: Mapping[str, Any], folder: Path, train_metrics: Mapping[str, Any] | None = None) -> list[Path]:
+    """Every plot of an evaluation record into folder: confusion matrix, metric history, training curves."""
+    images = [confusion_png(record["labels"], record["confusion_matrix"], folder / "confusion.png"),
+              history_png(record.get("history") or [], record["metrics"], folder / "history.png")]
+    curve = training_png(train_metrics, folder / "training.png") if train_metrics else None
+    return images + ([curve] if curve else [])

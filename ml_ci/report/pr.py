@@ -1,18 +1,19 @@
 """`ml-ci report`, the effectful part: gather the stage reports, write the markdown, post it.
 
-The markdown goes to .ml-ci/report/report.md and the job summary; with a pull request it becomes
-one sticky comment, and with a commit the verdict becomes a commit status.
+The markdown and the plots go to .ml-ci/report/ (report.md, *.png) and the markdown to the job
+summary; with a pull request it becomes one sticky comment, and with a commit the verdict becomes
+a commit status.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ml_ci.cache import staged_dir
 from ml_ci.config.model import Config
 from ml_ci.errors import OperationalError
 from ml_ci.evaluate.record import read_json, read_record
@@ -20,7 +21,7 @@ from ml_ci.github import actions_io
 from ml_ci.github.api import Posted, State, connect, post_status, upsert_comment
 from ml_ci.github.context import Target, resolve
 from ml_ci.pipeline.layout import Layout
-from ml_ci.report import markdown
+from ml_ci.report import markdown, plots
 
 REPORT_DIR = "report"  # under .ml-ci/, beside artifacts/: the report is not a pipeline stage
 
@@ -66,22 +67,18 @@ def render(layout: Layout, target: Target) -> tuple[dict[str, Any], str]:
     return record, body
 
 
-def write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)
-
-
 def run(config: Config, options: Options, env: Mapping[str, str] | None = None) -> Result:
     env = os.environ if env is None else env
     layout = Layout(config.root)
     target = resolve(env, repo=options.repo, pr=options.pr, sha=options.sha, github_url=options.github_url)
     record, body = render(layout, target)
-    path = layout.state / REPORT_DIR / "report.md"
-    write_text_atomic(path, body)
+    out_dir = layout.state / REPORT_DIR
+    with staged_dir(out_dir) as tmp:
+        tmp.chmod(0o755)  # mkdtemp makes it private; the folder is uploaded as an artifact
+        train_metrics = layout.artifacts("train") / "metrics.json"
+        plots.draw_all(record, tmp, _optional(train_metrics, "training metrics"))
+        (tmp / "report.md").write_text(body, encoding="utf-8")
+    path = out_dir / "report.md"
     actions_io.add_summary(body, env)
     wants_comment = options.post and target.pr is not None
     wants_status = options.post and target.repo is not None and target.sha is not None

@@ -339,3 +339,4 @@ def test_a_wrong_token_a_missing_token_and_a_missing_record(config: Config, api:
     local = run(config, Options(), env={})  # no PR, no repository: only the markdown
     assert local.comment is None and local.status is None
     assert local.path.read_text().startswith("<!-- ml-ci-report:tiny-sentiment -->")
+    assert sorted(p.name for p in local.path.parent.iterdir()) == ["confusion.png", "history.png", "report.md"]
