@@ -105,7 +105,7 @@ def worker_command(config: Config, plan: StudyPlan, n_trials: int) -> list[str]:
 
 def run_workers(config: Config, plan: StudyPlan, env: Mapping[str, str]) -> int:
     """plan.workers processes of `ml-ci tune` on the same study; each gets a distinct worker index."""
-    procs: list[subprocess.Popen[bytes]] = []
+    procs: dict[int, subprocess.Popen[bytes]] = {}
     try:
         for i, n in enumerate(split_trials(plan.n_trials, plan.workers)):
             if n == 0:
@@ -113,14 +113,14 @@ def run_workers(config: Config, plan: StudyPlan, env: Mapping[str, str]) -> int:
             child_env = {**env, WORKER_ENV: str(plan.worker * plan.workers + i)}
             if not plan.storage_from_env:  # children must find the same default storage
                 child_env.setdefault(config.tune.storage_env, plan.storage_url)
-            procs.append(subprocess.Popen(worker_command(config, plan, n), env=child_env))
-        codes = [p.wait() for p in procs]
+            procs[i] = subprocess.Popen(worker_command(config, plan, n), env=child_env)
+        codes = {i: p.wait() for i, p in procs.items()}
     except BaseException:
-        for p in procs:
+        for p in procs.values():
             p.kill()
             p.wait()
         raise
-    failed = [(i, c) for i, c in enumerate(codes) if c != 0]
+    failed = [(i, c) for i, c in codes.items() if c != 0]
     if failed:
         raise OperationalError("tuning worker(s) failed: " + ", ".join(f"worker {i} exited with {c}" for i, c in failed))
     return len(procs)
