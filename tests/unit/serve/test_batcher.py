@@ -74,3 +74,16 @@ def test_batch_observer_sees_every_model_call() -> None:
     batcher.predict(["a", "b", "c", "d"])
     batcher.close()
     assert sum(seen) == 4 and max(seen) <= 3
+
+
+def test_length_groups_bound_padding_and_cover_every_text() -> None:
+    from ml_ci.serve.model import length_groups
+
+    lengths = [5, 64, 7, 6, 60, 30, 5, 62, 8]
+    groups = length_groups(lengths)
+    assert sorted(i for g in groups for i in g) == list(range(len(lengths)))
+    for g in groups:
+        width, real = max(lengths[i] for i in g), sum(lengths[i] for i in g)
+        assert width * len(g) <= 1.25 * real
+    assert [sorted(lengths[i] for i in g) for g in groups] == [[30, 60, 62, 64], [5, 6, 7, 8], [5]]
+    assert length_groups([10] * 32) == [list(range(32))], "equal lengths make one batch"

@@ -12,7 +12,7 @@ ALLOWED_THIRD_PARTY = {"numpy", "onnxruntime", "tokenizers", "prometheus_client"
 
 
 def imported_roots(path: Path) -> set[str]:
-    roots = set()
+    roots: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             roots.update(alias.name for alias in node.names)
