@@ -25,7 +25,7 @@ from ml_ci.deploy.apply import Kube
 from ml_ci.deploy.deployer import Deployer, Inputs
 from ml_ci.deploy.imageref import parse
 from ml_ci.errors import DeployError
-from tests.integration.test_deploy_local import build_stub
+from tests.integration.test_deploy_local import build_stub, remove_stub_images
 from tests.unit.deploy.helpers import IMAGE_A, IMAGE_B, JsonHandler, config, eval_record, golden_record
 
 pytestmark = pytest.mark.integration
@@ -241,24 +241,27 @@ def test_the_cli_reads_the_kubeconfig_and_checks_the_registry(tmp_path: Path, st
                                                              capsys: pytest.CaptureFixture[str]) -> None:
     """`ml-ci deploy` as CI runs it: credentials from $KUBECONFIG, the digest checked in the real registry."""
     good, other = build_stub(False), build_stub(True)
-    from ml_ci.cli.main import main
-    from tests.unit.deploy.helpers import write_artifacts
+    try:
+        from ml_ci.cli.main import main
+        from tests.unit.deploy.helpers import write_artifacts
 
-    cfg = config(tmp_path, deploy={"strategy": "apply", "environments": [
-        {"name": "staging", "namespace": NS, "smoke_test": {"enabled": False}}]})
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(json.dumps({
-        "apiVersion": "v1", "kind": "Config", "current-context": "stand-in",
-        "clusters": [{"name": "stand-in", "cluster": {"server": stand_in.url}}],
-        "users": [{"name": "ci", "user": {"token": TOKEN}}],
-        "contexts": [{"name": "stand-in", "context": {"cluster": "stand-in", "user": "ci"}}]}))
-    monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
-    write_artifacts(cfg.root, image=good)
-    assert main(["deploy", "-c", str(cfg.path), "--env", "staging"]) == 0, capsys.readouterr().err
-    assert stand_in.image() == good
-    stand_in.deny = 403
-    assert main(["deploy", "-c", str(cfg.path), "--env", "staging", "--image", other]) == 5
-    assert "(HTTP 403: deployments.apps \"tiny\" is forbidden" in capsys.readouterr().err
-    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing"))
-    assert main(["deploy", "-c", str(cfg.path), "--env", "staging", "--image", other]) == 5
-    assert capsys.readouterr().err.startswith(f"error: no Kubernetes credentials: the kubeconfig {tmp_path / 'missing'}: ")
+        cfg = config(tmp_path, deploy={"strategy": "apply", "environments": [
+            {"name": "staging", "namespace": NS, "smoke_test": {"enabled": False}}]})
+        kubeconfig = tmp_path / "kubeconfig"
+        kubeconfig.write_text(json.dumps({
+            "apiVersion": "v1", "kind": "Config", "current-context": "stand-in",
+            "clusters": [{"name": "stand-in", "cluster": {"server": stand_in.url}}],
+            "users": [{"name": "ci", "user": {"token": TOKEN}}],
+            "contexts": [{"name": "stand-in", "context": {"cluster": "stand-in", "user": "ci"}}]}))
+        monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
+        write_artifacts(cfg.root, image=good)
+        assert main(["deploy", "-c", str(cfg.path), "--env", "staging"]) == 0, capsys.readouterr().err
+        assert stand_in.image() == good
+        stand_in.deny = 403
+        assert main(["deploy", "-c", str(cfg.path), "--env", "staging", "--image", other]) == 5
+        assert "(HTTP 403: deployments.apps \"tiny\" is forbidden" in capsys.readouterr().err
+        monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing"))
+        assert main(["deploy", "-c", str(cfg.path), "--env", "staging", "--image", other]) == 5
+        assert capsys.readouterr().err.startswith(f"error: no Kubernetes credentials: the kubeconfig {tmp_path / 'missing'}: ")
+    finally:
+        remove_stub_images()

@@ -58,6 +58,19 @@ ThreadingHTTPServer((os.environ["ML_CI_SERVE_HOST"], int(os.environ["ML_CI_SERVE
 '''
 
 
+BUILT: list[str] = []  # image ids, removed by remove_stub_images()
+
+
+def remove_stub_images() -> None:
+    """Remove the stub images this session built (and deploy pulled); the registry keeps its copies."""
+    import docker
+    import docker.errors
+
+    while BUILT:
+        with contextlib.suppress(docker.errors.ImageNotFound, docker.errors.APIError):
+            docker.from_env().images.remove(BUILT.pop(), force=True)
+
+
 def build_stub(wrong: bool) -> str:
     """Build and push a stub image (a new digest each time); returns REGISTRY/REPO@sha256:..."""
     import docker
@@ -81,13 +94,15 @@ def build_stub(wrong: bool) -> str:
     client.images.push(repo, tag=tag)
     image.reload()
     digest = next(d for d in image.attrs["RepoDigests"] if d.startswith(repo + "@"))
+    BUILT.append(image.id)
     client.images.remove(f"{repo}:{tag}", force=True)  # deploy must pull it by digest from the registry
     return str(digest)
 
 
 @pytest.fixture(scope="module")
-def stub_images() -> dict[str, str]:
-    return {"good": build_stub(False), "wrong": build_stub(True)}
+def stub_images() -> Iterator[dict[str, str]]:
+    yield {"good": build_stub(False), "wrong": build_stub(True)}
+    remove_stub_images()
 
 
 def remove_containers(*names: str) -> None:
@@ -173,7 +188,7 @@ def test_deploy_smoke_test_and_promote_a_real_image(local_repo: tuple[Config, in
     assert json.loads((cfg.root / ".ml-ci/state/staging/release.json").read_text())["image"] == good
 
     # A GitOps remote that refuses the record: the new image never replaces the running one.
-    newer = build_stub(False)
+    newer = build_stub(False)  # removed with the others when the module's images are
     hook = bare / "hooks" / "pre-receive"
     hook.write_text("#!/bin/sh\necho 'frozen' >&2\nexit 1\n")
     hook.chmod(0o755)
