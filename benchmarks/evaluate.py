@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import random
 import statistics
 import subprocess
@@ -134,6 +135,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {name:<30} median {medians[name]:7.2f} s   min {min(values):7.2f} s   max {max(values):7.2f} s")
     ratio = medians["ml-ci evaluate"] / medians["bare forward loop (baseline)"]
     print(f"  ratio ml-ci evaluate / bare loop: {ratio:.2f} (target <= 1.1)")
+    # The last line, for benchmarks/run_all.py (its contract is in benchmarks/README.md).
+    print(json.dumps({"benchmark": "evaluate", "ratios": {
+        "ml-ci evaluate / bare forward loop (wall)": {
+            "value": ratio, "target": "<= 1.1", "ours": f"{medians['ml-ci evaluate']:.2f} s",
+            "baseline": f"{medians['bare forward loop (baseline)']:.2f} s"}},
+        "conditions": {"examples": args.n, "model": args.model, "max_length": MAX_LENGTH, "runs": args.runs,
+                       "data": "SST-2 glue_train.tsv" if args.data else "generated sentences"}}))
     return 0
 
 

@@ -9,6 +9,7 @@ Target: generate --check under 0.3 s wall. Not a test: run it by hand or in a be
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import subprocess
 import sys
@@ -51,6 +52,12 @@ def main() -> int:
     ours, base = medians["ml-ci generate --check"], medians["check-jsonschema (baseline)"]
     print(f"ratio generate/check-jsonschema: {ours / base:.2f}x")
     print(f"target {TARGET_S * 1000:.0f} ms: {'met' if ours < TARGET_S else 'MISSED'}")
+    # The last line, for benchmarks/run_all.py (its contract is in benchmarks/README.md).
+    print(json.dumps({"benchmark": "generate", "ratios": {
+        "generate --check / check-jsonschema (wall)": {"value": ours / base, "ours": f"{ours:.3f} s",
+                                                       "baseline": f"{base:.3f} s"},
+        "generate --check wall median": {"value": ours, "unit": "s", "target": f"< {TARGET_S}"}},
+        "conditions": {"example": str(opts.example), "runs": opts.runs}}))
     return 0
 
 

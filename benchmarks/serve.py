@@ -297,6 +297,16 @@ def main(argv: list[str] | None = None) -> int:
         print(line("server (c=64) vs onnxruntime in-process", med["ml-ci rps64"], med["ort in-process"], "texts/s", ">= 0.8",
                    lambda r: r >= 0.8))
         print(f"errors: ml-ci {sum(results['ml-ci errors']):.0f}, baseline {sum(results['baseline errors']):.0f}")
+        ratios: dict[str, dict[str, object]] = {  # for the result line below
+            "throughput c=16 ml-ci / transformers+FastAPI": {
+                "value": med["ml-ci rps16"] / med["baseline rps16"], "target": ">= 3",
+                "ours": f"{med['ml-ci rps16']:.1f} req/s", "baseline": f"{med['baseline rps16']:.1f} req/s"},
+            "p50 latency c=1 ml-ci / transformers+FastAPI": {
+                "value": med["ml-ci p50"] / med["baseline p50"], "target": "<= 0.5",
+                "ours": f"{med['ml-ci p50']:.1f} ms", "baseline": f"{med['baseline p50']:.1f} ms"},
+            "server c=64 / onnxruntime in-process": {
+                "value": med["ml-ci rps64"] / med["ort in-process"], "target": ">= 0.8",
+                "ours": f"{med['ml-ci rps64']:.1f} texts/s", "baseline": f"{med['ort in-process']:.1f} texts/s"}}
 
         if args.image or args.torch_image:
             from ml_ci.build.stage import run_build
@@ -308,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"ml-ci image {record['reference']}: {size / 1e6:.0f} MB; start to ready: median "
                   f"{statistics.median(ready):.2f} s (runs: {', '.join(f'{r:.2f}' for r in ready)}) target < 3 s "
                   f"{'met' if statistics.median(ready) < 3 else 'NOT met'}")
+            ratios["image start to ready"] = {"value": statistics.median(ready), "unit": "s", "target": "< 3"}
             if args.torch_image:
                 from importlib.metadata import version
 
@@ -319,6 +330,13 @@ def main(argv: list[str] | None = None) -> int:
                 subprocess.run(["cp", "-r", str(model_dir), str(context / "model")], check=True)
                 torch_size = docker_image(context, "ml-ci-bench/torch-serve:latest")
                 print(line("image size", size / 1e6, torch_size / 1e6, "MB", "<= 0.25", lambda r: r <= 0.25))
+                ratios["image size ml-ci / torch+FastAPI"] = {
+                    "value": size / torch_size, "target": "<= 0.25", "ours": f"{size / 1e6:.0f} MB",
+                    "baseline": f"{torch_size / 1e6:.0f} MB"}
+    # The last line, for benchmarks/run_all.py (its contract is in benchmarks/README.md).
+    print(json.dumps({"benchmark": "serve", "ratios": ratios, "conditions": {
+        "model": "all-MiniLM-L6-v2, 2-class head, ONNX", "max_length": MAX_LENGTH, "seconds": args.seconds,
+        "runs": args.runs, "texts": "SST-2 dev" if args.data else "generated"}}))
     return 0
 
 
