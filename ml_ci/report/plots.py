@@ -2,27 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 HISTORY_METRICS = ("accuracy", "f1_macro")
 
 
-def _figure() -> Any:
+@contextmanager
+def _figure(path: Path, **subplots: Any) -> Iterator[tuple[Any, Any]]:
+    """A figure and its axes, saved to path when the block succeeds, closed either way."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display on runners
     import matplotlib.pyplot as plt
 
-    return plt
+    fig, axes = plt.subplots(dpi=100, **subplots)
+    try:
+        yield fig, axes
+        fig.tight_layout()
+        fig.savefig(path)
+    finally:
+        plt.close(fig)
 
 
 def confusion_png(labels: Sequence[str], matrix: Sequence[Sequence[int]], path: Path) -> Path:
-    plt = _figure()
     n = len(labels)
-    fig, ax = plt.subplots(figsize=(2.2 + 0.6 * n, 1.8 + 0.6 * n), dpi=100)
-    try:
+    with _figure(path, figsize=(2.2 + 0.6 * n, 1.8 + 0.6 * n)) as (_, ax):
         ax.imshow(matrix, cmap="Blues")
         ax.set_xticks(range(n), labels=list(labels), rotation=45, ha="right")
         ax.set_yticks(range(n), labels=list(labels))
@@ -33,32 +40,22 @@ def confusion_png(labels: Sequence[str], matrix: Sequence[Sequence[int]], path: 
             for j, v in enumerate(row):
                 ax.text(j, i, str(v), ha="center", va="center", color="white" if v > top / 2 else "black")
         ax.set_title("confusion matrix")
-        fig.tight_layout()
-        fig.savefig(path)
-    finally:
-        plt.close(fig)
     return path
 
 
 def history_png(history: Sequence[Mapping[str, Any]], current: Mapping[str, Any], path: Path,
                 metrics: Sequence[str] = HISTORY_METRICS) -> Path:
     """Each metric over the past evaluations (the baseline's history), then this one."""
-    plt = _figure()
     points = [*history, {"git_sha": "this", "metrics": current}]
     xs = list(range(len(points)))
     names = [str(p.get("git_sha") or "?")[:7] for p in points]
-    fig, ax = plt.subplots(figsize=(max(4.0, 0.5 * len(points) + 2), 3.2), dpi=100)
-    try:
+    with _figure(path, figsize=(max(4.0, 0.5 * len(points) + 2), 3.2)) as (_, ax):
         for m in metrics:
             ys = [(p.get("metrics") or {}).get(m) for p in points]
             ax.plot(xs, [float("nan") if y is None else y for y in ys], marker="o", label=m)
         ax.set_xticks(xs, labels=names, rotation=45, ha="right")
         ax.set_title("metric history")
         ax.legend(loc="lower left")
-        fig.tight_layout()
-        fig.savefig(path)
-    finally:
-        plt.close(fig)
     return path
 
 
@@ -70,9 +67,7 @@ def training_png(train_metrics: Mapping[str, Any], path: Path) -> Path | None:
     evals = [e for e in train_metrics.get("eval_curve") or [] if isinstance(e, Mapping) and "step" in e]
     if not loss and not evals:
         return None
-    plt = _figure()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3.2), dpi=100)
-    try:
+    with _figure(path, ncols=2, figsize=(8, 3.2)) as (_, (left, right)):
         if loss:
             left.plot([s for s, _ in loss], [v for _, v in loss], color="tab:red")
         left.set_title("training loss")
@@ -85,10 +80,6 @@ def training_png(train_metrics: Mapping[str, Any], path: Path) -> Path | None:
         right.set_xlabel("step")
         if evals:
             right.legend(loc="lower right")
-        fig.tight_layout()
-        fig.savefig(path)
-    finally:
-        plt.close(fig)
     return path
 
 
