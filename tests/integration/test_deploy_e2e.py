@@ -55,3 +55,12 @@ def test_the_built_image_deploys_smoke_tests_and_promotes(tmp_path: Path, capsys
             assert (release["image"], release["extra"]) == (image, {"model_sha256": model_sha256})
     finally:
         remove_containers(f"ml-ci-{MODEL}-staging", f"ml-ci-{MODEL}-production")
+        record = tmp_path / ".ml-ci/artifacts/build/image.json"
+        if record.is_file():  # the image the test built; the registry keeps its copy
+            import contextlib
+
+            import docker
+            import docker.errors
+
+            with contextlib.suppress(docker.errors.ImageNotFound, docker.errors.APIError):
+                docker.from_env().images.remove(json.loads(record.read_text())["image_id"], force=True)
