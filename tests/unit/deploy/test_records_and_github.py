@@ -96,3 +96,43 @@ def test_no_token_no_record_and_enterprise_urls(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(github3, "enterprise_login", lambda **kw: seen.append(kw) or FakeGitHub(FakeRepo()))
     github.login({"GITHUB_TOKEN": "t", "GITHUB_API_URL": "https://ghe.example.com/api/v3"})
     assert seen == [{"url": "https://ghe.example.com", "token": "t"}]
+
+
+class FakePull:
+    def __init__(self, url: str):
+        self.html_url = url
+
+
+class FakePullRepo:
+    def __init__(self, open_prs: list[FakePull]):
+        self.open_prs = open_prs
+        self.created: list[dict[str, Any]] = []
+        self.queries: list[dict[str, Any]] = []
+
+    def pull_requests(self, **kw: Any) -> list[FakePull]:
+        self.queries.append(kw)
+        return self.open_prs
+
+    def create_pull(self, **kw: Any) -> FakePull:
+        self.created.append(kw)
+        return FakePull("https://github.com/acme/deploy/pull/2")
+
+
+def test_review_pull_request_is_opened_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import github3
+
+    repo = FakePullRepo([])
+    monkeypatch.setattr(github3, "login", lambda **kw: type("G", (), {"repository": lambda self, o, n: repo})())
+    env = {"GITOPS_TOKEN": "t"}
+    url = github.open_pull_request(env, "GITOPS_TOKEN", "acme/deploy", base="main", head="ml-ci/production/abc",
+                                   title="Deploy", body="b")
+    assert url == "https://github.com/acme/deploy/pull/2"
+    assert repo.created == [{"title": "Deploy", "base": "main", "head": "ml-ci/production/abc", "body": "b"}]
+    repo.open_prs = [FakePull("https://github.com/acme/deploy/pull/1")]
+    assert github.open_pull_request(env, "GITOPS_TOKEN", "acme/deploy", base="main", head="ml-ci/production/abc",
+                                    title="Deploy", body="b") == "https://github.com/acme/deploy/pull/1"
+    assert repo.queries[-1] == {"state": "open", "head": "acme:ml-ci/production/abc", "base": "main"}
+    assert len(repo.created) == 1
+    with pytest.raises(DeployError, match=r"this environment needs approval, which opens a pull request on acme/deploy: "
+                                          r"set GITOPS_TOKEN"):
+        github.open_pull_request({}, "GITOPS_TOKEN", "acme/deploy", base="main", head="h", title="t", body="b")
