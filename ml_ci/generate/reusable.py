@@ -17,7 +17,8 @@ from ml_ci.generate.options import Options
 from ml_ci.generate.yamlout import Commented, Value
 
 SOURCE = ".ml-ci-src"
-OPTIONS = Options(actions_ref=f"./{SOURCE}/actions", install_source=SOURCE)
+# pip reads a bare ".ml-ci-src" as a package name; "./" makes it a path.
+OPTIONS = Options(actions_ref=f"./{SOURCE}/actions", install_source=f"./{SOURCE}")
 CONFIG = "${{ inputs.config }}"
 
 
