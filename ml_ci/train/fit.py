@@ -17,6 +17,7 @@ tune` once per trial. torch and transformers are imported inside the functions.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import sys
@@ -91,6 +92,22 @@ def classification_metrics(logits: Any, labels: Any) -> dict[str, float]:
     return {"accuracy": float((preds == truth).mean()), "f1_macro": f1_macro_from_confusion(cm)}
 
 
+def latest_checkpoint(folder: Path) -> Path | None:
+    """The newest complete checkpoint. Trainer writes trainer_state.json last, so a checkpoint that a
+    kill interrupted has none (or a truncated one) and is passed over for the one before it."""
+    if not folder.is_dir():
+        return None
+    found = [(int(p.name.rpartition("-")[2]), p) for p in folder.glob("checkpoint-*")
+             if p.is_dir() and p.name.rpartition("-")[2].isdigit()]
+    for _, path in sorted(found, reverse=True):
+        try:
+            json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        return path
+    return None
+
+
 def probe_device() -> precision.Device:
     import torch
 
@@ -140,6 +157,9 @@ def _training_arguments(hp: HParams, chosen: str, device: precision.Device, *, w
         bf16=chosen == "bf16", fp16=chosen == "fp16", use_cpu=not device.cuda,
         ddp_backend=("nccl" if device.cuda else "gloo") if world_size() > 1 else None,
         disable_tqdm=not bar, report_to="none", dataloader_num_workers=0, save_only_model=False,
+        # A classification head takes the mean loss of its own batch; DDP then averages gradients over
+        # processes. Token averaging across devices would multiply loss (and gradients) by the world size.
+        average_tokens_across_devices=False,
     )
     accepted = inspect.signature(TrainingArguments.__init__).parameters
     # transformers 5 folds warmup_ratio into warmup_steps (a float below 1 is a ratio).
@@ -177,7 +197,6 @@ def fit(config: Config, splits: Splits, *, overrides: dict[str, Any] | None = No
     import transformers
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer
     from transformers.trainer_callback import PrinterCallback
-    from transformers.trainer_utils import get_last_checkpoint
 
     started = time.perf_counter()
     say: Log = log or (lambda line: print(line, file=sys.stderr, flush=True))
@@ -190,6 +209,12 @@ def fit(config: Config, splits: Splits, *, overrides: dict[str, Any] | None = No
     base = base_model.resolve(config)
     labels = config.data.labels
 
+    bar = show_progress_bar()
+    if not bar:  # loading, tokenizing and saving draw bars too; in CI logs they are noise
+        import datasets
+
+        transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+        datasets.disable_progress_bars()
     transformers.set_seed(hp.seed, deterministic=True)  # before the new head is initialized
     verbosity = transformers.logging.get_verbosity()
     transformers.logging.set_verbosity_error()  # type: ignore[no-untyped-call] # "newly initialized head" is expected, not news
@@ -202,7 +227,6 @@ def fit(config: Config, splits: Splits, *, overrides: dict[str, Any] | None = No
         transformers.logging.set_verbosity(verbosity)
     train_set, val_set = _tokenize(splits, tokenizer, config.model.max_length)
 
-    bar = show_progress_bar()
     steps_per_epoch = math.ceil(len(train_set) / (per_device * processes) / hp.gradient_accumulation_steps)
     work = checkpoint_dir or output_dir / ".trainer"
     args = _training_arguments(hp, chosen, device, work=work, per_device=per_device, steps_per_epoch=steps_per_epoch,
@@ -215,11 +239,10 @@ def fit(config: Config, splits: Splits, *, overrides: dict[str, Any] | None = No
     trainer = Trainer(model=model, args=args, train_dataset=train_set, eval_dataset=val_set,
                       data_collator=DataCollatorWithPadding(tokenizer), processing_class=tokenizer,
                       compute_metrics=compute_metrics, callbacks=[_callback(report, say, bar, evals)])
-    if not bar:  # our log lines replace the raw dicts Trainer prints without a bar, and the save bars
+    if not bar:  # our log lines replace the raw dicts Trainer prints when it has no bar
         trainer.remove_callback(PrinterCallback)
-        transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-    found = resume and checkpoint_dir is not None and work.is_dir()
-    last: str | None = get_last_checkpoint(str(work)) if found else None  # type: ignore[no-untyped-call]
+    newest = latest_checkpoint(work) if resume and checkpoint_dir is not None else None
+    last = str(newest) if newest else None
     if resume:
         say(f"resuming from {last}" if last else "no checkpoint to resume from: training from the start")
     say(f"training {base.spec} on {len(train_set)} rows: {processes} process(es), {chosen}, global batch {hp.batch_size}, "

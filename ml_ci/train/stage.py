@@ -170,8 +170,8 @@ def run(config: Config, options: TrainOptions, *, env: Mapping[str, str] | None 
     worker = launch.inside_worker(env)
     if not worker and not options.no_cache and cache.restore(STAGE, inputs.key, dest):
         return Outcome("cache-hit", inputs.key, dest, read_metrics(dest))
+    _preflight(config, inputs)
     if launch.needs_launch(config.train.distributed, env):
-        _preflight(config, inputs)
         argv = ["train", "-c", str(config.path), *(["--params", str(options.params)] if options.params else []),
                 *(["--resume"] if options.resume else []), "--no-cache"]
         launch.relaunch(launch.command(config.train.distributed, argv, env, source=str(config.path)), env)
@@ -183,7 +183,7 @@ def run(config: Config, options: TrainOptions, *, env: Mapping[str, str] | None 
 
 
 def _preflight(config: Config, inputs: Inputs) -> None:
-    """Check here what would otherwise fail inside every worker, where its exit code is lost."""
+    """Check before anything is written, and before workers start (a worker's exit code is lost)."""
     from ml_ci.train.fit import per_device_batch, probe_device
     from ml_ci.train.precision import choose
 
