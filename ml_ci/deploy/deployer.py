@@ -353,28 +353,29 @@ class Deployer:
         sha = release.extra.get("model_sha256")
         inputs = Inputs(image=release.ref, eval_record=eval_record, golden=golden, source=f"promote:{source}",
                         model_sha256=sha if isinstance(sha, str) else None)
+        record = self._github(lambda gh: gh.start_deployment(
+            self.environ, environment=target, ref=self.environ.get("GITHUB_SHA") or release.digest, image=release.image,
+            description=f"promote {release.ref.short} from {source}"))
         try:
             result = self.deploy(target, inputs)
         except DeployError as e:
-            self._github(target, release, "failure", str(e)[:140], None)
+            reason = str(e)
+            if record is not None:
+                self._github(lambda gh: gh.finish_deployment(record, "failure", reason))
             raise
-        url = dst_env.url or (f"http://127.0.0.1:{dst_env.port}" if dst_env.kind == "local" and dst_env.port else None)
-        self._github(target, release, "success" if result.release.status == "live" else "pending", result.message, url)
+        if record is not None:
+            url = dst_env.url or (f"http://127.0.0.1:{dst_env.port}" if dst_env.kind == "local" and dst_env.port else None)
+            state_ = "success" if result.release.status == "live" else "pending"
+            self._github(lambda gh: gh.finish_deployment(record, state_, result.message, url))
+            self.log(f"recorded GitHub deployment {record.url} ({state_})")
         return result
 
-    def _github(self, target: str, release: Release, status: str, description: str, url: Optional[str]) -> None:
-        """A GitHub Deployment and status for the promotion, when GITHUB_TOKEN and GITHUB_REPOSITORY are set."""
+    def _github(self, call: Callable[[Any], Any]) -> Any:
+        """Run a GitHub Deployments call (ml_ci.deploy.github); a failure there is a warning, never a failed deploy."""
         from ml_ci.deploy import github
 
-        ref = self.environ.get("GITHUB_SHA") or release.digest
         try:
-            made = github.record_deployment(self.environ, environment=target, ref=ref, image=release.image, state=status,
-                                            description=description, url=url)
-        except DeployError as e:
+            return call(github)
+        except Exception as e:  # github3 raises its own hierarchy; what it records does not change what runs
             self.log(f"warning: could not record the GitHub deployment: {e}")
-            return
-        except Exception as e:  # github3 raises its own hierarchy; the deploy already happened either way
-            self.log(f"warning: could not record the GitHub deployment: {type(e).__name__}: {e}")
-            return
-        if made:
-            self.log(f"recorded GitHub deployment {made} ({status})")
+            return None

@@ -37,9 +37,9 @@ def repository(gh: Any, slug: str) -> Any:
     return repo
 
 
-def record_deployment(env: Mapping[str, str], *, environment: str, ref: str, image: str, state: str,
-                      description: str, url: Optional[str] = None) -> Optional[str]:
-    """Create a Deployment for `ref` in `environment` with one status; returns its API URL, or None when disabled."""
+def start_deployment(env: Mapping[str, str], *, environment: str, ref: str, image: str,
+                     description: str) -> Optional[Any]:
+    """Create a Deployment of `ref` to `environment`, marked in_progress; None when not configured."""
     slug = env.get("GITHUB_REPOSITORY")
     gh = login(env)
     if gh is None or not slug:
@@ -49,8 +49,13 @@ def record_deployment(env: Mapping[str, str], *, environment: str, ref: str, ima
                                         payload=json.dumps({"image": image}), description=description[:140])
     if deployment is None:
         raise DeployError(f"GitHub refused to create a deployment of {ref} to {environment}")
+    deployment.create_status("in_progress", description=description[:140])
+    return deployment
+
+
+def finish_deployment(deployment: Any, state: str, description: str, url: Optional[str] = None) -> None:
+    """The final status: success, failure or pending (waiting for a review)."""
     deployment.create_status(state, target_url=url, description=description[:140])
-    return str(deployment.url)
 
 
 def open_pull_request(env: Mapping[str, str], token_var: str, slug: str, *, base: str, head: str, title: str,

@@ -223,3 +223,25 @@ def test_the_smoke_test_waits_for_the_rollout_to_reach_the_environment(tmp_path:
         assert live(tmp_path / "gitops.git", "staging").image == IMAGE_A  # reverted
     finally:
         server.close()
+
+
+def test_a_promotion_is_recorded_as_a_github_deployment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """github3 is faked (no network here); what ml-ci sends it is real."""
+    import github3
+
+    from tests.unit.deploy.test_records_and_github import FakeGitHub, FakeRepo
+
+    repo = FakeRepo()
+    monkeypatch.setattr(github3, "login", lambda **kw: FakeGitHub(repo))
+    cfg = gitops_config(tmp_path)
+    environ = {"GITHUB_TOKEN": "t", "GITHUB_REPOSITORY": "acme/tiny", "GITHUB_SHA": "0123abc"}
+    Deployer(cfg, environ, check_registry=False, log=lambda _: None).deploy("staging", inputs())
+    Deployer(cfg, environ, check_registry=False, log=lambda _: None).promote("staging", "production")
+    assert [(c["ref"], c["environment"]) for c in repo.calls] == [("0123abc", "production")]
+    assert [s[0] for s in repo.deployment.statuses] == ["in_progress", "success"]
+    hook = tmp_path / "gitops.git" / "hooks" / "pre-receive"
+    hook.write_text("#!/bin/sh\nexit 1\n")
+    hook.chmod(0o755)
+    with pytest.raises(DeployError):
+        Deployer(cfg, environ, check_registry=False, log=lambda _: None).promote("staging", "preprod")
+    assert [s[0] for s in repo.deployment.statuses] == ["in_progress", "success", "in_progress", "failure"]

@@ -79,19 +79,19 @@ def test_promotion_records_a_github_deployment(monkeypatch: pytest.MonkeyPatch) 
 
     monkeypatch.setattr(github3, "login", login)
     env = {"GITHUB_TOKEN": "t0ken", "GITHUB_REPOSITORY": "acme/tiny"}
-    url = github.record_deployment(env, environment="production", ref="abc123", image=IMAGE_A, state="success",
-                                   description="promoted", url="http://127.0.0.1:18082")
-    assert url == FakeDeployment.url
+    deployment = github.start_deployment(env, environment="production", ref="abc123", image=IMAGE_A, description="promote")
+    github.finish_deployment(deployment, "success", "promoted", "http://127.0.0.1:18082")
+    assert deployment is repo.deployment
     assert logins == [{"token": "t0ken"}]
     assert repo.calls == [{"ref": "abc123", "environment": "production", "auto_merge": False, "required_contexts": [],
-                           "payload": f'{{"image": "{IMAGE_A}"}}', "description": "promoted"}]
-    assert repo.deployment.statuses == [("success", "http://127.0.0.1:18082", "promoted")]
+                           "payload": f'{{"image": "{IMAGE_A}"}}', "description": "promote"}]
+    assert repo.deployment.statuses == [("in_progress", None, "promote"), ("success", "http://127.0.0.1:18082", "promoted")]
 
 
 def test_no_token_no_record_and_enterprise_urls(monkeypatch: pytest.MonkeyPatch) -> None:
     import github3
 
-    assert github.record_deployment({}, environment="p", ref="r", image=IMAGE_A, state="success", description="d") is None
+    assert github.start_deployment({}, environment="p", ref="r", image=IMAGE_A, description="d") is None
     seen: list[dict[str, Any]] = []
     monkeypatch.setattr(github3, "enterprise_login", lambda **kw: seen.append(kw) or FakeGitHub(FakeRepo()))
     github.login({"GITHUB_TOKEN": "t", "GITHUB_API_URL": "https://ghe.example.com/api/v3"})
