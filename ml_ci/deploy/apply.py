@@ -21,7 +21,8 @@ from ml_ci.errors import DeployError
 
 FIELD_MANAGER = "ml-ci"
 APPLY = "application/apply-patch+yaml"
-PLURALS = {"Deployment": "deployments", "Service": "services", "HorizontalPodAutoscaler": "horizontalpodautoscalers",
+PLURALS = {"Deployment": "deployments", "Service": "services", "ConfigMap": "configmaps",
+           "HorizontalPodAutoscaler": "horizontalpodautoscalers",
            "PodDisruptionBudget": "poddisruptionbudgets", "ServiceMonitor": "servicemonitors",
            "PrometheusRule": "prometheusrules"}
 RETRYABLE = frozenset({409, 429, 500, 502, 503, 504})
@@ -107,6 +108,14 @@ class Kube:
             return None
         if status >= 300:
             raise DeployError(f"reading Deployment {namespace}/{name} failed: HTTP {status}")
+        return payload  # type: ignore[no-any-return]
+
+    def get_configmap(self, namespace: str, name: str) -> Optional[dict[str, Any]]:
+        status, payload = self.request("GET", f"/api/v1/namespaces/{namespace}/configmaps/{name}")
+        if status == 404:
+            return None
+        if status >= 300:
+            raise DeployError(f"reading ConfigMap {namespace}/{name} failed: HTTP {status}")
         return payload  # type: ignore[no-any-return]
 
     def list_pods(self, namespace: str, selector: dict[str, str]) -> list[dict[str, Any]]:

@@ -300,8 +300,19 @@ class Deployer:
         if reason is not None:
             raise DeployError(f"{env.name}: {reason}; {self._rollback(kube, dep, previous)}")
         release = self._release(env, inputs, smoke_state, previous)
+        kube.apply(manifests.release_record(self.config, env, self._record_files(release, inputs)))
         state.save(self.config.root, release, inputs.eval_record, inputs.golden)
         return Result(release, True, f"{env.name}: {inputs.image.short} rolled out in {env.k8s_namespace}: {outcome.message}")
+
+    @staticmethod
+    def _record_files(release: Release, inputs: Inputs) -> dict[str, str]:
+        # Per-example predictions can outgrow a ConfigMap (1 MiB); the gates and metrics are what promotion reads.
+        compact = {k: v for k, v in inputs.eval_record.items() if k != "predictions"} \
+            if isinstance(inputs.eval_record, dict) else inputs.eval_record
+        files = {tree.RELEASE: release.to_json(), tree.EVAL: json.dumps(compact, sort_keys=True)}
+        if inputs.golden is not None:
+            files[tree.GOLDEN] = json.dumps(inputs.golden, sort_keys=True)
+        return files
 
     @staticmethod
     def _rollback(kube: Any, dep: dict[str, Any], previous: Optional[str]) -> str:
@@ -314,10 +325,15 @@ class Deployer:
 
     # -- promote ---------------------------------------------------------------------------
     def live(self, env: Environment) -> Optional[tuple[Release, Any, Any]]:
-        """What runs in env, with its eval record and golden examples: from the GitOps repo, else the state folder."""
+        """What runs in env, with its eval record and golden examples: from the GitOps repository; else the
+        state folder; else, under `strategy: apply`, the release ConfigMap in the cluster (as on a CI runner
+        that did not make the deploy)."""
         repo = self.repo()
         if repo is None:
-            return state.load(self.config.root, env.name)
+            local = state.load(self.config.root, env.name)
+            if local is not None or env.kind == "local" or self.deploy_cfg.strategy != "apply":
+                return local
+            return self._live_in_cluster(env)
         with repo.snapshot() as co:
             current = self._current(co, env.name)
             if current is None:
@@ -325,6 +341,22 @@ class Deployer:
             folder = tree.overlay_dir(self.config, env.name)
             eval_text, golden_text = co.read(f"{folder}/{tree.EVAL}"), co.read(f"{folder}/{tree.GOLDEN}")
         return current, json.loads(eval_text or "{}"), json.loads(golden_text) if golden_text else None
+
+    def _live_in_cluster(self, env: Environment) -> Optional[tuple[Release, Any, Any]]:
+        from ml_ci.deploy.apply import Kube, api_client
+
+        name = f"{self.config.name}-ml-ci-release"
+        try:
+            kube = self.kube or Kube(api_client(self.environ))
+            cm = kube.get_configmap(env.k8s_namespace, name)
+        except DeployError as e:
+            raise DeployError(f"cannot tell what runs in {env.name} (no local record, and the cluster says: {e})") from None
+        data = (cm or {}).get("data") or {}
+        if tree.RELEASE not in data:
+            return None
+        where = f"ConfigMap {env.k8s_namespace}/{name}"
+        golden = json.loads(data[tree.GOLDEN]) if tree.GOLDEN in data else None
+        return Release.from_json(data[tree.RELEASE], where), json.loads(data.get(tree.EVAL) or "{}"), golden
 
     def health(self, env: Environment) -> Optional[str]:
         if env.kind == "local":

@@ -170,6 +170,15 @@ def render(config: Config, env: Environment, image: ImageRef) -> list[Manifest]:
     return objs
 
 
+def release_record(config: Config, env: Environment, files: dict[str, str]) -> Manifest:
+    """The ConfigMap that says, inside the cluster, what runs (`strategy: apply`): release.json, the
+    evaluation record without its per-example predictions, and golden.json, for the next promotion."""
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": f"{config.name}-ml-ci-release", "namespace": env.k8s_namespace,
+                         "labels": common_labels(config)},
+            "data": files}
+
+
 @dataclass(frozen=True)
 class Ident:
     api_version: str

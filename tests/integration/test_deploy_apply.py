@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import http.server
 import json
+import shutil
 import threading
 import urllib.parse
 from collections.abc import Iterator
@@ -94,15 +95,15 @@ class KubeStandIn:
             self.objects[path] = obj
             self.polls = 0
             return 200, obj
-        if path == DEPLOYMENT:
-            dep = self.objects.get(path)
-            return (200, self.rollout(dep)) if dep else self.status(404, "NotFound", f'deployments.apps "{NAME}" not found')
-        if path == f"/api/v1/namespaces/{NS}/pods":
-            return 200, {"kind": "PodList", "apiVersion": "v1", "items": self.pods()}
-        return self.status(404, "NotFound", "the stand-in does not serve this path")
+        if path.endswith("/pods"):
+            return 200, {"kind": "PodList", "apiVersion": "v1", "items": self.pods(path.removesuffix("/pods"))}
+        stored = self.objects.get(path)
+        if stored is None:
+            return self.status(404, "NotFound", f"{path.rsplit('/', 1)[-1]} not found")
+        return 200, self.rollout(stored) if "/deployments/" in path else stored
 
-    def image(self) -> str:
-        return str(self.objects[DEPLOYMENT]["spec"]["template"]["spec"]["containers"][0]["image"])
+    def image(self, deployment: str = DEPLOYMENT) -> str:
+        return str(self.objects[deployment]["spec"]["template"]["spec"]["containers"][0]["image"])
 
     def rollout(self, dep: dict[str, Any]) -> dict[str, Any]:
         """The Deployment's status as a controller would report it, by scenario."""
@@ -122,15 +123,16 @@ class KubeStandIn:
         dep["status"] = status
         return dep
 
-    def pods(self) -> list[dict[str, Any]]:
+    def pods(self, namespace_path: str) -> list[dict[str, Any]]:
+        deployment = f"/apis/apps/v1{namespace_path.removeprefix('/api/v1')}/deployments/{NAME}"
         ready = self.scenario == "success"
         state: dict[str, Any] = {"running": {"startedAt": "2026-01-01T00:00:00Z"}}
         if self.scenario == "pull-backoff":
-            state = {"waiting": {"reason": "ImagePullBackOff", "message": f'Back-off pulling image "{self.image()}"'}}
+            state = {"waiting": {"reason": "ImagePullBackOff", "message": f'Back-off pulling image "{self.image(deployment)}"'}}
         return [{"metadata": {"name": f"{NAME}-7d9f-x2k4p", "namespace": NS},
                  "status": {"phase": "Running" if "running" in state else "Pending",
                             "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
-                            "containerStatuses": [{"name": "server", "image": self.image(), "ready": ready,
+                            "containerStatuses": [{"name": "server", "image": self.image(deployment), "ready": ready,
                                                    "state": state}]}}]
 
     def patches(self) -> list[str]:
@@ -177,7 +179,8 @@ def test_success_applies_every_object_server_side_and_waits_for_the_rollout(cfg:
     assert message == "staging: aaaaaaaaaaaa rolled out in ml-staging: 1 of 1 replicas updated and available"
     assert stand_in.patches() == [DEPLOYMENT, f"/api/v1/namespaces/{NS}/services/{NAME}",
                                   f"/apis/monitoring.coreos.com/v1/namespaces/{NS}/servicemonitors/{NAME}",
-                                  f"/apis/monitoring.coreos.com/v1/namespaces/{NS}/prometheusrules/{NAME}"]
+                                  f"/apis/monitoring.coreos.com/v1/namespaces/{NS}/prometheusrules/{NAME}",
+                                  f"/api/v1/namespaces/{NS}/configmaps/{NAME}-ml-ci-release"]
     assert stand_in.image() == IMAGE_A
     record = json.loads((cfg.root / ".ml-ci/state/staging/release.json").read_text())
     assert (record["image"], record["status"], record["smoke"]) == (IMAGE_A, "live", "skipped")
@@ -265,3 +268,20 @@ def test_the_cli_reads_the_kubeconfig_and_checks_the_registry(tmp_path: Path, st
         assert capsys.readouterr().err.startswith(f"error: no Kubernetes credentials: the kubeconfig {tmp_path / 'missing'}: ")
     finally:
         remove_stub_images()
+
+
+def test_promotion_reads_the_release_record_from_the_cluster(tmp_path: Path, stand_in: KubeStandIn) -> None:
+    """On a CI runner that did not make the staging deploy there is no local state: the ConfigMap tells."""
+    cfg = config(tmp_path, deploy={"strategy": "apply", "environments": [
+        {"name": "staging", "namespace": NS, "smoke_test": {"enabled": False}},
+        {"name": "production", "namespace": "ml-production", "smoke_test": {"enabled": False}}]})
+    deploy(cfg, stand_in, IMAGE_A)
+    record = stand_in.objects[f"/api/v1/namespaces/{NS}/configmaps/{NAME}-ml-ci-release"]["data"]
+    assert json.loads(record["eval.json"]) == eval_record()
+    shutil.rmtree(tmp_path / ".ml-ci" / "state")
+    d = Deployer(cfg, {}, kube=kube_for(stand_in), check_registry=False, watch_timeout=3, log=lambda _: None)
+    result = d.promote("staging", "production")
+    assert stand_in.image(f"/apis/apps/v1/namespaces/ml-production/deployments/{NAME}") == IMAGE_A
+    assert (result.release.source, result.release.image) == ("promote:staging", IMAGE_A)
+    promoted = stand_in.objects[f"/api/v1/namespaces/ml-production/configmaps/{NAME}-ml-ci-release"]["data"]
+    assert json.loads(promoted["golden.json"]) == golden_record()

@@ -37,20 +37,34 @@ def promote(cfg: Config, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
 
 
 @pytest.mark.parametrize(("changes", "reason"), [
-    (None, "nothing is deployed in staging yet: deploy there first (`ml-ci deploy --env staging`)"),
     ({"verdict": "fail"}, "the quality gates of the model in staging (aaaaaaaaaaaa) did not pass (verdict fail)"),
     ({"smoke": "failed", "status": "reverted", "reason": "smoke test failed: example 0"},
      "staging is not live on aaaaaaaaaaaa (status reverted: smoke test failed: example 0)"),
     ({"smoke": "failed"}, "the smoke test of aaaaaaaaaaaa in staging did not pass (smoke test failed)"),
     ({"status": "pending", "smoke": "pending"}, "staging is not live on aaaaaaaaaaaa (status pending)"),
 ])
-def test_refusals(tmp_path: Path, capsys: pytest.CaptureFixture[str], changes: dict[str, Any] | None, reason: str) -> None:
+def test_refusals(tmp_path: Path, capsys: pytest.CaptureFixture[str], changes: dict[str, Any], reason: str) -> None:
     cfg = apply_config(tmp_path)
-    if changes is not None:
-        seed(cfg, **changes)
+    seed(cfg, **changes)
     code, err = promote(cfg, capsys)
     assert (code, err) == (5, f"error: refusing to promote staging -> production: {reason}\n")
     assert not (tmp_path / ".ml-ci/state/production").exists()  # nothing half-promoted
+
+
+def test_nothing_deployed_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = config(tmp_path, name="promotetest", deploy={"strategy": "apply", "environments": [
+        {"name": "staging", "kind": "local", "port": 1}, {"name": "production", "kind": "local", "port": 2}]})
+    assert promote(cfg, capsys) == (5, "error: refusing to promote staging -> production: nothing is deployed in staging "
+                                       "yet: deploy there first (`ml-ci deploy --env staging`)\n")
+
+
+def test_without_a_record_or_cluster_access_promotion_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "none"))
+    code, err = promote(apply_config(tmp_path), capsys)
+    assert code == 5
+    assert err.startswith("error: cannot tell what runs in staging (no local record, and the cluster says: "
+                          f"no Kubernetes credentials: the kubeconfig {tmp_path / 'none'}: ")
 
 
 def test_an_unhealthy_source_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
