@@ -105,3 +105,10 @@ def test_templates_are_not_mutated_by_rendering(cfg: Config) -> None:
     assert cfg.deploy is not None
     manifests.render(cfg, cfg.deploy.environment("production"), parse(IMAGE_A))
     assert manifests.template("deployment") == before
+
+
+def test_the_release_record_is_a_valid_configmap(cfg: Config) -> None:
+    assert cfg.deploy is not None
+    cm = manifests.release_record(cfg, cfg.deploy.environment("production"), {"release.json": "{}"})
+    validate_any(cm)
+    assert (cm["metadata"]["name"], cm["metadata"]["namespace"]) == ("tiny-ml-ci-release", "ml-production")
