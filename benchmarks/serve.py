@@ -73,6 +73,17 @@ def predict(request: Request) -> dict:
 uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
 """.replace("MAX_LENGTH", str(MAX_LENGTH))
 
+# The HTTP layer alone, for choosing it: a bare ASGI app under uvicorn answering /readyz and /healthz.
+ASGI_APP = """
+import sys, uvicorn
+
+async def app(scope, receive, send):
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": b'{"status": "ok"}'})
+
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", access_log=False)
+"""
+
 TORCH_DOCKERFILE = """FROM {base}
 RUN python3 -m venv /opt/venv && /opt/venv/bin/pip install --no-cache-dir --no-deps torch=={torch} \\
  && /opt/venv/bin/pip install --no-cache-dir filelock typing-extensions sympy networkx jinja2 fsspec \\
@@ -162,7 +173,8 @@ def baseline(model_dir: Path, port: int, app: Path) -> list[str]:
     return [sys.executable, str(app), str(model_dir), str(port)]
 
 
-def load(port: int, texts: list[str], concurrency: int, seconds: float) -> tuple[float, float, int]:
+def load(port: int, texts: list[str], concurrency: int, seconds: float, method: str = "POST",
+         path: str = "/v1/predict") -> tuple[float, float, int]:
     """(requests/s, p50 latency in ms, errors) of `concurrency` keep-alive clients, one text per request."""
     stop = threading.Event()
     latencies: list[list[float]] = [[] for _ in range(concurrency)]
@@ -176,7 +188,7 @@ def load(port: int, texts: list[str], concurrency: int, seconds: float) -> tuple
             k += concurrency
             started = time.perf_counter()
             try:
-                conn.request("POST", "/v1/predict", body=body, headers={"Content-Type": "application/json"})
+                conn.request(method, path, body=body if method == "POST" else None, headers={"Content-Type": "application/json"})
                 response = conn.getresponse()
                 response.read()
                 ok = response.status == 200
@@ -255,6 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=None, help="SST-2 folder (dev.tsv) for real sentences")
     parser.add_argument("--image", action="store_true", help="also build the ml-ci image: size, start to ready")
     parser.add_argument("--torch-image", action="store_true", help="also build the torch + FastAPI image (big, slow)")
+    parser.add_argument("--http-layer", action="store_true",
+                        help="also compare the HTTP layers alone: GET /healthz, stdlib server vs uvicorn")
     parser.add_argument("--base", default=os.environ.get("ML_CI_TEST_BASE_IMAGE", "ml-ci-base:bookworm"))
     args = parser.parse_args(argv)
     texts = sentences(args.data)
@@ -307,6 +321,20 @@ def main(argv: list[str] | None = None) -> int:
             "server c=64 / onnxruntime in-process": {
                 "value": med["ml-ci rps64"] / med["ort in-process"], "target": ">= 0.8",
                 "ours": f"{med['ml-ci rps64']:.1f} texts/s", "baseline": f"{med['ort in-process']:.1f} texts/s"}}
+
+        if args.http_layer:
+            asgi = work / "asgi_app.py"
+            asgi.write_text(ASGI_APP, encoding="utf-8")
+            layers: dict[str, list[float]] = {"stdlib": [], "uvicorn": []}
+            commands: dict[str, Callable[[int], list[str]]] = {"stdlib": lambda p: ours(export, p),
+                                                               "uvicorn": lambda p: [sys.executable, str(asgi), str(p)]}
+            for _ in range(args.runs):
+                for name, make in commands.items():
+                    port = free_port()
+                    with running(make(port), port):
+                        layers[name].append(load(port, texts, 16, args.seconds, "GET", "/healthz")[0])
+            print(line("HTTP layer alone: GET /healthz, c=16 (stdlib/uvicorn)", statistics.median(layers["stdlib"]),
+                       statistics.median(layers["uvicorn"]), "req/s", "info", lambda r: True))
 
         if args.image or args.torch_image:
             from ml_ci.build.stage import run_build

@@ -3,6 +3,10 @@ max_batch_size texts), runs one model call for all of them and hands each reques
 
 Requests larger than a batch are split into chunks on submit, so a batch never exceeds
 max_batch_size and a big request cannot starve small ones for long.
+
+Waiting only pays when someone else is coming: given `active` (the requests being handled right
+now), the batcher stops waiting once every active request is in the batch, so a lone request
+is not delayed by max_batch_delay_ms.
 """
 
 from __future__ import annotations
@@ -30,8 +34,9 @@ _STOP = object()
 
 class MicroBatcher:
     def __init__(self, predict: Predict, *, max_batch_size: int, max_batch_delay_ms: float,
-                 on_batch: Callable[[int, float], None] | None = None) -> None:
+                 on_batch: Callable[[int, float], None] | None = None, active: Callable[[], int] | None = None) -> None:
         self._predict = predict
+        self._active = active
         self._max = max_batch_size
         self._delay = max_batch_delay_ms / 1000.0
         self._on_batch = on_batch or (lambda size, seconds: None)
@@ -71,6 +76,8 @@ class MicroBatcher:
         deadline = time.monotonic() + self._delay
         while size < self._max:
             remaining = deadline - time.monotonic()
+            if self._active is not None and self._queue.empty() and len(batch) >= self._active():
+                remaining = 0  # everyone in flight is in this batch: take what is queued, do not wait
             try:
                 item = self._queue.get(timeout=remaining) if remaining > 0 else self._queue.get_nowait()
             except queue.Empty:

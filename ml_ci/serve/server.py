@@ -64,6 +64,7 @@ class InferenceServer:
         # Requests read vs answered, logged on exit: equal numbers mean no accepted request was dropped.
         self.accepted = 0
         self.answered = 0
+        self.predicting = 0  # POST /v1/predict requests being handled: the batcher waits only for these
         self._connections_lock = threading.Lock()
         handler = type("Handler", (_Handler,), {"app": self})
         self.httpd = _HTTPServer((host, port), handler)
@@ -84,7 +85,8 @@ class InferenceServer:
             self.model_sha256 = classifier.manifest.sha256
             self.metadata = _metadata(classifier.manifest.raw)
             self.batcher = MicroBatcher(classifier.probabilities, max_batch_size=self.limits.max_batch_size,
-                                        max_batch_delay_ms=self.limits.max_batch_delay_ms, on_batch=self.metrics.observe_batch)
+                                        max_batch_delay_ms=self.limits.max_batch_delay_ms, on_batch=self.metrics.observe_batch,
+                                        active=lambda: self.predicting)
             rows = self.batcher.predict(["warm up"], timeout=60)
             if len(rows) != 1 or len(rows[0]) != len(self.labels):
                 raise RuntimeError(f"the warm-up prediction has shape {len(rows)}x{len(rows[0]) if rows else 0}")
@@ -159,6 +161,9 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "ml-ci-serve"
     sys_version = ""
+    # Headers and body leave in two writes; with Nagle's algorithm the second waits for the client's
+    # delayed ACK (40 ms on Linux) on every keep-alive request. TCP_NODELAY sends both at once.
+    disable_nagle_algorithm = True
     busy = False
     _started = 0.0
     _log_extra: dict[str, Any]
@@ -239,9 +244,13 @@ class _Handler(BaseHTTPRequestHandler):
             return
         app = self.app
         app.metrics.in_flight.inc()
+        with app._connections_lock:
+            app.predicting += 1
         try:
             self._predict()
         finally:
+            with app._connections_lock:
+                app.predicting -= 1
             app.metrics.in_flight.dec()
             app.metrics.latency.observe(time.perf_counter() - self._started)
 

@@ -87,3 +87,11 @@ def test_length_groups_bound_padding_and_cover_every_text() -> None:
         assert width * len(g) <= 1.25 * real
     assert [sorted(lengths[i] for i in g) for g in groups] == [[30, 60, 62, 64], [5, 6, 7, 8], [5]]
     assert length_groups([10] * 32) == [list(range(32))], "equal lengths make one batch"
+
+
+def test_a_lone_request_does_not_wait_for_the_batch_delay() -> None:
+    batcher = MicroBatcher(FakeModel(), max_batch_size=8, max_batch_delay_ms=60_000, active=lambda: 1)
+    done = threading.Event()
+    threading.Thread(target=lambda: (batcher.predict(["a"]), done.set()), daemon=True).start()
+    assert done.wait(30), "with one request in flight the batcher would otherwise wait 60 s"
+    batcher.close()
