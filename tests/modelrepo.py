@@ -104,7 +104,7 @@ def tiny_model(folder: Path, labels: tuple[str, ...] = ("negative", "positive"))
     tokenizer = AutoTokenizer.from_pretrained(base)
     config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                         intermediate_size=64, max_position_embeddings=128, num_labels=len(labels),
-                        id2label=dict(enumerate(labels)), label2id={l: i for i, l in enumerate(labels)})
+                        id2label=dict(enumerate(labels)), label2id={name: i for i, name in enumerate(labels)})
     model = BertForSequenceClassification(config)
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder, safe_serialization=True)
