@@ -80,6 +80,9 @@ def test_an_unhealthy_source_is_refused(tmp_path: Path, capsys: pytest.CaptureFi
 
 
 def test_an_unhealthy_local_source_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.services import base_image
+
+    base_image()  # the Docker engine that serves local environments comes with it
     cfg = config(tmp_path, name="promotetest", deploy={"strategy": "apply", "environments": [
         {"name": "staging", "kind": "local", "port": 1}, {"name": "production", "kind": "local", "port": 2}]})
     seed(cfg)
