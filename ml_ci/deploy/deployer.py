@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Optional
 
-from ml_ci.config.model import Config, Environment
+from ml_ci.config.model import Config, Deploy, Environment
 from ml_ci.deploy import gitops, manifests, registry, smoke, state, tree
 from ml_ci.deploy.git import resolve_remote
 from ml_ci.deploy.imageref import ImageRef, parse
@@ -50,13 +50,18 @@ def now() -> str:
     return dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat()
 
 
-def environment(config: Config, name: str) -> Environment:
+def deploy_section(config: Config) -> Deploy:
     if config.deploy is None:
         raise ConfigError([Problem(str(config.path), 0, 0, "deploy", "ml.yaml has no deploy section; add deploy.environments")])
+    return config.deploy
+
+
+def environment(config: Config, name: str) -> Environment:
+    deploy = deploy_section(config)
     try:
-        return config.deploy.environment(name)
+        return deploy.environment(name)
     except KeyError:
-        known = ", ".join(e.name for e in config.deploy.environments)
+        known = ", ".join(e.name for e in deploy.environments)
         raise ConfigError([Problem(str(config.path), 0, 0, "deploy.environments",
                                    f"no environment named {name!r} (ml.yaml has: {known})")]) from None
 
@@ -88,8 +93,7 @@ class Deployer:
         self.watch_timeout = watch_timeout
         self.docker = docker
         self.log = log
-        assert config.deploy is not None
-        self.deploy_cfg = config.deploy
+        self.deploy_cfg = deploy_section(config)
 
     # -- shared pieces ---------------------------------------------------------------------
     def repo(self) -> Optional[gitops.GitOpsRepo]:

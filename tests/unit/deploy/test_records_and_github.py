@@ -136,3 +136,14 @@ def test_review_pull_request_is_opened_once(monkeypatch: pytest.MonkeyPatch) -> 
     with pytest.raises(DeployError, match=r"this environment needs approval, which opens a pull request on acme/deploy: "
                                           r"set GITOPS_TOKEN"):
         github.open_pull_request({}, "GITOPS_TOKEN", "acme/deploy", base="main", head="h", title="t", body="b")
+
+
+def test_a_config_without_deploy_is_a_config_error(tmp_path: Path) -> None:
+    from ml_ci.config import load_config
+    from ml_ci.deploy.deployer import Deployer
+    from ml_ci.errors import ConfigError
+    from tests.modelrepo import make_model_repo
+
+    cfg = load_config(make_model_repo(tmp_path, n_train=30, n_val=10, n_test=10)).config
+    with pytest.raises(ConfigError, match=r"deploy: ml.yaml has no deploy section; add deploy.environments"):
+        Deployer(cfg, {})
