@@ -108,9 +108,7 @@ class Deployer:
 
     def _smoke(self, env: Environment, inputs: Inputs, base_url: str,
                alive: Callable[[], bool] = lambda: True) -> smoke.SmokeReport:
-        if inputs.golden is None:
-            raise DeployError(f"{env.name}: the smoke test needs golden examples (export/golden.json); run `ml-ci export`"
-                              " or set smoke_test.enabled: false for this environment")
+        assert inputs.golden is not None  # deploy() refuses a smoke test without golden examples up front
         golden = golden_examples(inputs.golden, "golden.json")
         return smoke.run(base_url, golden, env.smoke_test.golden_examples, env.smoke_test.timeout_seconds,
                          batch=self.config.serve.max_texts, model_sha256=inputs.model_sha256, alive=alive)
@@ -143,6 +141,10 @@ class Deployer:
         if verdict not in PASSING_VERDICTS:
             raise DeployError(f"the evaluation record's verdict is {verdict!r}: only a model whose quality gates passed "
                               "is deployed (run `ml-ci evaluate`)")
+        if env.smoke_test.enabled and (env.kind == "local" or env.url) and inputs.golden is None:
+            # Checked before anything changes: a smoke test that cannot run must not strand a half-made deploy.
+            raise DeployError(f"{env.name}: the smoke test needs golden examples (export/golden.json); run `ml-ci export`"
+                              " or set smoke_test.enabled: false for this environment")
         if self.check_registry:
             registry.check_digest(inputs.image, auth=registry.credentials(self.config.image, self.environ))
         if env.kind == "local":

@@ -245,3 +245,11 @@ def test_a_promotion_is_recorded_as_a_github_deployment(tmp_path: Path, monkeypa
     with pytest.raises(DeployError):
         Deployer(cfg, environ, check_registry=False, log=lambda _: None).promote("staging", "preprod")
     assert [s[0] for s in repo.deployment.statuses] == ["in_progress", "success", "in_progress", "failure"]
+
+
+def test_a_smoke_test_without_golden_examples_is_refused_before_any_commit(tmp_path: Path) -> None:
+    envs = [{"name": "staging", "url": "http://127.0.0.1:9", "smoke_test": {"golden_examples": 4}}]
+    cfg = gitops_config(tmp_path, envs=envs)
+    with pytest.raises(DeployError, match=r"^staging: the smoke test needs golden examples \(export/golden.json\)"):
+        deployer(cfg).deploy("staging", Inputs(image=parse(IMAGE_A), eval_record=eval_record(), golden=None))
+    assert not (tmp_path / "gitops.git").exists()
