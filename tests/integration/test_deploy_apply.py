@@ -285,3 +285,23 @@ def test_promotion_reads_the_release_record_from_the_cluster(tmp_path: Path, sta
     assert (result.release.source, result.release.image) == ("promote:staging", IMAGE_A)
     promoted = stand_in.objects[f"/api/v1/namespaces/ml-production/configmaps/{NAME}-ml-ci-release"]["data"]
     assert json.loads(promoted["golden.json"]) == golden_record()
+
+
+def test_a_failed_smoke_test_after_the_rollout_rolls_back(tmp_path: Path, stand_in: KubeStandIn) -> None:
+    from tests.unit.deploy.helpers import ModelServer
+
+    server = ModelServer(golden_record(), wrong=True)
+    try:
+        cfg = config(tmp_path, deploy={"strategy": "apply", "environments": [
+            {"name": "staging", "namespace": NS, "url": server.url, "smoke_test": {"golden_examples": 2, "timeout_seconds": 5}}]})
+        server.wrong = False
+        deploy(cfg, stand_in, IMAGE_A)
+        server.wrong = True  # the next model answers differently from its golden record
+        with pytest.raises(DeployError) as e:
+            deploy(cfg, stand_in, IMAGE_B)
+        assert str(e.value) == ("staging: smoke test failed: example 0 ('text number 0'): label 'negative', recorded "
+                                f"'positive'; example 1 ('text number 1'): label 'positive', recorded 'negative'; "
+                                f"rolled back to {IMAGE_A}")
+        assert stand_in.image() == IMAGE_A
+    finally:
+        server.close()
