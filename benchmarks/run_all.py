@@ -14,10 +14,12 @@ benchmark's model, data and runs) are printed with it. Nothing is asserted: benc
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -132,7 +134,7 @@ def rows(outcomes: list[Outcome]) -> list[list[str]]:
             out.append([o.name, key, str(e.get("ours", "")), str(e.get("baseline", "")), shown,
                         str(e.get("target", "")), verdict(value, e.get("target"))])
         if o.code != 0:
-            out[-1][-1] += f" (exit {o.code})"
+            out[-1][-1] += f" ({o.note or f'exit {o.code}'})"
     return out
 
 
@@ -183,15 +185,17 @@ def run(name: str, argv: list[str], timeout: float | None) -> Outcome:
     print(f"\n==> {name}: {' '.join(command[1:])}", flush=True)
     env = {**os.environ, **OFFLINE, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     started = time.perf_counter()
+    # Its own process group, so that stopping it also stops the servers and workers it started.
     with subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          bufsize=1) as process:
+                          bufsize=1, start_new_session=True) as process:
         assert process.stdout is not None
         # A timer, not a check between lines: a benchmark may print nothing for minutes.
         killed = threading.Event()
 
         def kill() -> None:
             killed.set()
-            process.kill()
+            with contextlib.suppress(ProcessLookupError):  # already gone
+                os.killpg(process.pid, signal.SIGKILL)
 
         watchdog = threading.Timer(timeout, kill) if timeout is not None else None
         if watchdog is not None:
@@ -202,6 +206,9 @@ def run(name: str, argv: list[str], timeout: float | None) -> Outcome:
                 if (result := result_line(line)) is not None:
                     outcome.results.append(result)
             outcome.code = process.wait()
+        except KeyboardInterrupt:
+            kill()  # Ctrl-C reaches only this process group: take the benchmark down with us
+            raise
         finally:
             if watchdog is not None:
                 watchdog.cancel()
