@@ -128,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(args.runs):
             for name, command in commands.items():
                 times[name].append(timed(command))
+                print(f"  run {len(times[name])}: {name} {times[name][-1]:.2f} s", flush=True)  # partial results survive a kill
     medians = {name: statistics.median(v) for name, v in times.items()}
     print(f"{args.n} examples, model {args.model}, max_length {MAX_LENGTH}, "
           f"{'SST-2 sentences' if args.data else 'generated sentences'}, {args.runs} interleaved runs each")
