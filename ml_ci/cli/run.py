@@ -41,6 +41,7 @@ def _cache_hit(outputs: Path) -> bool:
 
 
 def run_stage(stage: Stage, config_path: Path) -> runner.StageRun:
+    """`python -m ml_ci <command> -c ml.yaml` in the model repository, as a CI step runs it."""
     with tempfile.TemporaryDirectory(prefix="ml-ci-run-") as tmp:
         outputs = Path(tmp) / "outputs"
         outputs.touch()
@@ -48,8 +49,8 @@ def run_stage(stage: Stage, config_path: Path) -> runner.StageRun:
         env.pop("GITHUB_STEP_SUMMARY", None)
         started = time.perf_counter()
         try:
-            code = subprocess.run([sys.executable, "-m", "ml_ci", *runner.argv(stage, config_path)], env=env,
-                                  check=False).returncode
+            code = subprocess.run([sys.executable, "-m", "ml_ci", *runner.argv(stage, config_path.name)], env=env,
+                                  cwd=config_path.parent, check=False).returncode
         except OSError as e:
             click.echo(f"error: cannot start {stage.name}: {e}", err=True)
             code = 1
@@ -76,7 +77,8 @@ def run(path: Path, dry_run: bool, start: str | None, only: str | None) -> int:
     total = len(stages)
 
     def on_start(index: int, stage: Stage) -> None:
-        click.secho(f"\n==> [{index}/{total}] {stage.name}: ml-ci {' '.join(runner.argv(stage, config.path))}", bold=True)
+        command = " ".join(runner.argv(stage, config.path.name))
+        click.secho(f"\n==> [{index}/{total}] {stage.name}: ml-ci {command}  (in {config.root})", bold=True)
 
     def on_end(result: runner.Result) -> None:
         extra = f" ({result.reason})" if result.reason else ""

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from ml_ci.config.model import Config
+from ml_ci.pipeline.layout import Layout
 
 
 @dataclass(frozen=True)
 class Stage:
     name: str  # unique id, e.g. "deploy-staging"
-    command: tuple[str, ...]  # the ml-ci CLI call that runs it, the same in CI and on a laptop
+    command: tuple[str, ...]  # the ml-ci CLI call that runs it in the model repository, the same in CI and on a laptop
     needs: tuple[str, ...] = ()
     description: str = ""
 
@@ -22,11 +24,14 @@ def plan(config: Config) -> list[Stage]:
         Stage("data-check", ("data", "check"), ("validate",), "test the data"),
     ]
     train_needs: tuple[str, ...] = ("data-check",)
+    train_command: tuple[str, ...] = ("train",)
     if config.tune.enabled:
         stages.append(Stage("tune", ("tune",), ("data-check",), f"Optuna study, {config.tune.trials} trials"))
         train_needs = ("tune",)
+        # Commands run in the model repository, so the path is relative to it, as in CI.
+        train_command = ("train", "--params", Layout(Path(".")).best_params.as_posix())
     stages += [
-        Stage("train", ("train",), train_needs,
+        Stage("train", train_command, train_needs,
               f"fine-tune {config.model.base}"),
         Stage("evaluate", ("evaluate",), ("train",), "evaluate and check gates"),
         Stage("export", ("export",), ("evaluate",), f"package as {config.package.format}"),

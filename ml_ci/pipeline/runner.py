@@ -55,11 +55,12 @@ def select(stages: Sequence[Stage], *, start: str | None = None, only: str | Non
     return list(stages)
 
 
-def argv(stage: Stage, config_path: Path) -> list[str]:
-    """The CLI call of a stage; `validate` takes the file as an argument, stage commands take -c."""
+def argv(stage: Stage, config_name: str) -> list[str]:
+    """The CLI call of a stage, run in the model repository; `validate` takes the file as an argument,
+    stage commands take -c."""
     if stage.command[0] == "validate":
-        return [*stage.command, str(config_path)]
-    return [*stage.command, "-c", str(config_path)]
+        return [*stage.command, config_name]
+    return [*stage.command, "-c", config_name]
 
 
 def artifact(stage: Stage, layout: Layout) -> Path | None:

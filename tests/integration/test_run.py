@@ -50,7 +50,7 @@ def test_only_train_twice_is_a_cache_hit_the_second_time(tmp_path: Path) -> None
     make_model_repo(tmp_path, overrides={"model": {"base": "models/tiny", "max_length": 32}})
     first = ml_ci("run", "--only", "train", ".", cwd=tmp_path)
     assert first.returncode == 0, first.stderr + first.stdout
-    assert "==> [1/1] train: ml-ci train -c ml.yaml" in first.stdout
+    assert "==> [1/1] train: ml-ci train -c ml.yaml  (in .)" in first.stdout
     assert table(first.stdout) == {"train": "ok"}
     shutil.rmtree(tmp_path / ".ml-ci/artifacts")
     second = ml_ci("run", "--only", "train", ".", cwd=tmp_path)

@@ -27,3 +27,10 @@ def test_example_pipeline_order() -> None:
 def test_tuning_off_trains_right_after_the_data_check(tmp_path: Path) -> None:
     stages = {s.name: s for s in plan(load_config(make_model_repo(tmp_path)).config)}
     assert "tune" not in stages and stages["train"].needs == ("data-check",)
+    assert stages["train"].command == ("train",)
+
+
+def test_after_tuning_train_reads_the_best_params() -> None:
+    stages = {s.name: s for s in plan(load_config(EXAMPLE).config)}
+    assert stages["train"].needs == ("tune",)
+    assert stages["train"].command == ("train", "--params", ".ml-ci/artifacts/tune/best_params.json")

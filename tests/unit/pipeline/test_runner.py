@@ -65,8 +65,8 @@ def test_select_from_and_only() -> None:
 
 
 def test_each_stage_is_its_cli_command_with_the_config() -> None:
-    assert argv(PLAN[0], Path("m/ml.yaml")) == ["validate", "m/ml.yaml"]
-    assert argv(PLAN[1], Path("m/ml.yaml")) == ["data", "check", "-c", "m/ml.yaml"]
+    assert argv(PLAN[0], "ml.yaml") == ["validate", "ml.yaml"]
+    assert argv(PLAN[1], "ml.yaml") == ["data", "check", "-c", "ml.yaml"]
 
 
 def test_summary_table_names_status_duration_and_artifact(tmp_path: Path) -> None:
