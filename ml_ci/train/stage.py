@@ -82,7 +82,7 @@ def write_json(path: Path, data: Mapping[str, Any]) -> None:
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
-def _prepare_checkpoints(work: Path, key: str, resume: bool, echo: Echo) -> Path:
+def prepare_checkpoints(work: Path, key: str, resume: bool, echo: Echo) -> Path:
     """Checkpoints belong to one cache key: after any input changed, resuming would mix two runs."""
     marker = work / "key"
     if work.exists() and (not resume or not marker.is_file() or marker.read_text().strip() != key):
@@ -103,7 +103,7 @@ def train_here(config: Config, inputs: Inputs, options: TrainOptions, echo: Echo
     dest = layout.artifacts(STAGE)
     main = is_main_process()
     work = work_dir(layout)
-    checkpoints = _prepare_checkpoints(work, inputs.key, options.resume, echo) if main else work / "checkpoints"
+    checkpoints = prepare_checkpoints(work, inputs.key, options.resume, echo) if main else work / "checkpoints"
     splits = load_splits(config)
     # Every process of a distributed run names the same temporary folder; only the main one writes it.
     tmp_name = f".{STAGE}.tmp-{inputs.key[:16]}"
