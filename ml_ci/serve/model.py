@@ -51,6 +51,9 @@ class Classifier:
         self.tokenizer.no_padding()  # padding is done per length group, below
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
+        # onnxruntime's pool spins after each run by default; the HTTP threads, the tokenizer and the
+        # batcher share these cores, and spinning threads take their time (measured: benchmarks/serve.py).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(str(folder / self.manifest.onnx), options, providers=["CPUExecutionProvider"])
 
