@@ -180,3 +180,26 @@ def test_bad_input_fails_with_its_exit_code_no_traceback_and_nothing_written(tmp
     assert message in done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / ".ml-ci/artifacts").exists()
+
+
+class Pruned(Exception):
+    pass
+
+
+def test_an_exception_from_report_stops_fit_before_any_model_is_saved(tmp_path: Path, tiny: Path) -> None:
+    """What Optuna's pruning relies on: fit calls report after each evaluation and lets its exception out."""
+    from ml_ci.config import load_config
+    from ml_ci.data.load import load_splits
+    from ml_ci.train.fit import fit
+
+    config = load_config(tiny_repo(tmp_path / "repo", tiny) / "ml.yaml").config
+    seen: list[tuple[int, dict[str, float]]] = []
+
+    def report(step: int, metrics: dict[str, float]) -> None:
+        seen.append((step, metrics))
+        raise Pruned
+
+    with pytest.raises(Pruned):
+        fit(config, load_splits(config), overrides={"epochs": 1}, output_dir=tmp_path / "out", report=report)
+    assert [(step, sorted(m)) for step, m in seen] == [(5, ["accuracy", "f1_macro", "loss"])]
+    assert not (tmp_path / "out" / "model").exists()
