@@ -367,8 +367,8 @@ def main(argv: list[str] | None = None) -> int:
                     "baseline": f"{torch_size / 1e6:.0f} MB"}
     # The last line, for benchmarks/run_all.py (its contract is in benchmarks/README.md).
     print(json.dumps({"benchmark": "serve", "ratios": ratios, "conditions": {
-        "model": f"all-MiniLM-L6-v2, 2-class head, ONNX (quantize: {args.quantize})", "max_length": MAX_LENGTH, "seconds": args.seconds,
-        "runs": args.runs, "texts": "SST-2 dev" if args.data else "generated"}}))
+        "model": f"all-MiniLM-L6-v2, 2-class head, ONNX (quantize: {args.quantize})", "max_length": MAX_LENGTH,
+        "seconds": args.seconds, "runs": args.runs, "texts": "SST-2 dev" if args.data else "generated"}}))
     return 0
 
 
