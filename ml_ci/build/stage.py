@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +18,7 @@ from ml_ci.build.verify import check_server, free_port, wait_ready
 from ml_ci.config.model import Config
 from ml_ci.errors import OperationalError
 from ml_ci.export.files import read_json, write_json
-from ml_ci.export.stage import eval_summary
+from ml_ci.export.stage import eval_summary, installed_versions
 from ml_ci.pipeline.layout import Layout
 
 READY_TIMEOUT_S = 120.0
@@ -35,14 +33,6 @@ class BuildResult:
         return str(self.record["reference"])
 
 
-def pins() -> dict[str, str]:
-    found = {}
-    for dist in RUNTIME:
-        with contextlib.suppress(PackageNotFoundError):
-            found[dist] = version(dist)
-    return found
-
-
 def plan_build(config: Config, env: Mapping[str, str], extra_tags: tuple[str, ...] = ()) -> BuildPlan:
     """Everything about the image that can be known before Docker runs (reads artifacts, writes nothing)."""
     layout = Layout(config.root)
@@ -52,7 +42,7 @@ def plan_build(config: Config, env: Mapping[str, str], extra_tags: tuple[str, ..
     if config.package.format != "onnx":
         raise OperationalError("package.format: torch is not built yet; use package.format: onnx")
     try:
-        return make_plan(config, git=git_info(config.root, env), manifest=manifest, pins=pins(),
+        return make_plan(config, git=git_info(config.root, env), manifest=manifest, pins=installed_versions(RUNTIME),
                          created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                          data_fingerprint=data_fingerprint(read_json(layout.artifacts("train") / "lineage.json"),
                                                            read_json(layout.eval_record), read_json(layout.data_report)),

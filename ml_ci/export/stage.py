@@ -18,6 +18,8 @@ from ml_ci.export.parity import Parity, compare
 from ml_ci.pipeline.layout import Layout
 
 ONNX_FILE = "model.onnx"
+# Recorded in model.json: what made the export.
+TOOLCHAIN = ("torch", "transformers", "onnx", "onnxruntime", "tokenizers")
 # Enough golden examples for the image check even when no environment asks for more.
 MIN_GOLDEN = 32
 
@@ -82,11 +84,12 @@ def _source_digest(model_dir: Path) -> str:
     return hashlib.sha256("".join(sha256_file(w) for w in weights).encode()).hexdigest()
 
 
-def _versions() -> dict[str, str]:
+def installed_versions(dists: tuple[str, ...]) -> dict[str, str]:
+    """Distribution -> installed version, for those installed."""
     from importlib.metadata import PackageNotFoundError, version
 
     found = {}
-    for dist in ("torch", "transformers", "onnx", "onnxruntime", "tokenizers"):
+    for dist in dists:
         with contextlib.suppress(PackageNotFoundError):
             found[dist] = version(dist)
     return found
@@ -131,7 +134,7 @@ def run_export(config: Config, *, model_dir: Path | None = None) -> ExportResult
         record = manifest(config, sha256=sha256, source_sha256=source_sha256, inputs=torch_model.inputs,
                           pad_id=torch_model.pad_id,
                           lineage=read_json(layout.artifacts("train") / "lineage.json"),
-                          metrics=eval_summary(read_json(layout.eval_record)), versions=_versions())
+                          metrics=eval_summary(read_json(layout.eval_record)), versions=installed_versions(TOOLCHAIN))
         write_json(out / "model.json", record)
 
         # The exported side runs through the server's own code path: what passes here is what is served.
