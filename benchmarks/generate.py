@@ -21,15 +21,19 @@ BIN = Path(sys.executable).parent
 TARGET_S = 0.3
 
 
-def wall(args: list[str], runs: int) -> list[float]:
-    subprocess.run(args, check=True, capture_output=True)  # warm the page cache once
-    times = []
+def wall(cases: dict[str, list[str]], runs: int) -> dict[str, list[float]]:
+    """Wall times of each command, the cases interleaved so that a busy machine slows them alike."""
+    for args in cases.values():
+        subprocess.run(args, check=True, capture_output=True)  # warm the page cache once
+    times: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(runs):
-        start = time.perf_counter()
-        result = subprocess.run(args, capture_output=True, check=False)
-        times.append(time.perf_counter() - start)
-        if result.returncode != 0:
-            raise SystemExit(f"{' '.join(args)} exited {result.returncode}:\n{result.stdout.decode()}{result.stderr.decode()}")
+        for name, args in cases.items():
+            start = time.perf_counter()
+            result = subprocess.run(args, capture_output=True, check=False)
+            times[name].append(time.perf_counter() - start)
+            if result.returncode != 0:
+                output = result.stdout.decode() + result.stderr.decode()
+                raise SystemExit(f"{' '.join(args)} exited {result.returncode}:\n{output}")
     return times
 
 
@@ -45,8 +49,7 @@ def main() -> int:
                                         str(ROOT / "schemas" / "ml.schema.json"), str(config)],
     }
     medians = {}
-    for name, args in cases.items():
-        times = wall(args, opts.runs)
+    for name, times in wall(cases, opts.runs).items():
         medians[name] = statistics.median(times)
         print(f"{name:<30} median {medians[name] * 1000:7.1f} ms   min {min(times) * 1000:7.1f} ms   ({opts.runs} runs)")
     ours, base = medians["ml-ci generate --check"], medians["check-jsonschema (baseline)"]
