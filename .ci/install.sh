@@ -9,6 +9,7 @@ command -v dockerd >/dev/null || need_apt+=(docker.io)
 command -v docker-registry >/dev/null || need_apt+=(docker-registry)
 command -v debootstrap >/dev/null || need_apt+=(debootstrap)
 command -v shellcheck >/dev/null || need_apt+=(shellcheck)
+command -v node >/dev/null || need_apt+=(nodejs)  # act runs the node stand-ins of tests/actstandins
 command -v git >/dev/null || need_apt+=(git)
 [ -x /usr/lib/postgresql/15/bin/postgres ] || ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need_apt+=(postgresql)
 if [ ${#need_apt[@]} -gt 0 ]; then
