@@ -145,10 +145,9 @@ def markdown_table(header: list[str], body: list[list[str]]) -> str:
 
 
 def conditions_of(outcome: Outcome) -> str:
-    merged: dict[str, Any] = {}
-    for r in outcome.results:
-        merged.update(r.get("conditions") or {})
-    return ", ".join(f"{k} {v}" for k, v in merged.items())
+    """Each result line's conditions apart: two parts of one benchmark may differ (batch size, data)."""
+    parts = [", ".join(f"{k} {v}" for k, v in (r.get("conditions") or {}).items()) for r in outcome.results]
+    return "; ".join(p for p in parts if p)
 
 
 # ---------------------------------------------------------------------------- the machine and the runs
