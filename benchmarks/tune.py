@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 from ml_ci.config import load_config  # noqa: E402
 from ml_ci.config.model import Config  # noqa: E402
 from ml_ci.tune.run import TuneOptions, tune  # noqa: E402
-from tests.modelrepo import make_model_repo  # noqa: E402
+from tests.modelrepo import make_model_repo, write_split  # noqa: E402
 
 BUDGET = 0.40  # of the grid's optimizer steps
 TOLERANCE = 0.005  # accuracy points / 100
@@ -75,22 +75,14 @@ def read_tsv(path: Path) -> list[tuple[str, str]]:
         return [(r["sentence"].strip(), r["label"]) for r in csv.DictReader(f, delimiter="\t")]
 
 
-def write_csv(path: Path, rows: list[tuple[str, str]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["text", "label"])
-        w.writerows(rows)
-
-
 def sst2_repo(root: Path, data: Path, *, train_rows: int, val_rows: int, seed: int, validation: str = "validation") -> Path:
     """A model repository on an SST-2 sample: train and validation drawn from train.tsv, dev.tsv as data/dev.csv.
     validation="dev" points data.validation at dev.tsv (for the final scoring run)."""
     rows = read_tsv(data / "train.tsv")
     random.Random(seed).shuffle(rows)
-    write_csv(root / "data/train.csv", rows[:train_rows])
-    write_csv(root / "data/validation.csv", rows[train_rows:train_rows + val_rows])
-    write_csv(root / "data/dev.csv", read_tsv(data / "dev.tsv"))
+    write_split(root / "data/train.csv", rows[:train_rows])
+    write_split(root / "data/validation.csv", rows[train_rows:train_rows + val_rows])
+    write_split(root / "data/dev.csv", read_tsv(data / "dev.tsv"))
     config = {
         "version": 1, "name": "sst2-sample",
         "data": {"train": "data/train.csv", "validation": f"data/{validation}.csv", "test": "data/dev.csv",
