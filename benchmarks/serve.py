@@ -269,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=None, help="SST-2 folder (dev.tsv) for real sentences")
     parser.add_argument("--image", action="store_true", help="also build the ml-ci image: size, start to ready")
     parser.add_argument("--torch-image", action="store_true", help="also build the torch + FastAPI image (big, slow)")
+    parser.add_argument("--skip-load", action="store_true", help="skip the load phases (with --image: image numbers only)")
     parser.add_argument("--quantize", choices=("none", "int8"), default="none",
                         help="package.quantize of the ml-ci side (the baseline is always float PyTorch)")
     parser.add_argument("--http-layer", action="store_true",
@@ -287,44 +288,47 @@ def main(argv: list[str] | None = None) -> int:
         model_dir, export = prepare(work, texts, args.base, args.quantize)
         app = work / "baseline_app.py"
         app.write_text(BASELINE_APP, encoding="utf-8")
-        servers: dict[str, Callable[[int], list[str]]] = {"ml-ci": lambda p: ours(export, p),
-                                                           "baseline": lambda p: baseline(model_dir, p, app)}
-        for run in range(args.runs):
-            for name, command in servers.items():
-                port = free_port()
-                with running(command(port), port):
-                    load(port, texts, 4, 2.0)  # warm-up
-                    rps16, _, err16 = load(port, texts, 16, args.seconds)
-                    _, p50, err1 = load(port, texts, 1, args.seconds)
-                    add(f"{name} rps16", rps16)
-                    add(f"{name} p50", p50)
-                    add(f"{name} errors", err16 + err1)
-                    if name == "ml-ci":
-                        rps64, _, err64 = load(port, texts, 64, args.seconds)
-                        add("ml-ci rps64", rps64)
-                        add("ml-ci errors", err64)
-                print(f"run {run + 1}: " + ", ".join(f"{k} {v[-1]:.1f}" for k, v in results.items()), flush=True)
-            add("ort in-process", in_process(export, texts, args.seconds))
+        ratios: dict[str, dict[str, object]] = {}  # for the result line below
+        if not args.skip_load:
+            servers: dict[str, Callable[[int], list[str]]] = {"ml-ci": lambda p: ours(export, p),
+                                                               "baseline": lambda p: baseline(model_dir, p, app)}
+            for run in range(args.runs):
+                for name, command in servers.items():
+                    port = free_port()
+                    with running(command(port), port):
+                        load(port, texts, 4, 2.0)  # warm-up
+                        rps16, _, err16 = load(port, texts, 16, args.seconds)
+                        _, p50, err1 = load(port, texts, 1, args.seconds)
+                        add(f"{name} rps16", rps16)
+                        add(f"{name} p50", p50)
+                        add(f"{name} errors", err16 + err1)
+                        if name == "ml-ci":
+                            rps64, _, err64 = load(port, texts, 64, args.seconds)
+                            add("ml-ci rps64", rps64)
+                            add("ml-ci errors", err64)
+                    print(f"run {run + 1}: " + ", ".join(f"{k} {v[-1]:.1f}" for k, v in results.items()), flush=True)
+                add("ort in-process", in_process(export, texts, args.seconds))
 
-        med = {k: statistics.median(v) for k, v in results.items()}
-        print(f"\nmedians of {args.runs} runs, {args.seconds:.0f} s each, on {os.cpu_count()} cores; texts: "
-              f"{'SST-2 dev' if args.data else 'generated'}")
-        print(f"{'':<44} {'ml-ci':>10} {'baseline':>10}")
-        print(line("throughput, concurrency 16", med["ml-ci rps16"], med["baseline rps16"], "req/s", ">= 3", lambda r: r >= 3))
-        print(line("p50 latency, concurrency 1", med["ml-ci p50"], med["baseline p50"], "ms", "<= 0.5", lambda r: r <= 0.5))
-        print(line("server (c=64) vs onnxruntime in-process", med["ml-ci rps64"], med["ort in-process"], "texts/s", ">= 0.8",
-                   lambda r: r >= 0.8))
-        print(f"errors: ml-ci {sum(results['ml-ci errors']):.0f}, baseline {sum(results['baseline errors']):.0f}")
-        ratios: dict[str, dict[str, object]] = {  # for the result line below
-            "throughput c=16 ml-ci / transformers+FastAPI": {
-                "value": med["ml-ci rps16"] / med["baseline rps16"], "target": ">= 3",
-                "ours": f"{med['ml-ci rps16']:.1f} req/s", "baseline": f"{med['baseline rps16']:.1f} req/s"},
-            "p50 latency c=1 ml-ci / transformers+FastAPI": {
-                "value": med["ml-ci p50"] / med["baseline p50"], "target": "<= 0.5",
-                "ours": f"{med['ml-ci p50']:.1f} ms", "baseline": f"{med['baseline p50']:.1f} ms"},
-            "server c=64 / onnxruntime in-process": {
-                "value": med["ml-ci rps64"] / med["ort in-process"], "target": ">= 0.8",
-                "ours": f"{med['ml-ci rps64']:.1f} texts/s", "baseline": f"{med['ort in-process']:.1f} texts/s"}}
+            med = {k: statistics.median(v) for k, v in results.items()}
+            print(f"\nmedians of {args.runs} runs, {args.seconds:.0f} s each, on {os.cpu_count()} cores; texts: "
+                  f"{'SST-2 dev' if args.data else 'generated'}")
+            print(f"{'':<44} {'ml-ci':>10} {'baseline':>10}")
+            print(line("throughput, concurrency 16", med["ml-ci rps16"], med["baseline rps16"], "req/s", ">= 3",
+                       lambda r: r >= 3))
+            print(line("p50 latency, concurrency 1", med["ml-ci p50"], med["baseline p50"], "ms", "<= 0.5", lambda r: r <= 0.5))
+            print(line("server (c=64) vs onnxruntime in-process", med["ml-ci rps64"], med["ort in-process"], "texts/s", ">= 0.8",
+                       lambda r: r >= 0.8))
+            print(f"errors: ml-ci {sum(results['ml-ci errors']):.0f}, baseline {sum(results['baseline errors']):.0f}")
+            ratios.update({
+                "throughput c=16 ml-ci / transformers+FastAPI": {
+                    "value": med["ml-ci rps16"] / med["baseline rps16"], "target": ">= 3",
+                    "ours": f"{med['ml-ci rps16']:.1f} req/s", "baseline": f"{med['baseline rps16']:.1f} req/s"},
+                "p50 latency c=1 ml-ci / transformers+FastAPI": {
+                    "value": med["ml-ci p50"] / med["baseline p50"], "target": "<= 0.5",
+                    "ours": f"{med['ml-ci p50']:.1f} ms", "baseline": f"{med['baseline p50']:.1f} ms"},
+                "server c=64 / onnxruntime in-process": {
+                    "value": med["ml-ci rps64"] / med["ort in-process"], "target": ">= 0.8",
+                    "ours": f"{med['ml-ci rps64']:.1f} texts/s", "baseline": f"{med['ort in-process']:.1f} texts/s"}})
 
         if args.http_layer:
             asgi = work / "asgi_app.py"

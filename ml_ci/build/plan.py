@@ -14,6 +14,9 @@ from ml_ci.resources import resource
 # The serving runtime. Versions are pinned to what this ml-ci runs with (see `pins`), so the image
 # serves with the onnxruntime and tokenizers that the export's parity check ran.
 RUNTIME = ("onnxruntime", "tokenizers", "numpy", "prometheus_client")
+# Installed without their dependencies: tokenizers depends on huggingface_hub (with httpx, hf_xet,
+# fsspec, pyyaml, tqdm: about 25 MB) only to download from the hub; the server reads tokenizer.json.
+NO_DEPS = ("tokenizers",)
 SEMVER = re.compile(r"^v?(\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?)$")
 # A Docker tag: [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}
 TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
@@ -45,15 +48,21 @@ def repository(config: Config) -> str:
     return f"{config.image.registry}/{name}"
 
 
+def pinned(dist: str, pins: dict[str, str]) -> str:
+    """A requirement; a distribution without a known version is left unpinned."""
+    return f"{dist}=={pins[dist]}" if dist in pins else dist
+
+
 def requirements(pins: dict[str, str]) -> str:
-    """requirements.txt; a distribution without a known version is left unpinned."""
-    return "".join(f"{d}=={pins[d]}\n" if d in pins else f"{d}\n" for d in RUNTIME)
+    """requirements.txt: the runtime installed with its dependencies."""
+    return "".join(f"{pinned(d, pins)}\n" for d in RUNTIME if d not in NO_DEPS)
 
 
-def render_dockerfile(config: Config, template: str | None = None) -> str:
+def render_dockerfile(config: Config, pins: dict[str, str] | None = None, template: str | None = None) -> str:
     text = template if template is not None else resource("templates/docker/Dockerfile.onnx").read_text(encoding="utf-8")
     s = config.serve
-    return Template(text).substitute(base=config.image.base, port=s.port, max_batch_size=s.max_batch_size,
+    no_deps = " ".join(pinned(d, pins or {}) for d in NO_DEPS)
+    return Template(text).substitute(base=config.image.base, no_deps=no_deps, port=s.port, max_batch_size=s.max_batch_size,
                                      max_batch_delay_ms=s.max_batch_delay_ms, max_body_bytes=s.max_body_bytes,
                                      max_texts=s.max_texts, max_text_chars=s.max_text_chars, threads=s.threads)
 
@@ -111,5 +120,5 @@ def data_fingerprint(lineage: Any, *others: Any) -> str | None:
 def make_plan(config: Config, *, git: GitInfo, manifest: dict[str, Any], pins: dict[str, str], created: str,
               data_fingerprint: str | None, metrics: dict[str, Any], extra_tags: tuple[str, ...] = ()) -> BuildPlan:
     return BuildPlan(repository=repository(config), tags=tags(git, manifest["sha256"], extra_tags),
-                     dockerfile=render_dockerfile(config), requirements=requirements(pins),
+                     dockerfile=render_dockerfile(config, pins), requirements=requirements(pins),
                      labels=labels(config, git, manifest, created=created, data_fingerprint=data_fingerprint, metrics=metrics))

@@ -13,7 +13,7 @@ from ml_ci import __version__
 from ml_ci.config.model import Config
 from ml_ci.errors import GateError, OperationalError
 from ml_ci.export.files import read_json, sha256_file, staged_dir, write_json
-from ml_ci.export.golden import golden_record
+from ml_ci.export.golden import golden_record, tolerance_for
 from ml_ci.export.parity import Parity, compare
 from ml_ci.pipeline.layout import Layout
 
@@ -145,7 +145,8 @@ def run_export(config: Config, *, model_dir: Path | None = None) -> ExportResult
         write_json(out / "parity.json", {**parity.record(), "quantize": config.package.quantize, "sha256": sha256})
         g_texts, g_truth = golden_split
         write_json(out / "golden.json", golden_record(g_texts, g_truth, served.labels, served.probabilities(g_texts),
-                                                      _softmax(torch_model.logits(g_texts)), golden_count(config)))
+                                                      _softmax(torch_model.logits(g_texts)), golden_count(config),
+                                                      tolerance_for(config.package.quantize)))
         if not parity.passed:
             raise GateError("the exported model does not match PyTorch:\n  " + "\n  ".join(parity.failures))
     golden = read_json(layout.export_dir / "golden.json")

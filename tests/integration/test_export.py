@@ -56,6 +56,8 @@ def test_int8_quantization_shrinks_the_model_and_records_parity(tmp_path: Path) 
     assert (q_out / "model.onnx").stat().st_size < 0.6 * (f_out / "model.onnx").stat().st_size
     parity = json.loads((q_out / "parity.json").read_text())
     assert parity["quantize"] == "int8" and parity["max_abs_logit_diff"] > 0
+    golden = json.loads((q_out / "golden.json").read_text())
+    assert golden["tolerance"] == 0.02, "int8 answers depend on the batch: the checks allow for it"
     assert sorted(p.name for p in q_out.iterdir()) == FILES, "the float model is not left behind"
 
 

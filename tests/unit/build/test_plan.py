@@ -34,8 +34,12 @@ def test_dockerfile_from_the_configured_base_with_stable_layers_first(tmp_path: 
 
 
 def test_requirements_pin_what_is_known() -> None:
-    assert requirements({"onnxruntime": "1.2.3", "numpy": "2.0.0"}) == \
-        "onnxruntime==1.2.3\ntokenizers\nnumpy==2.0.0\nprometheus_client\n"
+    assert requirements({"onnxruntime": "1.2.3", "numpy": "2.0.0"}) == "onnxruntime==1.2.3\nnumpy==2.0.0\nprometheus_client\n"
+
+
+def test_tokenizers_comes_without_the_hub_client(tmp_path: Path) -> None:
+    text = render_dockerfile(config(tmp_path), {"tokenizers": "0.9.9"})
+    assert "--no-deps tokenizers==0.9.9 \\" in text
 
 
 def test_repository_defaults_to_the_name(tmp_path: Path) -> None:
