@@ -1,9 +1,11 @@
 """The HTTP layer: the standard library's threading server in front of the micro-batcher.
 
 Why not an ASGI server: every request waits on the batcher thread and onnxruntime releases the
-GIL while it computes, so threads cost little here; the stdlib server adds no dependency to the
-image (uvicorn + starlette + h11/httptools would) and benchmarks/serve.py measures it at the model's
-own batched throughput. One thread per connection, keep-alive (HTTP/1.1).
+GIL while it computes, so threads cost little here, and the stdlib server adds no dependency to
+the image. Measured (benchmarks/serve.py --http-layer, GET /healthz at concurrency 16, 2 shared
+cores): this server 1,590 requests/s against 1,186 for uvicorn (h11) with a bare ASGI app, both far
+above the model's own rate (about 10-25 ms of compute per text). One thread per connection,
+keep-alive (HTTP/1.1).
 
 Shutdown (SIGTERM/SIGINT): /readyz turns 503, the listening socket closes (nothing new is
 accepted), idle keep-alive connections are closed, every request already read is answered, the
