@@ -174,8 +174,14 @@ def all_actions() -> dict[str, CompositeAction]:
                                          "fails (exit 4) naming each failed gate.",
             command=("evaluate",),
             inputs={"baseline": Input(description="eval.json of the baseline for relative gates (empty: none).",
-                                      default=opt)},
-            args=(Arg("baseline", "--baseline"),), outputs={"verdict": "pass or fail."}),
+                                      default=opt),
+                    "gitops-dir": Input(description="A checkout of the GitOps repository, for `against: production` "
+                                                    "(empty: none).", default=opt),
+                    "main-baseline": Input(description="eval.json (or its folder) of the latest evaluation on main, "
+                                                       "for `against: main` (empty: none).", default=opt)},
+            args=(Arg("baseline", "--baseline"), Arg("gitops-dir", "--gitops-dir"),
+                  Arg("main-baseline", "--main-baseline")),
+            outputs={"verdict": "pass or fail."}),
         "report": stage_action(
             name="report", description="Post the pipeline's report as one sticky PR comment and a commit status "
                                        "(`ml-ci report`).",

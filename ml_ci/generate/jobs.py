@@ -8,7 +8,7 @@ from typing import Optional
 from ml_ci import __version__
 from ml_ci.config.model import Config
 from ml_ci.generate import pins
-from ml_ci.generate.model import Concurrency, Job, Step
+from ml_ci.generate.model import Concurrency, Env, Job, Step
 from ml_ci.generate.options import Options
 from ml_ci.generate.yamlout import Commented, Value
 from ml_ci.pipeline.layout import STATE_DIR
@@ -64,7 +64,7 @@ def job(config: Config, job_id: str, name: str, steps: tuple[Step, ...], *, need
         long: bool = False, gpu: bool = False, permissions: Optional[Mapping[str, Commented]] = None,
         if_: Optional[str] = None, environment: Optional[Mapping[str, str]] = None,
         concurrency: Optional[Concurrency] = None, strategy: Optional[Mapping[str, Value]] = None,
-        outputs: Optional[Mapping[str, str]] = None, env: Optional[Mapping[str, str]] = None) -> Job:
+        outputs: Optional[Mapping[str, str]] = None, env: Optional[Env] = None) -> Job:
     """A job on the config's runners, reading the repository only unless given more permissions."""
     return Job(id=job_id, name=name, runs_on=config.ci.train_runner if gpu else config.ci.runner,
                timeout_minutes=config.ci.timeout_minutes if long else SHORT_TIMEOUT,

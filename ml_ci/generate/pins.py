@@ -24,7 +24,10 @@ class Pin:
 CHECKOUT = Pin("actions/checkout", "11bd71901bbe5b1630ceea73d27597364c9af683", "v4.2.2")
 SETUP_PYTHON = Pin("actions/setup-python", "a26af69be951a213d495a4c3e4e4022e16d87065", "v5.6.0")
 CACHE = Pin("actions/cache", "5a3ec84eff668545956fd18022155c47e93e2684", "v4.2.3")
+# The restore-only and save-only halves of actions/cache, from the same commit.
+CACHE_RESTORE = Pin("actions/cache/restore", CACHE.sha, CACHE.version)
+CACHE_SAVE = Pin("actions/cache/save", CACHE.sha, CACHE.version)
 UPLOAD_ARTIFACT = Pin("actions/upload-artifact", "ea165f8d65b6e75b540449e92b4886f43607fa02", "v4.6.2")
 DOWNLOAD_ARTIFACT = Pin("actions/download-artifact", "d3f86a106a0bac45b974a628896c90dbdf5c8093", "v4.3.0")
 
-PINS: tuple[Pin, ...] = (CHECKOUT, SETUP_PYTHON, CACHE, UPLOAD_ARTIFACT, DOWNLOAD_ARTIFACT)
+PINS: tuple[Pin, ...] = (CHECKOUT, SETUP_PYTHON, CACHE, CACHE_RESTORE, CACHE_SAVE, UPLOAD_ARTIFACT, DOWNLOAD_ARTIFACT)

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 
 from ml_ci.config.model import Config
+from ml_ci.generate import baselines, tuning
 from ml_ci.generate import jobs as j
-from ml_ci.generate import pins
 from ml_ci.generate.model import SAME_REPO, SELF_HOSTED, Concurrency, Job, Step, Workflow
 from ml_ci.generate.options import Options
 from ml_ci.generate.yamlout import Commented, Value
 
-TUNE_ENVIRONMENT = "ml-ci-tune"  # holds the shared Optuna storage secret
 REGISTRY_ENVIRONMENT = "ml-ci-registry"  # holds the registry credentials
-TUNE_WORKERS_DIR = ".ml-ci/tune-workers"
+GHCR = "ghcr.io"
+# The job's own token may push to GHCR (packages: write); docker reads the login from its config.
+GHCR_LOGIN = '''\
+set -euo pipefail
+printf '%s' "$GHCR_TOKEN" | docker login ghcr.io -u "$GITHUB_ACTOR" --password-stdin
+'''
 PR_OR_REF = "${{ github.event.pull_request.number || github.ref }}"
 
 
@@ -30,69 +33,38 @@ def validate_job(config: Config, options: Options) -> Job:
                  (j.checkout(), j.setup(config, options, extras="", validate=True)))
 
 
-def tune_job(config: Config, options: Options) -> Job:
-    tune = config.tune
-    workers = tune.workers
-    with_: dict[str, Value] = {}
-    environment, env = None, None
-    if workers > 1:
-        # Every worker runs its share of the trials on one study in the shared storage, whose
-        # URL (a secret) lives in a dedicated GitHub environment.
-        with_ = {"trials": str(math.ceil(tune.trials / workers)), "workers": "1"}
-        environment, env = {"name": TUNE_ENVIRONMENT}, j.secret_env(tune.storage_env)
-    steps = (j.checkout(), j.setup(config, options),
-             j.stage(config, options, "tune", step_id="tune", name="Tune", with_=with_),
-             j.upload("tune-worker-${{ matrix.worker }}", "tune"))
-    return j.job(config, "tune", "tune (worker ${{ matrix.worker }})", steps, needs=("data-check",), long=True, gpu=True,
-                 strategy={"fail-fast": False, "matrix": {"worker": list(range(workers))}}, environment=environment, env=env)
-
-
-# Each worker reports the shared study as it saw it when it finished; the one that saw the most
-# trials finished last and has the best of all of them.
-PICK_MOST_COMPLETE = f"""\
-set -euo pipefail
-python - <<'PY'
-import json, pathlib, shutil
-reports = sorted(pathlib.Path("{TUNE_WORKERS_DIR}").glob("*/report.json"))
-best = max(reports, key=lambda p: len(json.loads(p.read_text(encoding="utf-8"))["trials"]))
-shutil.copytree(best.parent, "{j.artifacts_path("tune")}", dirs_exist_ok=True)
-print(f"tuning results of {{best.parent.name}}")
-PY
-"""
-
-
-def tune_results(config: Config, *, optional: bool = False) -> list[Step]:
-    """Steps that put the tuning results into .ml-ci/artifacts/tune."""
-    if config.tune.workers == 1:
-        return [j.download("tune-worker-0", "tune", optional=optional)]
-    return [Step(name="Download every tuning worker's results", uses=pins.DOWNLOAD_ARTIFACT.uses(),
-                 with_={"pattern": "tune-worker-*", "path": TUNE_WORKERS_DIR}, continue_on_error=optional),
-            Step(name="Take the most complete view of the study", run=PICK_MOST_COMPLETE, continue_on_error=optional)]
+def data_check_job(config: Config, options: Options) -> Job:
+    return j.job(config, "data-check", "data check", (
+        j.checkout(), j.setup(config, options),
+        j.stage(config, options, "data-check", step_id="data", name="Check the data"),
+        j.upload("data-check", "data-check")), needs=("validate",))
 
 
 def train_job(config: Config, options: Options, needs: tuple[str, ...]) -> Job:
     steps: list[Step] = [j.checkout(), j.setup(config, options)]
     with_: dict[str, Value] = {}
     if config.tune.enabled:
-        steps += tune_results(config)
+        steps.append(tuning.results(config))
         with_["params"] = j.artifacts_path("tune") + "/best_params.json"
     steps += [j.stage(config, options, "train", step_id="train", name="Train", with_=with_), j.upload("train", "train")]
     return j.job(config, "train", "train", tuple(steps), needs=needs, long=True, gpu=True,
                  outputs={"model-digest": "${{ steps.train.outputs.model-digest }}"})
 
 
-def evaluate_job(config: Config, options: Options) -> Job:
-    steps = (j.checkout(), j.setup(config, options), j.download("train", "train"),
-             j.stage(config, options, "evaluate", step_id="evaluate", name="Evaluate and check gates"),
-             j.upload("evaluate", "evaluate"))
+def evaluate_job(config: Config, options: Options, extra: baselines.EvaluateBaselines) -> Job:
+    steps = (j.checkout(), j.setup(config, options), j.download("train", "train"), *extra.before,
+             j.stage(config, options, "evaluate", step_id="evaluate", name="Evaluate and check gates",
+                     with_=extra.inputs),
+             j.upload("evaluate", "evaluate"), *extra.after)
     return j.job(config, "evaluate", "evaluate", steps, needs=("train",),
-                 outputs={"verdict": "${{ steps.evaluate.outputs.verdict }}"})
+                 outputs={"verdict": "${{ steps.evaluate.outputs.verdict }}"},
+                 environment={"name": extra.environment} if extra.environment else None)
 
 
 def report_job(config: Config, options: Options, needs: tuple[str, ...]) -> Job:
     downloads = [j.download("data-check", "data-check", optional=True), j.download("evaluate", "evaluate", optional=True)]
     if config.tune.enabled:
-        downloads += tune_results(config, optional=True)
+        downloads.append(tuning.results(config, optional=True))
     steps = (j.checkout(), j.setup(config, options), *downloads,
              j.stage(config, options, "report", step_id="report", name="Report on the pull request",
                      with_={"pr": "${{ github.event.pull_request.number }}"}))
@@ -113,15 +85,13 @@ def _fork_guard(job: Job) -> Job:
 
 def pr_workflow(config: Config, options: Options) -> Workflow:
     jobs = [validate_job(config, options),
-            j.job(config, "data-check", "data check", (
-                j.checkout(), j.setup(config, options),
-                j.stage(config, options, "data-check", step_id="data", name="Check the data"),
-                j.upload("data-check", "data-check")), needs=("validate",))]
+            data_check_job(config, options)]
     train_needs: tuple[str, ...] = ("data-check",)
     if config.tune.enabled:
-        jobs.append(tune_job(config, options))
-        train_needs = ("data-check", "tune")
-    jobs += [train_job(config, options, train_needs), evaluate_job(config, options)]
+        tune_jobs, last = tuning.jobs(config, options)
+        jobs += tune_jobs
+        train_needs = ("data-check", last)
+    jobs += [train_job(config, options, train_needs), evaluate_job(config, options, baselines.for_pr(config))]
     jobs.append(report_job(config, options, tuple(job.id for job in jobs)))
     jobs = [_fork_guard(job) for job in jobs]
     return Workflow(name=f"ml-pr ({config.name})", on=_triggers(config, "pull_request"), jobs=tuple(jobs),
@@ -130,7 +100,15 @@ def pr_workflow(config: Config, options: Options) -> Workflow:
 
 
 def release_workflow(config: Config, options: Options) -> Workflow:
-    jobs = [validate_job(config, options), train_job(config, options, ("validate",)), evaluate_job(config, options)]
+    jobs = [validate_job(config, options)]
+    train_needs: tuple[str, ...] = ("validate",)
+    if config.tune.enabled:
+        # Tuning again rejoins the PR's finished study when the storage is shared (see tuning.py).
+        jobs.append(data_check_job(config, options))
+        tune_jobs, last = tuning.jobs(config, options)
+        jobs += tune_jobs
+        train_needs = (last,)
+    jobs += [train_job(config, options, train_needs), evaluate_job(config, options, baselines.for_release(config))]
     jobs.append(j.job(config, "export", "export", (
         j.checkout(), j.setup(config, options), j.download("train", "train"),
         j.stage(config, options, "export", step_id="export", name="Export"), j.upload("export", "export")),
@@ -138,10 +116,13 @@ def release_workflow(config: Config, options: Options) -> Workflow:
     image = config.image
     build_env = j.secret_env(image.registry_username_env, image.registry_password_env)
     build_environment = {"name": REGISTRY_ENVIRONMENT} if build_env else None
-    if not build_env and image.registry == "ghcr.io":
-        build_env = {"GITHUB_TOKEN": "${{ github.token }}"}  # GHCR takes the job's own token
+    login: tuple[Step, ...] = ()
+    if not image.registry_password_env and image.registry == GHCR:
+        login = (Step(name="Log in to GHCR with the job's token", env={"GHCR_TOKEN": "${{ github.token }}"},
+                      run=GHCR_LOGIN),)
     jobs.append(j.job(config, "build", "build and push the image", (
         j.checkout(), j.setup(config, options), j.download("export", "export"), j.download("evaluate", "evaluate"),
+        *login,
         j.stage(config, options, "build", step_id="build", name="Build and push", with_={"push": "true"}),
         j.upload("build", "build")), needs=("evaluate", "export"),
         permissions={**j.READ, "packages": Commented("write", "push the image")},
@@ -166,6 +147,8 @@ def release_workflow(config: Config, options: Options) -> Workflow:
                 job_id, name = f"promote-{env.name}", f"promote {previous} to {env.name}"
                 step = j.stage(config, options, "promote", step_id="promote", name=f"Promote {previous} to {env.name}",
                                with_={"from": previous, "to": env.name})
+            # The GitHub Deployment record (ml_ci/deploy/github.py) is made with the job's token.
+            step = replace(step, env={"GITHUB_TOKEN": "${{ github.token }}"})
             jobs.append(j.job(config, job_id, name, (*common, step), needs=(needs,), permissions=permissions,
                               environment={"name": env.name}, concurrency=j.deploy_concurrency(config, env.name),
                               env=secrets))

@@ -127,7 +127,7 @@ def test_tune_workers_share_a_study_through_an_environment_secret() -> None:
     assert tune["environment"] == {"name": "ml-ci-tune"}
     step = next(s for s in tune["steps"] if s.get("id") == "tune")
     assert step["with"]["trials"] == "4" and step["with"]["workers"] == "1"  # ceil(10 / 3) each
-    assert pr["jobs"]["train"]["needs"] == ["data-check", "tune"]
+    assert pr["jobs"]["train"]["needs"] == ["data-check", "tune-results"]
 
 
 def test_promotion_follows_the_environment_order() -> None:
