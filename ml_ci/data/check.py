@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
+from ml_ci.atomic import staged_dir
 from ml_ci.config.model import Config
 from ml_ci.data import report as reports
 from ml_ci.data.checks import run_checks
@@ -26,19 +25,9 @@ _LOCATION = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+)$")
 
 def write_report(out_dir: Path, report: Mapping[str, Any], markdown: str) -> None:
     """report.json and report.md into a fresh folder renamed over out_dir: never half-written."""
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with staged_dir(out_dir) as tmp:
         (tmp / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         (tmp / "report.md").write_text(markdown, encoding="utf-8")
-        old = out_dir.with_name(f".{out_dir.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        if out_dir.exists():
-            os.replace(out_dir, old)
-        os.replace(tmp, out_dir)
-        shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def github_annotations(report: Mapping[str, Any], root: Path) -> list[str]:

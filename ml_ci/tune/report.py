@@ -7,14 +7,12 @@ so a failure (or a kill) leaves the previous artifacts or none, never half of th
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ml_ci.atomic import staged_dir
 from ml_ci.tune.summary import Summary, markdown, summarize, with_extras
 
 if TYPE_CHECKING:
@@ -69,9 +67,7 @@ def study_summary(study: optuna.Study, metric: str) -> Summary:
 
 def write_artifacts(out_dir: Path, study: optuna.Study, *, metric: str, seed: int, plan: dict[str, Any]) -> Summary:
     """Fill a temporary folder and rename it into place as out_dir; returns the summary written."""
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
+    with staged_dir(out_dir) as tmp:
         summary = study_summary(study, metric)
         summary = with_extras(summary, importances(study, seed), plots(study, tmp))
         if summary.best is not None:  # no file rather than an empty one that would train with the defaults
@@ -81,18 +77,4 @@ def write_artifacts(out_dir: Path, study: optuna.Study, *, metric: str, seed: in
         (tmp / "report.json").write_text(json.dumps({**summary.to_json(), "plan": plan}, indent=2, default=str) + "\n",
                                          encoding="utf-8")
         (tmp / "report.md").write_text(markdown(summary), encoding="utf-8")
-        _swap(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return summary
-
-
-def _swap(new: Path, out_dir: Path) -> None:
-    """Replace out_dir by new with renames only (the old folder is removed last)."""
-    old = out_dir.with_name(f".{out_dir.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if out_dir.exists():
-        os.replace(out_dir, old)
-    os.replace(new, out_dir)
-    shutil.rmtree(old, ignore_errors=True)
