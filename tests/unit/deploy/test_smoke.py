@@ -27,6 +27,16 @@ def test_label_and_probability_mismatches_are_named() -> None:
                                "example 1 ('bad film'): p(negative)=0.7000, recorded 0.8000 (tolerance 0.001)")
 
 
+def test_near_tie_compares_probabilities_only() -> None:
+    tie = [Golden("so-so film", "positive", {"negative": 0.4995, "positive": 0.5005}, near_tie=True)]
+    flipped = [Prediction("negative", {"negative": 0.5001, "positive": 0.4999})]
+    assert compare(tie, flipped, 0.02).passed
+    far = [Prediction("negative", {"negative": 0.9, "positive": 0.1})]
+    assert compare(tie, far, 0.02).problems == ("example 0 ('so-so film'): p(negative)=0.9000, recorded 0.4995 (tolerance 0.02)",)
+    row = {"text": "t", "near_tie": True, "expected": {"label": "a", "probabilities": {"a": 0.5}}}
+    assert golden_examples({"examples": [row]}, "golden.json").examples[0].near_tie
+
+
 def test_count_mismatch() -> None:
     assert compare(G, [], 0.001).problems[0] == "sent 2 texts, got 0 predictions"
 
