@@ -13,6 +13,9 @@ class MlCiError(Exception):
     """A failure the user can act on: printed without a traceback."""
 
     exit_code = 1
+    # Set when the stage already wrote its own workflow annotations (one per problem, on the
+    # offending line), so the top-level handler does not add a second, unlocated one.
+    annotated = False
 
 
 class OperationalError(MlCiError):

@@ -33,7 +33,7 @@ def run_guarded(fn: Callable[[], int], *, fmt: str = "text") -> int:
         if os.environ.get("ML_CI_DEBUG"):
             traceback.print_exc()
         msg = str(e)
-        if fmt == "github":
+        if fmt == "github" and not e.annotated:
             print(f"::error title=ml-ci::{msg.replace('%', '%25').replace(chr(10), '%0A')}")
         click.echo(f"error: {msg}", err=True)
         return e.exit_code

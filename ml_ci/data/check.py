@@ -63,5 +63,7 @@ def data_check(config: Config, *, fmt: str = "text", out: TextIO, env: Mapping[s
             for line in github_annotations(report, config.root):
                 print(line, file=out)
     if not report["passed"]:
-        raise DataCheckError(reports.failure_message(report))
+        error = DataCheckError(reports.failure_message(report))
+        error.annotated = fmt == "github"
+        raise error
     return 0

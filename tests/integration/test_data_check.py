@@ -197,6 +197,9 @@ def test_github_format_annotates_the_offending_line(tmp_path: Path) -> None:
         "::error file=data/test.csv,line=42,title=data check labels::data/test.csv: 1 row with a "
         "label outside ['negative', 'positive'] (or its indices 0-1): data/test.csv:42 ('neutral')"
     ) in result.stdout.splitlines()
+    # one annotation per failed check, none repeated by the top-level error handler
+    assert [line for line in result.stdout.splitlines() if line.startswith("::error")] == [
+        line for line in result.stdout.splitlines() if line.startswith("::error file=")]
 
 
 def ragged(repo: Path) -> None:
