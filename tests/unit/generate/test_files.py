@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -119,7 +120,7 @@ def test_write_atomic_leaves_the_old_file_on_failure(tmp_path: Path, monkeypatch
     def boom(src: str, dst: str) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(files.os, "replace", boom)
+    monkeypatch.setattr(os, "replace", boom)
     with pytest.raises(OSError):
         files.write_atomic(target, "new\n")
     assert target.read_text() == "old\n"
