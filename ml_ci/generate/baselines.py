@@ -23,7 +23,9 @@ GITOPS_DIR = ".ml-ci/baselines/gitops"
 # environments hold the one that may push, and the evaluate job must not get that.
 GITOPS_READ_ENVIRONMENT = "ml-ci-gitops-read"
 MAIN_DIR = ".ml-ci/baselines/main"  # the cache's path: saving and restoring must name the same one
-_SLUG = re.compile(r"^(?:https://github\.com/)?([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+?)(?:\.git)?/?$")
+# As ml_ci/deploy/git.py reads deploy.gitops.repo: owner/name unless it ends in .git or is a local folder.
+_SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]+$")
+_GITHUB_URL = re.compile(r"^https://github\.com/([A-Za-z0-9][A-Za-z0-9-]{0,38}/[A-Za-z0-9._-]+?)(?:\.git)?/?$")
 
 KEEP_EVAL = f"""\
 set -euo pipefail
@@ -42,8 +44,13 @@ def gitops_slug(config: Config) -> str | None:
     deploy = config.deploy
     if deploy is None or deploy.strategy != "gitops" or deploy.gitops is None:
         return None
-    match = _SLUG.match(deploy.gitops.repo)
-    return match.group(1) if match else None
+    repo = deploy.gitops.repo
+    url = _GITHUB_URL.match(repo)
+    if url:
+        return url.group(1)
+    if _SLUG.match(repo) and not repo.endswith(".git") and not (config.root / repo).exists():
+        return repo
+    return None
 
 
 def uses_main(config: Config) -> bool:

@@ -142,3 +142,25 @@ def test_ghcr_builds_log_in_with_the_job_token() -> None:
     # Credentials named in ml.yaml win: no login step, the secrets go to the build.
     secrets = workflow("registry-secrets", RELEASE)["jobs"]["build"]
     assert not any("docker login" in s.get("run", "") for s in secrets["steps"])
+
+
+def test_only_a_github_repository_is_checked_out_for_production(tmp_path: Any) -> None:
+    from dataclasses import replace
+
+    from ml_ci.config import load_config
+    from ml_ci.generate.baselines import gitops_slug
+
+    config = load_config(GOLDEN / "gitops-three-envs" / "ml.yaml").config
+    assert config.deploy is not None and config.deploy.gitops is not None
+
+    def slug(repo: str, path: Any = config.path) -> str | None:
+        assert config.deploy is not None and config.deploy.gitops is not None
+        gitops = replace(config.deploy.gitops, repo=repo)
+        return gitops_slug(replace(config, deploy=replace(config.deploy, gitops=gitops), path=path))
+
+    assert slug("acme/deploy") == "acme/deploy"
+    assert slug("https://github.com/acme/deploy.git") == "acme/deploy"
+    assert slug(".ml-ci/gitops.git") is None  # the example's local repository
+    assert slug("git@github.com:acme/deploy.git") is None and slug("https://gitlab.com/acme/deploy") is None
+    (tmp_path / "acme" / "deploy").mkdir(parents=True)
+    assert slug("acme/deploy", tmp_path / "ml.yaml") is None  # a folder beside ml.yaml, as ml-ci deploy reads it
