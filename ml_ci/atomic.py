@@ -16,22 +16,39 @@ from pathlib import Path
 from typing import Any
 
 
+def replace_dir(staged: Path, dest: Path) -> None:
+    """Move a finished folder into place; an older dest is moved aside first and removed after.
+
+    The aside name is unique, so two processes replacing one folder never trip over each other."""
+    old: Path | None = None
+    if dest.exists():
+        old = dest.with_name(f".{dest.name}.old-{os.getpid()}-{os.urandom(4).hex()}")
+        os.replace(dest, old)
+    os.replace(staged, dest)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
 @contextmanager
-def staged_dir(final: Path) -> Iterator[Path]:
-    """Yield an empty folder next to `final`; on success it replaces `final`, on failure it is removed."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+def staged_dir(dest: Path, *, name: str | None = None) -> Iterator[Path]:
+    """A temporary sibling of dest to write into; renamed to dest when the block succeeds and
+    removed when it fails, so dest is either the old folder or the complete new one.
+
+    `name` fixes the temporary folder's name (processes of one distributed run must agree on it)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if name is None:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
+    else:
+        tmp = dest.parent / name
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
     tmp.chmod(0o755)  # mkdtemp makes it private; artifacts are read by other users (the image's non-root user)
     try:
         yield tmp
-        old = final.with_name(f".{final.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        if final.exists():
-            os.replace(final, old)
-        os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
-    finally:
+    except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    replace_dir(tmp, dest)
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -15,17 +15,15 @@ an entry whose files do not match its manifest is a miss (and is removed), never
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
 import shutil
-import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from ml_ci import __version__
+from ml_ci.atomic import staged_dir
 
 MANIFEST = "manifest.json"
 FILES = "files"
@@ -59,38 +57,6 @@ def folder_manifest(folder: Path) -> dict[str, str]:
 def folder_digest(folder: Path) -> str:
     """One sha256 for a folder's names and contents, e.g. the `model-digest` of a trained model."""
     return "sha256:" + hashlib.sha256(canonical_json(folder_manifest(folder)).encode()).hexdigest()
-
-
-def replace_dir(staged: Path, dest: Path) -> None:
-    """Move a finished folder into place; an older dest is moved aside first and removed after."""
-    old: Path | None = None
-    if dest.exists():
-        old = dest.with_name(f".{dest.name}.old-{os.getpid()}-{os.urandom(4).hex()}")
-        os.replace(dest, old)
-    os.replace(staged, dest)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def staged_dir(dest: Path, *, name: str | None = None) -> Iterator[Path]:
-    """A temporary sibling of dest to write into; renamed to dest when the block succeeds and
-    removed when it fails, so dest is either the old folder or the complete new one.
-
-    `name` fixes the temporary folder's name (processes of one distributed run must agree on it)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    if name is None:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
-    else:
-        tmp = dest.parent / name
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    replace_dir(tmp, dest)
 
 
 def _copy_tree(src: Path, dest: Path) -> None:

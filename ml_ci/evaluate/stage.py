@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ml_ci.cache import folder_digest, staged_dir
+from ml_ci.atomic import staged_dir
+from ml_ci.cache import folder_digest
 from ml_ci.config.model import Config
 from ml_ci.errors import GateError
 from ml_ci.evaluate import baseline as baselines_mod

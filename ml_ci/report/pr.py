@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ml_ci.cache import staged_dir
+from ml_ci.atomic import staged_dir
 from ml_ci.config.model import Config
 from ml_ci.errors import OperationalError
 from ml_ci.evaluate.record import read_json, read_record

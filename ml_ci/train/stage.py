@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ml_ci.cache import StageCache, cache_key, folder_digest, staged_dir
+from ml_ci.atomic import staged_dir
+from ml_ci.cache import StageCache, cache_key, folder_digest
 from ml_ci.config.model import Config
 from ml_ci.data.fingerprint import fingerprints
 from ml_ci.pipeline.layout import Layout

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ml_ci.cache import StageCache, cache_key, folder_digest, staged_dir
+from ml_ci.atomic import staged_dir
+from ml_ci.cache import StageCache, cache_key, folder_digest
 
 
 def _artifact(folder: Path, text: str = "weights") -> Path:
