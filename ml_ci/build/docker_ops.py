@@ -37,7 +37,13 @@ def build(c: Any, context: Path, tag: str, labels: Mapping[str, str], log: Calla
         tail = "".join(str(chunk.get("stream", chunk.get("error", ""))) for chunk in list(e.build_log)[-15:])
         raise OperationalError(f"the image build failed: {e.msg}\n{tail.rstrip()}") from None
     except docker.errors.APIError as e:
-        raise OperationalError(f"the image build failed: {e.explanation or e}") from None
+        why = str(e.explanation or e)
+        hint = ""
+        if any(word in why for word in ("registry-1.docker.io", "pull access denied", "no such host", "manifest unknown")):
+            # The only image a build pulls is the FROM line, i.e. ml.yaml's image.base.
+            hint = ("\nthe base image could not be pulled: set image.base in ml.yaml to an image this Docker engine "
+                    "has or can pull (docker images lists the local ones)")
+        raise OperationalError(f"the image build failed: {why}{hint}") from None
     for chunk in lines:
         if "stream" in chunk and chunk["stream"].strip():
             log(chunk["stream"].rstrip())
