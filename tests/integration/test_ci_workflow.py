@@ -3,7 +3,6 @@ shellcheck, and SchemaStore's workflow schema; each linter is first shown to cat
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from tests.services import require_tool
 
 pytestmark = pytest.mark.integration
 
@@ -44,8 +44,7 @@ def _lint(tool: str, path: Path) -> subprocess.CompletedProcess[str]:
 @pytest.fixture(scope="module", autouse=True)
 def _shellcheck() -> None:
     # actionlint skips shell scripts silently when shellcheck is missing.
-    if shutil.which("shellcheck") is None:
-        pytest.fail("shellcheck is not on PATH (apt-get install shellcheck; .ci/install.sh does)")
+    require_tool("shellcheck", "apt-get install shellcheck; .ci/install.sh does")
 
 
 @pytest.mark.parametrize("tool", ["zizmor", "actionlint", "check-jsonschema"])

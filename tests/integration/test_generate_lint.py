@@ -9,7 +9,6 @@ so the linters read them in place, together with the bundled actions and reusabl
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import stat
@@ -30,19 +29,14 @@ from ml_ci.generate.tuning import PICK_BEST_BY_VALUE
 from ml_ci.generate.workflows import GHCR_LOGIN
 from tests.conftest import EXAMPLE, ROOT
 from tests.golden.variants import GOLDEN, PINNED_REF, variant_dirs
+from tests.services import require_tool
 
 pytestmark = pytest.mark.integration
 BIN = ROOT / ".venv" / "bin"
 
 
 def tool(name: str) -> str:
-    found = shutil.which(name, path=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
-    if found is None:
-        message = f"{name} is not installed (pip install -e '.[dev]'; apt-get install shellcheck)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return found
+    return require_tool(name, "pip install -e '.[dev]'; apt-get install shellcheck")
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,6 @@ and the rendered job passes the Kubeflow CRD's schema (a fixture; there is no AP
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,17 +11,14 @@ import pytest
 import yaml
 
 from tests.modelrepo import make_model_repo
+from tests.services import require_tool
 from tests.unit.train.pytorchjob_schema import validate
 
 pytestmark = pytest.mark.integration
 
 
 def test_emitted_job_renders_with_kubectl_kustomize_and_fits_the_crd(tmp_path: Path) -> None:
-    kubectl = shutil.which("kubectl")
-    if kubectl is None:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail("kubectl is not installed")
-        pytest.skip("kubectl is not installed")
+    kubectl = require_tool("kubectl", "kubectl renders the kustomization")
     make_model_repo(tmp_path, overrides={"train": {"distributed": {"nproc_per_node": 4, "nodes": 2}},
                                          "image": {"registry": "127.0.0.1:5000", "repository": "acme/tiny"}})
     done = subprocess.run([sys.executable, "-m", "ml_ci", "train", "--emit-k8s", "k8s/pytorchjob.yaml", "--gpus-per-node", "4"],
