@@ -45,7 +45,9 @@ fi
   "$pgbin/createdb" -h 127.0.0.1 -U postgres mlci
 
 base=ml-ci-base:bookworm
-if ! docker image inspect "$base" >/dev/null 2>&1; then
+# Bump when the recipe below changes: an image made by an older recipe is made again.
+recipe=2
+if [ "$(docker image inspect -f '{{index .Config.Labels "org.ml-ci.base-recipe"}}' "$base" 2>/dev/null)" != "$recipe" ]; then
   echo "== making base image $base with debootstrap (about a minute)"
   rootfs="$state/rootfs"
   rm -rf "$rootfs"
@@ -56,8 +58,25 @@ if ! docker image inspect "$base" >/dev/null 2>&1; then
   # pip config of the host (index and constraints) so that builds use the same registry.
   if [ -d /etc/xdg/pip ]; then mkdir -p "$rootfs/etc/xdg"; cp -r /etc/xdg/pip "$rootfs/etc/xdg/"; fi
   [ -f /etc/pip.conf ] && cp /etc/pip.conf "$rootfs/etc/pip.conf"
+  # Slim as Debian's own -slim images are (debuerreotype's slimify): no package caches or lists,
+  # no docs but copyright, no man pages or translations, now and for any later apt-get in a build.
+  cat >"$rootfs/etc/dpkg/dpkg.cfg.d/ml-ci-slim" <<'DPKG'
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/groff/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/linda/*
+path-exclude /usr/share/lintian/*
+path-exclude /usr/share/locale/*
+path-exclude /usr/share/man/*
+DPKG
+  rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/* "$rootfs"/usr/share/groff/* \
+    "$rootfs"/usr/share/info/* "$rootfs"/usr/share/lintian/* "$rootfs"/usr/share/linda/* \
+    "$rootfs"/usr/share/locale/* "$rootfs"/usr/share/man/*
+  find "$rootfs/usr/share/doc" -mindepth 1 -not -name copyright -not -type d -delete
+  find "$rootfs/usr/share/doc" -mindepth 1 -type d -empty -delete
   # Debian marks its Python "externally managed"; images install into their own venv anyway.
-  tar -C "$rootfs" -c . | docker import - "$base" >/dev/null
+  tar -C "$rootfs" -c . | docker import --change "LABEL org.ml-ci.base-recipe=$recipe" - "$base" >/dev/null
   rm -rf "$rootfs"
 fi
 
