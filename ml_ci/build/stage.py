@@ -39,8 +39,6 @@ def plan_build(config: Config, env: Mapping[str, str], extra_tags: tuple[str, ..
     manifest = read_json(layout.export_dir / "model.json")
     if not isinstance(manifest, dict):
         raise OperationalError(f"{layout.export_dir / 'model.json'} is missing; run `ml-ci export` first")
-    if config.package.format != "onnx":
-        raise OperationalError("package.format: torch is not built yet; use package.format: onnx")
     try:
         return make_plan(config, git=git_info(config.root, env), manifest=manifest, pins=installed_versions(RUNTIME),
                          created=datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -183,7 +183,7 @@ class Evaluate:
 
 @dataclass(frozen=True, kw_only=True)
 class Package:
-    format: Literal["onnx", "torch"]
+    format: Literal["onnx"]
     quantize: Literal["none", "int8"]
     opset: int
     max_accuracy_drop: float

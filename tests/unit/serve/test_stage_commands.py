@@ -20,8 +20,7 @@ def test_missing_export(tmp_path: Path, capsys: pytest.CaptureFixture[str], comm
     assert message in capsys.readouterr().err
 
 
-def test_torch_packaging_is_not_built_yet(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_torch_packaging_is_a_config_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = make_model_repo(tmp_path, overrides={"package": {"format": "torch"}})
-    (tmp_path / ".ml-ci/artifacts/train/model").mkdir(parents=True)
-    assert main(["export", "-c", str(path)]) == 1
-    assert "package.format: torch is not built yet; use package.format: onnx" in capsys.readouterr().err
+    assert main(["export", "-c", str(path)]) == 2
+    assert "package.format: 'torch' is not one of: onnx" in capsys.readouterr().err
