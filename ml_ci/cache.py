@@ -11,6 +11,10 @@ an entry whose files do not match its manifest is a miss (and is removed), never
     if not cache.restore("train", key, artifacts):
         ... compute into artifacts ...
         cache.store("train", key, artifacts)
+
+The other stages go through `through_cache`, which also honours `--no-cache` (`ML_CI_NO_CACHE`)
+and keys that cannot see their data (`unpinned`), and `announce`, which tells `ml-ci run` and the
+Actions runner whether the stage was a hit.
 """
 
 from __future__ import annotations
@@ -18,16 +22,23 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ml_ci import __version__
 from ml_ci.atomic import staged_dir
+from ml_ci.github.actions_io import set_output
 
 MANIFEST = "manifest.json"
 FILES = "files"
 _CHUNK = 1 << 20
+# Every cached stage's `--no-cache` flag reads this too, so `ml-ci run --no-cache` reaches them all.
+NO_CACHE_ENV = "ML_CI_NO_CACHE"
+T = TypeVar("T")
 
 
 def canonical_json(value: Any) -> str:
@@ -59,6 +70,21 @@ def folder_digest(folder: Path) -> str:
     return "sha256:" + hashlib.sha256(canonical_json(folder_manifest(folder)).encode()).hexdigest()
 
 
+def value_digest(value: Any) -> str:
+    """sha256 of a JSON-able value's canonical spelling: a key input too large to hold whole (a baseline)."""
+    return "sha256:" + hashlib.sha256(canonical_json(value).encode()).hexdigest()
+
+
+def optional_file_digest(path: Path) -> str | None:
+    """sha256 of a file a stage reads when it is there (absent is an input too: None)."""
+    return "sha256:" + file_sha256(path) if path.is_file() else None
+
+
+def unpinned(fingerprints: Mapping[str, str]) -> list[str]:
+    """Roles whose content a key cannot see: hub splits without a revision may change upstream."""
+    return sorted(role for role, fp in fingerprints.items() if fp.split("#")[0].endswith("@unpinned"))
+
+
 def _copy_tree(src: Path, dest: Path) -> None:
     shutil.copytree(src, dest, symlinks=False, dirs_exist_ok=True)
 
@@ -88,9 +114,10 @@ class StageCache:
             return None
         return entry / FILES
 
-    def store(self, stage: str, key: str, folder: Path, *, meta: Mapping[str, Any] | None = None) -> Path:
-        """Copy folder into the cache under key (a no-op when an intact entry exists)."""
-        if self.lookup(stage, key) is not None:
+    def store(self, stage: str, key: str, folder: Path, *, meta: Mapping[str, Any] | None = None,
+              replace: bool = False) -> Path:
+        """Copy folder into the cache under key (a no-op when an intact entry exists, unless replace)."""
+        if not replace and self.lookup(stage, key) is not None:
             return self.entry(stage, key)
         entry = self.entry(stage, key)
         with staged_dir(entry) as tmp:
@@ -108,3 +135,50 @@ class StageCache:
         with staged_dir(dest) as tmp:
             _copy_tree(files, tmp)
         return True
+
+
+class Mode(Enum):
+    """How a stage uses its cache entry."""
+
+    ON = "on"  # restore on a hit, store on a miss
+    REFRESH = "refresh"  # --no-cache: recompute, and replace the entry with the fresh result
+    OFF = "off"  # the key cannot see every input (unpinned): neither restore nor store
+
+
+def mode(*, no_cache: bool, unseen: list[str]) -> Mode:
+    return Mode.OFF if unseen else Mode.REFRESH if no_cache else Mode.ON
+
+
+@dataclass(frozen=True)
+class Cached:
+    """Where a stage's artifact came from."""
+
+    stage: str
+    key: str
+    mode: Mode
+    hit: bool
+
+
+def through_cache(cache: StageCache, stage: str, key: str, dest: Path, *, mode: Mode, compute: Callable[[], T],
+                  restored: Callable[[], T], keep: Callable[[T], bool] = lambda _: True) -> tuple[T, Cached]:
+    """Restore dest from the cache and read it back (`restored`), or `compute` it and store dest.
+
+    `compute` writes dest whole (or raises, storing nothing); `keep` says whether its result may be
+    reused (a study still open can gain trials: not yet)."""
+    if mode is Mode.ON and cache.restore(stage, key, dest):
+        return restored(), Cached(stage, key, mode, True)
+    value = compute()
+    if mode is not Mode.OFF and dest.is_dir() and keep(value):
+        cache.store(stage, key, dest, replace=mode is Mode.REFRESH)
+    return value, Cached(stage, key, mode, False)
+
+
+def announce(cached: Cached, env: Mapping[str, str] | None = None, echo: Callable[[str], None] | None = None) -> None:
+    """Outputs `cache-key` and `cache-hit` (what `ml-ci run` reports), and a line on stderr that says why."""
+    say = echo or (lambda line: print(line, file=sys.stderr, flush=True))
+    set_output("cache-key", cached.key, env)
+    set_output("cache-hit", "true" if cached.hit else "false", env)
+    if cached.hit:
+        say(f"{cached.stage}: cache hit ({cached.key[:16]}): restored the result of the same inputs")
+    elif cached.mode is Mode.OFF:
+        say(f"{cached.stage}: not cached: a data.hub split without a revision can change upstream (pin data.hub.revision)")

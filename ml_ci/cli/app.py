@@ -11,6 +11,7 @@ from typing import TypeVar
 
 import click
 
+from ml_ci.cache import NO_CACHE_ENV
 from ml_ci.errors import ConfigError, MlCiError
 from ml_ci.report.problems import REPORTERS
 
@@ -19,6 +20,12 @@ T = TypeVar("T")
 FORMAT_OPTION = click.option(
     "--format", "fmt", type=click.Choice(sorted(REPORTERS)), default="text", show_default=True,
     envvar="ML_CI_FORMAT", help="Output format: text, json, or github (workflow annotations). Env: ML_CI_FORMAT.",
+)
+
+# One flag for every cached stage; `ml-ci run --no-cache` sets the variable for all of them.
+NO_CACHE_OPTION = click.option(
+    "--no-cache", is_flag=True, envvar=NO_CACHE_ENV,
+    help=f"Compute even when the stage cache holds this exact result. Env: {NO_CACHE_ENV}=1.",
 )
 
 

@@ -8,18 +8,18 @@ from pathlib import Path
 
 import click
 
-from ml_ci.cli.app import FORMAT_OPTION, config_option, run_guarded
+from ml_ci.cli.app import FORMAT_OPTION, NO_CACHE_OPTION, config_option, run_guarded
 from ml_ci.config import load_config
 
 
 def evaluate(config_path: Path, model: Path | None, baseline: Path | None, gitops_dir: Path | None,
-             main_baseline: Path | None, fmt: str) -> int:
+             main_baseline: Path | None, fmt: str, no_cache: bool = False) -> int:
     from ml_ci.evaluate.baseline import BaselineSources
     from ml_ci.evaluate.stage import Options, gate_failure, run
     from ml_ci.report.markdown import gates_table, metrics_table
 
     config = load_config(config_path).config
-    outcome = run(config, Options(model, BaselineSources(baseline, gitops_dir, main_baseline)))
+    outcome = run(config, Options(model, BaselineSources(baseline, gitops_dir, main_baseline), no_cache=no_cache))
     record = outcome.record
     if fmt == "json":
         json.dump({k: v for k, v in record.items() if k != "predictions"}, sys.stdout, indent=1, default=str)
@@ -46,11 +46,13 @@ def evaluate(config_path: Path, model: Path | None, baseline: Path | None, gitop
                    "Env: ML_CI_GITOPS_DIR.")
 @click.option("--main-baseline", type=click.Path(path_type=Path), default=None,
               help="eval.json (or its folder) of the latest evaluation on main, for `against: main`.")
+@NO_CACHE_OPTION
 @FORMAT_OPTION
 def command(config_path: Path, model: Path | None, baseline: Path | None, gitops_dir: Path | None,
-            main_baseline: Path | None, fmt: str) -> None:
+            main_baseline: Path | None, no_cache: bool, fmt: str) -> None:
     """Evaluate the trained model and check the quality gates.
 
     Exit 0 when every gate passes, 4 when one fails, 3 for bad data, 1 for a missing model or baseline.
     """
-    raise SystemExit(run_guarded(lambda: evaluate(config_path, model, baseline, gitops_dir, main_baseline, fmt), fmt=fmt))
+    raise SystemExit(run_guarded(lambda: evaluate(config_path, model, baseline, gitops_dir, main_baseline, fmt, no_cache),
+                                 fmt=fmt))

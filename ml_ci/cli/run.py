@@ -17,6 +17,7 @@ from pathlib import Path
 
 import click
 
+from ml_ci.cache import NO_CACHE_ENV
 from ml_ci.cli.app import run_guarded
 from ml_ci.config import load_config
 from ml_ci.pipeline import runner
@@ -40,13 +41,15 @@ def _cache_hit(outputs: Path) -> bool:
         return False
 
 
-def run_stage(stage: Stage, config_path: Path) -> runner.StageRun:
+def run_stage(stage: Stage, config_path: Path, no_cache: bool = False) -> runner.StageRun:
     """`python -m ml_ci <command> -c ml.yaml` in the model repository, as a CI step runs it."""
     with tempfile.TemporaryDirectory(prefix="ml-ci-run-") as tmp:
         outputs = Path(tmp) / "outputs"
         outputs.touch()
         env = {**os.environ, "GITHUB_OUTPUT": str(outputs)}
         env.pop("GITHUB_STEP_SUMMARY", None)
+        if no_cache:  # every cached stage's --no-cache reads it
+            env[NO_CACHE_ENV] = "1"
         started = time.perf_counter()
         try:
             code = subprocess.run([sys.executable, "-m", "ml_ci", *runner.argv(stage, config_path.name)], env=env,
@@ -65,7 +68,7 @@ def print_plan(stages: list[Stage], title: str) -> None:
         click.echo(f"  {i:2}. {stage.name:<20} ml-ci {' '.join(stage.command):<40} {stage.description}{needs}{built}")
 
 
-def run(path: Path, dry_run: bool, start: str | None, only: str | None) -> int:
+def run(path: Path, dry_run: bool, start: str | None, only: str | None, no_cache: bool = False) -> int:
     config = load_config(path).config
     try:
         stages = runner.select(plan(config), start=start, only=only)
@@ -86,7 +89,7 @@ def run(path: Path, dry_run: bool, start: str | None, only: str | None) -> int:
         click.echo(f"<== {result.stage.name}: {result.status}{timing}{extra}")
 
     started = time.perf_counter()
-    results = runner.execute(stages, lambda s: run_stage(s, config.path), is_built=is_built,
+    results = runner.execute(stages, lambda s: run_stage(s, config.path, no_cache), is_built=is_built,
                              on_start=on_start, on_end=on_end)
     layout = Layout(config.root)
     click.echo("\n" + runner.table(runner.summary(results, layout, relative_to=config.root)))
@@ -101,6 +104,10 @@ def run(path: Path, dry_run: bool, start: str | None, only: str | None) -> int:
 @click.option("--dry-run", is_flag=True, help="Print the plan of stages and stop.")
 @click.option("--from", "start", metavar="STAGE", default=None, help="Start at STAGE (earlier artifacts are reused).")
 @click.option("--only", metavar="STAGE", default=None, help="Run STAGE alone.")
-def command(path: Path, dry_run: bool, start: str | None, only: str | None) -> None:
-    """Run the pipeline's stages in order on this machine, as CI runs them (PATH: repository or ml.yaml)."""
-    raise SystemExit(run_guarded(lambda: run(path, dry_run, start, only)))
+@click.option("--no-cache", is_flag=True, help=f"Recompute every stage, even unchanged ones (sets {NO_CACHE_ENV}=1 for them).")
+def command(path: Path, dry_run: bool, start: str | None, only: str | None, no_cache: bool) -> None:
+    """Run the pipeline's stages in order on this machine, as CI runs them (PATH: repository or ml.yaml).
+
+    Stages whose inputs did not change since a run on this machine restore their result from the
+    stage cache (.ml-ci/cache) and are reported as `cache hit`."""
+    raise SystemExit(run_guarded(lambda: run(path, dry_run, start, only, no_cache)))

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from ml_ci.cache import NO_CACHE_ENV
 from ml_ci.cli.app import FORMAT_OPTION, config_option, run_guarded
 from ml_ci.config import load_config
 from ml_ci.github import actions_io
@@ -42,7 +43,8 @@ def execute(config_path: Path, options: object) -> int:
 @click.option("--params", type=click.Path(path_type=Path), default=None,
               help="Tuned hyperparameters (JSON of train.* keys), e.g. .ml-ci/artifacts/tune/best_params.json.")
 @click.option("--resume", is_flag=True, help="Continue from the latest checkpoint in .ml-ci/work/train (after a kill).")
-@click.option("--no-cache", is_flag=True, help="Train even when the stage cache holds this exact result.")
+@click.option("--no-cache", is_flag=True, envvar=NO_CACHE_ENV,
+              help=f"Train even when the stage cache holds this exact result. Env: {NO_CACHE_ENV}=1.")
 @click.option("--print-cache-key", is_flag=True, help="Print the stage's cache key and stop.")
 @click.option("--emit-k8s", type=click.Path(path_type=Path), default=None, metavar="FILE",
               help="Write a Kubeflow PyTorchJob to FILE (and kustomization.yaml beside it) instead of training.")

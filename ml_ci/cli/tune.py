@@ -9,20 +9,21 @@ from typing import Optional
 
 import click
 
-from ml_ci.cli.app import FORMAT_OPTION, config_option, run_guarded
+from ml_ci.cli.app import FORMAT_OPTION, NO_CACHE_OPTION, config_option, run_guarded
 from ml_ci.config import load_config
 from ml_ci.report.problems import REPORTERS
 
 
 def tune(config_path: Path, trials: Optional[int], workers: Optional[int], timeout_minutes: Optional[float],
-         report: bool, fmt: str) -> int:
+         report: bool, fmt: str, no_cache: bool = False) -> int:
     from ml_ci.tune.run import TuneOptions
     from ml_ci.tune.run import tune as run_tune
 
     loaded = load_config(config_path)
     if loaded.warnings:
         REPORTERS[fmt](list(loaded.warnings), sys.stderr if fmt == "text" else sys.stdout)
-    result = run_tune(loaded.config, TuneOptions(trials=trials, workers=workers, timeout_minutes=timeout_minutes, report=report))
+    result = run_tune(loaded.config, TuneOptions(trials=trials, workers=workers, timeout_minutes=timeout_minutes, report=report,
+                                                    no_cache=no_cache))
     if fmt == "json" and result.summary is not None:
         json.dump({**result.summary.to_json(), "plan": result.plan.to_json(), "ran": result.ran}, sys.stdout, indent=1)
         print()
@@ -47,15 +48,17 @@ def tune(config_path: Path, trials: Optional[int], workers: Optional[int], timeo
               help="Start no new trial after this long. Default: tune.timeout_minutes.")
 @click.option("--report/--no-report", default=True, hidden=True,
               help="Write the artifacts (worker processes leave that to their parent).")
+@NO_CACHE_OPTION
 @FORMAT_OPTION
 def command(config_path: Path, trials: Optional[int], workers: Optional[int], timeout_minutes: Optional[float],
-            report: bool, fmt: str) -> None:
+            report: bool, no_cache: bool, fmt: str) -> None:
     """Search hyperparameters with Optuna over tune.search_space.
 
     Several runs (CI matrix jobs, or --workers) share one study in the storage named by the
     environment variable tune.storage_env (default OPTUNA_STORAGE; unset: .ml-ci/tune.db).
     Writes .ml-ci/artifacts/tune/best_params.json (for `ml-ci train --params`), report.md,
-    report.json and plots. Exit 2 when tuning is disabled in ml.yaml (tune.enabled: false),
-    1 when the storage cannot be reached or no trial completed.
+    report.json and plots; a finished study's artifacts are cached. Exit 2 when tuning is disabled
+    in ml.yaml (tune.enabled: false), 1 when the storage cannot be reached or no trial completed.
     """
-    raise SystemExit(run_guarded(lambda: tune(config_path, trials, workers, timeout_minutes, report, fmt), fmt=fmt))
+    raise SystemExit(run_guarded(lambda: tune(config_path, trials, workers, timeout_minutes, report, fmt, no_cache),
+                                 fmt=fmt))

@@ -1,5 +1,8 @@
 """`ml-ci data check`, the effectful part: read the splits, run the checks, write the report
-atomically, tell the Actions runner, and fail with exit 3 when a check fails."""
+atomically, tell the Actions runner, and fail with exit 3 when a check fails.
+
+The report is cached on the data section and the splits' content: an unchanged rerun restores it
+and judges the restored report, so a cached failure still exits 3."""
 
 from __future__ import annotations
 
@@ -11,9 +14,12 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ml_ci.atomic import staged_dir
+from ml_ci.cache import StageCache, announce, cache_key, mode, through_cache, unpinned
 from ml_ci.config.model import Config
 from ml_ci.data import report as reports
+from ml_ci.data.cache_inputs import CHECK_PACKAGES, check_inputs
 from ml_ci.data.checks import run_checks
+from ml_ci.data.fingerprint import fingerprints
 from ml_ci.data.load import HubLoader, load_hub_split, load_tables
 from ml_ci.errors import DataCheckError
 from ml_ci.github.actions_io import add_summary, set_output
@@ -21,6 +27,7 @@ from ml_ci.pipeline.layout import Layout
 from ml_ci.report.problems import _escape_data, _escape_prop
 
 _LOCATION = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+)$")
+STAGE = "data-check"
 
 
 def write_report(out_dir: Path, report: Mapping[str, Any], markdown: str) -> None:
@@ -45,14 +52,27 @@ def github_annotations(report: Mapping[str, Any], root: Path) -> list[str]:
 
 
 def data_check(config: Config, *, fmt: str = "text", out: TextIO, env: Mapping[str, str] | None = None,
-               hub_loader: HubLoader = load_hub_split) -> int:
+               hub_loader: HubLoader = load_hub_split, no_cache: bool = False) -> int:
     """Run every check of ml.yaml; 0 when all pass, DataCheckError (exit 3) when one fails."""
-    tables = load_tables(config, hub_loader)
-    report = reports.build(tables, run_checks(tables, config.data), config.data)
-    markdown = reports.markdown(report)
-    write_report(Layout(config.root).artifacts("data-check"), report, markdown)
-    add_summary(markdown, env)
+    from ml_ci.train.lineage import package_versions
+
+    layout = Layout(config.root)
+    dest = layout.artifacts(STAGE)
+    fps = fingerprints(config)
+    key = cache_key(STAGE, check_inputs(config, fingerprints=fps, packages=package_versions(CHECK_PACKAGES)))
+
+    def compute() -> None:
+        tables = load_tables(config, hub_loader)
+        report = reports.build(tables, run_checks(tables, config.data), config.data)
+        write_report(dest, report, reports.markdown(report))
+
+    _, cached = through_cache(StageCache(layout.cache), STAGE, key, dest, mode=mode(no_cache=no_cache, unseen=unpinned(fps)),
+                              compute=compute, restored=lambda: None)
+    # One path after the cache: what is judged and shown is the report on disk, computed or restored.
+    report = json.loads((dest / "report.json").read_text(encoding="utf-8"))
+    add_summary((dest / "report.md").read_text(encoding="utf-8"), env)
     set_output("fingerprint", report["fingerprint"], env)
+    announce(cached, env)
     if fmt == "json":
         json.dump(report, out, indent=2, ensure_ascii=False)
         out.write("\n")

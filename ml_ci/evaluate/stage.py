@@ -3,34 +3,58 @@
 Order matters for the user: cheap checks (model folder, baselines) fail before the model runs;
 the record and plots are written before the gates can fail, so a failed gate still leaves a full
 report for `ml-ci report` to post.
+
+The output folder is cached on everything the evaluation reads (`ml_ci.evaluate.cache_inputs`). A
+hit restores the folder byte for byte and restores the verdict with it: the gate results are read
+back from the restored eval.json, so a cached failure still exits 4. Re-judging would compute the
+same results (the gates, the baselines and the measured numbers are all in the key), and reading
+them from the record keeps the exit code and the eval.json that build and report read from ever
+disagreeing.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from ml_ci.atomic import staged_dir
-from ml_ci.cache import folder_digest
+from ml_ci.cache import (
+    StageCache,
+    announce,
+    cache_key,
+    folder_digest,
+    mode,
+    optional_file_digest,
+    through_cache,
+    unpinned,
+    value_digest,
+)
 from ml_ci.config.model import Config
+from ml_ci.data.fingerprint import fingerprints
 from ml_ci.errors import GateError
 from ml_ci.evaluate import baseline as baselines_mod
 from ml_ci.evaluate import inference
 from ml_ci.evaluate.assemble import Measured, Outcome, assemble
-from ml_ci.evaluate.dataset import EvalSplit, load_eval_split
-from ml_ci.evaluate.record import Predictions, read_json, text_hash, write_json_atomic
+from ml_ci.evaluate.cache_inputs import PACKAGES, cache_inputs
+from ml_ci.evaluate.dataset import EvalSplit, load_eval_split, split_role
+from ml_ci.evaluate.gates import GateResult
+from ml_ci.evaluate.record import Predictions, read_json, read_record, text_hash, write_json_atomic
 from ml_ci.github import actions_io
 from ml_ci.pipeline.layout import Layout
 from ml_ci.report import markdown, plots
+
+STAGE = "evaluate"
 
 
 @dataclass(frozen=True)
 class Options:
     model: Path | None = None
     sources: baselines_mod.BaselineSources = field(default_factory=baselines_mod.BaselineSources)
+    no_cache: bool = False
 
 
 def git_of(env: Mapping[str, str]) -> dict[str, str | None]:
@@ -54,13 +78,38 @@ def gate_failure(outcome: Outcome) -> GateError:
     return GateError("\n".join(lines))
 
 
-def measure(config: Config, model_dir: Path, split: EvalSplit) -> tuple[Predictions, Measured]:
+def shown_path(config: Config, model_dir: Path) -> str:
+    """The model's path as the record shows it: relative to the repository when inside it."""
+    return (model_dir.relative_to(config.root) if model_dir.is_relative_to(config.root) else model_dir).as_posix()
+
+
+def measure(config: Config, model_dir: Path, split: EvalSplit, digest: str) -> tuple[Predictions, Measured]:
     m = inference.load(model_dir, config.data.labels, config.model.max_length)
     probs = inference.predict_proba(m, split.texts)
     timings = inference.latencies_ms(m, split.texts, config.evaluate.latency_samples)
     preds = Predictions(tuple(text_hash(t) for t in split.texts), split.labels, probs)
-    shown = model_dir.relative_to(config.root) if model_dir.is_relative_to(config.root) else model_dir
-    return preds, Measured(timings, inference.folder_size_mb(model_dir), folder_digest(model_dir), shown.as_posix())
+    return preds, Measured(timings, inference.folder_size_mb(model_dir), digest, shown_path(config, model_dir))
+
+
+def results_of(record: Mapping[str, Any]) -> list[GateResult]:
+    """The gate results a record holds, overall then per slice: the order `assemble` made them in."""
+    rows = [*record.get("gates", []), *(g for s in record.get("slices", []) for g in s.get("gates", []))]
+    names = {f.name for f in fields(GateResult)}
+    return [GateResult(**{k: v for k, v in row.items() if k in names}) for row in rows]
+
+
+def key_of(config: Config, model_dir: Path, digest: str, resolved: Mapping[str, baselines_mod.Baseline | None],
+           train_metrics: Path, env: Mapping[str, str]) -> tuple[str, list[str]]:
+    """The cache key, and the split roles it cannot see (an unpinned hub split)."""
+    from ml_ci.train.lineage import package_versions
+
+    role = split_role(config)
+    fps = fingerprints(config)
+    inputs = cache_inputs(
+        config, role=role, fingerprint=fps.get(role), model_digest=digest, model_path=shown_path(config, model_dir),
+        baselines={k: (b.source, value_digest(b.record)) if b is not None else None for k, b in resolved.items()},
+        train_metrics=optional_file_digest(train_metrics), git=git_of(env), packages=package_versions(PACKAGES))
+    return cache_key(STAGE, inputs), unpinned({role: fps[role]} if role in fps else {})
 
 
 def run(config: Config, options: Options, env: Mapping[str, str] | None = None) -> Outcome:
@@ -69,13 +118,28 @@ def run(config: Config, options: Options, env: Mapping[str, str] | None = None) 
     model_dir = options.model or layout.model_dir
     inference.check_model_dir(model_dir)
     resolved = baselines_mod.resolve(config, options.sources)
-    split = load_eval_split(config)
-    preds, measured = measure(config, model_dir, split)
-    outcome = assemble(config, role=split.role, fingerprint=split.fingerprint,
-                       texts_lengths=[len(t) for t in split.texts], columns=split.columns, preds=preds,
-                       measured=measured, baselines=resolved,
-                       created=datetime.now(timezone.utc).isoformat(timespec="seconds"), git=git_of(env))
-    write_outputs(layout.eval_record.parent, outcome, layout.artifacts("train") / "metrics.json")
+    train_metrics = layout.artifacts("train") / "metrics.json"
+    digest = folder_digest(model_dir)
+    key, unseen = key_of(config, model_dir, digest, resolved, train_metrics, env)
+
+    def compute() -> Outcome:
+        split = load_eval_split(config)
+        preds, measured = measure(config, model_dir, split, digest)
+        outcome = assemble(config, role=split.role, fingerprint=split.fingerprint,
+                           texts_lengths=[len(t) for t in split.texts], columns=split.columns, preds=preds,
+                           measured=measured, baselines=resolved,
+                           created=datetime.now(timezone.utc).isoformat(timespec="seconds"), git=git_of(env))
+        write_outputs(layout.eval_record.parent, outcome, train_metrics)
+        return outcome
+
+    def restored() -> Outcome:
+        record = read_record(layout.eval_record)
+        return Outcome(record, results_of(record))
+
+    outcome, cached = through_cache(StageCache(layout.cache), STAGE, key, layout.eval_record.parent,
+                                    mode=mode(no_cache=options.no_cache, unseen=unseen), compute=compute,
+                                    restored=restored)
     actions_io.add_summary(markdown.evaluation(outcome.record), env)
     actions_io.set_output("verdict", outcome.verdict, env)
+    announce(cached, env)
     return outcome

@@ -1,22 +1,33 @@
-"""`ml-ci export`: plan what to write (pure), then export, check parity and write it all at once."""
+"""`ml-ci export`: plan what to write (pure), then export, check parity and write it all at once.
+
+The export folder is cached on everything it reads (`ml_ci.export.cache_inputs`); a hit restores
+it byte for byte, so the image built from it is built from the same files. A failed parity check
+writes nothing and so caches nothing: the next run checks again.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from ml_ci import __version__
+from ml_ci.cache import StageCache, announce, cache_key, folder_digest, mode, optional_file_digest, through_cache, unpinned
 from ml_ci.config.model import Config
+from ml_ci.data.fingerprint import fingerprints
 from ml_ci.errors import GateError, OperationalError
+from ml_ci.export import cache_inputs
 from ml_ci.export.files import read_json, sha256_file, staged_dir, write_json
 from ml_ci.export.golden import golden_record, tolerance_for
 from ml_ci.export.parity import Parity, compare
 from ml_ci.pipeline.layout import Layout
 
+STAGE = "export"
 ONNX_FILE = "model.onnx"
 # Recorded in model.json: what made the export.
 TOOLCHAIN = ("torch", "transformers", "onnx", "onnxruntime", "tokenizers")
@@ -30,6 +41,7 @@ class ExportResult:
     parity: Parity
     sha256: str
     golden: int
+    cache_hit: bool = False
 
 
 def golden_count(config: Config) -> int:
@@ -95,15 +107,51 @@ def installed_versions(dists: tuple[str, ...]) -> dict[str, str]:
     return found
 
 
-def run_export(config: Config, *, model_dir: Path | None = None) -> ExportResult:
+def key_of(config: Config, model_dir: Path) -> tuple[str, list[str]]:
+    """The cache key, and the split roles it cannot see (an unpinned hub split)."""
+    from ml_ci.train.lineage import package_versions
+
+    layout = Layout(config.root)
+    fps = {role: fp for role, fp in fingerprints(config).items() if role in cache_inputs.ROLES}
+    inputs = cache_inputs.cache_inputs(
+        config, model_digest=folder_digest(model_dir), fingerprints=fps, golden_examples=golden_count(config),
+        lineage=optional_file_digest(layout.artifacts("train") / "lineage.json"),
+        eval_summary=eval_summary(read_json(layout.eval_record)), packages=package_versions(cache_inputs.PACKAGES))
+    return cache_key(STAGE, inputs), unpinned(fps)
+
+
+def read_result(folder: Path, *, cache_hit: bool) -> ExportResult:
+    """The result as the folder on disk says it: the same whether just written or restored."""
+    parity = read_json(folder / "parity.json")
+    names = {f.name for f in fields(Parity)}
+    return ExportResult(folder=folder, parity=Parity(**{k: v for k, v in parity.items() if k in names}),
+                        sha256=read_json(folder / "model.json")["sha256"],
+                        golden=len(read_json(folder / "golden.json")["examples"]), cache_hit=cache_hit)
+
+
+def run_export(config: Config, *, model_dir: Path | None = None, no_cache: bool = False,
+               env: Mapping[str, str] | None = None) -> ExportResult:
+    layout = Layout(config.root)
+    model_dir = model_dir or layout.model_dir
+    if config.package.format != "onnx":
+        raise OperationalError("package.format: torch is not built yet; use package.format: onnx")
+    if not (model_dir / "config.json").is_file():
+        raise OperationalError(f"{model_dir}: no trained model; run `ml-ci train` first")
+    key, unseen = key_of(config, model_dir)
+    _, cached = through_cache(StageCache(layout.cache), STAGE, key, layout.export_dir,
+                              mode=mode(no_cache=no_cache, unseen=unseen),
+                              compute=lambda: export(config, model_dir), restored=lambda: None)
+    announce(cached, os.environ if env is None else env)
+    return read_result(layout.export_dir, cache_hit=cached.hit)
+
+
+def export(config: Config, model_dir: Path) -> None:
+    """Export, check parity and write layout.export_dir whole; GateError (and nothing written) when parity fails."""
     from ml_ci.data.load import load_splits
     from ml_ci.export.onnx_export import TorchModel, quantize_int8
     from ml_ci.serve.model import TOKENIZER, Classifier
 
     layout = Layout(config.root)
-    model_dir = model_dir or layout.model_dir
-    if not (model_dir / "config.json").is_file():
-        raise OperationalError(f"{model_dir}: no trained model; run `ml-ci train` first")
     splits = load_splits(config)
     if splits.get("validation") is None:
         raise OperationalError("the parity check needs a validation split; set data.validation")
@@ -147,8 +195,6 @@ def run_export(config: Config, *, model_dir: Path | None = None) -> ExportResult
                                                       tolerance_for(config.package.quantize)))
         if not parity.passed:
             raise GateError("the exported model does not match PyTorch:\n  " + "\n  ".join(parity.failures))
-    golden = read_json(layout.export_dir / "golden.json")
-    return ExportResult(folder=layout.export_dir, parity=parity, sha256=sha256, golden=len(golden["examples"]))
 
 
 def _columns(dataset: Any) -> tuple[list[str], list[int]]:

@@ -87,8 +87,9 @@ def execute(stages: Sequence[Stage], run_one: Callable[[Stage], StageRun], *, is
                 on_start(index, stage)
             ran = run_one(stage)
             status = FAILED if ran.exit_code else CACHED if ran.cache_hit else OK
-            result = Result(stage, status, ran.seconds, ran.exit_code,
-                            f"exit {ran.exit_code}" if ran.exit_code else "")
+            # A cached result can fail too (a gate judged on a restored eval.json): say where it came from.
+            reason = f"exit {ran.exit_code}" + (", cache hit" if ran.cache_hit else "") if ran.exit_code else ""
+            result = Result(stage, status, ran.seconds, ran.exit_code, reason)
         if result.status in (FAILED, NOT_BUILT):
             blocked[stage.name] = f"{stage.name} {result.status}"
         elif result.status == SKIPPED:

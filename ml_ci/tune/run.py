@@ -1,10 +1,14 @@
 """`ml-ci tune`, the effectful part: open the study, run trials here or in local worker processes,
 write the artifacts and the runner outputs.
+
+The artifacts of a finished study are cached (`ml_ci.tune.cached`): an unchanged rerun restores
+them without opening the storage or importing Optuna.
 """
 
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import subprocess
 import sys
@@ -12,10 +16,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Optional
 
+from ml_ci.cache import Cached, StageCache, announce, cache_key, mode, through_cache, unpinned
 from ml_ci.config.model import Config
 from ml_ci.errors import ConfigError, OperationalError, Problem
 from ml_ci.github.actions_io import add_summary, set_output
 from ml_ci.pipeline.layout import Layout
+from ml_ci.tune import cached
 from ml_ci.tune.objective import FitFn, make_objective
 from ml_ci.tune.plan import WORKER_ENV, StudyPlan, plan_study, split_trials, worker_seed
 from ml_ci.tune.summary import Summary, markdown
@@ -23,6 +29,7 @@ from ml_ci.tune.summary import Summary, markdown
 if TYPE_CHECKING:
     import optuna
 
+STAGE = "tune"
 # Internal hook for tests and benchmarks: "module:function" replaces ml_ci.train.fit.fit in the
 # objective, so that worker processes run the real `ml-ci tune` path with a fast fake trainer.
 FIT_HOOK_ENV = "ML_CI_TUNE_FIT"
@@ -34,6 +41,7 @@ class TuneOptions:
     workers: Optional[int] = None  # local processes; default tune.workers
     timeout_minutes: Optional[float] = None
     report: bool = True  # False in local worker processes: their parent writes the report
+    no_cache: bool = False
 
 
 @dataclass(frozen=True)
@@ -41,6 +49,7 @@ class TuneResult:
     plan: StudyPlan
     summary: Optional[Summary]  # None when report=False
     ran: int  # trials this command ran (or its workers)
+    cache_hit: bool = False
 
 
 def data_fingerprint(config: Config) -> str:
@@ -126,32 +135,71 @@ def run_workers(config: Config, plan: StudyPlan, env: Mapping[str, str]) -> int:
     return len(procs)
 
 
-def tune(config: Config, options: TuneOptions, env: Mapping[str, str] | None = None) -> TuneResult:
-    """Run the study as the options say and write .ml-ci/artifacts/tune/ (unless report=False)."""
-    from ml_ci.tune.report import write_artifacts
+def key_of(config: Config, plan: StudyPlan, env: Mapping[str, str]) -> tuple[str, list[str]]:
+    """The cache key, and the split roles it cannot see (an unpinned hub split)."""
+    from ml_ci.data.fingerprint import fingerprints
+    from ml_ci.train import base_model
+    from ml_ci.train.lineage import package_versions
+
+    fps = {role: fp for role, fp in fingerprints(config).items() if role in cached.ROLES}
+    inputs = cached.cache_inputs(config, plan=plan, fingerprints=fps,
+                                 base_identity=base_model.identity(base_model.resolve(config)),
+                                 fit_hook=env.get(FIT_HOOK_ENV), packages=package_versions(cached.PACKAGES))
+    return cache_key(STAGE, inputs), unpinned(fps)
+
+
+def run_study(config: Config, plan: StudyPlan, env: Mapping[str, str]) -> tuple[optuna.Study, int]:
+    """Open the study and run this command's trials (here or in local workers); the trials started."""
     from ml_ci.tune.study import finished_trials, make_sampler, open_storage, open_study
 
-    env = dict(os.environ if env is None else env)
-    plan = plan_study(config, data_fingerprint=data_fingerprint(config), env=env, trials=options.trials,
-                      workers=options.workers, timeout_minutes=options.timeout_minutes)
     storage = open_storage(plan)
     study = open_study(plan, config, storage)
     if plan.workers > 1 and plan.n_trials > 0:
         before = len(study.get_trials(deepcopy=False))
         run_workers(config, plan, env)
-        ran = len(study.get_trials(deepcopy=False)) - before
-    else:
-        seeded = replace(plan, seed=worker_seed(plan.seed, plan.worker, finished_trials(study), seed_salt(config, env)))
-        study.sampler = make_sampler(seeded, config)
-        ran = optimize(study, seeded, config, resolve_fit(env), plan.n_trials)
-    if not options.report:
-        return TuneResult(plan, None, ran)
-    summary = write_artifacts(Layout(config.root).artifacts("tune"), study, metric=plan.metric, seed=config.train.seed,
-                              plan=plan.to_json())
+        return study, len(study.get_trials(deepcopy=False)) - before
+    seeded = replace(plan, seed=worker_seed(plan.seed, plan.worker, finished_trials(study), seed_salt(config, env)))
+    study.sampler = make_sampler(seeded, config)
+    return study, optimize(study, seeded, config, resolve_fit(env), plan.n_trials)
+
+
+def tune(config: Config, options: TuneOptions, env: Mapping[str, str] | None = None) -> TuneResult:
+    """Run the study as the options say and write .ml-ci/artifacts/tune/ (unless report=False)."""
+    env = dict(os.environ if env is None else env)
+    plan = plan_study(config, data_fingerprint=data_fingerprint(config), env=env, trials=options.trials,
+                      workers=options.workers, timeout_minutes=options.timeout_minutes)
+    if not options.report:  # a local worker: its parent writes (and caches) the artifacts
+        return TuneResult(plan, None, run_study(config, plan, env)[1])
+    layout = Layout(config.root)
+    dest = layout.artifacts(STAGE)
+    key, unseen = key_of(config, plan, env)
+
+    def compute() -> TuneResult:
+        from ml_ci.tune.report import write_artifacts
+
+        study, ran = run_study(config, plan, env)
+        summary = write_artifacts(dest, study, metric=plan.metric, seed=config.train.seed, plan=plan.to_json())
+        return TuneResult(plan, summary, ran)
+
+    def restored() -> TuneResult:
+        report = json.loads((dest / "report.json").read_text(encoding="utf-8"))
+        return TuneResult(plan, cached.summary_from_report(report), 0, cache_hit=True)
+
+    result, how = through_cache(StageCache(layout.cache), STAGE, key, dest,
+                                mode=mode(no_cache=options.no_cache, unseen=unseen), compute=compute,
+                                restored=restored, keep=lambda r: cached.finished(r.summary, plan))
+    return finish(result, how, env)
+
+
+def finish(result: TuneResult, how: Cached, env: Mapping[str, str]) -> TuneResult:
+    """Tell the Actions runner; exit 1 when no trial completed."""
+    summary, plan = result.summary, result.plan
+    assert summary is not None
     # The job summary cannot show the PNGs (they are artifacts): leave their links out there.
     add_summary(markdown(replace(summary, plots=())), env)
+    announce(how, env)
     if summary.best is None:
         raise OperationalError(f"no trial of study {plan.study_name!r} has completed yet "
                                f"({', '.join(f'{n} {s.lower()}' for s, n in summary.counts.items()) or 'no trials'})")
     set_output("best-value", repr(summary.best.value), env)
-    return TuneResult(plan, summary, ran)
+    return result

@@ -1,0 +1,44 @@
+"""Everything `ml-ci evaluate` reads, as the inputs of its cache key. Pure: the stage measures the
+files (model digest, split fingerprint, baselines) and passes them in.
+
+What goes in, and why:
+- the model folder's digest and the path the record shows for it;
+- the evaluated split (role and content) and how rows are loaded (`data` without its checks);
+- `model.max_length` (inference truncates to it), `name`, `task` (the record carries them);
+- the whole `evaluate` section: metrics, gates, slices, latency samples, allow_missing_baseline;
+- each baseline's source and content (relative gates, significance tests, history);
+- train's metrics.json (the training plot);
+- the commit the Actions runner names (the record says which commit it belongs to);
+- the versions of the libraries that compute the predictions and draw the plots.
+Left out: the clock (`created`) and the measured latencies: a hit keeps the first run's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict
+from typing import Any
+
+from ml_ci.config.model import Config
+from ml_ci.data.cache_inputs import loading
+
+PACKAGES = ("torch", "transformers", "tokenizers", "safetensors", "numpy", "matplotlib")
+
+
+def cache_inputs(config: Config, *, role: str, fingerprint: str | None, model_digest: str, model_path: str,
+                 baselines: Mapping[str, tuple[str, str] | None], train_metrics: str | None,
+                 git: Mapping[str, str | None], packages: Mapping[str, str]) -> dict[str, Any]:
+    """baselines: per `against`, (source, digest of its record) or None."""
+    return {
+        "name": config.name,
+        "task": config.task,
+        "data": loading(config.data),
+        "split": {"role": role, "fingerprint": fingerprint},
+        "max_length": config.model.max_length,
+        "evaluate": asdict(config.evaluate),
+        "model": {"digest": model_digest, "path": model_path},
+        "baselines": {k: (list(v) if v is not None else None) for k, v in sorted(baselines.items())},
+        "train_metrics": train_metrics,
+        "git": dict(sorted(git.items())),
+        "packages": dict(sorted(packages.items())),
+    }

@@ -1,0 +1,42 @@
+"""Everything `ml-ci export` reads, as the inputs of its cache key. Pure: the stage hashes the files.
+
+What goes in, and why:
+- the trained model folder's digest (weights, config, tokenizer: all are exported or copied);
+- the `package` section (format, quantize, opset, and the parity thresholds that decide pass/fail);
+- `name`, `task`, `data.labels`, `model.max_length` (model.json and the exported graph carry them);
+- the validation split (parity) and the test split (golden examples) by content, how rows are
+  loaded (`data` without its checks), and how many golden examples the environments ask for;
+- train's lineage.json and the headline of evaluate's eval.json, which model.json embeds;
+- the versions of the exporter, the runtime and the tokenizer.
+Left out: the clock (`exported_at`): a hit keeps the first run's, so the image built from it is the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict
+from typing import Any
+
+from ml_ci.config.model import Config
+from ml_ci.data.cache_inputs import loading, split_fingerprints
+
+PACKAGES = ("torch", "transformers", "onnx", "onnxruntime", "onnxscript", "tokenizers", "safetensors", "numpy")
+# The splits export reads: validation for parity, test (else validation) for the golden examples.
+ROLES = ("validation", "test")
+
+
+def cache_inputs(config: Config, *, model_digest: str, fingerprints: Mapping[str, str], golden_examples: int,
+                 lineage: str | None, eval_summary: Mapping[str, Any], packages: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "name": config.name,
+        "task": config.task,
+        "max_length": config.model.max_length,
+        "package": asdict(config.package),
+        "data": loading(config.data),
+        "splits": split_fingerprints(fingerprints, ROLES),
+        "golden_examples": golden_examples,
+        "model": model_digest,
+        "lineage": lineage,
+        "eval_summary": dict(sorted(eval_summary.items())),
+        "packages": dict(sorted(packages.items())),
+    }
