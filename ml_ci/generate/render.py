@@ -5,13 +5,16 @@ from __future__ import annotations
 import shlex
 
 from ml_ci.config.model import Config
-from ml_ci.generate import header, yamlout
+from ml_ci.generate import header, vendor, yamlout
 from ml_ci.generate.options import Options
 from ml_ci.generate.workflows import pr_workflow, release_workflow
 
 PR_FILE = ".github/workflows/ml-pr.yml"
 RELEASE_FILE = ".github/workflows/ml-release.yml"
 GENERATED = (PR_FILE, RELEASE_FILE)
+# Folders whose generated files ml-ci removes once it no longer writes them (an action the
+# workflows stopped using, or all of them after a switch to --actions-ref <sha>).
+MANAGED_DIRS = (vendor.VENDOR_PATH,)
 
 
 def regenerate_command(config: Config, options: Options) -> str:
@@ -20,6 +23,9 @@ def regenerate_command(config: Config, options: Options) -> str:
 
 def render(config: Config, options: Options) -> dict[str, str]:
     command = regenerate_command(config, options)
-    files = {PR_FILE: pr_workflow(config, options), RELEASE_FILE: release_workflow(config, options)}
-    return {path: header.with_header(yamlout.dump(wf.data()), source=config.path.name, regenerate=command)
-            for path, wf in files.items()}
+    workflows = {PR_FILE: pr_workflow(config, options), RELEASE_FILE: release_workflow(config, options)}
+    out = {path: header.with_header(yamlout.dump(wf.data()), source=config.path.name, regenerate=command)
+           for path, wf in workflows.items()}
+    if options.vendored:
+        out.update(vendor.vendored_files(vendor.used_actions(workflows.values(), options), regenerate=command))
+    return out

@@ -1,7 +1,9 @@
 """The ml.yaml variants whose generated files are kept here as golden trees.
 
-Each folder holds an input ml.yaml, optionally options.json (keyword arguments of
-ml_ci.generate.options.Options), and the files `ml-ci generate` writes for it. Set
+Each folder holds an input ml.yaml, optionally options.json (the keyword arguments of
+ml_ci.generate.options.Options; `{}` is ml-ci generate's defaults, which vendor the actions into
+.github/actions/ml-ci), and the files `ml-ci generate` writes for it. Without options.json ml-ci's
+actions are referenced at PINNED_REF, so that one vendored copy of them is enough. Set
 ML_CI_UPDATE_GOLDEN=1 to rewrite the outputs after an intended change, then review the diff.
 """
 
@@ -26,8 +28,8 @@ def variant_dirs() -> list[Path]:
 
 def options_for(folder: Path) -> Options:
     extra = folder / "options.json"
-    kwargs = json.loads(extra.read_text(encoding="utf-8")) if extra.exists() else {}
-    return Options(**{"actions_ref": PINNED_REF, **kwargs})
+    kwargs = json.loads(extra.read_text(encoding="utf-8")) if extra.exists() else {"actions_ref": PINNED_REF}
+    return Options(**kwargs)
 
 
 def render_variant(folder: Path) -> dict[str, str]:

@@ -3,7 +3,9 @@ actionlint with shellcheck, and SchemaStore's schemas; and a hostile value admit
 executes nothing when the generated steps run.
 
 The golden folders are the generator's output (tests/unit/generate/test_golden.py asserts that),
-so the linters read them in place, together with the bundled actions and reusable workflow.
+so the linters read them in place, together with the bundled actions and reusable workflow, and
+with the default output of `ml-ci generate` (the actions vendored into .github/actions/ml-ci) for
+every golden ml.yaml and the example.
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ from ml_ci.generate.bundled import render_bundled
 from ml_ci.generate.options import Options
 from ml_ci.generate.render import render
 from ml_ci.generate.tuning import PICK_BEST_BY_VALUE
+from ml_ci.generate.vendor import VENDOR_PATH
 from ml_ci.generate.workflows import GHCR_LOGIN
 from tests.conftest import EXAMPLE, ROOT
-from tests.golden.variants import GOLDEN, PINNED_REF, variant_dirs
+from tests.golden.variants import GOLDEN, variant_dirs
 from tests.services import require_tool
 
 pytestmark = pytest.mark.integration
@@ -39,18 +42,24 @@ def tool(name: str) -> str:
     return require_tool(name, "pip install -e '.[dev]'; apt-get install shellcheck")
 
 
+def write_tree(root: Path, rendered: dict[str, str]) -> None:
+    for rel, text in rendered.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text, encoding="utf-8")
+
+
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The example's workflows (pinned), every variant's, the bundled actions and reusable workflow."""
+    """Every variant's golden files; the default output for every golden ml.yaml and the example;
+    the bundled actions and reusable workflow."""
     root = tmp_path_factory.mktemp("lint")
     shutil.copytree(GOLDEN, root / "golden", ignore=shutil.ignore_patterns("*.py", "__pycache__"))
-    example = load_config(EXAMPLE / "ml.yaml").config
-    for rel, text in render(example, Options(actions_ref=PINNED_REF)).items():
-        (root / "example" / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / "example" / rel).write_text(text, encoding="utf-8")
-    for rel, text in render_bundled().items():
-        (root / "bundled" / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / "bundled" / rel).write_text(text, encoding="utf-8")
+    for folder in [*variant_dirs(), EXAMPLE]:
+        write_tree(root / "default" / folder.name, render(load_config(folder / "ml.yaml").config, Options()))
+    write_tree(root / "bundled", render_bundled())
+    for repo in {p.parents[2] for p in workflows(root)}:
+        # actionlint reads a `./` action from the repository root, the folder that holds .git.
+        (repo / ".git").mkdir(exist_ok=True)
     return root
 
 
@@ -59,7 +68,8 @@ def workflows(root: Path) -> list[Path]:
 
 
 def actions(root: Path) -> list[Path]:
-    return sorted(root.glob("bundled/actions/*/action.yml"))
+    """The bundled actions and every copy vendored into a model repository."""
+    return sorted([*root.glob("bundled/actions/*/action.yml"), *root.glob("**/.github/actions/ml-ci/*/action.yml")])
 
 
 def run(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -67,8 +77,8 @@ def run(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProce
 
 
 def test_enough_inputs(tree: Path) -> None:
-    assert len(workflows(tree)) >= 2 * 10 + 1
-    assert len(actions(tree)) >= 9
+    assert len(workflows(tree)) >= 2 * 2 * 10 + 1
+    assert len(actions(tree)) >= 9 + 10 * 7
 
 
 def test_zizmor_auditor_finds_nothing(tree: Path) -> None:
@@ -87,14 +97,26 @@ def test_actionlint_with_shellcheck_finds_nothing(tree: Path, tmp_path: Path) ->
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_actionlint_reads_the_vendored_actions(tree: Path, tmp_path: Path) -> None:
+    """The clean result above covers the workflows' inputs to the vendored actions: a copy whose
+    input was renamed is caught."""
+    repo = tmp_path / "repo"
+    shutil.copytree(tree / "default" / "minimal", repo)
+    action = repo / ".github/actions/ml-ci/train/action.yml"
+    action.write_text(action.read_text().replace("\n  config:\n", "\n  konfig:\n"), encoding="utf-8")
+    result = run(tool("actionlint"), *workflows(repo))
+    assert 'input "config" is not defined in action "ml-ci train"' in result.stdout, result.stdout + result.stderr
+
+
 def test_shellcheck_on_every_composite_action_script(tree: Path) -> None:
     shellcheck = tool("shellcheck")
-    for path in actions(tree):
-        for step in yaml.safe_load(path.read_text())["runs"]["steps"]:
-            if "run" in step:
-                result = subprocess.run([shellcheck, "--shell=bash", "-"], input=step["run"], capture_output=True,
-                                        text=True, timeout=60, check=False)
-                assert result.returncode == 0, f"{path.parent.name}: {step['name']}\n{result.stdout}"
+    # The vendored copies hold the bundled scripts again: each distinct script is checked once.
+    scripts = {step["run"]: f"{path.parent.name}: {step['name']}" for path in actions(tree)
+               for step in yaml.safe_load(path.read_text())["runs"]["steps"] if "run" in step}
+    for script, where in scripts.items():
+        result = subprocess.run([shellcheck, "--shell=bash", "-"], input=script, capture_output=True, text=True,
+                                timeout=60, check=False)
+        assert result.returncode == 0, f"{where}\n{result.stdout}"
 
 
 def test_schemastore_schemas(tree: Path) -> None:
@@ -105,15 +127,29 @@ def test_schemastore_schemas(tree: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_default_reference_is_the_only_zizmor_finding(tmp_path: Path) -> None:
-    """With no --actions-ref, ml-ci's own actions are referenced by the release tag: zizmor's
-    unpinned-uses flags exactly those lines and nothing else (pass a commit SHA to pin them)."""
-    example = load_config(EXAMPLE / "ml.yaml").config
-    for rel, text in render(example, Options()).items():
-        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / rel).write_text(text, encoding="utf-8")
-    result = run(tool("zizmor"), "--persona=auditor", "--offline", "--no-progress", "--format", "json", tmp_path)
-    findings = json.loads(result.stdout)
+def zizmor_findings(path: Path) -> list[dict[str, Any]]:
+    result = run(tool("zizmor"), "--persona=auditor", "--offline", "--no-progress", "--format", "json", path)
+    findings: list[dict[str, Any]] = json.loads(result.stdout)
+    return findings
+
+
+def test_the_default_output_is_self_contained_and_clean(tree: Path) -> None:
+    """With no --actions-ref every action the workflows use is a reviewed file of the model
+    repository itself, and the auditor finds nothing in the workflows or those files."""
+    for repo in sorted((tree / "default").iterdir()):
+        text = "".join(p.read_text() for p in (repo / ".github/workflows").glob("*.yml"))
+        assert "ml-ci/ml-ci/" not in text, repo.name
+        used = set(re.findall(r"uses: \./(\.github/actions/ml-ci/[\w-]+) ", text))
+        vendored = {p.parent.relative_to(repo).as_posix() for p in repo.glob(".github/actions/ml-ci/*/action.yml")}
+        assert used and used == vendored, repo.name
+    assert zizmor_findings(tree / "default") == []
+
+
+def test_a_tag_is_flagged_only_as_unpinned(tmp_path: Path) -> None:
+    """Why ml-ci generate warns about --actions-ref <tag>: zizmor's unpinned-uses flags exactly
+    the lines that reference ml-ci's actions by tag, and nothing else."""
+    write_tree(tmp_path, render(load_config(EXAMPLE / "ml.yaml").config, Options(actions_ref="v0.1.0")))
+    findings = zizmor_findings(tmp_path)
     assert findings and {f["ident"] for f in findings} == {"unpinned-uses"}
 
 
@@ -152,9 +188,11 @@ def test_hostile_values_execute_nothing(tmp_path: Path) -> None:
     repo.mkdir()
     config_path = repo / HOSTILE_NAME
     shutil.copy(GOLDEN / "hostile-values" / "ml.yaml", config_path)
-    rendered = render(load_config(config_path).config, Options(actions_ref="./.ml-ci-actions"))
-    bundled: dict[str, Any] = {rel.split("/")[1]: yaml.safe_load(text) for rel, text in render_bundled().items()
-                               if rel.startswith("actions/")}
+    rendered = render(load_config(config_path).config, Options())
+    # The default output: the workflows and the actions vendored beside them.
+    vendored: dict[str, Any] = {rel.split("/")[3]: yaml.safe_load(text) for rel, text in rendered.items()
+                                if rel.startswith(f"{VENDOR_PATH}/")}
+    workflow_texts = [text for rel, text in rendered.items() if rel.startswith(".github/workflows/")]
     stubs = tmp_path / "bin"
     stubs.mkdir()
     for name in ("ml-ci", "python"):
@@ -162,15 +200,15 @@ def test_hostile_values_execute_nothing(tmp_path: Path) -> None:
         (stubs / name).chmod(stat.S_IRWXU)
     calls = tmp_path / "calls"
     executed = 0
-    for text in rendered.values():
+    for text in workflow_texts:
         for job in yaml.safe_load(text)["jobs"].values():
             for step in job["steps"]:
                 uses = step.get("uses", "")
-                if not uses.startswith("./.ml-ci-actions/"):
+                if not uses.startswith(f"./{VENDOR_PATH}/"):
                     # A workflow's own scripts are fixed text of the generator, the same for every ml.yaml.
                     assert step.get("run") in (None, *FIXED_SCRIPTS), f"{step['name']}: not one of the generator's scripts"
                     continue
-                action = bundled[uses.rsplit("/", 1)[1]]
+                action = vendored[uses.rsplit("/", 1)[1]]
                 inputs = {k: str(v.get("default", "")) for k, v in action["inputs"].items()}
                 inputs.update({k: str(v) for k, v in step.get("with", {}).items()})
                 assert inputs["config"] == HOSTILE_NAME

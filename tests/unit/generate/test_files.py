@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -10,10 +11,14 @@ import pytest
 
 from ml_ci.cli.main import main
 from ml_ci.generate import files, header
+from tests.conftest import ROOT
 from tests.golden.variants import GOLDEN
 
 PR = ".github/workflows/ml-pr.yml"
 RELEASE = ".github/workflows/ml-release.yml"
+# The actions the minimal variant's workflows use (no tuning, no deployment), vendored by default.
+VENDORED = tuple(f".github/actions/ml-ci/{name}/action.yml"
+                 for name in ("build", "data-check", "evaluate", "export", "report", "setup", "train"))
 
 
 @pytest.fixture
@@ -45,19 +50,19 @@ def test_classify() -> None:
 
 def test_dry_run_writes_nothing_and_lists_each_file(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert generate(repo, "--dry-run") == 0
-    assert capsys.readouterr().out.splitlines() == [f"create      {PR}", f"create      {RELEASE}"]
+    assert capsys.readouterr().out.splitlines() == [f"create      {rel}" for rel in (*VENDORED, PR, RELEASE)]
     assert not (repo / ".github").exists()
 
 
 def test_write_then_check_then_identical(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert generate(repo) == 0
-    first = (repo / PR).read_bytes()
+    first = {p: p.read_bytes() for p in (repo / ".github").rglob("*") if p.is_file()}
     assert generate(repo, "--check") == 0
     assert generate(repo) == 0
-    assert (repo / PR).read_bytes() == first, "same input, same bytes"
+    assert {p: p.read_bytes() for p in (repo / ".github").rglob("*") if p.is_file()} == first, "same input, same bytes"
     capsys.readouterr()
     assert generate(repo, "--dry-run") == 0
-    assert capsys.readouterr().out.splitlines() == [f"identical   {PR}", f"identical   {RELEASE}"]
+    assert capsys.readouterr().out.splitlines() == [f"identical   {rel}" for rel in (*VENDORED, PR, RELEASE)]
     assert not list(repo.rglob("*.tmp")), "no temporary file left behind"
 
 
@@ -137,3 +142,113 @@ def test_options_are_kept_from_the_files_generated_before(repo: Path, capsys: py
     assert f"@{sha}" in (repo / RELEASE).read_text()
     assert generate(repo, "--actions-ref", "v9") == 0, "an explicit option wins"
     assert "ml-ci/ml-ci/actions/setup@v9\n" in (repo / PR).read_text()
+
+
+# --- the vendored actions (.github/actions/ml-ci) -----------------------------------------------------
+
+SHA = "0123456789abcdef0123456789abcdef01234567"
+TRAIN = ".github/actions/ml-ci/train/action.yml"
+TUNE = ".github/actions/ml-ci/tune/action.yml"
+
+
+def test_the_default_vendors_the_actions_the_workflows_use(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert generate(repo) == 0
+    assert "warning" not in capsys.readouterr().err
+    text = (repo / PR).read_text() + (repo / RELEASE).read_text()
+    used = set(re.findall(r"uses: \./\.github/actions/ml-ci/([\w-]+) # zizmor: ignore\[self-repository\]\n", text))
+    assert {f".github/actions/ml-ci/{name}/action.yml" for name in used} == set(VENDORED)
+    assert "ml-ci/ml-ci/actions" not in text, "nothing is fetched from ml-ci's repository"
+    for rel in VENDORED:
+        vendored = (repo / rel).read_text()
+        assert header.parse(vendored) == header.Parsed(generated=True, intact=True), rel
+        assert header.regenerate_args(vendored) == header.regenerate_args((repo / PR).read_text()) == ["-c", "ml.yaml"]
+        shipped = (ROOT / "actions" / rel.split("/")[3] / "action.yml").read_text()
+        assert vendored.partition("\n\n")[2] == shipped.partition("\n\n")[2], f"{rel}: not ml-ci's actions/"
+
+
+def test_a_hand_edited_vendored_action_is_kept(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert generate(repo) == 0
+    edited = (repo / TRAIN).read_text().replace("default: ml.yaml", "default: other.yaml")
+    (repo / TRAIN).write_text(edited)
+    capsys.readouterr()
+    assert generate(repo, "--check") == 1
+    assert f"--- a/{TRAIN}" in capsys.readouterr().out
+    assert generate(repo) == 1
+    assert f"  {TRAIN}: edited by hand since it was generated\n" in capsys.readouterr().err
+    assert (repo / TRAIN).read_text() == edited
+    assert generate(repo, "--force") == 0
+    assert generate(repo, "--check") == 0
+
+
+def test_actions_no_longer_used_are_removed(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = repo / "ml.yaml"
+    plain = config.read_text()
+    config.write_text(plain + "tune:\n  enabled: true\n  trials: 2\n  search_space:\n"
+                              "    learning_rate: {type: float, low: 1.0e-5, high: 1.0e-3}\n")
+    assert generate(repo) == 0
+    assert (repo / TUNE).is_file()
+    config.write_text(plain)
+    capsys.readouterr()
+    assert generate(repo, "--check") == 1
+    assert f"--- a/{TUNE}" in capsys.readouterr().out
+    assert generate(repo, "--dry-run") == 0
+    assert f"remove      {TUNE}" in capsys.readouterr().out.splitlines()
+    assert generate(repo) == 0
+    assert f"removed   {TUNE}" in capsys.readouterr().out.splitlines()
+    assert not (repo / TUNE).parent.exists(), "the emptied folder goes too"
+    assert generate(repo, "--check") == 0
+
+
+def test_a_pinned_sha_references_ml_ci_and_removes_the_copies(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert generate(repo) == 0
+    mine = repo / ".github/actions/ml-ci/mine/action.yml"  # the user's own file in that folder
+    mine.parent.mkdir()
+    mine.write_text("name: mine\n")
+    edited = (repo / TRAIN).read_text() + "# a note\n"
+    (repo / TRAIN).write_text(edited)
+    capsys.readouterr()
+    assert generate(repo, "--actions-ref", SHA) == 1
+    assert f"  {TRAIN}: edited by hand since it was generated, and no longer generated\n" in capsys.readouterr().err
+    assert (repo / TRAIN).read_text() == edited
+    assert generate(repo, "--actions-ref", SHA, "--force") == 0
+    assert not (repo / TRAIN).exists() and not any((repo / rel).exists() for rel in VENDORED)
+    assert mine.read_text() == "name: mine\n", "a file ml-ci did not write is left alone"
+    assert f"uses: ml-ci/ml-ci/actions/setup@{SHA} # v" in (repo / PR).read_text()
+    assert generate(repo, "--check") == 0
+    assert "warning" not in capsys.readouterr().err
+    # Back to the default: the default is recorded as no option at all, and vendors again.
+    assert generate(repo, "--actions-ref", "./.github/actions/ml-ci") == 0
+    assert header.regenerate_args((repo / PR).read_text()) == ["-c", "ml.yaml"]
+    assert all((repo / rel).is_file() for rel in VENDORED)
+
+
+def test_a_tag_works_with_a_warning(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert generate(repo, "--actions-ref", "v0.1.0") == 0
+    err = capsys.readouterr().err
+    assert err.startswith("warning: --actions-ref v0.1.0: a tag or branch can be moved to other code, and zizmor flags it")
+    assert "give a commit SHA, or --actions-ref ./.github/actions/ml-ci (the default)" in err
+    assert "uses: ml-ci/ml-ci/actions/setup@v0.1.0\n" in (repo / PR).read_text()
+    assert not (repo / ".github/actions").exists()
+    assert generate(repo, "--check") == 0, "the recorded tag is kept"
+    assert "warning: --actions-ref v0.1.0" in capsys.readouterr().err, "and still warned about"
+
+
+def test_a_local_folder_is_referenced_not_written(repo: Path) -> None:
+    assert generate(repo, "--actions-ref", "./ci/ml-ci-actions") == 0
+    assert "uses: ./ci/ml-ci-actions/setup # zizmor: ignore[self-repository]\n" in (repo / PR).read_text()
+    assert not (repo / "ci").exists() and not (repo / ".github/actions").exists()
+    assert header.regenerate_args((repo / PR).read_text()) == ["-c", "ml.yaml", "--actions-ref", "./ci/ml-ci-actions"]
+
+
+def test_a_damaged_installation_is_an_operational_error(repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    from ml_ci.generate import vendor
+
+    damaged = tmp_path / "action.yml"
+    damaged.write_text((ROOT / "actions/train/action.yml").read_text().replace("ml-ci train", "something else"))
+    monkeypatch.setattr(vendor, "resource", lambda rel: damaged)
+    assert generate(repo) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "actions/build/action.yml of ml-ci was changed after it was generated; reinstall ml-ci" in err
+    assert not (repo / ".github").exists()

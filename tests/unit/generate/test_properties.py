@@ -1,5 +1,6 @@
 """Security and structure properties of every generated workflow and composite action, read back
-from the YAML text (what GitHub reads), over every golden variant and the bundled files."""
+from the YAML text (what GitHub reads), over every golden variant (with its vendored actions) and
+the bundled files."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ from ml_ci.generate import pins
 from ml_ci.generate.bundled import PIPELINE_FILE, render_bundled
 from tests.golden.variants import GOLDEN, render_variant, variant_dirs
 
-WORKFLOWS = {f"{folder.name}/{rel}": text for folder in variant_dirs() for rel, text in render_variant(folder).items()}
+RENDERED = {f"{folder.name}/{rel}": text for folder in variant_dirs() for rel, text in render_variant(folder).items()}
+WORKFLOWS = {rel: text for rel, text in RENDERED.items() if "/.github/workflows/" in rel}
 WORKFLOWS[PIPELINE_FILE] = render_bundled()[PIPELINE_FILE]
-ACTIONS = {rel: text for rel, text in render_bundled().items() if rel.startswith("actions/")}
+# The bundled actions, and the copies vendored into the model repositories of the variants that use them.
+ACTIONS = {rel: text for rel, text in {**render_bundled(), **RENDERED}.items() if rel.endswith("/action.yml")}
 SHA_PIN = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
 
 

@@ -1,0 +1,56 @@
+"""The default home of ml-ci's composite actions in a model repository: copies that ml-ci generate writes.
+
+For every action its workflows use, `ml-ci generate` writes .github/actions/ml-ci/<name>/action.yml from
+the actions/ that ship inside the installed ml-ci (ml_ci/_data/actions in a wheel, the top-level
+actions/ of a checkout). Referenced as ./.github/actions/ml-ci/<name>, they are pinned by the model
+repository's own commits and reviewed in its pull requests, with no release of ml-ci to pin to; the
+next `ml-ci generate` after an upgrade of ml-ci updates them, and the header's hash guards them
+against hand edits like the workflows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ml_ci.errors import OperationalError
+from ml_ci.generate import header
+from ml_ci.generate.model import Workflow
+from ml_ci.generate.options import VENDOR_DIR, Options
+from ml_ci.generate.yamlout import Commented
+from ml_ci.resources import resource
+
+# Relative to the model repository, as the generated files are keyed.
+VENDOR_PATH = VENDOR_DIR.removeprefix("./")
+
+
+def used_actions(workflows: Iterable[Workflow], options: Options) -> list[str]:
+    """The names of ml-ci's actions that the workflows reference through options' local folder."""
+    prefix = options.local_path("")
+    names: set[str] = set()
+    for workflow in workflows:
+        for job in workflow.jobs:
+            for step in job.steps:
+                uses = step.uses.value if isinstance(step.uses, Commented) else step.uses
+                if isinstance(uses, str) and uses.startswith(prefix):
+                    names.add(uses.removeprefix(prefix))
+    return sorted(names)
+
+
+def shipped_action(name: str) -> str:
+    """The body (below its generated header) of an action.yml shipped with this ml-ci."""
+    rel = f"actions/{name}/action.yml"
+    try:
+        text = resource(rel).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise OperationalError(f"{rel} of ml-ci cannot be read ({e}); reinstall ml-ci") from None
+    body = header.body(text)
+    if body is None:
+        raise OperationalError(f"{rel} of ml-ci was changed after it was generated; reinstall ml-ci")
+    return body
+
+
+def vendored_files(names: Iterable[str], *, regenerate: str) -> dict[str, str]:
+    """Path in the model repository -> text of each named action, under the model repository's header."""
+    return {f"{VENDOR_PATH}/{name}/action.yml": header.with_header(shipped_action(name), source=f"actions/{name} of ml-ci",
+                                                                   regenerate=regenerate)
+            for name in names}
