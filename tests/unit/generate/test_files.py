@@ -46,6 +46,9 @@ def test_classify() -> None:
     assert files.classify(new, older) == "changed"
     assert files.classify(new, older.replace("a: 0", "a: 2")) == "hand-edited"
     assert files.classify(new, "on: push\n") == "foreign"
+    # A generated file that is no longer rendered.
+    assert files.classify(None, older) == "remove"
+    assert files.classify(None, older.replace("a: 0", "a: 2")) == "hand-edited"
 
 
 def test_dry_run_writes_nothing_and_lists_each_file(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
