@@ -51,22 +51,27 @@ def github_annotations(report: Mapping[str, Any], root: Path) -> list[str]:
     return out
 
 
+def key_of(config: Config) -> tuple[str, list[str]]:
+    """The cache key, and the split roles it cannot see (an unpinned hub split)."""
+    from ml_ci.train.lineage import package_versions
+
+    fps = fingerprints(config)
+    return cache_key(STAGE, check_inputs(config, fingerprints=fps, packages=package_versions(CHECK_PACKAGES))), unpinned(fps)
+
+
 def data_check(config: Config, *, fmt: str = "text", out: TextIO, env: Mapping[str, str] | None = None,
                hub_loader: HubLoader = load_hub_split, no_cache: bool = False) -> int:
     """Run every check of ml.yaml; 0 when all pass, DataCheckError (exit 3) when one fails."""
-    from ml_ci.train.lineage import package_versions
-
     layout = Layout(config.root)
     dest = layout.artifacts(STAGE)
-    fps = fingerprints(config)
-    key = cache_key(STAGE, check_inputs(config, fingerprints=fps, packages=package_versions(CHECK_PACKAGES)))
+    key, unseen = key_of(config)
 
     def compute() -> None:
         tables = load_tables(config, hub_loader)
         report = reports.build(tables, run_checks(tables, config.data), config.data)
         write_report(dest, report, reports.markdown(report))
 
-    _, cached = through_cache(StageCache(layout.cache), STAGE, key, dest, mode=mode(no_cache=no_cache, unseen=unpinned(fps)),
+    _, cached = through_cache(StageCache(layout.cache), STAGE, key, dest, mode=mode(no_cache=no_cache, unseen=unseen),
                               compute=compute, restored=lambda: None)
     # One path after the cache: what is judged and shown is the report on disk, computed or restored.
     report = json.loads((dest / "report.json").read_text(encoding="utf-8"))

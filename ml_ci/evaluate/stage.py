@@ -98,46 +98,58 @@ def results_of(record: Mapping[str, Any]) -> list[GateResult]:
     return [GateResult(**{k: v for k, v in row.items() if k in names}) for row in rows]
 
 
-def key_of(config: Config, model_dir: Path, digest: str, resolved: Mapping[str, baselines_mod.Baseline | None],
-           train_metrics: Path, env: Mapping[str, str]) -> tuple[str, list[str]]:
-    """The cache key, and the split roles it cannot see (an unpinned hub split)."""
+@dataclass(frozen=True)
+class Inputs:
+    """What the evaluation reads, checked and hashed before the model runs."""
+
+    model_dir: Path
+    digest: str
+    baselines: dict[str, baselines_mod.Baseline | None]
+    train_metrics: Path
+    key: str
+    unseen: list[str]  # split roles the key cannot see (an unpinned hub split)
+
+
+def gather_inputs(config: Config, options: Options, env: Mapping[str, str]) -> Inputs:
     from ml_ci.train.lineage import package_versions
 
-    role = split_role(config)
-    fps = fingerprints(config)
-    inputs = cache_inputs(
-        config, role=role, fingerprint=fps.get(role), model_digest=digest, model_path=shown_path(config, model_dir),
-        baselines={k: (b.source, value_digest(b.record)) if b is not None else None for k, b in resolved.items()},
-        train_metrics=optional_file_digest(train_metrics), git=git_of(env), packages=package_versions(PACKAGES))
-    return cache_key(STAGE, inputs), unpinned({role: fps[role]} if role in fps else {})
-
-
-def run(config: Config, options: Options, env: Mapping[str, str] | None = None) -> Outcome:
-    env = os.environ if env is None else env
     layout = Layout(config.root)
     model_dir = options.model or layout.model_dir
     inference.check_model_dir(model_dir)
     resolved = baselines_mod.resolve(config, options.sources)
     train_metrics = layout.artifacts("train") / "metrics.json"
     digest = folder_digest(model_dir)
-    key, unseen = key_of(config, model_dir, digest, resolved, train_metrics, env)
+    role = split_role(config)
+    fps = fingerprints(config)
+    inputs = cache_inputs(
+        config, role=role, fingerprint=fps.get(role), model_digest=digest, model_path=shown_path(config, model_dir),
+        baselines={k: (b.source, value_digest(b.record)) if b is not None else None for k, b in resolved.items()},
+        train_metrics=optional_file_digest(train_metrics), git=git_of(env), packages=package_versions(PACKAGES))
+    return Inputs(model_dir, digest, resolved, train_metrics, cache_key(STAGE, inputs),
+                  unpinned({role: fps[role]} if role in fps else {}))
+
+
+def run(config: Config, options: Options, env: Mapping[str, str] | None = None) -> Outcome:
+    env = os.environ if env is None else env
+    layout = Layout(config.root)
+    inputs = gather_inputs(config, options, env)
 
     def compute() -> Outcome:
         split = load_eval_split(config)
-        preds, measured = measure(config, model_dir, split, digest)
+        preds, measured = measure(config, inputs.model_dir, split, inputs.digest)
         outcome = assemble(config, role=split.role, fingerprint=split.fingerprint,
                            texts_lengths=[len(t) for t in split.texts], columns=split.columns, preds=preds,
-                           measured=measured, baselines=resolved,
+                           measured=measured, baselines=inputs.baselines,
                            created=datetime.now(timezone.utc).isoformat(timespec="seconds"), git=git_of(env))
-        write_outputs(layout.eval_record.parent, outcome, train_metrics)
+        write_outputs(layout.eval_record.parent, outcome, inputs.train_metrics)
         return outcome
 
     def restored() -> Outcome:
         record = read_record(layout.eval_record)
         return Outcome(record, results_of(record))
 
-    outcome, cached = through_cache(StageCache(layout.cache), STAGE, key, layout.eval_record.parent,
-                                    mode=mode(no_cache=options.no_cache, unseen=unseen), compute=compute,
+    outcome, cached = through_cache(StageCache(layout.cache), STAGE, inputs.key, layout.eval_record.parent,
+                                    mode=mode(no_cache=options.no_cache, unseen=inputs.unseen), compute=compute,
                                     restored=restored)
     actions_io.add_summary(markdown.evaluation(outcome.record), env)
     actions_io.set_output("verdict", outcome.verdict, env)
