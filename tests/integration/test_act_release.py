@@ -1,0 +1,213 @@
+"""The generated release workflow runs for real under act, on a push to main of a scratch model repository.
+
+The whole chain runs as generated: train -> evaluate -> export -> `ml-ci build --push` to the real
+registry by digest -> deploy to the first environment with its smoke test -> promote the same
+digest through the others. The environments are `kind: local` (containers in the real Docker
+engine, host networking, 127.0.0.1) recorded in a GitOps repository that is a bare repository on
+disk, as examples/sentiment/ml.yaml does; its path is absolute here, a remote every job reaches.
+How act runs and the stand-ins for third-party actions: tests/integration/actrun.py. The model is
+a tiny random BERT on the tiny dataset (the point is the workflow, not the model).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import subprocess
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ml_ci.deploy.local import free_port
+from tests.integration.actrun import (
+    FAILING_GATES,
+    METRICS,
+    PASSING_GATES,
+    Act,
+    ActRun,
+    Runner,
+    make_runner,
+    push_event,
+    run_act,
+    scratch_repo,
+)
+from tests.services import base_image, registry
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+BUILD_JOBS = {"validate ml.yaml": "succeeded", "train": "succeeded", "evaluate": "succeeded", "export": "succeeded",
+              "build and push the image": "succeeded"}
+MANIFEST_TYPES = ", ".join(("application/vnd.oci.image.index.v1+json", "application/vnd.oci.image.manifest.v1+json",
+                            "application/vnd.docker.distribution.manifest.list.v2+json",
+                            "application/vnd.docker.distribution.manifest.v2+json"))
+
+
+@pytest.fixture(scope="module")
+def runner(tmp_path_factory: pytest.TempPathFactory) -> Runner:
+    return make_runner(tmp_path_factory.mktemp("runner"))
+
+
+class Release:
+    """A scratch model repository with local environments on free ports, a GitOps repository and
+    its own image repository in the registry (so that 'nothing was pushed' can be checked)."""
+
+    def __init__(self, root: Path, runner: Runner, *, environments: tuple[str, ...], gates: list[dict[str, Any]],
+                 smoke_timeout: int = 120):
+        self.name = f"act{uuid.uuid4().hex[:8]}"
+        self.image_repository = f"acttests/{self.name}"
+        self.gitops = root / "gitops.git"
+        self.path = f"apps/{self.name}"
+        self.ports = {env: free_port() for env in environments}
+        self.root = root
+        self.repo = scratch_repo(root / "repo", runner, {
+            "name": self.name,
+            "evaluate": {"metrics": METRICS, "gates": gates},
+            "image": {"registry": registry(), "repository": self.image_repository, "base": base_image()},
+            "deploy": {"strategy": "gitops", "gitops": {"repo": str(self.gitops), "path": self.path},
+                       "environments": [{"name": env, "kind": "local", "port": port,
+                                         "smoke_test": {"golden_examples": 8, "timeout_seconds": smoke_timeout}}
+                                        for env, port in self.ports.items()]},
+        })
+
+    def run(self, runner: Runner) -> ActRun:
+        return run_act(self.repo, runner, self.root / "work",
+                       Act(event="push", workflow=".github/workflows/ml-release.yml", payload=push_event(self.repo)))
+
+    def record(self, env: str, file: str = "release.json") -> Any:
+        """A file of an environment's overlay on the GitOps repository's main branch (None when absent)."""
+        if not self.gitops.exists():
+            return None
+        shown = subprocess.run(["git", "--git-dir", str(self.gitops), "show", f"main:{self.path}/overlays/{env}/{file}"],
+                               capture_output=True, text=True, timeout=60, check=False)
+        if shown.returncode != 0:
+            return None
+        return json.loads(shown.stdout) if file.endswith(".json") else shown.stdout
+
+    def containers(self) -> dict[str, Any]:
+        import docker
+
+        client = docker.from_env()
+        return {c.name: c for c in client.containers.list(all=True, filters={"label": f"dev.ml-ci.model={self.name}"})}
+
+    def clean(self, run: ActRun | None) -> None:
+        import docker
+        import docker.errors
+
+        for container in self.containers().values():
+            with contextlib.suppress(docker.errors.APIError):
+                container.remove(force=True)
+        record = run.state / "artifacts" / "build" / "image.json" if run else None
+        if record and record.is_file():  # the image the run built; the registry keeps its copy
+            with contextlib.suppress(docker.errors.APIError):
+                docker.from_env().images.remove(json.loads(record.read_text())["image_id"], force=True)
+
+
+def in_registry(repository: str, reference: str) -> int:
+    """HTTP status of the registry's manifest of repository:reference (200: it holds it)."""
+    request = urllib.request.Request(f"http://{registry()}/v2/{repository}/manifests/{reference}", method="HEAD",
+                                     headers={"Accept": MANIFEST_TYPES})
+    try:
+        with urllib.request.urlopen(request, timeout=15) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def tags(repository: str) -> tuple[int, list[str]]:
+    try:
+        with urllib.request.urlopen(f"http://{registry()}/v2/{repository}/tags/list", timeout=15) as response:
+            return int(response.status), list(json.loads(response.read()).get("tags") or [])
+    except urllib.error.HTTPError as e:
+        return e.code, []
+
+
+def ready(port: int) -> int:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+@contextlib.contextmanager
+def stale_listener(port: int) -> Iterator[None]:
+    """Something else holds the port: it accepts connections and never answers."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", port))
+        s.listen()
+        yield
+
+
+@pytest.mark.timeout(1800)
+def test_release_workflow_ships_one_digest_through_every_environment(tmp_path: Path, runner: Runner) -> None:
+    release = Release(tmp_path, runner, environments=("staging", "preprod", "production"), gates=PASSING_GATES)
+    run = None
+    try:
+        run = release.run(runner)
+        assert run.results == {**BUILD_JOBS, "deploy to staging": "succeeded", "promote staging to preprod": "succeeded",
+                               "promote preprod to production": "succeeded"}, f"{run.results}\n{run.log[-10000:]}"
+        image = json.loads((run.state / "artifacts" / "build" / "image.json").read_text())
+        digest = image["digest"]
+        assert image["reference"] == f"{registry()}/{release.image_repository}@{digest}"
+        assert in_registry(release.image_repository, digest) == 200
+        records = {env: release.record(env) for env in release.ports}
+        # Every environment names the very digest that was built, promoted from the one before it.
+        assert {env: (r["image"], r["status"], r["smoke"]) for env, r in records.items()} == \
+            {env: (image["reference"], "live", "passed") for env in release.ports}, records
+        assert [r["source"] for r in records.values()] == ["deploy", "promote:staging", "promote:preprod"]
+        assert digest in release.record("production", "kustomization.yaml")
+        containers = release.containers()
+        for env, port in release.ports.items():
+            live = containers[f"ml-ci-{release.name}-{env}"]
+            assert (live.status, live.labels["dev.ml-ci.image"]) == ("running", image["reference"])
+            assert ready(port) == 200
+        # No candidate or backup container was left behind.
+        assert sorted(containers) == sorted(f"ml-ci-{release.name}-{env}" for env in release.ports)
+    finally:
+        release.clean(run)
+
+
+@pytest.mark.timeout(1200)
+def test_release_workflow_stops_at_a_failed_gate(tmp_path: Path, runner: Runner) -> None:
+    release = Release(tmp_path, runner, environments=("staging", "production"), gates=FAILING_GATES)
+    run = None
+    try:
+        run = release.run(runner)
+        # export needs evaluate, build needs both: nothing after the red gate starts.
+        assert run.results == {"validate ml.yaml": "succeeded", "train": "succeeded", "evaluate": "failed"}, \
+            f"{run.results}\n{run.log[-8000:]}"
+        evaluate_log = run.job_log("evaluate")
+        assert "size_mb" in evaluate_log and "exit status 4" in evaluate_log, evaluate_log[-6000:]
+        assert tags(release.image_repository) == (404, [])
+        assert not release.gitops.exists()
+        assert release.containers() == {}
+    finally:
+        release.clean(run)
+
+
+@pytest.mark.timeout(1500)
+def test_a_staging_that_fails_its_check_never_reaches_production(tmp_path: Path, runner: Runner) -> None:
+    """Staging's port is held by a stale process: the candidate passes its smoke test on a free port,
+    but the container on staging's port never becomes ready, so the deploy fails (exit 5) and the
+    promotion to production never starts."""
+    release = Release(tmp_path, runner, environments=("staging", "production"), gates=PASSING_GATES, smoke_timeout=30)
+    run = None
+    try:
+        with stale_listener(release.ports["staging"]):
+            run = release.run(runner)
+        assert run.results == {**BUILD_JOBS, "deploy to staging": "failed"}, f"{run.results}\n{run.log[-10000:]}"
+        deploy_log = run.job_log("deploy to staging")
+        assert "did not become ready" in deploy_log and "exit status 5" in deploy_log, deploy_log[-6000:]
+        image = json.loads((run.state / "artifacts" / "build" / "image.json").read_text())
+        # Staging's record says what failed; production has nothing, and no container of this model runs.
+        staging = release.record("staging")
+        assert (staging["image"], staging["status"]) == (image["reference"], "failed"), staging
+        assert release.record("production") is None
+        assert release.containers() == {}
+    finally:
+        release.clean(run)
