@@ -79,7 +79,8 @@ def test_a_clean_repository_passes_and_reports(tmp_path: Path) -> None:
         "leakage",
         "drift",
     }
-    assert out.read_text() == f"fingerprint={report['fingerprint']}\n"
+    assert [line for line in out.read_text().splitlines() if not line.startswith("cache-key=")] == [
+        f"fingerprint={report['fingerprint']}", "cache-hit=false"]
     assert (tmp_path / "summary.md").read_text().startswith("## Data check: ✅ all 28 checks passed")
     assert result.stdout.splitlines()[-1] == f"data check: all 28 checks passed ({report['fingerprint']})"
 
