@@ -116,6 +116,19 @@ def scratch_repo(repo: Path, runner: Runner, overrides: dict[str, Any]) -> Path:
     return repo
 
 
+def ml_ci_copy(dest: Path, tag: str) -> Path:
+    """This checkout's tracked files as a git repository with `tag`: ml-ci/ml-ci as a workflow
+    that references it (`uses: ml-ci/ml-ci/...@tag`, a checkout of it) would get it."""
+    listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, check=True, capture_output=True, text=True, timeout=60)
+    for rel in filter(None, listed.stdout.split("\0")):
+        if (ROOT / rel).is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / rel, dest / rel)
+    commit_all(dest, "ml-ci")
+    subprocess.run([*GIT, "tag", tag], cwd=dest, check=True, timeout=60)
+    return dest
+
+
 def pull_request_event(*, fork: bool) -> dict[str, Any]:
     head = "someone/fork" if fork else "acme/model"
     return {"number": 7, "pull_request": {

@@ -13,19 +13,31 @@ from typing import Any
 
 import pytest
 
+from ml_ci import __version__
 from tests.integration.actrun import (
     FAILING_GATES,
     METRICS,
     PASSING_GATES,
     Act,
     Runner,
+    commit_all,
     make_runner,
+    ml_ci_copy,
     pull_request_event,
     run_act,
     scratch_repo,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
+REF = f"v{__version__}"
+# All a model repository needs for the PR pipeline: one job calling ml-ci's reusable workflow.
+CALLER = f"""\
+name: ml
+on: pull_request
+jobs:
+  ml:
+    uses: ml-ci/ml-ci/.github/workflows/ml-pipeline.yml@{REF}
+"""
 TUNE = {"enabled": True, "trials": 2, "metric": "accuracy",
         "search_space": {"learning_rate": {"type": "float", "low": 1.0e-4, "high": 1.0e-3, "log": True}}}
 PR = Act(event="pull_request", workflow=".github/workflows/ml-pr.yml", payload=pull_request_event(fork=True))
@@ -72,4 +84,26 @@ def test_pr_workflow_turns_red_at_the_gate(tmp_path: Path, runner: Runner) -> No
     evaluate_log = run.job_log("evaluate")
     assert "size_mb" in evaluate_log and "exit status 4" in evaluate_log, evaluate_log[-6000:]
     # The failed evaluation's record is still uploaded for the reviewer.
+    assert (run.state / "artifacts" / "evaluate" / "eval.json").is_file()
+
+
+@pytest.mark.timeout(1500)
+def test_reusable_workflow_runs_from_a_one_job_caller(tmp_path: Path, runner: Runner) -> None:
+    """ml-ci's own .github/workflows/ml-pipeline.yml, called by tag from a model repository: act takes
+    ml-ci/ml-ci@tag from a local copy of this checkout, and so does the workflow's checkout of ml-ci
+    (the checkout stand-in), whose actions and code (pip install of the source) the jobs then run."""
+    repos = tmp_path / "github"
+    copy = ml_ci_copy(repos / "ml-ci" / "ml-ci", REF)
+    repo = pr_repo(tmp_path, runner, gates=PASSING_GATES)
+    (repo / ".github" / "workflows" / "ml.yml").write_text(CALLER)
+    commit_all(repo, "call ml-ci's reusable workflow")
+    run = run_act(repo, runner, tmp_path / "work", Act(
+        event="pull_request", workflow=".github/workflows/ml.yml", payload=pull_request_event(fork=True),
+        env={"ML_CI_STANDIN_REPOS": str(repos)}, local_repositories={f"ml-ci/ml-ci@{REF}": copy}))
+    # The fork's pull request gets no report job (it would need a write token).
+    assert run.results == {"ml-pipeline/validate ml.yaml": "succeeded", "ml-pipeline/data check": "succeeded",
+                           "ml-pipeline/train": "succeeded", "ml-pipeline/evaluate": "succeeded"}, \
+        f"{run.results}\n{run.log[-8000:]}"
+    assert f"Checked out ml-ci/ml-ci at {REF}" in run.job_log("ml-pipeline/train")
+    assert "gates passed" in run.job_log("ml-pipeline/evaluate")
     assert (run.state / "artifacts" / "evaluate" / "eval.json").is_file()
