@@ -142,8 +142,9 @@ class LocalEngine:
         if previous is not None:
             previous.rename(self.name)
             previous.start()
+        restored = "the previous one was restored" if previous is not None else "there was no previous one to restore"
         raise DeployError(f"{self.env}: the new container did not become ready on port {port} ({problem}); "
-                          f"the previous one was restored{logs}")
+                          f"{restored}{logs}")
 
     def _tail(self, name: str) -> str:
         c = self._get(name)

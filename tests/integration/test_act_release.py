@@ -203,6 +203,7 @@ def test_a_staging_that_fails_its_check_never_reaches_production(tmp_path: Path,
         assert run.results == {**BUILD_JOBS, "deploy to staging": "failed"}, f"{run.results}\n{run.log[-10000:]}"
         deploy_log = run.job_log("deploy to staging")
         assert "did not become ready" in deploy_log and "exit status 5" in deploy_log, deploy_log[-6000:]
+        assert "Address already in use" in deploy_log and "there was no previous one to restore" in deploy_log
         image = json.loads((run.state / "artifacts" / "build" / "image.json").read_text())
         # Staging's record says what failed; production has nothing, and no container of this model runs.
         staging = release.record("staging")
