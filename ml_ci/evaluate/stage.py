@@ -6,10 +6,10 @@ report for `ml-ci report` to post.
 
 The output folder is cached on everything the evaluation reads (`ml_ci.evaluate.cache_inputs`). A
 hit restores the folder byte for byte and restores the verdict with it: the gate results are read
-back from the restored eval.json, so a cached failure still exits 4. Re-judging would compute the
-same results (the gates, the baselines and the measured numbers are all in the key), and reading
-them from the record keeps the exit code and the eval.json that build and report read from ever
-disagreeing.
+back from the restored eval.json, so a cached failure still exits 4. Re-judging would give the same
+results (the gates, the baselines and everything the metrics are computed from are in the key), and
+reading them from the record means the exit code can never disagree with the eval.json that build
+and report read. One exception: a failed latency gate is not cached (see `reusable`).
 """
 
 from __future__ import annotations
@@ -91,6 +91,13 @@ def measure(config: Config, model_dir: Path, split: EvalSplit, digest: str) -> t
     return preds, Measured(timings, inference.folder_size_mb(model_dir), digest, shown_path(config, model_dir))
 
 
+def reusable(outcome: Outcome) -> bool:
+    """Whether a result may be cached. A gate on latency judges a timing, not the inputs: failed, it
+    may pass when measured again (it failed on a busy machine), so that failure is measured anew
+    next time instead of being restored. Every other result is a function of the key."""
+    return not any(r.metric.startswith("latency_") for r in outcome.failures)
+
+
 def results_of(record: Mapping[str, Any]) -> list[GateResult]:
     """The gate results a record holds, overall then per slice: the order `assemble` made them in."""
     rows = [*record.get("gates", []), *(g for s in record.get("slices", []) for g in s.get("gates", []))]
@@ -150,7 +157,7 @@ def run(config: Config, options: Options, env: Mapping[str, str] | None = None) 
 
     outcome, cached = through_cache(StageCache(layout.cache), STAGE, inputs.key, layout.eval_record.parent,
                                     mode=mode(no_cache=options.no_cache, unseen=inputs.unseen), compute=compute,
-                                    restored=restored)
+                                    restored=restored, keep=reusable)
     actions_io.add_summary(markdown.evaluation(outcome.record), env)
     actions_io.set_output("verdict", outcome.verdict, env)
     announce(cached, env)

@@ -15,7 +15,7 @@ from ml_ci.data import check
 from ml_ci.errors import DataCheckError
 from ml_ci.evaluate.assemble import Measured, assemble
 from ml_ci.evaluate.record import Predictions, read_record, text_hash, write_json_atomic
-from ml_ci.evaluate.stage import results_of
+from ml_ci.evaluate.stage import results_of, reusable
 from ml_ci.export.parity import compare
 from ml_ci.export.stage import read_result
 from ml_ci.pipeline.layout import Layout
@@ -133,3 +133,20 @@ def test_an_unfinished_study_is_not_cached(tmp_path: Path, tune_env: dict[str, s
     again = tune_run.tune(cfg, two, env=tune_env)
     assert (again.ran, again.cache_hit) == (1, False)  # the study went on to its 3 trials: finished now
     assert tune_run.tune(cfg, two, env=tune_env).cache_hit
+
+
+def test_a_failed_latency_gate_is_measured_again_not_restored(tmp_path: Path) -> None:
+    root = scratch(tmp_path / "repo")
+    set_yaml(root, "evaluate.metrics", ["accuracy", "latency_p95_ms"])
+    y = np.array([0, 1] * 5, dtype=np.int64)
+    preds = Predictions(tuple(text_hash(f"t{i}") for i in range(10)), y, np.eye(2)[y])
+
+    def outcome(gates: list[dict[str, Any]]) -> Any:
+        set_yaml(root, "evaluate.gates", gates)
+        return assemble(config(root), role="test", fingerprint="sha256:d", texts_lengths=[10] * 10, columns={},
+                        preds=preds, measured=Measured([500.0, 600.0], 1.5, "sha256:m", "model"), baselines={},
+                        created="2026-01-01T00:00:00+00:00", git={})
+
+    assert reusable(outcome([{"metric": "accuracy", "min": 0.5}, {"metric": "latency_p95_ms", "max": 1000}]))
+    assert reusable(outcome([{"metric": "accuracy", "min": 1.1}]))  # a failure of the inputs: kept, and restored
+    assert not reusable(outcome([{"metric": "latency_p95_ms", "max": 250}]))  # a busy machine's timing: measured anew
