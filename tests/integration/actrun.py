@@ -129,10 +129,10 @@ def ml_ci_copy(dest: Path, tag: str) -> Path:
     return dest
 
 
-def pull_request_event(*, fork: bool) -> dict[str, Any]:
-    head = "someone/fork" if fork else "acme/model"
+def fork_pull_request_event() -> dict[str, Any]:
+    """A pull request from a fork: no token, so the report job must be skipped."""
     return {"number": 7, "pull_request": {
-        "number": 7, "head": {"ref": "feature", "repo": {"full_name": head}},
+        "number": 7, "head": {"ref": "feature", "repo": {"full_name": "someone/fork"}},
         "base": {"ref": "main", "repo": {"full_name": "acme/model"}}}, "repository": {"full_name": "acme/model"}}
 
 

@@ -1,4 +1,5 @@
-"""The generated PR workflow runs for real under act, in a scratch model repository.
+"""The generated PR workflow, and ml-ci's reusable workflow called from a one-job caller, run for
+real under act in a scratch model repository.
 
 How act runs here, and the stand-ins for third-party actions: tests/integration/actrun.py.
 The scratch repository has the tiny learnable dataset of tests/modelrepo and a tiny random BERT
@@ -8,6 +9,7 @@ must be skipped (it would need a token).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +23,9 @@ from tests.integration.actrun import (
     Act,
     Runner,
     commit_all,
+    fork_pull_request_event,
     make_runner,
     ml_ci_copy,
-    pull_request_event,
     run_act,
     scratch_repo,
 )
@@ -40,7 +42,7 @@ jobs:
 """
 TUNE = {"enabled": True, "trials": 2, "metric": "accuracy",
         "search_space": {"learning_rate": {"type": "float", "low": 1.0e-4, "high": 1.0e-3, "log": True}}}
-PR = Act(event="pull_request", workflow=".github/workflows/ml-pr.yml", payload=pull_request_event(fork=True))
+PR = Act(event="pull_request", workflow=".github/workflows/ml-pr.yml", payload=fork_pull_request_event())
 
 
 @pytest.fixture(scope="module")
@@ -58,8 +60,7 @@ def pr_repo(root: Path, runner: Runner, *, gates: list[dict[str, Any]], tune: di
 @pytest.mark.timeout(600)
 def test_validate_job_runs_under_act(tmp_path: Path, runner: Runner) -> None:
     repo = pr_repo(tmp_path, runner, gates=PASSING_GATES)
-    run = run_act(repo, runner, tmp_path / "work", Act(event=PR.event, workflow=PR.workflow, payload=PR.payload,
-                                                       job="validate"))
+    run = run_act(repo, runner, tmp_path / "work", replace(PR, job="validate"))
     assert run.results == {"validate ml.yaml": "succeeded"}, run.log[-6000:]
     assert "Successfully installed ml-ci-" in run.log
 
@@ -98,7 +99,7 @@ def test_reusable_workflow_runs_from_a_one_job_caller(tmp_path: Path, runner: Ru
     (repo / ".github" / "workflows" / "ml.yml").write_text(CALLER)
     commit_all(repo, "call ml-ci's reusable workflow")
     run = run_act(repo, runner, tmp_path / "work", Act(
-        event="pull_request", workflow=".github/workflows/ml.yml", payload=pull_request_event(fork=True),
+        event="pull_request", workflow=".github/workflows/ml.yml", payload=fork_pull_request_event(),
         env={"ML_CI_STANDIN_REPOS": str(repos)}, local_repositories={f"ml-ci/ml-ci@{REF}": copy}))
     # The fork's pull request gets no report job (it would need a write token).
     assert run.results == {"ml-pipeline/validate ml.yaml": "succeeded", "ml-pipeline/data check": "succeeded",
