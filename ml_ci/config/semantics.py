@@ -8,6 +8,7 @@ from typing import Any
 
 from ml_ci.config.paths import URL, escapes_through_link, outside_reason
 from ml_ci.config.yamlfile import Document
+from ml_ci.deploy.git import in_repository
 from ml_ci.errors import Problem
 
 PACKAGE_PREFIX = "package:"
@@ -141,6 +142,13 @@ def check(doc: Document, data: dict[str, Any], root: Path) -> list[Problem]:
         if kube and dep["strategy"] == "gitops" and "gitops" not in dep:
             add(doc.problem(("deploy",), "strategy is gitops (the default) but there is no gitops section: "
                             "add deploy.gitops with repo and path, or set deploy.strategy: apply"))
+        gitops = dep.get("gitops")
+        if dep["environments"] and dep.get("strategy", "gitops") == "gitops" and gitops \
+                and in_repository(gitops["repo"], root) is not None:
+            add(doc.problem(("deploy", "gitops", "repo"), f"{gitops['repo']!r} is a GitOps repository on disk inside the "
+                            "model repository: on GitHub it lives only within one workflow run (the release workflow "
+                            "passes it from job to job) and is gone after; use owner/name or a URL for real deployments",
+                            severity="warning"))
         if "repository" not in data["image"]:
             add(doc.problem(("deploy",), "needs image.repository, where the serving image is pushed: "
                             "add `image: {repository: <owner>/<name>}`"))

@@ -13,7 +13,7 @@ import re
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from ml_ci.errors import DeployError, OperationalError
 
@@ -37,6 +37,17 @@ def resolve_remote(spec: str, root: Path, env: Mapping[str, str]) -> Remote:
         server = env.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
         return Remote(f"{server}/{spec}.git", "github", spec)
     return Remote(str(local), "path")
+
+
+def in_repository(spec: str, root: Path) -> str | None:
+    """deploy.gitops.repo as a path relative to the model repository when it is a folder inside it
+    (resolve_remote's "path" kind, neither absolute nor leaving it), else None. On GitHub such a
+    repository exists only within one workflow run: each job starts from a fresh checkout."""
+    pure = PurePosixPath(spec)
+    if (resolve_remote(spec, root, {}).kind != "path" or pure.is_absolute() or ".." in pure.parts
+            or spec.startswith("~") or str(pure) == "."):
+        return None
+    return str(pure)
 
 
 def auth_env(token: str | None) -> dict[str, str]:

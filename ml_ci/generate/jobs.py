@@ -49,15 +49,23 @@ def stage(config: Config | str, options: Options, action: str, *, step_id: str, 
 
 
 def upload(artifact: str, stage_dir: str) -> Step:
+    return upload_path(artifact, artifacts_path(stage_dir))
+
+
+def upload_path(artifact: str, path: str) -> Step:
     # always(): a failed stage's report is what the reviewer needs most.
     return Step(name=f"Upload {artifact}", if_="always()", uses=pins.UPLOAD_ARTIFACT.uses(), with_={
-        "name": artifact, "path": artifacts_path(stage_dir), "include-hidden-files": True,
+        "name": artifact, "path": path, "include-hidden-files": True,
         "if-no-files-found": "ignore", "retention-days": 7})
 
 
 def download(artifact: str, stage_dir: str, *, optional: bool = False) -> Step:
+    return download_path(artifact, artifacts_path(stage_dir), optional=optional)
+
+
+def download_path(artifact: str, path: str, *, optional: bool = False) -> Step:
     return Step(name=f"Download {artifact}", uses=pins.DOWNLOAD_ARTIFACT.uses(),
-                with_={"name": artifact, "path": artifacts_path(stage_dir)}, continue_on_error=optional)
+                with_={"name": artifact, "path": path}, continue_on_error=optional)
 
 
 def job(config: Config, job_id: str, name: str, steps: tuple[Step, ...], *, needs: tuple[str, ...] = (),

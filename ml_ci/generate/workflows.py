@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ml_ci.config.model import Config
-from ml_ci.generate import baselines, tuning
+from ml_ci.generate import baselines, gitops_carry, tuning
 from ml_ci.generate import jobs as j
 from ml_ci.generate.model import SAME_REPO, SELF_HOSTED, Concurrency, Job, Step, Workflow
 from ml_ci.generate.options import Options
@@ -151,7 +151,8 @@ def release_workflow(config: Config, options: Options) -> Workflow:
                                with_={"from": previous, "to": env.name})
             # The GitHub Deployment record (ml_ci/deploy/github.py) is made with the job's token.
             step = replace(step, env={"GITHUB_TOKEN": "${{ github.token }}"})
-            jobs.append(j.job(config, job_id, name, (*common, step), needs=(needs,), permissions=permissions,
+            steps = (*common, *gitops_carry.around(config, previous=previous, env=env.name, deploy=step))
+            jobs.append(j.job(config, job_id, name, steps, needs=(needs,), permissions=permissions,
                               environment={"name": env.name}, concurrency=j.deploy_concurrency(config, env.name),
                               env=secrets))
             previous, needs = env.name, job_id

@@ -8,7 +8,8 @@ from tests.modelrepo import make_model_repo
 
 def test_example_is_valid_and_uses_every_section() -> None:
     loaded = load_config(EXAMPLE / "ml.yaml")
-    assert loaded.warnings == ()
+    # Its GitOps repository is on disk, which on GitHub lasts one workflow run: said, not an error.
+    assert [(p.path, p.severity) for p in loaded.warnings] == [("deploy.gitops.repo", "warning")]
     raw = loaded.document.data
     from ml_ci.resources import schema
 
