@@ -10,6 +10,7 @@ used). act's artifact and cache servers stay on 127.0.0.1 or off.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -18,12 +19,13 @@ import subprocess
 import sys
 import sysconfig
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ml_ci.cli.main import main as cli
+from ml_ci.deploy.local import free_port
 from ml_ci.generate import pins
 from tests.conftest import ROOT
 from tests.modelrepo import make_model_repo, tiny_model
@@ -163,7 +165,9 @@ def run_act(repo: Path, runner: Runner, work: Path, act: Act, timeout: float = 1
     state.mkdir()
     args = [act_binary(), act.event, "-W", act.workflow, "-e", str(event),
             "-P", "ubuntu-latest=-self-hosted", "--action-offline-mode", "--no-cache-server",
-            "--artifact-server-addr", "127.0.0.1", "--artifact-server-path", str(work / "act-artifacts"),
+            # A free port: act's default (34567) is taken while another act run is going on.
+            "--artifact-server-addr", "127.0.0.1", "--artifact-server-port", str(free_port()),
+            "--artifact-server-path", str(work / "act-artifacts"),
             "--action-cache-path", str(work / "act-cache"), "--concurrent-jobs", "1",
             "--env", f"ML_CI_STANDIN_STATE={state}", "--env", f"ML_CI_STANDIN_SITE={runner.site}",
             "--env", f"ML_CI_STANDIN_PYTHON={sys._base_executable}",  # type: ignore[attr-defined]
@@ -190,3 +194,17 @@ def run_act(repo: Path, runner: Runner, work: Path, act: Act, timeout: float = 1
     # Wall times land in the test output (pytest -s or the -rA summary), for the record.
     print(f"act {act.event} {act.workflow}{' -j ' + act.job if act.job else ''}: {seconds:.0f} s wall, {results}")
     return ActRun(results=results, log=log, seconds=seconds, state=state)
+
+
+def clean_up(containers: Iterable[Any], run: ActRun | None) -> None:
+    """Remove the containers a run left, and the image it built (the registry keeps its copy)."""
+    import docker
+    import docker.errors
+
+    for container in containers:
+        with contextlib.suppress(docker.errors.APIError):
+            container.remove(force=True)
+    record = run.state / "artifacts" / "build" / "image.json" if run else None
+    if record and record.is_file():
+        with contextlib.suppress(docker.errors.APIError):
+            docker.from_env().images.remove(json.loads(record.read_text())["image_id"], force=True)

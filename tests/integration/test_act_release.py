@@ -32,6 +32,7 @@ from tests.integration.actrun import (
     Act,
     ActRun,
     Runner,
+    clean_up,
     make_runner,
     push_event,
     run_act,
@@ -95,16 +96,7 @@ class Release:
         return {c.name: c for c in client.containers.list(all=True, filters={"label": f"dev.ml-ci.model={self.name}"})}
 
     def clean(self, run: ActRun | None) -> None:
-        import docker
-        import docker.errors
-
-        for container in self.containers().values():
-            with contextlib.suppress(docker.errors.APIError):
-                container.remove(force=True)
-        record = run.state / "artifacts" / "build" / "image.json" if run else None
-        if record and record.is_file():  # the image the run built; the registry keeps its copy
-            with contextlib.suppress(docker.errors.APIError):
-                docker.from_env().images.remove(json.loads(record.read_text())["image_id"], force=True)
+        clean_up(self.containers().values(), run)
 
 
 def in_registry(repository: str, reference: str) -> int:
