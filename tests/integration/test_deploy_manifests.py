@@ -3,7 +3,6 @@ sends, and every file passes the `kubernetes-validate` CLI (custom kinds: the CR
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,10 +15,10 @@ from ml_ci.config import Config
 from ml_ci.deploy import manifests, tree
 from ml_ci.deploy.imageref import parse
 from ml_ci.deploy.records import Release
+from tests.services import require_tool
 from tests.unit.deploy.helpers import IMAGE_A, config, eval_record, golden_record, validate_custom
 
 pytestmark = pytest.mark.integration
-KUBECTL = shutil.which("kubectl")
 
 
 def write_tree(cfg: Config, out: Path) -> None:
@@ -31,6 +30,10 @@ def write_tree(cfg: Config, out: Path) -> None:
             (out / folder).mkdir(parents=True, exist_ok=True)
             for name, text in files.items():
                 (out / folder / name).write_text(text, encoding="utf-8")
+
+
+def kubectl() -> str:
+    return require_tool("kubectl", "kubectl renders the kustomizations")
 
 
 def key(obj: dict[str, Any]) -> tuple[str, str]:
@@ -45,12 +48,11 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[Config, Path]:
     return cfg, root / "gitops"
 
 
-@pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
 @pytest.mark.parametrize("env", ["staging", "production"])
 def test_kustomize_renders_each_overlay_to_what_apply_sends(rendered: tuple[Config, Path], env: str) -> None:
     cfg, out = rendered
-    assert cfg.deploy is not None and KUBECTL is not None
-    proc = subprocess.run([KUBECTL, "kustomize", str(out / "apps/tiny/overlays" / env)], capture_output=True, text=True,
+    assert cfg.deploy is not None
+    proc = subprocess.run([kubectl(), "kustomize", str(out / "apps/tiny/overlays" / env)], capture_output=True, text=True,
                           timeout=60)
     assert proc.returncode == 0, proc.stderr
     from_kustomize = {key(o): o for o in yaml.safe_load_all(proc.stdout)}
@@ -60,13 +62,11 @@ def test_kustomize_renders_each_overlay_to_what_apply_sends(rendered: tuple[Conf
     assert image == IMAGE_A
 
 
-@pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
 def test_every_rendered_object_passes_kubernetes_validate(rendered: tuple[Config, Path], tmp_path: Path) -> None:
     _, out = rendered
-    assert KUBECTL is not None
     builtin: list[Path] = []
     for env in ("staging", "production"):
-        proc = subprocess.run([KUBECTL, "kustomize", str(out / "apps/tiny/overlays" / env)], capture_output=True, text=True,
+        proc = subprocess.run([kubectl(), "kustomize", str(out / "apps/tiny/overlays" / env)], capture_output=True, text=True,
                               timeout=60, check=True)
         for i, obj in enumerate(yaml.safe_load_all(proc.stdout)):
             if obj["apiVersion"].startswith("monitoring.coreos.com/"):

@@ -17,11 +17,11 @@ import pytest
 from ml_ci.deploy import git as gitmod
 from ml_ci.errors import DeployError
 from tests.integration.test_gitops import NO_SMOKE, inputs, live
+from tests.services import missing
 from tests.unit.deploy.helpers import config
 
 BACKEND = "/usr/lib/git-core/git-http-backend"
-pytestmark = [pytest.mark.integration,
-              pytest.mark.skipif(not Path(BACKEND).exists(), reason="git http-backend is not installed")]
+pytestmark = pytest.mark.integration
 TOKEN = "ghs_test0123456789abcdef"
 
 
@@ -74,6 +74,8 @@ class GitHttpServer:
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[GitHttpServer, Path]]:
+    if not Path(BACKEND).exists():
+        missing(f"git http-backend is not installed ({BACKEND}; apt-get install git)")
     bare = tmp_path / "srv" / "gitops.git"
     subprocess.run(["git", "init", "-q", "--bare", "--initial-branch=main", str(bare)], check=True)
     server = GitHttpServer(tmp_path / "srv")
