@@ -3,6 +3,10 @@
 After each validation evaluation the trainer calls `report(step, metrics)`; the objective hands
 the tuned metric to Optuna (trial.report) and raises optuna.TrialPruned when the pruner says
 so, which stops the trainer. The fit function is a parameter, so tests inject a fake trainer.
+
+Optuna's step is the number of training examples seen (optimizer steps x examples per step), not
+the optimizer step: pruners compare trials at equal steps, and when the batch size is tuned, step
+100 of a batch-8 trial has seen a quarter of the data of step 100 of a batch-32 trial.
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Optional, Protocol
 
-from ml_ci.config.model import Config
+from ml_ci.config.model import CategoricalParam, Config, IntParam
 from ml_ci.errors import OperationalError
+from ml_ci.train.params import merge
 from ml_ci.tune.space import Value, suggest
 
 # Trial user attributes: the optimizer steps a trial used (the compute it cost, pruned or not).
@@ -65,6 +70,30 @@ def final_metrics(result: Any) -> Mapping[str, Any]:
     return metrics
 
 
+def examples_per_step(config: Config, overrides: Mapping[str, Any]) -> int:
+    """Training examples behind one optimizer step of a trial: its global batch x gradient accumulation."""
+    hp = merge(config.train, overrides)
+    return hp.batch_size * hp.gradient_accumulation_steps
+
+
+def _least(config: Config, name: str) -> int:
+    """The smallest value train.<name> takes in the study: the search space's, else ml.yaml's."""
+    p = config.tune.search_space.get(name)
+    if isinstance(p, IntParam):
+        return p.low
+    if isinstance(p, CategoricalParam):
+        return min(int(v) for v in p.choices)
+    return int(getattr(config.train, name))
+
+
+def first_report(config: Config) -> int:
+    """The fewest examples any trial can have seen at its first report (Hyperband's smallest resource).
+    With train.eval_steps 0 the first report comes after an epoch, of a size the study does not know:
+    one step is the safe lower bound."""
+    steps = max(1, config.train.eval_steps)
+    return steps * _least(config, "batch_size") * _least(config, "gradient_accumulation_steps")
+
+
 def make_objective(config: Config, splits: Any, fit: FitFn, *, workdir: Path) -> Callable[[TrialLike], float]:
     """The function Optuna calls per trial. Each trial trains into a temporary folder under workdir,
     removed afterwards: tuning keeps the parameters, not the models."""
@@ -72,13 +101,14 @@ def make_objective(config: Config, splits: Any, fit: FitFn, *, workdir: Path) ->
 
     def objective(trial: TrialLike) -> float:
         overrides: dict[str, Value] = suggest(trial, config.tune.search_space)
+        per_step = examples_per_step(config, overrides)
 
         def report(step: int, metrics: dict[str, float]) -> None:
             value = metric_value(metrics, metric)
             trial.set_user_attr(STEPS_ATTR, step)
             if math.isnan(value):  # diverged (e.g. too high a learning rate): a result of the search, not an error
                 raise Pruned(f"trial {trial.number} diverged at step {step} ({metric} is NaN)")
-            trial.report(value, step)
+            trial.report(value, step * per_step)
             if trial.should_prune():
                 raise Pruned(f"trial {trial.number} pruned at step {step} ({metric} {value:.4f})")
 

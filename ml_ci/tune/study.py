@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ml_ci.config.model import Config
 from ml_ci.errors import OperationalError
+from ml_ci.tune.objective import first_report
 from ml_ci.tune.plan import StudyPlan, redact
 from ml_ci.tune.space import grid
 
@@ -46,8 +47,8 @@ def make_pruner(plan: StudyPlan, config: Config) -> optuna.pruners.BasePruner:
         # Compare against at least a couple of finished trials before pruning anything.
         return optuna.pruners.MedianPruner(n_startup_trials=max(2, min(5, plan.total_trials // 5)))
     if plan.pruner == "hyperband":
-        # Resources are optimizer steps; the first report comes after train.eval_steps of them.
-        return optuna.pruners.HyperbandPruner(min_resource=config.train.eval_steps, max_resource="auto")
+        # Resources are training examples seen (see tune/objective.py), from the earliest first report.
+        return optuna.pruners.HyperbandPruner(min_resource=first_report(config), max_resource="auto")
     return optuna.pruners.NopPruner()
 
 

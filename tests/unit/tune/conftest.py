@@ -21,9 +21,11 @@ MakeConfig = Callable[..., Config]
 
 @pytest.fixture
 def make_config(tmp_path: Path) -> MakeConfig:
-    def make(**tune: Any) -> Config:
+    def make(*, train: dict[str, Any] | None = None, **tune: Any) -> Config:
+        """tune.* settings as keywords; train.* ones under train=."""
         settings: dict[str, Any] = {"enabled": True, "trials": 6, "search_space": SPACE, **tune}
         root = tmp_path / f"repo{len(list(tmp_path.iterdir()))}"
-        return load_config(make_model_repo(root, n_train=20, n_val=10, n_test=10, overrides={"tune": settings})).config
+        overrides: dict[str, Any] = {"tune": settings, **({"train": train} if train else {})}
+        return load_config(make_model_repo(root, n_train=20, n_val=10, n_test=10, overrides=overrides)).config
 
     return make

@@ -44,7 +44,9 @@ def test_a_trial_trains_with_suggested_overrides(make_config: MakeConfig, tmp_pa
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=1))
     study.optimize(make_objective(config, "splits", fit, workdir=tmp_path / "work"), n_trials=2)
     assert [t.value for t in study.trials] == [0.8, 0.8]
-    assert [t.intermediate_values for t in study.trials] == [{10: 0.6, 20: 0.7, 30: 0.8}] * 2
+    # Optuna's step is the examples seen: optimizer steps x the trial's batch (no accumulation here).
+    assert [t.intermediate_values for t in study.trials] == [
+        {10 * b: 0.6, 20 * b: 0.7, 30 * b: 0.8} for b in (t.params["batch_size"] for t in study.trials)]
     assert [t.user_attrs[STEPS_ATTR] for t in study.trials] == [30, 30]
     assert fit.calls == [t.params for t in study.trials]
     assert set(fit.calls[0]) == {"learning_rate", "warmup_ratio", "batch_size"}
@@ -57,7 +59,7 @@ def test_pruning_stops_the_trainer(make_config: MakeConfig, tmp_path: Path) -> N
     study.optimize(make_objective(make_config(), None, fit, workdir=tmp_path), n_trials=1)
     trial = study.trials[0]
     assert trial.state == optuna.trial.TrialState.PRUNED
-    assert trial.intermediate_values == {10: 0.6}  # stopped at the first evaluation
+    assert trial.intermediate_values == {10 * trial.params["batch_size"]: 0.6}  # stopped at the first evaluation
     assert trial.user_attrs[STEPS_ATTR] == 10
     assert not any(d.exists() for d in fit.dirs)
 
@@ -75,3 +77,23 @@ def test_a_diverged_trial_is_pruned_and_the_study_goes_on(make_config: MakeConfi
     study.optimize(make_objective(make_config(), None, FakeTrainer([0.5, math.nan]), workdir=tmp_path), n_trials=2)
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.PRUNED] * 2
     assert study.trials[0].user_attrs[STEPS_ATTR] == 20
+
+
+def test_trials_of_different_batch_sizes_are_compared_at_equal_data(make_config: MakeConfig, tmp_path: Path) -> None:
+    """Step 10 of a batch-8 trial has seen half the data of step 10 of a batch-16 one: the median
+    pruner must not hold the first against the second. Both report every 10 optimizer steps."""
+    config = make_config(search_space={"batch_size": {"type": "categorical", "choices": [8, 16]}},
+                         train={"gradient_accumulation_steps": 2})
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.MedianPruner(n_startup_trials=1))
+    objective = make_objective(config, None, FakeTrainer([0.9, 0.9, 0.9, 0.9]), workdir=tmp_path)
+    study.enqueue_trial({"batch_size": 16})
+    study.optimize(objective, n_trials=1)
+    # A batch-8 trial that learns more slowly per step but not per example: 0.5 at step 10 (160
+    # examples), then 0.9 from step 20 on (320 examples, where the batch-16 trial first reported).
+    slow = make_objective(config, None, FakeTrainer([0.5, 0.9, 0.9, 0.9]), workdir=tmp_path)
+    study.enqueue_trial({"batch_size": 8})
+    study.optimize(slow, n_trials=1)
+    second = study.trials[1]
+    assert second.state == optuna.trial.TrialState.COMPLETE, "judged at step 10 against a trial with twice its data"
+    assert sorted(second.intermediate_values) == [160, 320, 480, 640]
+    assert sorted(study.trials[0].intermediate_values) == [320, 640, 960, 1280]

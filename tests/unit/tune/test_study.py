@@ -9,6 +9,7 @@ import optuna
 import pytest
 
 from ml_ci.errors import OperationalError
+from ml_ci.tune.objective import first_report
 from ml_ci.tune.plan import plan_study
 from ml_ci.tune.study import CONNECT_ATTEMPTS, make_pruner, make_sampler, open_storage, open_study, with_driver
 from tests.unit.tune.conftest import MakeConfig
@@ -38,6 +39,27 @@ def test_pruner_per_setting(make_config: MakeConfig) -> None:
     assert isinstance(make_pruner(plan, config), optuna.pruners.MedianPruner)
     assert isinstance(make_pruner(replace(plan, pruner="hyperband"), config), optuna.pruners.HyperbandPruner)
     assert isinstance(make_pruner(replace(plan, pruner="none"), config), optuna.pruners.NopPruner)
+
+
+@pytest.mark.parametrize(("eval_steps", "accumulation", "least"), [(0, 1, 8), (5, 1, 40), (5, 2, 80)])
+def test_hyperband_starts_at_the_earliest_first_report(make_config: MakeConfig, eval_steps: int, accumulation: int,
+                                                       least: int) -> None:
+    """Its resource is examples seen; the smallest batch in the space (8 of 8/16) reports first. With
+    eval_steps 0 (once per epoch) the bound is one step, never 0 (which Hyperband divides by)."""
+    config = make_config(train={"eval_steps": eval_steps, "gradient_accumulation_steps": accumulation})
+    assert first_report(config) == least
+    pruner = make_pruner(replace(plan_study(config, data_fingerprint=FP, env={}), pruner="hyperband"), config)
+    study = optuna.create_study(direction="maximize", pruner=pruner, sampler=optuna.samplers.RandomSampler(seed=0))
+
+    def objective(trial: optuna.Trial) -> float:
+        for i in range(1, 4):
+            trial.report(0.1 * i + trial.number / 100, i * least)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        return 0.5
+
+    study.optimize(objective, n_trials=4)
+    assert len(study.trials) == 4
 
 
 def test_with_driver() -> None:
