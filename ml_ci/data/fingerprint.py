@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 
 from ml_ci.config.model import Config, HubDataset
 from ml_ci.data.read import check_size
@@ -33,14 +34,19 @@ def file_paths(config: Config) -> dict[str, str]:
     return paths
 
 
-def fingerprints(config: Config) -> dict[str, str]:
+def fingerprints(config: Config, roles: Iterable[str] | None = None) -> dict[str, str]:
     """Role -> `sha256:<hex>` of each split file's bytes (the same value `load_splits` reports), or the
-    hub coordinates of each hub split. Streams the files; refuses one above the size cap."""
+    hub coordinates of each hub split; only `roles` when given (a stage hashes what it reads).
+    Streams the files; refuses one above the size cap."""
+    wanted = None if roles is None else set(roles)
     hub = config.data.hub
     if hub is not None:
-        return {role: hub_fingerprint(hub, split) for role, split in hub_split_names(hub).items()}
+        return {role: hub_fingerprint(hub, split) for role, split in hub_split_names(hub).items()
+                if wanted is None or role in wanted}
     out: dict[str, str] = {}
     for role, rel in file_paths(config).items():
+        if wanted is not None and role not in wanted:
+            continue
         path = config.root / rel
         check_size(path, rel)
         digest = hashlib.sha256()

@@ -127,7 +127,7 @@ def gather_inputs(config: Config, options: Options, env: Mapping[str, str]) -> I
     train_metrics = layout.artifacts("train") / "metrics.json"
     digest = folder_digest(model_dir)
     role = split_role(config)
-    fps = fingerprints(config)
+    fps = fingerprints(config, [role])
     inputs = cache_inputs(
         config, role=role, fingerprint=fps.get(role), model_digest=digest, model_path=shown_path(config, model_dir),
         baselines={k: (b.source, value_digest(b.record)) if b is not None else None for k, b in resolved.items()},

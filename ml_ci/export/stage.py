@@ -112,7 +112,7 @@ def key_of(config: Config, model_dir: Path) -> tuple[str, list[str]]:
     from ml_ci.train.lineage import package_versions
 
     layout = Layout(config.root)
-    fps = {role: fp for role, fp in fingerprints(config).items() if role in cache_inputs.ROLES}
+    fps = fingerprints(config, cache_inputs.ROLES)
     inputs = cache_inputs.cache_inputs(
         config, model_digest=folder_digest(model_dir), fingerprints=fps, golden_examples=golden_count(config),
         lineage=optional_file_digest(layout.artifacts("train") / "lineage.json"),

@@ -56,7 +56,7 @@ def data_fingerprint(config: Config) -> str:
     """The splits tuning reads (train and validation), hashed without loading them."""
     from ml_ci.data.fingerprint import combined, fingerprints
 
-    return combined({role: fp for role, fp in fingerprints(config).items() if role in ("train", "validation")})
+    return combined(fingerprints(config, ("train", "validation")))
 
 
 def resolve_fit(env: Mapping[str, str]) -> FitFn:
@@ -141,7 +141,7 @@ def key_of(config: Config, plan: StudyPlan, env: Mapping[str, str]) -> tuple[str
     from ml_ci.train import base_model
     from ml_ci.train.lineage import package_versions
 
-    fps = {role: fp for role, fp in fingerprints(config).items() if role in cached.ROLES}
+    fps = fingerprints(config, cached.ROLES)
     inputs = cached.cache_inputs(config, plan=plan, fingerprints=fps,
                                  base_identity=base_model.identity(base_model.resolve(config)),
                                  fit_hook=env.get(FIT_HOOK_ENV), packages=package_versions(cached.PACKAGES))

@@ -34,6 +34,15 @@ def test_load_splits_gives_text_and_int_label(tmp_path: Path) -> None:
     assert splits.sources == {"train": "data/train.csv", "validation": "data/validation.csv", "test": "data/test.csv"}
 
 
+def test_fingerprints_of_some_roles_read_only_those_files(tmp_path: Path) -> None:
+    """A stage hashes the splits it reads: an unreadable test split does not stop tune's key."""
+    config = repo(tmp_path)
+    everything = fingerprints(config)
+    (tmp_path / "data/test.csv").unlink()
+    assert fingerprints(config, ("train", "validation")) == {k: everything[k] for k in ("train", "validation")}
+    assert fingerprints(config, ["nothing"]) == {}
+
+
 def test_a_reference_file_is_its_own_split(tmp_path: Path) -> None:
     config = repo(tmp_path, reference="data/validation.csv")
     splits = load_splits(config)
@@ -116,3 +125,4 @@ def test_hub_splits_load_through_the_loader_with_revision(tmp_path: Path) -> Non
     assert fingerprints(config) == {"train": "hub:org/reviews/default[train]@abc123",
                                     "validation": "hub:org/reviews/default[dev]@abc123"}
     assert fingerprints(hub_config(tmp_path / "unpinned", revision=None))["train"] == "hub:org/reviews/default[train]@unpinned"
+    assert fingerprints(config, ["validation"]) == {"validation": "hub:org/reviews/default[dev]@abc123"}
