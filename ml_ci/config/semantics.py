@@ -6,9 +6,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ml_ci.config.gitops_remote import in_repository
 from ml_ci.config.paths import URL, escapes_through_link, outside_reason
 from ml_ci.config.yamlfile import Document
-from ml_ci.deploy.git import in_repository
 from ml_ci.errors import Problem
 
 PACKAGE_PREFIX = "package:"

@@ -9,9 +9,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from ml_ci.config.gitops_remote import resolve_remote
 from ml_ci.config.model import Config, Deploy, Environment
 from ml_ci.deploy import gitops, manifests, registry, smoke, state, tree
-from ml_ci.deploy.git import resolve_remote
 from ml_ci.deploy.imageref import ImageRef, parse
 from ml_ci.deploy.records import (
     PASSING_VERDICTS,

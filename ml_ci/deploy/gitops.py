@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
-from ml_ci.deploy.git import Git, Remote
+from ml_ci.config.gitops_remote import Remote
+from ml_ci.deploy.git import Git
 from ml_ci.errors import DeployError
 
 MAX_ATTEMPTS = 8

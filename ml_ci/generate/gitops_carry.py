@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Optional
 
+from ml_ci.config.gitops_remote import in_repository
 from ml_ci.config.model import Config
-from ml_ci.deploy.git import in_repository
 from ml_ci.generate import jobs as j
 from ml_ci.generate.model import Step
 

@@ -6,8 +6,9 @@ import base64
 from pathlib import Path
 
 from ml_ci.config import Config
+from ml_ci.config.gitops_remote import resolve_remote
 from ml_ci.deploy import tree
-from ml_ci.deploy.git import Git, auth_env, resolve_remote
+from ml_ci.deploy.git import Git, auth_env
 from ml_ci.deploy.gitops import push_rejection
 from ml_ci.deploy.imageref import parse
 from ml_ci.deploy.records import Release

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from ml_ci.config import load_config
+from ml_ci.config.gitops_remote import in_repository
 from ml_ci.config.model import Config
-from ml_ci.deploy.git import in_repository
 from ml_ci.generate.options import Options
 from ml_ci.generate.render import RELEASE_FILE, render
 from tests.conftest import EXAMPLE
