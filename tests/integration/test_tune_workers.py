@@ -22,6 +22,8 @@ from typing import Any
 
 import pytest
 
+from ml_ci.config import load_config
+from ml_ci.tune.objective import examples_per_step
 from tests.modelrepo import make_model_repo
 from tests.services import postgres
 
@@ -122,11 +124,13 @@ def test_two_workers_share_one_postgres_study(tmp_path: Path, pg_storage: str) -
     by_number = {t.number: t for t in trials}
     for c in logged:
         assert by_number[c["trial"]].params == c["params"]
+    # Optuna's step is training examples seen: the fake's optimizer steps 10, 20, ... x the batch.
+    per_step = examples_per_step(load_config(config).config, {})
     for t in trials:
         if t.state.name == "PRUNED":
-            assert max(t.intermediate_values) < EVALS * 10, "a pruned trial stopped before its last evaluation"
+            assert max(t.intermediate_values) < EVALS * 10 * per_step, "a pruned trial stopped before its last evaluation"
         else:
-            assert sorted(t.intermediate_values) == [10, 20, 30, 40]
+            assert sorted(t.intermediate_values) == [i * 10 * per_step for i in range(1, EVALS + 1)]
     best = json.loads((config.parent / ".ml-ci/artifacts/tune/best_params.json").read_text())
     assert best == study.best_trial.params
     assert f"best-value={study.best_value!r}" in (tmp_path / "out.txt").read_text()
