@@ -13,7 +13,8 @@ VENV_BIN = Path(__file__).resolve().parents[1] / ".venv" / "bin"
 
 
 def missing(message: str) -> NoReturn:
-    """Skip locally; with CI=true fail, so that CI never hides a test behind a missing service."""
+    """Skip in a bare local `pytest`; fail with CI=true, which the README's test command (`bash .ci/test`,
+    what .ci/run calls) sets, so that no run of it hides a test behind a missing service."""
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(message)
     pytest.skip(message)
