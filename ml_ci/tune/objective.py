@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Optional, Protocol
 
-from ml_ci.config.model import CategoricalParam, Config, IntParam
+from ml_ci.config.model import Config
 from ml_ci.errors import OperationalError
 from ml_ci.train.params import merge
 from ml_ci.tune.space import Value, suggest
@@ -74,24 +74,6 @@ def examples_per_step(config: Config, overrides: Mapping[str, Any]) -> int:
     """Training examples behind one optimizer step of a trial: its global batch x gradient accumulation."""
     hp = merge(config.train, overrides)
     return hp.batch_size * hp.gradient_accumulation_steps
-
-
-def _least(config: Config, name: str) -> int:
-    """The smallest value train.<name> takes in the study: the search space's, else ml.yaml's."""
-    p = config.tune.search_space.get(name)
-    if isinstance(p, IntParam):
-        return p.low
-    if isinstance(p, CategoricalParam):
-        return min(int(v) for v in p.choices)
-    return int(getattr(config.train, name))
-
-
-def first_report(config: Config) -> int:
-    """The fewest examples any trial can have seen at its first report (Hyperband's smallest resource).
-    With train.eval_steps 0 the first report comes after an epoch, of a size the study does not know:
-    one step is the safe lower bound."""
-    steps = max(1, config.train.eval_steps)
-    return steps * _least(config, "batch_size") * _least(config, "gradient_accumulation_steps")
 
 
 def make_objective(config: Config, splits: Any, fit: FitFn, *, workdir: Path) -> Callable[[TrialLike], float]:

@@ -10,9 +10,8 @@ import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ml_ci.config.model import Config
+from ml_ci.config.model import CategoricalParam, Config, IntParam
 from ml_ci.errors import OperationalError
-from ml_ci.tune.objective import first_report
 from ml_ci.tune.plan import StudyPlan, redact
 from ml_ci.tune.space import grid
 
@@ -25,6 +24,24 @@ CONNECT_PAUSE_SECONDS = 1.0
 CONNECT_TIMEOUT_SECONDS = 10
 # A trial killed with its worker is run once more, with the same parameters, by the next worker.
 MAX_RETRY = 1
+
+
+def _least(config: Config, name: str) -> int:
+    """The smallest value train.<name> takes in the study: the search space's, else ml.yaml's."""
+    p = config.tune.search_space.get(name)
+    if isinstance(p, IntParam):
+        return p.low
+    if isinstance(p, CategoricalParam):
+        return min(int(v) for v in p.choices)
+    return int(getattr(config.train, name))
+
+
+def first_report(config: Config) -> int:
+    """The fewest examples any trial can have seen at its first report (Hyperband's smallest resource).
+    With train.eval_steps 0 the first report comes after an epoch, of a size the study does not know:
+    one step is the safe lower bound."""
+    steps = max(1, config.train.eval_steps)
+    return steps * _least(config, "batch_size") * _least(config, "gradient_accumulation_steps")
 
 
 def make_sampler(plan: StudyPlan, config: Config) -> optuna.samplers.BaseSampler:
@@ -47,7 +64,7 @@ def make_pruner(plan: StudyPlan, config: Config) -> optuna.pruners.BasePruner:
         # Compare against at least a couple of finished trials before pruning anything.
         return optuna.pruners.MedianPruner(n_startup_trials=max(2, min(5, plan.total_trials // 5)))
     if plan.pruner == "hyperband":
-        # Resources are training examples seen (see tune/objective.py), from the earliest first report.
+        # Resources are training examples seen (tune/objective.py reports them), from the earliest first report.
         return optuna.pruners.HyperbandPruner(min_resource=first_report(config), max_resource="auto")
     return optuna.pruners.NopPruner()
 

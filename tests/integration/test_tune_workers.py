@@ -23,7 +23,6 @@ from typing import Any
 import pytest
 
 from ml_ci.config import load_config
-from ml_ci.tune.objective import examples_per_step
 from tests.modelrepo import make_model_repo
 from tests.services import postgres
 
@@ -124,8 +123,10 @@ def test_two_workers_share_one_postgres_study(tmp_path: Path, pg_storage: str) -
     by_number = {t.number: t for t in trials}
     for c in logged:
         assert by_number[c["trial"]].params == c["params"]
-    # Optuna's step is training examples seen: the fake's optimizer steps 10, 20, ... x the batch.
-    per_step = examples_per_step(load_config(config).config, {})
+    # Optuna's step is training examples seen: the fake's optimizer steps 10, 20, ... x the batch
+    # (not tuned here) x gradient accumulation.
+    train = load_config(config).config.train
+    per_step = train.batch_size * train.gradient_accumulation_steps
     for t in trials:
         if t.state.name == "PRUNED":
             assert max(t.intermediate_values) < EVALS * 10 * per_step, "a pruned trial stopped before its last evaluation"

@@ -9,9 +9,8 @@ import optuna
 import pytest
 
 from ml_ci.errors import OperationalError
-from ml_ci.tune.objective import first_report
 from ml_ci.tune.plan import plan_study
-from ml_ci.tune.study import CONNECT_ATTEMPTS, make_pruner, make_sampler, open_storage, open_study, with_driver
+from ml_ci.tune.study import CONNECT_ATTEMPTS, first_report, make_pruner, make_sampler, open_storage, open_study, with_driver
 from tests.unit.tune.conftest import MakeConfig
 
 FP = "sha256:" + "0" * 64
