@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Start the services the tests and the example use, all on 127.0.0.1: a Docker engine without
 # a bridge network, an OCI registry on :5000, PostgreSQL on :5432, and a base image made with
-# debootstrap (Docker Hub is not reachable). Idempotent; prints the variables to export.
+# debootstrap (Docker Hub is not reachable). Idempotent.
+# Standard output carries only the `export` lines that .ci/test and .ci/example eval; everything
+# else (progress, and whatever a tool it runs prints) goes to standard error.
 set -euo pipefail
+exec 3>&1 1>&2
 cd "$(dirname "$0")/.."
 state=${ML_CI_STATE:-/var/tmp/ml-ci-services}
 mkdir -p "$state"
@@ -30,7 +33,8 @@ YML
   wait_for 30 "registry" curl -fsS http://127.0.0.1:5000/v2/
 fi
 
-pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+# ML_CI_PG_BIN: another PostgreSQL installation (tests point it at stand-ins).
+pgbin=${ML_CI_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)}
 pgdata="$state/pgdata"
 if ! "$pgbin/pg_isready" -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
   if [ ! -s "$pgdata/PG_VERSION" ]; then
@@ -80,7 +84,7 @@ DPKG
   rm -rf "$rootfs"
 fi
 
-cat <<VARS
+cat >&3 <<VARS
 export ML_CI_TEST_REGISTRY=127.0.0.1:5000
 export ML_CI_TEST_BASE_IMAGE=$base
 export ML_CI_TEST_POSTGRES=postgresql://postgres@127.0.0.1:5432/mlci
