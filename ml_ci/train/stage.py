@@ -30,6 +30,9 @@ from ml_ci.train import base_model, card, launch, lineage, pytorchjob
 from ml_ci.train.params import as_dict, merge, read_params_file
 
 STAGE = "train"
+# The splits training reads: it fits on train and evaluates on validation. The test split (and a drift
+# reference) belong to other stages; editing them must not retrain.
+ROLES = ("train", "validation")
 Echo = Callable[[str], None]
 
 
@@ -66,7 +69,7 @@ def gather_inputs(config: Config, params: Path | None) -> Inputs:
     """Reads and hashes what the key depends on; imports neither torch nor datasets."""
     overrides = read_params_file(params) if params else {}
     merge(config.train, overrides, source=str(params))  # a bad combination fails before any work
-    fps = fingerprints(config)
+    fps = fingerprints(config, ROLES)
     base = base_model.resolve(config)
     identity = base_model.identity(base)
     packages = lineage.package_versions()

@@ -16,6 +16,7 @@ from ml_ci.evaluate.baseline import BaselineSources
 from ml_ci.export import stage as export_stage
 from ml_ci.pipeline.layout import Layout
 from ml_ci.train import lineage
+from ml_ci.train import stage as train_stage
 from ml_ci.tune import run as tune_run
 from ml_ci.tune.plan import plan_study
 from tests.unit.cache.scratch import append, config, scratch, set_yaml, write_json
@@ -47,6 +48,10 @@ def tune_key(root: Path, ctx: Ctx) -> str:
     cfg = config(root)
     plan = plan_study(cfg, data_fingerprint=tune_run.data_fingerprint(cfg), env=ctx.env, trials=ctx.trials)
     return tune_run.key_of(cfg, plan, ctx.env)[0]
+
+
+def train_key(root: Path, ctx: Ctx) -> str:
+    return train_stage.gather_inputs(config(root), None).key
 
 
 def check_key(root: Path, ctx: Ctx) -> str:
@@ -170,6 +175,10 @@ MISSES: dict[str, tuple[KeyOf, list[Flip]]] = {
         yaml_flip("train.batch_size", 8), MAX_LENGTH, the_base_model, LABELS, TEXT_COLUMN, tune_trials_option,
         env_flip("ML_CI_TUNE_WORKER", "1"),
         env_flip("ML_CI_TUNE_FIT", "tests.fake:fit"), a_library_version, the_ml_ci_version]),
+    "train": (train_key, [
+        TRAIN_DATA, VALIDATION_DATA, EPOCHS, yaml_flip("train.seed", 1), yaml_flip("train.learning_rate", 3e-4),
+        yaml_flip("train.batch_size", 8), MAX_LENGTH, the_base_model, LABELS, TEXT_COLUMN,
+        yaml_flip("data.label_column", "target"), a_library_version, the_ml_ci_version]),
     "evaluate": (evaluate_key, [
         TEST_DATA, the_model_weights, the_model_tokenizer, a_model_folder_elsewhere, GATE,
         yaml_flip("evaluate.metrics", ["accuracy"]), yaml_flip("evaluate.latency_samples", 3),
@@ -190,6 +199,8 @@ MISSES: dict[str, tuple[KeyOf, list[Flip]]] = {
 HITS: dict[str, list[Flip]] = {
     "data-check": [EPOCHS, GATE, QUANTIZE, MAX_LENGTH, train_metrics, the_model_weights, env_flip("GITHUB_SHA", "x")],
     "tune": [TEST_DATA, CHECK, GATE, QUANTIZE, the_model_weights, env_flip("GITHUB_SHA", "x")],
+    "train": [TEST_DATA, a_reference_split, yaml_flip("data.test", "data/validation.csv"), CHECK, GATE, QUANTIZE,
+              yaml_flip("tune.trials", 5), the_model_weights, train_metrics, eval_metrics, env_flip("GITHUB_SHA", "x")],
     "evaluate": [TRAIN_DATA, VALIDATION_DATA, CHECK, EPOCHS, QUANTIZE, the_base_model, train_lineage, eval_metrics],
     "export": [TRAIN_DATA, CHECK, EPOCHS, GATE, the_base_model, train_metrics, eval_created_only, a_deploy_port,
                env_flip("GITHUB_SHA", "x")],
