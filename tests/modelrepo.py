@@ -2,7 +2,7 @@
 
 The task is sentiment with clear cue words, so that a real pretrained MiniLM reaches high
 accuracy in seconds; `tiny_model` builds a randomly initialized BERT a few hundred KB large for
-tests that need a model folder but not a good one.
+tests that need a model folder but not a good one (its answers are certain, never near ties).
 """
 
 from __future__ import annotations
@@ -94,8 +94,15 @@ def make_model_repo(root: Path, *, name: str = "tiny-sentiment", n_train: int = 
     return path
 
 
+# The logit gap between neighbouring labels of `tiny_model` (see there).
+CERTAIN_MARGIN = 3.0
+
+
 def tiny_model(folder: Path, labels: tuple[str, ...] = ("negative", "positive")) -> Path:
-    """A randomly initialized 2-layer BERT with the MiniLM tokenizer, saved as a Hugging Face folder."""
+    """A randomly initialized 2-layer BERT with the MiniLM tokenizer, saved as a Hugging Face folder.
+
+    It answers the last label for every text, with certainty (never a near tie).
+    """
     from importlib import resources
 
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
@@ -106,6 +113,15 @@ def tiny_model(folder: Path, labels: tuple[str, ...] = ("negative", "positive"))
                         intermediate_size=64, max_position_embeddings=128, num_labels=len(labels),
                         id2label=dict(enumerate(labels)), label2id={name: i for i, name in enumerate(labels)})
     model = BertForSequenceClassification(config)
+    # Certain by construction: random weights alone give logits within about 0.1 of each other, so
+    # some golden examples were near ties whose label may flip between runtimes, and a test that
+    # needs an example with a certain answer could find none. A bias 3.0 apart per label (noise
+    # about 0.06) makes every answer the last label, far from a tie, with probabilities that still
+    # vary a little with the input.
+    import torch
+
+    with torch.no_grad():
+        model.classifier.bias.copy_(torch.arange(len(labels), dtype=torch.float32) * CERTAIN_MARGIN)
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder, safe_serialization=True)
     tokenizer.save_pretrained(folder)
