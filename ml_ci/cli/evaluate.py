@@ -13,13 +13,14 @@ from ml_ci.config import load_config
 
 
 def evaluate(config_path: Path, model: Path | None, baseline: Path | None, gitops_dir: Path | None,
-             main_baseline: Path | None, fmt: str, no_cache: bool = False) -> int:
+             main_baseline: Path | None, fmt: str, no_cache: bool = False, allow_stale_model: bool = False) -> int:
     from ml_ci.evaluate.baseline import BaselineSources
     from ml_ci.evaluate.stage import Options, gate_failure, run
     from ml_ci.report.markdown import gates_table, metrics_table
 
     config = load_config(config_path).config
-    outcome = run(config, Options(model, BaselineSources(baseline, gitops_dir, main_baseline), no_cache=no_cache))
+    outcome = run(config, Options(model, BaselineSources(baseline, gitops_dir, main_baseline), no_cache=no_cache,
+                                  allow_stale_model=allow_stale_model))
     record = outcome.record
     if fmt == "json":
         json.dump({k: v for k, v in record.items() if k != "predictions"}, sys.stdout, indent=1, default=str)
@@ -46,13 +47,18 @@ def evaluate(config_path: Path, model: Path | None, baseline: Path | None, gitop
                    "Env: ML_CI_GITOPS_DIR.")
 @click.option("--main-baseline", type=click.Path(path_type=Path), default=None,
               help="eval.json (or its folder) of the latest evaluation on main, for `against: main`.")
+@click.option("--allow-stale-model", is_flag=True, envvar="ML_CI_ALLOW_STALE_MODEL",
+              help="Evaluate the model even when its lineage.json names other training data than ml.yaml "
+                   "(refused by default, exit 1); eval.json records it as stale. Env: ML_CI_ALLOW_STALE_MODEL=1.")
 @NO_CACHE_OPTION
 @FORMAT_OPTION
 def command(config_path: Path, model: Path | None, baseline: Path | None, gitops_dir: Path | None,
-            main_baseline: Path | None, no_cache: bool, fmt: str) -> None:
+            main_baseline: Path | None, allow_stale_model: bool, no_cache: bool, fmt: str) -> None:
     """Evaluate the trained model and check the quality gates.
 
-    Exit 0 when every gate passes, 4 when one fails, 3 for bad data, 1 for a missing model or baseline.
+    Exit 0 when every gate passes, 4 when one fails, 3 for bad data, 1 for a missing model or baseline, or for a
+    model trained on other data than ml.yaml names (see --allow-stale-model).
     """
-    raise SystemExit(run_guarded(lambda: evaluate(config_path, model, baseline, gitops_dir, main_baseline, fmt, no_cache),
+    raise SystemExit(run_guarded(lambda: evaluate(config_path, model, baseline, gitops_dir, main_baseline, fmt, no_cache,
+                                                  allow_stale_model),
                                  fmt=fmt))

@@ -66,7 +66,9 @@ def _scope_baselines(baselines: Mapping[str, Baseline | None], scope: str) -> di
 
 def assemble(config: Config, *, role: str, fingerprint: str | None, texts_lengths: list[int],
              columns: Mapping[str, list[Any]], preds: Predictions, measured: Measured,
-             baselines: Mapping[str, Baseline | None], created: str, git: Mapping[str, str | None]) -> Outcome:
+             baselines: Mapping[str, Baseline | None], created: str, git: Mapping[str, str | None],
+             lineage: Mapping[str, Any] | None = None) -> Outcome:
+    """lineage: whether the model's training data is ml.yaml's (`lineage_check.Freshness.to_json`)."""
     labels = config.data.labels
     ev = config.evaluate
     scores = score(preds.y_true, preds.probs, labels)
@@ -98,7 +100,8 @@ def assemble(config: Config, *, role: str, fingerprint: str | None, texts_length
         "kind": KIND, "format": FORMAT, "name": config.name, "task": config.task, "labels": list(labels),
         "split": role, "data_fingerprint": fingerprint, "examples": len(preds.hashes), "created": created,
         "git": dict(git),
-        "model": {"path": measured.model_path, "digest": measured.model_digest, "size_mb": measured.size_mb},
+        "model": {"path": measured.model_path, "digest": measured.model_digest, "size_mb": measured.size_mb,
+                  "lineage": dict(lineage) if lineage is not None else None},
         "metrics": metrics, "reported_metrics": list(ev.metrics), "undefined": scores.undefined,
         "per_class": {k: vars(v) for k, v in scores.per_class.items()},
         "confusion_matrix": scores.confusion,

@@ -9,6 +9,7 @@ What goes in, and why:
 - each baseline's source and content (relative gates, significance tests, history);
 - train's metrics.json (the training plot);
 - the commit the Actions runner names (the record says which commit it belongs to);
+- the model's lineage against ml.yaml's training splits (the record says whether it is stale);
 - the versions of the libraries that compute the predictions and draw the plots.
 Left out: the clock (`created`) and the measured latencies: a hit keeps the first run's.
 """
@@ -27,7 +28,8 @@ PACKAGES = ("torch", "transformers", "tokenizers", "safetensors", "numpy", "matp
 
 def cache_inputs(config: Config, *, role: str, fingerprint: str | None, model_digest: str, model_path: str,
                  baselines: Mapping[str, tuple[str, str] | None], train_metrics: str | None,
-                 git: Mapping[str, str | None], packages: Mapping[str, str]) -> dict[str, Any]:
+                 git: Mapping[str, str | None], packages: Mapping[str, str],
+                 lineage: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """baselines: per `against`, (source, digest of its record) or None."""
     return {
         "name": config.name,
@@ -41,4 +43,5 @@ def cache_inputs(config: Config, *, role: str, fingerprint: str | None, model_di
         "train_metrics": train_metrics,
         "git": dict(sorted(git.items())),
         "packages": dict(sorted(packages.items())),
+        "lineage": dict(lineage) if lineage is not None else None,
     }

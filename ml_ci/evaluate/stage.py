@@ -15,6 +15,7 @@ and report read. One exception: a failed latency gate is not cached (see `reusab
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
@@ -42,6 +43,7 @@ from ml_ci.evaluate.assemble import Measured, Outcome, assemble
 from ml_ci.evaluate.cache_inputs import PACKAGES, cache_inputs
 from ml_ci.evaluate.dataset import EvalSplit, load_eval_split, split_role
 from ml_ci.evaluate.gates import GateResult
+from ml_ci.evaluate.lineage_check import LINEAGE, Freshness, compare, read_lineage, refusal
 from ml_ci.evaluate.record import Predictions, read_json, read_record, text_hash, write_json_atomic
 from ml_ci.github import actions_io
 from ml_ci.pipeline.layout import Layout
@@ -55,6 +57,7 @@ class Options:
     model: Path | None = None
     sources: baselines_mod.BaselineSources = field(default_factory=baselines_mod.BaselineSources)
     no_cache: bool = False
+    allow_stale_model: bool = False  # evaluate a model whose lineage names other training data
 
 
 def git_of(env: Mapping[str, str]) -> dict[str, str | None]:
@@ -115,6 +118,24 @@ class Inputs:
     train_metrics: Path
     key: str
     unseen: list[str]  # split roles the key cannot see (an unpinned hub split)
+    freshness: Freshness
+
+
+def freshness_of(config: Config, model_dir: Path, allow_stale: bool) -> Freshness:
+    """The model's lineage against ml.yaml's training splits; a stale model is refused unless allowed.
+    Checked before the cache lookup: a cached verdict must not vouch for a model of other data."""
+    from ml_ci.evaluate.lineage_check import TRAINED_ON
+
+    lineage_path = model_dir.parent / LINEAGE
+    freshness = compare(read_lineage(lineage_path), fingerprints(config, TRAINED_ON),
+                        shown=shown_path(config, lineage_path))
+    if freshness.status == "stale":
+        if not allow_stale:
+            raise refusal(freshness, shown_path(config, model_dir))
+        # Allowed, but never silent: the record says it too (model.lineage).
+        print(f"warning: evaluating a stale model (--allow-stale-model): {'; '.join(map(str, freshness.changes))}",
+              file=sys.stderr, flush=True)
+    return freshness
 
 
 def gather_inputs(config: Config, options: Options, env: Mapping[str, str]) -> Inputs:
@@ -123,6 +144,7 @@ def gather_inputs(config: Config, options: Options, env: Mapping[str, str]) -> I
     layout = Layout(config.root)
     model_dir = options.model or layout.model_dir
     inference.check_model_dir(model_dir)
+    freshness = freshness_of(config, model_dir, options.allow_stale_model)
     resolved = baselines_mod.resolve(config, options.sources)
     train_metrics = layout.artifacts("train") / "metrics.json"
     digest = folder_digest(model_dir)
@@ -131,9 +153,10 @@ def gather_inputs(config: Config, options: Options, env: Mapping[str, str]) -> I
     inputs = cache_inputs(
         config, role=role, fingerprint=fps.get(role), model_digest=digest, model_path=shown_path(config, model_dir),
         baselines={k: (b.source, value_digest(b.record)) if b is not None else None for k, b in resolved.items()},
-        train_metrics=optional_file_digest(train_metrics), git=git_of(env), packages=package_versions(PACKAGES))
+        train_metrics=optional_file_digest(train_metrics), git=git_of(env), packages=package_versions(PACKAGES),
+        lineage=freshness.to_json())
     return Inputs(model_dir, digest, resolved, train_metrics, cache_key(STAGE, inputs),
-                  unpinned({role: fps[role]} if role in fps else {}))
+                  unpinned({role: fps[role]} if role in fps else {}), freshness)
 
 
 def run(config: Config, options: Options, env: Mapping[str, str] | None = None) -> Outcome:
@@ -147,7 +170,8 @@ def run(config: Config, options: Options, env: Mapping[str, str] | None = None) 
         outcome = assemble(config, role=split.role, fingerprint=split.fingerprint,
                            texts_lengths=[len(t) for t in split.texts], columns=split.columns, preds=preds,
                            measured=measured, baselines=inputs.baselines,
-                           created=datetime.now(timezone.utc).isoformat(timespec="seconds"), git=git_of(env))
+                           created=datetime.now(timezone.utc).isoformat(timespec="seconds"), git=git_of(env),
+                           lineage=inputs.freshness.to_json())
         write_outputs(layout.eval_record.parent, outcome, inputs.train_metrics)
         return outcome
 

@@ -193,3 +193,27 @@ def test_slices_by_a_metadata_column_come_through_the_data_loader(tmp_path: Path
     got = {s["name"]: (s["rows"], s["gated"], len(s["gates"])) for s in record(tmp_path)["slices"]}
     assert got == {"source:app": (20, False, 0), "source:web": (40, True, 1)}
     assert "| source:app | source = 'app' | 20 |" in (Layout(tmp_path).eval_record.parent / "report.md").read_text()
+
+
+def test_a_model_of_other_training_data_exits_1_unless_allowed_and_then_says_stale(
+        tmp_path: Path, model: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 13: the training data changed after training (labels flipped); the lineage names the old data."""
+    from ml_ci.config import load_config
+    from ml_ci.data.fingerprint import fingerprints
+
+    config = repo(tmp_path, model)
+    loaded = load_config(config).config
+    (Layout(tmp_path).artifacts("train") / "lineage.json").write_text(json.dumps(  # as `ml-ci train` writes it
+        {"data": {role: {"source": f"data/{role}.csv", "fingerprint": fp} for role, fp in fingerprints(loaded).items()}}))
+    train = tmp_path / "data/train.csv"
+    train.write_text(train.read_text().replace(",positive\n", ",NEGATIVE\n").replace(",negative\n", ",positive\n")
+                     .replace(",NEGATIVE\n", ",negative\n"))
+    assert evaluate(config) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: the model .ml-ci/artifacts/train/model was trained on other data than ml.yaml names now")
+    assert "  train (data/train.csv): trained on sha256:" in err
+    assert not Layout(tmp_path).eval_record.parent.exists()
+    assert evaluate(config, "--allow-stale-model") == 0
+    assert "warning: evaluating a stale model (--allow-stale-model)" in capsys.readouterr().err
+    assert record(tmp_path)["model"]["lineage"]["status"] == "stale"
+    assert [c["role"] for c in record(tmp_path)["model"]["lineage"]["changed"]] == ["train"]
