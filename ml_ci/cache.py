@@ -4,7 +4,8 @@ A stage names its inputs (config sections, data fingerprints, base model identit
 JSON-able mapping; the key is the sha256 of that mapping with the stage name and ml-ci's version.
 Entries live in `<repo>/.ml-ci/cache/<stage>/<key>/` as a copy of the artifact folder plus a
 manifest of each file's sha256. Entries are written to a temporary folder and renamed into place;
-an entry whose files do not match its manifest is a miss (and is removed), never an error.
+an entry whose files do not match its manifest is a miss (and is removed, with a warning naming the
+stage, the key and what did not match), never an error.
 
     cache = StageCache(layout.cache)
     key = cache_key("train", inputs)
@@ -89,28 +90,58 @@ def _copy_tree(src: Path, dest: Path) -> None:
     shutil.copytree(src, dest, symlinks=False, dirs_exist_ok=True)
 
 
+def mismatch(expected: Mapping[str, str], actual: Mapping[str, str]) -> str | None:
+    """What differs between a manifest and the files on disk, in words (None when they agree)."""
+    parts = []
+    for what, names in (("changed", [n for n in expected if n in actual and actual[n] != expected[n]]),
+                        ("missing", [n for n in expected if n not in actual]),
+                        ("not in the manifest", [n for n in actual if n not in expected])):
+        if names:
+            shown = ", ".join(sorted(names)[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+            parts.append(f"{what}: {shown}")
+    return "; ".join(parts) or None
+
+
+def _damage(entry: Path, key: str) -> str | None:
+    """Why an entry cannot be trusted, or None when it is intact."""
+    try:
+        manifest = json.loads((entry / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        return f"its {MANIFEST} cannot be read ({e.__class__.__name__})"
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
+        return f"its {MANIFEST} has no file list"
+    if manifest.get("key") != key:
+        return f"its {MANIFEST} names the key {str(manifest.get('key'))[:16]}"
+    try:
+        actual = folder_manifest(entry / FILES)
+    except OSError as e:
+        return f"its files cannot be read ({e})"
+    diff = mismatch(manifest["files"], actual)
+    return f"files differ from the sha256s in its {MANIFEST} ({diff})" if diff else None
+
+
 class StageCache:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, *, warn: Callable[[str], None] | None = None) -> None:
         self.root = root
+        # A damaged entry is a miss, but a silent one would hide a failing disk or a hand edit.
+        self.warn = warn or (lambda line: print(line, file=sys.stderr, flush=True))
 
     def entry(self, stage: str, key: str) -> Path:
         return self.root / stage / key
 
     def lookup(self, stage: str, key: str) -> Path | None:
-        """The entry's files folder when the entry is complete and intact; a damaged one is removed."""
+        """The entry's files folder when the entry is complete and intact; a damaged one is removed, with a warning."""
         entry = self.entry(stage, key)
-        manifest_path = entry / MANIFEST
-        if not manifest_path.is_file():
-            return None
-        try:
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-            files = manifest["files"]
-            intact = (manifest.get("key") == key and isinstance(files, dict)
-                      and folder_manifest(entry / FILES) == files)
-        except (OSError, ValueError, KeyError, TypeError):
-            intact = False
-        if not intact:
+        if not (entry / MANIFEST).is_file():
+            if not entry.is_dir():
+                return None
+            why: str | None = f"it has no {MANIFEST}"  # entries are renamed into place whole: never half-written
+        else:
+            why = _damage(entry, key)
+        if why is not None:
             shutil.rmtree(entry, ignore_errors=True)
+            self.warn(f"warning: {stage}: cache entry {key[:16]} is damaged: {why}; removed it, computing again "
+                      f"({entry})")
             return None
         return entry / FILES
 

@@ -107,3 +107,58 @@ def test_run_reports_hits_and_a_failure_restored_from_the_cache(tmp_path: Path) 
                                      ("export", "skipped (evaluate failed)", "-"),
                                      ("tune", "cache hit", "0.1 s")]
     assert runner.exit_code(results) == 4
+
+
+def _change_a_file(files: Path) -> None:
+    (files / "report.txt").write_text("flipped on disk")
+
+
+def _remove_a_file(files: Path) -> None:
+    (files / "report.txt").unlink()
+
+
+def _add_a_file(files: Path) -> None:
+    (files / "stray.txt").write_text("x")
+
+
+def _garble_the_manifest(files: Path) -> None:
+    (files.parent / "manifest.json").write_text("{not json")
+
+
+def _remove_the_manifest(files: Path) -> None:
+    (files.parent / "manifest.json").unlink()
+
+
+@pytest.mark.parametrize(("damage", "why"), [
+    (_change_a_file, "files differ from the sha256s in its manifest.json (changed: report.txt)"),
+    (_remove_a_file, "files differ from the sha256s in its manifest.json (missing: report.txt)"),
+    (_add_a_file, "files differ from the sha256s in its manifest.json (not in the manifest: stray.txt)"),
+    (_garble_the_manifest, "its manifest.json cannot be read (JSONDecodeError)"),
+    (_remove_the_manifest, "it has no manifest.json"),
+])
+def test_a_damaged_entry_is_recomputed_and_says_what_did_not_match(tmp_path: Path, damage: object, why: str) -> None:
+    said: list[str] = []
+    cache, stage = StageCache(tmp_path / "cache", warn=said.append), Counted(tmp_path / "out")
+    go(cache, stage, Mode.ON, key="0123456789abcdef0123")
+    entry = cache.entry("s", "0123456789abcdef0123")
+    assert callable(damage)
+    damage(entry / "files")
+    assert go(cache, stage, Mode.ON, key="0123456789abcdef0123") == (
+        "computed 2", Cached("s", "0123456789abcdef0123", Mode.ON, False))
+    assert said == [f"warning: s: cache entry 0123456789abcdef is damaged: {why}; removed it, computing again ({entry})"]
+    assert go(cache, stage, Mode.ON, key="0123456789abcdef0123")[0] == "restored run 2"  # stored afresh, quietly
+    assert len(said) == 1
+
+
+def test_a_damaged_entry_warns_on_stderr_by_default(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cache, stage = StageCache(tmp_path / "cache"), Counted(tmp_path / "out")
+    go(cache, stage, Mode.ON)
+    _change_a_file(cache.entry("s", "k") / "files")
+    assert go(cache, stage, Mode.ON)[0] == "computed 2"
+    assert "warning: s: cache entry k is damaged: files differ" in capsys.readouterr().err
+
+
+def test_a_missing_entry_is_a_quiet_miss(tmp_path: Path) -> None:
+    said: list[str] = []
+    assert StageCache(tmp_path / "cache", warn=said.append).lookup("s", "k") is None
+    assert said == []
