@@ -21,6 +21,12 @@ printf '%s' "$GHCR_TOKEN" | docker login ghcr.io -u "$GITHUB_ACTOR" --password-s
 PR_OR_REF = "${{ github.event.pull_request.number || github.ref }}"
 
 
+def pushes_with_job_token(config: Config) -> bool:
+    """The build job pushes with its own token: only GitHub's registry takes it (`packages: write`);
+    any other registry, or ghcr.io with a token named in ml.yaml, gets the credentials ml.yaml names."""
+    return not config.image.registry_password_env and config.image.registry.lower() == GHCR
+
+
 def _triggers(config: Config, event: str) -> dict[str, Value]:
     trigger: dict[str, Value] = {"branches": list(config.ci.branches)}
     if config.ci.paths:
@@ -117,15 +123,17 @@ def release_workflow(config: Config, options: Options) -> Workflow:
     build_env = j.secret_env(image.registry_username_env, image.registry_password_env)
     build_environment = {"name": REGISTRY_ENVIRONMENT} if build_env else None
     login: tuple[Step, ...] = ()
-    if not image.registry_password_env and image.registry == GHCR:
+    build_permissions: dict[str, Commented] = dict(j.READ)
+    if pushes_with_job_token(config):
         login = (Step(name="Log in to GHCR with the job's token", env={"GHCR_TOKEN": "${{ github.token }}"},
                       run=GHCR_LOGIN),)
+        build_permissions["packages"] = Commented("write", "push the image to ghcr.io with the job's token")
     jobs.append(j.job(config, "build", "build and push the image", (
         j.checkout(), j.setup(config, options), j.download("export", "export"), j.download("evaluate", "evaluate"),
         *login,
         j.stage(config, options, "build", step_id="build", name="Build and push", with_={"push": "true"}),
         j.upload("build", "build")), needs=("evaluate", "export"),
-        permissions={**j.READ, "packages": Commented("write", "push the image")},
+        permissions=build_permissions,
         outputs={"image": "${{ steps.build.outputs.image }}", "digest": "${{ steps.build.outputs.digest }}"},
         environment=build_environment, env=build_env))
     if config.deploy is not None:

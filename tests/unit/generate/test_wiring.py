@@ -7,6 +7,7 @@ from typing import Any
 
 import yaml
 
+from ml_ci.generate import yamlout
 from tests.golden.variants import GOLDEN, render_variant
 
 PR = ".github/workflows/ml-pr.yml"
@@ -142,6 +143,31 @@ def test_ghcr_builds_log_in_with_the_job_token() -> None:
     # Credentials named in ml.yaml win: no login step, the secrets go to the build.
     secrets = workflow("registry-secrets", RELEASE)["jobs"]["build"]
     assert not any("docker login" in s.get("run", "") for s in secrets["steps"])
+
+
+def test_only_a_push_with_the_job_token_gets_packages_write(tmp_path: Any) -> None:
+    """`packages: write` lets the job's token push to GitHub's registry and nothing else: a build for
+    another registry, or for ghcr.io with a token named in ml.yaml, is not given it."""
+    from dataclasses import replace
+
+    from ml_ci.config import load_config
+    from ml_ci.generate.options import Options
+    from ml_ci.generate.workflows import release_workflow
+
+    config = load_config(GOLDEN / "minimal" / "ml.yaml").config
+
+    def build_permissions(**image: Any) -> dict[str, Any]:
+        wf = release_workflow(replace(config, image=replace(config.image, **image)), Options())
+        data: dict[str, Any] = yaml.safe_load(yamlout.dump(wf.data()))
+        return dict(data["jobs"]["build"]["permissions"])
+
+    assert build_permissions(registry="ghcr.io") == {"contents": "read", "packages": "write"}
+    assert build_permissions(registry="GHCR.io") == {"contents": "read", "packages": "write"}
+    assert build_permissions(registry="registry.example.com:5000") == {"contents": "read"}
+    assert build_permissions(registry="127.0.0.1:5000") == {"contents": "read"}
+    assert build_permissions(registry="ghcr.io", registry_username_env="U", registry_password_env="P") == {
+        "contents": "read"}
+    assert "packages" not in workflow("registry-secrets", RELEASE)["jobs"]["build"]["permissions"]
 
 
 def test_only_a_github_repository_is_checked_out_for_production(tmp_path: Any) -> None:
