@@ -17,6 +17,7 @@ from typing import Literal, Optional
 
 from ml_ci.errors import OperationalError
 from ml_ci.generate import header
+from ml_ci.generate.lintconfig import ACTIONLINT_FILE
 
 Status = Literal["create", "identical", "changed", "remove", "hand-edited", "foreign"]
 BLOCKED: frozenset[str] = frozenset({"hand-edited", "foreign"})
@@ -57,14 +58,30 @@ def _read(root: Path, rel: str) -> Optional[str]:
 
 
 def _leftovers(root: Path, rendered: dict[str, str], managed: tuple[str, ...]) -> list[str]:
-    """Files under the managed folders that are not rendered this time."""
-    found = {p.relative_to(root).as_posix() for folder in managed for p in (root / folder).rglob("*") if p.is_file()}
+    """Managed files, and files under the managed folders, that are not rendered this time."""
+    found = {p.relative_to(root).as_posix() for entry in managed
+             for p in ([root / entry] if (root / entry).is_file() else (root / entry).rglob("*")) if p.is_file()}
     return sorted(found - set(rendered))
 
 
+# Generated files that give way to a file of the repository's own: its own actionlint configuration
+# (either name actionlint reads) stays its owner's, who declares the runner labels there; refusing it
+# would block every `ml-ci generate`, and writing the other name beside it would shadow it.
+YIELD_TO_OWN: dict[str, tuple[str, ...]] = {ACTIONLINT_FILE: (ACTIONLINT_FILE, ACTIONLINT_FILE.removesuffix(".yaml") + ".yml")}
+
+
+def _yields(root: Path, rel: str) -> bool:
+    for other in YIELD_TO_OWN.get(rel, ()):
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            if (root / other).is_file() and not header.parse((root / other).read_text(encoding="utf-8")).generated:
+                return True
+    return False
+
+
 def plan(root: Path, rendered: dict[str, str], *, managed: tuple[str, ...] = ()) -> list[FilePlan]:
-    """What writing `rendered` does to each file; in the `managed` folders, also to generated files
-    no longer rendered (removed). A file there that ml-ci did not write is none of its business."""
+    """What writing `rendered` does to each file; in the `managed` folders (or of the managed files), also
+    to generated files no longer rendered (removed). A file there that ml-ci did not write is none of its business."""
+    rendered = {rel: text for rel, text in rendered.items() if not _yields(root, rel)}
     out = [FilePlan(rel, classify(new, old), new, old) for rel, new in rendered.items() for old in [_read(root, rel)]]
     for rel in _leftovers(root, rendered, managed):
         with contextlib.suppress(OSError, UnicodeDecodeError):  # unreadable: not a file ml-ci wrote

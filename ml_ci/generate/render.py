@@ -5,16 +5,17 @@ from __future__ import annotations
 import shlex
 
 from ml_ci.config.model import Config
-from ml_ci.generate import header, vendor, yamlout
+from ml_ci.generate import header, lintconfig, vendor, yamlout
 from ml_ci.generate.options import Options
 from ml_ci.generate.workflows import pr_workflow, release_workflow
 
 PR_FILE = ".github/workflows/ml-pr.yml"
 RELEASE_FILE = ".github/workflows/ml-release.yml"
 GENERATED = (PR_FILE, RELEASE_FILE)
-# Folders whose generated files ml-ci removes once it no longer writes them (an action the
-# workflows stopped using, or all of them after a switch to --actions-ref <sha>).
-MANAGED_DIRS = (vendor.VENDOR_PATH,)
+# Folders (and files) whose generated files ml-ci removes once it no longer writes them (an action the
+# workflows stopped using, or all of them after a switch to --actions-ref <sha>; the actionlint
+# configuration once ml.yaml names no custom runner label).
+MANAGED_DIRS = (vendor.VENDOR_PATH, lintconfig.ACTIONLINT_FILE)
 
 
 def regenerate_command(config: Config, options: Options) -> str:
@@ -28,4 +29,7 @@ def render(config: Config, options: Options) -> dict[str, str]:
            for path, wf in workflows.items()}
     if options.vendored:
         out.update(vendor.vendored_files(vendor.used_actions(workflows.values(), options), regenerate=command))
+    lint = lintconfig.actionlint_config(config)
+    if lint is not None:
+        out[lintconfig.ACTIONLINT_FILE] = header.with_header(lint, source=config.path.name, regenerate=command)
     return out

@@ -87,14 +87,22 @@ def test_zizmor_auditor_finds_nothing(tree: Path) -> None:
     assert "No findings to report" in result.stdout + result.stderr
 
 
-def test_actionlint_with_shellcheck_finds_nothing(tree: Path, tmp_path: Path) -> None:
-    shellcheck = tool("shellcheck")
-    # Custom runner labels named in the variants' ml.yaml are declared, as a model repository would.
-    labels = sorted({label for folder in variant_dirs() for label in _labels(folder / "ml.yaml")})
-    config = tmp_path / "actionlint.yaml"
-    config.write_text(yaml.safe_dump({"self-hosted-runner": {"labels": labels}}), encoding="utf-8")
-    result = run(tool("actionlint"), "-config-file", config, "-shellcheck", shellcheck, *workflows(tree))
+def test_actionlint_with_shellcheck_finds_nothing(tree: Path) -> None:
+    """As the generated tree stands: each repository's custom runner labels are declared in the
+    .github/actionlint.yaml that ml-ci generate wrote there, which actionlint reads by itself."""
+    assert any(tree.glob("**/gpu-runners/.github/actionlint.yaml"))
+    result = run(tool("actionlint"), "-shellcheck", tool("shellcheck"), *workflows(tree))
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_without_the_generated_configuration_the_custom_labels_are_unknown(tree: Path, tmp_path: Path) -> None:
+    """The clean result above comes from the generated .github/actionlint.yaml: without it actionlint
+    flags ci.gpu_runner's labels."""
+    repo = tmp_path / "repo"
+    shutil.copytree(tree / "default" / "gpu-runners", repo)
+    (repo / ".github" / "actionlint.yaml").unlink()
+    result = run(tool("actionlint"), *workflows(repo))
+    assert 'label "gpu" is unknown' in result.stdout and 'label "a100" is unknown' in result.stdout, result.stdout
 
 
 def test_actionlint_reads_the_vendored_actions(tree: Path, tmp_path: Path) -> None:
@@ -151,11 +159,6 @@ def test_a_tag_is_flagged_only_as_unpinned(tmp_path: Path) -> None:
     write_tree(tmp_path, render(load_config(EXAMPLE / "ml.yaml").config, Options(actions_ref="v0.1.0")))
     findings = zizmor_findings(tmp_path)
     assert findings and {f["ident"] for f in findings} == {"unpinned-uses"}
-
-
-def _labels(config_path: Path) -> set[str]:
-    ci = load_config(config_path).config.ci
-    return set(ci.runner) | set(ci.gpu_runner or ())
 
 
 # --- a hostile value runs through the generated steps -------------------------------------------

@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from ml_ci.cli.main import main
 from ml_ci.generate import files, header
@@ -255,3 +256,52 @@ def test_a_damaged_installation_is_an_operational_error(repo: Path, tmp_path: Pa
     assert "Traceback" not in err
     assert "actions/build/action.yml of ml-ci was changed after it was generated; reinstall ml-ci" in err
     assert not (repo / ".github").exists()
+
+
+ACTIONLINT = ".github/actionlint.yaml"
+
+
+def test_custom_runner_labels_are_declared_for_actionlint(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """ml.yaml's custom runner labels go to .github/actionlint.yaml, a generated file like the others:
+    written with a header, shown by --dry-run and --check, protected from hand edits, removed when
+    ml.yaml names no custom label any more."""
+    config = repo / "ml.yaml"
+    plain = config.read_text()
+    assert "ci:" not in plain
+    config.write_text(plain + "ci:\n  runner: [self-hosted, linux, x64, cpu-big]\n  gpu_runner: [self-hosted, gpu, a100]\n")
+    assert generate(repo, "--dry-run") == 0
+    assert f"create      {ACTIONLINT}" in capsys.readouterr().out.splitlines()
+    assert generate(repo) == 0
+    text = (repo / ACTIONLINT).read_text()
+    assert header.parse(text).intact
+    assert yaml.safe_load(text) == {"self-hosted-runner": {"labels": ["a100", "cpu-big", "gpu"]}}
+    assert generate(repo, "--check") == 0
+    # A hand edit is kept and reported, like a workflow's.
+    (repo / ACTIONLINT).write_text(text + "    - mine\n")
+    capsys.readouterr()
+    assert generate(repo) == 1
+    assert f"  {ACTIONLINT}: edited by hand since it was generated\n" in capsys.readouterr().err
+    (repo / ACTIONLINT).write_text(text)
+    # Back on GitHub's runners: nothing to declare, and the file goes.
+    config.write_text(plain)
+    assert generate(repo, "--check") == 1
+    assert generate(repo) == 0
+    assert f"removed   {ACTIONLINT}" in capsys.readouterr().out.splitlines()
+    assert not (repo / ACTIONLINT).exists()
+    assert generate(repo, "--check") == 0
+
+
+@pytest.mark.parametrize("name", ["actionlint.yaml", "actionlint.yml"])
+def test_an_actionlint_configuration_of_the_repository_is_kept(repo: Path, name: str) -> None:
+    """The repository's own configuration wins, with or without custom labels in ml.yaml: never
+    overwritten, never shadowed by a second file, and generate is not blocked by it."""
+    mine = "self-hosted-runner:\n  labels: [mine, gpu]\n"
+    (repo / ".github").mkdir()
+    (repo / ".github" / name).write_text(mine)
+    assert generate(repo) == 0
+    config = repo / "ml.yaml"
+    config.write_text(config.read_text() + "ci:\n  gpu_runner: [self-hosted, gpu]\n")
+    assert generate(repo) == 0
+    assert generate(repo, "--check") == 0
+    assert (repo / ".github" / name).read_text() == mine
+    assert sorted(p.name for p in (repo / ".github").glob("actionlint.*")) == [name]
