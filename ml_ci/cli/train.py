@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import click
@@ -12,12 +14,16 @@ from ml_ci.config import load_config
 from ml_ci.github import actions_io
 
 
-def execute(config_path: Path, options: object) -> int:
+def execute(config_path: Path, options: object, env: Mapping[str, str] | None = None) -> int:
+    from ml_ci.train.launch import reports_result
     from ml_ci.train.stage import TrainOptions, model_digest, run
 
     assert isinstance(options, TrainOptions)
+    env = os.environ if env is None else env
     config = load_config(config_path).config
-    outcome = run(config, options)
+    outcome = run(config, options, env=env)
+    if not reports_result(env):  # one result line per command, not one per torchrun worker
+        return 0
     if outcome.status == "key":
         click.echo(outcome.key)
         return 0
@@ -29,12 +35,12 @@ def execute(config_path: Path, options: object) -> int:
     what = "cache hit: restored" if outcome.status == "cache-hit" else "trained:"
     scores = ", ".join(f"{k} {v:.4f}" for k, v in sorted(outcome.metrics.items()))
     click.echo(f"train: {what} {outcome.folder} ({scores}); cache key {outcome.key[:16]}")
-    actions_io.set_output("model-digest", digest)
-    actions_io.set_output("cache-key", outcome.key)
-    actions_io.set_output("cache-hit", "true" if outcome.status == "cache-hit" else "false")
+    actions_io.set_output("model-digest", digest, env)
+    actions_io.set_output("cache-key", outcome.key, env)
+    actions_io.set_output("cache-hit", "true" if outcome.status == "cache-hit" else "false", env)
     actions_io.add_summary(f"### train\n\n| | |\n| --- | --- |\n| status | {outcome.status} |\n"
                            + "".join(f"| validation {k} | {v:.4f} |\n" for k, v in sorted(outcome.metrics.items()))
-                           + f"| model digest | `{digest}` |\n| cache key | `{outcome.key}` |")
+                           + f"| model digest | `{digest}` |\n| cache key | `{outcome.key}` |", env)
     return 0
 
 

@@ -243,10 +243,11 @@ def fit(config: Config, splits: Splits, *, overrides: dict[str, Any] | None = No
         trainer.remove_callback(PrinterCallback)
     newest = latest_checkpoint(work) if resume and checkpoint_dir is not None else None
     last = str(newest) if newest else None
-    if resume:
+    if resume and trainer.is_world_process_zero():  # one line per run, not one per process
         say(f"resuming from {last}" if last else "no checkpoint to resume from: training from the start")
-    say(f"training {base.spec} on {len(train_set)} rows: {processes} process(es), {chosen}, global batch {hp.batch_size}, "
-        f"{hp.epochs} epoch(s), learning rate {hp.learning_rate:g}, seed {hp.seed}")
+    if trainer.is_world_process_zero():
+        say(f"training {base.spec} on {len(train_set)} rows: {processes} process(es), {chosen}, global batch {hp.batch_size}, "
+            f"{hp.epochs} epoch(s), learning rate {hp.learning_rate:g}, seed {hp.seed}")
     output = trainer.train(resume_from_checkpoint=last)
     step = trainer.state.global_step
     final = evals[-1][1] if evals and evals[-1][0] == step else _strip(trainer.evaluate())

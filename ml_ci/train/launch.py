@@ -22,6 +22,15 @@ def inside_worker(env: Mapping[str, str]) -> bool:
     return WORKER_ENV in env or "LOCAL_RANK" in env
 
 
+def reports_result(env: Mapping[str, str]) -> bool:
+    """Whether this process prints the result line and sets the step outputs. After `relaunch` the
+    parent reports once for all its workers; under the user's own torchrun there is no parent, so
+    the global rank 0 does. Any other process reporting would repeat the line once per worker."""
+    if WORKER_ENV in env:
+        return False
+    return "LOCAL_RANK" not in env or env.get("RANK", "0") == "0"
+
+
 def needs_launch(distributed: Distributed, env: Mapping[str, str]) -> bool:
     return (distributed.nproc_per_node > 1 or distributed.nodes > 1) and not inside_worker(env)
 

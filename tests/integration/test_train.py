@@ -137,6 +137,8 @@ def test_two_gloo_processes_match_one_with_the_same_global_batch(tmp_path: Path,
     make_model_repo(tmp_path, overrides={"train": {**MINILM, "distributed": {"nproc_per_node": 2, "nodes": 1}}})
     done = ml_ci(tmp_path, "train")
     assert done.returncode == 0, done.stderr
+    assert done.stdout.count("train: trained:") == 1, done.stdout  # the parent reports, not each of its workers
+    assert done.stderr.count(" rows: 2 process(es)") == 1, done.stderr
     one = json.loads((single[0] / ".ml-ci/artifacts/train/metrics.json").read_text())
     two = json.loads((tmp_path / ".ml-ci/artifacts/train/metrics.json").read_text())
     assert (one["world_size"], two["world_size"]) == (1, 2)
