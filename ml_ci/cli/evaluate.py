@@ -16,7 +16,7 @@ def evaluate(config_path: Path, model: Path | None, baseline: Path | None, gitop
              main_baseline: Path | None, fmt: str, no_cache: bool = False, allow_stale_model: bool = False) -> int:
     from ml_ci.evaluate.baseline import BaselineSources
     from ml_ci.evaluate.stage import Options, gate_failure, run
-    from ml_ci.report.markdown import gates_table, metrics_table
+    from ml_ci.report import text
 
     config = load_config(config_path).config
     outcome = run(config, Options(model, BaselineSources(baseline, gitops_dir, main_baseline), no_cache=no_cache,
@@ -26,10 +26,7 @@ def evaluate(config_path: Path, model: Path | None, baseline: Path | None, gitop
         json.dump({k: v for k, v in record.items() if k != "predictions"}, sys.stdout, indent=1, default=str)
         print()
     else:
-        print(metrics_table(record))
-        if outcome.results:
-            print()
-            print(gates_table([r.to_json() for r in outcome.results]))
+        print(text.evaluation(record, [r.to_json() for r in outcome.results]), end="")
         print(f"\nverdict: {outcome.verdict} (.ml-ci/artifacts/evaluate/eval.json)")
     if outcome.failures:
         raise gate_failure(outcome)

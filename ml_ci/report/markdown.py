@@ -20,12 +20,17 @@ def marker(name: str) -> str:
     return f"<!-- ml-ci-report:{name} -->"
 
 
-def num(value: Any, digits: int = 4) -> str:
+def plain_num(value: Any, digits: int = 4) -> str:
+    """A number as the reports show it, as plain text (n/a when missing)."""
     if value is None:
         return "n/a"
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return escape(str(value))
+        return str(value)
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def num(value: Any, digits: int = 4) -> str:
+    return escape(plain_num(value, digits))
 
 
 def escape(text: str) -> str:
@@ -45,7 +50,8 @@ def _delta(value: Any, base: Any) -> str:
     return "n/a"
 
 
-def metrics_table(record: Mapping[str, Any]) -> str:
+def metrics_rows(record: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of the metrics table, as plain text (the text and markdown reporters render them)."""
     metrics = record.get("metrics", {})
     shown = list(record.get("reported_metrics") or metrics)
     gated = {g.get("metric") for g in record.get("gates", [])}
@@ -55,12 +61,20 @@ def metrics_table(record: Mapping[str, Any]) -> str:
     header = ["metric", "value"] + [h for a in againsts for h in (a, "Δ")]
     rows = []
     for m in shown:
-        row = [m, num(metrics.get(m))]
+        row = [str(m), plain_num(metrics.get(m))]
         for a in againsts:
             base = baselines[a].get("metrics", {}).get(m)
-            row += [num(base), _delta(metrics.get(m), base)]
+            row += [plain_num(base), _delta(metrics.get(m), base)]
         rows.append(row)
-    return table(header, rows)
+    return header, rows
+
+
+def escaped_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    return table(header, [[escape(cell) for cell in row] for row in rows])
+
+
+def metrics_table(record: Mapping[str, Any]) -> str:
+    return escaped_table(*metrics_rows(record))
 
 
 def gate_mark(gate: Mapping[str, Any]) -> str:
@@ -69,10 +83,17 @@ def gate_mark(gate: Mapping[str, Any]) -> str:
     return INFO if gate.get("status") == "no-baseline" else PASS
 
 
+GATE_HEADER = ["", "gate", "value", "baseline", "Δ", "p-value", "note"]
+
+
+def gate_rows(gates: Sequence[Mapping[str, Any]]) -> list[list[str]]:
+    """The gates table's rows as plain text (a gate's name holds `<=`: escaped for markdown only)."""
+    return [[gate_mark(g), str(g.get("name")), plain_num(g.get("value")), plain_num(g.get("baseline")),
+             plain_num(g.get("delta")), plain_num(g.get("p_value"), 4), _note(g)] for g in gates]
+
+
 def gates_table(gates: Sequence[Mapping[str, Any]]) -> str:
-    rows = [[gate_mark(g), escape(str(g.get("name"))), num(g.get("value")), num(g.get("baseline")),
-             num(g.get("delta")), num(g.get("p_value"), 4), escape(_note(g))] for g in gates]
-    return table(["", "gate", "value", "baseline", "Δ", "p-value", "note"], rows)
+    return escaped_table(GATE_HEADER, gate_rows(gates))
 
 
 def _note(gate: Mapping[str, Any]) -> str:
@@ -86,10 +107,16 @@ def _note(gate: Mapping[str, Any]) -> str:
     return "" if gate.get("passed") else "failed"
 
 
+PER_CLASS_HEADER = ["label", "precision", "recall", "F1", "support"]
+
+
+def per_class_rows(record: Mapping[str, Any]) -> list[list[str]]:
+    return [[str(label), plain_num(c.get("precision")), plain_num(c.get("recall")), plain_num(c.get("f1")),
+             str(c.get("support"))] for label, c in (record.get("per_class") or {}).items()]
+
+
 def per_class_table(record: Mapping[str, Any]) -> str:
-    rows = [[escape(label), num(c.get("precision")), num(c.get("recall")), num(c.get("f1")), str(c.get("support"))]
-            for label, c in (record.get("per_class") or {}).items()]
-    return table(["label", "precision", "recall", "F1", "support"], rows)
+    return escaped_table(PER_CLASS_HEADER, per_class_rows(record))
 
 
 def confusion_table(record: Mapping[str, Any]) -> str:
