@@ -8,12 +8,14 @@ or `package:<module>/<folder>`, a folder shipped in an installed Python package 
 from __future__ import annotations
 
 import hashlib
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 from ml_ci.config.model import Config
-from ml_ci.errors import ConfigError, Problem
+from ml_ci.errors import ConfigError, OperationalError, Problem
 
 PACKAGE_PREFIX = "package:"
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
@@ -86,3 +88,51 @@ def identity(base: BaseModel) -> str:
                 digest.update(chunk)
         digest.update(b"\0")
     return "sha256:" + digest.hexdigest()
+
+
+def _causes(error: BaseException) -> set[str]:
+    """Class names along the error's chain: transformers wraps huggingface_hub's errors in OSError."""
+    names: set[str] = set()
+    seen: BaseException | None = error
+    while seen is not None and len(names) < 100:
+        names.update(cls.__name__ for cls in type(seen).__mro__)
+        seen = seen.__cause__ or seen.__context__
+    return names
+
+
+def load_error(base: BaseModel, error: BaseException, env: Mapping[str, str] | None = None) -> OperationalError:
+    """A hub model that cannot be loaded: which one, why in a few words, and the three ways out
+    (fill the offline cache, a token, a folder in the repository) instead of transformers' traceback."""
+    env = os.environ if env is None else env
+    revision = base.revision or "unpinned (the newest)"
+    names = _causes(error)
+    if "GatedRepoError" in names:
+        why = f"it is gated: accept its terms at https://huggingface.co/{base.location} and set HF_TOKEN"
+    elif "RevisionNotFoundError" in names:
+        why = f"it has no revision {base.revision!r}"
+    elif "RepositoryNotFoundError" in names:
+        why = "no such model on the Hub, or it is private (set HF_TOKEN to a token that can read it)"
+    elif names & {"LocalEntryNotFoundError", "OfflineModeIsEnabled", "ConnectError", "TimeoutException"}:
+        offline = " (HF_HUB_OFFLINE is set)" if env.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on") else ""
+        why = f"the Hub cannot be reached{offline} and the model is not in the local cache"
+    else:
+        why = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    download = f"hf download {base.location}" + (f" --revision {base.revision}" if base.revision else "")
+    return OperationalError(
+        f"model.base: cannot load {base.location!r} at revision {revision} from the Hugging Face Hub: {why}. "
+        f"Either download it once where the Hub is reachable (`{download}`) into the cache this machine reads "
+        "(HF_HOME), then run with HF_HUB_OFFLINE=1; or set HF_TOKEN for a private or gated model; or save it into "
+        "the repository (save_pretrained) and set model.base to that folder")
+
+
+def check_loadable(base: BaseModel) -> None:
+    """Fetch a hub model's config.json (a few KB; the cached copy offline) before anything is written and
+    before torchrun starts workers, so that a model that cannot be had fails with `load_error` up front."""
+    if base.is_local:
+        return
+    from transformers import AutoConfig
+
+    try:
+        AutoConfig.from_pretrained(base.location, revision=base.revision)
+    except OSError as e:
+        raise load_error(base, e) from None

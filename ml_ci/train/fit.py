@@ -22,7 +22,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -190,12 +190,34 @@ def _callback(report: Report | None, log: Log, bar: bool, evals: list[tuple[int,
     return Progress()
 
 
+def load_pretrained(base: base_model.BaseModel, labels: Sequence[str]) -> tuple[Any, Any]:
+    """The tokenizer and the base model with a new head for labels; a hub model that cannot be had
+    is an OperationalError naming it (not transformers' traceback)."""
+    import transformers
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    verbosity = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity_error()  # type: ignore[no-untyped-call] # "newly initialized head" is expected, not news
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(base.location, revision=base.revision)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            base.location, revision=base.revision, num_labels=len(labels), ignore_mismatched_sizes=True,
+            id2label=dict(enumerate(labels)), label2id={name: i for i, name in enumerate(labels)})
+    except OSError as e:
+        if base.is_local:
+            raise
+        raise base_model.load_error(base, e) from None
+    finally:
+        transformers.logging.set_verbosity(verbosity)
+    return tokenizer, model
+
+
 def fit(config: Config, splits: Splits, *, overrides: dict[str, Any] | None = None, output_dir: Path,
         report: Report | None = None, checkpoint_dir: Path | None = None, resume: bool = False,
         log: Log | None = None) -> FitResult:
     """Fine-tune; see the module docstring for the contract."""
     import transformers
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer
+    from transformers import DataCollatorWithPadding, Trainer
     from transformers.trainer_callback import PrinterCallback
 
     started = time.perf_counter()
@@ -216,15 +238,7 @@ def fit(config: Config, splits: Splits, *, overrides: dict[str, Any] | None = No
         transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
         datasets.disable_progress_bars()
     transformers.set_seed(hp.seed, deterministic=True)  # before the new head is initialized
-    verbosity = transformers.logging.get_verbosity()
-    transformers.logging.set_verbosity_error()  # type: ignore[no-untyped-call] # "newly initialized head" is expected, not news
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(base.location, revision=base.revision)
-        model = AutoModelForSequenceClassification.from_pretrained(
-            base.location, revision=base.revision, num_labels=len(labels), ignore_mismatched_sizes=True,
-            id2label=dict(enumerate(labels)), label2id={name: i for i, name in enumerate(labels)})
-    finally:
-        transformers.logging.set_verbosity(verbosity)
+    tokenizer, model = load_pretrained(base, labels)
     train_set, val_set = _tokenize(splits, tokenizer, config.model.max_length)
 
     steps_per_epoch = math.ceil(len(train_set) / (per_device * processes) / hp.gradient_accumulation_steps)

@@ -191,6 +191,7 @@ def _preflight(config: Config, inputs: Inputs) -> None:
     from ml_ci.train.fit import per_device_batch, probe_device
     from ml_ci.train.precision import choose
 
+    base_model.check_loadable(inputs.base)
     hp = merge(config.train, inputs.overrides)
     choose(hp.precision, probe_device(), source=str(config.path))
     per_device_batch(hp, config.train.distributed.nproc_per_node * config.train.distributed.nodes, source=str(config.path))

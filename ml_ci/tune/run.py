@@ -152,6 +152,10 @@ def run_study(config: Config, plan: StudyPlan, env: Mapping[str, str]) -> tuple[
     """Open the study and run this command's trials (here or in local workers); the trials started."""
     from ml_ci.tune.study import finished_trials, make_sampler, open_storage, open_study
 
+    if plan.n_trials > 0 and not env.get(FIT_HOOK_ENV):  # a hub model that cannot be had fails once, before any worker
+        from ml_ci.train import base_model
+
+        base_model.check_loadable(base_model.resolve(config))
     storage = open_storage(plan)
     study = open_study(plan, config, storage)
     if plan.workers > 1 and plan.n_trials > 0:

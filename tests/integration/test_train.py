@@ -158,6 +158,9 @@ def test_two_gloo_processes_match_one_with_the_same_global_batch(tmp_path: Path,
     ("bf16-on-cpu", 2, "bf16 was asked for, but this machine has no CUDA GPU"),
     ("missing-data", 1, "error: data/validation.csv: no such file"),  # a file that cannot be read: operational
     ("odd-batch", 2, "train.batch_size: 15 does not split evenly across 2 processes"),
+    ("hub-not-cached", 1, "error: model.base: cannot load 'acme/no-such-model' at revision abc123 from the Hugging Face "
+                          "Hub: the Hub cannot be reached (HF_HUB_OFFLINE is set) and the model is not in the local cache. "
+                          "Either download it once"),
 ])
 def test_bad_input_fails_with_its_exit_code_no_traceback_and_nothing_written(tmp_path: Path, case: str, code: int,
                                                                               message: str) -> None:
@@ -169,6 +172,8 @@ def test_bad_input_fails_with_its_exit_code_no_traceback_and_nothing_written(tmp
         overrides["model"] = {"base": "models/empty"}
     elif case == "bf16-on-cpu":
         overrides["train"] = {"precision": "bf16"}
+    elif case == "hub-not-cached":
+        overrides["model"] = {"base": "acme/no-such-model", "revision": "abc123"}
     elif case == "odd-batch":
         overrides["train"] = {"batch_size": 15, "distributed": {"nproc_per_node": 2, "nodes": 1}}
     make_model_repo(tmp_path, overrides=overrides)
