@@ -7,6 +7,8 @@ does both.
 
 from __future__ import annotations
 
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -110,6 +112,25 @@ def check_document(doc: Document, root: Path) -> tuple[dict[str, Any], list[Prob
     return data, problems
 
 
+# What a path is when it is not a regular file, for the message.
+_KINDS = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+          (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder"))
+
+
+def _read(path: Path, name: str) -> tuple[bytes, int]:
+    """The first MAX_BYTES + 1 bytes of a regular file (enough to know it is too big, without reading 50 MB) and
+    its size. Opened without blocking and checked on the open descriptor: opening a FIFO for reading would wait
+    for a writer forever, and a device would never end."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as f:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = next((what for test, what in _KINDS if test(mode)), "not a regular file")
+            raise ConfigError([Problem(name, 0, 0, "", f"is {kind}, not a file; ml.yaml must be a regular file")])
+        raw = f.read(MAX_BYTES + 1)
+        return raw, max(len(raw), os.fstat(fd).st_size)
+
+
 def check_file(path: str | Path, *, display_name: str | None = None) -> Checked:
     """Read and validate one ml.yaml (a file, or the folder holding it). Raises ConfigError listing every problem."""
     path = Path(path)
@@ -117,9 +138,7 @@ def check_file(path: str | Path, *, display_name: str | None = None) -> Checked:
         path = path / "ml.yaml"
     name = display_name or str(path)
     try:
-        with path.open("rb") as f:
-            raw = f.read(MAX_BYTES + 1)  # enough to know it is too big, without reading 50 MB
-            size = max(len(raw), path.stat().st_size)
+        raw, size = _read(path, name)
     except FileNotFoundError:
         raise ConfigError([Problem(name, 0, 0, "", "no such file; create one with `ml-ci init`")]) from None
     except OSError as e:
@@ -129,7 +148,8 @@ def check_file(path: str | Path, *, display_name: str | None = None) -> Checked:
     errors = [p for p in problems if p.severity == "error"]
     if errors:
         raise ConfigError(sorted(problems, key=lambda p: (p.line, p.col)))
-    return Checked(path, data, tuple(p for p in problems if p.severity == "warning"), doc)
+    warnings = sorted((p for p in problems if p.severity == "warning"), key=lambda p: (p.line, p.col))
+    return Checked(path, data, tuple(warnings), doc)
 
 
 def load_config(path: str | Path, *, display_name: str | None = None) -> Loaded:

@@ -94,7 +94,9 @@ def _allowed(s: dict[str, Any]) -> str:
     if "maxLength" in s and s["maxLength"] < 1000:
         bits.append(f"at most {s['maxLength']} characters")
     pattern = s.get("pattern")
-    if pattern in PATTERN_EXPLAIN:
+    if pattern in PATTERN_HELP:
+        bits.append(PATTERN_HELP[pattern])
+    elif pattern in PATTERN_EXPLAIN:
         bits.append("a path inside the repository (no URL, absolute path or '..')")
     elif pattern in PATTERN_HELP:
         bits.append(PATTERN_HELP[pattern])

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from ml_ci.config import paths
+from ml_ci.config import gitref, paths
 from ml_ci.config.validator import SchemaError, iter_errors
 from ml_ci.config.yamlfile import Document, dotted
 from ml_ci.errors import Problem
 
+GIT_BRANCH = r"^(?!-)(?!/)(?!.*//)(?!.*/$)(?!.*\.\.)(?!(.*/)?\.)(?!.*\.lock(/|$))(?!.*\.$)(?!HEAD$)[A-Za-z0-9._/-]+$"
 _QUANTITY = "a Kubernetes quantity such as 500m, 2, 512Mi or 1Gi"
 _LABEL = "a DNS-1123 label: lowercase letters, digits and '-', starting and ending with a letter or digit"
 _RELEASE = "a release number such as 0.1.0"
@@ -26,7 +27,8 @@ PATTERN_HELP: dict[str, str] = {
     "^[A-Za-z0-9._-]+$": "a runner label (letters, digits, '.', '_' and '-')",
     "^[A-Za-z0-9._/*-]+$": "a branch name or glob (letters, digits, '.', '_', '-', '/' and '*')",
     "^[A-Za-z0-9._/*!-]+$": "a path glob (letters, digits, '.', '_', '-', '/', '*' and '!')",
-    "^[A-Za-z0-9._/-]+$": "a branch name (letters, digits, '.', '_', '-' and '/')",
+    GIT_BRANCH: "a git branch name (letters, digits, '.', '_', '-' and '/'; not starting with '-', without '..' or "
+                "'//', no part starting with '.' or ending in '.lock')",
     "^(?!/)(?!.*\\.\\.)[A-Za-z0-9._/-]+$": "a relative folder without '..' (letters, digits, '.', '_', '-' and '/')",
     "^[A-Za-z0-9][A-Za-z0-9._/:@-]*$": "an image reference such as python:3.11-slim",
     "^[a-zA-Z0-9.-]+(:[0-9]{1,5})?$": "a registry host with an optional port, such as ghcr.io or 127.0.0.1:5000",
@@ -35,6 +37,7 @@ PATTERN_HELP: dict[str, str] = {
 # Patterns whose failure is better explained by looking at the value.
 PATTERN_EXPLAIN: dict[str, Callable[[str, str], str | None]] = {
     "^(?![a-zA-Z][a-zA-Z0-9+.-]*://)(?!/)(?!~)[^\\x00]+$": paths.outside_reason,
+    GIT_BRANCH: gitref.branch_reason,
 }
 _TYPE_WORDS = {"string": "a string", "integer": "an integer", "number": "a number", "boolean": "true or false",
                "object": "a mapping", "array": "a list", "null": "null"}

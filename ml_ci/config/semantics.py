@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,22 @@ from ml_ci.errors import Problem
 
 PACKAGE_PREFIX = "package:"
 
+# What each metric can be: (lowest, highest, whether the lowest itself can occur). A gate whose min is above
+# the highest or whose max is below the lowest fails every model, so it is refused here, not after training.
+# A latency or a size is never 0. Every metric of the schema's enum is listed (a test checks it).
+METRIC_RANGES: dict[str, tuple[float, float, bool]] = {
+    **dict.fromkeys(("accuracy", "f1_macro", "f1_micro", "precision_macro", "recall_macro", "roc_auc", "ece"),
+                    (0.0, 1.0, True)),
+    **dict.fromkeys(("latency_p50_ms", "latency_p95_ms", "size_mb"), (0.0, math.inf, False)),
+}
+# Keys of an environment that only a Kubernetes Deployment reads: kind: local runs one container on this machine.
+KUBERNETES_ONLY = {
+    "replicas": "runs one container",
+    "autoscale": "runs one container and scales nothing",
+    "resources": "sets no container resources",
+    "namespace": "has no namespace",
+}
+
 
 def _inside(doc: Document, root: Path, path: tuple[Any, ...], value: str, what: str) -> Problem | None:
     if (reason := outside_reason(value, what)) is not None:
@@ -20,6 +37,36 @@ def _inside(doc: Document, root: Path, path: tuple[Any, ...], value: str, what: 
     if escapes_through_link(root, value):
         return doc.problem(path, f"{value!r} resolves outside the repository through a symbolic link; {what} must stay inside it")
     return None
+
+
+def _out_of_range(doc: Document, at: tuple[Any, ...], gate: dict[str, Any]) -> Problem | None:
+    """The gate's min or max lies where its metric can never be: no model could pass it."""
+    metric = gate["metric"]
+    low, high, low_occurs = METRIC_RANGES[metric]
+    span = f"between {low:g} and {high:g}" if math.isfinite(high) else f"greater than {low:g}"
+    always = "" if math.isfinite(high) else "always "
+    if "min" in gate and gate["min"] > high:
+        fix = " (a fraction: 0.9 for 90%)" if high == 1 and gate["min"] <= 100 else ""
+        return doc.problem((*at, "min"), f"{metric} is {always}{span}, so min {gate['min']} can never be reached: "
+                           f"no model could pass this gate; write a min {span}{fix}")
+    if "max" in gate and (gate["max"] < low or (gate["max"] == low and not low_occurs)):
+        return doc.problem((*at, "max"), f"{metric} is {always}{span}, so max {gate['max']} can never be met: "
+                           f"no model could pass this gate; write a max {span}")
+    return None
+
+
+def _ignored_on_local(doc: Document, i: int, written: dict[str, Any]) -> list[Problem]:
+    """Keys written on a `kind: local` environment that it would not apply: said, never ignored in silence."""
+    at = ("deploy", "environments", i)
+    out = [doc.problem((*at, key), f"kind: local {what}: {key} is not applied here; remove it, or use kind: kubernetes",
+                       severity="warning")
+           for key, what in KUBERNETES_ONLY.items() if key in written and not (key == "replicas" and written[key] == 1)]
+    if written.get("approval") is True:
+        out.append(doc.problem((*at, "approval"), "kind: local has no review step: approval: true is not applied, and "
+                               "promotion to this environment would not wait; require reviewers on its GitHub environment "
+                               "(docs/github-setup.md), or use kind: kubernetes with deploy.strategy: gitops",
+                               severity="warning"))
+    return out
 
 
 def check(doc: Document, data: dict[str, Any], root: Path) -> list[Problem]:
@@ -52,7 +99,6 @@ def check(doc: Document, data: dict[str, Any], root: Path) -> list[Problem]:
             add(p)
 
     metrics = data["evaluate"]["metrics"]
-    n_labels = len(d.get("labels", []))
 
     def gate_checks(gates: list[dict[str, Any]], where: tuple[Any, ...], relative_ok: bool) -> None:
         for i, gate in enumerate(gates):
@@ -64,6 +110,8 @@ def check(doc: Document, data: dict[str, Any], root: Path) -> list[Problem]:
             if "min" in gate and "max" in gate and gate["min"] > gate["max"]:
                 add(doc.problem((*at, "min"), f"min {gate['min']} is greater than max {gate['max']}: "
                                 "no model could pass this gate"))
+            if (p := _out_of_range(doc, at, gate)) is not None:
+                add(p)
             if "against" in gate:
                 if not relative_ok:
                     add(doc.problem((*at, "against"), "slice gates are absolute (there is no baseline per slice); "
@@ -77,8 +125,6 @@ def check(doc: Document, data: dict[str, Any], root: Path) -> list[Problem]:
                         add(doc.problem((*at, k), f"'{k}' only applies with 'against' (production or main)"))
 
     gate_checks(data["evaluate"]["gates"], ("evaluate", "gates"), True)
-    if "roc_auc" in metrics and n_labels > 2:
-        add(doc.problem(("evaluate", "metrics"), "roc_auc is computed for two labels only; remove it or use f1_macro"))
     slice_names: dict[str, int] = {}
     for i, sl in enumerate(data["evaluate"]["slices"]):
         at = ("evaluate", "slices", i)
@@ -134,6 +180,8 @@ def check(doc: Document, data: dict[str, Any], root: Path) -> list[Problem]:
                                 f"environment {env['name']!r} is already defined at deploy.environments[{seen[env['name']]}]; "
                                 "give each environment its own name"))
             seen.setdefault(env["name"], i)
+            if env["kind"] == "local":
+                problems.extend(_ignored_on_local(doc, i, doc.data["deploy"]["environments"][i]))
             auto = env.get("autoscale")
             if auto and auto["min_replicas"] > auto["max_replicas"]:
                 add(doc.problem(("deploy", "environments", i, "autoscale", "min_replicas"),

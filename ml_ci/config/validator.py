@@ -7,6 +7,11 @@ tests check that this module and jsonschema agree on every example file.
 
 One deliberate difference: "integer" means an int. jsonschema also accepts 16.0, which the typed
 Config could not hold.
+
+Patterns have their ECMA-262 meaning, as JSON Schema says (and as check-jsonschema and editors read
+the published schema): Python's `$` also matches before a final newline, so `^[a-z]+$` would take
+"demo\n" and a generated workflow would carry the newline. `ecma_to_python` rewrites the two
+constructs whose meaning differs in the patterns the schema uses.
 """
 
 from __future__ import annotations
@@ -79,9 +84,37 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b) and isinstance(a, bool) == isinstance(b, bool)
 
 
+# ECMA-262's `.` stops at every line terminator, Python's only at "\n".
+_ECMA_DOT = r"[^\n\r\u2028\u2029]"
+
+
+def ecma_to_python(pattern: str) -> str:
+    """A Python pattern that matches what the ECMA-262 pattern (no flags) matches: `$` is the end of
+    the text (Python's `\\Z`), never "before a final newline", and `.` stops at any line terminator."""
+    out: list[str] = []
+    i, in_class = 0, False
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            out.append(pattern[i:i + 2])
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":  # (a `]` first in a class differs too; the schema never writes one)
+            in_class = True
+        elif c == "$":
+            c = "\\Z"
+        elif c == ".":
+            c = _ECMA_DOT
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
 @cache
 def _regex(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
+    return re.compile(ecma_to_python(pattern))
 
 
 def resolve(ref: str, root: Mapping[str, Any]) -> Mapping[str, Any]:

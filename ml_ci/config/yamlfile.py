@@ -91,8 +91,11 @@ def _fail(file: str, line: int, col: int, message: str) -> ConfigError:
 def decode(raw: bytes, file: str, size: int | None = None) -> str:
     size = len(raw) if size is None else size
     if size > MAX_BYTES:
-        raise _fail(file, 0, 0, f"file is {size:,} bytes; an ml.yaml is at most {MAX_BYTES:,} bytes (1 MiB): "
-                    "is this the right file?")
+        # Located where the limit is crossed, so that an editor or a workflow annotation can point at it.
+        line = raw.count(b"\n", 0, MAX_BYTES) + 1
+        col = MAX_BYTES - (raw.rfind(b"\n", 0, MAX_BYTES) + 1) + 1
+        raise _fail(file, line, col, f"file is {size:,} bytes; an ml.yaml is at most {MAX_BYTES:,} bytes (1 MiB), "
+                    "which ends here: is this the right file?")
     if raw.startswith(b"\xef\xbb\xbf"):
         raise _fail(file, 1, 1, "file starts with a byte-order mark (BOM); save it as UTF-8 without a BOM")
     try:

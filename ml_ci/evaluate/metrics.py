@@ -1,7 +1,7 @@
 """Classification metrics over integer labels and probability rows, with numpy only.
 
-A metric that is undefined for the data (ROC AUC with one class present, or on more than two
-classes) is None with a reason, never NaN: NaN would pass or fail gates silently.
+A metric that is undefined for the data (ROC AUC with a class missing among the true labels)
+is None with a reason, never NaN: NaN would pass or fail gates silently.
 """
 
 from __future__ import annotations
@@ -79,6 +79,18 @@ def roc_auc_binary(y_true: IntArray, score: FloatArray) -> float | None:
     return float(u / (positives * negatives))
 
 
+def roc_auc(y_true: IntArray, probs: FloatArray) -> float | None:
+    """ROC AUC of probability rows: the positive class's for two labels; for more, one-vs-rest averaged over
+    the classes (macro), as sklearn's roc_auc_score(multi_class="ovr"). None when a class is missing among the
+    true labels (or, for two labels, when only one is present): its curve is not defined."""
+    if probs.shape[1] == 2:
+        return roc_auc_binary(y_true, probs[:, 1])
+    aucs = [roc_auc_binary((y_true == c).astype(np.int64), probs[:, c]) for c in range(probs.shape[1])]
+    if any(auc is None for auc in aucs):
+        return None
+    return float(np.mean([auc for auc in aucs if auc is not None]))
+
+
 def expected_calibration_error(y_true: IntArray, probs: FloatArray, bins: int = ECE_BINS) -> float:
     """ECE with equal-width confidence bins: sum over bins of |accuracy - confidence| weighted by size."""
     confidence = probs.max(axis=1)
@@ -111,13 +123,10 @@ def score(y_true: IntArray, probs: FloatArray, labels: tuple[str, ...]) -> Score
         "ece": expected_calibration_error(y_true, probs),
     }
     undefined: dict[str, str] = {}
-    if n_classes == 2:
-        metrics["roc_auc"] = roc_auc_binary(y_true, probs[:, 1])
-        if metrics["roc_auc"] is None:
-            undefined["roc_auc"] = "ROC AUC needs both classes among the true labels"
-    else:
-        metrics["roc_auc"] = None
-        undefined["roc_auc"] = f"ROC AUC is computed for binary tasks only (this one has {n_classes} labels)"
+    metrics["roc_auc"] = roc_auc(y_true, probs)
+    if metrics["roc_auc"] is None:
+        undefined["roc_auc"] = ("ROC AUC needs both classes among the true labels" if n_classes == 2 else
+                                "ROC AUC (one-vs-rest) needs every class among the true labels")
     per_class = {label: ClassMetrics(float(precision[i]), float(recall[i]), float(f1[i]), int(support[i]))
                  for i, label in enumerate(labels)}
     return Scores(metrics, per_class, cm.tolist(), undefined)

@@ -21,7 +21,7 @@ from ml_ci.evaluate.metrics import (
     expected_calibration_error,
     f1_macro_from_confusion,
     prf_from_confusion,
-    roc_auc_binary,
+    roc_auc,
 )
 
 BOOTSTRAP_SAMPLES = 1000
@@ -68,7 +68,7 @@ def metric_fn(metric: str, n_classes: int) -> Callable[[IntArray, FloatArray], f
         "recall_macro": from_cm(lambda cm: _present_mean(prf_from_confusion(cm)[1], cm)),
         "ece": expected_calibration_error,
         # An undefined AUC on a resample (one class drawn) counts as no change.
-        "roc_auc": lambda y, p: auc if (auc := roc_auc_binary(y, p[:, 1])) is not None else float("nan"),
+        "roc_auc": lambda y, p: auc if (auc := roc_auc(y, p)) is not None else float("nan"),
     }
     return fns[metric]
 

@@ -9,7 +9,9 @@ ML_CI_UPDATE_GOLDEN=1, and read the diff.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -46,8 +48,41 @@ def _replace(old: str, new: str) -> Callable[[Path], bytes]:
     return make
 
 
-# Cases made at test time: name -> function(repo folder) returning the bytes of ml.yaml.
-GENERATED: dict[str, Callable[[Path], bytes]] = {
+def _padded(total: int) -> Callable[[Path], bytes]:
+    """A valid file padded with comment lines to `total` bytes: refused at the line where it passes 1 MiB."""
+    def make(root: Path) -> bytes:
+        line = b"# padding padding padding padding padding padding padding padding\n"
+        body = VALID.encode() + line * (total // len(line) + 1)
+        return body[:total]
+
+    return make
+
+
+def _fifo(root: Path) -> None:
+    """A named pipe: opening it for reading waits for a writer. A writer that comes and goes after 5 s lets a
+    blocked reader go on (and the case fail) instead of hanging the suite."""
+    fifo = root / "ml.yaml"
+    os.mkfifo(fifo)
+
+    def unblock() -> None:
+        with contextlib.suppress(OSError):  # no reader waits: validate did not block
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+
+    timer = threading.Timer(5, unblock)
+    timer.daemon = True
+    timer.start()
+
+
+def _device(root: Path) -> None:
+    (root / "ml.yaml").symlink_to("/dev/null")  # a character device, read as empty by a plain open()
+
+
+# Cases made at test time: name -> function(repo folder) returning the bytes of ml.yaml (None: it made ml.yaml).
+GENERATED: dict[str, Callable[[Path], bytes | None]] = {
+    "generated_10mb_file": _padded(10 * 1024 * 1024),
+    "generated_one_byte_over_1mib": _padded(1024 * 1024 + 1),
+    "generated_fifo": _fifo,
+    "generated_character_device": _device,
     "generated_50mb_file": _big,
     "generated_symlink_escaping_repo": _symlink_escape,
     "generated_byte_order_mark": lambda root: b"\xef\xbb\xbf" + VALID.encode(),
@@ -99,14 +134,15 @@ def test_negative(name: str) -> None:
 def test_generated_negative(name: str, tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     repo.mkdir()
-    (repo / "ml.yaml").write_bytes(GENERATED[name](repo))
+    if (content := GENERATED[name](repo)) is not None:
+        (repo / "ml.yaml").write_bytes(content)
     problems, valid = _problems_of(repo / "ml.yaml")
     assert not valid
     _check_golden(CASES / "negative" / f"{name}.expected", _render(problems))
 
 
 def test_enough_cases_and_no_orphan_golden_files() -> None:
-    assert len(NEGATIVE) + len(GENERATED) >= 40
+    assert len(NEGATIVE) + len(GENERATED) >= 145
     assert len(POSITIVE) >= 3
     for kind, names in (("positive", set(POSITIVE)), ("negative", set(NEGATIVE) | set(GENERATED))):
         goldens = {p.stem for p in (CASES / kind).glob("*.expected")}

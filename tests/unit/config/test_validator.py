@@ -1,14 +1,21 @@
-"""ml_ci.config.validator against jsonschema, the reference implementation of JSON Schema 2020-12."""
+"""ml_ci.config.validator against jsonschema, the reference implementation of JSON Schema 2020-12.
+
+jsonschema checks `pattern` with Python's re, where `$` also matches before a final newline; JSON Schema
+says patterns are ECMA-262, as check-jsonschema (through regress, a Rust ECMA-262 engine) and editors read
+them. The reference here is jsonschema with regress for `pattern`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
+import regress
 
-from ml_ci.config.validator import SchemaError, iter_errors, unsupported
+from ml_ci.config.validator import SchemaError, ecma_to_python, iter_errors, unsupported
 from ml_ci.config.yamlfile import load
 from ml_ci.errors import ConfigError
 from ml_ci.resources import schema
@@ -22,6 +29,52 @@ def _errors(instance: Any, sch: dict[str, Any]) -> list[SchemaError]:
     return list(iter_errors(instance, sch))
 
 
+def _ecma_pattern(validator: Any, pattern: str, instance: Any, sch: Any) -> Iterator[jsonschema.ValidationError]:
+    if validator.is_type(instance, "string") and regress.Regex(pattern).find(instance) is None:
+        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+# JSON Schema 2020-12 as check-jsonschema applies it: patterns are ECMA-262.
+EcmaValidator = jsonschema.validators.extend(jsonschema.Draft202012Validator, {"pattern": _ecma_pattern})
+
+
+def _patterns(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        if isinstance(node.get("pattern"), str):
+            yield node["pattern"]
+        for value in node.values():
+            yield from _patterns(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _patterns(value)
+
+
+# Values around each pattern's edges: final newlines and other line terminators, empty text, git's ref rules.
+PROBES = ["demo", "demo\n", "demo\r", "\ndemo", "de\nmo", "demo\u2028", "3.11", "3.11\n", "main", "main\n",
+          "--orphan", "a..b", "a/.b", "x.lock", "a/", "HEAD", "a//b", "a.", "acme/demo", "ghcr.io:443", "500m",
+          "1Gi\n", "https://x.io", "https://x.io\n", "GITOPS_TOKEN", "GITOPS_TOKEN\n", "apps/demo", "../x",
+          "data/train.csv", "data/train.csv\n", "/abs", "~/x", "file://x", "", "x\u00e9", "0.1.0", "0.1.0\n"]
+
+
+def test_every_schema_pattern_has_its_ecma_262_meaning() -> None:
+    """A value that ends in a newline (or holds another line terminator) is judged as editors judge it."""
+    patterns = sorted(set(_patterns(schema())))
+    assert len(patterns) >= 15
+    disagree = [(p, v) for p in patterns for v in PROBES
+                if (regress.Regex(p).find(v) is None) != bool(_errors(v, {"pattern": p}))]
+    assert disagree == []
+
+
+@pytest.mark.parametrize(("pattern", "python"), [
+    ("^a$", "^a\\Z"),
+    ("^[$.]+$", "^[$.]+\\Z"),  # inside a class, '$' and '.' are themselves
+    ("^a\\$b\\.$", "^a\\$b\\.\\Z"),  # escaped, too
+    ("^(?!.*x)", "^(?![^\\n\\r\\u2028\\u2029]*x)"),
+])
+def test_ecma_to_python(pattern: str, python: str) -> None:
+    assert ecma_to_python(pattern) == python
+
+
 def test_schema_is_valid_draft_2020_12_and_uses_only_supported_keywords() -> None:
     jsonschema.Draft202012Validator.check_schema(schema())
     assert unsupported(schema()) == set()
@@ -33,7 +86,7 @@ def test_unsupported_keywords_are_found_at_any_depth() -> None:
 
 
 def test_agrees_with_jsonschema_on_every_example() -> None:
-    reference = jsonschema.Draft202012Validator(schema())
+    reference = EcmaValidator(schema())
     checked, disagree = 0, []
     for case in CASES:
         try:
@@ -59,6 +112,8 @@ def test_agrees_with_jsonschema_on_every_example() -> None:
     (0, {"exclusiveMinimum": 0}, False),
     (0, {"minimum": 0}, True),
     ("ab", {"pattern": "b"}, True),           # search, not match, as JSON Schema says
+    ("ab\n", {"pattern": "^ab$"}, False),     # ECMA-262's `$` is the end, not "before a final newline"
+    ("a\rb", {"pattern": "^a.b$"}, False),    # ECMA-262's `.` stops at every line terminator
     ("héllo", {"maxLength": 5}, True),        # characters, not bytes
     ({"a": 1}, {"propertyNames": {"enum": ["b"]}}, False),
     ({"a": 1}, {"additionalProperties": {"type": "string"}}, False),

@@ -43,9 +43,9 @@ def test_undefined_metrics_are_none_with_a_reason_not_nan() -> None:
     s = score(y, probs_for([1, 0, 1]), ("neg", "pos"))
     assert s.metrics["roc_auc"] is None
     assert s.undefined["roc_auc"] == "ROC AUC needs both classes among the true labels"
-    three = score(np.array([0, 1, 2]), probs_for([0, 1, 2], n=3), ("a", "b", "c"))
+    three = score(np.array([0, 1, 1]), probs_for([0, 1, 2], n=3), ("a", "b", "c"))  # no true "c": no curve for it
     assert three.metrics["roc_auc"] is None
-    assert "binary tasks only" in three.undefined["roc_auc"]
+    assert three.undefined["roc_auc"] == "ROC AUC (one-vs-rest) needs every class among the true labels"
     assert all(v is None or np.isfinite(v) for v in s.metrics.values())
 
 
