@@ -1,12 +1,16 @@
 """One error hierarchy; each kind carries its documented exit code.
 
 Exit codes: 0 success, 1 operational failure, 2 invalid config, 3 data check failed,
-4 quality gate failed, 5 deployment failed. Anything else that escapes is a bug.
+4 quality gate failed, 5 deployment failed, 64 usage error (a command line that is not understood:
+an unknown option or command, a missing or bad argument; sysexits' EX_USAGE), so that a script can
+tell a mistyped command from an invalid ml.yaml. Anything else that escapes is a bug.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+EXIT_USAGE = 64
 
 
 class MlCiError(Exception):

@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 
 from ml_ci.cli.app import run_guarded
-from ml_ci.errors import ConfigError, OperationalError, Problem
+from ml_ci.errors import OperationalError
 from ml_ci.resources import resource
 
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -16,7 +16,8 @@ def init(directory: Path, name: str | None, owner: str, force: bool) -> int:
     target = directory / "ml.yaml"
     name = name or re.sub(r"[^a-z0-9-]+", "-", directory.resolve().name.lower()).strip("-")[:53] or "model"
     if not _LABEL.match(name):
-        raise ConfigError([Problem("--name", 0, 0, "", f"{name!r} must be a DNS-1123 label (lowercase letters, digits, '-')")])
+        # A bad option is a usage error (exit 64), not an invalid ml.yaml.
+        raise click.BadParameter(f"{name!r} must be a DNS-1123 label (lowercase letters, digits, '-')", param_hint="--name")
     if target.exists() and not force:
         raise OperationalError(f"{target} already exists; pass --force to overwrite it")
     text = resource("templates/init/ml.yaml").read_text(encoding="utf-8").format(name=name, owner=owner)
@@ -25,7 +26,32 @@ def init(directory: Path, name: str | None, owner: str, force: bool) -> int:
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(target)
     click.echo(f"wrote {target}; edit the data paths and labels, then run `ml-ci validate {target}`")
+    if ignore_state(directory / ".gitignore"):
+        click.echo(f"added {STATE_DIR} to {directory / '.gitignore'}: artifacts, caches and local state stay out of git")
     return 0
+
+
+STATE_DIR = ".ml-ci/"
+# Lines that already keep .ml-ci/ out of git (a leading '/' anchors it at the root, which is where it is).
+_IGNORES_STATE = {".ml-ci", ".ml-ci/", "/.ml-ci", "/.ml-ci/", ".ml-ci/*", "/.ml-ci/*"}
+
+
+def ignore_state(gitignore: Path) -> bool:
+    """Append .ml-ci/ to .gitignore unless a line there already ignores it; the rest of the file is kept as it
+    is. True when the file changed."""
+    try:
+        text = gitignore.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        text = ""
+    except (OSError, UnicodeDecodeError) as e:
+        raise OperationalError(f"{gitignore}: cannot read it to add {STATE_DIR} ({e}); "
+                               f"add the line {STATE_DIR} yourself") from None
+    if any(line.strip() in _IGNORES_STATE for line in text.splitlines()):
+        return False
+    addition = ("" if not text or text.endswith("\n") else "\n") + f"# ml-ci: artifacts, caches and local state\n{STATE_DIR}\n"
+    with gitignore.open("a", encoding="utf-8") as f:
+        f.write(addition)
+    return True
 
 
 @click.command("init")

@@ -6,13 +6,16 @@ that `ml-ci validate` (the pre-commit hook) never pays for torch or docker.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+from collections.abc import Iterator
 from typing import Any
 
 import click
 
 from ml_ci import __version__
 from ml_ci.cli.app import not_built
+from ml_ci.errors import EXIT_USAGE
 
 # name -> (module that defines `command`, one-line help). The one explicit list of commands.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -34,7 +37,27 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+@contextlib.contextmanager
+def _usage_exit_code() -> Iterator[None]:
+    """click exits 2 on a usage error, the code of an invalid ml.yaml: give it its own."""
+    try:
+        yield
+    except click.UsageError as e:
+        e.exit_code = EXIT_USAGE  # type: ignore[misc]  # this error's code: click's handler reads e.exit_code
+        raise
+
+
 class LazyGroup(click.Group):
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        with _usage_exit_code():
+            return super().make_context(info_name, args, parent, **extra)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        # Covers the subcommand's own parsing and a usage error raised by its callback (click.BadParameter).
+        with _usage_exit_code():
+            return super().invoke(ctx)
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
 
@@ -65,7 +88,8 @@ def cli() -> None:
     """ml-ci: CI/CD for machine-learning models, from one ml.yaml.
 
     Exit codes: 0 ok, 1 operational failure, 2 invalid config, 3 data check failed,
-    4 quality gate failed, 5 deployment failed. ML_CI_DEBUG=1 shows tracebacks.
+    4 quality gate failed, 5 deployment failed, 64 usage error (a command line not understood).
+    ML_CI_DEBUG=1 shows tracebacks.
     """
 
 

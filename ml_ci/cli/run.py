@@ -1,4 +1,4 @@
-"""`ml-ci run [PATH]`: the plan's stages in order on this machine, each as the CLI command CI runs.
+"""`ml-ci run [-c ml.yaml]`: the plan's stages in order on this machine, each as the CLI command CI runs.
 
 Each stage is its own `python -m ml_ci <command> -c ml.yaml` process, so its memory (a model,
 torch) is freed before the next starts. Stages learn nothing from each other but the files
@@ -18,8 +18,9 @@ from pathlib import Path
 import click
 
 from ml_ci.cache import NO_CACHE_ENV
-from ml_ci.cli.app import run_guarded
+from ml_ci.cli.app import config_option, run_guarded
 from ml_ci.config import load_config
+from ml_ci.config.schema_errors import suggest
 from ml_ci.pipeline import runner
 from ml_ci.pipeline.layout import Layout
 from ml_ci.pipeline.plan import Stage, plan
@@ -70,10 +71,13 @@ def print_plan(stages: list[Stage], title: str) -> None:
 
 def run(path: Path, dry_run: bool, start: str | None, only: str | None, no_cache: bool = False) -> int:
     config = load_config(path).config
+    stages = plan(config)
     try:
-        stages = runner.select(plan(config), start=start, only=only)
+        stages = runner.select(stages, start=start, only=only)
     except runner.PlanError as e:
-        raise click.BadParameter(str(e), param_hint="--from/--only") from None
+        wanted = next(w for w in (start, only) if w is not None and w not in {s.name for s in stages})
+        hint = suggest(wanted, [s.name for s in stages])
+        raise click.BadParameter(f"{e}{hint}", param_hint="--only" if wanted == only else "--from") from None
     print_plan(stages, f"{config.path}: valid; pipeline of {config.name}:")
     if dry_run:
         return 0
@@ -100,14 +104,20 @@ def run(path: Path, dry_run: bool, start: str | None, only: str | None, no_cache
 
 
 @click.command("run")
-@click.argument("path", type=click.Path(path_type=Path), default=".")
+@click.argument("path", type=click.Path(path_type=Path), required=False)
+@config_option
 @click.option("--dry-run", is_flag=True, help="Print the plan of stages and stop.")
 @click.option("--from", "start", metavar="STAGE", default=None, help="Start at STAGE (earlier artifacts are reused).")
 @click.option("--only", metavar="STAGE", default=None, help="Run STAGE alone.")
 @click.option("--no-cache", is_flag=True, help=f"Recompute every stage, even unchanged ones (sets {NO_CACHE_ENV}=1 for them).")
-def command(path: Path, dry_run: bool, start: str | None, only: str | None, no_cache: bool) -> None:
-    """Run the pipeline's stages in order on this machine, as CI runs them (PATH: repository or ml.yaml).
+def command(path: Path | None, config_path: Path, dry_run: bool, start: str | None, only: str | None,
+            no_cache: bool) -> None:
+    """Run the pipeline's stages in order on this machine, as CI runs them (PATH: repository or ml.yaml,
+    the same as -c).
 
     Stages whose inputs did not change since a run on this machine restore their result from the
     stage cache (.ml-ci/cache) and are reported as `cache hit`."""
-    raise SystemExit(run_guarded(lambda: run(path, dry_run, start, only, no_cache)))
+    ctx = click.get_current_context()
+    if path is not None and ctx.get_parameter_source("config_path") == click.ParameterSource.COMMANDLINE:
+        raise click.UsageError(f"give the ml.yaml once: PATH ({path}) or -c/--config ({config_path}), not both")
+    raise SystemExit(run_guarded(lambda: run(path if path is not None else config_path, dry_run, start, only, no_cache)))

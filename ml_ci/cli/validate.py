@@ -37,8 +37,12 @@ def validate(paths: Sequence[Path], fmt: str = "text", quiet: bool = False) -> i
 
 @click.command("validate")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+# -c as every other command takes it (repeatable here); PATHS stay for pre-commit, which appends file names.
+@click.option("-c", "--config", "configs", multiple=True, type=click.Path(path_type=Path),
+              help="Path to ml.yaml (or its folder), as the other commands take it; repeatable. Default: ./ml.yaml.")
 @FORMAT_OPTION
 @click.option("-q", "--quiet", is_flag=True, help="Print problems only.")
-def command(paths: tuple[Path, ...], fmt: str, quiet: bool) -> None:
+def command(paths: tuple[Path, ...], configs: tuple[Path, ...], fmt: str, quiet: bool) -> None:
     """Validate ml.yaml files (default: ./ml.yaml). Exit 0 valid, 2 invalid, 1 operational failure."""
-    raise SystemExit(run_guarded(lambda: validate(paths or (Path("ml.yaml"),), fmt, quiet), fmt=fmt))
+    wanted = (*configs, *paths) or (Path("ml.yaml"),)
+    raise SystemExit(run_guarded(lambda: validate(wanted, fmt, quiet), fmt=fmt))

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from ml_ci.config.model import CategoricalParam, Config, IntParam
@@ -24,6 +25,8 @@ CONNECT_PAUSE_SECONDS = 1.0
 CONNECT_TIMEOUT_SECONDS = 10
 # A trial killed with its worker is run once more, with the same parameters, by the next worker.
 MAX_RETRY = 1
+# PostgreSQL advisory lock id ("mlci") under which a worker creates Optuna's tables in a shared database.
+SCHEMA_LOCK_ID = 0x6D6C6369
 
 
 def _least(config: Config, name: str) -> int:
@@ -95,6 +98,30 @@ def module_installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
+@contextmanager
+def schema_lock(url: str, engine_kwargs: dict[str, Any]) -> Iterator[None]:
+    """Held while Optuna creates its tables. On an empty database, workers started together (the CI
+    matrix's first run) each issue CREATE TYPE / CREATE TABLE / INSERT version, and all but one die with
+    IntegrityError. A PostgreSQL session advisory lock lets one create them and the others then find
+    them; it goes with its connection, so a killed worker cannot leave it held. Other databases: none
+    (local `--workers` create the storage in the parent before starting the workers)."""
+    if not url.startswith(("postgresql", "postgres")):
+        yield
+        return
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(url, **engine_kwargs)
+    try:
+        with engine.connect() as connection:
+            connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:id)"), {"id": SCHEMA_LOCK_ID})
+            try:
+                yield
+            finally:
+                connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:id)"), {"id": SCHEMA_LOCK_ID})
+    finally:
+        engine.dispose()
+
+
 def open_storage(plan: StudyPlan, *, sleep: Callable[[float], None] = time.sleep) -> optuna.storages.RDBStorage:
     """The RDB storage with heartbeats, after at most CONNECT_ATTEMPTS attempts."""
     import optuna
@@ -107,13 +134,13 @@ def open_storage(plan: StudyPlan, *, sleep: Callable[[float], None] = time.sleep
     where = redact(plan.storage_url)
     last = ""
     for attempt in range(1, CONNECT_ATTEMPTS + 1):
+        url, kwargs = with_driver(plan.storage_url, module_installed), _engine_kwargs(plan.storage_url)
         try:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), schema_lock(url, kwargs):
                 # heartbeat_interval and the retry callback are marked experimental in Optuna.
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 return optuna.storages.RDBStorage(
-                    with_driver(plan.storage_url, module_installed), engine_kwargs=_engine_kwargs(plan.storage_url),
-                    heartbeat_interval=plan.heartbeat_seconds, grace_period=plan.grace_seconds,
+                    url, engine_kwargs=kwargs, heartbeat_interval=plan.heartbeat_seconds, grace_period=plan.grace_seconds,
                     heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY))
         except sqlalchemy.exc.ArgumentError:
             example = "postgresql://user@host/db or sqlite:///path"

@@ -229,3 +229,70 @@ def test_a_single_choice_is_warned_about_and_tuned(tmp_path: Path) -> None:
     where = rf"{re.escape(str(config))}:\d+:\d+: "
     assert re.search(where + "warning: tune.search_space.batch_size.choices: only one choice: nothing to tune", result.stderr)
     assert json.loads((config.parent / ".ml-ci/artifacts/tune/best_params.json").read_text())["batch_size"] == 16
+
+
+@pytest.fixture
+def fresh_pg() -> Iterator[str]:
+    """A database of its own on the test PostgreSQL, empty (no Optuna tables yet), dropped afterwards:
+    what the generated matrix meets on its first run."""
+    import sqlalchemy as sa
+
+    from ml_ci.tune.study import module_installed, with_driver
+
+    server = postgres()
+    admin = sa.create_engine(with_driver(server, module_installed), isolation_level="AUTOCOMMIT")
+    name = f"mlci_fresh_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as c:
+        c.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield server.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with admin.connect() as c:
+            c.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def test_storage_opened_at_once_by_four_workers_on_an_empty_database(tmp_path: Path, fresh_pg: str) -> None:
+    """Four workers released together create Optuna's tables on an empty database: each one opens the
+    storage (before: one died with IntegrityError ... CREATE TYPE studydirection)."""
+    import threading
+
+    from ml_ci.tune.plan import plan_study
+    from ml_ci.tune.run import data_fingerprint
+    from ml_ci.tune.study import open_storage
+
+    config = load_config(tune_repo(tmp_path / "repo")).config
+    plan = plan_study(config, data_fingerprint=data_fingerprint(config), env={"OPTUNA_STORAGE": fresh_pg})
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        barrier.wait()
+        try:
+            open_storage(plan).engine.dispose()
+        except BaseException as e:  # collected and asserted below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == []
+
+
+@pytest.mark.parametrize("workers", [2, 4])
+def test_matrix_workers_start_together_on_an_empty_database(tmp_path: Path, fresh_pg: str, workers: int) -> None:
+    """The generated matrix: `workers` separate `ml-ci tune --workers 1` commands, started at once, each
+    with its index, on a database no one has used yet. All succeed and share one study."""
+    config = tune_repo(tmp_path / "repo", trials=2 * workers, workers=workers, sampler="random")
+    procs = []
+    for i in range(workers):
+        env = {**base_env(tmp_path, fresh_pg), "ML_CI_TUNE_WORKER": str(i)}
+        procs.append(subprocess.Popen([sys.executable, "-m", "ml_ci", "tune", "-c", str(config), "--workers", "1",
+                                       "--trials", "2"], env=env, cwd=config.parent, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True))
+    results = [(p.wait(timeout=300), p.communicate()[1]) for p in procs]
+    assert [code for code, _ in results] == [0] * workers, "\n".join(err for _, err in results)
+    trials = load(fresh_pg, study_name_of(config.parent)).get_trials(deepcopy=False)
+    assert len(trials) >= 2 * workers and len({c["pid"] for c in calls(tmp_path)}) == workers

@@ -8,6 +8,7 @@ from click.testing import CliRunner
 
 from ml_ci.cli.main import cli
 from ml_ci.config import load_config
+from ml_ci.errors import EXIT_USAGE
 
 
 def _run(*args: str) -> tuple[int, str, str]:
@@ -20,14 +21,15 @@ def test_init_writes_a_file_that_validates(tmp_path: Path) -> None:
     code, out, err = _run("init", str(repo), "--owner", "acme")
     target = repo / "ml.yaml"
     assert (code, err) == (0, "")
-    assert out == f"wrote {target}; edit the data paths and labels, then run `ml-ci validate {target}`\n"
+    assert out == (f"wrote {target}; edit the data paths and labels, then run `ml-ci validate {target}`\n"
+                   f"added .ml-ci/ to {repo / '.gitignore'}: artifacts, caches and local state stay out of git\n")
     loaded = load_config(target)
     assert loaded.config.name == "sentiment-model"  # the folder's name, made a DNS-1123 label
     assert loaded.config.image.repository == "acme/sentiment-model"
     # Only warnings: the data files named in the template do not exist yet.
     splits = ("train", "validation", "test")
     assert [p.message for p in loaded.warnings] == [f"'data/{s}.csv' does not exist (yet)" for s in splits]
-    assert [p.name for p in repo.iterdir()] == ["ml.yaml"]  # no temporary file left behind
+    assert sorted(p.name for p in repo.iterdir()) == [".gitignore", "ml.yaml"]  # no temporary file left behind
     code, _, _ = _run("validate", "-q", str(target))
     assert code == 0
 
@@ -39,8 +41,9 @@ def test_init_takes_a_name(tmp_path: Path) -> None:
 
 def test_init_refuses_a_name_that_is_not_a_label(tmp_path: Path) -> None:
     code, out, err = _run("init", str(tmp_path), "--name", "Reviews!")
-    assert (code, out) == (2, "")
-    assert err == "--name: 'Reviews!' must be a DNS-1123 label (lowercase letters, digits, '-')\n"
+    assert (code, out) == (EXIT_USAGE, "")  # a bad option, not an invalid ml.yaml
+    assert err.endswith("Error: Invalid value for --name: 'Reviews!' must be a DNS-1123 label (lowercase letters, "
+                        "digits, '-')\n")
     assert not (tmp_path / "ml.yaml").exists()
 
 
@@ -56,3 +59,23 @@ def test_init_overwrites_with_force(tmp_path: Path) -> None:
     (tmp_path / "ml.yaml").write_text("# mine\n", encoding="utf-8")
     assert _run("init", str(tmp_path), "--force", "--name", "demo")[0] == 0
     assert load_config(tmp_path).config.name == "demo"
+
+
+def test_init_adds_the_state_folder_to_gitignore_once_and_keeps_the_rest(tmp_path: Path) -> None:
+    """getting-started asks for .ml-ci/ in .gitignore: init adds it, idempotently, after what is there."""
+    (tmp_path / ".gitignore").write_text("__pycache__/\n*.log", encoding="utf-8")  # no final newline
+    assert _run("init", str(tmp_path))[0] == 0
+    added = "# ml-ci: artifacts, caches and local state\n.ml-ci/\n"
+    assert (tmp_path / ".gitignore").read_text(encoding="utf-8") == "__pycache__/\n*.log\n" + added
+    code, out, _ = _run("init", str(tmp_path), "--force")
+    assert code == 0
+    assert "added .ml-ci/" not in out
+    assert (tmp_path / ".gitignore").read_text(encoding="utf-8") == "__pycache__/\n*.log\n" + added
+
+
+def test_init_leaves_a_gitignore_that_already_ignores_the_state_folder(tmp_path: Path) -> None:
+    (tmp_path / ".gitignore").write_text("/.ml-ci\n", encoding="utf-8")
+    code, out, _ = _run("init", str(tmp_path))
+    assert code == 0
+    assert "added .ml-ci/" not in out
+    assert (tmp_path / ".gitignore").read_text(encoding="utf-8") == "/.ml-ci\n"

@@ -1,12 +1,16 @@
-"""The command group: --version, help, and commands whose stage is not built yet."""
+"""The command group: --version, help, exit codes, and commands whose stage is not built yet."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from ml_ci import __version__
+from ml_ci import __version__, errors
 from ml_ci.cli import main
+from ml_ci.errors import EXIT_USAGE
+from tests.modelrepo import make_model_repo
 
 
 def test_version() -> None:
@@ -32,8 +36,43 @@ def test_main_returns_the_exit_code(monkeypatch: pytest.MonkeyPatch, capsys: pyt
     monkeypatch.setitem(main.COMMANDS, "frobnicate", ("ml_ci.cli.frobnicate_not_built", "Frobnicate the model."))
     assert main.main(["frobnicate"]) == 1
     assert main.main(["--version"]) == 0
-    assert main.main(["no-such-command"]) == 2  # click's usage error
+    assert main.main(["no-such-command"]) == EXIT_USAGE  # not 2, which is an invalid ml.yaml
     assert "No such command 'no-such-command'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [
+    ["no-such-command"],
+    ["validate", "--no-such-option"],
+    ["generate", "--format", "xml"],      # a bad choice
+    ["train", "-c"],                      # an option without its value
+    ["run", "--only"],
+    ["data"],                             # a group without its subcommand
+    ["data", "chek"],
+])
+def test_usage_errors_have_their_own_exit_code(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """A script can tell a mistyped command line (64, sysexits' EX_USAGE) from an invalid ml.yaml (2)."""
+    assert EXIT_USAGE == 64
+    assert main.main(argv) == EXIT_USAGE
+    assert "Error: " in capsys.readouterr().err or argv == ["data"]  # help, for a group without its subcommand
+
+
+def test_a_usage_error_found_by_a_command_itself_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    repo = make_model_repo(tmp_path)
+    assert main.main(["run", "-c", str(repo), "--dry-run", "--only", "exprot"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "Error: Invalid value for --only: no stage 'exprot' in this pipeline; stages: validate, data-check, " in err
+    assert err.rstrip().endswith("; did you mean 'export'?")
+
+
+def test_the_exit_codes_are_documented_alike(repo_root: Path) -> None:
+    """README's table, the CLI's help and ml_ci/errors.py name the same codes."""
+    readme = (repo_root / "README.md").read_text(encoding="utf-8")
+    table = readme[readme.index("## Exit codes"):]
+    table = table[:table.index("\n## ", 3)]
+    rows = {int(line.split("|")[1]) for line in table.splitlines() if line.startswith("| ") and line[2].isdigit()}
+    assert rows == {0, 1, 2, 3, 4, 5, EXIT_USAGE}
+    assert f"{EXIT_USAGE} usage error" in (main.cli.help or "")
+    assert f"{EXIT_USAGE} usage error" in (errors.__doc__ or "")
 
 
 def test_an_import_error_inside_a_built_command_is_not_hidden(monkeypatch: pytest.MonkeyPatch) -> None:

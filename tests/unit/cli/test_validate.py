@@ -124,3 +124,29 @@ def test_broken_yaml_never_shows_a_traceback(tmp_path: Path) -> None:
     assert code == 2
     assert "Traceback" not in out + err
     assert err.startswith(f"{tmp_path / 'ml.yaml'}:3:1: invalid YAML: ")
+
+
+def test_validate_takes_c_like_every_command(files: dict[str, Path]) -> None:
+    code, out, err = _run("validate", "-c", str(files["good"]))
+    assert (code, out, err) == (0, f"{files['good']}: valid (demo, text-classification)\n", "")
+    code, out, _ = _run("validate", "--config", str(files["good"].parent), "-c", str(files["bad"]))
+    assert code == 2
+    assert out == f"{files['good']}: valid (demo, text-classification)\n"
+
+
+def test_a_fifo_is_refused_at_once_not_waited_on(tmp_path: Path) -> None:
+    """Opening a named pipe for reading waits for a writer: validate must not hang on one."""
+    import os
+    import threading
+
+    fifo = tmp_path / "ml.yaml"
+    os.mkfifo(fifo)
+    done: list[tuple[int, str, str]] = []
+    worker = threading.Thread(target=lambda: done.append(_run("validate", str(fifo))), daemon=True)
+    worker.start()
+    worker.join(10)
+    if not done:  # it is blocked in open(): a writer that closes at once lets it go, and the test fails
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        worker.join(10)
+    assert done, "validate blocked on a FIFO"
+    assert done[0] == (2, "", f"{fifo}: is a named pipe (FIFO), not a file; ml.yaml must be a regular file\n")
