@@ -20,6 +20,8 @@ def report(result: Result) -> int:
         click.echo(f"commit {result.commit}")
     actions_io.set_output("digest", result.release.digest)
     actions_io.set_output("image", result.release.image)
+    # false when the digest already ran there (no commit, no apply): later steps can tell a no-op apart.
+    actions_io.set_output("changed", "true" if result.changed else "false")
     r = result.release
     actions_io.add_summary(f"### ml-ci deploy: {r.environment}\n\n| image | smoke test | status |\n| --- | --- | --- |\n"
                            f"| `{r.image}` | {r.smoke} | {r.status} |\n\n{result.message}")

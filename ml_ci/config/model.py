@@ -217,6 +217,8 @@ class GitOps:
     path: str
     branch: str
     token_env: str
+    create: bool = False  # a missing local repository is created only when ml.yaml says so
+    allow_insecure_http: bool = False  # the token over plain http:// only when ml.yaml says so
 
 
 @dataclass(frozen=True, kw_only=True)

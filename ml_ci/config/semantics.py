@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ml_ci.config.gitops_remote import in_repository
+from ml_ci.config.gitops_remote import ALLOW_HTTP_ENV, in_repository, may_exist_elsewhere, missing_repository
 from ml_ci.config.paths import URL, escapes_through_link, outside_reason
 from ml_ci.config.yamlfile import Document
 from ml_ci.errors import Problem
@@ -191,12 +191,22 @@ def check(doc: Document, data: dict[str, Any], root: Path) -> list[Problem]:
             add(doc.problem(("deploy",), "strategy is gitops (the default) but there is no gitops section: "
                             "add deploy.gitops with repo and path, or set deploy.strategy: apply"))
         gitops = dep.get("gitops")
-        if dep["environments"] and dep.get("strategy", "gitops") == "gitops" and gitops \
+        missing = missing_repository(gitops["repo"], root, bool(gitops.get("create", False))) \
+            if gitops and dep.get("strategy", "gitops") == "gitops" else None
+        if missing is not None:
+            add(doc.problem(("deploy", "gitops", "repo"), missing,
+                            severity="warning" if may_exist_elsewhere(gitops["repo"], root) else "error"))
+        elif dep["environments"] and dep.get("strategy", "gitops") == "gitops" and gitops \
                 and in_repository(gitops["repo"], root) is not None:
             add(doc.problem(("deploy", "gitops", "repo"), f"{gitops['repo']!r} is a GitOps repository on disk inside the "
                             "model repository: on GitHub it lives only within one workflow run (the release workflow "
                             "passes it from job to job) and is gone after; use owner/name or a URL for real deployments",
                             severity="warning"))
+        if gitops and dep.get("strategy", "gitops") == "gitops" and gitops["repo"].lower().startswith("http://") \
+                and not gitops.get("allow_insecure_http", False):
+            add(doc.problem(("deploy", "gitops", "repo"), "a plain http:// remote: deploy refuses to send the token "
+                            f"there unencrypted unless deploy.gitops.allow_insecure_http: true (or {ALLOW_HTTP_ENV}=1); "
+                            "use https://", severity="warning"))
         if "repository" not in data["image"]:
             add(doc.problem(("deploy",), "needs image.repository, where the serving image is pushed: "
                             "add `image: {repository: <owner>/<name>}`"))

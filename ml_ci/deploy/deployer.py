@@ -4,12 +4,14 @@ and the deploy strategy (local Docker, GitOps commit, or server-side apply)."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Optional
 
-from ml_ci.config.gitops_remote import resolve_remote
+from ml_ci.build.plan import LABEL_PREFIX
+from ml_ci.config.gitops_remote import ALLOW_HTTP_ENV, insecure_http, missing_repository, resolve_remote
 from ml_ci.config.model import Config, Deploy, Environment
 from ml_ci.deploy import gitops, manifests, registry, smoke, state, tree
 from ml_ci.deploy.imageref import ImageRef, parse
@@ -24,6 +26,8 @@ from ml_ci.deploy.records import (
 )
 from ml_ci.errors import ConfigError, DeployError, Problem
 from ml_ci.pipeline.layout import Layout
+
+MODEL_LABEL = f"{LABEL_PREFIX}.model.sha256"  # set by `ml-ci build`: the digest of the model file the image serves
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -100,11 +104,18 @@ class Deployer:
         g = self.deploy_cfg.gitops
         if g is None:
             return None
+        missing = missing_repository(g.repo, self.config.root, g.create)
+        if missing is not None:
+            raise ConfigError([Problem(str(self.config.path), 0, 0, "deploy.gitops.repo", missing)])
         remote = resolve_remote(g.repo, self.config.root, self.environ)
         token = self.environ.get(g.token_env) or None
+        if token and insecure_http(remote) and not (g.allow_insecure_http or self.environ.get(ALLOW_HTTP_ENV) == "1"):
+            raise DeployError(f"deploy.gitops.repo {remote.url} is plain http://: git would send the token in ${g.token_env} "
+                              "unencrypted (as Basic auth), so nothing was sent; use an https:// URL, or allow it with "
+                              f"deploy.gitops.allow_insecure_http: true in ml.yaml or {ALLOW_HTTP_ENV}=1")
         hint = f"check the token in ${g.token_env}, named by deploy.gitops.token_env" if token else \
             f"set ${g.token_env}, named by deploy.gitops.token_env, to a token that can push to {g.repo}"
-        return gitops.GitOpsRepo(remote, g.branch, token=token, auth_hint=hint)
+        return gitops.GitOpsRepo(remote, g.branch, token=token, auth_hint=hint, create=g.create)
 
     def _smoke(self, env: Environment, inputs: Inputs, base_url: str,
                alive: Callable[[], bool] = lambda: True) -> smoke.SmokeReport:
@@ -146,12 +157,32 @@ class Deployer:
             raise DeployError(f"{env.name}: the smoke test needs golden examples (export/golden.json); run `ml-ci export`"
                               " or set smoke_test.enabled: false for this environment")
         if self.check_registry:
-            registry.check_digest(inputs.image, auth=registry.credentials(self.config.image, self.environ))
+            auth = registry.credentials(self.config.image, self.environ)
+            registry.check_digest(inputs.image, auth=auth)
+            inputs = self._matched(inputs, registry.labels(inputs.image, auth=auth).get(MODEL_LABEL))
         if env.kind == "local":
             return self._deploy_local(env, inputs)
         if self.deploy_cfg.strategy == "apply":
             return self._deploy_apply(env, inputs)
         return self._deploy_gitops(env, inputs)
+
+    def _matched(self, inputs: Inputs, labelled: Optional[str]) -> Inputs:
+        """The records deployed beside an image (eval.json, golden.json, the model digest the smoke test expects)
+        must describe the model inside it: the image's own label says which that is."""
+        if labelled is None:
+            if inputs.model_sha256:
+                self.log(f"warning: {inputs.image.short} has no {MODEL_LABEL} label (not built by `ml-ci build`?): "
+                         "cannot check that its model is the one the records describe; the smoke test still asks the server")
+            return inputs
+        if inputs.model_sha256 is None:
+            return replace(inputs, model_sha256=labelled)
+        if labelled != inputs.model_sha256:
+            where = "export/model.json" if inputs.source == "deploy" else f"the release record of {inputs.source.split(':')[-1]}"
+            raise DeployError(f"{inputs.image}: the image serves model sha256:{labelled} (its {MODEL_LABEL} label), but "
+                              f"the records to deploy with it describe model sha256:{inputs.model_sha256} ({where}, with "
+                              "its eval.json and golden.json); deploy the image built from these records, or export and "
+                              "evaluate the model it holds")
+        return inputs
 
     def _deploy_local(self, env: Environment, inputs: Inputs) -> Result:
         """Candidate smoke test, then the record (a GitOps commit when configured), then the swap: a refused
@@ -204,6 +235,17 @@ class Deployer:
         if repo is None:
             raise ConfigError([Problem(str(self.config.path), 0, 0, "deploy.gitops",
                                        "strategy gitops needs deploy.gitops (repo and path)")])
+        with repo.snapshot() as co:
+            current = self._current(co, env.name)
+        if current is not None and current.image == str(inputs.image):
+            if current.status == "live":
+                return Result(current, False, f"{env.name} already runs {inputs.image.short}; no new commit")
+            if current.status == "pending":
+                # On the branch and not yet live: a merged review (the merge is the approval), or a deploy that
+                # stopped before its smoke test. Either way what Argo CD / Flux rolls out is this digest: finish it.
+                return self._complete(repo, env, inputs, current)
+        if env.approval:
+            return self._propose(repo, env, inputs)
         can_smoke = env.smoke_test.enabled and env.url is not None
         smoke_state: SmokeResult = "pending" if can_smoke else ("skipped" if not env.smoke_test.enabled else "not-run")
         before: dict[str, str] = {}
@@ -221,17 +263,6 @@ class Deployer:
             release_box[:] = [release]
             return self._edit(env, inputs, release, message)
 
-        if env.approval:
-            branch = f"ml-ci/{env.name}/{inputs.image.short}"
-            outcome = repo.update(decide, branch=branch)
-            if not outcome.changed:
-                with repo.snapshot() as co:
-                    current = self._current(co, env.name)
-                assert current is not None
-                return Result(current, False, f"{env.name} already runs {inputs.image.short}; nothing to do")
-            pr = self._review(branch, env, inputs)
-            return Result(release_box[0], True, f"{env.name} needs approval: merge {pr or 'branch ' + branch} to deploy "
-                                                f"{inputs.image.short}", outcome.commit, pr)
         outcome = repo.update(decide)
         if not outcome.changed:
             with repo.snapshot() as co:
@@ -243,25 +274,94 @@ class Deployer:
         if not can_smoke:
             note = "" if smoke_state == "skipped" else " (no smoke test: the environment has no url)"
             return Result(release, True, f"{env.name}: committed {inputs.image.short} to {repo.branch}{note}", outcome.commit)
+        return self._smoke_and_record(repo, env, inputs, release, lambda co: dict(before), outcome.commit)
+
+    def _smoke_and_record(self, repo: gitops.GitOpsRepo, env: Environment, inputs: Inputs, pending: Release,
+                          before: Callable[[gitops.Checkout], dict[str, str]], commit: Optional[str],
+                          done: str = "") -> Result:
+        """Smoke-test what the branch now pins for env; record it live, or revert the overlay to `before` (computed
+        from the branch as it then is) and fail."""
         assert env.url is not None
         report = self._smoke(env, inputs, env.url)
         if report.passed:
-            final = release.with_(smoke="passed", status="live")
-            repo.update(lambda co: self._mark(co, env, inputs, final, release))
+            final = pending.with_(smoke="passed", status="live", reason=None)
+            marked = repo.update(lambda co: self._mark(co, env, final, pending,
+                                                       f"{env.name}: {inputs.image.short} passed its smoke test"))
             state.save(self.config.root, final, inputs.eval_record, inputs.golden)
-            return Result(final, True, f"{env.name}: {inputs.image.short} is live; {report.summary()}", outcome.commit)
-        failed = release.with_(smoke="failed", status="reverted", reason=report.summary())
-        revert = repo.update(lambda co: self._revert(co, env, inputs, before, failed))
+            return Result(final, True, f"{env.name}: {done}{inputs.image.short} is live; {report.summary()}",
+                          commit or marked.commit)
+        failed = pending.with_(smoke="failed", status="reverted", reason=report.summary())
+        revert = repo.update(lambda co: self._revert(co, env, inputs, before(co), failed))
         state.save(self.config.root, failed, inputs.eval_record, inputs.golden)
         back = f"reverted to {failed.previous}" if failed.previous else "there was no earlier good digest to return to"
         raise DeployError(f"{env.name}: {report.summary()}; {back} (commit {(revert.commit or '')[:12]})")
 
-    def _mark(self, co: gitops.Checkout, env: Environment, inputs: Inputs, final: Release,
-              pending: Release) -> Optional[gitops.Edit]:
+    def _complete(self, repo: gitops.GitOpsRepo, env: Environment, inputs: Inputs, pending: Release) -> Result:
+        """The branch pins this digest for env, recorded pending: a review that was merged (with approval: true the
+        merge is the approval) or a deploy that stopped early. Smoke-test it and record it live (a commit that
+        touches release.json only: the reviewed files stay as merged), or revert it; then drop the review branch."""
+        overlay = tree.overlay_dir(self.config, env.name)
+        if env.smoke_test.enabled and env.url is not None:
+            result = self._smoke_and_record(repo, env, inputs, pending,
+                                            lambda co: co.files_before(overlay, tree.RELEASE, pending.image), None,
+                                            done="approved; " if env.approval else "")
+        else:
+            final = pending.with_(status="live", reason=None)
+            marked = repo.update(lambda co: self._mark(co, env, final, pending, f"{env.name}: {inputs.image.short} is live"))
+            state.save(self.config.root, final, inputs.eval_record, inputs.golden)
+            why = " (no smoke test: the environment has no url)" if env.smoke_test.enabled else ""
+            result = Result(final, True, f"{env.name}: {'approved; ' if env.approval else ''}{inputs.image.short} is live"
+                                         f"{why}", marked.commit)
+        if env.approval:
+            self._drop_review(repo, self._review_branch(env, inputs))
+        return result
+
+    @staticmethod
+    def _review_branch(env: Environment, inputs: Inputs) -> str:
+        return f"ml-ci/{env.name}/{inputs.image.short}"
+
+    def _propose(self, repo: gitops.GitOpsRepo, env: Environment, inputs: Inputs) -> Result:
+        """approval: true: the change goes to a review branch (and a pull request on GitHub), recorded pending.
+        Merging it is the approval; the next deploy or promote of the digest then completes it (_complete)."""
+        branch = self._review_branch(env, inputs)
+        with repo.snapshot(branch) as co:
+            proposed = self._current(co, env.name)
+        if proposed is not None and proposed.image == str(inputs.image) and proposed.status == "pending":
+            pr = self._review(branch, env, inputs)
+            return Result(proposed, False, f"{env.name} needs approval: merge {pr or 'branch ' + branch} to deploy "
+                                           f"{inputs.image.short} (already up for review; no new commit)", None, pr)
+        can_smoke = env.smoke_test.enabled and env.url is not None
+        smoke_state: SmokeResult = "pending" if can_smoke else ("skipped" if not env.smoke_test.enabled else "not-run")
+        release_box: list[Release] = []
+
+        def decide(co: gitops.Checkout) -> gitops.Edit:
+            current = self._current(co, env.name)
+            release = self._release(env, inputs, smoke_state, self._previous(current)).with_(
+                status="pending", reason=f"awaiting approval: merging {branch} approves it, and the next deploy or "
+                                         "promote of this digest records it live")
+            release_box[:] = [release]
+            return self._edit(env, inputs, release, f"{env.name}: {self.config.name} {inputs.image.short} ({inputs.source})")
+
+        outcome = repo.update(decide, branch=branch)
+        pr = self._review(branch, env, inputs)
+        return Result(release_box[0], True, f"{env.name} needs approval: merge {pr or 'branch ' + branch} to deploy "
+                                            f"{inputs.image.short}, then run this again to record it live",
+                      outcome.commit, pr)
+
+    def _drop_review(self, repo: gitops.GitOpsRepo, branch: str) -> None:
+        """A completed review's branch goes, so that a later review of the same digest starts fresh."""
+        try:
+            repo.delete_branch(branch)
+        except DeployError as e:
+            self.log(f"warning: could not delete the review branch {branch}: {e}")
+
+    def _mark(self, co: gitops.Checkout, env: Environment, final: Release, pending: Release,
+              message: str) -> Optional[gitops.Edit]:
         current = self._current(co, env.name)
         if current is None or current.image != pending.image or current.status != "pending":
             return None  # a later deploy moved on: its record wins
-        return self._edit(env, inputs, final, f"{env.name}: {inputs.image.short} passed its smoke test")
+        overlay = tree.overlay_dir(self.config, env.name)
+        return gitops.Edit({overlay: {**co.files(overlay), tree.RELEASE: final.to_json()}}, message)
 
     def _revert(self, co: gitops.Checkout, env: Environment, inputs: Inputs, before: dict[str, str],
                 failed: Release) -> Optional[gitops.Edit]:
@@ -294,6 +394,14 @@ class Deployer:
         dep = objs[0]
         meta = dep["metadata"]
         previous = current_image(kube.get_deployment(meta["namespace"], meta["name"]))
+        fingerprint = hashlib.sha256(json.dumps(objs, sort_keys=True).encode()).hexdigest()
+        if previous == str(inputs.image):
+            recorded = self._live_in_cluster(env)
+            if recorded is not None and recorded[0].image == previous and recorded[0].good \
+                    and recorded[0].extra.get("manifests_sha256") == fingerprint:
+                # The same digest with the same manifests: applying again would only add noise (and a watch).
+                return Result(recorded[0], False, f"{env.name} already runs {inputs.image.short} in {env.k8s_namespace}; "
+                                                  "nothing applied")
         apply_all(kube, objs)
         timeout = self.watch_timeout or float(dep["spec"]["progressDeadlineSeconds"]) + 30
         outcome = watch(kube, dep, str(inputs.image), timeout=timeout)
@@ -306,6 +414,7 @@ class Deployer:
         if reason is not None:
             raise DeployError(f"{env.name}: {reason}; {self._rollback(kube, dep, previous)}")
         release = self._release(env, inputs, smoke_state, previous)
+        release = release.with_(extra={**release.extra, "manifests_sha256": fingerprint})
         kube.apply(manifests.release_record(self.config, env, self._record_files(release, inputs)))
         state.save(self.config.root, release, inputs.eval_record, inputs.golden)
         return Result(release, True, f"{env.name}: {inputs.image.short} rolled out in {env.k8s_namespace}: {outcome.message}")
@@ -388,6 +497,12 @@ class Deployer:
         if why is not None or live is None:
             raise DeployError(f"refusing to promote {source} -> {target}: {why}")
         release, eval_record, golden = live
+        there = self.live(dst_env)
+        if there is not None and there[0].image == release.image and there[0].status == "live" \
+                and self.health(dst_env) is None:
+            # Checked before a GitHub Deployment is opened: an unchanged digest leaves no trace anywhere.
+            return Result(there[0], False, f"{target} already runs {release.ref.short} (the digest live in {source}); "
+                                           "nothing to do")
         sha = release.extra.get("model_sha256")
         inputs = Inputs(image=release.ref, eval_record=eval_record, golden=golden, source=f"promote:{source}",
                         model_sha256=sha if isinstance(sha, str) else None)

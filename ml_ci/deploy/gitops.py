@@ -43,10 +43,12 @@ class Outcome:
 
 
 class Checkout:
-    """Read access to the repository's files at the commit an edit is computed from."""
+    """Read access to the repository's files at the commit an edit is computed from (and, in a clone, to the
+    branch's recent history)."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, git: Optional[Git] = None):
         self.path = path
+        self.git = git
 
     def read(self, relpath: str) -> Optional[str]:
         target = self.path / relpath
@@ -57,6 +59,23 @@ class Checkout:
         if not base.is_dir():
             return {}
         return {p.name: p.read_text(encoding="utf-8") for p in sorted(base.iterdir()) if p.is_file()}
+
+    def files_before(self, folder: str, record: str, image: str) -> dict[str, str]:
+        """`folder` as it was before `image` arrived in its `record` (release.json): walking the branch's first
+        parents back (a merged review's merge commit, a fast-forward or a squash alike), the files at the newest
+        commit whose record names another image; {} when there is none within the fetched history."""
+        if self.git is None:
+            return {}
+        revs = self.git.run("rev-list", "--first-parent", "HEAD", check=False).stdout.split()
+        for rev in revs:
+            shown = self.git.run("show", f"{rev}:{folder}/{record}", check=False)
+            if shown.returncode == 0 and f'"image": "{image}"' in shown.stdout:
+                continue
+            names = self.git.run("ls-tree", "--name-only", f"{rev}:{folder}", check=False)
+            if names.returncode != 0:
+                return {}
+            return {name: self.git.out("show", f"{rev}:{folder}/{name}") for name in names.stdout.split()}
+        return {}
 
 
 def _write(root: Path, edit: Edit) -> None:
@@ -92,16 +111,21 @@ def backoff(attempt: int) -> float:
 
 class GitOpsRepo:
     def __init__(self, remote: Remote, branch: str, *, token: Optional[str] = None, auth_hint: str = "",
-                 sleep: Callable[[float], None] = time.sleep):
+                 sleep: Callable[[float], None] = time.sleep, create: bool = False):
         self.remote = remote
+        self.create = create
         self.branch = branch
         self.token = token
         self.auth_hint = auth_hint
         self.sleep = sleep
 
     def ensure_exists(self) -> None:
-        """A local remote that does not exist yet is created as a bare repository (first use)."""
+        """A local remote that does not exist yet is created as a bare repository (first use), when asked
+        to (deploy.gitops.create): else a mistyped name would become a repository nobody reconciles."""
         if self.remote.kind == "path" and not Path(self.remote.url).exists():
+            if not self.create:
+                raise DeployError(f"deploy.gitops.repo: no repository at {self.remote.url} (set deploy.gitops.create: true "
+                                  "to create one there)")
             Path(self.remote.url).parent.mkdir(parents=True, exist_ok=True)
             Git(Path(self.remote.url).parent).run("init", "--bare", f"--initial-branch={self.branch}", self.remote.url)
         elif self.remote.kind == "path" and not (Path(self.remote.url) / "HEAD").exists() \
@@ -129,14 +153,24 @@ class GitOpsRepo:
             git.run("rm", "-rfq", "--ignore-unmatch", ".")
 
     @contextmanager
-    def snapshot(self) -> Iterator[Checkout]:
-        """The branch's current files (empty when the repository or branch does not exist yet)."""
+    def snapshot(self, branch: Optional[str] = None) -> Iterator[Checkout]:
+        """The files of `branch` (default: the deploy branch) now; empty when the repository or branch does not
+        exist yet."""
         if self.remote.kind == "path" and not Path(self.remote.url).exists():
             with tempfile.TemporaryDirectory(prefix="ml-ci-gitops-") as tmp:
                 yield Checkout(Path(tmp))
             return
-        with self._clone(self.branch) as git:
-            yield Checkout(git.cwd)
+        with self._clone(branch or self.branch) as git:
+            yield Checkout(git.cwd, git)
+
+    def delete_branch(self, branch: str) -> None:
+        """Remove `branch` from the remote (a review branch whose change is complete); absent already is fine."""
+        with tempfile.TemporaryDirectory(prefix="ml-ci-gitops-") as tmp:
+            git = Git(Path(tmp), token=self.token, auth_hint=self.auth_hint)
+            git.run("init", "--quiet")
+            git.run("remote", "add", "origin", self.remote.url)
+            if git.out("ls-remote", "--heads", "origin", f"refs/heads/{branch}"):
+                git.run("push", "--quiet", "origin", f":refs/heads/{branch}")
 
     def update(self, decide: Callable[[Checkout], Optional[Edit]], *, branch: Optional[str] = None) -> Outcome:
         """Apply decide(current files) and push it; decide runs again on the new tip after a lost race.
@@ -147,7 +181,7 @@ class GitOpsRepo:
         target = branch or self.branch
         with self._clone(self.branch) as git:
             for attempt in range(1, MAX_ATTEMPTS + 1):
-                edit = decide(Checkout(git.cwd))
+                edit = decide(Checkout(git.cwd, git))
                 if edit is None:
                     return Outcome(False, None, target, attempt)
                 _write(git.cwd, edit)

@@ -13,7 +13,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping
-from typing import Optional
+from typing import Any, Optional
 
 from ml_ci.config.model import Image
 from ml_ci.deploy.imageref import ImageRef
@@ -65,18 +65,47 @@ def _token(challenge: dict[str, str], repository: str, auth: Optional[tuple[str,
     return str(data.get("token") or data.get("access_token") or "")
 
 
-def check_digest(ref: ImageRef, *, auth: Optional[tuple[str, str]] = None) -> None:
-    """Raise DeployError unless the registry has the manifest `ref` names."""
-    url = f"{base_url(ref.registry)}/v2/{ref.repository}/manifests/{ref.digest}"
+def _fetch(ref: ImageRef, path: str, auth: Optional[tuple[str, str]], method: str = "HEAD") -> tuple[int, bytes]:
+    """One request to /v2/<repository>/<path>, answering the registry's auth challenge when it makes one."""
+    url = f"{base_url(ref.registry)}/v2/{ref.repository}/{path}"
     headers = {"Accept": ACCEPT}
-    status, resp_headers, _ = _request(url, headers)
+    status, resp_headers, body = _request(url, headers, method)
     challenge_header = next((v for k, v in resp_headers.items() if k.lower() == "www-authenticate"), "")
     if status == 401 and challenge_header.lower().startswith("bearer"):
         headers["Authorization"] = f"Bearer {_token(_challenge(challenge_header), ref.repository, auth)}"
-        status, _, _ = _request(url, headers)
+        status, _, body = _request(url, headers, method)
     elif status == 401 and auth:
         headers["Authorization"] = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
-        status, _, _ = _request(url, headers)
+        status, _, body = _request(url, headers, method)
+    return status, body
+
+
+def labels(ref: ImageRef, *, auth: Optional[tuple[str, str]] = None) -> dict[str, str]:
+    """The image's labels, from its config blob (for an index: its linux/amd64 image, else its first)."""
+    def get(path: str) -> Any:
+        status, body = _fetch(ref, path, auth, "GET")
+        if status != 200:
+            raise DeployError(f"{ref}: the registry answered HTTP {status} to GET /v2/{ref.repository}/{path}")
+        try:
+            return json.loads(body)
+        except json.JSONDecodeError:
+            raise DeployError(f"{ref}: the registry sent something that is not JSON for {path}") from None
+
+    manifest = get(f"manifests/{ref.digest}")
+    if isinstance(manifest.get("manifests"), list) and manifest["manifests"]:
+        entries = manifest["manifests"]
+        chosen = next((m for m in entries if (m.get("platform") or {}).get("architecture") == "amd64"), entries[0])
+        manifest = get(f"manifests/{chosen['digest']}")
+    config_digest = (manifest.get("config") or {}).get("digest")
+    if not isinstance(config_digest, str):
+        return {}
+    found = (get(f"blobs/{config_digest}").get("config") or {}).get("Labels") or {}
+    return {str(k): str(v) for k, v in found.items()}
+
+
+def check_digest(ref: ImageRef, *, auth: Optional[tuple[str, str]] = None) -> None:
+    """Raise DeployError unless the registry has the manifest `ref` names."""
+    status, _ = _fetch(ref, f"manifests/{ref.digest}", auth)
     if status == 200:
         return
     if status == 404:

@@ -175,7 +175,7 @@ def test_an_on_disk_gitops_repository_travels_between_the_deploy_jobs(tmp_path: 
     repo = scratch_repo(tmp_path / "repo", runner, {
         "name": name, "evaluate": {"metrics": METRICS, "gates": PASSING_GATES},
         "image": {"registry": registry(), "repository": f"acttests/{name}", "base": base_image()},
-        "deploy": {"strategy": "gitops", "gitops": {"repo": ".ml-ci/gitops.git", "path": path},
+        "deploy": {"strategy": "gitops", "gitops": {"repo": ".ml-ci/gitops.git", "path": path, "create": True},
                    "environments": [{"name": env, "kind": "local", "port": port,
                                      "smoke_test": {"golden_examples": 8, "timeout_seconds": 120}}
                                     for env, port in ports.items()]}})

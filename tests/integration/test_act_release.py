@@ -69,7 +69,7 @@ class Release:
             "name": self.name,
             "evaluate": {"metrics": METRICS, "gates": gates},
             "image": {"registry": registry(), "repository": self.image_repository, "base": base_image()},
-            "deploy": {"strategy": "gitops", "gitops": {"repo": str(self.gitops), "path": self.path},
+            "deploy": {"strategy": "gitops", "gitops": {"repo": str(self.gitops), "path": self.path, "create": True},
                        "environments": [{"name": env, "kind": "local", "port": port,
                                          "smoke_test": {"golden_examples": 8, "timeout_seconds": smoke_timeout}}
                                         for env, port in self.ports.items()]},

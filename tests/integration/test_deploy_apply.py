@@ -186,6 +186,21 @@ def test_success_applies_every_object_server_side_and_waits_for_the_rollout(cfg:
     assert (record["image"], record["status"], record["smoke"]) == (IMAGE_A, "live", "skipped")
 
 
+def test_the_same_digest_again_applies_nothing_unless_the_manifests_changed(tmp_path: Path, stand_in: KubeStandIn) -> None:
+    cfg = config(tmp_path, deploy={"strategy": "apply", "environments": [
+        {"name": "staging", "namespace": NS, "smoke_test": {"enabled": False}}]})
+    deploy(cfg, stand_in, IMAGE_A)
+    applied = len(stand_in.patches())
+    assert deploy(cfg, stand_in, IMAGE_A) == "staging already runs aaaaaaaaaaaa in ml-staging; nothing applied"
+    assert len(stand_in.patches()) == applied
+    # The same digest with other settings (more replicas) is a change: it is applied.
+    cfg = config(tmp_path / "more", deploy={"strategy": "apply", "environments": [
+        {"name": "staging", "namespace": NS, "replicas": 3, "smoke_test": {"enabled": False}}]})
+    assert deploy(cfg, stand_in, IMAGE_A).startswith("staging: aaaaaaaaaaaa rolled out in ml-staging")
+    assert len(stand_in.patches()) > applied
+    assert stand_in.objects[DEPLOYMENT]["spec"]["replicas"] == 3
+
+
 @pytest.mark.parametrize(("scenario", "reason"), [
     ("never-ready", "staging: readiness never became true within 2 s: pods tiny-7d9f-x2k4p not Ready "
                     "(0 of 1 updated replicas available)"),

@@ -26,7 +26,8 @@ def test_the_built_image_deploys_smoke_tests_and_promotes(tmp_path: Path, capsys
     envs = [{"name": "staging", "kind": "local", "port": ports[0], "smoke_test": {"golden_examples": 8, "timeout_seconds": 120}},
             {"name": "production", "kind": "local", "port": ports[1], "smoke_test": {"golden_examples": 8}}]
     cfg = config(tmp_path, name=MODEL, deploy={"strategy": "gitops", "environments": envs,
-                                               "gitops": {"repo": ".ml-ci/gitops.git", "path": f"apps/{MODEL}"}})
+                                               "gitops": {"repo": ".ml-ci/gitops.git", "path": f"apps/{MODEL}",
+                                                                          "create": True}})
     # image.base must be the local base image here (no Docker Hub); the registry is the test one.
     text = cfg.path.read_text().replace("ml-ci-base:bookworm", base_image()).replace("127.0.0.1:5000", registry())
     cfg.path.write_text(text)

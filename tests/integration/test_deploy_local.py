@@ -71,14 +71,18 @@ def remove_stub_images() -> None:
             docker.from_env().images.remove(BUILT.pop(), force=True)
 
 
-def build_stub(wrong: bool) -> str:
-    """Build and push a stub image (a new digest each time); returns REGISTRY/REPO@sha256:..."""
+def build_stub(wrong: bool, labels: dict[str, str] | None = None) -> str:
+    """Build and push a stub image (a new digest each time), with `labels` (as `ml-ci build` sets
+    io.ml-ci.model.sha256); returns REGISTRY/REPO@sha256:..."""
     import docker
 
     client = docker.from_env()
+    repo = f"{registry()}/ml-ci-tests/deploy-stub"
+    tag = f"{'wrong' if wrong else 'good'}-{uuid.uuid4().hex[:8]}"
+    label_lines = "".join(f"LABEL {k}={v}\n" for k, v in {"dev.ml-ci.test-variant": tag, **(labels or {})}.items())
     files = {"server.py": STUB.encode(), "golden.json": json.dumps(golden_record()).encode(),
              "Dockerfile": (f"FROM {base_image()}\nCOPY server.py golden.json /opt/stub/\n"
-                            f"ENV WRONG={'1' if wrong else '0'}\nUSER 10001:10001\n"
+                            f"ENV WRONG={'1' if wrong else '0'}\nUSER 10001:10001\n{label_lines}"
                             'CMD ["python3", "/opt/stub/server.py"]\n').encode()}
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
@@ -87,9 +91,6 @@ def build_stub(wrong: bool) -> str:
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     buf.seek(0)
-    repo = f"{registry()}/ml-ci-tests/deploy-stub"
-    tag = f"{'wrong' if wrong else 'good'}-{uuid.uuid4().hex[:8]}"
-    files["Dockerfile"] += f"LABEL dev.ml-ci.test-variant={tag}\n".encode()
     image, _ = client.images.build(fileobj=buf, custom_context=True, tag=f"{repo}:{tag}", network_mode="host", rm=True)
     client.images.push(repo, tag=tag)
     image.reload()
@@ -123,7 +124,8 @@ def local_repo(tmp_path: Path) -> Iterator[tuple[Config, int, int]]:
             {"name": "production", "kind": "local", "port": ports[1], "approval": True,
              "smoke_test": {"golden_examples": 4, "timeout_seconds": 60}}]
     cfg = config(tmp_path, name=MODEL, deploy={"strategy": "gitops", "environments": envs,
-                                               "gitops": {"repo": ".ml-ci/gitops.git", "path": f"apps/{MODEL}"}})
+                                               "gitops": {"repo": ".ml-ci/gitops.git", "path": f"apps/{MODEL}",
+                                                                          "create": True}})
     try:
         yield cfg, ports[0], ports[1]
     finally:
@@ -242,3 +244,30 @@ def test_a_container_that_cannot_take_over_the_port_is_reverted_in_git(local_rep
                                         capture_output=True, text=True, check=True).stdout)
     assert release["status"] == "failed"
     assert not (cfg.root / ".ml-ci/state/staging").exists()
+
+
+def test_an_image_of_another_model_is_refused_naming_both_digests(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """`deploy --image` once deployed another model's image with this model's records beside it: the image's own
+    label (io.ml-ci.model.sha256, set by `ml-ci build`) says which model it serves."""
+    ours, theirs = "a" * 64, "b" * 64
+    try:
+        other, same = build_stub(False, {"io.ml-ci.model.sha256": theirs}), build_stub(False, {"io.ml-ci.model.sha256": ours})
+        cfg = config(tmp_path, name=MODEL, deploy={
+            "strategy": "gitops", "gitops": {"repo": "gitops.git", "path": f"apps/{MODEL}", "create": True},
+            "environments": [{"name": "staging", "smoke_test": {"enabled": False}}]})
+        write_artifacts(cfg.root, image=same)
+        (cfg.root / ".ml-ci/artifacts/export/model.json").write_text(json.dumps({"sha256": ours}))
+        assert main(["deploy", "-c", str(cfg.path), "--env", "staging", "--image", other]) == 5
+        assert capsys.readouterr().err == (
+            f"error: {other}: the image serves model sha256:{theirs} (its io.ml-ci.model.sha256 label), but the records "
+            f"to deploy with it describe model sha256:{ours} (export/model.json, with its eval.json and golden.json); "
+            "deploy the image built from these records, or export and evaluate the model it holds\n")
+        assert not (cfg.root / "gitops.git").exists()
+        assert main(["deploy", "-c", str(cfg.path), "--env", "staging", "--image", same]) == 0, capsys.readouterr().err
+        release = json.loads(subprocess.run(["git", "-C", str(cfg.root / "gitops.git"), "show",
+                                             f"main:apps/{MODEL}/overlays/staging/release.json"],
+                                            capture_output=True, text=True, check=True).stdout)
+        assert (release["image"], release["extra"]) == (same, {"model_sha256": ours})
+    finally:
+        remove_stub_images()

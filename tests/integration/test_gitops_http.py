@@ -98,7 +98,7 @@ def test_a_token_travels_as_a_header_only(tmp_path: Path, served: tuple[GitHttpS
     monkeypatch.setattr(gitmod.subprocess, "run", spy)
     cfg = config(tmp_path / "repo", deploy={"strategy": "gitops", "environments": [{"name": "staging", **NO_SMOKE}],
                                             "gitops": {"repo": f"{server.url}/gitops.git", "path": "apps/tiny",
-                                                       "token_env": "GITOPS_TOKEN"}})
+                                                       "token_env": "GITOPS_TOKEN", "allow_insecure_http": True}})
     d = Deployer(cfg, {"GITOPS_TOKEN": TOKEN}, check_registry=False, log=lambda _: None)
     assert d.deploy("staging", inputs()).changed
     assert live(bare, "staging").status == "live"
@@ -113,3 +113,27 @@ def test_a_token_travels_as_a_header_only(tmp_path: Path, served: tuple[GitHttpS
     assert "ghs_wrong0123456789" not in str(e.value)
     assert str(e.value) == (f"git ls-remote failed: fatal: Authentication failed for '{server.url}/gitops.git/' "
                             "(check the token in $GITOPS_TOKEN, named by deploy.gitops.token_env)")
+
+
+def test_a_token_is_never_sent_over_plain_http_unless_allowed(tmp_path: Path, served: tuple[GitHttpServer, Path],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """http:// would carry the token as Basic auth in clear text: refused before git runs at all, unless ml.yaml
+    (deploy.gitops.allow_insecure_http) or the environment (ML_CI_GITOPS_ALLOW_HTTP=1) allows it."""
+    from ml_ci.deploy.deployer import Deployer
+
+    server, bare = served
+    argv: list[list[str]] = []
+    real_run = subprocess.run
+    monkeypatch.setattr(gitmod.subprocess, "run", lambda args, *a, **kw: argv.append(list(args)) or real_run(args, *a, **kw))
+    cfg = config(tmp_path / "repo", deploy={"strategy": "gitops", "environments": [{"name": "staging", **NO_SMOKE}],
+                                            "gitops": {"repo": f"{server.url}/gitops.git", "path": "apps/tiny"}})
+    with pytest.raises(DeployError) as e:
+        Deployer(cfg, {"GITOPS_TOKEN": TOKEN}, check_registry=False, log=lambda _: None).deploy("staging", inputs())
+    assert str(e.value) == (f"deploy.gitops.repo {server.url}/gitops.git is plain http://: git would send the token in "
+                            "$GITOPS_TOKEN unencrypted (as Basic auth), so nothing was sent; use an https:// URL, or allow "
+                            "it with deploy.gitops.allow_insecure_http: true in ml.yaml or ML_CI_GITOPS_ALLOW_HTTP=1")
+    assert argv == []  # git never ran: the token went nowhere
+    allowed = Deployer(cfg, {"GITOPS_TOKEN": TOKEN, "ML_CI_GITOPS_ALLOW_HTTP": "1"}, check_registry=False,
+                       log=lambda _: None)
+    assert allowed.deploy("staging", inputs()).changed
+    assert live(bare, "staging").status == "live"

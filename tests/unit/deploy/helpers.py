@@ -38,7 +38,7 @@ def config(root: Path, *, deploy: dict[str, Any] | None = None, monitoring: dict
     """A scratch model repo whose ml.yaml deploys to staging and production."""
     overrides: dict[str, Any] = {
         "image": {"registry": "127.0.0.1:5000", "repository": "acme/tiny", "base": "ml-ci-base:bookworm"},
-        "deploy": deploy or {"strategy": "gitops", "gitops": {"repo": "gitops.git", "path": "apps/tiny"},
+        "deploy": deploy or {"strategy": "gitops", "gitops": {"repo": "gitops.git", "path": "apps/tiny", "create": True},
                              "environments": environments()},
         "monitoring": monitoring or {"enabled": True, "p95_latency_ms": 200, "error_rate": 0.05, "no_traffic_minutes": 30},
     }

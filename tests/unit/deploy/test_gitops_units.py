@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
+import pytest
+
 from ml_ci.config import Config
 from ml_ci.config.gitops_remote import resolve_remote
 from ml_ci.deploy import tree
@@ -65,3 +67,44 @@ def test_tree_has_a_base_and_an_overlay_pinned_by_digest(tmp_path: Path) -> None
     assert kustomization["images"] == [{"name": "tiny", "newName": "127.0.0.1:5000/acme/tiny", "digest": "sha256:" + "a" * 64}]
     assert kustomization["namespace"] == "ml-production"
     assert Release.from_json(overlay["release.json"], "x") == rel
+
+
+def test_a_missing_repository_is_refused_naming_the_value_and_what_was_expected(tmp_path: Path) -> None:
+    from ml_ci.config.gitops_remote import missing_repository
+
+    tail = "; to create a scratch bare repository there on the first deploy, set deploy.gitops.create: true"
+    assert missing_repository("acme/deploy.git", tmp_path, False) == (
+        f"'acme/deploy.git' is not a URL or owner/name, and no repository exists at {tmp_path}/acme/deploy.git: expected "
+        "owner/name on GitHub, a git URL (https://, ssh://, git@host:path) or an existing repository on disk; did you "
+        "mean 'acme/deploy' (owner/name on GitHub) or 'https://github.com/acme/deploy.git'?" + tail)
+    assert "did you mean 'https://github.com/acme/deploy.git' or 'acme/deploy' (owner/name on GitHub)?" in \
+        str(missing_repository("github.com/acme/deploy", tmp_path, False))
+    assert "did you mean 'https://git.example.com/ops/deploy.git'?" in \
+        str(missing_repository("git.example.com/ops/deploy.git", tmp_path, False))
+    assert str(missing_repository(".ml-ci/gitops.git", tmp_path, False)).endswith(
+        "existing repository on disk" + tail)
+    # Fine: asked to create it, a URL, owner/name, or a folder that exists.
+    assert missing_repository(".ml-ci/gitops.git", tmp_path, True) is None
+    assert missing_repository("https://github.com/acme/deploy.git", tmp_path, False) is None
+    assert missing_repository("acme/deploy", tmp_path, False) is None
+    (tmp_path / "ops.git").mkdir()
+    assert missing_repository("ops.git", tmp_path, False) is None
+
+
+def test_validate_says_a_mistyped_repository_is_an_error(tmp_path: Path) -> None:
+    from ml_ci.config import check_file
+    from ml_ci.errors import ConfigError
+    from tests.modelrepo import make_model_repo
+
+    path = make_model_repo(tmp_path, name="tiny", overrides={
+        "image": {"registry": "127.0.0.1:5000", "repository": "acme/tiny", "base": "ml-ci-base:bookworm"},
+        "deploy": {"strategy": "gitops", "gitops": {"repo": "github.com/acme/deploy", "path": "apps/tiny"},
+                   "environments": [{"name": "staging"}]}})
+    with pytest.raises(ConfigError) as e:
+        check_file(path)
+    problems = [p for p in e.value.problems if p.path == "deploy.gitops.repo"]
+    assert [(p.severity, p.message.split(":")[0]) for p in problems] == \
+        [("error", "'github.com/acme/deploy' is not a URL or owner/name, and no repository exists at "
+                   f"{tmp_path}/github.com/acme/deploy")]
+    assert problems[0].line > 0
+    assert not (tmp_path / "github.com").exists()
