@@ -55,7 +55,7 @@ class Step:
 @dataclass(frozen=True, kw_only=True)
 class Concurrency:
     group: str
-    cancel_in_progress: bool
+    cancel_in_progress: Union[bool, str]  # or an expression (the reusable workflow: pull requests only)
 
     def data(self) -> dict[str, Value]:
         return {"group": self.group, "cancel-in-progress": self.cancel_in_progress}

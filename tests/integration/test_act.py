@@ -9,6 +9,8 @@ must be skipped (it would need a token).
 
 from __future__ import annotations
 
+import json
+import subprocess
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -31,14 +33,17 @@ from tests.integration.actrun import (
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-REF = f"v{__version__}"
-# All a model repository needs for the PR pipeline: one job calling ml-ci's reusable workflow.
-CALLER = f"""\
+# All a model repository needs for the PR pipeline: one job calling ml-ci's reusable workflow at a
+# commit, and running ml-ci's actions and code at that same commit; here with tuning switched on.
+CALLER = """\
 name: ml
 on: pull_request
 jobs:
   ml:
-    uses: ml-ci/ml-ci/.github/workflows/ml-pipeline.yml@{REF}
+    uses: ml-ci/ml-ci/.github/workflows/ml-pipeline.yml@{sha}
+    with:
+      ml-ci-ref: {sha}
+      tune: true
 """
 TUNE = {"enabled": True, "trials": 2, "metric": "accuracy",
         "search_space": {"learning_rate": {"type": "float", "low": 1.0e-4, "high": 1.0e-3, "log": True}}}
@@ -90,21 +95,28 @@ def test_pr_workflow_turns_red_at_the_gate(tmp_path: Path, runner: Runner) -> No
 
 @pytest.mark.timeout(1500)
 def test_reusable_workflow_runs_from_a_one_job_caller(tmp_path: Path, runner: Runner) -> None:
-    """ml-ci's own .github/workflows/ml-pipeline.yml, called by tag from a model repository: act takes
-    ml-ci/ml-ci@tag from a local copy of this checkout, and so does the workflow's checkout of ml-ci
-    (the checkout stand-in), whose actions and code (pip install of the source) the jobs then run."""
+    """ml-ci's own .github/workflows/ml-pipeline.yml, called at a commit from a model repository, with
+    tuning on: act takes ml-ci/ml-ci@<sha> from a local copy of this checkout, and so does the workflow's
+    checkout of ml-ci (the checkout stand-in), whose actions and code (pip install of the source) the
+    jobs then run. On a pull request the release jobs (export, build, deploy) are skipped."""
     repos = tmp_path / "github"
-    copy = ml_ci_copy(repos / "ml-ci" / "ml-ci", REF)
-    repo = pr_repo(tmp_path, runner, gates=PASSING_GATES)
-    (repo / ".github" / "workflows" / "ml.yml").write_text(CALLER)
+    copy = ml_ci_copy(repos / "ml-ci" / "ml-ci", f"v{__version__}")
+    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=copy, check=True, capture_output=True, text=True,
+                         timeout=60).stdout.strip()
+    repo = pr_repo(tmp_path, runner, gates=PASSING_GATES, tune=TUNE)
+    (repo / ".github" / "workflows" / "ml.yml").write_text(CALLER.format(sha=sha))
     commit_all(repo, "call ml-ci's reusable workflow")
     run = run_act(repo, runner, tmp_path / "work", Act(
         event="pull_request", workflow=".github/workflows/ml.yml", payload=fork_pull_request_event(),
-        env={"ML_CI_STANDIN_REPOS": str(repos)}, local_repositories={f"ml-ci/ml-ci@{REF}": copy}))
+        env={"ML_CI_STANDIN_REPOS": str(repos)}, local_repositories={f"ml-ci/ml-ci@{sha}": copy}))
     # The fork's pull request gets no report job (it would need a write token).
     assert run.results == {"ml-pipeline/validate ml.yaml": "succeeded", "ml-pipeline/data check": "succeeded",
-                           "ml-pipeline/train": "succeeded", "ml-pipeline/evaluate": "succeeded"}, \
-        f"{run.results}\n{run.log[-8000:]}"
-    assert f"Checked out ml-ci/ml-ci at {REF}" in run.job_log("ml-pipeline/train")
+                           "ml-pipeline/tune": "succeeded", "ml-pipeline/train": "succeeded",
+                           "ml-pipeline/evaluate": "succeeded"}, f"{run.results}\n{run.log[-8000:]}"
+    assert f"Checked out ml-ci/ml-ci at {sha}" in run.job_log("ml-pipeline/train")
+    # The tuned parameters travelled to training: train used the study's best learning rate.
+    best = json.loads((run.state / "artifacts" / "tune" / "best_params.json").read_text())
+    lineage = json.loads((run.state / "artifacts" / "train" / "lineage.json").read_text())
+    assert best and {k: lineage["hyperparameters"][k] for k in best} == best, (best, lineage["hyperparameters"])
     assert "gates passed" in run.job_log("ml-pipeline/evaluate")
     assert (run.state / "artifacts" / "evaluate" / "eval.json").is_file()

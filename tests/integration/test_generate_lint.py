@@ -253,3 +253,33 @@ def test_generate_check_imports_nothing_heavy() -> None:
     assert report["code"] == 0
     assert "ml_ci" in report["modules"]
     assert sorted(set(report["modules"]) & set(HEAVY)) == []
+
+
+# --- the reusable workflow's default commit ---------------------------------------------------------
+
+def test_the_reusable_workflows_default_commit_has_every_input_it_passes() -> None:
+    """ml-pipeline.yml runs ml-ci's actions at ML_CI_COMMIT unless the caller names another commit:
+    that commit is in this repository's history, and each of its actions declares every input the
+    workflow gives it (a bump to an older or unrelated commit fails here, not on a user's runner).
+    Needs the repository's history (CI checks out with fetch-depth 0)."""
+    from ml_ci.generate.reusable import ML_CI_COMMIT
+
+    git = tool("git")
+    found = run(git, "cat-file", "-e", f"{ML_CI_COMMIT}^{{commit}}", cwd=ROOT)
+    assert found.returncode == 0, f"{ML_CI_COMMIT} is not a commit of this repository: {found.stderr}"
+    ancestor = run(git, "merge-base", "--is-ancestor", ML_CI_COMMIT, "HEAD", cwd=ROOT)
+    assert ancestor.returncode == 0, f"{ML_CI_COMMIT} is not an ancestor of HEAD"
+    doc = yaml.safe_load(render_bundled()[".github/workflows/ml-pipeline.yml"])
+    checked = 0
+    for job in doc["jobs"].values():
+        for step in job["steps"]:
+            uses = str(step.get("uses", ""))
+            if not uses.startswith("./.ml-ci-src/actions/"):
+                continue
+            name = uses.rsplit("/", 1)[1]
+            shown = run(git, "show", f"{ML_CI_COMMIT}:actions/{name}/action.yml", cwd=ROOT)
+            assert shown.returncode == 0, f"actions/{name} is missing at {ML_CI_COMMIT}"
+            declared = set(yaml.safe_load(shown.stdout)["inputs"])
+            assert set(step.get("with", {})) <= declared, f"{name}: {set(step['with']) - declared} unknown at {ML_CI_COMMIT}"
+            checked += 1
+    assert checked >= 10

@@ -60,7 +60,7 @@ def test_workflow_permissions_and_triggers(rel: str) -> None:
         perms = job["permissions"]
         assert perms.get("contents") == "read", job_id
         writes = {k for k, v in perms.items() if v == "write"}
-        allowed = {"report": {"pull-requests", "statuses"}, "build": {"packages"}}.get(job_id, set())
+        allowed = {"report": {"pull-requests", "statuses"}, "build": {"packages"}, "build-ghcr": {"packages"}}.get(job_id, set())
         if job_id.startswith(("deploy-", "promote-")):
             allowed = {"deployments", "id-token"}
         assert writes <= allowed, f"{job_id} asks for {writes - allowed}"
@@ -77,6 +77,11 @@ def test_release_never_runs_on_pull_requests_and_deploys_only_there() -> None:
         doc = load(text)
         if rel.endswith("ml-release.yml"):
             assert set(doc["on"]) == {"push", "workflow_dispatch"}, rel
+        elif rel == PIPELINE_FILE:
+            # The reusable workflow has the release jobs behind inputs, never run for a pull request.
+            for job_id, job in doc["jobs"].items():
+                if job_id.startswith(("deploy", "promote", "build", "export")):
+                    assert "github.event_name != 'pull_request'" in job["if"], job_id
         else:
             assert not any(j.startswith(("deploy", "promote", "build")) for j in doc["jobs"]), rel
 
