@@ -14,6 +14,7 @@ from ml_ci.config import load_config
 
 def evaluate(config_path: Path, model: Path | None, baseline: Path | None, gitops_dir: Path | None,
              main_baseline: Path | None, fmt: str, no_cache: bool = False, allow_stale_model: bool = False) -> int:
+    from ml_ci.evaluate import latency
     from ml_ci.evaluate.baseline import BaselineSources
     from ml_ci.evaluate.stage import Options, gate_failure, run
     from ml_ci.report import text
@@ -27,6 +28,8 @@ def evaluate(config_path: Path, model: Path | None, baseline: Path | None, gitop
         print()
     else:
         print(text.evaluation(record, [r.to_json() for r in outcome.results]), end="")
+        if note := latency.describe(record):
+            print(f"\n{note}")
         print(f"\nverdict: {outcome.verdict} (.ml-ci/artifacts/evaluate/eval.json)")
     if outcome.failures:
         raise gate_failure(outcome)

@@ -7,7 +7,7 @@ is tested on toy arrays.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
@@ -29,6 +29,7 @@ class Measured:
     size_mb: float
     model_digest: str
     model_path: str
+    latency_method: dict[str, Any] = field(default_factory=dict)  # how latencies_ms was measured (evaluate.latency)
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ def assemble(config: Config, *, role: str, fingerprint: str | None, texts_length
         "per_class": {k: vars(v) for k, v in scores.per_class.items()},
         "confusion_matrix": scores.confusion,
         "latency": {"samples": len(measured.latencies_ms), "p50_ms": metrics.get("latency_p50_ms"),
-                    "p95_ms": metrics.get("latency_p95_ms")},
+                    "p95_ms": metrics.get("latency_p95_ms"), "method": measured.latency_method or None},
         "slices": slice_records,
         "gates": [r.to_json() for r in results if r.scope == "overall"],
         "verdict": verdict(results),

@@ -5,6 +5,7 @@ What goes in, and why:
 - the model folder's digest and the path the record shows for it;
 - the evaluated split (role and content) and how rows are loaded (`data` without its checks);
 - `model.max_length` (inference truncates to it), `name`, `task` (the record carries them);
+- `package.quantize` and `package.opset`: latency is timed on the model exported as they say;
 - the whole `evaluate` section: metrics, gates, slices, latency samples, allow_missing_baseline;
 - each baseline's source and content (relative gates, significance tests, history);
 - train's metrics.json (the training plot);
@@ -37,6 +38,7 @@ def cache_inputs(config: Config, *, role: str, fingerprint: str | None, model_di
         "data": loading(config.data),
         "split": {"role": role, "fingerprint": fingerprint},
         "max_length": config.model.max_length,
+        "package": {"quantize": config.package.quantize, "opset": config.package.opset},
         "evaluate": asdict(config.evaluate),
         "model": {"digest": model_digest, "path": model_path},
         "baselines": {k: (list(v) if v is not None else None) for k, v in sorted(baselines.items())},

@@ -1,4 +1,4 @@
-"""Run the trained model: batched probabilities, single-request latency, size on disk.
+"""Run the trained model: batched probabilities and size on disk (latency: `ml_ci.evaluate.latency`).
 
 torch and transformers are imported inside the functions: importing this module stays cheap.
 Batches are formed from texts sorted by token length and padded only to the longest in each
@@ -7,7 +7,6 @@ batch (dynamic padding), which wastes far less compute than padding everything t
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,6 @@ from ml_ci.errors import OperationalError
 from ml_ci.evaluate.metrics import FloatArray
 
 BATCH_SIZE = 64
-WARMUP = 3
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "pytorch_model.bin.index.json")
 
 
@@ -111,25 +109,6 @@ def check_finite(probs: FloatArray) -> None:
         raise OperationalError(f"the model produced NaN or infinite probabilities for {int(bad.sum())} of {len(probs)} "
                                f"examples (the first at index {first}): its weights are broken, e.g. trained with a "
                                "diverging loss; retrain it (`ml-ci train`)")
-
-
-def latencies_ms(m: Model, texts: list[str], samples: int) -> list[float]:
-    """Wall time of single-text predictions (tokenize, forward, softmax) on this machine, in ms."""
-    import torch
-
-    def once(text: str) -> None:
-        enc = m.tokenizer([text], truncation=True, max_length=m.max_length, return_tensors="pt")
-        _softmax(m.model(**enc).logits)
-
-    timings = []
-    with torch.inference_mode():
-        for i in range(WARMUP):
-            once(texts[i % len(texts)])
-        for i in range(samples):
-            start = time.perf_counter()
-            once(texts[i % len(texts)])
-            timings.append((time.perf_counter() - start) * 1000.0)
-    return timings
 
 
 def folder_size_mb(folder: Path) -> float:

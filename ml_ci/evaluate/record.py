@@ -24,7 +24,11 @@ from ml_ci.errors import OperationalError
 from ml_ci.evaluate.metrics import FloatArray, IntArray
 
 KIND = "ml-ci/eval"
-FORMAT = 1
+# 2: latency is the exported model's through the serving runtime, and `latency.method` says how it was
+# measured; `model.lineage` says whether the model's training data is ml.yaml's. Every key of format 1
+# is kept with its meaning, so readers of format 1 read format 2; format 1 records are read as before
+# (a relative latency gate against one compares with a PyTorch timing: the gate's row says the baseline).
+FORMAT = 2
 HISTORY_LIMIT = 50  # evaluations kept in a record's metric history
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
@@ -38,7 +39,7 @@ from ml_ci.config.model import Config
 from ml_ci.data.fingerprint import fingerprints
 from ml_ci.errors import GateError
 from ml_ci.evaluate import baseline as baselines_mod
-from ml_ci.evaluate import inference
+from ml_ci.evaluate import inference, latency
 from ml_ci.evaluate.assemble import Measured, Outcome, assemble
 from ml_ci.evaluate.cache_inputs import PACKAGES, cache_inputs
 from ml_ci.evaluate.dataset import EvalSplit, load_eval_split, split_role
@@ -86,12 +87,28 @@ def shown_path(config: Config, model_dir: Path) -> str:
     return (model_dir.relative_to(config.root) if model_dir.is_relative_to(config.root) else model_dir).as_posix()
 
 
+LATENCY_METRICS = ("latency_p50_ms", "latency_p95_ms")
+
+
+def wants_latency(config: Config) -> bool:
+    """Latency costs an export and timed requests: measured only when reported (a gate can name only
+    a reported metric: the config refuses others)."""
+    return any(m in LATENCY_METRICS for m in config.evaluate.metrics)
+
+
 def measure(config: Config, model_dir: Path, split: EvalSplit, digest: str) -> tuple[Predictions, Measured]:
     m = inference.load(model_dir, config.data.labels, config.model.max_length)
     probs = inference.predict_proba(m, split.texts)
-    timings = inference.latencies_ms(m, split.texts, config.evaluate.latency_samples)
     preds = Predictions(tuple(text_hash(t) for t in split.texts), split.labels, probs)
-    return preds, Measured(timings, inference.folder_size_mb(model_dir), digest, shown_path(config, model_dir))
+    timed = latency.Latency([], {})
+    if wants_latency(config):
+        # As production runs it: exported with export's own code, timed through the server's runtime.
+        timed = latency.measure(model_dir, split.texts, config.evaluate.latency_samples,
+                                work=Path(tempfile.mkdtemp(prefix="ml-ci-latency-")), name=config.name,
+                                max_length=config.model.max_length, opset=config.package.opset,
+                                quantize=config.package.quantize)
+    return preds, Measured(timed.timings_ms, inference.folder_size_mb(model_dir), digest, shown_path(config, model_dir),
+                           timed.method)
 
 
 def reusable(outcome: Outcome) -> bool:

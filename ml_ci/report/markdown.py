@@ -154,7 +154,11 @@ def headline(record: Mapping[str, Any]) -> str:
 
 def evaluation(record: Mapping[str, Any], *, images: Sequence[str] = ()) -> str:
     """The evaluation section: headline, metrics, gates, slices, per-class and confusion matrix."""
+    from ml_ci.evaluate.latency import describe
+
     parts = [headline(record), "#### Metrics\n\n" + metrics_table(record)]
+    if note := describe(record):  # a latency gate's number means little without how it was measured
+        parts.append(escape(note))
     all_gates = list(record.get("gates", [])) + [g for s in record.get("slices", []) for g in s.get("gates", [])]
     if all_gates:
         parts.append("#### Gates\n\n" + gates_table(all_gates))

@@ -217,3 +217,30 @@ def test_a_model_of_other_training_data_exits_1_unless_allowed_and_then_says_sta
     assert "warning: evaluating a stale model (--allow-stale-model)" in capsys.readouterr().err
     assert record(tmp_path)["model"]["lineage"]["status"] == "stale"
     assert [c["role"] for c in record(tmp_path)["model"]["lineage"]["changed"]] == ["train"]
+
+
+def test_latency_is_the_exported_models_through_the_serving_runtime(tmp_path: Path, model: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 20 item 9: not PyTorch per example, but what the serving image runs, and the record says how."""
+    from ml_ci.evaluate import latency
+    from ml_ci.serve.model import Classifier
+
+    served: list[list[str]] = []
+    probabilities = Classifier.probabilities
+
+    def spy(self: Classifier, texts: list[str]) -> Any:
+        served.append(texts)
+        return probabilities(self, texts)
+
+    monkeypatch.setattr(Classifier, "probabilities", spy)
+    config = repo(tmp_path, model, package={"quantize": "int8"})
+    assert evaluate(config) == 0
+    r = record(tmp_path)
+    assert r["format"] == 2
+    assert len(served) == latency.WARMUP + 5 * latency.REPEATS and all(len(t) == 1 for t in served)
+    method = r["latency"]["method"]
+    assert (method["runtime"], method["quantize"], method["repeats"]) == (latency.RUNTIME, "int8", latency.REPEATS)
+    assert method["seconds"]["export"] > 0 and method["seconds"]["timing"] > 0
+    assert r["latency"]["p95_ms"] == r["metrics"]["latency_p95_ms"] > 0
+    assert latency.describe(r) in (Layout(tmp_path).eval_record.parent / "report.md").read_text()
+    assert not list(tmp_path.glob("**/*.onnx"))  # the serving copy is temporary
