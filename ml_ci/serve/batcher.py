@@ -7,6 +7,11 @@ max_batch_size and a big request cannot starve small ones for long.
 Waiting only pays when someone else is coming: given `active` (the requests being handled right
 now), the batcher stops waiting once every active request is in the batch, so a lone request
 is not delayed by max_batch_delay_ms.
+
+A failed model call fails no request that did not cause it: the batch is split in halves and each half
+retried, down to single chunks, so that only the chunks whose own texts fail get the exception
+(log2(batch) extra calls per bad chunk, and none when nothing fails). Without this, one client whose
+text the model cannot take fails every request that happens to share its batch.
 """
 
 from __future__ import annotations
@@ -98,18 +103,26 @@ class MicroBatcher:
             batch, stop = self._next_batch()
             if stop:
                 return
-            texts = [t for chunk in batch for t in chunk.texts]
-            started = time.perf_counter()
-            try:
-                result = self._predict(texts)
-                # numpy's tolist() is one C call; plain sequences (tests) are converted row by row.
-                rows: list[list[float]] = result.tolist() if hasattr(result, "tolist") else [list(map(float, r)) for r in result]
-            except Exception as e:
-                for chunk in batch:
-                    chunk.future.set_exception(e)
-                continue
-            self._on_batch(len(texts), time.perf_counter() - started)
-            offset = 0
-            for chunk in batch:
-                chunk.future.set_result(rows[offset:offset + len(chunk.texts)])
-                offset += len(chunk.texts)
+            self._serve(batch)
+
+    def _serve(self, batch: list[_Chunk]) -> None:
+        """One model call for the batch; on failure, retry each half alone until the failing chunks are found."""
+        texts = [t for chunk in batch for t in chunk.texts]
+        started = time.perf_counter()
+        try:
+            result = self._predict(texts)
+            # numpy's tolist() is one C call; plain sequences (tests) are converted row by row.
+            rows: list[list[float]] = result.tolist() if hasattr(result, "tolist") else [list(map(float, r)) for r in result]
+        except Exception as e:
+            if len(batch) == 1:
+                batch[0].future.set_exception(e)
+                return
+            half = len(batch) // 2
+            self._serve(batch[:half])
+            self._serve(batch[half:])
+            return
+        self._on_batch(len(texts), time.perf_counter() - started)
+        offset = 0
+        for chunk in batch:
+            chunk.future.set_result(rows[offset:offset + len(chunk.texts)])
+            offset += len(chunk.texts)

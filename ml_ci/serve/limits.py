@@ -17,3 +17,12 @@ class Limits:
     request_timeout_s: float = 30.0
     # Idle keep-alive connections are closed after this, so that shutdown never waits on them for long.
     idle_timeout_s: float = 15.0
+    # From a request's first byte to its last (request line, headers and body): 408 beyond. A per-read
+    # timeout alone lets a client that sends one byte every few seconds hold its thread for ever.
+    request_read_timeout_s: float = 10.0
+    # Open connections (one thread each); beyond it a new connection is answered 503 at once and closed.
+    max_connections: int = 256
+    # After SIGTERM: /readyz answers 503 at once, but the server keeps accepting and answering (each
+    # answer says `Connection: close`) for this long, so that requests routed before the load balancer
+    # noticed are served; then it stops accepting, finishes what is in flight and exits 0.
+    drain_seconds: float = 5.0

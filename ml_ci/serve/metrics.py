@@ -29,6 +29,8 @@ class ServerMetrics:
                                        buckets=LATENCY_BUCKETS, registry=self.registry)
         self.texts = Counter("mlci_texts", "Texts classified.", registry=self.registry)
         self.errors = Counter("mlci_errors", "Refused or failed requests by kind.", ["kind"], registry=self.registry)
+        self.connections = Gauge("mlci_open_connections", "Client connections being served (at most max_connections).",
+                                 registry=self.registry)
         self.in_flight = Gauge("mlci_in_flight_requests", "Requests being answered.", registry=self.registry)
         self.ready = Gauge("mlci_ready", "1 once the model is loaded and warmed up.", registry=self.registry)
 

@@ -7,6 +7,9 @@ the HTTP status and a message that says what to change; nothing here raises anyt
 from __future__ import annotations
 
 import json
+import re
+import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,19 +26,42 @@ class Refusal(Exception):
         return json.dumps({"error": {"kind": self.kind, "message": self.message}}).encode()
 
 
-def check_length(content_length: str | None, limits: Limits) -> int:
-    """The body size from Content-Length, refused before reading when absent, malformed or too large."""
-    if content_length is None:
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def check_length(values: Sequence[str], limits: Limits) -> int:
+    """The body size from the Content-Length header(s), refused before reading when absent, repeated,
+    malformed or too large.
+
+    A repeated Content-Length is refused even when the copies agree: two parsers in a chain that pick
+    different copies are how request smuggling works. Only ASCII digits count as a number (Python's
+    int() would also take "+1", " 1", "1_0" and other scripts' digits)."""
+    if not values:
         raise Refusal(411, "length_required", "send the body with a Content-Length header")
-    try:
-        size = int(content_length)
-    except ValueError:
-        raise Refusal(400, "bad_request", f"Content-Length {content_length[:40]!r} is not a number") from None
-    if size < 0:
-        raise Refusal(400, "bad_request", "Content-Length is negative")
-    if size > limits.max_body_bytes:
-        raise Refusal(413, "body_too_large", f"the body is {size} bytes; the limit is {limits.max_body_bytes}")
-    return size
+    if len(values) > 1:
+        raise Refusal(400, "bad_request", f"{len(values)} Content-Length headers; send exactly one")
+    value = values[0].strip(" \t")
+    if not _DIGITS.fullmatch(value):
+        raise Refusal(400, "bad_request", f"Content-Length {value[:40]!r} is not a number")
+    digits = value.lstrip("0") or "0"
+    if len(digits) > len(str(limits.max_body_bytes)) or int(digits) > limits.max_body_bytes:
+        raise Refusal(413, "body_too_large", f"the body is {digits[:40]} bytes; the limit is {limits.max_body_bytes}")
+    return int(digits)
+
+
+def check_content_type(value: str | None) -> None:
+    """Only `application/json` (UTF-8) is accepted: the media types a web page may POST cross-site without
+    a CORS preflight (text/plain, form-encoded, multipart) are refused, so no page can make a visitor's
+    browser send predictions here; and a body declared as something else is not read as JSON by guess."""
+    media, _, params = (value or "").partition(";")
+    media = media.strip().lower()
+    if media != "application/json":
+        shown = f"Content-Type {media[:60]!r}" if media else "no Content-Type"
+        raise Refusal(415, "unsupported_media_type", f"{shown}; send the body as Content-Type: application/json")
+    for param in params.split(";"):
+        name, _, charset = param.partition("=")
+        if name.strip().lower() == "charset" and charset.strip().strip('"').lower() not in ("utf-8", "utf8"):
+            raise Refusal(415, "unsupported_media_type", f"charset {charset.strip()[:40]!r}; the body must be UTF-8")
 
 
 def parse_texts(body: bytes, limits: Limits) -> list[str]:
@@ -49,6 +75,11 @@ def parse_texts(body: bytes, limits: Limits) -> list[str]:
     except (json.JSONDecodeError, RecursionError) as e:
         where = f" at line {e.lineno} column {e.colno}" if isinstance(e, json.JSONDecodeError) else ""
         raise Refusal(400, "invalid_json", f"the body is not valid JSON{where}") from None
+    except ValueError:
+        # What the decoder itself refuses once the syntax is right: Python will not convert an integer of
+        # more digits than sys.get_int_max_str_digits() (quadratic time), whatever key holds it.
+        raise Refusal(400, "invalid_json", f"the body has a number of more than {sys.get_int_max_str_digits()} digits; "
+                                           "send texts as strings") from None
     if not isinstance(payload, dict):
         raise Refusal(422, "invalid_request", 'send an object: {"texts": ["..."]} or {"text": "..."}')
     unknown = sorted(set(payload) - {"texts", "text"})
@@ -69,7 +100,22 @@ def parse_texts(body: bytes, limits: Limits) -> list[str]:
             raise Refusal(422, "invalid_request", f"texts[{i}] must be a string, not {_kind(item)}")
         if len(item) > limits.max_text_chars:
             raise Refusal(422, "text_too_long", f"texts[{i}] has {len(item)} characters; the limit is {limits.max_text_chars}")
+        if not item.strip():
+            # A model gives every input a label, the empty one too, with confidence; say no, as for an empty list.
+            what = "empty" if not item else "only whitespace"
+            raise Refusal(422, "empty_text", f"texts[{i}] is {what}; send text to classify")
+        _check_encodable(item, i)
     return texts
+
+
+def _check_encodable(text: str, index: int) -> None:
+    """JSON's \\u escapes can name a lone UTF-16 surrogate (\\ud800), which is no character: Python keeps
+    it in a str, but it has no UTF-8 form, and the tokenizer (Rust) refuses the whole batch it is in."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise Refusal(400, "invalid_text", f"texts[{index}] has a lone surrogate \\u{ord(text[e.start]):04x} at character "
+                                           f"{e.start}, which is not a character; send valid Unicode") from None
 
 
 def _kind(value: Any) -> str:

@@ -7,17 +7,39 @@ cores): this server 1,590 requests/s against 1,186 for uvicorn (h11) with a bare
 above the model's own rate (about 10-25 ms of compute per text). One thread per connection,
 keep-alive (HTTP/1.1).
 
-Shutdown (SIGTERM/SIGINT): /readyz turns 503, the listening socket closes (nothing new is
-accepted), idle keep-alive connections are closed, every request already read is answered, the
-batcher drains, and the process exits 0.
+Why not a well-kept server for the hardening either (issue 13): the three properties asked of the
+server are not what uvicorn, gunicorn or waitress give. On SIGTERM they close the listening socket at
+once (uvicorn, gunicorn) or stop outright (waitress), where a rolling update needs the opposite: keep
+accepting while load balancers learn that the pod is going. uvicorn has no deadline on reading a
+request (its `timeout_keep_alive` is reset by every byte received; the request-start timeout of
+encode/uvicorn#157 was never added), so a slow client holds a connection for ever there too. Each
+would need the same hand-written drain and deadline on top, plus h11 or httptools and an event loop
+in the image. What is hand-written here is small and tested byte by byte in
+tests/integration/test_serve.py: a per-request read deadline (`_DeadlineReader`), a connection cap
+(`_HTTPServer.process_request`) and the drain (`InferenceServer.stop`).
+
+Limits on clients (ml_ci/serve/limits.py): a connection waits at most idle_timeout_s for its next
+request; from a request's first byte, its line, headers and body must arrive within
+request_read_timeout_s (408 and close beyond); at most max_connections are open at once (a new one
+beyond is answered 503 and closed, so threads are bounded); bodies must be `application/json` (415)
+with one well-formed Content-Length (411, 400, 413); HTTP/0.9 requests are refused (505).
+
+Shutdown (SIGTERM/SIGINT): /readyz turns 503 at once; for drain_seconds the server keeps accepting
+and answering, each answer with `Connection: close` so that keep-alive clients reconnect elsewhere;
+then it accepts what is already queued, closes the listening socket, closes idle keep-alive
+connections, answers every request already read, drains the batcher and exits 0. A second signal
+ends the drain period early.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import io
 import json
 import signal
 import socket
+import struct
 import sys
 import threading
 import time
@@ -30,7 +52,7 @@ from typing import IO, Any
 from ml_ci.serve.batcher import MicroBatcher
 from ml_ci.serve.limits import Limits
 from ml_ci.serve.metrics import ServerMetrics
-from ml_ci.serve.protocol import Refusal, check_length, parse_texts, predictions_body
+from ml_ci.serve.protocol import Refusal, check_content_type, check_length, parse_texts, predictions_body
 
 PREDICT_PATH = "/v1/predict"
 # A too-large body up to this size is read and discarded before the 413, so that clients which send
@@ -45,6 +67,88 @@ class _HTTPServer(ThreadingHTTPServer):
     block_on_close = True
     allow_reuse_address = True
     request_queue_size = 128
+    app: InferenceServer
+
+    def server_activate(self) -> None:
+        super().server_activate()
+        self.slots = threading.BoundedSemaphore(self.app.limits.max_connections)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """One thread per connection, up to max_connections; beyond, a 503 at once instead of a thread."""
+        if not self.slots.acquire(blocking=False):
+            self.app.metrics.errors.labels("too_many_connections").inc()
+            self.app.metrics.requests.labels("other", "503").inc()
+            with contextlib.suppress(OSError):
+                request.setblocking(False)  # a fresh socket's send buffer takes these bytes; never wait here
+                request.send(TOO_MANY_CONNECTIONS)
+            self.shutdown_request(request)
+            return
+        self.app.metrics.connections.inc()
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        self.app.metrics.connections.dec()
+        self.slots.release()
+
+
+_TOO_MANY = b'{"error": {"kind": "too_many_connections", "message": "the server has as many connections as it takes; retry"}}'
+TOO_MANY_CONNECTIONS = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
+                        b"Connection: close\r\nContent-Length: " + str(len(_TOO_MANY)).encode() + b"\r\n\r\n" + _TOO_MANY)
+
+
+class _DeadlineReader(io.RawIOBase):
+    """The connection's reads, with a deadline on each request as a whole.
+
+    A socket timeout bounds one read, so a client that sends a byte every few seconds would hold its
+    thread for ever. Here, waiting for a request's first byte is bounded by idle_timeout_s, and from that
+    byte on, every read gets only what is left of request_read_timeout_s: the request line, headers and
+    body must all arrive in that time. `expired` tells a timed-out request (408) from an idle
+    connection (closed quietly)."""
+
+    def __init__(self, sock: socket.socket, limits: Limits) -> None:
+        super().__init__()
+        self._sock = sock
+        self._limits = limits
+        self.deadline: float | None = None  # None: between requests
+        self.expired = False
+
+    def readable(self) -> bool:
+        return True
+
+    def begin_idle(self) -> None:
+        self.deadline = None
+        self.expired = False
+
+    def in_request(self) -> bool:
+        return self.deadline is not None
+
+    def readinto(self, buffer: Any) -> int:
+        if self.deadline is None:
+            self._sock.settimeout(self._limits.idle_timeout_s)
+            n = self._sock.recv_into(buffer)
+            if n:
+                self.deadline = time.monotonic() + self._limits.request_read_timeout_s
+            return n
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            self.expired = True
+            raise TimeoutError("the request was not read within its deadline")
+        self._sock.settimeout(remaining)
+        try:
+            return self._sock.recv_into(buffer)
+        except TimeoutError:
+            self.expired = True
+            raise
 
 
 class InferenceServer:
@@ -68,8 +172,10 @@ class InferenceServer:
         self.answered = 0
         self.predicting = 0  # POST /v1/predict requests being handled: the batcher waits only for these
         self._connections_lock = threading.Lock()
+        self._drain_over = threading.Event()
         handler = type("Handler", (_Handler,), {"app": self})
-        self.httpd = _HTTPServer((host, port), handler)
+        server_class = type("HTTPServer", (_HTTPServer,), {"app": self})
+        self.httpd = server_class((host, port), handler)
 
     @property
     def port(self) -> int:
@@ -95,7 +201,7 @@ class InferenceServer:
         except Exception as e:
             self.log({"event": "load_failed", "error": f"{type(e).__name__}: {e}"})
             self.exit_code = 1
-            self.stop()
+            self.stop(drain=False)
             return
         self.ready.set()
         self.metrics.ready.set(1)
@@ -106,18 +212,31 @@ class InferenceServer:
         thread.start()
         return thread
 
-    def stop(self) -> None:
-        """Begin the drain; safe from a signal handler (the blocking part runs in a thread)."""
+    def stop(self, *, drain: bool = True) -> None:
+        """Begin the shutdown; safe from a signal handler (the waiting runs in a thread).
+
+        Not ready at once; keep accepting and answering for drain_seconds (requests routed here before
+        the load balancer saw /readyz fail still get answers); then stop accepting. A second call ends
+        the drain period early."""
         if self.draining.is_set():
+            self._drain_over.set()
             return
         self.draining.set()
         self.metrics.ready.set(0)
-        threading.Thread(target=self.httpd.shutdown, name="shutdown", daemon=True).start()
+        seconds = self.limits.drain_seconds if drain else 0.0
+        self.log({"event": "draining", "seconds": seconds})
+
+        def end_of_drain() -> None:
+            self._drain_over.wait(seconds)
+            self.httpd.shutdown()
+
+        threading.Thread(target=end_of_drain, name="drain", daemon=True).start()
 
     def serve(self) -> int:
-        """Serve until stop(); then finish what is in flight and return the exit code."""
+        """Serve until stop() and its drain period; then finish what is in flight and return the exit code."""
         self.log({"event": "listening", "port": self.port})
         self.httpd.serve_forever(poll_interval=0.1)
+        self._accept_queued()
         self.httpd.socket.close()  # stop accepting: new connections are refused from here on
         self._close_idle_connections()
         self.httpd.server_close()  # joins the handler threads: every accepted request is answered
@@ -125,6 +244,25 @@ class InferenceServer:
             self.batcher.close()
         self.log({"event": "stopped", "exit_code": self.exit_code, "accepted": self.accepted, "answered": self.answered})
         return self.exit_code
+
+    def _accept_queued(self) -> None:
+        """Connections the kernel completed but nobody accepted yet: their clients may have sent a request
+        already, and closing the listening socket would reset them unanswered. Take them all first.
+
+        Between the last accept() and close(), the kernel keeps completing handshakes (and this thread may
+        wait milliseconds for the GIL): each would be reset, its request sent and lost. So first the
+        listening socket drops every new SYN (a one-instruction socket filter, Linux): such a client
+        retries its SYN a second later, finds the port closed and knows nothing was sent."""
+        listener = self.httpd.socket
+        _drop_new_connections(listener)
+        listener.setblocking(False)
+        while True:
+            try:
+                request, address = listener.accept()
+            except OSError:  # BlockingIOError: nothing left in the queue
+                return
+            request.setblocking(True)
+            self.httpd.process_request(request, address)
 
     def install_signal_handlers(self) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -142,15 +280,34 @@ class InferenceServer:
     def _close_idle_connections(self) -> None:
         """A connection waiting for its next request gets EOF; one reading a request finishes it."""
         with self._connections_lock:
-            for handler in self._connections.values():
-                if not handler.busy:
-                    handler.shutdown_read()
+            handlers = list(self._connections.values())
+        for handler in handlers:
+            handler.shutdown_read()
 
     def log(self, record: dict[str, Any]) -> None:
         line = json.dumps({"ts": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), **record})
         with self._log_lock:
             self._log_stream.write(line + "\n")
             self._log_stream.flush()
+
+
+SO_ATTACH_FILTER = 26  # Linux, <asm-generic/socket.h>; the socket module does not name it
+
+
+def _drop_new_connections(listener: socket.socket) -> None:
+    """Attach the classic BPF program `ret #0` (drop every packet) to the listening socket. Best effort:
+    elsewhere than Linux, the window it closes stays open."""
+    if sys.platform != "linux":
+        return
+    program = ctypes.create_string_buffer(struct.pack("HBBI", 0x06, 0, 0, 0))  # BPF_RET | BPF_K, 0: drop
+    fprog = struct.pack("HP", 1, ctypes.addressof(program))  # struct sock_fprog {len; filter*}, native alignment
+    with contextlib.suppress(OSError):
+        listener.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)  # the kernel copies the program
+
+
+def _read_timeout(limits: Limits) -> Refusal:
+    return Refusal(408, "request_timeout", f"the request (line, headers and body) did not arrive within "
+                                           f"{limits.request_read_timeout_s} s of its first byte")
 
 
 def _metadata(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -166,14 +323,17 @@ class _Handler(BaseHTTPRequestHandler):
     # Headers and body leave in two writes; with Nagle's algorithm the second waits for the client's
     # delayed ACK (40 ms on Linux) on every keep-alive request. TCP_NODELAY sends both at once.
     disable_nagle_algorithm = True
-    busy = False
+    busy = False  # a request is being read or answered: shutdown must let it finish
+    served = 0  # requests read on this connection
+    answered = False  # this request got its answer (a timed-out one that did not gets a 408)
     _started = 0.0
     _log_extra: dict[str, Any]
 
     def setup(self) -> None:
-        # StreamRequestHandler applies `timeout` to the socket: idle keep-alive connections end.
-        self.request.settimeout(self.app.limits.idle_timeout_s)
         super().setup()
+        self.rfile.close()  # the stdlib's reader has no deadline per request; ours replaces it
+        self._reader = _DeadlineReader(self.connection, self.app.limits)
+        self.rfile = io.BufferedReader(self._reader, 1 << 16)
         self._busy_lock = threading.Lock()
         self.app._track(self, alive=True)
 
@@ -183,8 +343,11 @@ class _Handler(BaseHTTPRequestHandler):
             super().finish()
 
     def shutdown_read(self) -> None:
+        """EOF for a keep-alive connection between requests. One whose request has begun to arrive is left
+        to finish; so is a new one that has not sent its first request yet: its client connected to send
+        one, likely already on its way (it ends at idle_timeout_s if not)."""
         with self._busy_lock:
-            if not self.busy:
+            if self.served and not self.busy and not self._reader.in_request():
                 with contextlib.suppress(OSError):
                     self.connection.shutdown(socket.SHUT_RD)
 
@@ -195,16 +358,33 @@ class _Handler(BaseHTTPRequestHandler):
             self.app.accepted += 1
         self._started = time.perf_counter()
         self._log_extra = {}
+        if len(getattr(self, "raw_requestline", b"").split()) == 2:
+            # `GET /` alone is HTTP/0.9, whose answer is a bare body: no status line, no headers. No client
+            # of this server speaks it (the stdlib would answer it so, after waiting for headers that never
+            # come). Refused before parsing, with a status line.
+            self.command, self.path, self.request_version = "", "", "HTTP/1.1"
+            self.send_error(505, "HTTP/0.9 requests are not served; send HTTP/1.1 (or 1.0)")
+            return False
         return super().parse_request()
 
     def handle_one_request(self) -> None:
+        self._reader.begin_idle()
+        self.answered = False
         try:
-            super().handle_one_request()
+            super().handle_one_request()  # a read past the request's deadline ends it here, unanswered
+            if self._reader.expired and not self.answered:
+                if not self.busy:  # it expired before its request line was whole: count it read, as answered
+                    with self.app._connections_lock:
+                        self.app.accepted += 1
+                self.close_connection = True
+                self._refuse(_read_timeout(self.app.limits))
         finally:
             with self._busy_lock:
+                self.served += self.busy or self._reader.in_request()
                 self.busy = False
-            if self.app.draining.is_set():
-                self.close_connection = True
+                self._reader.begin_idle()  # between requests: shutdown may close this connection now
+            # Not "close if draining" here: an answer sent just before SIGTERM promised keep-alive, and its
+            # client may be sending the next request already. That one is answered with `Connection: close`.
 
     # BaseHTTPRequestHandler logs in Apache format to stderr; we write one JSON line per request instead.
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
@@ -216,6 +396,8 @@ class _Handler(BaseHTTPRequestHandler):
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """Errors found by the stdlib parser (bad request line, headers) answer JSON too."""
         self.close_connection = True
+        if self._reader.expired:
+            return  # the parser met the deadline (a header line cut short): handle_one_request answers 408
         refusal = Refusal(code, "bad_request", message or explain or "malformed request")
         self._send(code, refusal.body())
         self._finish_log(code, error=refusal.kind)
@@ -259,24 +441,17 @@ class _Handler(BaseHTTPRequestHandler):
     def _predict(self) -> None:
         app = self.app
         try:
-            if self.headers.get("Transfer-Encoding"):
-                self.close_connection = True
-                raise Refusal(411, "length_required", "chunked bodies are not accepted; send a Content-Length")
-            size = check_length(self.headers.get("Content-Length"), app.limits)
-            body = self.rfile.read(size)
-            if len(body) < size:
-                self.close_connection = True
-                raise Refusal(400, "bad_request", f"the body ended after {len(body)} of {size} bytes")
+            body = self._read_body()
             texts = parse_texts(body, app.limits)
-            self._log_extra["texts"] = len(texts)
-            if not app.ready.is_set() or app.batcher is None:
-                raise Refusal(503, "not_ready", "the model is still loading; retry when /readyz answers 200")
-            rows = app.batcher.predict(texts, timeout=app.limits.request_timeout_s)
         except Refusal as refusal:
-            if refusal.status == 413:
-                self._discard_body(int(self.headers["Content-Length"]))
             self._refuse(refusal)
             return
+        self._log_extra["texts"] = len(texts)
+        if not app.ready.is_set() or app.batcher is None:
+            self._refuse(Refusal(503, "not_ready", "the model is still loading; retry when /readyz answers 200"))
+            return
+        try:
+            rows = app.batcher.predict(texts, timeout=app.limits.request_timeout_s)
         except FutureTimeout:
             self._refuse(Refusal(503, "timeout", f"no prediction within {app.limits.request_timeout_s} s"))
             return
@@ -285,6 +460,34 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._send(200, predictions_body(app.labels, rows, app.model_sha256))
         self._finish_log(200)
+
+    def _read_body(self) -> bytes:
+        """The request's body, or a Refusal; the stream is left at the next request, or marked to close."""
+        if self.headers.get("Transfer-Encoding"):
+            self.close_connection = True
+            raise Refusal(411, "length_required", "chunked bodies are not accepted; send a Content-Length")
+        try:
+            size = check_length(self.headers.get_all("Content-Length") or [], self.app.limits)
+        except Refusal as refusal:
+            if refusal.status == 413:
+                self._discard_body(self.headers.get("Content-Length", "0"))
+            else:
+                self.close_connection = True  # where this request ends is unknown
+            raise
+        try:
+            check_content_type(self.headers.get("Content-Type"))
+        except Refusal:
+            self._discard_body(str(size))
+            raise
+        try:
+            body = self.rfile.read(size)
+        except TimeoutError:
+            self.close_connection = True
+            raise _read_timeout(self.app.limits) from None
+        if len(body) < size:
+            self.close_connection = True
+            raise Refusal(400, "bad_request", f"the body ended after {len(body)} of {size} bytes")
+        return body
 
     def do_PUT(self) -> None:
         self._method_not_allowed()
@@ -301,7 +504,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         self._refuse(Refusal(405, "method_not_allowed", f"{self.command} is not allowed; predictions are POST {PREDICT_PATH}"))
 
-    def _discard_body(self, size: int) -> None:
+    def _discard_body(self, length: str) -> None:
+        """Read and drop a body that will not be used, so that the connection can serve the next request."""
+        size = int(length) if length.isascii() and length.isdigit() and len(length) < 19 else DISCARD_LIMIT + 1
         if size > DISCARD_LIMIT:
             self.close_connection = True  # the body was not read: the stream cannot be reused
             return
@@ -311,18 +516,18 @@ class _Handler(BaseHTTPRequestHandler):
                 if not chunk:
                     break
                 size -= len(chunk)
-        except OSError:
+        except OSError:  # TimeoutError included: the deadline passed; the refusal already says what was wrong
             pass
         if size > 0:
             self.close_connection = True
 
     def _drain_body(self) -> None:
         try:
-            size = check_length(self.headers.get("Content-Length"), self.app.limits)
+            size = check_length(self.headers.get_all("Content-Length") or [], self.app.limits)
         except Refusal:
             self.close_connection = True
             return
-        self.rfile.read(size)
+        self._discard_body(str(size))
 
     def _refuse(self, refusal: Refusal) -> None:
         self.app.metrics.errors.labels(refusal.kind).inc()
@@ -334,7 +539,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._finish_log(status)
 
     def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+        self.answered = True
+        if getattr(self, "request_version", "HTTP/0.9") == "HTTP/0.9":
+            self.request_version = "HTTP/1.1"  # the stdlib leaves out the status line for 0.9: never answer so
         try:
+            self.connection.settimeout(self.app.limits.idle_timeout_s)  # reads left it at the request's remaining time
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))

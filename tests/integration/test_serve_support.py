@@ -6,12 +6,15 @@ import http.client
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -91,3 +94,87 @@ def wait_exit(process: subprocess.Popen[bytes], timeout: float = 30) -> int:
     code = process.poll()
     assert code is not None, "the server did not exit"
     return code
+
+
+def thread_count(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text(encoding="utf-8")
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("Threads:")))
+
+
+def metric(port: int, name: str) -> float:
+    """One sample of the server's /metrics (0 when absent), e.g. 'mlci_errors_total{kind="timeout"}'."""
+    text = raw_request(port, "GET", "/metrics")[2].decode()
+    return next((float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(name + " ")), 0.0)
+
+
+@dataclass
+class Tally:
+    """What one keep-alive client saw. `lost`: requests written to a connection that then gave no answer
+    (reset, closed, timed out): what a drain must never cause. `refused`: connections that could not be
+    opened, so no request was sent. `bad`: answers other than the one expected."""
+
+    answered: Counter[int] = field(default_factory=Counter)
+    lost: list[str] = field(default_factory=list)
+    refused: int = 0
+    bad: list[str] = field(default_factory=list)
+
+    @property
+    def sent(self) -> int:
+        return sum(self.answered.values()) + len(self.lost)
+
+    def add(self, other: Tally) -> None:
+        self.answered.update(other.answered)
+        self.lost.extend(other.lost)
+        self.refused += other.refused
+        self.bad.extend(other.bad)
+
+
+def client_loop(port: int, stop: threading.Event, body: bytes, *, expect: int = 200, texts: int | None = None,
+                headers: dict[str, str] | None = None, until: float | None = None, pause: float = 0.0) -> Tally:
+    """POST body to /v1/predict again and again on a keep-alive connection until stop (or the monotonic
+    time `until`), reconnecting when the server closes; every outcome is tallied, never raised."""
+    tally = Tally()
+    headers = {"Content-Type": "application/json", **(headers or {})}
+    conn: http.client.HTTPConnection | None = None
+    while not stop.is_set() and (until is None or time.monotonic() < until):
+        if conn is None:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            try:
+                conn.connect()
+            except OSError:
+                tally.refused += 1
+                conn = None
+                time.sleep(0.05)
+                continue
+        try:
+            conn.request("POST", "/v1/predict", body=body, headers=headers)
+            response = conn.getresponse()
+            data = response.read()
+        except (OSError, http.client.HTTPException) as e:
+            tally.lost.append(f"{type(e).__name__}: {e}")
+            conn.close()
+            conn = None
+            continue
+        tally.answered[response.status] += 1
+        if response.status != expect:
+            tally.bad.append(f"{response.status}: {data[:200]!r}")
+        elif texts is not None and response.status == 200 and len(json.loads(data)["predictions"]) != texts:
+            tally.bad.append(f"{texts} texts, answer {data[:200]!r}")
+        if response.will_close:
+            conn.close()
+            conn = None
+        if pause:
+            time.sleep(pause)
+    if conn is not None:
+        conn.close()
+    return tally
+
+
+def raw_exchange(port: int, data: bytes, timeout: float = 10) -> bytes:
+    """Bytes in on a fresh connection; every byte the server sends until it closes the connection."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        chunks = []
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+        return b"".join(chunks)

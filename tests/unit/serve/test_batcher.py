@@ -59,6 +59,24 @@ def test_a_failed_batch_fails_its_requests_and_the_batcher_keeps_serving() -> No
     batcher.close()
 
 
+def test_a_failing_request_fails_alone_and_its_batch_mates_are_answered() -> None:
+    """Issue 13: one text the model cannot take failed every request batched with it."""
+    model = FakeModel(delay=0.01, fail_on="boom")
+    batcher = MicroBatcher(model, max_batch_size=64, max_batch_delay_ms=200)
+    requests = [["boom" if i in (3, 11) else f"t{i}", f"u{i}"] for i in range(16)]
+    futures = [batcher.submit(texts) for texts in requests]  # queued together: one batch, two bad requests
+    outcomes = []
+    for (future,) in futures:
+        error = future.exception(timeout=10)
+        outcomes.append(str(error) if error else future.result())
+    batcher.close()
+    for i, (texts, outcome) in enumerate(zip(requests, outcomes, strict=True)):
+        assert outcome == ("model failed" if i in (3, 11) else [[float(len(t))] for t in texts]), i
+    assert model.sizes[0] == 32, "the first call held every request"
+    # Bisection: each bad request costs about 2 * log2(16) calls, not one call per request.
+    assert len(model.sizes) <= 1 + 2 * 2 * 4
+
+
 def test_close_answers_everything_already_queued() -> None:
     model = FakeModel(delay=0.02)
     batcher = MicroBatcher(model, max_batch_size=2, max_batch_delay_ms=0)
