@@ -184,6 +184,17 @@ class Deployer:
                               "evaluate the model it holds")
         return inputs
 
+    def _recorded(self, env: Environment) -> Optional[Release]:
+        """What this machine recorded for env, else what the GitOps repository does (a CI job starts without
+        .ml-ci/state: the repository is what says that the running container is a good release)."""
+        local = state.load(self.config.root, env.name)
+        if local is not None or self.deploy_cfg.gitops is None:
+            return local[0] if local else None
+        repo = self.repo()
+        assert repo is not None
+        with repo.snapshot() as co:
+            return self._current(co, env.name)
+
     def _deploy_local(self, env: Environment, inputs: Inputs) -> Result:
         """Candidate smoke test, then the record (a GitOps commit when configured), then the swap: a refused
         push leaves the old container serving, and a swap that fails is reverted in git as well."""
@@ -193,10 +204,11 @@ class Deployer:
             raise ConfigError([Problem(str(self.config.path), 0, 0, f"deploy.environments.{env.name}.port",
                                        "a local environment needs a port")])
         engine = LocalEngine(self.docker or docker_client(), self.config.name, env.name)
-        recorded = state.load(self.config.root, env.name)
-        if (engine.running_image() == str(inputs.image) and recorded and recorded[0].image == str(inputs.image)
-                and recorded[0].good and engine.healthy(env.port) is None):
-            return Result(recorded[0], False, f"{env.name} already runs {inputs.image.short}; nothing to do")
+        if engine.running_image() == str(inputs.image):
+            recorded = self._recorded(env)
+            if recorded is not None and recorded.image == str(inputs.image) and recorded.good \
+                    and engine.healthy(env.port) is None:
+                return Result(recorded, False, f"{env.name} already runs {inputs.image.short}; nothing to do")
         previous = engine.running_image()
 
         def check(url: str, alive: Callable[[], bool]) -> smoke.SmokeReport:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import shutil
 import subprocess
 import tarfile
 import urllib.request
@@ -169,6 +170,12 @@ def test_deploy_smoke_test_and_promote_a_real_image(local_repo: tuple[Config, in
     assert main(["deploy", "-c", str(cfg.path), "--env", "staging"]) == 0  # the same digest again
     assert "already runs" in capsys.readouterr().out
     assert len(log(bare)) == 1
+    # A later CI job has no .ml-ci/state: the GitOps record says the running container is the good release.
+    shutil.move(cfg.root / ".ml-ci/state", cfg.root / "state-elsewhere")
+    assert main(["deploy", "-c", str(cfg.path), "--env", "staging"]) == 0
+    assert capsys.readouterr().out.startswith(f"staging already runs {good.split(':')[-1][:12]}; nothing to do")
+    assert len(log(bare)) == 1
+    shutil.move(cfg.root / "state-elsewhere", cfg.root / ".ml-ci/state")
 
     assert main(["promote", "-c", str(cfg.path), "--from", "staging", "--to", "production"]) == 0
     assert running_image(f"ml-ci-{MODEL}-production") == good
