@@ -22,7 +22,7 @@ def serve(config_path: Path, model: Path | None, host: str, port: int | None) ->
         raise OperationalError(f"{folder}: no exported model (model.json); run `ml-ci export` first")
     s = config.serve
     limits = Limits(max_batch_size=s.max_batch_size, max_batch_delay_ms=s.max_batch_delay_ms, max_body_bytes=s.max_body_bytes,
-                    max_texts=s.max_texts, max_text_chars=s.max_text_chars, threads=s.threads)
+                    max_texts=s.max_texts, max_text_chars=s.max_text_chars, threads=s.threads, drain_seconds=s.drain_seconds)
     return run(folder, limits=limits, host=host, port=port or s.port)
 
 
@@ -37,7 +37,8 @@ def serve(config_path: Path, model: Path | None, host: str, port: int | None) ->
 def command(config_path: Path, model: Path | None, host: str, port: int | None) -> None:
     """Serve the exported model over HTTP: POST /v1/predict, GET /healthz, /readyz, /metrics, /.
 
-    Stops on SIGTERM after answering every request it accepted (exit 0). Without ml.yaml, run
+    On SIGTERM: not ready at once, still answering for serve.drain_seconds, then stops accepting and
+    exits 0 once every request it read is answered. Without ml.yaml, run
     `python -m ml_ci.serve --model DIR` instead.
     """
     raise SystemExit(run_guarded(lambda: serve(config_path, model, host, port)))

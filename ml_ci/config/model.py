@@ -209,6 +209,7 @@ class Serve:
     max_texts: int
     max_text_chars: int
     threads: int
+    drain_seconds: float
 
 
 @dataclass(frozen=True, kw_only=True)

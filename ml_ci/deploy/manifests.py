@@ -11,6 +11,7 @@ A test checks that the two agree.
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -21,11 +22,15 @@ from ml_ci.config.model import Config, Environment, ResourceSet
 from ml_ci.deploy import alerts
 from ml_ci.deploy.imageref import ImageRef
 from ml_ci.resources import resource
+from ml_ci.serve.limits import Limits
 
 Manifest = dict[str, Any]
 CONTAINER = "server"
 # What `python -m ml_ci.serve` reads: in a pod it must listen on the pod's address, not loopback.
 PORT_ENV, HOST_ENV = "ML_CI_SERVE_PORT", "ML_CI_SERVE_HOST"
+DRAIN_ENV = "ML_CI_SERVE_DRAIN_SECONDS"
+# Seconds left to the kubelet between the end of the drain and SIGKILL, beyond the server's own bounds.
+GRACE_MARGIN_S = 5
 
 
 @cache
@@ -74,8 +79,28 @@ def deployment(config: Config, image: str) -> Manifest:
     container = spec["template"]["spec"]["containers"][0]
     container["image"] = image
     container["ports"][0]["containerPort"] = config.serve.port
-    container["env"] = [{"name": HOST_ENV, "value": "0.0.0.0"}, {"name": PORT_ENV, "value": str(config.serve.port)}]
+    container["env"] = [{"name": HOST_ENV, "value": "0.0.0.0"}, {"name": PORT_ENV, "value": str(config.serve.port)},
+                        {"name": DRAIN_ENV, "value": f"{config.serve.drain_seconds:g}"}]
+    _termination(spec["template"]["spec"], container, config.serve.drain_seconds)
     return obj
+
+
+def _termination(pod: Manifest, container: Manifest, drain_seconds: float) -> None:
+    """A pod that is deleted loses no request (docs/scaling-out.md, "Rolling updates").
+
+    Kubernetes removes a terminating pod from its Service's endpoints while it runs the preStop hook,
+    but kube-proxy, ingress controllers and meshes learn it only seconds later, and keep sending it new
+    connections meanwhile. So: preStop sleeps drain_seconds (the server serves as usual), then SIGTERM
+    starts the server's own drain of drain_seconds (still accepting, each answer saying `Connection:
+    close` so that keep-alive clients move to other pods), then the server finishes what it has read.
+    terminationGracePeriodSeconds covers all of it: both waits, the longest a request may take to arrive
+    and to be predicted, and a margin; otherwise the kubelet's SIGKILL would cut the last answers."""
+    limits = Limits()
+    wait = math.ceil(drain_seconds)
+    if wait > 0:  # a sleep action of 0 s is refused unless a newer feature gate allows it; no wait needs no hook
+        container["lifecycle"] = {"preStop": {"sleep": {"seconds": wait}}}
+    pod["terminationGracePeriodSeconds"] = (2 * wait + math.ceil(limits.request_read_timeout_s + limits.request_timeout_s)
+                                            + GRACE_MARGIN_S)
 
 
 def service(config: Config) -> Manifest:

@@ -3,6 +3,7 @@ sends, and every file passes the `kubernetes-validate` CLI (custom kinds: the CR
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -80,3 +81,25 @@ def test_every_rendered_object_passes_kubernetes_validate(rendered: tuple[Config
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.count("INFO") == len(builtin)
+
+
+@pytest.mark.parametrize(("drain", "pre_stop", "grace"), [(5, 5, 55), (12.5, 13, 71), (0, None, 45)])
+def test_a_rolling_update_waits_out_the_servers_drain(rendered: tuple[Config, Path], drain: float, pre_stop: int | None,
+                                                      grace: int) -> None:
+    """Issue 13: the pod's preStop delay, the server's drain (ML_CI_SERVE_DRAIN_SECONDS) and
+    terminationGracePeriodSeconds follow serve.drain_seconds. The grace period covers the preStop sleep,
+    the drain, a request's longest read (10 s) and prediction (30 s), and 5 s of margin; before, it was a
+    fixed 30 s with no preStop, shorter than the server's own request timeout alone."""
+    cfg, _ = rendered
+    assert cfg.deploy is not None and cfg.serve.drain_seconds == 5  # the schema's default
+    cfg = dataclasses.replace(cfg, serve=dataclasses.replace(cfg.serve, drain_seconds=drain))
+    dep = manifests.render(cfg, cfg.deploy.environment("production"), parse(IMAGE_A))[0]
+    pod = dep["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert pod["terminationGracePeriodSeconds"] == grace
+    assert container.get("lifecycle") == ({"preStop": {"sleep": {"seconds": pre_stop}}} if pre_stop else None)
+    assert {"name": "ML_CI_SERVE_DRAIN_SECONDS", "value": f"{drain:g}"} in container["env"]
+    from ml_ci.serve.__main__ import parse as serve_flags
+
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert serve_flags([], env)[3].drain_seconds == drain, "the image's entry point reads what the manifest sets"
