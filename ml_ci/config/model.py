@@ -56,6 +56,16 @@ class DataChecks:
     text_length: TextLength
     leakage: bool
     drift: Drift
+    severity: dict[str, Literal["error", "warn"]]  # check name -> what its failure does; absent: error
+
+
+@dataclass(frozen=True, kw_only=True)
+class SplitFrom:
+    """data.validation held out of another split (ml_ci.data.split)."""
+
+    split_from: Literal["train"]
+    fraction: float
+    seed: int
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,15 +76,17 @@ class Data:
     slice_columns: tuple[str, ...]
     checks: DataChecks
     train: Optional[str] = None
-    validation: Optional[str] = None
+    validation: Union[str, SplitFrom, None] = None
     test: Optional[str] = None
     reference: Optional[str] = None
     hub: Optional[HubDataset] = None
-    format: Optional[Literal["csv", "json", "parquet"]] = None
+    format: Optional[Literal["csv", "tsv", "json", "parquet"]] = None
+    delimiter: Optional[str] = None
 
     def split_paths(self) -> dict[str, str]:
-        """Role -> path for the splits given as files."""
-        return {k: v for k, v in (("train", self.train), ("validation", self.validation), ("test", self.test)) if v}
+        """Role -> path for the splits given as files (a validation split held out of train is none)."""
+        validation = self.validation if isinstance(self.validation, str) else None
+        return {k: v for k, v in (("train", self.train), ("validation", validation), ("test", self.test)) if v}
 
 
 @dataclass(frozen=True, kw_only=True)

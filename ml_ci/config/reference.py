@@ -98,8 +98,6 @@ def _allowed(s: dict[str, Any]) -> str:
         bits.append(PATTERN_HELP[pattern])
     elif pattern in PATTERN_EXPLAIN:
         bits.append("a path inside the repository (no URL, absolute path or '..')")
-    elif pattern in PATTERN_HELP:
-        bits.append(PATTERN_HELP[pattern])
     elif pattern:
         bits.append(f"matches `{pattern}`")
     return "; ".join(bits)
@@ -116,7 +114,9 @@ def _rows(s: dict[str, Any], prefix: str, root: dict[str, Any], out: list[str]) 
         if examples and sub.get("type") != "object":
             desc += f" Example: {_code(examples[0])}."
         out.append(f"| `{path}` | {_type(raw, root)} | {default} | {_cell(_allowed(sub))} | {_cell(desc)} |")
-        if sub.get("type") == "object" and "properties" in sub and _ref_name(raw) not in DEF_TITLES:
+        kinds: list[Any] = sub["type"] if isinstance(sub.get("type"), list) else [sub.get("type")]
+        # A key that is a string or a mapping (data.validation) lists the mapping's keys too.
+        if "object" in kinds and "properties" in sub and _ref_name(raw) not in DEF_TITLES:
             _rows(sub, path + ".", root, out)
 
 

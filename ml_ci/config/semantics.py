@@ -77,11 +77,12 @@ def check(doc: Document, data: dict[str, Any], root: Path) -> list[Problem]:
     files = [k for k in ("train", "validation", "test", "reference") if k in d]
     if "hub" in d and files:
         add(doc.problem(("data", "hub"), f"give either data.hub or data files ({', '.join(files)}), not both"))
-    if "hub" not in d:
-        for role in ("train", "validation"):
-            if role not in d:
-                add(doc.problem(("data",), f"missing required key {role!r} (or set data.hub)"))
+    # Without data.validation, part of train is held out (ml_ci.data.split): only train is required.
+    if "hub" not in d and "train" not in d:
+        add(doc.problem(("data",), "missing required key 'train' (or set data.hub)"))
     for key in files:
+        if not isinstance(d[key], str):  # data.validation: {split_from: train}
+            continue
         if (p := _inside(doc, root, ("data", key), d[key], f"data.{key}")) is not None:
             add(p)
         elif not (root / d[key]).exists():

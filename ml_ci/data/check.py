@@ -38,7 +38,8 @@ def write_report(out_dir: Path, report: Mapping[str, Any], markdown: str) -> Non
 
 
 def github_annotations(report: Mapping[str, Any], root: Path) -> list[str]:
-    """GitHub workflow commands: one ::error per failed check, on its first offending line when it has one."""
+    """GitHub workflow commands: one ::error per failed check (::warning for one whose severity is warn),
+    on its first offending line when it has one."""
     out = []
     for c in report["checks"]:
         if c["passed"]:
@@ -47,7 +48,8 @@ def github_annotations(report: Mapping[str, Any], root: Path) -> list[str]:
         if c["rows"] and (m := _LOCATION.match(c["rows"][0])):
             path = os.path.relpath(root / m["file"]) if (root / m["file"]).exists() else m["file"]
             props = f"file={_escape_prop(path)},line={m['line']}," + props
-        out.append(f"::error {props}::{_escape_data(c['message'])}")
+        command = "warning" if c.get("severity") == "warn" else "error"
+        out.append(f"::{command} {props}::{_escape_data(c['message'])}")
     return out
 
 
@@ -61,7 +63,8 @@ def key_of(config: Config) -> tuple[str, list[str]]:
 
 def data_check(config: Config, *, fmt: str = "text", out: TextIO, env: Mapping[str, str] | None = None,
                hub_loader: HubLoader = load_hub_split, no_cache: bool = False) -> int:
-    """Run every check of ml.yaml; 0 when all pass, DataCheckError (exit 3) when one fails."""
+    """Run every check of ml.yaml; 0 when all pass or only warn (data.checks.severity), DataCheckError
+    (exit 3) when one whose severity is error fails."""
     layout = Layout(config.root)
     dest = layout.artifacts(STAGE)
     key, unseen = key_of(config)

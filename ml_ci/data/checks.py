@@ -7,13 +7,13 @@ numbers and the first offending rows, so that a failure says what to fix where.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ml_ci.config.model import Data
 from ml_ci.data import drift
 from ml_ci.data.normalize import normalize, text_hash
-from ml_ci.data.table import Table, count, is_missing, label_index
+from ml_ci.data.table import Table, count, is_missing, label_hint, label_index
 
 SHOWN = 5  # offending rows named in a message; the report keeps as many
 
@@ -28,6 +28,7 @@ class Outcome:
     limit: float | None = None
     rows: tuple[str, ...] = ()  # the first offending rows (locations)
     details: dict[str, Any] = field(default_factory=dict)
+    severity: str = "error"  # what a failure does: error (exit 3) or warn (reported only); data.checks.severity
 
 
 Tables = Mapping[str, Table]
@@ -196,6 +197,7 @@ def check_labels(tables: Tables, data: Data) -> list[Outcome]:
         first = _first(t, rows, values)
         message = (f"{t.source}: {count(len(rows), 'row')} with a label outside {list(data.labels)} "
                    f"(or its indices 0-{len(data.labels) - 1})" + _listing(first, len(rows))
+                   + label_hint([values[i] for i in rows])
                    if rows else f"{t.source}: every label is in {list(data.labels)}")
         out.append(Outcome(check="labels", split=role, passed=not rows, value=len(rows), limit=0, message=message,
                            rows=_first(t, rows)))
@@ -353,29 +355,46 @@ class Registered:
     name: str
     run: Check
     enabled: Callable[[Data], bool] = lambda _: True
+    setting: str = ""  # the ml.yaml key that changes what passes, named in a failure
+    can_warn: bool = True  # False: training cannot use such rows, so the check always fails the stage
 
 
-# The one list of checks, in the order they run and are reported.
+# The one list of checks, in the order they run and are reported. Those that can warn are the schema's
+# data.checks.severity names (a test checks it).
 CHECKS: tuple[Registered, ...] = (
-    Registered("columns", check_columns),
-    Registered("min_rows", check_min_rows),
-    Registered("null_fraction", check_null_fraction),
-    Registered("empty_texts", check_empty_texts),
-    Registered("labels", check_labels),
-    Registered("duplicates", check_duplicates),
-    Registered("text_length", check_text_length),
-    Registered("min_rows_per_class", check_min_rows_per_class),
-    Registered("class_balance", check_class_balance),
-    Registered("leakage", check_leakage, lambda data: data.checks.leakage),
-    Registered("drift", check_drift),
+    Registered("columns", check_columns, setting="data.text_column / data.label_column", can_warn=False),
+    Registered("min_rows", check_min_rows, setting="data.checks.min_rows"),
+    Registered("null_fraction", check_null_fraction, setting="data.checks.max_null_fraction", can_warn=False),
+    Registered("empty_texts", check_empty_texts, setting="data.checks.max_empty_fraction"),
+    Registered("labels", check_labels, setting="data.labels", can_warn=False),
+    Registered("duplicates", check_duplicates, setting="data.checks.max_duplicate_fraction"),
+    Registered("text_length", check_text_length, setting="data.checks.text_length"),
+    Registered("min_rows_per_class", check_min_rows_per_class, setting="data.checks.min_rows_per_class"),
+    Registered("class_balance", check_class_balance, setting="data.checks.max_class_imbalance"),
+    Registered("leakage", check_leakage, lambda data: data.checks.leakage, setting="data.checks.leakage"),
+    Registered("drift", check_drift, setting="data.checks.drift.threshold"),
 )
+BY_NAME = {c.name: c for c in CHECKS}
+
+
+def fix(check: str, severity: str = "error") -> str:
+    """What to change when a check fails: the data, its setting, or (where it can) its severity."""
+    registered = BY_NAME.get(check)
+    if registered is None:
+        return ""
+    steps = ["fix the data"] + ([f"change {registered.setting}"] if registered.setting else [])
+    if registered.can_warn and severity == "error":
+        steps.append(f"make it a warning with data.checks.severity: {{{check}: warn}}")
+    return ", ".join(steps[:-1]) + " or " + steps[-1] if len(steps) > 1 else steps[0]
 
 
 def run_checks(tables: Tables, data: Data) -> list[Outcome]:
-    """Every enabled check; splits without the text or label column are left out of the checks after `columns`."""
+    """Every enabled check, each with its severity; splits without the text or label column are left out
+    of the checks after `columns`."""
     outcomes = check_columns(tables, data)
     usable = {role: t for role, t in tables.items() if data.text_column in t.columns and data.label_column in t.columns}
     for check in CHECKS[1:]:
         if check.enabled(data):
             outcomes.extend(check.run(usable, data))
-    return outcomes
+    severity = data.checks.severity
+    return [replace(o, severity=severity.get(o.check, "error")) if BY_NAME[o.check].can_warn else o for o in outcomes]

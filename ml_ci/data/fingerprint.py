@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 from ml_ci.config.model import Config, HubDataset
 from ml_ci.data.read import check_size
+from ml_ci.data.split import derived_fingerprint, holdout
 
 _CHUNK = 1 << 20
 
@@ -37,24 +38,31 @@ def file_paths(config: Config) -> dict[str, str]:
 def fingerprints(config: Config, roles: Iterable[str] | None = None) -> dict[str, str]:
     """Role -> `sha256:<hex>` of each split file's bytes (the same value `load_splits` reports), or the
     hub coordinates of each hub split; only `roles` when given (a stage hashes what it reads).
-    Streams the files; refuses one above the size cap."""
+    A validation split held out of train, and the rest of train, get fingerprints derived from the
+    training file's (ml_ci.data.split). Streams the files; refuses one above the size cap."""
     wanted = None if roles is None else set(roles)
     hub = config.data.hub
     if hub is not None:
         return {role: hub_fingerprint(hub, split) for role, split in hub_split_names(hub).items()
                 if wanted is None or role in wanted}
+    spec = holdout(config.data)
+    split = spec is not None and (wanted is None or bool(wanted & {"train", "validation"}))
     out: dict[str, str] = {}
     for role, rel in file_paths(config).items():
-        if wanted is not None and role not in wanted:
+        if (wanted is not None and role not in wanted) and not (split and role == "train"):
             continue
         path = config.root / rel
-        check_size(path, rel)
+        check_size(path, rel, key=f"data.{role}")
         digest = hashlib.sha256()
         with path.open("rb") as f:
             while chunk := f.read(_CHUNK):
                 digest.update(chunk)
         out[role] = "sha256:" + digest.hexdigest()
-    return out
+    if spec is not None and "train" in out:
+        # Both sides of a held-out validation split are named by the file and the split's settings.
+        out["validation"] = derived_fingerprint(out["train"], config.data, spec, "validation")
+        out["train"] = derived_fingerprint(out["train"], config.data, spec, "train")
+    return {role: fp for role, fp in out.items() if wanted is None or role in wanted}
 
 
 def combined(fingerprints_by_role: dict[str, str]) -> str:

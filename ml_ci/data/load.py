@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 from ml_ci.config.model import Config, Data, HubDataset
 from ml_ci.data.fingerprint import file_paths, hub_fingerprint, hub_split_names
 from ml_ci.data.read import infer_format, read_table
-from ml_ci.data.table import Table, count, is_missing, label_index
+from ml_ci.data.split import holdout, split_table
+from ml_ci.data.table import ROLES, Table, count, is_missing, label_hint, label_index
 from ml_ci.errors import ConfigError, DataCheckError, OperationalError, Problem
 
 if TYPE_CHECKING:
@@ -62,9 +63,12 @@ def load_tables(config: Config, hub_loader: HubLoader = load_hub_split) -> dict[
         fmt = infer_format(rel, data.format)
         if fmt is None:
             raise ConfigError([Problem(str(config.path), 0, 0, f"data.{role}", f"cannot tell the format of {rel!r} "
-                                       "from its extension; set data.format (csv, json or parquet)")])
-        tables[role] = read_table(config.root / rel, role=role, source=rel, fmt=fmt)
-    return tables
+                                       "from its extension; set data.format (csv, tsv, json or parquet)")])
+        tables[role] = read_table(config.root / rel, role=role, source=rel, fmt=fmt, delimiter=data.delimiter,
+                                  key=f"data.{role}")
+    if (spec := holdout(data)) is not None:
+        tables["train"], tables["validation"] = split_table(tables["train"], data, spec)
+    return {role: tables[role] for role in ROLES if role in tables}
 
 
 def missing_columns(table: Table, data: Data) -> list[str]:
@@ -80,18 +84,21 @@ def _rows_for_training(table: Table, data: Data) -> tuple[list[str], list[int]]:
     texts: list[str] = []
     labels: list[int] = []
     bad: list[str] = []
+    bad_labels: list[object] = []
     for loc, text, value in zip(table.locations, table.columns[data.text_column], table.columns[data.label_column], strict=True):
         index = label_index(value, data.labels)
         if is_missing(text) or not isinstance(text, str):
             bad.append(f"{loc} (text is {'missing' if is_missing(text) else type(text).__name__})")
         elif index is None:
             bad.append(f"{loc} (label {'is missing' if is_missing(value) else f'{value!r} is not one of {list(data.labels)}'})")
+            bad_labels.append(value)
         else:
             texts.append(text)
             labels.append(index)
     if bad:
         raise DataCheckError(f"{table.source}: cannot use {count(len(bad), 'row')}: {'; '.join(bad[:_SHOWN])}"
-                             f"{'; ...' if len(bad) > _SHOWN else ''}. Run `ml-ci data check` for the full report")
+                             f"{'; ...' if len(bad) > _SHOWN else ''}{label_hint(bad_labels)}. "
+                             "Run `ml-ci data check` for the full report")
     if not texts:
         raise DataCheckError(f"{table.source}: the split has no rows")
     return texts, labels

@@ -1,4 +1,4 @@
-"""Read a split file (CSV, JSON / JSON Lines, Parquet) into a Table, with row locations.
+"""Read a split file (CSV or TSV, JSON / JSON Lines, Parquet) into a Table, with row locations.
 
 Parsing is ours rather than `datasets.load_dataset("csv")` so that every problem names its file
 and line (a ragged row, bad quoting, a byte that is not UTF-8), nothing is written to a cache,
@@ -20,12 +20,33 @@ from ml_ci.errors import DataCheckError, OperationalError
 # that carries more than this belongs on the hub (data.hub) or in object storage.
 MAX_FILE_BYTES = 1 << 30
 
-FORMATS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".ndjson": "json", ".parquet": "parquet", ".pq": "parquet"}
+FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".json": "json", ".jsonl": "json", ".ndjson": "json",
+           ".parquet": "parquet", ".pq": "parquet"}
+# What a delimited file is split on when data.delimiter does not say.
+DELIMITERS = {"csv": ",", "tsv": "\t"}
+# How a delimiter is named in messages ("quote values that contain tabs").
+_DELIMITER_NAMES: dict[str, str] = {",": "commas", "\t": "tabs", ";": "semicolons", "|": "'|' characters"}
+_ONE = {",": "a comma", "\t": "a tab", ";": "a semicolon", "|": "a '|'"}
 
 
 def infer_format(path: str, configured: str | None) -> str | None:
     """The configured format, else the one the extension names; None when neither says."""
     return configured or FORMATS.get(Path(path).suffix.lower())
+
+
+def delimiter_of(fmt: str, configured: str | None) -> str:
+    """data.delimiter, else a tab for TSV and a comma for CSV. `\\t` as written unquoted in YAML is a tab."""
+    if configured == "\\t":
+        return "\t"
+    return configured or DELIMITERS.get(fmt, ",")
+
+
+def _shown_delimiter(delimiter: str) -> str:
+    return '"\\t"' if delimiter == "\t" else repr(delimiter)
+
+
+def _plural(delimiter: str) -> str:
+    return _DELIMITER_NAMES.get(delimiter, f"{delimiter!r} characters")
 
 
 def _size(n: int) -> str:
@@ -36,12 +57,14 @@ def _size(n: int) -> str:
     raise AssertionError("unreachable")
 
 
-def check_size(path: Path, source: str, limit: int = MAX_FILE_BYTES) -> None:
-    """Refuse a file above the cap (or one that cannot be opened) before reading it."""
+def check_size(path: Path, source: str, limit: int = MAX_FILE_BYTES, *, key: str | None = None) -> None:
+    """Refuse a file above the cap (or one that cannot be opened) before reading it. `key` is the
+    ml.yaml setting that names the file (data.validation): a wrong path is fixed there."""
     try:
         size = path.stat().st_size
     except FileNotFoundError:
-        raise OperationalError(f"{source}: no such file") from None
+        named = f" (named by {key} in ml.yaml: fix the path there or add the file)" if key else ""
+        raise OperationalError(f"{source}: no such file{named}") from None
     except OSError as e:
         raise OperationalError(f"{source}: cannot read: {e.strerror}") from None
     if path.is_dir():
@@ -51,8 +74,8 @@ def check_size(path: Path, source: str, limit: int = MAX_FILE_BYTES) -> None:
                              "not read. Put large datasets on the hub (data.hub) or sample them")
 
 
-def read_bytes(path: Path, source: str, limit: int = MAX_FILE_BYTES) -> bytes:
-    check_size(path, source, limit)
+def read_bytes(path: Path, source: str, limit: int = MAX_FILE_BYTES, *, key: str | None = None) -> bytes:
+    check_size(path, source, limit, key=key)
     try:
         return path.read_bytes()
     except OSError as e:
@@ -73,9 +96,17 @@ def decode(data: bytes, source: str) -> str:
                              "save the file as UTF-8") from None
 
 
-def parse_csv(text: str, source: str) -> tuple[dict[str, list[object]], list[str]]:
-    """Columns and row locations; an empty field is a missing value (as pandas reads it)."""
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+def _other_delimiter(header: list[str], delimiter: str) -> str | None:
+    """The delimiter a one-field header was really split on (a TSV read as CSV), if it holds one."""
+    if len(header) != 1:
+        return None
+    return next((d for d in ("\t", ";", "|", ",") if d != delimiter and d in header[0]), None)
+
+
+def parse_csv(text: str, source: str, delimiter: str = ",") -> tuple[dict[str, list[object]], list[str]]:
+    """Columns and row locations; an empty field is a missing value (as pandas reads it). Quoting
+    is CSV's (a field may be quoted to hold the delimiter), for TSV too, as pandas reads it."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     header: list[str] | None = None
     rows: list[list[str]] = []
     locations: list[str] = []
@@ -90,10 +121,16 @@ def parse_csv(text: str, source: str) -> tuple[dict[str, list[object]], list[str
                 seen = [n for i, n in enumerate(header) if n in header[:i]]
                 if seen:
                     raise DataCheckError(f"{source}:{start}: the header names column {seen[0]!r} twice")
+                if (other := _other_delimiter(header, delimiter)) is not None:
+                    # One column whose name holds a tab: the file is split on tabs, not on commas.
+                    raise DataCheckError(f"{source}:{start}: the header {header[0]!r} holds {_ONE[other]} but is read as "
+                                         f"one column, split on {_plural(delimiter)}; set data.delimiter: "
+                                         f"{_shown_delimiter(other)}" + (" (or name the file .tsv)" if other == "\t" else ""))
                 continue
             if len(record) != len(header):
                 raise DataCheckError(f"{source}:{start}: {len(record)} fields, but the header has {len(header)} "
-                                     f"({', '.join(header)}); quote values that contain commas")
+                                     f"({', '.join(header)}); quote values that contain "
+                                     f"{_plural(delimiter)}")
             rows.append(record)
             locations.append(f"{source}:{start}")
     except csv.Error as e:
@@ -154,13 +191,15 @@ def parse_parquet(data: bytes, source: str) -> tuple[dict[str, list[object]], li
     return columns, [f"{source}: row {i}" for i in range(1, table.num_rows + 1)]
 
 
-def read_table(path: Path, *, role: str, source: str, fmt: str, limit: int = MAX_FILE_BYTES) -> Table:
-    """Read one split file. DataCheckError for bad content (exit 3), OperationalError when unreadable (exit 1)."""
-    data = read_bytes(path, source, limit)
+def read_table(path: Path, *, role: str, source: str, fmt: str, delimiter: str | None = None,
+               limit: int = MAX_FILE_BYTES, key: str | None = None) -> Table:
+    """Read one split file. DataCheckError for bad content (exit 3), OperationalError when unreadable (exit 1).
+    `key` names the ml.yaml setting that points at the file, for a missing one."""
+    data = read_bytes(path, source, limit, key=key)
     if fmt == "parquet":
         columns, locations = parse_parquet(data, source)
     elif fmt == "json":
         columns, locations = parse_json(decode(data, source), source)
     else:
-        columns, locations = parse_csv(decode(data, source), source)
+        columns, locations = parse_csv(decode(data, source), source, delimiter_of(fmt, delimiter))
     return Table(role=role, source=source, columns=columns, locations=locations, fingerprint=file_fingerprint(data))

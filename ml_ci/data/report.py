@@ -1,5 +1,10 @@
 """The data-check report as data (report.json), as a markdown table (report.md and the job summary)
-and as text lines for the terminal. Pure: rendering only."""
+and as text lines for the terminal. Pure: rendering only.
+
+Version 2 gives each check its `severity` (error or warn, data.checks.severity) and counts the
+`warnings`; `passed` is true when every check that can fail the stage passed. A version 1 report
+(written before severities) reads as if every check were an error.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +13,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ml_ci.config.model import Data
-from ml_ci.data.checks import Outcome
+from ml_ci.data.checks import Outcome, fix
 from ml_ci.data.fingerprint import combined
 from ml_ci.data.table import Table, count, label_index
 
-REPORT_VERSION = 1
+REPORT_VERSION = 2
 
 
 def _number(value: float | None) -> float | None:
@@ -31,13 +36,29 @@ def build(tables: Mapping[str, Table], outcomes: Sequence[Outcome], data: Data) 
         splits[role] = {"source": t.source, "rows": len(t), "labels": counts, "fingerprint": t.fingerprint}
     return {
         "version": REPORT_VERSION,
-        "passed": all(o.passed for o in outcomes),
+        "passed": all(o.passed for o in outcomes if o.severity == "error"),
+        "warnings": sum(1 for o in outcomes if not o.passed and o.severity == "warn"),
         "fingerprint": combined({role: t.fingerprint for role, t in tables.items()}),
         "splits": splits,
-        "checks": [{"check": o.check, "split": o.split, "passed": o.passed, "value": _number(o.value),
-                    "limit": _number(o.limit), "message": o.message, "rows": list(o.rows), "details": o.details}
+        "checks": [{"check": o.check, "split": o.split, "passed": o.passed, "severity": o.severity,
+                    "value": _number(o.value), "limit": _number(o.limit), "message": o.message, "rows": list(o.rows),
+                    "details": o.details}
                    for o in outcomes],
     }
+
+
+def failed(report: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The failed checks that fail the stage."""
+    return [c for c in report["checks"] if not c["passed"] and c.get("severity", "error") == "error"]
+
+
+def warned(report: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The failed checks whose severity is warn."""
+    return [c for c in report["checks"] if not c["passed"] and c.get("severity") == "warn"]
+
+
+def _mark(c: Mapping[str, Any]) -> str:
+    return "ok" if c["passed"] else "warn" if c.get("severity") == "warn" else "FAIL"
 
 
 def _cell(text: str) -> str:
@@ -50,33 +71,40 @@ def _shown(value: float | None) -> str:
     return f"{value:g}" if float(value).is_integer() else f"{value:.4g}"
 
 
+def _verdict(report: Mapping[str, Any]) -> str:
+    n, bad, warn = len(report["checks"]), len(failed(report)), len(warned(report))
+    warnings = f", {count(warn, 'warning')}" if warn else ""
+    if bad:
+        return f"{bad} of {n} checks failed{warnings}"
+    return f"{n - warn} of {n} checks passed{warnings}" if warn else f"all {n} checks passed"
+
+
 def markdown(report: Mapping[str, Any]) -> str:
-    """The report as one markdown table, failures first."""
+    """The report as one markdown table, failures first, then warnings."""
     checks = report["checks"]
-    failed = [c for c in checks if not c["passed"]]
-    verdict = f"❌ {len(failed)} of {len(checks)} checks failed" if failed else f"✅ all {len(checks)} checks passed"
+    verdict = ("❌ " if failed(report) else "✅ ") + _verdict(report)
     lines = [f"## Data check: {verdict}", "",
              "| split | source | rows | fingerprint |", "| --- | --- | ---: | --- |"]
     for role, s in report["splits"].items():
         lines.append(f"| {role} | `{_cell(s['source'])}` | {s['rows']} | `{s['fingerprint'][:19]}` |")
     lines += ["", "| | check | split | value | limit | detail |", "| --- | --- | --- | ---: | ---: | --- |"]
-    for c in sorted(checks, key=lambda c: c["passed"]):
-        mark = "✅" if c["passed"] else "❌"
+    marks = {"FAIL": "❌", "warn": "⚠️", "ok": "✅"}
+    for c in sorted(checks, key=lambda c: list(marks).index(_mark(c))):
         numbers = f"{_shown(c['value'])} | {_shown(c['limit'])}"
-        lines.append(f"| {mark} | {c['check']} | {c['split']} | {numbers} | {_cell(c['message'])} |")
+        lines.append(f"| {marks[_mark(c)]} | {c['check']} | {c['split']} | {numbers} | {_cell(c['message'])} |")
     return "\n".join(lines) + "\n"
 
 
 def text_lines(report: Mapping[str, Any]) -> list[str]:
-    """One line a check, `ok` or `FAIL`, then the verdict."""
-    lines = [f"{'ok  ' if c['passed'] else 'FAIL'} {c['check']:<18} {c['split']:<17} {c['message']}" for c in report["checks"]]
-    failed = sum(1 for c in report["checks"] if not c["passed"])
-    lines.append(f"data check: {failed} of {len(report['checks'])} checks failed" if failed
-                 else f"data check: all {len(report['checks'])} checks passed ({report['fingerprint']})")
+    """One line a check, `ok`, `warn` or `FAIL`, then the verdict."""
+    lines = [f"{_mark(c):<4} {c['check']:<18} {c['split']:<17} {c['message']}" for c in report["checks"]]
+    verdict = _verdict(report)
+    lines.append(f"data check: {verdict}" if failed(report) else f"data check: {verdict} ({report['fingerprint']})")
     return lines
 
 
 def failure_message(report: Mapping[str, Any]) -> str:
-    """The DataCheckError text: every failed check with its numbers and first rows."""
-    failed = [c for c in report["checks"] if not c["passed"]]
-    return "\n".join([f"{count(len(failed), 'data check')} failed:"] + [f"  {c['check']}: {c['message']}" for c in failed])
+    """The DataCheckError text: every failed check with its numbers, first rows and what changes it."""
+    bad = failed(report)
+    return "\n".join([f"{count(len(bad), 'data check')} failed:"]
+                     + [f"  {c['check']}: {c['message']}\n    to pass: {fix(c['check'])}" for c in bad])

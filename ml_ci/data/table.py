@@ -55,6 +55,21 @@ def label_index(value: object, labels: Sequence[str]) -> int | None:
     return None
 
 
+def label_hint(values: Sequence[object]) -> str:
+    """The fix for labels written as whole numbers with a decimal point ('3.0', as a float column is
+    saved as text): they name no label, and every such row fails. Empty when no value looks so."""
+    for value in values:
+        if isinstance(value, str) and "." in value:
+            try:
+                number = float(value)
+            except ValueError:
+                continue
+            if number.is_integer():
+                return (f"; labels such as {value!r} are read as text: write label indices as integers "
+                        f"({int(number)}) or as names from data.labels")
+    return ""
+
+
 def count(n: int, noun: str) -> str:
     """'1 row', '2 rows': messages are asserted word for word, so they should read right."""
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 PASS, FAIL, INFO = "✅", "❌", "➖"
+WARN = "⚠️"  # a data check whose severity is warn
 COMMENT_MAX = 65_000  # GitHub refuses comments over 65,536 characters
 # Order in which baselines are shown next to a metric.
 AGAINST_ORDER = ("production", "main")
@@ -173,10 +174,19 @@ def evaluation(record: Mapping[str, Any], *, images: Sequence[str] = ()) -> str:
 def data_check(report: Mapping[str, Any]) -> str:
     """A short table of the data checks (report.json of `ml-ci data check`), failures first."""
     checks = [c for c in report.get("checks", []) if isinstance(c, Mapping)]
-    failed = [c for c in checks if not c.get("passed")]
-    state = f"{FAIL} {len(failed)} of {len(checks)} checks failed" if failed else f"{PASS} all {len(checks)} checks passed"
-    rows = [[PASS if c.get("passed") else FAIL, escape(str(c.get("check"))), escape(str(c.get("split", ""))),
-             escape(str(c.get("message", "")))[:200]] for c in sorted(checks, key=lambda c: bool(c.get("passed")))]
+
+    def mark(c: Mapping[str, Any]) -> str:  # a failed check whose severity is warn does not fail the stage
+        return PASS if c.get("passed") else WARN if c.get("severity") == "warn" else FAIL
+
+    failed = [c for c in checks if mark(c) == FAIL]
+    warned = [c for c in checks if mark(c) == WARN]
+    note = f", {len(warned)} warning{'s' if len(warned) != 1 else ''}" if warned else ""
+    state = (f"{FAIL} {len(failed)} of {len(checks)} checks failed{note}" if failed
+             else f"{WARN} {len(checks) - len(warned)} of {len(checks)} checks passed{note}" if warned
+             else f"{PASS} all {len(checks)} checks passed")
+    order = (FAIL, WARN, PASS)
+    rows = [[mark(c), escape(str(c.get("check"))), escape(str(c.get("split", ""))), escape(str(c.get("message", "")))[:200]]
+            for c in sorted(checks, key=lambda c: order.index(mark(c)))]
     return f"#### Data checks: {state}\n\n" + table(["", "check", "split", "detail"], rows)
 
 

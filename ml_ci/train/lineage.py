@@ -67,16 +67,25 @@ def cache_inputs(config: Config, *, fingerprints: Mapping[str, str], base_identi
 
 def lineage_record(config: Config, *, config_sha256: str, git: Mapping[str, Any] | None, fingerprints: Mapping[str, str],
                    sources: Mapping[str, str], base_identity: str, packages: Mapping[str, str], hparams: Mapping[str, Any],
-                   precision: str, world_size: int, cache_key: str, params_file: str | None) -> dict[str, Any]:
+                   precision: str, world_size: int, cache_key: str, params_file: str | None,
+                   class_weights: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """lineage.json: enough to tell, later, exactly what produced this model."""
+    from ml_ci.data.split import holdout
+
+    data: dict[str, dict[str, Any]] = {role: {"source": sources.get(role, ""), "fingerprint": fp}
+                                       for role, fp in sorted(fingerprints.items())}
+    if (spec := holdout(config.data)) is not None and "validation" in data:
+        # A validation split held out of train: how, so that the same split can be made again.
+        data["validation"]["split_from"] = {"split": spec.split_from, "fraction": spec.fraction, "seed": spec.seed}
     return {
         "name": config.name,
         "git": dict(git) if git else None,
         "ml_yaml": {"path": config.path.name, "sha256": config_sha256},
-        "data": {role: {"source": sources.get(role, ""), "fingerprint": fp} for role, fp in sorted(fingerprints.items())},
+        "data": data,
         "base_model": {"spec": config.model.base, "revision": config.model.revision, "identity": base_identity},
         "hyperparameters": dict(hparams),
         "params_file": params_file,
+        "class_weights": dict(class_weights) if class_weights else None,  # ml_ci.train.weights.lineage_entry
         "seed": hparams.get("seed"),
         "precision": precision,
         "world_size": world_size,

@@ -46,7 +46,8 @@ def test_a_failing_check_still_writes_the_report_then_raises(tmp_path: Path) -> 
         data_check(config, out=io.StringIO(), env={})
     assert e.value.exit_code == 3
     assert str(e.value) == ("1 data check failed:\n  labels: data/test.csv: 1 row with a label outside "
-                            "['negative', 'positive'] (or its indices 0-1): data/test.csv:42 ('neutral')")
+                            "['negative', 'positive'] (or its indices 0-1): data/test.csv:42 ('neutral')\n"
+                            "    to pass: fix the data or change data.labels")
     report = json.loads((tmp_path / ".ml-ci/artifacts/data-check/report.json").read_text())
     assert report["passed"] is False
 
@@ -92,7 +93,9 @@ def test_report_text_and_failure_message() -> None:
     assert failure_message(report).splitlines() == [
         "2 data checks failed:",
         "  min_rows: validation.csv: 2 rows, fewer than min_rows 3",
+        "    to pass: fix the data, change data.checks.min_rows or make it a warning with data.checks.severity: {min_rows: warn}",
         "  labels: train.csv: 1 row with a label outside ['negative', 'positive'] (or its indices 0-1): train.csv:4 ('neutral')",
+        "    to pass: fix the data or change data.labels",
     ]
 
 
@@ -132,3 +135,86 @@ def test_cli_exit_codes(tmp_path: Path) -> None:
     gone = runner.invoke(cli, ["data", "check", "-c", str(tmp_path)])
     assert gone.exit_code == 1
     assert "error: data/validation.csv: no such file" in gone.output
+
+
+def imbalanced_repo(tmp_path: Path, severity: dict[str, str] | None = None) -> Path:
+    """Train with 9 positive rows to each negative one: above max_class_imbalance 3."""
+    checks: dict[str, object] = {"min_rows": 5, "min_rows_per_class": 1, "max_class_imbalance": 3.0,
+                                 "drift": {"threshold": 5.0}}  # validation and test stay balanced: their labels drift
+    if severity is not None:
+        checks["severity"] = severity
+    path = make_model_repo(tmp_path, overrides={"data": {"checks": checks}})
+    lines = (tmp_path / "data/train.csv").read_text(encoding="utf-8").splitlines()
+    positives = [line for line in lines[1:] if line.endswith(",positive")]
+    negatives = [line for line in lines[1:] if line.endswith(",negative")]
+    (tmp_path / "data/train.csv").write_text("\n".join([lines[0], *positives[:72], *negatives[:8]]) + "\n", encoding="utf-8")
+    return path
+
+
+def test_a_failure_names_the_setting_that_changes_it(tmp_path: Path) -> None:
+    """Issue 22: the class-balance failure gave no fix in the terminal."""
+    config = load_config(imbalanced_repo(tmp_path)).config
+    with pytest.raises(DataCheckError) as e:
+        data_check(config, out=io.StringIO(), env={})
+    assert str(e.value).splitlines() == [
+        "1 data check failed:",
+        "  class_balance: data/train.csv: most frequent label 'positive' has 72 rows, least frequent 'negative' 8: "
+        "ratio 9.00, above max_class_imbalance 3.0",
+        "    to pass: fix the data, change data.checks.max_class_imbalance or make it a warning with "
+        "data.checks.severity: {class_balance: warn}",
+    ]
+
+
+def test_a_check_whose_severity_is_warn_reports_and_passes(tmp_path: Path) -> None:
+    """Issue 22: data checks could only block; severity warn goes to the report and annotations, exit 0."""
+    config = load_config(imbalanced_repo(tmp_path, {"class_balance": "warn"})).config
+    env = {"GITHUB_STEP_SUMMARY": str(tmp_path / "summary.md")}
+    out = io.StringIO()
+    assert data_check(config, fmt="github", out=out, env=env) == 0
+    report = json.loads((tmp_path / ".ml-ci/artifacts/data-check/report.json").read_text())
+    assert (report["version"], report["passed"], report["warnings"]) == (2, True, 1)
+    balance = next(c for c in report["checks"] if c["check"] == "class_balance")
+    assert (balance["passed"], balance["severity"]) == (False, "warn")
+    lines = out.getvalue().splitlines()
+    assert ("warn class_balance      train             data/train.csv: most frequent label 'positive' has 72 rows, "
+            "least frequent 'negative' 8: ratio 9.00, above max_class_imbalance 3.0") in lines
+    assert f"data check: 27 of 28 checks passed, 1 warning ({report['fingerprint']})" in lines
+    assert ("::warning title=data check class_balance::data/train.csv: most frequent label 'positive' has 72 rows, "
+            "least frequent 'negative' 8: ratio 9.00, above max_class_imbalance 3.0") in lines
+    assert not [line for line in lines if line.startswith("::error")]
+    summary = (tmp_path / "summary.md").read_text()
+    assert summary.startswith("## Data check: ✅ 27 of 28 checks passed, 1 warning\n")
+    assert "| ⚠️ | class_balance | train | 9 | 3 |" in summary
+
+
+def test_columns_labels_and_nulls_cannot_be_made_warnings() -> None:
+    """Training cannot use such rows: the schema does not offer them, and the runner ignores a severity given in code."""
+    from ml_ci.data.checks import CHECKS
+    from ml_ci.data.checks import run_checks as run
+    from ml_ci.resources import schema
+
+    names = schema()["properties"]["data"]["properties"]["checks"]["properties"]["severity"]["propertyNames"]["enum"]
+    assert names == [c.name for c in CHECKS if c.can_warn]
+    assert {c.name for c in CHECKS if not c.can_warn} == {"columns", "labels", "null_fraction"}
+    data = data_config(min_rows=3, severity={"labels": "warn", "min_rows": "warn"})
+    tables = {"train": table("train", ["a", "b", "c", "d"], ["negative", "positive", "neutral", "positive"]),
+              "validation": table("validation", ["x", "y"], [0, 1])}
+    report = build(tables, run(tables, data), data)
+    assert report["passed"] is False
+    assert failure_message(report).splitlines() == [
+        "1 data check failed:",
+        "  labels: train.csv: 1 row with a label outside ['negative', 'positive'] (or its indices 0-1): train.csv:4 ('neutral')",
+        "    to pass: fix the data or change data.labels",
+    ]
+    assert text_lines(report)[-1] == "data check: 1 of 18 checks failed, 1 warning"
+
+
+def test_the_pr_comment_shows_a_warned_check_as_a_warning_not_a_failure(tmp_path: Path) -> None:
+    from ml_ci.report.markdown import data_check as pr_section
+
+    config = load_config(imbalanced_repo(tmp_path, {"class_balance": "warn"})).config
+    data_check(config, out=io.StringIO(), env={})
+    section = pr_section(json.loads((tmp_path / ".ml-ci/artifacts/data-check/report.json").read_text()))
+    assert section.startswith("#### Data checks: ⚠️ 27 of 28 checks passed, 1 warning\n")
+    assert "| ⚠️ | class_balance | train |" in section
+    assert "❌" not in section

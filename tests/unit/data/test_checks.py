@@ -113,6 +113,16 @@ def test_labels_outside_the_set_are_named_with_their_values() -> None:
                         "train.csv:3 ('neutral'), train.csv:4 (2)"
 
 
+def test_labels_written_as_decimals_get_the_hint_that_integers_are_expected() -> None:
+    """Issue 22: `3.0` (a float column saved as text) failed every row without saying why."""
+    t = table("train", ["a", "b", "c"], ["1.0", "0.0", "1.5"])
+    o = only(checks.check_labels({"train": t}, data_config()))
+    assert o.message == ("train.csv: 3 rows with a label outside ['negative', 'positive'] (or its indices 0-1): "
+                         "train.csv:2 ('1.0'), train.csv:3 ('0.0'), train.csv:4 ('1.5'); labels such as '1.0' are read as "
+                         "text: write label indices as integers (1) or as names from data.labels")
+    assert "labels such as" not in only(checks.check_labels({"train": table("train", ["a"], ["1.5"])}, data_config())).message
+
+
 def test_labels_given_as_indices_pass() -> None:
     o = only(checks.check_labels({"train": table("train", ["a", "b", "c"], [0, "1", 1.0])}, data_config()))
     assert o.passed

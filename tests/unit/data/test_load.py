@@ -11,7 +11,7 @@ from ml_ci.config import Config, load_config
 from ml_ci.config.model import HubDataset
 from ml_ci.data.fingerprint import combined, fingerprints
 from ml_ci.data.load import load_splits, load_tables
-from ml_ci.errors import ConfigError, DataCheckError
+from ml_ci.errors import ConfigError, DataCheckError, OperationalError
 from tests.modelrepo import make_model_repo
 
 
@@ -58,14 +58,22 @@ def test_slice_columns_are_kept_as_text(tmp_path: Path) -> None:
     assert load_splits(config)["train"].to_dict() == {"text": ["a", "b"], "label": [0, 1], "source": ["web", None]}
 
 
-def test_rows_that_cannot_be_trained_on_are_named(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("rows", "expected"), [
+    ("a,neutral\n,positive\nc,positive\n",
+     "data/train.csv: cannot use 2 rows: data/train.csv:2 (label 'neutral' is not one of ['negative', 'positive']); "
+     "data/train.csv:3 (text is missing). Run `ml-ci data check` for the full report"),
+    # Issue 22: labels written `3.0` (a float column saved as text) failed every row without a hint.
+    ("a,1.0\nb,0.0\n",
+     "data/train.csv: cannot use 2 rows: data/train.csv:2 (label '1.0' is not one of ['negative', 'positive']); "
+     "data/train.csv:3 (label '0.0' is not one of ['negative', 'positive']); labels such as '1.0' are read as text: "
+     "write label indices as integers (1) or as names from data.labels. Run `ml-ci data check` for the full report"),
+], ids=["unknown-label-and-missing-text", "float-labels"])
+def test_rows_that_cannot_be_trained_on_are_named(tmp_path: Path, rows: str, expected: str) -> None:
     config = repo(tmp_path)
-    (tmp_path / "data/train.csv").write_text("text,label\na,neutral\n,positive\nc,positive\n", encoding="utf-8")
+    (tmp_path / "data/train.csv").write_text("text,label\n" + rows, encoding="utf-8")
     with pytest.raises(DataCheckError) as e:
         load_splits(config)
-    assert str(e.value) == ("data/train.csv: cannot use 2 rows: data/train.csv:2 (label 'neutral' is not one of "
-                            "['negative', 'positive']); data/train.csv:3 (text is missing). "
-                            "Run `ml-ci data check` for the full report")
+    assert str(e.value) == expected
 
 
 def test_missing_column_and_empty_split(tmp_path: Path) -> None:
@@ -86,7 +94,7 @@ def test_unknown_extension_needs_data_format(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as e:
         load_tables(config)
     assert str(e.value) == (f"{config.path}: data.train: cannot tell the format of 'data/train.txt' from its extension; "
-                            "set data.format (csv, json or parquet)")
+                            "set data.format (csv, tsv, json or parquet)")
     assert load_tables(repo(tmp_path, train="data/train.txt", format="csv"))["train"].columns["text"] == ["a"]
 
 
@@ -126,3 +134,71 @@ def test_hub_splits_load_through_the_loader_with_revision(tmp_path: Path) -> Non
                                     "validation": "hub:org/reviews/default[dev]@abc123"}
     assert fingerprints(hub_config(tmp_path / "unpinned", revision=None))["train"] == "hub:org/reviews/default[train]@unpinned"
     assert fingerprints(config, ["validation"]) == {"validation": "hub:org/reviews/default[dev]@abc123"}
+
+
+def tsv_repo(tmp_path: Path, n: int = 120, **data: object) -> Config:
+    """A six-label TSV data set with integer labels and no validation file (issue 22's first hour)."""
+    path = make_model_repo(tmp_path, n_train=4, n_val=2, n_test=2)
+    lines = ["sentence\tcategory"] + [f"question {i} about topic {i % 6}\t{i % 6}" for i in range(n)]
+    (tmp_path / "data/train.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    doc = yaml.safe_load(path.read_text())
+    doc["data"] = {"train": "data/train.tsv", "text_column": "sentence", "label_column": "category",
+                   "labels": ["abbr", "desc", "enty", "hum", "loc", "num"], **data}
+    path.write_text(yaml.safe_dump(doc))
+    return load_config(path).config
+
+
+def test_a_tsv_with_no_validation_file_loads_a_held_out_validation_split(tmp_path: Path) -> None:
+    """Issue 22: no validation file; 10% of each label of train is held out, and left out of training."""
+    config = tsv_repo(tmp_path)
+    assert config.data.validation is None
+    splits = load_splits(config)
+    assert splits.roles == ("train", "validation")
+    assert (len(splits["train"]), len(splits["validation"])) == (108, 12)
+    assert sorted(splits["validation"]["label"]) == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
+    assert not set(splits["train"]["text"]) & set(splits["validation"]["text"])
+    assert splits.sources == {"train": "data/train.tsv", "validation": "data/train.tsv (10% held out, seed 0)"}
+    # Fingerprinted like a file, without reading a row: what the stages' cache keys use.
+    assert splits.fingerprints == fingerprints(config)
+    assert fingerprints(config, ["validation"]) == {"validation": splits.fingerprints["validation"]}
+    # The same data gives the same split.
+    again = load_splits(tsv_repo(tmp_path / "again"))
+    assert again["validation"].to_dict() == splits["validation"].to_dict()
+    assert again.fingerprints == splits.fingerprints
+
+
+def test_split_from_train_takes_its_fraction_and_seed(tmp_path: Path) -> None:
+    config = tsv_repo(tmp_path, validation={"split_from": "train", "fraction": 0.25, "seed": 3})
+    tables = load_tables(config)
+    assert (len(tables["train"]), len(tables["validation"])) == (90, 30)
+    assert tables["validation"].locations[0].startswith("data/train.tsv:")
+    default = tsv_repo(tmp_path / "default")
+    assert fingerprints(config)["validation"] != fingerprints(default)["validation"]
+    assert fingerprints(config)["train"] != fingerprints(default)["train"]
+    reseeded = tsv_repo(tmp_path / "reseeded", validation={"split_from": "train", "fraction": 0.25, "seed": 4})
+    assert load_tables(reseeded)["validation"].columns != tables["validation"].columns
+
+
+def test_a_missing_validation_file_names_data_validation(tmp_path: Path) -> None:
+    """Issue 22: `data/valid.csv: no such file` did not say which key names it."""
+    config = repo(tmp_path, validation="data/valid.csv")
+    expected = "data/valid.csv: no such file (named by data.validation in ml.yaml: fix the path there or add the file)"
+    with pytest.raises(OperationalError) as e:
+        fingerprints(config)
+    assert str(e.value) == expected
+    with pytest.raises(OperationalError) as e:
+        load_tables(config)
+    assert str(e.value) == expected
+
+
+def test_data_delimiter_reaches_the_reader(tmp_path: Path) -> None:
+    config = repo(tmp_path, train="data/train.txt", format="csv", delimiter="|")
+    (tmp_path / "data/train.txt").write_text("text|label\nsemi; colon, comma|1\n", encoding="utf-8")
+    with pytest.raises(DataCheckError) as e:  # one delimiter for every split: the others say so
+        load_tables(config)
+    assert str(e.value) == ("data/validation.csv:1: the header 'text,label' holds a comma but is read as one column, "
+                            "split on '|' characters; set data.delimiter: ','")
+    for name in ("validation", "test"):
+        path = tmp_path / f"data/{name}.csv"
+        path.write_text(path.read_text(encoding="utf-8").replace(",", "|"), encoding="utf-8")
+    assert load_tables(config)["train"].columns == {"text": ["semi; colon, comma"], "label": ["1"]}

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ml_ci.data.read import MAX_FILE_BYTES, decode, infer_format, parse_csv, parse_json, read_table
+from ml_ci.data.read import MAX_FILE_BYTES, decode, delimiter_of, infer_format, parse_csv, parse_json, read_table
 from ml_ci.errors import DataCheckError, OperationalError
 
 
@@ -143,7 +143,7 @@ def test_unreadable_file_is_operational(tmp_path: Path, monkeypatch: pytest.Monk
 
 @pytest.mark.parametrize(("path", "configured", "expected"), [
     ("a.csv", None, "csv"), ("a.JSONL", None, "json"), ("a.json", None, "json"), ("a.pq", None, "parquet"),
-    ("a.txt", None, None), ("a.txt", "csv", "csv"),
+    ("a.txt", None, None), ("a.txt", "csv", "csv"), ("a.tsv", None, "tsv"), ("a.TAB", None, "tsv"), ("a.tsv", "csv", "csv"),
 ])
 def test_infer_format(path: str, configured: str | None, expected: str | None) -> None:
     assert infer_format(path, configured) == expected  # type: ignore[arg-type]
@@ -152,3 +152,53 @@ def test_infer_format(path: str, configured: str | None, expected: str | None) -
 def test_json_records_keep_non_text_values_for_the_columns_check() -> None:
     columns, _ = parse_json(json.dumps({"text": 5, "label": [1]}), "d.jsonl")
     assert columns == {"text": [5], "label": [[1]]}
+
+
+def test_a_tsv_file_is_read_by_its_extension(tmp_path: Path) -> None:
+    """Issue 22: data/train.tsv was refused ("cannot tell the format"); a tab splits it, quoting as in CSV."""
+    (tmp_path / "train.tsv").write_text('sentence\tlabel\na, b and c\t3\n"tab\tinside"\t0\n', encoding="utf-8")
+    fmt = infer_format("data/train.tsv", None)
+    assert fmt == "tsv"
+    t = read_table(tmp_path / "train.tsv", role="train", source="data/train.tsv", fmt=fmt)
+    assert t.columns == {"sentence": ["a, b and c", "tab\tinside"], "label": ["3", "0"]}
+    assert t.locations == ["data/train.tsv:2", "data/train.tsv:3"]
+
+
+def test_data_delimiter_splits_a_csv_on_another_character(tmp_path: Path) -> None:
+    (tmp_path / "train.txt").write_text("text;label\nfine, really;1\n", encoding="utf-8")
+    t = read_table(tmp_path / "train.txt", role="train", source="data/train.txt", fmt="csv", delimiter=";")
+    assert t.columns == {"text": ["fine, really"], "label": ["1"]}
+
+
+def test_a_csv_header_holding_a_tab_says_it_is_tab_separated() -> None:
+    """Issue 22: a TSV read as CSV said "2 fields, but the header has 1 ... quote values that contain commas"."""
+    with pytest.raises(DataCheckError) as e:
+        parse_csv("sentence\tlabel\na, b\t1\n", "data/train.txt")
+    assert str(e.value) == ("data/train.txt:1: the header 'sentence\\tlabel' holds a tab but is read as one column, "
+                            'split on commas; set data.delimiter: "\\t" (or name the file .tsv)')
+    with pytest.raises(DataCheckError) as e:
+        parse_csv("text;label\na;1\n", "data/train.csv")
+    assert str(e.value) == ("data/train.csv:1: the header 'text;label' holds a semicolon but is read as one column, "
+                            "split on commas; set data.delimiter: ';'")
+
+
+def test_a_ragged_tsv_row_names_tabs() -> None:
+    with pytest.raises(DataCheckError) as e:
+        parse_csv("text\tlabel\na\tb\t1\n", "data/train.tsv", "\t")
+    assert str(e.value) == "data/train.tsv:2: 3 fields, but the header has 2 (text, label); quote values that contain tabs"
+
+
+def test_a_missing_file_names_the_setting_that_points_at_it(tmp_path: Path) -> None:
+    """Issue 22: `data/valid.csv: no such file` did not say which key of ml.yaml names it."""
+    with pytest.raises(OperationalError) as e:
+        read_table(tmp_path / "valid.csv", role="validation", source="data/valid.csv", fmt="csv", key="data.validation")
+    assert str(e.value) == ("data/valid.csv: no such file (named by data.validation in ml.yaml: "
+                            "fix the path there or add the file)")
+
+
+@pytest.mark.parametrize(("fmt", "configured", "expected"), [
+    ("csv", None, ","), ("tsv", None, "\t"), ("csv", "\t", "\t"), ("csv", "\\t", "\t"), ("tsv", ";", ";"),
+])
+def test_delimiter_of(fmt: str, configured: str | None, expected: str) -> None:
+    """`delimiter: \\t` unquoted in YAML is the two characters backslash and t: read as the tab it means."""
+    assert delimiter_of(fmt, configured) == expected

@@ -16,7 +16,7 @@ def data_config(*, labels: tuple[str, ...] = LABELS, slice_columns: tuple[str, .
     values: dict[str, Any] = {"min_rows": 1, "min_rows_per_class": 1, "max_null_fraction": 0.0, "max_empty_fraction": 0.0,
                               "max_duplicate_fraction": 0.05, "max_class_imbalance": 10.0,
                               "text_length": TextLength(min=1, max=10000), "leakage": True,
-                              "drift": Drift(method="psi", threshold=0.2)}
+                              "drift": Drift(method="psi", threshold=0.2), "severity": {}}
     values.update(checks)
     return Data(labels=labels, text_column="text", label_column="label", slice_columns=slice_columns,
                 checks=DataChecks(**values), train="train.csv", validation="validation.csv")
