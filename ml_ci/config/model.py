@@ -113,6 +113,7 @@ class Train:
     eval_steps: int
     seed: int
     precision: Literal["auto", "fp32", "bf16", "fp16"]
+    class_weights: Union[Literal["none", "balanced"], dict[str, float]]  # label -> weight (ml_ci.train.weights)
     distributed: Distributed
 
 

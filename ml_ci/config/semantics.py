@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 from pathlib import Path
@@ -67,6 +68,25 @@ def _ignored_on_local(doc: Document, i: int, written: dict[str, Any]) -> list[Pr
                                "(docs/github-setup.md), or use kind: kubernetes with deploy.strategy: gitops",
                                severity="warning"))
     return out
+
+
+def _class_weight_problems(doc: Document, weights: Any, labels: list[str]) -> list[Problem]:
+    """train.class_weights given per label: each key one of data.labels, and some weight above 0."""
+    if not isinstance(weights, dict):
+        return []
+    at = ("train", "class_weights")
+    if not weights:
+        return [doc.problem(at, "no weight given: write a weight per label (e.g. {positive: 4}), or balanced")]
+    problems = []
+    for label in weights:
+        if label not in labels:
+            close = difflib.get_close_matches(str(label), labels, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"the labels are {', '.join(map(repr, labels))}"
+            problems.append(doc.problem((*at, label), f"{label!r} is not one of data.labels; {hint}", key=True))
+    unlisted = [name for name in labels if name not in weights]  # weight 1
+    if not problems and not unlisted and all(w == 0 for w in weights.values()):
+        problems.append(doc.problem(at, "every weight is 0: the loss would be 0 and nothing would be learned"))
+    return problems
 
 
 def check(doc: Document, data: dict[str, Any], root: Path) -> list[Problem]:
@@ -171,6 +191,7 @@ def check(doc: Document, data: dict[str, Any], root: Path) -> list[Problem]:
     dist = data["train"]["distributed"]
     if dist["nodes"] > 1 and dist["nproc_per_node"] < 1:
         add(doc.problem(("train", "distributed"), "nodes > 1 needs nproc_per_node >= 1"))
+    problems.extend(_class_weight_problems(doc, data["train"].get("class_weights"), d.get("labels") or []))
 
     if "deploy" in data:
         dep = data["deploy"]

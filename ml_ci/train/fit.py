@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ml_ci.config.model import Config
-from ml_ci.train import base_model, precision
+from ml_ci.train import base_model, precision, weights
 from ml_ci.train.params import HParams, merge
 
 if TYPE_CHECKING:
@@ -51,6 +51,7 @@ class FitResult:
     seconds: float
     resumed_from: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    class_weights: dict[str, float] | None = None  # label -> loss weight (train.class_weights); None: unweighted
 
 
 def world_size(env: Mapping[str, str] | None = None) -> int:
@@ -190,6 +191,24 @@ def _callback(report: Report | None, log: Log, bar: bool, evals: list[tuple[int,
     return Progress()
 
 
+def weighted_loss(weights: Sequence[float]) -> Callable[..., Any]:
+    """Trainer's compute_loss_func: cross-entropy with each row scaled by its label's weight. The sum is
+    divided by the rows of the whole accumulated batch (num_items_in_batch) when Trainer gives it,
+    as it expects of such a function, else by the rows of this batch."""
+    import torch
+
+    table = torch.tensor(list(weights), dtype=torch.float32)
+
+    def loss(outputs: Any, labels: Any, num_items_in_batch: Any = None) -> Any:
+        logits = outputs["logits"] if isinstance(outputs, Mapping) else outputs[0]
+        labels = labels.view(-1)
+        rows = torch.nn.functional.cross_entropy(logits.view(-1, logits.shape[-1]).float(), labels, reduction="none")
+        total = (rows * table.to(rows.device)[labels]).sum()
+        return total / (num_items_in_batch if num_items_in_batch is not None else labels.numel())
+
+    return loss
+
+
 def load_pretrained(base: base_model.BaseModel, labels: Sequence[str]) -> tuple[Any, Any]:
     """The tokenizer and the base model with a new head for labels; a hub model that cannot be had
     is an OperationalError naming it (not transformers' traceback)."""
@@ -250,9 +269,13 @@ def fit(config: Config, splits: Splits, *, overrides: dict[str, Any] | None = No
     def compute_metrics(prediction: Any) -> dict[str, float]:
         return classification_metrics(prediction.predictions, prediction.label_ids)
 
+    from ml_ci.data.load import LABEL
+
+    class_weights = weights.resolve(hp.class_weights, labels, splits["train"][LABEL])
     trainer = Trainer(model=model, args=args, train_dataset=train_set, eval_dataset=val_set,
                       data_collator=DataCollatorWithPadding(tokenizer), processing_class=tokenizer,
-                      compute_metrics=compute_metrics, callbacks=[_callback(report, say, bar, evals)])
+                      compute_metrics=compute_metrics, callbacks=[_callback(report, say, bar, evals)],
+                      compute_loss_func=weighted_loss(list(class_weights.values())) if class_weights else None)
     if not bar:  # our log lines replace the raw dicts Trainer prints when it has no bar
         trainer.remove_callback(PrinterCallback)
     newest = latest_checkpoint(work) if resume and checkpoint_dir is not None else None
@@ -261,7 +284,8 @@ def fit(config: Config, splits: Splits, *, overrides: dict[str, Any] | None = No
         say(f"resuming from {last}" if last else "no checkpoint to resume from: training from the start")
     if trainer.is_world_process_zero():
         say(f"training {base.spec} on {len(train_set)} rows: {processes} process(es), {chosen}, global batch {hp.batch_size}, "
-            f"{hp.epochs} epoch(s), learning rate {hp.learning_rate:g}, seed {hp.seed}")
+            f"{hp.epochs} epoch(s), learning rate {hp.learning_rate:g}, seed {hp.seed}"
+            + ("" if not class_weights else ", class weights " + " ".join(f"{k} {v:.3g}" for k, v in class_weights.items())))
     output = trainer.train(resume_from_checkpoint=last)
     step = trainer.state.global_step
     final = evals[-1][1] if evals and evals[-1][0] == step else _strip(trainer.evaluate())
@@ -279,4 +303,4 @@ def fit(config: Config, splits: Splits, *, overrides: dict[str, Any] | None = No
     losses = tuple((int(e["step"]), float(e["loss"])) for e in trainer.state.log_history if "loss" in e)
     return FitResult(metrics=final, loss_curve=losses, eval_curve=tuple(evals), steps=step, model_dir=model_dir,
                      hparams=hp, precision=chosen, world_size=processes, seconds=time.perf_counter() - started,
-                     resumed_from=last, extra={"train_loss": float(output.training_loss)})
+                     resumed_from=last, extra={"train_loss": float(output.training_loss)}, class_weights=class_weights)

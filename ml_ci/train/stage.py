@@ -26,7 +26,7 @@ from ml_ci.cache import StageCache, cache_key, folder_digest
 from ml_ci.config.model import Config
 from ml_ci.data.fingerprint import fingerprints
 from ml_ci.pipeline.layout import Layout
-from ml_ci.train import base_model, card, launch, lineage, pytorchjob
+from ml_ci.train import base_model, card, launch, lineage, pytorchjob, weights
 from ml_ci.train.params import as_dict, merge, read_params_file
 
 STAGE = "train"
@@ -121,7 +121,8 @@ def train_here(config: Config, inputs: Inputs, options: TrainOptions, echo: Echo
             config, config_sha256=lineage.file_sha256(config.path), git=lineage.git_commit(config.root),
             fingerprints=inputs.fingerprints, sources=splits.sources, base_identity=inputs.base_identity,
             packages=inputs.packages, hparams=as_dict(result.hparams), precision=result.precision,
-            world_size=result.world_size, cache_key=inputs.key, params_file=str(options.params) if options.params else None)
+            world_size=result.world_size, cache_key=inputs.key, params_file=str(options.params) if options.params else None,
+            class_weights=weights.lineage_entry(config.train.class_weights, result.class_weights))
         write_json(tmp / "metrics.json", {
             "validation": result.metrics, "loss_curve": [list(p) for p in result.loss_curve],
             "eval_curve": [{"step": s, **m} for s, m in result.eval_curve], "steps": result.steps,

@@ -84,7 +84,8 @@ def test_minilm_learns_and_an_unchanged_rerun_is_a_cache_hit(single: tuple[Path,
     assert len(curve) >= 5 and curve[-1][1] < curve[0][1]
     lineage = json.loads((art / "lineage.json").read_text())
     assert lineage["base_model"]["identity"].startswith("sha256:") and lineage["seed"] == 7
-    assert set(lineage["data"]) == {"train", "validation", "test"} and lineage["packages"]["torch"]
+    assert set(lineage["data"]) == {"train", "validation"} and lineage["packages"]["torch"]  # what training reads
+    assert lineage["class_weights"] is None
     assert (art / "README.md").read_text().startswith("---\nlibrary_name: transformers\n")
     key = ml_ci(tmp_path, "train", "--print-cache-key").stdout.strip()
     assert key == lineage["cache_key"]
@@ -187,6 +188,19 @@ def test_bad_input_fails_with_its_exit_code_no_traceback_and_nothing_written(tmp
     assert message in done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / ".ml-ci/artifacts").exists()
+
+
+def test_class_weights_change_the_loss_and_are_recorded(tmp_path: Path, tiny: Path) -> None:
+    plain = tiny_repo(tmp_path / "plain", tiny, epochs=1)
+    weighted = tiny_repo(tmp_path / "weighted", tiny, epochs=1, class_weights={"positive": 5})
+    for root in (plain, weighted):
+        done = ml_ci(root, "train")
+        assert done.returncode == 0, done.stderr
+    assert "class weights negative 1 positive 5" in done.stderr
+    lineage = json.loads((weighted / ".ml-ci/artifacts/train/lineage.json").read_text())
+    assert lineage["class_weights"] == {"setting": {"positive": 5}, "weights": {"negative": 1.0, "positive": 5.0}}
+    curves = [json.loads((r / ".ml-ci/artifacts/train/metrics.json").read_text())["loss_curve"] for r in (plain, weighted)]
+    assert curves[0][0][1] != curves[1][0][1]  # the same model and data: only the weights differ
 
 
 class Pruned(Exception):

@@ -177,7 +177,8 @@ MISSES: dict[str, tuple[KeyOf, list[Flip]]] = {
         env_flip("ML_CI_TUNE_FIT", "tests.fake:fit"), a_library_version, the_ml_ci_version]),
     "train": (train_key, [
         TRAIN_DATA, VALIDATION_DATA, EPOCHS, yaml_flip("train.seed", 1), yaml_flip("train.learning_rate", 3e-4),
-        yaml_flip("train.batch_size", 8), MAX_LENGTH, the_base_model, LABELS, TEXT_COLUMN,
+        yaml_flip("train.batch_size", 8), yaml_flip("train.class_weights", "balanced"),
+        yaml_flip("train.class_weights", {"positive": 3}), MAX_LENGTH, the_base_model, LABELS, TEXT_COLUMN,
         yaml_flip("data.label_column", "target"), a_library_version, the_ml_ci_version]),
     "evaluate": (evaluate_key, [
         TEST_DATA, the_model_weights, the_model_tokenizer, a_model_folder_elsewhere, GATE,

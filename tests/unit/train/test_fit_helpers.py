@@ -12,7 +12,7 @@ from ml_ci.errors import ConfigError
 from ml_ci.train.fit import is_main_process, latest_checkpoint, per_device_batch, show_progress_bar, world_size
 
 TRAIN = Train(epochs=1, batch_size=32, learning_rate=1e-4, weight_decay=0.0, warmup_ratio=0.1, gradient_accumulation_steps=1,
-              eval_steps=0, seed=1, precision="auto", distributed=Distributed(nproc_per_node=1, nodes=1))
+              eval_steps=0, seed=1, precision="auto", class_weights="none", distributed=Distributed(nproc_per_node=1, nodes=1))
 
 
 def _checkpoint(root: Path, step: int, state: str | None = '{"global_step": 1}') -> Path:
