@@ -406,7 +406,7 @@ class Deployer:
         dep = objs[0]
         meta = dep["metadata"]
         previous = current_image(kube.get_deployment(meta["namespace"], meta["name"]))
-        fingerprint = hashlib.sha256(json.dumps(objs, sort_keys=True).encode()).hexdigest()
+        fingerprint = self._fingerprint(objs)
         if previous == str(inputs.image):
             recorded = self._live_in_cluster(env)
             if recorded is not None and recorded[0].image == previous and recorded[0].good \
@@ -430,6 +430,18 @@ class Deployer:
         kube.apply(manifests.release_record(self.config, env, self._record_files(release, inputs)))
         state.save(self.config.root, release, inputs.eval_record, inputs.golden)
         return Result(release, True, f"{env.name}: {inputs.image.short} rolled out in {env.k8s_namespace}: {outcome.message}")
+
+    @staticmethod
+    def _fingerprint(objs: list[dict[str, Any]]) -> str:
+        """What `strategy: apply` applies, as one digest: the same image with other settings is still a change."""
+        return hashlib.sha256(json.dumps(objs, sort_keys=True).encode()).hexdigest()
+
+    def _applies_the_same(self, env: Environment, release: Release) -> bool:
+        """Would a deploy of release's image to env apply what its record says was applied? (Always, but for
+        `strategy: apply` to Kubernetes, whose record carries the manifests' fingerprint.)"""
+        if env.kind == "local" or self.deploy_cfg.strategy != "apply":
+            return True
+        return release.extra.get("manifests_sha256") == self._fingerprint(manifests.render(self.config, env, release.ref))
 
     @staticmethod
     def _record_files(release: Release, inputs: Inputs) -> dict[str, str]:
@@ -511,7 +523,7 @@ class Deployer:
         release, eval_record, golden = live
         there = self.live(dst_env)
         if there is not None and there[0].image == release.image and there[0].status == "live" \
-                and self.health(dst_env) is None:
+                and self._applies_the_same(dst_env, there[0]) and self.health(dst_env) is None:
             # Checked before a GitHub Deployment is opened: an unchanged digest leaves no trace anywhere.
             return Result(there[0], False, f"{target} already runs {release.ref.short} (the digest live in {source}); "
                                            "nothing to do")

@@ -302,6 +302,27 @@ def test_promotion_reads_the_release_record_from_the_cluster(tmp_path: Path, sta
     assert json.loads(promoted["golden.json"]) == golden_record()
 
 
+def test_promoting_the_same_digest_again_applies_nothing_unless_the_target_settings_changed(
+        tmp_path: Path, stand_in: KubeStandIn) -> None:
+    def promoter(replicas: int, at: Path) -> Deployer:
+        cfg = config(at, deploy={"strategy": "apply", "environments": [
+            {"name": "staging", "namespace": NS, "smoke_test": {"enabled": False}},
+            {"name": "production", "namespace": "ml-production", "replicas": replicas, "smoke_test": {"enabled": False}}]})
+        return Deployer(cfg, {}, kube=kube_for(stand_in), check_registry=False, watch_timeout=3, log=lambda _: None)
+
+    d = promoter(2, tmp_path)
+    d.deploy("staging", inputs(IMAGE_A))
+    assert d.promote("staging", "production").changed
+    applied = len(stand_in.patches())
+    again = d.promote("staging", "production")
+    assert (again.changed, again.message) == (False, "production already runs aaaaaaaaaaaa (the digest live in staging); "
+                                                     "nothing to do")
+    assert len(stand_in.patches()) == applied
+    more = promoter(4, tmp_path / "more")  # the same records (in the cluster), production with more replicas
+    assert more.promote("staging", "production").changed
+    assert stand_in.objects[f"/apis/apps/v1/namespaces/ml-production/deployments/{NAME}"]["spec"]["replicas"] == 4
+
+
 def test_a_failed_smoke_test_after_the_rollout_rolls_back(tmp_path: Path, stand_in: KubeStandIn) -> None:
     from tests.unit.deploy.helpers import ModelServer
 
