@@ -24,8 +24,9 @@ def check(config_path: Path, no_cache: bool, fmt: str) -> None:
     """Check the data splits against ml.yaml's data.checks.
 
     Writes .ml-ci/artifacts/data-check/report.json and report.md (and the job summary and the
-    `fingerprint` output in GitHub Actions). Exit 0 when every check passes, 3 when one fails
-    (naming the rows), 1 when a file cannot be read. An unchanged rerun restores the cached report.
+    `fingerprint` output in GitHub Actions). Exit 0 when every check passes or only warns
+    (data.checks.severity), 3 when one fails (naming the rows and the setting that changes it), 1 when
+    a file cannot be read. An unchanged rerun restores the cached report.
     """
 
     def go() -> int:
