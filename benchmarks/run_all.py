@@ -53,6 +53,7 @@ SPECS: dict[str, Spec] = {
     # grid vs TPE trains 20-30 small models; with --data, 10 TPE trials on 4,000 sentences.
     "tune": Spec(quick=None),
     "serve": Spec(quick=("--seconds", "3", "--runs", "1")),
+    "soak": Spec(quick=("--seconds", "10", "--sigterms", "2")),
 }
 
 

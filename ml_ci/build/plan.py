@@ -64,7 +64,8 @@ def render_dockerfile(config: Config, pins: dict[str, str] | None = None, templa
     no_deps = " ".join(pinned(d, pins or {}) for d in NO_DEPS)
     return Template(text).substitute(base=config.image.base, no_deps=no_deps, port=s.port, max_batch_size=s.max_batch_size,
                                      max_batch_delay_ms=s.max_batch_delay_ms, max_body_bytes=s.max_body_bytes,
-                                     max_texts=s.max_texts, max_text_chars=s.max_text_chars, threads=s.threads)
+                                     max_texts=s.max_texts, max_text_chars=s.max_text_chars, threads=s.threads,
+                                     drain_seconds=s.drain_seconds)
 
 
 def tags(git: GitInfo, model_sha256: str, extra: tuple[str, ...] = ()) -> tuple[str, ...]:

@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,10 +55,12 @@ class Server:
 
 @contextmanager
 def server(model_dir: Path, tmp: Path, *args: str) -> Iterator[Server]:
-    """`python -m ml_ci.serve` as its own process (as in the image), ready; SIGTERM on the way out."""
+    """`python -m ml_ci.serve` as its own process (as in the image), ready; SIGTERM on the way out.
+    Flags in args override the environment."""
     port = free_port()
     log_path = tmp / f"serve-{port}.log"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    # No drain on the way out unless a test asks for one (--drain-seconds): it would only add seconds.
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "ML_CI_SERVE_DRAIN_SECONDS": "0"}
     with log_path.open("wb") as log:
         process = subprocess.Popen([sys.executable, "-m", "ml_ci.serve", "--model", str(model_dir), "--port", str(port), *args],
                                    stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
@@ -129,13 +131,22 @@ class Tally:
         self.bad.extend(other.bad)
 
 
-def client_loop(port: int, stop: threading.Event, body: bytes, *, expect: int = 200, texts: int | None = None,
-                headers: dict[str, str] | None = None, until: float | None = None, pause: float = 0.0) -> Tally:
-    """POST body to /v1/predict again and again on a keep-alive connection until stop (or the monotonic
-    time `until`), reconnecting when the server closes; every outcome is tallied, never raised."""
+@dataclass(frozen=True)
+class Case:
+    """One request a client sends, and the answer it expects (with `texts` predictions when 200)."""
+
+    body: bytes
+    expect: int = 200
+    texts: int | None = None
+    headers: tuple[tuple[str, str], ...] = (("Content-Type", "application/json"),)
+
+
+def client_loop(port: int, stop: threading.Event, cases: Sequence[Case], *, until: float | None = None) -> Tally:
+    """POST the cases to /v1/predict in turn, again and again, on a keep-alive connection until stop (or
+    the monotonic time `until`), reconnecting when the server closes; every outcome is tallied, never raised."""
     tally = Tally()
-    headers = {"Content-Type": "application/json", **(headers or {})}
     conn: http.client.HTTPConnection | None = None
+    k = 0
     while not stop.is_set() and (until is None or time.monotonic() < until):
         if conn is None:
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
@@ -146,8 +157,10 @@ def client_loop(port: int, stop: threading.Event, body: bytes, *, expect: int = 
                 conn = None
                 time.sleep(0.05)
                 continue
+        case = cases[k % len(cases)]
+        k += 1
         try:
-            conn.request("POST", "/v1/predict", body=body, headers=headers)
+            conn.request("POST", "/v1/predict", body=case.body, headers=dict(case.headers))
             response = conn.getresponse()
             data = response.read()
         except (OSError, http.client.HTTPException) as e:
@@ -156,15 +169,13 @@ def client_loop(port: int, stop: threading.Event, body: bytes, *, expect: int = 
             conn = None
             continue
         tally.answered[response.status] += 1
-        if response.status != expect:
+        if response.status != case.expect:
             tally.bad.append(f"{response.status}: {data[:200]!r}")
-        elif texts is not None and response.status == 200 and len(json.loads(data)["predictions"]) != texts:
-            tally.bad.append(f"{texts} texts, answer {data[:200]!r}")
+        elif case.texts is not None and response.status == 200 and len(json.loads(data)["predictions"]) != case.texts:
+            tally.bad.append(f"{case.texts} texts, answer {data[:200]!r}")
         if response.will_close:
             conn.close()
             conn = None
-        if pause:
-            time.sleep(pause)
     if conn is not None:
         conn.close()
     return tally
