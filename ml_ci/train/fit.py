@@ -81,6 +81,28 @@ def show_progress_bar(env: Mapping[str, str] | None = None, stream: Any = None) 
     return env.get("CI", "").lower() != "true" and bool(getattr(stream, "isatty", lambda: False)())
 
 
+# Read when each library is imported, and inherited by tune's and torchrun's worker processes.
+QUIET_ENV = ("HF_HUB_DISABLE_PROGRESS_BARS", "HF_DATASETS_DISABLE_PROGRESS_BARS")
+
+
+def quiet_unless_terminal(env: Mapping[str, str] | None = None, stream: Any = None) -> bool:
+    """Whether bars are shown; when not, silence every library's tqdm (transformers' `Loading weights`
+    and `Writing model shards`, datasets' map and `Generating split`, huggingface_hub's downloads) for
+    the rest of the process and its workers. The commands call it first, before anything loads; it
+    imports nothing, so a cache hit stays fast."""
+    bar = show_progress_bar(env, stream)
+    if not bar:
+        for name in QUIET_ENV:
+            os.environ.setdefault(name, "1")
+        if "transformers" in sys.modules:
+            sys.modules["transformers"].utils.logging.disable_progress_bar()
+        if "datasets" in sys.modules:
+            sys.modules["datasets"].disable_progress_bars()
+        if "huggingface_hub" in sys.modules:
+            sys.modules["huggingface_hub"].utils.disable_progress_bars()
+    return bar
+
+
 def classification_metrics(logits: Any, labels: Any) -> dict[str, float]:
     import numpy as np
 
@@ -250,12 +272,7 @@ def fit(config: Config, splits: Splits, *, overrides: dict[str, Any] | None = No
     base = base_model.resolve(config)
     labels = config.data.labels
 
-    bar = show_progress_bar()
-    if not bar:  # loading, tokenizing and saving draw bars too; in CI logs they are noise
-        import datasets
-
-        transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-        datasets.disable_progress_bars()
+    bar = quiet_unless_terminal()  # loading, tokenizing and saving draw bars too; in CI logs they are noise
     transformers.set_seed(hp.seed, deterministic=True)  # before the new head is initialized
     tokenizer, model = load_pretrained(base, labels)
     train_set, val_set = _tokenize(splits, tokenizer, config.model.max_length)

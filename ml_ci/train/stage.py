@@ -163,6 +163,9 @@ def run(config: Config, options: TrainOptions, *, env: Mapping[str, str] | None 
         echo: Echo | None = None) -> Outcome:
     env = os.environ if env is None else env
     say: Echo = echo or (lambda line: print(line, file=sys.stderr, flush=True))
+    from ml_ci.train.fit import quiet_unless_terminal
+
+    quiet_unless_terminal(env)  # before the hub check and the data load draw theirs
     layout = Layout(config.root)
     dest = layout.artifacts(STAGE)
     if options.emit_k8s is not None:

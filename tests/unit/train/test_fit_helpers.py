@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import io
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from ml_ci.config import load_config
 from ml_ci.config.model import Distributed, Train
 from ml_ci.errors import ConfigError
-from ml_ci.train.fit import is_main_process, latest_checkpoint, per_device_batch, show_progress_bar, world_size
+from ml_ci.train import stage
+from ml_ci.train.fit import (QUIET_ENV, is_main_process, latest_checkpoint, per_device_batch, quiet_unless_terminal,
+                             show_progress_bar, world_size)
+from tests.modelrepo import make_model_repo
+from tests.unit.cache.scratch import config as scratch_config
+from tests.unit.cache.scratch import scratch
 
 TRAIN = Train(epochs=1, batch_size=32, learning_rate=1e-4, weight_decay=0.0, warmup_ratio=0.1, gradient_accumulation_steps=1,
               eval_steps=0, seed=1, precision="auto", class_weights="none", distributed=Distributed(nproc_per_node=1, nodes=1))
@@ -54,3 +62,57 @@ def test_progress_bar_only_on_a_terminal_outside_ci() -> None:
 def test_rank_and_world_size_come_from_torchrun_variables() -> None:
     assert (world_size({}), is_main_process({})) == (1, True)
     assert (world_size({"WORLD_SIZE": "2", "RANK": "1"}), is_main_process({"RANK": "1"})) == (2, False)
+
+
+@pytest.fixture
+def bars_restored(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Bars on, as in a fresh process; switched back on afterwards (the libraries keep global state)."""
+    import datasets
+    import huggingface_hub.utils
+    import transformers
+
+    for name in QUIET_ENV:
+        monkeypatch.delenv(name, raising=False)
+
+    def on() -> None:
+        transformers.utils.logging.enable_progress_bar()  # type: ignore[no-untyped-call]
+        datasets.enable_progress_bars()
+        huggingface_hub.utils.enable_progress_bars()
+
+    on()
+    yield
+    on()
+
+
+def _bars_on() -> list[bool]:
+    import datasets
+    import huggingface_hub.utils
+    import transformers
+
+    return [transformers.utils.logging.is_progress_bar_enabled(), datasets.is_progress_bar_enabled(),
+            not huggingface_hub.utils.are_progress_bars_disabled()]
+
+
+def test_train_silences_every_librarys_bars_before_loading_anything_in_ci(bars_restored: None, tmp_path: Path) -> None:
+    """`Loading weights` and friends come from transformers, datasets and huggingface_hub: in CI (or into a
+    file) all three are off from the start of the command, and so are its workers' (through the environment)."""
+    config = load_config(make_model_repo(tmp_path)).config
+    assert _bars_on() == [True, True, True]
+    stage.run(config, stage.TrainOptions(print_cache_key=True), env={"CI": "true"})
+    assert _bars_on() == [False, False, False]
+    assert all(os.environ.get(name) == "1" for name in QUIET_ENV)
+
+
+def test_tune_silences_them_too(bars_restored: None, tmp_path: Path) -> None:
+    from ml_ci.tune import run as tune_run
+
+    config = scratch_config(scratch(tmp_path / "repo"))
+    tune_run.tune(config, tune_run.TuneOptions(trials=3, no_cache=True),
+                  env={"CI": "true", "ML_CI_TUNE_FIT": "tests.unit.cache.scratch:fake_fit"})
+    assert _bars_on() == [False, False, False]
+
+
+def test_on_a_terminal_outside_ci_the_bars_stay(bars_restored: None) -> None:
+    assert quiet_unless_terminal({}, Tty())
+    assert _bars_on() == [True, True, True]
+    assert not any(name in os.environ for name in QUIET_ENV)
