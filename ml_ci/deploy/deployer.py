@@ -197,7 +197,9 @@ class Deployer:
 
     def _deploy_local(self, env: Environment, inputs: Inputs) -> Result:
         """Candidate smoke test, then the record (a GitOps commit when configured), then the swap: a refused
-        push leaves the old container serving, and a swap that fails is reverted in git as well."""
+        push leaves the old container serving, and a swap that fails is reverted in git as well. With
+        approval: true (which validate allows only where the record lives in a GitOps repository) the first
+        deploy of a digest is a review branch and starts nothing; the one after its merge runs it (_complete)."""
         from ml_ci.deploy.local import LocalEngine, docker_client
 
         if env.port is None:
@@ -210,16 +212,24 @@ class Deployer:
                     and engine.healthy(env.port) is None:
                 return Result(recorded, False, f"{env.name} already runs {inputs.image.short}; nothing to do")
         previous = engine.running_image()
-
-        def check(url: str, alive: Callable[[], bool]) -> smoke.SmokeReport:
-            if not env.smoke_test.enabled:
-                problem = smoke.wait_ready(url, env.smoke_test.timeout_seconds, alive=alive)
-                return smoke.SmokeReport(problem is None, 0, (problem,) if problem else ())
-            return self._smoke(env, inputs, url, alive)
+        check = self._local_check(env, inputs)
+        repo = self.repo()
+        if env.approval and repo is None:  # validate refuses this; never deploy past a review that cannot exist
+            raise ConfigError([Problem(str(self.config.path), 0, 0, f"deploy.environments.{env.name}.approval",
+                                       "approval: true on kind: local needs deploy.gitops, where the review branch goes")])
+        if env.approval and repo is not None:
+            with repo.snapshot() as co:
+                current = self._current(co, env.name)
+            if current is not None and current.image == str(inputs.image) and current.status == "pending":
+                # A merged review (the merge is the approval): start it here, as Argo CD would roll it out there.
+                return self._complete(repo, env, inputs, current, lambda: self._run_local(engine, env, inputs, check))
+            if not (current is not None and current.image == str(inputs.image) and current.good):
+                return self._propose(repo, env, inputs)
+            # Approved and recorded live already (a fresh runner, a container removed): run it again, no review.
 
         report = engine.trial(inputs.image, check)
         release = self._release(env, inputs, "passed" if env.smoke_test.enabled else "skipped", previous)
-        repo, before = self.repo(), dict[str, str]()
+        before: dict[str, str] = {}
         outcome = None
         if repo is not None:
             overlay = tree.overlay_dir(self.config, env.name)
@@ -241,6 +251,37 @@ class Deployer:
         state.save(self.config.root, release, inputs.eval_record, inputs.golden)
         return Result(release, True, f"{env.name}: {container} serves {inputs.image.short} at "
                                      f"http://127.0.0.1:{env.port}; {report.summary()}", outcome.commit if outcome else None)
+
+    def _local_check(self, env: Environment, inputs: Inputs) -> Callable[[str, Callable[[], bool]], smoke.SmokeReport]:
+        """How a local candidate is checked: the smoke test, or (smoke_test.enabled: false) /readyz alone."""
+        def check(url: str, alive: Callable[[], bool]) -> smoke.SmokeReport:
+            if not env.smoke_test.enabled:
+                problem = smoke.wait_ready(url, env.smoke_test.timeout_seconds, alive=alive)
+                return smoke.SmokeReport(problem is None, 0, (problem,) if problem else ())
+            return self._smoke(env, inputs, url, alive)
+        return check
+
+    @staticmethod
+    def _run_local(engine: Any, env: Environment, inputs: Inputs,
+                   check: Callable[[str, Callable[[], bool]], smoke.SmokeReport]) -> smoke.SmokeReport:
+        """Trial, then swap, as one check whose failure _smoke_and_record reverts in git: a failed trial never
+        touched the running container and a failed swap restored it, so what ran before still serves."""
+        reports: list[smoke.SmokeReport] = []
+
+        def kept(url: str, alive: Callable[[], bool]) -> smoke.SmokeReport:
+            reports.append(check(url, alive))
+            return reports[-1]
+
+        try:
+            engine.trial(inputs.image, kept)
+            assert env.port is not None
+            engine.swap(inputs.image, env.port, env.smoke_test.timeout_seconds)
+        except DeployError as e:
+            if reports and not reports[-1].passed:
+                return reports[-1]
+            first = str(e).splitlines()[0].removeprefix(f"{env.name}: ")
+            return smoke.SmokeReport(False, reports[-1].checked if reports else 0, (first,))
+        return reports[-1]
 
     def _deploy_gitops(self, env: Environment, inputs: Inputs) -> Result:
         repo = self.repo()
@@ -290,13 +331,18 @@ class Deployer:
 
     def _smoke_and_record(self, repo: gitops.GitOpsRepo, env: Environment, inputs: Inputs, pending: Release,
                           before: Callable[[gitops.Checkout], dict[str, str]], commit: Optional[str],
-                          done: str = "") -> Result:
-        """Smoke-test what the branch now pins for env; record it live, or revert the overlay to `before` (computed
-        from the branch as it then is) and fail."""
-        assert env.url is not None
-        report = self._smoke(env, inputs, env.url)
+                          done: str = "", check: Optional[Callable[[], smoke.SmokeReport]] = None) -> Result:
+        """Smoke-test what the branch now pins for env (by default at its url; a local environment passes `check`,
+        which starts the container); record it live, or revert the overlay to `before` (computed from the branch
+        as it then is) and fail."""
+        if check is None:
+            assert env.url is not None
+            url = env.url
+            check = lambda: self._smoke(env, inputs, url)  # noqa: E731
+        report = check()
         if report.passed:
-            final = pending.with_(smoke="passed", status="live", reason=None)
+            smoked: SmokeResult = "passed" if env.smoke_test.enabled else "skipped"
+            final = pending.with_(smoke=smoked, status="live", reason=None)
             marked = repo.update(lambda co: self._mark(co, env, final, pending,
                                                        f"{env.name}: {inputs.image.short} passed its smoke test"))
             state.save(self.config.root, final, inputs.eval_record, inputs.golden)
@@ -308,15 +354,17 @@ class Deployer:
         back = f"reverted to {failed.previous}" if failed.previous else "there was no earlier good digest to return to"
         raise DeployError(f"{env.name}: {report.summary()}; {back} (commit {(revert.commit or '')[:12]})")
 
-    def _complete(self, repo: gitops.GitOpsRepo, env: Environment, inputs: Inputs, pending: Release) -> Result:
+    def _complete(self, repo: gitops.GitOpsRepo, env: Environment, inputs: Inputs, pending: Release,
+                  check: Optional[Callable[[], smoke.SmokeReport]] = None) -> Result:
         """The branch pins this digest for env, recorded pending: a review that was merged (with approval: true the
         merge is the approval) or a deploy that stopped early. Smoke-test it and record it live (a commit that
-        touches release.json only: the reviewed files stay as merged), or revert it; then drop the review branch."""
+        touches release.json only: the reviewed files stay as merged), or revert it; then drop the review branch.
+        `check` (kind: local) starts the environment's container and smoke-tests it."""
         overlay = tree.overlay_dir(self.config, env.name)
-        if env.smoke_test.enabled and env.url is not None:
+        if check is not None or (env.smoke_test.enabled and env.url is not None):
             result = self._smoke_and_record(repo, env, inputs, pending,
                                             lambda co: co.files_before(overlay, tree.RELEASE, pending.image), None,
-                                            done="approved; " if env.approval else "")
+                                            done="approved; " if env.approval else "", check=check)
         else:
             final = pending.with_(status="live", reason=None)
             marked = repo.update(lambda co: self._mark(co, env, final, pending, f"{env.name}: {inputs.image.short} is live"))
@@ -342,7 +390,7 @@ class Deployer:
             pr = self._review(branch, env, inputs)
             return Result(proposed, False, f"{env.name} needs approval: merge {pr or 'branch ' + branch} to deploy "
                                            f"{inputs.image.short} (already up for review; no new commit)", None, pr)
-        can_smoke = env.smoke_test.enabled and env.url is not None
+        can_smoke = env.smoke_test.enabled and (env.url is not None or env.kind == "local")
         smoke_state: SmokeResult = "pending" if can_smoke else ("skipped" if not env.smoke_test.enabled else "not-run")
         release_box: list[Release] = []
 

@@ -26,6 +26,7 @@ import pytest
 from ml_ci.cli.main import main
 from ml_ci.config import Config
 from ml_ci.deploy.local import free_port
+from tests.integration import test_gitops as gitops_tests  # its merge_review: a reviewer's merge, with git
 from tests.services import base_image, registry
 from tests.unit.deploy.helpers import config, golden_record, write_artifacts
 
@@ -151,8 +152,38 @@ def log(bare: Path) -> list[str]:
                           check=True).stdout.splitlines()
 
 
+def exists(name: str) -> bool:
+    import docker
+    import docker.errors
+
+    try:
+        docker.from_env().containers.get(name)
+    except docker.errors.NotFound:
+        return False
+    return True
+
+
+def gitops_release(bare: Path, env: str) -> dict[str, Any]:
+    return dict(json.loads(subprocess.run(["git", "-C", str(bare), "show", f"main:apps/{MODEL}/overlays/{env}/release.json"],
+                                          capture_output=True, text=True, check=True).stdout))
+
+
+def approve(cfg: Config, bare: Path, image: str, reviewer: Path, capsys: pytest.CaptureFixture[str], *command: str) -> None:
+    """production has approval: true: `command` pushes the review branch and starts nothing; a reviewer merges it."""
+    short = image.split(":")[-1][:12]
+    tip, running = log(bare)[0], exists(f"ml-ci-{MODEL}-production") and running_image(f"ml-ci-{MODEL}-production")
+    capsys.readouterr()
+    assert main([*command, "-c", str(cfg.path)]) == 0
+    assert capsys.readouterr().out.startswith(f"production needs approval: merge branch ml-ci/production/{short} to deploy "
+                                              f"{short}, then run this again to record it live")
+    assert log(bare)[0] == tip  # nothing on main before review
+    assert (exists(f"ml-ci-{MODEL}-production") and running_image(f"ml-ci-{MODEL}-production")) == running
+    gitops_tests.merge_review(bare, f"ml-ci/production/{short}", reviewer)
+    assert (gitops_release(bare, "production")["image"], gitops_release(bare, "production")["status"]) == (image, "pending")
+
+
 def test_deploy_smoke_test_and_promote_a_real_image(local_repo: tuple[Config, int, int], stub_images: dict[str, str],
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+                                                     capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     cfg, staging_port, production_port = local_repo
     good, wrong = stub_images["good"], stub_images["wrong"]
     write_artifacts(cfg.root, image=good)
@@ -177,12 +208,21 @@ def test_deploy_smoke_test_and_promote_a_real_image(local_repo: tuple[Config, in
     assert len(log(bare)) == 1
     shutil.move(cfg.root / "state-elsewhere", cfg.root / ".ml-ci/state")
 
-    assert main(["promote", "-c", str(cfg.path), "--from", "staging", "--to", "production"]) == 0
+    # production has approval: true; the promote after the review's merge starts its container.
+    promote = ("promote", "--from", "staging", "--to", "production")
+    approve(cfg, bare, good, tmp_path / "reviewer", capsys, *promote)
+    assert main([*promote, "-c", str(cfg.path)]) == 0
+    assert capsys.readouterr().out.startswith(f"production: approved; {good.split(':')[-1][:12]} is live; smoke test passed")
     assert running_image(f"ml-ci-{MODEL}-production") == good
     assert predict(production_port, texts) == predict(staging_port, texts)
     production = json.loads((cfg.root / ".ml-ci/state/production/release.json").read_text())
-    assert (production["image"], production["source"], production["previous"]) == (good, "promote:staging", None)
-    assert log(bare)[0] == f"production: {MODEL} {good.split(':')[-1][:12]} (promote:staging)"
+    assert (production["image"], production["source"], production["previous"], production["status"]) == \
+        (good, "promote:staging", None, "live")
+    assert gitops_release(bare, "production") == production
+    assert log(bare)[0] == f"production: {good.split(':')[-1][:12]} passed its smoke test"
+    assert main([*promote, "-c", str(cfg.path)]) == 0  # complete: the same promotion again changes nothing
+    assert "nothing to do" in capsys.readouterr().out
+    commits = len(log(bare))
 
     # A wrong model fails its smoke test on the candidate port; the old container keeps serving.
     write_artifacts(cfg.root, image=wrong)
@@ -193,7 +233,7 @@ def test_deploy_smoke_test_and_promote_a_real_image(local_repo: tuple[Config, in
     assert "the previous container keeps serving" in err
     assert running_image(f"ml-ci-{MODEL}-staging") == good
     assert predict(staging_port, texts) == [e["expected"] for e in golden_record()["examples"]]
-    assert len(log(bare)) == 2
+    assert len(log(bare)) == commits
     assert json.loads((cfg.root / ".ml-ci/state/staging/release.json").read_text())["image"] == good
 
     # A GitOps remote that refuses the record: the new image never replaces the running one.
@@ -207,7 +247,41 @@ def test_deploy_smoke_test_and_promote_a_real_image(local_repo: tuple[Config, in
     assert "the GitOps remote refused the push to main; nothing was changed there" in capsys.readouterr().err
     assert running_image(f"ml-ci-{MODEL}-staging") == good
     assert json.loads((cfg.root / ".ml-ci/state/staging/release.json").read_text())["image"] == good
-    assert len(log(bare)) == 2
+    assert len(log(bare)) == commits
+
+
+def test_an_approved_image_that_fails_its_smoke_test_is_reverted_and_the_old_container_serves(
+        local_repo: tuple[Config, int, int], stub_images: dict[str, str], capsys: pytest.CaptureFixture[str],
+        tmp_path: Path) -> None:
+    """approval: true on kind: local, through a real merge: the merged review's image is tried on a candidate port
+    first; it answers like another model, so the container that ran before keeps serving, main goes back to its
+    record (a revert commit) and deploy exits 5."""
+    cfg, _, production_port = local_repo
+    good, wrong = stub_images["good"], stub_images["wrong"]
+    bare = cfg.root / ".ml-ci" / "gitops.git"
+    texts = [e["text"] for e in golden_record()["examples"]]
+    write_artifacts(cfg.root, image=good)
+    assert main(["deploy", "-c", str(cfg.path), "--env", "staging"]) == 0
+    approve(cfg, bare, good, tmp_path / "first", capsys, "deploy", "--env", "production")
+    assert not exists(f"ml-ci-{MODEL}-production")  # the review's merge, not the first deploy, starts it
+    assert main(["deploy", "-c", str(cfg.path), "--env", "production"]) == 0
+    assert running_image(f"ml-ci-{MODEL}-production") == good
+    before = gitops_release(bare, "production")
+    assert (before["image"], before["status"], before["smoke"]) == (good, "live", "passed")
+
+    write_artifacts(cfg.root, image=wrong)
+    approve(cfg, bare, wrong, tmp_path / "second", capsys, "deploy", "--env", "production")
+    assert main(["deploy", "-c", str(cfg.path), "--env", "production"]) == 5
+    err = capsys.readouterr().err
+    assert err.startswith("error: production: smoke test failed: example 0 ('text number 0'): label 'negative', "
+                          "recorded 'positive'"), err
+    assert f"reverted to {good}" in err
+    assert running_image(f"ml-ci-{MODEL}-production") == good
+    assert predict(production_port, texts) == [e["expected"] for e in golden_record()["examples"]]
+    assert log(bare)[0].startswith(f"production: revert {wrong.split(':')[-1][:12]}: smoke test failed")
+    assert gitops_release(bare, "production") == before
+    state = json.loads((cfg.root / ".ml-ci/state/production/release.json").read_text())
+    assert (state["image"], state["status"]) == (wrong, "reverted")
 
 
 def test_a_digest_absent_from_the_registry_is_refused_before_anything(local_repo: tuple[Config, int, int],
