@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -28,6 +29,9 @@ def write_context(plan: BuildPlan, export_dir: Path, target: Path) -> None:
     app = target / "app" / "ml_ci"
     shutil.copytree(package / "serve", app / "serve", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     shutil.copyfile(package / "__init__.py", app / "__init__.py")
-    # Docker copies modes as they are: world-readable, so that the image's non-root user can read them.
-    for path in target.rglob("*"):
+    # Docker copies modes and mtimes as they are: world-readable, so that the image's non-root user can
+    # read them; the build's epoch, since a checkout's mtimes say when it was edited or cloned, not what it holds.
+    for path in sorted(target.rglob("*"), reverse=True):  # children before the folders their writes touch
         path.chmod(0o755 if path.is_dir() else 0o644)
+        os.utime(path, (plan.epoch, plan.epoch))
+    os.utime(target, (plan.epoch, plan.epoch))

@@ -26,13 +26,48 @@ def client() -> Any:
     return c
 
 
-def build(c: Any, context: Path, tag: str, labels: Mapping[str, str], log: Callable[[str], None]) -> Any:
+def engine_platform(c: Any) -> str:
+    """The platform the engine builds for, as image.platforms writes it (linux/amd64)."""
+    version = c.version()
+    arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(str(version.get("Arch")), str(version.get("Arch")))
+    return f"{version.get('Os', 'linux')}/{arch}"
+
+
+def diff_ids(c: Any, image: str) -> list[str]:
+    """The layers of a local image (by uncompressed digest)."""
+    import docker
+
+    try:
+        return list(c.images.get(image).attrs["RootFS"]["Layers"] or [])
+    except docker.errors.ImageNotFound:
+        raise OperationalError(f"the base image {image} is not in the Docker engine after the build") from None
+
+
+def save(c: Any, image_id: str, target: Path) -> None:
+    """`docker save` of one image into target."""
+    with target.open("wb") as f:
+        for chunk in c.images.get(image_id).save(named=False):
+            f.write(chunk)
+
+
+def load(c: Any, archive: Path, image_id: str) -> Any:
+    """`docker load` of archive; the image it must contain, by id."""
+    with archive.open("rb") as f:
+        c.images.load(f)
+    image = c.images.get(image_id)
+    if image.id != image_id:
+        raise OperationalError(f"docker load gave {image.id}, not the normalized image {image_id}")
+    return image
+
+
+def build(c: Any, context: Path, tag: str | None, labels: Mapping[str, str], log: Callable[[str], None], *,
+          nocache: bool = False) -> Any:
     """Build with host networking (pip inside the build reaches the package index through the host)."""
     import docker
 
     try:
         image, lines = c.images.build(path=str(context), tag=tag, labels=dict(labels), network_mode="host", rm=True,
-                                      forcerm=True, pull=False)
+                                      forcerm=True, pull=False, nocache=nocache)
     except docker.errors.BuildError as e:
         tail = "".join(str(chunk.get("stream", chunk.get("error", ""))) for chunk in list(e.build_log)[-15:])
         raise OperationalError(f"the image build failed: {e.msg}\n{tail.rstrip()}") from None

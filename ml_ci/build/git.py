@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
@@ -40,5 +41,14 @@ def from_repo(root: Path) -> GitInfo:
     return GitInfo(sha=sha, tag=_git(root, "describe", "--tags", "--exact-match", "HEAD"), source=remote)
 
 
+def commit_time(root: Path, sha: str) -> int | None:
+    """The committer time of sha (a shallow checkout has its own commit), None outside a repository."""
+    out = _git(root, "show", "-s", "--format=%ct", sha)
+    return int(out) if out and out.isdigit() else None
+
+
 def git_info(root: Path, env: Mapping[str, str]) -> GitInfo:
-    return from_env(env) or from_repo(root)
+    info = from_env(env) or from_repo(root)
+    if info.sha is None:
+        return info
+    return dataclasses.replace(info, timestamp=commit_time(root, info.sha))

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from string import Template
 from typing import Any
 
+from ml_ci.build.reproducible import rfc3339
 from ml_ci.config.model import Config
 from ml_ci.resources import resource
 
@@ -28,6 +29,7 @@ class GitInfo:
     sha: str | None = None
     tag: str | None = None  # the git tag at HEAD, if any
     source: str | None = None  # the repository's URL
+    timestamp: int | None = None  # the commit's time (seconds since 1970), what the image's times are set to
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,6 +38,7 @@ class BuildPlan:
     tags: tuple[str, ...]
     dockerfile: str
     requirements: str
+    epoch: int = 0  # SOURCE_DATE_EPOCH: the image's created time and its files' mtimes
     labels: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -118,8 +121,10 @@ def data_fingerprint(lineage: Any, *others: Any) -> str | None:
     return None
 
 
-def make_plan(config: Config, *, git: GitInfo, manifest: dict[str, Any], pins: dict[str, str], created: str,
+def make_plan(config: Config, *, git: GitInfo, manifest: dict[str, Any], pins: dict[str, str], epoch: int,
               data_fingerprint: str | None, metrics: dict[str, Any], extra_tags: tuple[str, ...] = ()) -> BuildPlan:
+    """The plan; `epoch` (SOURCE_DATE_EPOCH, else the commit's time) is the image's created time, never the clock."""
     return BuildPlan(repository=repository(config), tags=tags(git, manifest["sha256"], extra_tags),
-                     dockerfile=render_dockerfile(config, pins), requirements=requirements(pins),
-                     labels=labels(config, git, manifest, created=created, data_fingerprint=data_fingerprint, metrics=metrics))
+                     dockerfile=render_dockerfile(config, pins), requirements=requirements(pins), epoch=epoch,
+                     labels=labels(config, git, manifest, created=rfc3339(epoch), data_fingerprint=data_fingerprint,
+                                   metrics=metrics))

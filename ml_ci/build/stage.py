@@ -6,17 +6,19 @@ import os
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from ml_ci.build import docker_ops
 from ml_ci.build.context import write_context
 from ml_ci.build.git import git_info
-from ml_ci.build.plan import RUNTIME, BuildPlan, data_fingerprint, make_plan
+from ml_ci.build.plan import RUNTIME, BuildPlan, GitInfo, data_fingerprint, make_plan
+from ml_ci.build.reproducible import normalize_saved, source_date_epoch
 from ml_ci.build.verify import check_server, free_port, wait_ready
+from ml_ci.config.load import check_file
 from ml_ci.config.model import Config
-from ml_ci.errors import OperationalError
+from ml_ci.errors import ConfigError, MlCiError, OperationalError, Problem
 from ml_ci.export.files import read_json, write_json
 from ml_ci.export.stage import eval_summary, installed_versions
 from ml_ci.pipeline.layout import Layout
@@ -33,15 +35,30 @@ class BuildResult:
         return str(self.record["reference"])
 
 
+def build_epoch(git: GitInfo, manifest: dict[str, Any], env: Mapping[str, str]) -> int:
+    """The one time the image carries (its created label, config and file times): SOURCE_DATE_EPOCH, else
+    the commit's time, else when the model was exported (kept by export's cache), never the clock."""
+    exported = manifest.get("exported_at")
+    try:
+        fallback = int(datetime.fromisoformat(exported).timestamp()) if isinstance(exported, str) else None
+    except ValueError:
+        fallback = None
+    try:
+        return source_date_epoch(env, git.timestamp, fallback)
+    except ValueError as e:
+        raise OperationalError(str(e)) from None
+
+
 def plan_build(config: Config, env: Mapping[str, str], extra_tags: tuple[str, ...] = ()) -> BuildPlan:
     """Everything about the image that can be known before Docker runs (reads artifacts, writes nothing)."""
     layout = Layout(config.root)
     manifest = read_json(layout.export_dir / "model.json")
     if not isinstance(manifest, dict):
         raise OperationalError(f"{layout.export_dir / 'model.json'} is missing; run `ml-ci export` first")
+    git = git_info(config.root, env)
+    epoch = build_epoch(git, manifest, env)
     try:
-        return make_plan(config, git=git_info(config.root, env), manifest=manifest, pins=installed_versions(RUNTIME),
-                         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        return make_plan(config, git=git, manifest=manifest, pins=installed_versions(RUNTIME), epoch=epoch,
                          data_fingerprint=data_fingerprint(read_json(layout.artifacts("train") / "lineage.json"),
                                                            read_json(layout.eval_record), read_json(layout.data_report)),
                          metrics=eval_summary(read_json(layout.eval_record)) or manifest.get("metrics", {}),
@@ -82,8 +99,37 @@ def verify(c: Any, image_id: str, config: Config, golden: dict[str, Any], eval_r
     return {"ready_seconds": round(seconds, 3), "golden_examples": len(golden["examples"]), "compared_with_eval": compared}
 
 
+def check_platforms(config: Config, engine: str) -> None:
+    """Build what image.platforms asks or refuse: the classic builder builds for the engine's platform only."""
+    asked = config.image.platforms
+    if asked == (engine,):
+        return
+    message = (f"{', '.join(asked)} cannot be built by this Docker engine, which builds {engine} images only (ml-ci "
+               f"builds one image, for the engine's own platform); set image.platforms: [{engine}] or build on a "
+               f"{asked[0]} machine")
+    try:
+        problem = check_file(config.path).document.problem(("image", "platforms"), message, key=True)
+    except MlCiError:
+        problem = Problem(str(config.path), 0, 0, "image.platforms", message)
+    raise ConfigError([problem])
+
+
+def normalize(c: Any, image_id: str, base: str, plan: BuildPlan, work: Path) -> Any:
+    """The built image, saved, made reproducible (`ml_ci.build.reproducible`) and loaded back."""
+    saved = work / "saved.tar"
+    docker_ops.save(c, image_id, saved)
+    try:
+        result = normalize_saved(saved, work / "normalized", base_diff_ids=docker_ops.diff_ids(c, base),
+                                 epoch=plan.epoch)
+    except (ValueError, OSError, KeyError) as e:
+        raise OperationalError(f"the built image could not be normalized: {e}") from None
+    finally:
+        saved.unlink(missing_ok=True)
+    return docker_ops.load(c, result.archive, result.image_id)
+
+
 def run_build(config: Config, *, push: bool, extra_tags: tuple[str, ...] = (), env: Mapping[str, str] | None = None,
-              log: Callable[[str], None] = print) -> BuildResult:
+              log: Callable[[str], None] = print, no_cache: bool = False) -> BuildResult:
     env = os.environ if env is None else env
     layout = Layout(config.root)
     plan = plan_build(config, env, extra_tags)
@@ -92,16 +138,21 @@ def run_build(config: Config, *, push: bool, extra_tags: tuple[str, ...] = (), e
         raise OperationalError(f"{layout.export_dir / 'golden.json'} has no golden examples; run `ml-ci export` again")
     auth = docker_ops.auth_config(config.image.registry_username_env, config.image.registry_password_env, env) if push else None
     c = docker_ops.client()
+    check_platforms(config, docker_ops.engine_platform(c))
     with tempfile.TemporaryDirectory(prefix="ml-ci-build-") as tmp:
-        write_context(plan, layout.export_dir, Path(tmp))
+        context = Path(tmp) / "context"
+        write_context(plan, layout.export_dir, context)
         log(f"building {plan.references[0]} FROM {config.image.base}")
-        image = docker_ops.build(c, Path(tmp), plan.references[0], plan.labels, lambda line: None)
-    for ref in plan.references[1:]:
+        # Untagged: the classic builder's image keeps its layer cache; what is tagged and pushed is the normalized one.
+        built = docker_ops.build(c, context, None, plan.labels, lambda line: None, nocache=no_cache)
+        image = normalize(c, built.id, config.image.base, plan, Path(tmp))
+    for ref in plan.references:
         image.tag(plan.repository, tag=ref.rsplit(":", 1)[1])
     checks = verify(c, image.id, config, golden, read_json(layout.eval_record), log)
 
     record: dict[str, Any] = {"repository": plan.repository, "tags": list(plan.tags), "image_id": image.id,
-                              "size": image.attrs.get("Size"), "labels": plan.labels, "verification": checks,
+                              "size": image.attrs.get("Size"), "labels": plan.labels, "source_date_epoch": plan.epoch,
+                              "verification": checks,
                               "pushed": push, "digest": None, "reference": plan.references[0]}
     if push:
         digests = {t: docker_ops.push(c, plan.repository, t, auth) for t in plan.tags}

@@ -193,6 +193,13 @@ def check(doc: Document, data: dict[str, Any], root: Path) -> list[Problem]:
         add(doc.problem(("train", "distributed"), "nodes > 1 needs nproc_per_node >= 1"))
     problems.extend(_class_weight_problems(doc, data["train"].get("class_weights"), d.get("labels") or []))
 
+    platforms = (data.get("image") or {}).get("platforms") or []
+    if len(platforms) > 1:
+        # Never accept and ignore: the build makes one image, for the Docker engine's own platform.
+        add(doc.problem(("image", "platforms"), f"{', '.join(platforms)}: multi-platform images are not built yet "
+                        "(ml-ci builds one image, for the Docker engine's own platform, with no buildx or emulator); "
+                        "list that one platform, e.g. [linux/amd64]", key=True))
+
     if "deploy" in data:
         dep = data["deploy"]
         seen: dict[str, int] = {}

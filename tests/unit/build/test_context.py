@@ -29,3 +29,16 @@ def test_the_whole_tree(tmp_path: Path) -> None:
 def test_a_missing_export_is_named(tmp_path: Path) -> None:
     with pytest.raises(OperationalError, match=r"model\.onnx, tokenizer\.json, model\.json, golden\.json missing; run `ml-ci"):
         write_context(PLAN, tmp_path, tmp_path / "ctx")
+
+
+def test_every_file_carries_the_builds_epoch_not_when_the_checkout_was_edited(tmp_path: Path) -> None:
+    """The classic builder copies mtimes into the image: a server file edited an hour later changed the digest."""
+    import dataclasses
+
+    export = tmp_path / "export"
+    export.mkdir()
+    for name in MODEL_FILES:
+        (export / name).write_text(name)
+    target = tmp_path / "ctx"
+    write_context(dataclasses.replace(PLAN, epoch=1_767_225_600), export, target)
+    assert {int(p.stat().st_mtime) for p in (target, *target.rglob("*"))} == {1_767_225_600}

@@ -95,5 +95,5 @@ def test_data_fingerprint(lineage: object, report: object, expected: str | None)
 
 def test_make_plan_references(tmp_path: Path) -> None:
     plan = make_plan(config(tmp_path, repository="acme/m"), git=GitInfo(sha="b" * 40), manifest=MANIFEST, pins={},
-                     created="c", data_fingerprint=None, metrics={}, extra_tags=("edge",))
+                     epoch=0, data_fingerprint=None, metrics={}, extra_tags=("edge",))
     assert plan.references == (f"127.0.0.1:5000/acme/m:{'b' * 40}", "127.0.0.1:5000/acme/m:edge")
