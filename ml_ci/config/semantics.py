@@ -56,17 +56,19 @@ def _out_of_range(doc: Document, at: tuple[Any, ...], gate: dict[str, Any]) -> P
     return None
 
 
-def _ignored_on_local(doc: Document, i: int, written: dict[str, Any]) -> list[Problem]:
-    """Keys written on a `kind: local` environment that it would not apply: said, never ignored in silence."""
+def _ignored_on_local(doc: Document, i: int, written: dict[str, Any], gitops: bool) -> list[Problem]:
+    """Keys written on a `kind: local` environment that it would not apply: said, never ignored in silence.
+    approval: true is applied where the release record lives in a GitOps repository (the review branch goes
+    there, its merge is the approval); without one there is no review step, so it is refused."""
     at = ("deploy", "environments", i)
     out = [doc.problem((*at, key), f"kind: local {what}: {key} is not applied here; remove it, or use kind: kubernetes",
                        severity="warning")
            for key, what in KUBERNETES_ONLY.items() if key in written and not (key == "replicas" and written[key] == 1)]
-    if written.get("approval") is True:
-        out.append(doc.problem((*at, "approval"), "kind: local has no review step: approval: true is not applied, and "
-                               "promotion to this environment would not wait; require reviewers on its GitHub environment "
-                               "(docs/github-setup.md), or use kind: kubernetes with deploy.strategy: gitops",
-                               severity="warning"))
+    if written.get("approval") is True and not gitops:
+        out.append(doc.problem((*at, "approval"), "kind: local without deploy.gitops has no review step: approval: true "
+                               "could not be applied, and promotion to this environment would not wait; add deploy.gitops "
+                               "(deploy then pushes a review branch, and its merge is the approval), or remove it and "
+                               "require reviewers on its GitHub environment (docs/github-setup.md)"))
     return out
 
 
@@ -210,7 +212,7 @@ def check(doc: Document, data: dict[str, Any], root: Path) -> list[Problem]:
                                 "give each environment its own name"))
             seen.setdefault(env["name"], i)
             if env["kind"] == "local":
-                problems.extend(_ignored_on_local(doc, i, doc.data["deploy"]["environments"][i]))
+                problems.extend(_ignored_on_local(doc, i, doc.data["deploy"]["environments"][i], bool(dep.get("gitops"))))
             auto = env.get("autoscale")
             if auto and auto["min_replicas"] > auto["max_replicas"]:
                 add(doc.problem(("deploy", "environments", i, "autoscale", "min_replicas"),
