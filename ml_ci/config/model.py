@@ -145,6 +145,14 @@ Param = Union[FloatParam, IntParam, CategoricalParam]
 
 
 @dataclass(frozen=True, kw_only=True)
+class Budget:
+    """What one tuning trial trains on (ml_ci.tune.budget)."""
+
+    train_fraction: float
+    epochs: Optional[float] = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class Tune:
     enabled: bool
     trials: int
@@ -156,6 +164,7 @@ class Tune:
     workers: int
     storage_env: str
     search_space: dict[str, Param]
+    budget: Budget
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -16,10 +16,11 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ml_ci.atomic import staged_dir
 from ml_ci.cache import StageCache, cache_key, folder_digest
@@ -27,7 +28,10 @@ from ml_ci.config.model import Config
 from ml_ci.data.fingerprint import fingerprints
 from ml_ci.pipeline.layout import Layout
 from ml_ci.train import base_model, card, launch, lineage, pytorchjob, weights
-from ml_ci.train.params import as_dict, merge, read_params_file
+from ml_ci.train.params import as_dict, merge, read_params_file, validate_overrides
+
+if TYPE_CHECKING:
+    from ml_ci.train.fit import FitResult
 
 STAGE = "train"
 # The splits training reads: it fits on train and evaluates on validation. The test split (and a drift
@@ -69,6 +73,11 @@ def gather_inputs(config: Config, params: Path | None) -> Inputs:
     """Reads and hashes what the key depends on; imports neither torch nor datasets."""
     overrides = read_params_file(params) if params else {}
     merge(config.train, overrides, source=str(params))  # a bad combination fails before any work
+    return inputs_for(config, overrides)
+
+
+def inputs_for(config: Config, overrides: dict[str, Any]) -> Inputs:
+    """The inputs of training with these (validated) overrides, as from a params file holding them."""
     fps = fingerprints(config, ROLES)
     base = base_model.resolve(config)
     identity = base_model.identity(base)
@@ -117,21 +126,48 @@ def train_here(config: Config, inputs: Inputs, options: TrainOptions, echo: Echo
     with staged_dir(dest, name=tmp_name) as tmp:
         result = fit(config, splits, overrides=inputs.overrides or None, output_dir=tmp, checkpoint_dir=checkpoints,
                      resume=options.resume, log=echo)
-        record = lineage.lineage_record(
-            config, config_sha256=lineage.file_sha256(config.path), git=lineage.git_commit(config.root),
-            fingerprints=inputs.fingerprints, sources=splits.sources, base_identity=inputs.base_identity,
-            packages=inputs.packages, hparams=as_dict(result.hparams), precision=result.precision,
-            world_size=result.world_size, cache_key=inputs.key, params_file=str(options.params) if options.params else None,
-            class_weights=weights.lineage_entry(config.train.class_weights, result.class_weights))
-        write_json(tmp / "metrics.json", {
-            "validation": result.metrics, "loss_curve": [list(p) for p in result.loss_curve],
-            "eval_curve": [{"step": s, **m} for s, m in result.eval_curve], "steps": result.steps,
-            "precision": result.precision, "world_size": result.world_size, "resumed_from": result.resumed_from,
-        })
-        write_json(tmp / "lineage.json", record)
-        (tmp / "README.md").write_text(card.render(config, result.metrics, record), encoding="utf-8")
+        write_artifact(tmp, config, inputs, result, splits.sources,
+                       params_file=str(options.params) if options.params else None)
     shutil.rmtree(work, ignore_errors=True)
     return result.metrics
+
+
+def write_artifact(folder: Path, config: Config, inputs: Inputs, result: FitResult, sources: Mapping[str, str], *,
+                   params_file: str | None, tune_trial: Mapping[str, Any] | None = None) -> None:
+    """metrics.json, lineage.json and README.md beside the model that fit saved in folder/model."""
+    record = lineage.lineage_record(
+        config, config_sha256=lineage.file_sha256(config.path), git=lineage.git_commit(config.root),
+        fingerprints=inputs.fingerprints, sources=sources, base_identity=inputs.base_identity,
+        packages=inputs.packages, hparams=as_dict(result.hparams), precision=result.precision,
+        world_size=result.world_size, cache_key=inputs.key, params_file=params_file,
+        class_weights=weights.lineage_entry(config.train.class_weights, result.class_weights))
+    if tune_trial is not None:  # trained by a tuning trial, kept so that this training is not repeated
+        record["tune_trial"] = dict(tune_trial)
+    write_json(folder / "metrics.json", {
+        "validation": result.metrics, "loss_curve": [list(p) for p in result.loss_curve],
+        "eval_curve": [{"step": s, **m} for s, m in result.eval_curve], "steps": result.steps,
+        "precision": result.precision, "world_size": result.world_size, "resumed_from": result.resumed_from,
+    })
+    write_json(folder / "lineage.json", record)
+    (folder / "README.md").write_text(card.render(config, result.metrics, record), encoding="utf-8")
+
+
+def store_trial(config: Config, suggested: Mapping[str, Any], result: FitResult, sources: Mapping[str, str], *,
+                params_file: str, tune_trial: Mapping[str, Any]) -> str:
+    """Put a full tuning trial's model in train's cache under the key `ml-ci train --params params_file`
+    will compute once the file holds `suggested`; returns that key. The parameters go through JSON and
+    the params file's validation, as they will on the way to train."""
+    overrides = validate_overrides(json.loads(json.dumps(dict(suggested))), source=params_file)
+    inputs = inputs_for(config, overrides)
+    layout = Layout(config.root)
+    scratch = layout.state / "tmp"
+    scratch.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="trial-artifact-", dir=scratch) as tmp:
+        folder = Path(tmp) / STAGE
+        shutil.copytree(result.model_dir, folder / "model")
+        write_artifact(folder, config, inputs, result, sources, params_file=params_file, tune_trial=tune_trial)
+        StageCache(layout.cache).store(STAGE, inputs.key, folder, replace=True)
+    return inputs.key
 
 
 def emit_k8s(config: Config, options: TrainOptions, target: Path) -> list[Path]:

@@ -76,13 +76,22 @@ def examples_per_step(config: Config, overrides: Mapping[str, Any]) -> int:
     return hp.batch_size * hp.gradient_accumulation_steps
 
 
-def make_objective(config: Config, splits: Any, fit: FitFn, *, workdir: Path) -> Callable[[TrialLike], float]:
-    """The function Optuna calls per trial. Each trial trains into a temporary folder under workdir,
-    removed afterwards: tuning keeps the parameters, not the models."""
+# Called with (trial number, value, suggested parameters, the trainer's result) after a trial
+# completed and before its folder is removed: the one chance to keep its model.
+Keep = Callable[[int, float, dict[str, Any], Any], None]
+
+
+def make_objective(config: Config, splits: Any, fit: FitFn, *, workdir: Path,
+                   keep: Optional[Keep] = None) -> Callable[[TrialLike], float]:
+    """The function Optuna calls per trial. Each trial trains (on tune.budget's rows and epochs) into
+    a temporary folder under workdir, removed afterwards; `keep` may copy the model out first."""
+    from ml_ci.tune import budget
+
     metric = config.tune.metric
 
     def objective(trial: TrialLike) -> float:
-        overrides: dict[str, Value] = suggest(trial, config.tune.search_space)
+        suggested: dict[str, Value] = suggest(trial, config.tune.search_space)
+        overrides = budget.trial_overrides(config, suggested)
         per_step = examples_per_step(config, overrides)
 
         def report(step: int, metrics: dict[str, float]) -> None:
@@ -98,16 +107,19 @@ def make_objective(config: Config, splits: Any, fit: FitFn, *, workdir: Path) ->
         out = Path(tempfile.mkdtemp(prefix=f"trial-{trial.number}-", dir=workdir))
         try:
             result = fit(config, splits, overrides=overrides, output_dir=out, report=report)
+            steps: Optional[int] = getattr(result, "steps", None)
+            if isinstance(steps, int):
+                trial.set_user_attr(STEPS_ATTR, steps)
+            # A NaN here makes Optuna record the trial as failed and go on with the study.
+            value = metric_value(final_metrics(result), metric)
+            if keep is not None and not math.isnan(value):
+                keep(trial.number, value, dict(suggested), result)
         except Pruned as e:
             import optuna
 
             raise optuna.TrialPruned(str(e)) from None
         finally:
             shutil.rmtree(out, ignore_errors=True)
-        steps: Optional[int] = getattr(result, "steps", None)
-        if isinstance(steps, int):
-            trial.set_user_attr(STEPS_ATTR, steps)
-        # A NaN here makes Optuna record the trial as failed and go on with the study.
-        return metric_value(final_metrics(result), metric)
+        return value
 
     return objective

@@ -67,6 +67,9 @@ def space_fingerprint(config: Config) -> str:
     tune = config.tune
     search = {"space": {k: asdict(v) for k, v in sorted(tune.search_space.items())}, "metric": tune.metric,
               "direction": tune.direction, "model": config.model.base, "max_length": config.model.max_length}
+    if tune.budget.train_fraction < 1 or tune.budget.epochs is not None:
+        # Trials on other rows or epochs score differently: not one study. (Absent: the names of before.)
+        search["budget"] = asdict(tune.budget)
     return hashlib.sha256(json.dumps(search, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -115,6 +118,9 @@ def plan_study(config: Config, *, data_fingerprint: str, env: Mapping[str, str],
     tune = config.tune
     if not tune.enabled:
         raise _disabled(config)
+    from ml_ci.tune import budget
+
+    budget.check(config)
     total = tune.trials
     if tune.sampler == "grid":
         try:

@@ -93,9 +93,14 @@ def optimize(study: optuna.Study, plan: StudyPlan, config: Config, fit: FitFn, n
 
     if n_trials <= 0 or finished_trials(study) >= plan.total_trials:
         return 0
+    from ml_ci.tune import budget, reuse
+
     before = len(study.get_trials(deepcopy=False))
     splits = load_splits(config)
-    objective = make_objective(config, splits, fit, workdir=Layout(config.root).state / "tmp" / "tune")
+    # A full trial is the training `ml-ci train --params` would run: keep the best one's model for it.
+    keep = reuse.keeper(config, study, splits.sources) if budget.is_full(config) else None
+    objective = make_objective(config, budget.apply(config, splits), fit,
+                               workdir=Layout(config.root).state / "tmp" / "tune", keep=keep)
     finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     stop = optuna.study.MaxTrialsCallback(plan.total_trials, states=finished)
     # optuna.Trial satisfies TrialLike; mypy cannot see it through the Callable's parameter.

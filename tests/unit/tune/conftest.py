@@ -29,3 +29,8 @@ def make_config(tmp_path: Path) -> MakeConfig:
         return load_config(make_model_repo(root, n_train=20, n_val=10, n_test=10, overrides=overrides)).config
 
     return make
+
+
+from tests.unit.train.conftest import restore_quiet_env  # noqa: E402  (an autouse fixture: tune runs quiet the bars)
+
+__all__ = ["MakeConfig", "make_config", "restore_quiet_env"]
