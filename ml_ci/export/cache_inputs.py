@@ -7,7 +7,9 @@ What goes in, and why:
 - the validation split (parity) and the test split (golden examples) by content, how rows are
   loaded (`data` without its checks), and how many golden examples the environments ask for;
 - train's lineage.json and the headline of evaluate's eval.json, which model.json embeds;
-- the versions of the exporter, the runtime and the tokenizer.
+- the versions of the exporter, the runtime and the tokenizer;
+- with `package.quantize: int8`, the quantization settings (per-channel, the nodes kept in float), so
+  that changing them in ml-ci re-exports instead of restoring a model quantized the old way.
 Left out: the clock (`exported_at`): a hit keeps the first run's, so the image built from it is the same.
 """
 
@@ -39,4 +41,11 @@ def cache_inputs(config: Config, *, model_digest: str, fingerprints: Mapping[str
         "lineage": lineage,
         "eval_summary": dict(sorted(eval_summary.items())),
         "packages": dict(sorted(packages.items())),
+        "int8": int8_settings() if config.package.quantize == "int8" else None,
     }
+
+
+def int8_settings() -> dict[str, Any]:
+    from ml_ci.export.onnx_export import INT8_FLOAT_NODES, INT8_PER_CHANNEL
+
+    return {"per_channel": INT8_PER_CHANNEL, "float_nodes": list(INT8_FLOAT_NODES)}

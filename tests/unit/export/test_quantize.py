@@ -4,8 +4,10 @@ weights. The settings themselves were measured on the bundled example (benchmark
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pytest
 
 from ml_ci.export.onnx_export import int8_excluded, quantize_int8
 
@@ -53,3 +55,21 @@ def test_int8_quantizes_per_channel_and_keeps_the_excluded_nodes_float(tmp_path:
     scale = next(v for k, v in initializers.items() if k.startswith("w_ffn_in") and k.endswith("_scale"))
     assert scale.shape == (6,), "one scale per output channel"
     assert "w_attention_out" in initializers and initializers["w_attention_out"].dtype == np.float32
+
+
+def test_the_int8_settings_are_in_the_export_cache_key(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A model quantized the old way is not restored from the stage cache once the settings change."""
+    from ml_ci.config import load_config
+    from ml_ci.export import onnx_export
+    from ml_ci.export.cache_inputs import cache_inputs
+    from tests.modelrepo import make_model_repo
+
+    config = load_config(make_model_repo(tmp_path, overrides={"package": {"quantize": "int8"}})).config
+
+    def inputs() -> dict[str, Any]:
+        return cache_inputs(config, model_digest="m", fingerprints={}, golden_examples=32, lineage=None, eval_summary={},
+                            packages={})
+
+    before = inputs()
+    monkeypatch.setattr(onnx_export, "INT8_FLOAT_NODES", ())
+    assert inputs() != before
