@@ -86,7 +86,7 @@ def deployment(config: Config, image: str) -> Manifest:
 
 
 def _termination(pod: Manifest, container: Manifest, drain_seconds: float) -> None:
-    """A pod that is deleted loses no request (docs/scaling-out.md, "Rolling updates").
+    """A pod that is deleted loses no request (templates/k8s/README.md, docs/architecture.md).
 
     Kubernetes removes a terminating pod from its Service's endpoints while it runs the preStop hook,
     but kube-proxy, ingress controllers and meshes learn it only seconds later, and keep sending it new
