@@ -113,8 +113,8 @@ def example_containers_aside(prefix: str) -> Iterator[None]:
                 containers(other)[other].rename(name)
 
 
-def gitops_record(bare: Path, path: str, env: str) -> Any:
-    shown = subprocess.run(["git", "--git-dir", str(bare), "show", f"main:{path}/overlays/{env}/release.json"],
+def gitops_record(bare: Path, path: str, env: str, branch: str = "main") -> Any:
+    shown = subprocess.run(["git", "--git-dir", str(bare), "show", f"{branch}:{path}/overlays/{env}/release.json"],
                            capture_output=True, text=True, timeout=60, check=True)
     return json.loads(shown.stdout)
 
@@ -150,16 +150,20 @@ def test_the_examples_workflows_run_green(tmp_path: Path, runner: Runner) -> Non
             repository = config["image"]["repository"]
             assert image["reference"] == f"{registry()}/{repository}@{digest}"
             assert in_registry(repository, digest) == 200
-            # Where the GitOps repository ended: the artifact of the last promote job.
+            # Where the GitOps repository ended: the artifact of the last promote job. The example's production
+            # has approval: true, so the promotion is a review branch, recorded pending, and no container yet
+            # (its merge and the next promote complete it: test_act_release.py, test_deploy_local.py).
             bare = release.state / "artifacts" / "gitops-production"
             path = config["deploy"]["gitops"]["path"]
-            staging, production = (gitops_record(bare, path, e) for e in ("staging", "production"))
+            staging = gitops_record(bare, path, "staging")
             assert (staging["image"], staging["status"]) == (image["reference"], "live"), staging
+            review = f"ml-ci/production/{digest.split(':')[-1][:12]}"
+            assert f"production needs approval: merge branch {review}" in release.job_log("promote staging to production")
+            production = gitops_record(bare, path, "production", review)
             assert (production["image"], production["status"], production["source"]) == \
-                (image["reference"], "live", "promote:staging"), production
-            live = containers(prefix)
-            assert live[f"{prefix}production"].labels["dev.ml-ci.image"] == image["reference"]
-            assert ready(ports["production"]) == 200
+                (image["reference"], "pending", "promote:staging"), production
+            assert f"{prefix}production" not in containers(prefix)
+            assert ready(ports["staging"]) == 200
         finally:
             clean_up((c for name, c in containers(prefix).items() if "-aside-" not in name), release)
     print(f"act wall time: PR {pr.seconds:.0f} s + release {release.seconds if release else 0:.0f} s")
