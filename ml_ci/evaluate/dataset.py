@@ -1,8 +1,8 @@
 """The seam to the data loader: the one split evaluate reads, as plain lists.
 
-`ml_ci.data.load.load_splits(config)` does the loading (files or a hub dataset, labels mapped to
-integers through data.labels); this module only picks the split and takes out the texts, labels,
-slice columns and fingerprint, so the rest of evaluate never touches `datasets`.
+`ml_ci.data.load` does the loading (files or a hub dataset, labels mapped to integers through
+data.labels, the same checks as for training); this module only picks the split and takes out the
+texts, labels, slice columns and fingerprint, so the rest of evaluate never touches `datasets`.
 """
 
 from __future__ import annotations
@@ -33,15 +33,14 @@ def split_role(config: Config) -> str:
 
 
 def load_eval_split(config: Config) -> EvalSplit:
-    from ml_ci.data.load import LABEL, TEXT, load_splits
+    """The evaluated split only, as the loader checks it, without a round trip through `datasets`."""
+    from ml_ci.data.load import LABEL, TEXT, load_tables, split_columns
 
     role = split_role(config)
-    splits = load_splits(config)
-    dataset = splits.get(role)
-    if dataset is None:
+    table = load_tables(config).get(role)
+    if table is None:
         raise DataCheckError(f"there is no {role} split to evaluate on (data.{role} in ml.yaml)")
-    columns = {name: list(dataset[name]) for name in dataset.column_names}
-    return from_columns(config, role, columns, splits.fingerprints.get(role), text=TEXT, label=LABEL)
+    return from_columns(config, role, split_columns(table, config.data), table.fingerprint, text=TEXT, label=LABEL)
 
 
 def from_columns(config: Config, role: str, columns: dict[str, list[Any]], fingerprint: str | None, *,
