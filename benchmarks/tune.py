@@ -11,12 +11,21 @@
    configuration and the untuned reference (lr 5e-5, batch 32: the dataset README's 0.842) are both
    trained and scored on dev.tsv. Target: tuned dev accuracy >= 0.86.
 
+3. budget (with --data): what tuning plus the final training cost. An SST-2 sample (default 1,000
+   train.tsv sentences, 300 for validation, 1 epoch, length 64), 3 random-sampler trials, then
+   `ml-ci train --params best_params.json`, three ways: before (full trials, then train retrains the
+   best parameters: what ml-ci did before issue 22.4, forced here with --no-cache); reuse (the same
+   study, train restores the best trial's model); and budget (tune.budget train_fraction 0.25, then
+   one full training). Target: budget's tuning + training <= the full trials + one full training,
+   and reuse trains nothing.
+
 Both print medians over --repeats runs (different seeds) and the ratios. These take long on a
 small CPU machine (grid-vs-tpe about 5-10 minutes; tuned-vs-reference about 2.5 minutes per trial).
 
     .venv/bin/python benchmarks/tune.py [--repeats 1]
     .venv/bin/python benchmarks/tune.py --data ../shared/datasets/sst2 [--trials 10]
     .venv/bin/python benchmarks/tune.py --mode grid-vs-tpe --data ../shared/datasets/sst2 --train-rows 600
+    .venv/bin/python benchmarks/tune.py --mode budget --data ../shared/datasets/sst2 --train-rows 1000 --val-rows 300
 """
 
 from __future__ import annotations
@@ -189,9 +198,93 @@ def tuned_vs_reference(args: argparse.Namespace, seed: int, work: Path) -> tuple
     return tuned, reference, best, search
 
 
+@dataclass(frozen=True)
+class Cost:
+    tune_seconds: float
+    train_seconds: float
+    train_status: str  # "trained" or "cache-hit"
+    best_value: float  # the best trial's validation accuracy
+    final_value: float  # the final model's validation accuracy (train's metrics.json)
+
+
+def tune_then_train(path: Path, root: Path, *, trials: int, retrain: bool, **tune_section: Any) -> tuple[Cost, Path]:
+    """Tune, then `ml-ci train --params best_params.json` (retrain=True: --no-cache, today's before)."""
+    from ml_ci.train.stage import TrainOptions
+    from ml_ci.train.stage import run as train
+
+    config = with_tune(path, trials=trials, sampler="random", pruner="none", search_space=SST2_SPACE, **tune_section)
+    start = time.perf_counter()
+    result = tune(config, TuneOptions(workers=1), env=study_env(root, "study"))
+    tuned = time.perf_counter() - start
+    s = result.summary
+    if s is None or s.best is None or s.best.value is None:
+        raise SystemExit("the tuning study completed no trial")
+    start = time.perf_counter()
+    outcome = train(config, TrainOptions(params=root / ".ml-ci/artifacts/tune/best_params.json", no_cache=retrain))
+    return Cost(tuned, time.perf_counter() - start, outcome.status, s.best.value,
+                outcome.metrics.get("accuracy", float("nan"))), path
+
+
+def per_epoch(path: Path) -> Path:
+    """Validation once per epoch: few validation passes, so that training dominates what is measured."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data["train"]["eval_steps"] = 0
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def budget_costs(args: argparse.Namespace, seed: int, work: Path) -> dict[str, Cost]:
+    root = work / f"budget-{seed}"
+    full = per_epoch(sst2_repo(root / "full", args.data, train_rows=args.train_rows, val_rows=args.val_rows, seed=seed))
+    before, _ = tune_then_train(full, root / "full", trials=args.trials, retrain=True)
+    start = time.perf_counter()  # the same study, finished: tune is a cache hit, train restores the kept trial
+    from ml_ci.train.stage import TrainOptions
+    from ml_ci.train.stage import run as train
+
+    config = load_config(full).config
+    outcome = train(config, TrainOptions(params=root / "full/.ml-ci/artifacts/tune/best_params.json"))
+    reuse = Cost(before.tune_seconds, time.perf_counter() - start, outcome.status, before.best_value,
+                 outcome.metrics.get("accuracy", float("nan")))
+    cheap_path = per_epoch(sst2_repo(root / "budget", args.data, train_rows=args.train_rows, val_rows=args.val_rows,
+                                     seed=seed))
+    cheap, _ = tune_then_train(cheap_path, root / "budget", trials=args.trials, retrain=False,
+                               budget={"train_fraction": args.train_fraction})
+    return {"before": before, "reuse": reuse, "budget": cheap}
+
+
+def report_budget(args: argparse.Namespace, runs: list[dict[str, Cost]]) -> None:
+    def med(name: str, pick: Any) -> float:
+        return float(statistics.median(pick(r[name]) for r in runs))
+
+    print(f"tuning + final training on an SST-2 sample ({args.train_rows} train, {args.val_rows} validation, "
+          f"1 epoch, length 64), {args.trials} trials, {len(runs)} run(s), medians:")
+    print(f"  {'way':<44}{'tune s':>8}{'train s':>9}{'total s':>9}{'train':>11}{'best val':>10}{'final val':>10}")
+    label = {"before": "before: full trials, then train retrains", "reuse": "reuse: full trials, train restores",
+             "budget": f"budget: trials on {args.train_fraction:g} of train, then full"}
+    for name in ("before", "reuse", "budget"):
+        tune_s, train_s = med(name, lambda c: c.tune_seconds), med(name, lambda c: c.train_seconds)
+        print(f"  {label[name]:<44}{tune_s:>8.0f}{train_s:>9.1f}{tune_s + train_s:>9.0f}{runs[0][name].train_status:>11}"
+              f"{med(name, lambda c: c.best_value):>10.4f}{med(name, lambda c: c.final_value):>10.4f}")
+    one_training = med("before", lambda c: c.train_seconds)
+    bound = med("before", lambda c: c.tune_seconds) + one_training
+    budget_total = med("budget", lambda c: c.tune_seconds + c.train_seconds)
+    reused = all(r["reuse"].train_status == "cache-hit" for r in runs)
+    print(f"  budget total {budget_total:.0f} s <= full trials + one training {bound:.0f} s: "
+          f"{'met' if budget_total <= bound else 'NOT met'}; reuse trained nothing: {'met' if reused else 'NOT met'}")
+    print(json.dumps({"benchmark": "tune", "ratios": {
+        "tuning+training with budget / full trials + one training": {
+            "value": budget_total / bound, "target": "<= 1", "ours": f"{budget_total:.0f} s", "baseline": f"{bound:.0f} s"},
+        "final training after full trials, reuse / retrain": {
+            "value": med("reuse", lambda c: c.train_seconds) / one_training, "target": "no training",
+            "ours": f"{med('reuse', lambda c: c.train_seconds):.1f} s", "baseline": f"{one_training:.0f} s"}},
+        "conditions": {"mode": "budget", "sst2_train_sample": args.train_rows, "validation": args.val_rows,
+                       "trials": args.trials, "train_fraction": args.train_fraction, "repeats": len(runs),
+                       "first_seed": args.seed}}))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--mode", choices=["grid-vs-tpe", "tuned-vs-reference"], default=None,
+    parser.add_argument("--mode", choices=["grid-vs-tpe", "tuned-vs-reference", "budget"], default=None,
                         help="default: tuned-vs-reference with --data, grid-vs-tpe without")
     parser.add_argument("--data", type=Path, default=None, help="the SST-2 folder (train.tsv, dev.tsv)")
     parser.add_argument("--train-rows", type=int, default=4000, help="SST-2 training sample (default 4000)")
@@ -199,19 +292,22 @@ def main(argv: list[str] | None = None) -> int:
                         help="SST-2 tuning validation sample (default 1000: at 500 the best trial's validation "
                              "accuracy overstated its dev accuracy by 2.3 points)")
     parser.add_argument("--trials", type=int, default=10, help="tuned-vs-reference: TPE trials (default 10)")
+    parser.add_argument("--train-fraction", type=float, default=0.25, help="budget: tune.budget.train_fraction")
     parser.add_argument("--repeats", type=int, default=1, help="runs with different seeds; medians are printed")
     parser.add_argument("--seed", type=int, default=0, help="the first run's seed (sample, sampler, training)")
     parser.add_argument("--workdir", type=Path, default=None, help="keep the scratch repositories here")
     args = parser.parse_args(argv)
     mode = args.mode or ("tuned-vs-reference" if args.data else "grid-vs-tpe")
-    if mode == "tuned-vs-reference" and not args.data:
-        parser.error("tuned-vs-reference needs --data (the SST-2 folder)")
+    if mode in ("tuned-vs-reference", "budget") and not args.data:
+        parser.error(f"{mode} needs --data (the SST-2 folder)")
     if args.data:
         args.data = args.data.resolve()
     with tempfile.TemporaryDirectory(prefix="ml-ci-bench-tune-") as tmp:
         work = args.workdir or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        if mode == "grid-vs-tpe":
+        if mode == "budget":
+            report_budget(args, [budget_costs(args, seed, work) for seed in range(args.seed, args.seed + args.repeats)])
+        elif mode == "grid-vs-tpe":
             runs = [grid_vs_tpe(args, seed, work) for seed in range(args.seed, args.seed + args.repeats)]
             grid_best = statistics.median(g.best for g, _ in runs)
             tpe_best = statistics.median(t.best for _, t in runs)
