@@ -50,6 +50,8 @@ SPECS: dict[str, Spec] = {
     "generate": Spec(quick=("--runs", "5")),
     "evaluate": Spec(quick=("--n", "1000", "--runs", "1")),
     "train": Spec(quick=("--runs", "1", "--rows", "64"), data_quick=("--sample", "1000")),
+    # The example's whole pipeline, twice (the second a cache hit); --quick without tuning and deploying.
+    "run": Spec(quick=("--no-tune", "--no-deploy")),
     # grid vs TPE trains 20-30 small models; with --data, 10 TPE trials on 4,000 sentences.
     "tune": Spec(quick=None),
     "serve": Spec(quick=("--seconds", "3", "--runs", "1")),
