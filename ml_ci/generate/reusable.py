@@ -105,6 +105,12 @@ def _job(job_id: str, name: str, steps: tuple[Step, ...], *, needs: tuple[str, .
                needs=needs, steps=(j.checkout(), checkout_ml_ci, setup, *steps), **extra)  # type: ignore[arg-type]
 
 
+def _after(*needs: str) -> str:
+    """A job's condition that its needs succeeded. GitHub's implicit success() also fails when any job
+    upstream was skipped (the optional tune job), so jobs after it say what they wait for."""
+    return " && ".join(["!cancelled()", *(f"needs.{need}.result == 'success'" for need in needs)])
+
+
 def _secrets(*names: str) -> dict[str, str]:
     return {name: f"${{{{ secrets.{name} }}}}" for name in names}
 
@@ -121,7 +127,7 @@ def _build_job(job_id: str, *, ghcr: bool) -> Job:
         j.stage(CONFIG, OPTIONS, "build", step_id="build", name="Build and push", with_={"push": "true"}),
         j.upload("build", "build")),
         needs=("validate", "evaluate", "export"),
-        if_=f"${{{{ (inputs.build || inputs.deploy) && {NOT_A_PR} && "
+        if_=f"${{{{ {_after('validate', 'evaluate', 'export')} && (inputs.build || inputs.deploy) && {NOT_A_PR} && "
             f"needs.validate.outputs.ghcr-login {'==' if ghcr else '!='} 'true' }}}}",
         permissions=permissions, environment={"name": REGISTRY_ENVIRONMENT},
         outputs={"image": "${{ steps.build.outputs.image }}", "digest": "${{ steps.build.outputs.digest }}"},
@@ -144,7 +150,8 @@ def _deploy_job() -> Job:
         j.download("export", "export"), j.download("build", "build"), j.download("evaluate", "evaluate"),
         deploy, promote),
         needs=("validate", "build", "build-ghcr"),
-        if_="${{ !cancelled() && inputs.deploy && " + NOT_A_PR + " && needs.validate.outputs.environments != '[]' && "
+        if_="${{ " + _after("validate") + " && inputs.deploy && " + NOT_A_PR + " && "
+            "needs.validate.outputs.environments != '[]' && "
             "(needs.build.result == 'success' || needs.build-ghcr.result == 'success') }}",
         strategy={"fail-fast": True, "max-parallel": 1,
                   "matrix": {"include": "${{ fromJSON(needs.validate.outputs.environments) }}"}},
@@ -182,7 +189,8 @@ def pipeline_workflow() -> Workflow:
         _job("evaluate", "evaluate", (j.download("train", "train"),
                                       j.stage(CONFIG, OPTIONS, "evaluate", step_id="evaluate", name="Evaluate and check gates"),
                                       j.upload("evaluate", "evaluate")),
-             needs=("train",), outputs={"verdict": "${{ steps.evaluate.outputs.verdict }}"}),
+             needs=("train",), if_=f"${{{{ {_after('train')} }}}}",
+             outputs={"verdict": "${{ steps.evaluate.outputs.verdict }}"}),
         _job("report", "report", (j.download("data-check", "data-check", optional=True),
                                   j.download("evaluate", "evaluate", optional=True),
                                   replace(j.download("tune", "tune", optional=True), if_="${{ inputs.tune }}"),
@@ -196,7 +204,7 @@ def pipeline_workflow() -> Workflow:
         _job("export", "export", (j.download("train", "train"),
                                   j.stage(CONFIG, OPTIONS, "export", step_id="export", name="Export"),
                                   j.upload("export", "export")),
-             needs=("train", "evaluate"), if_=f"${{{{ {RELEASE_PATH} && {NOT_A_PR} }}}}"),
+             needs=("train", "evaluate"), if_=f"${{{{ {_after('train', 'evaluate')} && {RELEASE_PATH} && {NOT_A_PR} }}}}"),
         _build_job("build", ghcr=False),
         _build_job("build-ghcr", ghcr=True),
         _deploy_job(),

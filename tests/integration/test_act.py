@@ -28,22 +28,23 @@ from tests.integration.actrun import (
     fork_pull_request_event,
     make_runner,
     ml_ci_copy,
+    push_event,
     run_act,
     scratch_repo,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-# All a model repository needs for the PR pipeline: one job calling ml-ci's reusable workflow at a
-# commit, and running ml-ci's actions and code at that same commit; here with tuning switched on.
+# All a model repository needs for the pipeline: one job calling ml-ci's reusable workflow at a
+# commit, and running ml-ci's actions and code at that same commit; one input switched on (tune, deploy).
 CALLER = """\
 name: ml
-on: pull_request
+on: {event}
 jobs:
   ml:
     uses: ml-ci/ml-ci/.github/workflows/ml-pipeline.yml@{sha}
     with:
       ml-ci-ref: {sha}
-      tune: true
+      {switch}: true
 """
 TUNE = {"enabled": True, "trials": 2, "metric": "accuracy",
         "search_space": {"learning_rate": {"type": "float", "low": 1.0e-4, "high": 1.0e-3, "log": True}}}
@@ -104,7 +105,7 @@ def test_reusable_workflow_runs_from_a_one_job_caller(tmp_path: Path, runner: Ru
     sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=copy, check=True, capture_output=True, text=True,
                          timeout=60).stdout.strip()
     repo = pr_repo(tmp_path, runner, gates=PASSING_GATES, tune=TUNE)
-    (repo / ".github" / "workflows" / "ml.yml").write_text(CALLER.format(sha=sha))
+    (repo / ".github" / "workflows" / "ml.yml").write_text(CALLER.format(event="pull_request", sha=sha, switch="tune"))
     commit_all(repo, "call ml-ci's reusable workflow")
     run = run_act(repo, runner, tmp_path / "work", Act(
         event="pull_request", workflow=".github/workflows/ml.yml", payload=fork_pull_request_event(),
@@ -120,3 +121,49 @@ def test_reusable_workflow_runs_from_a_one_job_caller(tmp_path: Path, runner: Ru
     assert best and {k: lineage["hyperparameters"][k] for k in best} == best, (best, lineage["hyperparameters"])
     assert "gates passed" in run.job_log("ml-pipeline/evaluate")
     assert (run.state / "artifacts" / "evaluate" / "eval.json").is_file()
+
+
+@pytest.mark.timeout(1800)
+def test_reusable_workflow_releases_through_every_environment_in_order(tmp_path: Path, runner: Runner) -> None:
+    """The reusable workflow on a push with `deploy: true`: export, build and push to the real registry
+    (not ghcr.io: the build without packages: write), then the deploy matrix read from ml.yaml at run
+    time deploys staging and promotes the same digest to production, one after the other (kind: local
+    containers and an on-disk GitOps repository outside the model repository, as test_act_release)."""
+    from tests.integration.test_act_release import Release, ready
+
+    repos = tmp_path / "github"
+    copy = ml_ci_copy(repos / "ml-ci" / "ml-ci", f"v{__version__}")
+    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=copy, check=True, capture_output=True, text=True,
+                         timeout=60).stdout.strip()
+    release = Release(tmp_path, runner, environments=("staging", "production"), gates=PASSING_GATES)
+    (release.repo / ".github" / "workflows" / "ml.yml").write_text(CALLER.format(event="push", sha=sha, switch="deploy"))
+    commit_all(release.repo, "call ml-ci's reusable workflow")
+    run = None
+    try:
+        run = run_act(release.repo, runner, tmp_path / "work", Act(
+            event="push", workflow=".github/workflows/ml.yml", payload=push_event(release.repo),
+            env={"ML_CI_STANDIN_REPOS": str(repos)}, local_repositories={f"ml-ci/ml-ci@{sha}": copy}))
+        deploys = [job for job in run.results if job.startswith("ml-pipeline/deploy to")]
+        assert {k: v for k, v in run.results.items() if k not in deploys} == {
+            "ml-pipeline/validate ml.yaml": "succeeded", "ml-pipeline/data check": "succeeded",
+            "ml-pipeline/train": "succeeded", "ml-pipeline/evaluate": "succeeded", "ml-pipeline/export": "succeeded",
+            "ml-pipeline/build and push the image": "succeeded"}, f"{run.results}\n{run.log[-10000:]}"
+        assert len(deploys) == 2 and all(run.results[d] == "succeeded" for d in deploys), \
+            f"{run.results}\n{run.log[-10000:]}"
+        image = json.loads((run.state / "artifacts" / "build" / "image.json").read_text())
+        records = {env: release.record(env) for env in release.ports}
+        assert {env: (r["image"], r["status"], r["smoke"]) for env, r in records.items()} == \
+            {env: (image["reference"], "live", "passed") for env in release.ports}, records
+        assert [r["source"] for r in records.values()] == ["deploy", "promote:staging"]
+        # One at a time, in ml.yaml's order: production's job started after staging's ended; staging
+        # deployed the image and production promoted it (the other step of each was skipped).
+        lines = run.log.splitlines()
+        staging = [i for i, line in enumerate(lines) if line.startswith("[ml/ml-pipeline/deploy to staging")]
+        production = [i for i, line in enumerate(lines) if line.startswith("[ml/ml-pipeline/deploy to production")]
+        assert staging and production and max(staging) < min(production), deploys
+        assert "Run Main Deploy and smoke-test" in "\n".join(lines[i] for i in staging)
+        assert "Run Main Promote" in "\n".join(lines[i] for i in production)
+        assert "Run Main Promote" not in "\n".join(lines[i] for i in staging)
+        assert all(ready(port) == 200 for port in release.ports.values())
+    finally:
+        release.clean(run)

@@ -105,3 +105,19 @@ def test_the_plan_reads_the_chain_and_the_registry_from_ml_yaml(tmp_path: Path, 
     assert secrets["ghcr-login"] == "false"
     (tmp_path / "output").unlink()
     assert _plan(GOLDEN / "minimal" / "ml.yaml", tmp_path, monkeypatch)["environments"] == "[]"
+
+
+def test_every_job_after_the_optional_tune_job_says_what_it_waits_for() -> None:
+    """GitHub's implicit success() is false when any job upstream was skipped: without tuning, a job
+    downstream of `tune` with no status check of its own would never run (act showed it: the run stopped
+    after train)."""
+    jobs = pipeline()["jobs"]
+
+    def upstream(job_id: str) -> set[str]:
+        needs = set(jobs[job_id].get("needs", []))
+        return needs.union(*(upstream(n) for n in needs)) if needs else set()
+
+    after_tune = [job_id for job_id in jobs if "tune" in upstream(job_id)]
+    assert {"train", "evaluate", "export", "build", "build-ghcr", "deploy-and-promote", "report"} <= set(after_tune)
+    for job_id in after_tune:
+        assert "!cancelled()" in jobs[job_id].get("if", ""), job_id
