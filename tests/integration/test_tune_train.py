@@ -1,5 +1,6 @@
 """Tuning for real: `ml-ci tune` fine-tunes a tiny BERT for 3 trials, and `ml-ci train --params`
-consumes the best_params.json it wrote. SQLite storage (the default); nothing faked."""
+consumes the best_params.json it wrote (restoring the best trial's model). SQLite storage (the default);
+nothing faked."""
 
 from __future__ import annotations
 
@@ -49,7 +50,19 @@ def test_tune_then_train_with_the_best_params(tmp_path: Path) -> None:
     assert "## Tuning: " in (tmp_path / "summary.md").read_text()
     assert not list((tmp_path / ".ml-ci" / "tmp" / "tune").iterdir()), "trial folders are removed"
 
+    # A trial trained exactly this (no tune.budget): train restores the best trial's model, training nothing.
     trained = run(config, "train", "--params", str(out / "best_params.json"))
     assert trained.returncode == 0, trained.stderr
-    lineage = json.loads((tmp_path / ".ml-ci" / "artifacts" / "train" / "lineage.json").read_text())
+    assert "train: cache hit: restored" in trained.stdout and "training " not in trained.stderr
+    art = tmp_path / ".ml-ci" / "artifacts" / "train"
+    lineage = json.loads((art / "lineage.json").read_text())
     assert {k: lineage["hyperparameters"][k] for k in best} == best
+    assert lineage["tune_trial"]["number"] == report["best"]["trial"]
+    metrics = json.loads((art / "metrics.json").read_text())["validation"]
+    assert metrics["accuracy"] == report["best"]["value"]
+    kept = (art / "model" / "model.safetensors").read_bytes()
+    # And it is the model training would have made: retraining gives the same weights, byte for byte.
+    retrained = run(config, "train", "--params", str(out / "best_params.json"), "--no-cache")
+    assert retrained.returncode == 0, retrained.stderr
+    assert "training " in retrained.stderr
+    assert (art / "model" / "model.safetensors").read_bytes() == kept
