@@ -58,7 +58,7 @@ class Release:
     its own image repository in the registry (so that 'nothing was pushed' can be checked)."""
 
     def __init__(self, root: Path, runner: Runner, *, environments: tuple[str, ...], gates: list[dict[str, Any]],
-                 smoke_timeout: int = 120):
+                 smoke_timeout: int = 120, approval: tuple[str, ...] = ()):
         self.name = f"act{uuid.uuid4().hex[:8]}"
         self.image_repository = f"acttests/{self.name}"
         self.gitops = root / "gitops.git"
@@ -71,7 +71,8 @@ class Release:
             "image": {"registry": registry(), "repository": self.image_repository, "base": base_image()},
             "deploy": {"strategy": "gitops", "gitops": {"repo": str(self.gitops), "path": self.path, "create": True},
                        "environments": [{"name": env, "kind": "local", "port": port,
-                                         "smoke_test": {"golden_examples": 8, "timeout_seconds": smoke_timeout}}
+                                         "smoke_test": {"golden_examples": 8, "timeout_seconds": smoke_timeout},
+                                         **({"approval": True} if env in approval else {})}
                                         for env, port in self.ports.items()]},
         })
 
@@ -79,11 +80,11 @@ class Release:
         return run_act(self.repo, runner, self.root / "work",
                        Act(event="push", workflow=".github/workflows/ml-release.yml", payload=push_event(self.repo)))
 
-    def record(self, env: str, file: str = "release.json") -> Any:
-        """A file of an environment's overlay on the GitOps repository's main branch (None when absent)."""
+    def record(self, env: str, file: str = "release.json", branch: str = "main") -> Any:
+        """A file of an environment's overlay on a branch of the GitOps repository (None when absent)."""
         if not self.gitops.exists():
             return None
-        shown = subprocess.run(["git", "--git-dir", str(self.gitops), "show", f"main:{self.path}/overlays/{env}/{file}"],
+        shown = subprocess.run(["git", "--git-dir", str(self.gitops), "show", f"{branch}:{self.path}/overlays/{env}/{file}"],
                                capture_output=True, text=True, timeout=60, check=False)
         if shown.returncode != 0:
             return None
@@ -160,6 +161,53 @@ def test_release_workflow_ships_one_digest_through_every_environment(tmp_path: P
             assert ready(port) == 200
         # No candidate or backup container was left behind.
         assert sorted(containers) == sorted(f"ml-ci-{release.name}-{env}" for env in release.ports)
+    finally:
+        release.clean(run)
+
+
+@pytest.mark.timeout(1800)
+def test_an_approved_production_waits_for_its_merged_review(tmp_path: Path, runner: Runner,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """production has approval: true (kind: local, its record in the GitOps repository, as the example's): the
+    release's promote job pushes a review branch and starts no container; a reviewer merges it; the next
+    promote of that digest starts production's container, smoke-tests it and records it live; once."""
+    from ml_ci.cli.main import main as cli
+    from tests.integration import test_gitops as gitops_tests  # merge_review: what a reviewer does, with git
+
+    release = Release(tmp_path, runner, environments=("staging", "production"), gates=PASSING_GATES,
+                      approval=("production",))
+    run = None
+    try:
+        run = release.run(runner)
+        assert run.results == {**BUILD_JOBS, "deploy to staging": "succeeded", "promote staging to production": "succeeded"}, \
+            f"{run.results}\n{run.log[-10000:]}"
+        reference = json.loads((run.state / "artifacts" / "build" / "image.json").read_text())["reference"]
+        short = reference.split(":")[-1][:12]
+        branch = f"ml-ci/production/{short}"
+        assert f"production needs approval: merge branch {branch} to deploy {short}" in \
+            run.job_log("promote staging to production")
+        assert (release.record("staging")["image"], release.record("staging")["status"]) == (reference, "live")
+        assert release.record("production") is None  # nothing on main before review
+        proposed = release.record("production", branch=branch)
+        assert (proposed["image"], proposed["status"], proposed["source"]) == (reference, "pending", "promote:staging")
+        assert f"ml-ci-{release.name}-production" not in release.containers()
+
+        gitops_tests.merge_review(release.gitops, branch, tmp_path / "reviewer")
+        config = str(release.repo / "ml.yaml")
+        capsys.readouterr()
+        assert cli(["promote", "-c", config, "--from", "staging", "--to", "production"]) == 0, capsys.readouterr().err
+        assert capsys.readouterr().out.startswith(f"production: approved; {short} is live; smoke test passed")
+        production = release.record("production")
+        assert (production["image"], production["status"], production["smoke"]) == (reference, "live", "passed")
+        live = release.containers()[f"ml-ci-{release.name}-production"]
+        assert (live.status, live.labels["dev.ml-ci.image"]) == ("running", reference)
+        assert ready(release.ports["production"]) == 200
+        tip = subprocess.run(["git", "--git-dir", str(release.gitops), "rev-parse", "main"], capture_output=True,
+                             text=True, check=True).stdout
+        assert cli(["promote", "-c", config, "--from", "staging", "--to", "production"]) == 0
+        assert "nothing to do" in capsys.readouterr().out
+        assert subprocess.run(["git", "--git-dir", str(release.gitops), "rev-parse", "main"], capture_output=True,
+                              text=True, check=True).stdout == tip
     finally:
         release.clean(run)
 
