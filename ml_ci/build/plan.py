@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from string import Template
 from typing import Any
@@ -56,9 +57,37 @@ def pinned(dist: str, pins: dict[str, str]) -> str:
     return f"{dist}=={pins[dist]}" if dist in pins else dist
 
 
-def requirements(pins: dict[str, str]) -> str:
-    """requirements.txt: the runtime installed with its dependencies."""
-    return "".join(f"{pinned(d, pins)}\n" for d in RUNTIME if d not in NO_DEPS)
+def requirements(pins: dict[str, str], dependencies: dict[str, str] | None = None) -> str:
+    """requirements.txt: the runtime installed with its dependencies, these pinned too where known
+    (`dependency_pins`), so that the same ml-ci installs the same files into the image at any later date."""
+    top = [pinned(d, pins) for d in RUNTIME if d not in NO_DEPS]
+    return "".join(f"{line}\n" for line in top + [f"{d}=={v}" for d, v in sorted((dependencies or {}).items())])
+
+
+def dependency_pins(roots: tuple[str, ...], installed: Mapping[str, tuple[str, list[str]]]) -> dict[str, str]:
+    """Every distribution the roots need (their requirements, without extras, whose markers hold here), and
+    theirs, at the version installed here: name -> version. installed: name -> (version, requirement strings)."""
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
+    table = {canonicalize_name(name): value for name, value in installed.items()}
+    found: dict[str, str] = {}
+    todo = [canonicalize_name(r) for r in roots]
+    seen = set(todo)
+    while todo:
+        for text in table.get(todo.pop(), ("", []))[1]:
+            try:
+                req = Requirement(text)
+            except InvalidRequirement:
+                continue
+            name = canonicalize_name(req.name)
+            if name in seen or (req.marker is not None and not req.marker.evaluate({"extra": ""})):
+                continue
+            seen.add(name)
+            if name in table:
+                found[name] = table[name][0]
+                todo.append(name)
+    return found
 
 
 def render_dockerfile(config: Config, pins: dict[str, str] | None = None, template: str | None = None) -> str:
@@ -122,9 +151,10 @@ def data_fingerprint(lineage: Any, *others: Any) -> str | None:
 
 
 def make_plan(config: Config, *, git: GitInfo, manifest: dict[str, Any], pins: dict[str, str], epoch: int,
-              data_fingerprint: str | None, metrics: dict[str, Any], extra_tags: tuple[str, ...] = ()) -> BuildPlan:
+              data_fingerprint: str | None, metrics: dict[str, Any], extra_tags: tuple[str, ...] = (),
+              dependencies: dict[str, str] | None = None) -> BuildPlan:
     """The plan; `epoch` (SOURCE_DATE_EPOCH, else the commit's time) is the image's created time, never the clock."""
     return BuildPlan(repository=repository(config), tags=tags(git, manifest["sha256"], extra_tags),
-                     dockerfile=render_dockerfile(config, pins), requirements=requirements(pins), epoch=epoch,
+                     dockerfile=render_dockerfile(config, pins), requirements=requirements(pins, dependencies), epoch=epoch,
                      labels=labels(config, git, manifest, created=rfc3339(epoch), data_fingerprint=data_fingerprint,
                                    metrics=metrics))

@@ -95,7 +95,8 @@ def _sorted_members(members: list[tarfile.TarInfo]) -> tuple[list[tarfile.TarInf
 
 def normalize_layer(source: Path, target: Path, epoch: int) -> str:
     """Rewrite one layer tar (entries sorted, times set to the epoch); the sha256 of the result, its diff id."""
-    with tarfile.open(source, "r:") as tin:
+    # "r:*": an engine with the containerd image store may save layers compressed; the diff id is of the tar.
+    with tarfile.open(source, "r:*") as tin:
         members = tin.getmembers()
         originals = {m.name: m for m in members}
         ordered, data_from = _sorted_members([_copy_member(m) for m in members])

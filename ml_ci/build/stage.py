@@ -13,7 +13,7 @@ from typing import Any
 from ml_ci.build import docker_ops
 from ml_ci.build.context import write_context
 from ml_ci.build.git import git_info
-from ml_ci.build.plan import RUNTIME, BuildPlan, GitInfo, data_fingerprint, make_plan
+from ml_ci.build.plan import NO_DEPS, RUNTIME, BuildPlan, GitInfo, data_fingerprint, dependency_pins, make_plan
 from ml_ci.build.reproducible import normalize_saved, source_date_epoch
 from ml_ci.build.verify import check_server, free_port, wait_ready
 from ml_ci.config.load import check_file
@@ -49,6 +49,19 @@ def build_epoch(git: GitInfo, manifest: dict[str, Any], env: Mapping[str, str]) 
         raise OperationalError(str(e)) from None
 
 
+def runtime_dependencies() -> dict[str, str]:
+    """The installed versions of what the runtime (but tokenizers, installed --no-deps) depends on."""
+    from importlib.metadata import distributions
+
+    try:
+        installed = {d.metadata["Name"]: (d.version, list(d.requires or [])) for d in distributions() if d.metadata["Name"]}
+        pins = dependency_pins(tuple(d for d in RUNTIME if d not in NO_DEPS), installed)
+    except ImportError:  # packaging: what onnxruntime itself needs; without it, pip resolves them at build time
+        return {}
+    runtime = {d.lower().replace("_", "-") for d in RUNTIME}
+    return {name: version for name, version in pins.items() if name not in runtime}
+
+
 def plan_build(config: Config, env: Mapping[str, str], extra_tags: tuple[str, ...] = ()) -> BuildPlan:
     """Everything about the image that can be known before Docker runs (reads artifacts, writes nothing)."""
     layout = Layout(config.root)
@@ -59,6 +72,7 @@ def plan_build(config: Config, env: Mapping[str, str], extra_tags: tuple[str, ..
     epoch = build_epoch(git, manifest, env)
     try:
         return make_plan(config, git=git, manifest=manifest, pins=installed_versions(RUNTIME), epoch=epoch,
+                         dependencies=runtime_dependencies(),
                          data_fingerprint=data_fingerprint(read_json(layout.artifacts("train") / "lineage.json"),
                                                            read_json(layout.eval_record), read_json(layout.data_report)),
                          metrics=eval_summary(read_json(layout.eval_record)) or manifest.get("metrics", {}),

@@ -97,3 +97,19 @@ def test_make_plan_references(tmp_path: Path) -> None:
     plan = make_plan(config(tmp_path, repository="acme/m"), git=GitInfo(sha="b" * 40), manifest=MANIFEST, pins={},
                      epoch=0, data_fingerprint=None, metrics={}, extra_tags=("edge",))
     assert plan.references == (f"127.0.0.1:5000/acme/m:{'b' * 40}", "127.0.0.1:5000/acme/m:edge")
+
+
+def test_the_runtimes_dependencies_are_pinned_to_what_is_installed() -> None:
+    """Unpinned, pip resolved onnxruntime's protobuf & co. at build time: a new release of one made a new image."""
+    from ml_ci.build.plan import dependency_pins
+
+    installed = {
+        "onnxruntime": ("1.2.3", ["flatbuffers", "numpy>=1.21", "Protobuf>=4", 'sympy; extra == "symbolic"',
+                                  'colorama; sys_platform == "win32"']),
+        "protobuf": ("5.0.0", []), "flatbuffers": ("25.1", ["onnxruntime"]), "numpy": ("2.0.0", []),
+        "prometheus_client": ("0.20.0", ['twisted; extra == "twisted"']), "sympy": ("1.0", []), "colorama": ("0.4", []),
+    }
+    pins = dependency_pins(("onnxruntime", "prometheus_client"), installed)
+    assert pins == {"flatbuffers": "25.1", "numpy": "2.0.0", "protobuf": "5.0.0"}, "no extras, no other platform's"
+    assert requirements({"onnxruntime": "1.2.3"}, {"protobuf": "5.0.0", "flatbuffers": "25.1"}) == \
+        "onnxruntime==1.2.3\nnumpy\nprometheus_client\nflatbuffers==25.1\nprotobuf==5.0.0\n"

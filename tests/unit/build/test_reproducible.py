@@ -180,3 +180,12 @@ def test_the_created_label_is_the_epoch(tmp_path: Path) -> None:
     plan = make_plan(config, git=GitInfo(sha="a" * 40, timestamp=EPOCH), manifest=manifest, pins={}, epoch=EPOCH,
                      data_fingerprint=None, metrics={})
     assert plan.labels["org.opencontainers.image.created"] == "2026-01-01T00:00:00Z" and plan.epoch == EPOCH
+
+
+def test_a_compressed_layer_is_read_as_its_tar(tmp_path: Path) -> None:
+    import gzip
+
+    plain = layer(tmp_path / "p.tar", FILES, EPOCH + 1)
+    packed = tmp_path / "p.tar.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes(), mtime=0))
+    assert normalize_layer(packed, tmp_path / "a.tar", EPOCH) == normalize_layer(plain, tmp_path / "b.tar", EPOCH)
