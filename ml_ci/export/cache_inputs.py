@@ -10,7 +10,9 @@ What goes in, and why:
 - the versions of the exporter, the runtime and the tokenizer;
 - with `package.quantize: int8`, the quantization settings (per-channel, the nodes kept in float), so
   that changing them in ml-ci re-exports instead of restoring a model quantized the old way.
-Left out: the clock (`exported_at`): a hit keeps the first run's, so the image built from it is the same.
+- the epoch model.json records as `exported_at` (SOURCE_DATE_EPOCH, else the commit's time).
+Left out: the clock, and evaluate's measured latency (`ml_ci.export.stage.MEASURED_METRICS`): neither is
+written, and both differ between two runs of the same inputs.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ ROLES = ("validation", "test")
 
 
 def cache_inputs(config: Config, *, model_digest: str, fingerprints: Mapping[str, str], golden_examples: int,
-                 lineage: str | None, eval_summary: Mapping[str, Any], packages: Mapping[str, str]) -> dict[str, Any]:
+                 lineage: str | None, eval_summary: Mapping[str, Any], packages: Mapping[str, str],
+                 epoch: int | None) -> dict[str, Any]:
     return {
         "name": config.name,
         "task": config.task,
@@ -42,6 +45,7 @@ def cache_inputs(config: Config, *, model_digest: str, fingerprints: Mapping[str
         "eval_summary": dict(sorted(eval_summary.items())),
         "packages": dict(sorted(packages.items())),
         "int8": int8_settings() if config.package.quantize == "int8" else None,
+        "epoch": epoch,
     }
 
 

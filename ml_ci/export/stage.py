@@ -1,7 +1,9 @@
 """`ml-ci export`: plan what to write (pure), then export, check parity and write it all at once.
 
-The export folder is cached on everything it reads (`ml_ci.export.cache_inputs`); a hit restores
-it byte for byte, so the image built from it is built from the same files. A failed parity check
+The export folder is a function of what it reads, and cached on all of it (`ml_ci.export.cache_inputs`); a
+hit restores it byte for byte, and a fresh run (a CI job without the cache) writes the same bytes, so the
+image built from it is built from the same files. Hence no clock: the time model.json records is the build's
+epoch (SOURCE_DATE_EPOCH, else the commit's time), and evaluate's measured figures (latency) stay out. A failed parity check
 writes nothing and so caches nothing: the next run checks again.
 """
 
@@ -33,6 +35,9 @@ ONNX_FILE = "model.onnx"
 TOOLCHAIN = ("torch", "transformers", "onnx", "onnxruntime", "tokenizers")
 # Enough golden examples for the image check even when no environment asks for more.
 MIN_GOLDEN = 32
+# Measured, not computed: two evaluations of the same model differ in them. They stay in eval.json (which
+# travels beside the image in the GitOps record) and out of model.json, the image's labels and the cache key.
+MEASURED_METRICS = frozenset({"latency_p50_ms", "latency_p95_ms"})
 
 
 @dataclass(frozen=True)
@@ -50,21 +55,23 @@ def golden_count(config: Config) -> int:
 
 
 def eval_summary(record: Any) -> dict[str, Any]:
-    """The headline numbers of evaluate/eval.json (its `metrics` and `verdict`), when present."""
+    """The headline numbers of evaluate/eval.json (its `metrics` and `verdict`), when present; not the measured ones."""
     if not isinstance(record, dict):
         return {}
     summary: dict[str, Any] = {}
     metrics = record.get("metrics")
     if isinstance(metrics, dict):
-        summary.update({k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)})
+        summary.update({k: v for k, v in metrics.items()
+                        if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in MEASURED_METRICS})
     if isinstance(record.get("verdict"), str):
         summary["verdict"] = record["verdict"]
     return summary
 
 
 def manifest(config: Config, *, sha256: str, source_sha256: str, inputs: tuple[str, ...], pad_id: int,
-             lineage: Any, metrics: dict[str, Any], versions: dict[str, str]) -> dict[str, Any]:
-    """model.json: what the server and the image labels need to know about the exported model."""
+             lineage: Any, metrics: dict[str, Any], versions: dict[str, str], epoch: int | None) -> dict[str, Any]:
+    """model.json: what the server and the image labels need to know about the exported model.
+    `exported_at` is `epoch` (`export_epoch`), None without one: never the clock, which would make a new image."""
     return {
         "name": config.name,
         "task": config.task,
@@ -81,7 +88,7 @@ def manifest(config: Config, *, sha256: str, source_sha256: str, inputs: tuple[s
         "metrics": metrics,
         "ml_ci_version": __version__,
         "versions": versions,
-        "exported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "exported_at": None if epoch is None else datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="seconds"),
     }
 
 
@@ -96,6 +103,21 @@ def _source_digest(model_dir: Path) -> str:
     return hashlib.sha256("".join(sha256_file(w) for w in weights).encode()).hexdigest()
 
 
+def export_epoch(root: Path, env: Mapping[str, str]) -> int | None:
+    """The build's rule (`ml_ci.build.reproducible.source_date_epoch`): SOURCE_DATE_EPOCH, else the commit's
+    time; None outside a repository without SOURCE_DATE_EPOCH."""
+    from ml_ci.build.git import git_info
+    from ml_ci.build.reproducible import source_date_epoch
+
+    commit = git_info(root, env).timestamp
+    if commit is None and not env.get("SOURCE_DATE_EPOCH", "").strip():
+        return None
+    try:
+        return source_date_epoch(env, commit, None)
+    except ValueError as e:
+        raise OperationalError(str(e)) from None
+
+
 def installed_versions(dists: tuple[str, ...]) -> dict[str, str]:
     """Distribution -> installed version, for those installed."""
     from importlib.metadata import PackageNotFoundError, version
@@ -107,7 +129,7 @@ def installed_versions(dists: tuple[str, ...]) -> dict[str, str]:
     return found
 
 
-def key_of(config: Config, model_dir: Path) -> tuple[str, list[str]]:
+def key_of(config: Config, model_dir: Path, epoch: int | None) -> tuple[str, list[str]]:
     """The cache key, and the split roles it cannot see (an unpinned hub split)."""
     from ml_ci.train.lineage import package_versions
 
@@ -116,7 +138,8 @@ def key_of(config: Config, model_dir: Path) -> tuple[str, list[str]]:
     inputs = cache_inputs.cache_inputs(
         config, model_digest=folder_digest(model_dir), fingerprints=fps, golden_examples=golden_count(config),
         lineage=optional_file_digest(layout.artifacts("train") / "lineage.json"),
-        eval_summary=eval_summary(read_json(layout.eval_record)), packages=package_versions(cache_inputs.PACKAGES))
+        eval_summary=eval_summary(read_json(layout.eval_record)), packages=package_versions(cache_inputs.PACKAGES),
+        epoch=epoch)
     return cache_key(STAGE, inputs), unpinned(fps)
 
 
@@ -137,15 +160,17 @@ def run_export(config: Config, *, model_dir: Path | None = None, no_cache: bool 
         raise OperationalError("package.format: torch is not built yet; use package.format: onnx")
     if not (model_dir / "config.json").is_file():
         raise OperationalError(f"{model_dir}: no trained model; run `ml-ci train` first")
-    key, unseen = key_of(config, model_dir)
+    env = os.environ if env is None else env
+    epoch = export_epoch(config.root, env)
+    key, unseen = key_of(config, model_dir, epoch)
     _, cached = through_cache(StageCache(layout.cache), STAGE, key, layout.export_dir,
                               mode=mode(no_cache=no_cache, unseen=unseen),
-                              compute=lambda: export(config, model_dir), restored=lambda: None)
-    announce(cached, os.environ if env is None else env)
+                              compute=lambda: export(config, model_dir, epoch), restored=lambda: None)
+    announce(cached, env)
     return read_result(layout.export_dir, cache_hit=cached.hit)
 
 
-def export(config: Config, model_dir: Path) -> None:
+def export(config: Config, model_dir: Path, epoch: int | None) -> None:
     """Export, check parity and write layout.export_dir whole; GateError (and nothing written) when parity fails."""
     from ml_ci.data.load import load_splits
     from ml_ci.export.onnx_export import TorchModel, quantize_int8
@@ -180,7 +205,8 @@ def export(config: Config, model_dir: Path) -> None:
         record = manifest(config, sha256=sha256, source_sha256=source_sha256, inputs=torch_model.inputs,
                           pad_id=torch_model.pad_id,
                           lineage=read_json(layout.artifacts("train") / "lineage.json"),
-                          metrics=eval_summary(read_json(layout.eval_record)), versions=installed_versions(TOOLCHAIN))
+                          metrics=eval_summary(read_json(layout.eval_record)), versions=installed_versions(TOOLCHAIN),
+                          epoch=epoch)
         write_json(out / "model.json", record)
 
         # The exported side runs through the server's own code path: what passes here is what is served.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -95,3 +96,51 @@ def test_without_a_trained_model(tmp_path: Path, capsys: pytest.CaptureFixture[s
     path = make_model_repo(tmp_path)
     assert main(["export", "-c", str(path)]) == 1
     assert "no trained model; run `ml-ci train` first" in capsys.readouterr().err
+
+
+def test_two_exports_of_the_same_inputs_give_the_same_files_and_build_context(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A CI job without export's cache exports again (issue 20 item 2): the same inputs must write the same
+    bytes, so that the image is the same; evaluate's latency, measured anew each run, changes neither."""
+    from ml_ci.build.context import write_context
+    from ml_ci.build.stage import plan_build
+    from ml_ci.config import load_config
+    from ml_ci.export.files import write_json
+    from ml_ci.pipeline.layout import Layout
+
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1767225600")
+    path = repo(tmp_path, image={"repository": "acme/tiny"})
+    config = load_config(path).config
+    layout = Layout(config.root)
+    runs = []
+    for p50 in (3.1, 4.7):
+        write_json(layout.eval_record, {"metrics": {"accuracy": 0.5, "latency_p50_ms": p50, "latency_p95_ms": 2 * p50},
+                                        "verdict": "pass"})
+        assert main(["export", "-c", str(path), "--no-cache"]) == 0
+        plan = plan_build(config, os.environ)
+        context = tmp_path / f"context-{p50}"
+        write_context(plan, layout.export_dir, context)
+        files = {p.relative_to(context).as_posix(): (p.read_bytes() if p.is_file() else None, p.stat().st_mtime)
+                 for p in sorted(context.rglob("*"))}
+        exported = {name: (layout.export_dir / name).read_bytes() for name in ("model.json", "golden.json", "model.onnx")}
+        runs.append((exported, files, plan.labels))
+    assert runs[0][0] == runs[1][0], "model.json, golden.json and model.onnx are byte for byte the same"
+    assert runs[0][1] == runs[1][1], "the build context is the same, file times included"
+    assert runs[0][2] == runs[1][2], "so are the image's labels"
+    manifest = json.loads((layout.export_dir / "model.json").read_text())
+    assert manifest["exported_at"] == "2026-01-01T00:00:00+00:00", "SOURCE_DATE_EPOCH, not the clock"
+    assert manifest["metrics"] == {"accuracy": 0.5, "verdict": "pass"}, "measured latency stays in eval.json"
+
+
+def test_the_export_time_is_the_commit_time_unless_source_date_epoch(tmp_path: Path) -> None:
+    import subprocess
+
+    from ml_ci.export.stage import export_epoch
+
+    assert export_epoch(tmp_path, {}) is None, "outside a repository, without SOURCE_DATE_EPOCH: no time at all"
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@example.com", "GIT_COMMITTER_DATE": "1700000000 +0000"}
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True, env=env)
+    subprocess.run(["git", "-C", str(tmp_path), "commit", "-q", "--allow-empty", "-m", "x"], check=True, env=env)
+    assert export_epoch(tmp_path, {}) == 1700000000
+    assert export_epoch(tmp_path, {"SOURCE_DATE_EPOCH": "1767225600"}) == 1767225600

@@ -41,7 +41,9 @@ def evaluate_key(root: Path, ctx: Ctx) -> str:
 
 
 def export_key(root: Path, ctx: Ctx) -> str:
-    return export_stage.key_of(config(root), ctx.model or Layout(root).model_dir)[0]
+    # export_epoch asks git for the commit's time, a process: the epoch it gives is SOURCE_DATE_EPOCH's here.
+    epoch = int(ctx.env["SOURCE_DATE_EPOCH"]) if "SOURCE_DATE_EPOCH" in ctx.env else None
+    return export_stage.key_of(config(root), ctx.model or Layout(root).model_dir, epoch)[0]
 
 
 def tune_key(root: Path, ctx: Ctx) -> str:
@@ -125,6 +127,11 @@ def eval_verdict(root: Path, ctx: Ctx) -> None:
     write_json(Layout(root).eval_record, {"metrics": {"accuracy": 0.9}, "verdict": "fail", "created": "2026-01-01"})
 
 
+def eval_latency_only(root: Path, ctx: Ctx) -> None:
+    write_json(Layout(root).eval_record, {"metrics": {"accuracy": 0.9, "latency_p50_ms": 7.5, "latency_p95_ms": 9.1},
+                                          "verdict": "pass", "created": "2026-01-01"})
+
+
 def eval_created_only(root: Path, ctx: Ctx) -> None:
     write_json(Layout(root).eval_record, {"metrics": {"accuracy": 0.9}, "verdict": "pass", "created": "2026-02-02"})
 
@@ -193,7 +200,7 @@ MISSES: dict[str, tuple[KeyOf, list[Flip]]] = {
         VALIDATION_DATA, TEST_DATA, the_model_weights, the_model_tokenizer, QUANTIZE, yaml_flip("package.opset", 18),
         yaml_flip("package.min_agreement", 0.9), yaml_flip("package.max_accuracy_drop", 0.05), LABELS, TEXT_COLUMN,
         NAME, MAX_LENGTH, the_golden_examples_asked, train_lineage, eval_metrics, eval_verdict, a_library_version,
-        the_ml_ci_version]),
+        the_ml_ci_version, env_flip("SOURCE_DATE_EPOCH", "1700000000")]),
 }
 
 # What each stage does not read: changing it must keep the key (no needless recomputation).
@@ -203,8 +210,8 @@ HITS: dict[str, list[Flip]] = {
     "train": [TEST_DATA, a_reference_split, yaml_flip("data.test", "data/validation.csv"), CHECK, GATE, QUANTIZE,
               yaml_flip("tune.trials", 5), the_model_weights, train_metrics, eval_metrics, env_flip("GITHUB_SHA", "x")],
     "evaluate": [TRAIN_DATA, VALIDATION_DATA, CHECK, EPOCHS, QUANTIZE, the_base_model, train_lineage, eval_metrics],
-    "export": [TRAIN_DATA, CHECK, EPOCHS, GATE, the_base_model, train_metrics, eval_created_only, a_deploy_port,
-               env_flip("GITHUB_SHA", "x")],
+    "export": [TRAIN_DATA, CHECK, EPOCHS, GATE, the_base_model, train_metrics, eval_created_only, eval_latency_only,
+               a_deploy_port, env_flip("GITHUB_SHA", "x")],
 }
 
 
@@ -280,6 +287,6 @@ def test_an_unpinned_hub_split_turns_the_cache_off(tmp_path: Path, monkeypatch: 
                             "labels": ["negative", "positive"]})
     assert check.key_of(config(root))[1] == ["test", "train", "validation"]
     assert evaluate_stage.gather_inputs(config(root), evaluate_stage.Options(), {}).unseen == ["test"]
-    assert export_stage.key_of(config(root), Layout(root).model_dir)[1] == ["test", "validation"]
+    assert export_stage.key_of(config(root), Layout(root).model_dir, None)[1] == ["test", "validation"]
     set_yaml(root, "data.hub.revision", "0123abc")
     assert check.key_of(config(root))[1] == []

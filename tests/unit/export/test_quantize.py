@@ -68,7 +68,7 @@ def test_the_int8_settings_are_in_the_export_cache_key(tmp_path: Path, monkeypat
 
     def inputs() -> dict[str, Any]:
         return cache_inputs(config, model_digest="m", fingerprints={}, golden_examples=32, lineage=None, eval_summary={},
-                            packages={})
+                            packages={}, epoch=None)
 
     before = inputs()
     monkeypatch.setattr(onnx_export, "INT8_FLOAT_NODES", ())
