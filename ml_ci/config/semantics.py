@@ -213,6 +213,13 @@ def check(doc: Document, data: dict[str, Any], root: Path) -> list[Problem]:
             seen.setdefault(env["name"], i)
             if env["kind"] == "local":
                 problems.extend(_ignored_on_local(doc, i, doc.data["deploy"]["environments"][i], bool(dep.get("gitops"))))
+            elif doc.data["deploy"]["environments"][i].get("approval") is True and dep.get("strategy", "gitops") == "apply":
+                # Server-side apply goes straight to the cluster: no review branch to wait on. Never accept and ignore.
+                add(doc.problem(("deploy", "environments", i, "approval"), "deploy.strategy: apply has no review step: "
+                                "approval: true could not be applied, and promotion to this environment would not wait; "
+                                "use deploy.strategy: gitops (deploy then pushes a review branch, and its merge is the "
+                                "approval), or remove it and require reviewers on its GitHub environment "
+                                "(docs/github-setup.md)"))
             auto = env.get("autoscale")
             if auto and auto["min_replicas"] > auto["max_replicas"]:
                 add(doc.problem(("deploy", "environments", i, "autoscale", "min_replicas"),
