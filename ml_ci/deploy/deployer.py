@@ -205,7 +205,8 @@ class Deployer:
         if env.port is None:
             raise ConfigError([Problem(str(self.config.path), 0, 0, f"deploy.environments.{env.name}.port",
                                        "a local environment needs a port")])
-        engine = LocalEngine(self.docker or docker_client(), self.config.name, env.name)
+        engine = LocalEngine(self.docker or docker_client(), self.config.name, env.name,
+                             drain_seconds=self.config.serve.drain_seconds)
         if engine.running_image() == str(inputs.image):
             recorded = self._recorded(env)
             if recorded is not None and recorded.image == str(inputs.image) and recorded.good \
@@ -550,7 +551,8 @@ class Deployer:
             from ml_ci.deploy.local import LocalEngine, docker_client
 
             assert env.port is not None
-            return LocalEngine(self.docker or docker_client(), self.config.name, env.name).healthy(env.port)
+            return LocalEngine(self.docker or docker_client(), self.config.name, env.name,
+                               drain_seconds=self.config.serve.drain_seconds).healthy(env.port)
         if env.url:
             return smoke.wait_ready(env.url.rstrip("/"), 10)
         return None  # nothing to ask: the record's status stands

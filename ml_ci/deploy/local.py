@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any, Optional
 
 from ml_ci.deploy.imageref import ImageRef
-from ml_ci.deploy.manifests import HOST_ENV, PORT_ENV
+from ml_ci.deploy.manifests import HOST_ENV, PORT_ENV, stop_grace_seconds
 from ml_ci.deploy.smoke import SmokeReport, wait_ready
 from ml_ci.errors import DeployError, OperationalError
 
@@ -43,11 +43,14 @@ def docker_client() -> Any:
 
 
 class LocalEngine:
-    def __init__(self, client: Any, model: str, env: str):
+    def __init__(self, client: Any, model: str, env: str, *, drain_seconds: float):
         self.client = client
         self.model = model
         self.env = env
         self.name = container_name(model, env)
+        # serve.drain_seconds (the image's ML_CI_SERVE_DRAIN_SECONDS): how long the old container keeps
+        # answering after SIGTERM; `docker stop` waits for it, and what is in flight, before its SIGKILL.
+        self.stop_timeout = stop_grace_seconds(drain_seconds)
 
     def _get(self, name: str) -> Optional[Any]:
         import docker.errors
@@ -130,7 +133,7 @@ class LocalEngine:
         backup = f"{self.name}-previous"
         self._remove(backup)
         if previous is not None:
-            previous.stop(timeout=10)
+            previous.stop(timeout=self.stop_timeout)
             previous.rename(backup)
         new = self._start(self.name, ref, port, "live")
         problem = wait_ready(f"http://127.0.0.1:{port}", ready_timeout, alive=self._alive(self.name))

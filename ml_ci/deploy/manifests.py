@@ -95,12 +95,18 @@ def _termination(pod: Manifest, container: Manifest, drain_seconds: float) -> No
     close` so that keep-alive clients move to other pods), then the server finishes what it has read.
     terminationGracePeriodSeconds covers all of it: both waits, the longest a request may take to arrive
     and to be predicted, and a margin; otherwise the kubelet's SIGKILL would cut the last answers."""
-    limits = Limits()
     wait = math.ceil(drain_seconds)
     if wait > 0:  # a sleep action of 0 s is refused unless a newer feature gate allows it; no wait needs no hook
         container["lifecycle"] = {"preStop": {"sleep": {"seconds": wait}}}
-    pod["terminationGracePeriodSeconds"] = (2 * wait + math.ceil(limits.request_read_timeout_s + limits.request_timeout_s)
-                                            + GRACE_MARGIN_S)
+    pod["terminationGracePeriodSeconds"] = wait + stop_grace_seconds(drain_seconds)
+
+
+def stop_grace_seconds(drain_seconds: float) -> int:
+    """From SIGTERM to the server's exit at the latest: its drain of drain_seconds, then the longest a request
+    already accepted may take to arrive and be predicted, and a margin. A SIGKILL before that (the kubelet's,
+    `docker stop`'s) cuts the last answers short."""
+    limits = Limits()
+    return math.ceil(drain_seconds) + math.ceil(limits.request_read_timeout_s + limits.request_timeout_s) + GRACE_MARGIN_S
 
 
 def service(config: Config) -> Manifest:
