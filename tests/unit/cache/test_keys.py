@@ -188,7 +188,7 @@ MISSES: dict[str, tuple[KeyOf, list[Flip]]] = {
         yaml_flip("train.class_weights", {"positive": 3}), MAX_LENGTH, the_base_model, LABELS, TEXT_COLUMN,
         yaml_flip("data.label_column", "target"), a_library_version, the_ml_ci_version]),
     "evaluate": (evaluate_key, [
-        TEST_DATA, QUANTIZE,  # latency is timed on the model exported as package says the_model_weights, the_model_tokenizer, a_model_folder_elsewhere, GATE,
+        TEST_DATA, QUANTIZE, the_model_weights, the_model_tokenizer, a_model_folder_elsewhere, GATE,
         yaml_flip("evaluate.metrics", ["accuracy"]), yaml_flip("evaluate.latency_samples", 3),
         yaml_flip("evaluate.allow_missing_baseline", False), yaml_flip("evaluate.split", "validation"),
         yaml_flip("evaluate.slices", [{"name": "short", "length": {"min": 0, "max": 20}, "min_rows": 1,
