@@ -1,7 +1,8 @@
 """`ml-ci run` on the bundled example: a first run, a second unchanged run, and the stages' own times.
 
 The example (examples/sentiment) is copied to a scratch folder with an empty stage cache, so the
-first run computes every stage; its output is checked for that (each stage `ok`, none a `cache hit`).
+first run computes every stage; its output is checked for that (each stage `ok`, none a `cache hit`,
+but train after tune: it restores the model of the best trial, which this run trained).
 The second run changes nothing: the cached stages must say `cache hit` (checked too). For each run the
 wall time of the whole `ml-ci run` process is set against the sum of the durations its closing lines
 give for the stages (each a process of its own), so what the runner itself adds (its start, the plan,
@@ -9,7 +10,8 @@ starting each stage) is visible: overhead = wall - sum of the stages.
 
 The example's full pipeline tunes (3 trials), trains, evaluates, exports, builds the image (a Docker
 engine) and deploys to two local environments. --no-tune and --no-deploy shorten it (the conditions
-say so); build always runs and needs the Docker engine.
+say so; --no-tune also lowers the accuracy gates to 0.5, which the untuned model passes); build always
+runs and needs the Docker engine.
 
     .venv/bin/python benchmarks/run.py [--no-tune] [--no-deploy] [--example examples/sentiment]
 """
@@ -33,6 +35,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
        "TOKENIZERS_PARALLELISM": "false"}
+UNTUNED_MIN = 0.5  # accuracy gates of the copy with --no-tune
 STAGE_END = re.compile(r"^<== (?P<stage>\S+): (?P<status>ok|cache hit|failed|not built|skipped)(?: in (?P<seconds>[0-9.]+) s)?")
 
 
@@ -63,7 +66,10 @@ def checked(run: Run, want: str, which: str) -> Run:
     """The first run must have computed every stage, the second restored the cached ones: ml-ci says which."""
     if run.code != 0 or not run.stages:
         sys.exit(f"benchmark error: {which} `ml-ci run` failed (exit {run.code}):\n{run.output[-4000:]}")
-    if want == "ok" and any(status != "ok" for status, _ in run.stages.values()):
+    # Without a tune.budget, train restores the model the best tuning trial already trained (issue 22.4):
+    # a cache hit that this very run computed.
+    by_tune = {"train"} if run.stages.get("tune", ("", 0.0))[0] == "ok" else set()
+    if want == "ok" and any(status != "ok" for stage, (status, _) in run.stages.items() if stage not in by_tune):
         sys.exit(f"benchmark error: the {which} run did not compute every stage: {run.stages} (a cache hit measures nothing)")
     if want == "cache hit" and not any(status == "cache hit" for status, _ in run.stages.values()):
         sys.exit(f"benchmark error: the {which} run restored nothing from the cache: {run.stages}")
@@ -75,6 +81,13 @@ def prepare(example: Path, repo: Path, *, tune: bool, deploy: bool) -> None:
     config = yaml.safe_load((repo / "ml.yaml").read_text(encoding="utf-8"))
     if not tune:
         config["tune"] = {**config.get("tune", {}), "enabled": False}
+        # Untuned, the example's model reaches about 0.57 accuracy (measured): its 0.70 gates assume tuning,
+        # and a failed gate would stop the pipeline before export and build, which are what is timed.
+        ev = config["evaluate"]
+        ev["gates"] = [{**g, "min": UNTUNED_MIN} if g.get("metric") == "accuracy" and "min" in g else g for g in ev["gates"]]
+        for s in ev.get("slices", []):
+            s["gates"] = [{**g, "min": UNTUNED_MIN} if g.get("metric") == "accuracy" and "min" in g else g
+                          for g in s.get("gates", [])]
     if not deploy:
         config.pop("deploy", None)
         config.pop("monitoring", None)
