@@ -156,13 +156,19 @@ class Act:
     local_repositories: Mapping[str, Path] = field(default_factory=dict)  # OWNER/REPO@REF -> folder
 
 
-def run_act(repo: Path, runner: Runner, work: Path, act: Act, timeout: float = 1500) -> ActRun:
-    """Run one workflow of `repo` under act; `work` holds the event, the stand-ins' state and act's caches."""
+def run_act(repo: Path, runner: Runner, work: Path, act: Act, timeout: float = 1500,
+            caches_of: ActRun | None = None) -> ActRun:
+    """Run one workflow of `repo` under act; `work` holds the event, the stand-ins' state and act's caches.
+    `caches_of`: an earlier run whose actions/cache entries this run sees, as GitHub shares a branch's
+    caches between its runs (and nothing else: artifacts stay the run's own)."""
     work.mkdir(parents=True, exist_ok=True)
     event = work / "event.json"
     event.write_text(json.dumps(act.payload))
     state = work / "standin-state"
     state.mkdir()
+    if caches_of is not None:
+        (caches_of.state / "cache").mkdir(exist_ok=True)
+        (state / "cache").symlink_to(caches_of.state / "cache", target_is_directory=True)
     args = [act_binary(), act.event, "-W", act.workflow, "-e", str(event),
             "-P", "ubuntu-latest=-self-hosted", "--action-offline-mode", "--no-cache-server",
             # A free port: act's default (34567) is taken while another act run is going on.

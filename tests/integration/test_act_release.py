@@ -76,9 +76,15 @@ class Release:
                                         for env, port in self.ports.items()]},
         })
 
-    def run(self, runner: Runner) -> ActRun:
-        return run_act(self.repo, runner, self.root / "work",
-                       Act(event="push", workflow=".github/workflows/ml-release.yml", payload=push_event(self.repo)))
+    def run(self, runner: Runner, *, work: str = "work", caches_of: ActRun | None = None) -> ActRun:
+        return run_act(self.repo, runner, self.root / work,
+                       Act(event="push", workflow=".github/workflows/ml-release.yml", payload=push_event(self.repo)),
+                       caches_of=caches_of)
+
+    def gitops_refs(self) -> str:
+        """Every ref of the GitOps repository and its commit: any commit or new branch changes it."""
+        return subprocess.run(["git", "--git-dir", str(self.gitops), "for-each-ref", "--format=%(refname) %(objectname)"],
+                              capture_output=True, text=True, timeout=60, check=True).stdout
 
     def record(self, env: str, file: str = "release.json", branch: str = "main") -> Any:
         """A file of an environment's overlay on a branch of the GitOps repository (None when absent)."""
@@ -165,18 +171,23 @@ def test_release_workflow_ships_one_digest_through_every_environment(tmp_path: P
         release.clean(run)
 
 
-@pytest.mark.timeout(1800)
+@pytest.mark.timeout(2700)  # two releases: the second reuses train's cache
 def test_an_approved_production_waits_for_its_merged_review(tmp_path: Path, runner: Runner,
                                                              capsys: pytest.CaptureFixture[str]) -> None:
     """production has approval: true (kind: local, its record in the GitOps repository, as the example's): the
     release's promote job pushes a review branch and starts no container; a reviewer merges it; the next
-    promote of that digest starts production's container, smoke-tests it and records it live; once."""
+    promote of that digest starts production's container, smoke-tests it and records it live; once.
+
+    Then the release runs again on the same commit (issue 20 item 2): it builds the same digest, and deploy and
+    promote change nothing, so the GitOps repository gets no commit. The second run sees the first run's
+    actions/cache entries (train's model), as GitHub shares a branch's caches between runs; evaluate and
+    export run again from scratch in it, as they do on GitHub, and the image must still be the same."""
     from ml_ci.cli.main import main as cli
     from tests.integration import test_gitops as gitops_tests  # merge_review: what a reviewer does, with git
 
     release = Release(tmp_path, runner, environments=("staging", "production"), gates=PASSING_GATES,
                       approval=("production",))
-    run = None
+    run = again = None
     try:
         run = release.run(runner)
         assert run.results == {**BUILD_JOBS, "deploy to staging": "succeeded", "promote staging to production": "succeeded"}, \
@@ -208,8 +219,18 @@ def test_an_approved_production_waits_for_its_merged_review(tmp_path: Path, runn
         assert "nothing to do" in capsys.readouterr().out
         assert subprocess.run(["git", "--git-dir", str(release.gitops), "rev-parse", "main"], capture_output=True,
                               text=True, check=True).stdout == tip
+
+        refs = release.gitops_refs()
+        again = release.run(runner, work="work-again", caches_of=run)
+        assert again.results == run.results, f"{again.results}\n{again.log[-10000:]}"
+        rebuilt = json.loads((again.state / "artifacts" / "build" / "image.json").read_text())["reference"]
+        assert rebuilt == reference, "the same commit, rebuilt without export's cache, is the same image digest"
+        assert release.gitops_refs() == refs, "an unchanged release commits nothing and opens no review"
+        assert (release.record("production")["image"], release.record("production")["status"]) == (reference, "live")
+        assert release.containers()[f"ml-ci-{release.name}-production"].id == live.id, "production was not restarted"
     finally:
         release.clean(run)
+        clean_up((), again)
 
 
 @pytest.mark.timeout(1200)
