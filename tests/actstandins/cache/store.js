@@ -1,0 +1,54 @@
+// The cache store shared by the cache stand-ins (main and post of actions/cache, actions/cache/save).
+// As on GitHub, an entry is found by its key together with its version, and the version is the
+// `path` input exactly as given: a save and a restore of the same key with different paths miss.
+"use strict";
+const crypto = require("crypto");
+const fs = require("fs");
+const path = require("path");
+const c = require("./common.js");
+
+function entryDir(key, version) {
+  return path.join(c.stateDir("cache"), crypto.createHash("sha256").update(`${version}\n${key}`).digest("hex"));
+}
+
+function checkPath(target) {
+  if (target.includes("\n")) c.fail("stand-in: several cache paths are not implemented");
+  c.noGlobs(target);
+}
+
+// The entry for key (exact), else the newest whose key starts with a restore-key; of this version only.
+function find(key, version, restoreKeys) {
+  const store = c.stateDir("cache");
+  const entries = fs.readdirSync(store).map((d) => {
+    const meta = JSON.parse(fs.readFileSync(path.join(store, d, "meta.json"), "utf8"));
+    return { dir: path.join(store, d, "data"), ...meta };
+  }).filter((e) => e.version === version).sort((a, b) => b.created - a.created);
+  let hit = entries.find((e) => e.key === key);
+  const exact = Boolean(hit);
+  if (!hit) {
+    for (const prefix of restoreKeys) {
+      hit = entries.find((e) => e.key.startsWith(prefix));
+      if (hit) break;
+    }
+  }
+  return { hit, exact };
+}
+
+// Save like actions/cache: a missing path saves nothing, and an existing key (of this version) is
+// never overwritten (GitHub refuses to reserve it again).
+function save(key, version) {
+  checkPath(version);
+  const source = c.expand(version);
+  const entry = entryDir(key, version);
+  if (!fs.existsSync(source)) {
+    console.log(`::warning::Path Validation Error: Path(s) specified in the action for caching do(es) not exist, hence no cache is being saved.`);
+  } else if (fs.existsSync(path.join(entry, "meta.json"))) {
+    console.log(`::warning::Failed to save: Unable to reserve cache with key ${key}, another job may be creating this cache.`);
+  } else {
+    fs.cpSync(source, path.join(entry, "data"), { recursive: true });
+    fs.writeFileSync(path.join(entry, "meta.json"), JSON.stringify({ key, version, created: Date.now() }));
+    console.log(`Cache saved with key: ${key}`);
+  }
+}
+
+module.exports = { checkPath, find, save };
