@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ml_ci import __version__
+from ml_ci.cache import MANIFEST
 from ml_ci.generate import pins
 from ml_ci.generate.model import CompositeAction, Input, Output, Step
 
@@ -118,12 +119,47 @@ def setup() -> CompositeAction:
         ))
 
 
-TRAIN_KEY_SCRIPT = """\
+# Train's entry in GitHub's cache: one stage-cache entry (.ml-ci/cache/train/<key>), saved under
+# ml-ci-train-<key>. actions/cache matches a key only together with the exact path list, so whoever
+# else saves a train entry (a tuning job keeping its best trial's model) uses these two as they are.
+TRAIN_CACHE_PREFIX = "ml-ci-train-"
+
+
+def train_cache_path(key: str) -> str:
+    """The path actions/cache saves and restores for train's stage-cache entry under key."""
+    return f".ml-ci/cache/train/{key}"
+
+
+TRAIN_KEY_SCRIPT = f"""\
 set -euo pipefail
 args=(-c "$ML_CI_CONFIG")
 if [ -n "$ML_CI_PARAMS" ]; then args+=(--params "$ML_CI_PARAMS"); fi
-key="$(ml-ci train --print-cache-key "${args[@]}")"
-printf 'key=ml-ci-train-%s\\n' "$key" >> "$GITHUB_OUTPUT"
+key="$(ml-ci train --print-cache-key "${{args[@]}}")"
+printf 'hash=%s\\n' "$key" >> "$GITHUB_OUTPUT"
+printf 'key={TRAIN_CACHE_PREFIX}%s\\n' "$key" >> "$GITHUB_OUTPUT"
+"""
+
+# Without tune.budget, `ml-ci tune` keeps the best trial's model in train's stage cache under the
+# key `ml-ci train --params best_params.json` computes (ml_ci/tune/reuse.py). Name that entry when
+# this job holds it (with shared storage the study's best may be another worker's), so that the
+# workflow can hand it to the train job.
+TUNE_BEST_PARAMS = ".ml-ci/artifacts/tune/best_params.json"
+KEPT_OUTPUT = "train-cache-key"
+KEPT_KEY_SCRIPT = f"""\
+set -euo pipefail
+params="{TUNE_BEST_PARAMS}"
+if [ ! -f "$params" ]; then exit 0; fi
+# Only a shortcut for the train job: if the key cannot be computed here, train computes (and reports) it.
+if ! key="$(ml-ci train --print-cache-key -c "$ML_CI_CONFIG" --params "$params")"; then
+  echo "::warning::could not compute train's cache key here; the train job trains"
+  exit 0
+fi
+if [ -f "{train_cache_path('$key')}/{MANIFEST}" ]; then
+  printf '{KEPT_OUTPUT}=%s\\n' "$key" >> "$GITHUB_OUTPUT"
+  echo "this job kept the best trial's model: train's cache entry $key"
+else
+  echo "no kept model for the best trial in this job (tune.budget, another worker's trial, or no trial run here)"
+fi
 """
 
 
@@ -132,9 +168,11 @@ def train() -> CompositeAction:
                     env={"ML_CI_CONFIG": "${{ inputs.config }}", "ML_CI_PARAMS": "${{ inputs.params }}"},
                     run=TRAIN_KEY_SCRIPT)
     # The stage cache (.ml-ci/cache) is content-addressed: on a hit `ml-ci train` restores the
-    # model from it in seconds and still writes its outputs.
+    # model from it in seconds and still writes its outputs. Only train's own entry is cached (not
+    # the whole .ml-ci/cache), so a tuning job can save the same entry from its kept trial.
     cache_step = Step(name="Restore the training cache", id="cache", if_="inputs.cache == 'true'", uses=pins.CACHE.uses(),
-                      with_={"path": ".ml-ci/cache", "key": "${{ steps.key.outputs.key }}"})
+                      with_={"path": train_cache_path("${{ steps.key.outputs.hash }}"),
+                             "key": "${{ steps.key.outputs.key }}"})
     action = stage_action(
         name="train", description="Fine-tune the model (`ml-ci train`), restoring it from the stage cache when "
                                   "nothing it depends on changed.",
@@ -152,6 +190,26 @@ def train() -> CompositeAction:
                            steps=action.steps)
 
 
+def tune() -> CompositeAction:
+    action = stage_action(
+        name="tune", description="Search hyperparameters with Optuna (`ml-ci tune`); workers sharing one storage "
+                                 "join one study.",
+        command=("tune",),
+        inputs={"trials": Input(description="Trials for this worker (empty: tune.trials).", default=""),
+                "workers": Input(description="Parallel workers in this process (empty: tune.workers).", default="")},
+        args=(Arg("trials", "--trials"), Arg("workers", "--workers")),
+        outputs={"best-value": "Best objective value found."})
+    kept = Step(name="Train cache key of the best trial's kept model", id="kept", shell="bash",
+                env={"ML_CI_CONFIG": "${{ inputs.config }}"}, run=KEPT_KEY_SCRIPT)
+    outputs = dict(action.outputs)
+    outputs[KEPT_OUTPUT] = Output(
+        description="Train's cache key under which this job kept the best trial's model in .ml-ci/cache "
+                    "(empty: none kept here).",
+        value=f"${{{{ steps.kept.outputs.{KEPT_OUTPUT} }}}}")
+    return CompositeAction(name=action.name, description=action.description, inputs=action.inputs, outputs=outputs,
+                           steps=(*action.steps, kept))
+
+
 def all_actions() -> dict[str, CompositeAction]:
     """Folder name under actions/ -> action. The one list of ml-ci's composite actions."""
     opt = ""
@@ -160,14 +218,7 @@ def all_actions() -> dict[str, CompositeAction]:
         "data-check": stage_action(
             name="data-check", description="Test the data splits (`ml-ci data check`): schema, sizes, leakage, drift.",
             command=("data", "check"), inputs={}, outputs={"fingerprint": "Content fingerprint of the data."}),
-        "tune": stage_action(
-            name="tune", description="Search hyperparameters with Optuna (`ml-ci tune`); workers sharing one storage "
-                                     "join one study.",
-            command=("tune",),
-            inputs={"trials": Input(description="Trials for this worker (empty: tune.trials).", default=opt),
-                    "workers": Input(description="Parallel workers in this process (empty: tune.workers).", default=opt)},
-            args=(Arg("trials", "--trials"), Arg("workers", "--workers")),
-            outputs={"best-value": "Best objective value found."}),
+        "tune": tune(),
         "train": train(),
         "evaluate": stage_action(
             name="evaluate", description="Evaluate the model and check the quality gates (`ml-ci evaluate`); "

@@ -21,7 +21,7 @@ from dataclasses import replace
 
 from ml_ci import __version__
 from ml_ci.generate import jobs as j
-from ml_ci.generate import pins
+from ml_ci.generate import pins, tuning
 from ml_ci.generate.model import Concurrency, Job, Step, Workflow
 from ml_ci.generate.options import Options
 from ml_ci.generate.workflows import GHCR_LOGIN, REGISTRY_ENVIRONMENT
@@ -166,7 +166,8 @@ def pipeline_workflow() -> Workflow:
     plan = Step(name="Plan the release (environments, registry login)", id="plan", env={"ML_CI_CONFIG": CONFIG},
                 run=PLAN)
     tune = _job("tune", "tune", (
-        j.stage(CONFIG, OPTIONS, "tune", step_id="tune", name="Tune"), j.upload("tune", "tune")),
+        j.stage(CONFIG, OPTIONS, "tune", step_id="tune", name="Tune"), tuning.save_kept_model(),
+        j.upload("tune", "tune")),
         needs=("data-check",), train=True, if_="${{ inputs.tune }}", environment={"name": TUNE_ENVIRONMENT},
         env=_secrets("OPTUNA_STORAGE"))
     params = "${{ inputs.tune && '" + j.artifacts_path("tune") + "/best_params.json' || '' }}"

@@ -14,8 +14,8 @@ import math
 from dataclasses import replace
 
 from ml_ci.config.model import Config
+from ml_ci.generate import actions, pins
 from ml_ci.generate import jobs as j
-from ml_ci.generate import pins
 from ml_ci.generate.model import Job, Step
 from ml_ci.generate.options import Options
 from ml_ci.generate.yamlout import Commented, Value
@@ -69,10 +69,27 @@ def tune_job(config: Config, options: Options) -> Job:
     # The job index varies the sampler's seed between workers (ml_ci/tune/plan.py: worker_seed).
     step = replace(j.stage(config, options, "tune", step_id="tune", name="Tune", with_=with_),
                    env={"ML_CI_TUNE_WORKER": "${{ strategy.job-index }}"})
-    steps = (j.checkout(), j.setup(config, options), step, j.upload("tune-worker-${{ matrix.worker }}", "tune"))
+    steps = (j.checkout(), j.setup(config, options), step, save_kept_model(),
+             j.upload("tune-worker-${{ matrix.worker }}", "tune"))
     return j.job(config, "tune", "tune (worker ${{ matrix.worker }})", steps, needs=("data-check",), long=True,
                  gpu=True, strategy={"fail-fast": False, "matrix": {"worker": list(range(workers))}},
                  environment=environment, env=env)
+
+
+def save_kept_model() -> Step:
+    """Hand the best trial's model to the train job through GitHub's cache.
+
+    `ml-ci tune` (without tune.budget) kept it in this job's .ml-ci/cache under the key training
+    with best_params.json has; the train job's ml-ci train action restores exactly that entry (same
+    key, same path) before `ml-ci train`, which then restores the model instead of training it
+    again. Every worker saves the entry of the study's best as it sees it when it ends, if it ran
+    that trial: the final best is seen by the worker that ran it, so one of them saves the entry the
+    train job asks for (or none, under a budget: the train job trains).
+    """
+    key = f"${{{{ steps.tune.outputs.{actions.KEPT_OUTPUT} }}}}"
+    return Step(name="Save the best trial's model for the train job", if_=f"steps.tune.outputs.{actions.KEPT_OUTPUT} != ''",
+                uses=pins.CACHE_SAVE.uses(),
+                with_={"path": actions.train_cache_path(key), "key": actions.TRAIN_CACHE_PREFIX + key})
 
 
 def results_job(config: Config, options: Options) -> Job:
