@@ -29,6 +29,8 @@ CONTAINER = "server"
 # What `python -m ml_ci.serve` reads: in a pod it must listen on the pod's address, not loopback.
 PORT_ENV, HOST_ENV = "ML_CI_SERVE_PORT", "ML_CI_SERVE_HOST"
 DRAIN_ENV = "ML_CI_SERVE_DRAIN_SECONDS"
+# The server's second port, for kubelet's probes only (ml_ci/serve/server.py): never the Service's.
+PROBE_ENV, PROBE_PORT = "ML_CI_SERVE_PROBE_PORT", 8081
 # Seconds left to the kubelet between the end of the drain and SIGKILL, beyond the server's own bounds.
 GRACE_MARGIN_S = 5
 
@@ -78,11 +80,19 @@ def deployment(config: Config, image: str) -> Manifest:
     spec["template"]["metadata"]["labels"] = common_labels(config)
     container = spec["template"]["spec"]["containers"][0]
     container["image"] = image
-    container["ports"][0]["containerPort"] = config.serve.port
+    ports = {p["name"]: p for p in container["ports"]}
+    ports["http"]["containerPort"] = config.serve.port
+    ports["probe"]["containerPort"] = probe = probe_port(config.serve.port)
     container["env"] = [{"name": HOST_ENV, "value": "0.0.0.0"}, {"name": PORT_ENV, "value": str(config.serve.port)},
+                        {"name": PROBE_ENV, "value": str(probe)},
                         {"name": DRAIN_ENV, "value": f"{config.serve.drain_seconds:g}"}]
     _termination(spec["template"]["spec"], container, config.serve.drain_seconds)
     return obj
+
+
+def probe_port(serve_port: int) -> int:
+    """The probes' port: 8081, or the next one when serve.port takes it."""
+    return PROBE_PORT if serve_port != PROBE_PORT else PROBE_PORT + 1
 
 
 def _termination(pod: Manifest, container: Manifest, drain_seconds: float) -> None:

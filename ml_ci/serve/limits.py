@@ -26,3 +26,7 @@ class Limits:
     # answer says `Connection: close`) for this long, so that requests routed before the load balancer
     # noticed are served; then it stops accepting, finishes what is in flight and exits 0.
     drain_seconds: float = 5.0
+    # A second port for kubelet's probes only (GET /healthz, /readyz), apart from max_connections and the
+    # main port's accept queue, so that a flood of clients cannot fail liveness; 0: none. The Deployment sets
+    # it and probes it; its Service does not expose it (ml_ci/serve/server.py says why a port of its own).
+    probe_port: int = 0

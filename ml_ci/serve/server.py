@@ -24,6 +24,24 @@ request_read_timeout_s (408 and close beyond); at most max_connections are open 
 beyond is answered 503 and closed, so threads are bounded); bodies must be `application/json` (415)
 with one well-formed Content-Length (411, 400, 413); HTTP/0.9 requests are refused (505).
 
+Probes under a flood (the probe port, `probe_port`): kubelet's liveness probe used to queue with the
+clients. Once a flood filled max_connections, /healthz got the same 503 as any surplus client and
+Kubernetes restarted a pod that was only busy, dropping every request in flight and pushing its share
+onto the other pods (an overload made worse). Probes now have a listener of their own: a second port,
+which the Deployment probes and the Service does not expose, so clients never reach it and cannot fill
+it. It answers only GET /healthz and /readyz, one request per connection, each read whole within
+PROBE_READ_TIMEOUT_S, from its own small pool (PROBE_CONNECTIONS; 503 beyond). Why not the other ways
+to the same end: answering /healthz over the cap means reading each surplus connection's request line
+first, under a deadline, so a flood of silent connections buys that deadline from the accept loop (or
+from a pool it fills); a reserve of slots for probes cannot tell a probe from a client before reading
+it either; and over one listener, a flood also fills its accept backlog (request_queue_size), where a
+probe's SYN waits unanswered past its timeout before any cap is consulted. A separate listener has its
+own backlog. What it does not give by itself is a liveness that means something: a side thread that
+always says 200 would keep a wedged server alive for ever. So /healthz (both ports) fails when the main
+accept loop has not turned for probes.LOOP_STALL_S, and /readyz stays independent of load: probes.py
+argues both. The main port keeps /healthz and /readyz for docker, compose and scripts, capped like any
+request.
+
 Shutdown (SIGTERM/SIGINT): /readyz turns 503 at once; for drain_seconds the server keeps accepting
 and answering, each answer with `Connection: close` so that keep-alive clients reconnect elsewhere;
 then it accepts what is already queued, closes the listening socket, closes idle keep-alive
@@ -52,6 +70,7 @@ from typing import IO, Any
 from ml_ci.serve.batcher import MicroBatcher
 from ml_ci.serve.limits import Limits
 from ml_ci.serve.metrics import ServerMetrics
+from ml_ci.serve.probes import HEALTH_PATH, READY_PATH, probe_answer
 from ml_ci.serve.protocol import Refusal, check_content_type, check_length, parse_texts, predictions_body
 
 PREDICT_PATH = "/v1/predict"
@@ -61,29 +80,43 @@ PREDICT_PATH = "/v1/predict"
 DISCARD_LIMIT = 64 * 1024 * 1024
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    # Handler threads are joined on close, so that shutdown waits for requests in flight.
-    daemon_threads = False
-    block_on_close = True
+def _overflow_answer(kind: str, message: str) -> bytes:
+    body = json.dumps({"error": {"kind": kind, "message": message}}).encode()
+    return (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
+            b"Connection: close\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+
+TOO_MANY_CONNECTIONS = _overflow_answer("too_many_connections", "the server has as many connections as it takes; retry")
+TOO_MANY_PROBES = _overflow_answer("too_many_probe_connections", "the probe port has as many connections as it takes")
+# The probe port: its own pool of threads, and a deadline within kubelet's default probe timeout (1 s; the
+# Deployment sets 2 s). A probe is one short request on a fresh connection; nothing legitimate needs more.
+PROBE_CONNECTIONS = 16
+PROBE_READ_TIMEOUT_S = 1.0
+
+
+class _CappedServer(ThreadingHTTPServer):
+    """One thread per connection, up to capacity(); beyond, a canned 503 at once instead of a thread."""
+
     allow_reuse_address = True
-    request_queue_size = 128
+    overflow = TOO_MANY_CONNECTIONS
     app: InferenceServer
+
+    def capacity(self) -> int:
+        raise NotImplementedError
 
     def server_activate(self) -> None:
         super().server_activate()
-        self.slots = threading.BoundedSemaphore(self.app.limits.max_connections)
+        self.slots = threading.BoundedSemaphore(self.capacity())
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        """One thread per connection, up to max_connections; beyond, a 503 at once instead of a thread."""
         if not self.slots.acquire(blocking=False):
-            self.app.metrics.errors.labels("too_many_connections").inc()
-            self.app.metrics.requests.labels("other", "503").inc()
+            self.refused()
             with contextlib.suppress(OSError):
                 request.setblocking(False)  # a fresh socket's send buffer takes these bytes; never wait here
-                request.send(TOO_MANY_CONNECTIONS)
+                request.send(self.overflow)
             self.shutdown_request(request)
             return
-        self.app.metrics.connections.inc()
+        self.opened(+1)
         try:
             super().process_request(request, client_address)
         except BaseException:
@@ -97,13 +130,53 @@ class _HTTPServer(ThreadingHTTPServer):
             self._release()
 
     def _release(self) -> None:
-        self.app.metrics.connections.dec()
+        self.opened(-1)
         self.slots.release()
 
+    def refused(self) -> None:
+        pass
 
-_TOO_MANY = b'{"error": {"kind": "too_many_connections", "message": "the server has as many connections as it takes; retry"}}'
-TOO_MANY_CONNECTIONS = (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
-                        b"Connection: close\r\nContent-Length: " + str(len(_TOO_MANY)).encode() + b"\r\n\r\n" + _TOO_MANY)
+    def opened(self, change: int) -> None:
+        pass
+
+
+class _HTTPServer(_CappedServer):
+    # Handler threads are joined on close, so that shutdown waits for requests in flight.
+    daemon_threads = False
+    block_on_close = True
+    request_queue_size = 128
+
+    def capacity(self) -> int:
+        return self.app.limits.max_connections
+
+    def refused(self) -> None:
+        self.app.metrics.errors.labels("too_many_connections").inc()
+        self.app.metrics.requests.labels("other", "503").inc()
+
+    def opened(self, change: int) -> None:
+        if change > 0:
+            self.app.metrics.connections.inc()
+        else:
+            self.app.metrics.connections.dec()
+
+    def service_actions(self) -> None:
+        """Called by serve_forever after every poll (0.1 s) and every accept: the heartbeat that liveness reads."""
+        super().service_actions()
+        self.app.loop_beat = time.monotonic()
+
+
+class _ProbeServer(_CappedServer):
+    # A probe's thread lives at most PROBE_READ_TIMEOUT_S plus one answer: nothing to wait for on shutdown.
+    daemon_threads = True
+    block_on_close = False
+    request_queue_size = 64
+    overflow = TOO_MANY_PROBES
+
+    def capacity(self) -> int:
+        return PROBE_CONNECTIONS
+
+    def refused(self) -> None:
+        self.app.metrics.errors.labels("too_many_probe_connections").inc()
 
 
 class _DeadlineReader(io.RawIOBase):
@@ -176,10 +249,21 @@ class InferenceServer:
         handler = type("Handler", (_Handler,), {"app": self})
         server_class = type("HTTPServer", (_HTTPServer,), {"app": self})
         self.httpd = server_class((host, port), handler)
+        # The accept loop's last turn (time.monotonic()); None while it is not meant to run. Liveness reads it.
+        self.loop_beat: float | None = None
+        self.probes: _ProbeServer | None = None
+        if limits.probe_port:
+            probe_handler = type("ProbeHandler", (_ProbeHandler,), {"app": self})
+            self.probes = type("ProbeServer", (_ProbeServer,), {"app": self})((host, limits.probe_port), probe_handler)
 
     @property
     def port(self) -> int:
         return int(self.httpd.server_address[1])
+
+    def probe(self, path: str) -> tuple[int, dict[str, Any]]:
+        beat = self.loop_beat
+        return probe_answer(path, ready=self.ready.is_set(), draining=self.draining.is_set(),
+                            loop_silent_s=None if beat is None else time.monotonic() - beat)
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -234,14 +318,22 @@ class InferenceServer:
 
     def serve(self) -> int:
         """Serve until stop() and its drain period; then finish what is in flight and return the exit code."""
-        self.log({"event": "listening", "port": self.port})
+        self.log({"event": "listening", "port": self.port,
+                  **({"probe_port": int(self.probes.server_address[1])} if self.probes else {})})
+        if self.probes is not None:
+            threading.Thread(target=self.probes.serve_forever, kwargs={"poll_interval": 0.5}, name="probes", daemon=True).start()
+        self.loop_beat = time.monotonic()
         self.httpd.serve_forever(poll_interval=0.1)
+        self.loop_beat = None  # the drain is over: the loop stopped on purpose, which is no sign of a stall
         self._accept_queued()
         self.httpd.socket.close()  # stop accepting: new connections are refused from here on
         self._close_idle_connections()
         self.httpd.server_close()  # joins the handler threads: every accepted request is answered
         if self.batcher is not None:
             self.batcher.close()
+        if self.probes is not None:  # probes answer until the end: liveness must not fail during a long drain
+            self.probes.shutdown()
+            self.probes.server_close()
         self.log({"event": "stopped", "exit_code": self.exit_code, "accepted": self.accepted, "answered": self.answered})
         return self.exit_code
 
@@ -406,12 +498,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         app, path = self.app, self.path.split("?", 1)[0]
-        if path == "/healthz":
-            self._json(200, {"status": "ok"})
-        elif path == "/readyz":
-            ready = app.ready.is_set() and not app.draining.is_set()
-            state = "ready" if ready else "draining" if app.draining.is_set() else "loading"
-            self._json(200 if ready else 503, {"status": state})
+        if path in (HEALTH_PATH, READY_PATH):
+            self._json(*app.probe(path))
         elif path == "/metrics":
             self._send(200, app.metrics.exposition(), content_type=app.metrics.content_type)
             self._finish_log(200)
@@ -564,6 +652,62 @@ class _Handler(BaseHTTPRequestHandler):
         started = self._started or time.perf_counter()
         self.app.log({"method": getattr(self, "command", None), "path": path[:200], "status": status,
                       "ms": round((time.perf_counter() - started) * 1000, 3), **getattr(self, "_log_extra", {}), **extra})
+
+
+class _ProbeHandler(BaseHTTPRequestHandler):
+    """The probe port: GET /healthz and /readyz, one request per connection (kubelet opens one per probe),
+    read whole within PROBE_READ_TIMEOUT_S of the connection's start; anything else is refused."""
+
+    app: InferenceServer
+    protocol_version = "HTTP/1.1"
+    server_version = "ml-ci-serve"
+    sys_version = ""
+    disable_nagle_algorithm = True
+    _limits = Limits(idle_timeout_s=PROBE_READ_TIMEOUT_S, request_read_timeout_s=PROBE_READ_TIMEOUT_S)
+
+    def setup(self) -> None:
+        super().setup()
+        self.rfile.close()
+        self.rfile = io.BufferedReader(_DeadlineReader(self.connection, self._limits), 1 << 12)
+
+    def handle(self) -> None:
+        self.handle_one_request()  # a silent or slow connection ends here, at its deadline
+
+    def finish(self) -> None:
+        with contextlib.suppress(OSError):  # the prober went away; nothing left to flush to
+            super().finish()
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        if path in (HEALTH_PATH, READY_PATH):
+            self._answer(*self.app.probe(path))
+        else:
+            message = f"the probe port answers {HEALTH_PATH} and {READY_PATH} only"
+            self._answer(404, {"error": {"kind": "not_found", "message": message}})
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        self._answer(code, {"error": {"kind": "bad_request", "message": message or explain or "malformed request"}})
+
+    def _answer(self, status: int, payload: dict[str, Any]) -> None:
+        if status != 200:  # a failing probe is news; the steady 200s every few seconds are not logged
+            self.app.log({"probe_port": True, "path": getattr(self, "path", "")[:200], "status": status, **payload})
+        self.request_version = "HTTP/1.1"  # never the bare body of an HTTP/0.9 answer
+        body = json.dumps(payload).encode()
+        with contextlib.suppress(OSError):  # the prober gave up; nothing to tell it
+            self.connection.settimeout(PROBE_READ_TIMEOUT_S)
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(body)
+        self.close_connection = True
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
 
 
 def run(model_dir: Path, *, limits: Limits, host: str, port: int) -> int:

@@ -22,7 +22,9 @@ from typing import Any
 
 import pytest
 
+from ml_ci.build.verify import free_port
 from ml_ci.serve.model import Classifier
+from ml_ci.serve.server import PROBE_CONNECTIONS
 from tests.integration.test_serve_support import (
     Case,
     Tally,
@@ -231,6 +233,107 @@ def test_slow_and_surplus_connections_are_bounded(model_dir: Path, tmp_path: Pat
             time.sleep(0.1)
         sockets = subprocess.run(["ss", "-tn", f"sport = :{s.port}"], capture_output=True, text=True).stdout
         assert metric(s.port, "mlci_open_connections") == 1, sockets
+
+
+def test_a_flood_that_fills_max_connections_does_not_fail_the_probes(model_dir: Path, tmp_path: Path) -> None:
+    """Kubelet's liveness probe queued with the clients: once trickling connections filled max_connections,
+    /healthz got the surplus 503 and Kubernetes restarted a pod that was only busy. The probe port answers
+    /healthz and /readyz whatever the clients hold, while a surplus client still gets its 503 at once."""
+    cap = 4
+    probe_port = free_port()
+    with server(model_dir, tmp_path, "--max-connections", str(cap), "--request-read-timeout-s", "30",
+                "--probe-port", str(probe_port), "--drain-seconds", "2") as s:
+        request = b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 9\r\n\r\n"
+        trickling = [socket.create_connection(("127.0.0.1", s.port), timeout=10) for _ in range(cap)]
+        try:
+            for sock in trickling:
+                sock.sendall(request[:1])
+            give_up = time.monotonic() + 10  # the server takes the connections in as its accept loop turns
+            while metric_or_503(s.port) is not None and time.monotonic() < give_up:
+                time.sleep(0.1)
+            assert metric_or_503(s.port) is None, "the trickling connections did not fill max_connections"
+            probes: Counter[tuple[str, int]] = Counter()
+            surplus: Counter[bytes] = Counter()
+            for k in range(10):  # 2 s of a trickle: a byte every 0.2 s on each held connection
+                for sock in trickling:
+                    sock.sendall(request[1 + k:2 + k])
+                for path in ("/healthz", "/readyz"):
+                    probes[path, raw_request(probe_port, "GET", path, timeout=2)[0]] += 1
+                surplus[_answer_of(s.port, request + b'{"x": 10}')[:12]] += 1
+                time.sleep(0.2)
+            main_port_healthz = _answer_of(s.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            held = [sock for sock in trickling if not _closed(sock)]
+        finally:
+            for sock in trickling:
+                sock.close()
+        assert probes == {("/healthz", 200): 10, ("/readyz", 200): 10}, probes
+        assert surplus == {b"HTTP/1.1 503": 10}, surplus
+        assert main_port_healthz.startswith(b"HTTP/1.1 503 ") and b"too_many_connections" in main_port_healthz
+        assert len(held) == cap, "the flood's connections were dropped to make room"
+        assert predict(s.port, {"text": "still serving"})[0] == 200
+        status, _, body = raw_request(probe_port, "GET", "/metrics")
+        assert status == 404 and b"not_found" in body  # the probe port serves the probes, nothing else
+        # Its own bounds: silent connections there are closed at its 1 s deadline; beyond 16 at once, 503.
+        silent = [socket.create_connection(("127.0.0.1", probe_port), timeout=10) for _ in range(PROBE_CONNECTIONS)]
+        try:
+            started = time.monotonic()
+            over = _answer_of(probe_port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert [sock.recv(1024) for sock in silent] == [b""] * len(silent)
+            elapsed = time.monotonic() - started
+        finally:
+            for sock in silent:
+                sock.close()
+        assert over.startswith(b"HTTP/1.1 503 ") and b"too_many_probe_connections" in over, over[:200]
+        assert elapsed < 4
+        give_up = time.monotonic() + 5  # the probe threads end as their connections close
+        while not _answer_of(probe_port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").startswith(b"HTTP/1.1 200 ") \
+                and time.monotonic() < give_up:
+            time.sleep(0.1)
+        assert raw_request(probe_port, "GET", "/healthz", timeout=2)[0] == 200
+
+        # SIGTERM: unready at once, alive all through the drain (a failing liveness would cut it short).
+        s.process.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        while raw_request(probe_port, "GET", "/readyz", timeout=2)[0] == 200 and time.monotonic() - signalled < 1:
+            time.sleep(0.02)  # the signal is handled between two turns of the accept loop
+        draining: Counter[tuple[str, int]] = Counter()
+        while time.monotonic() - signalled < 1.5:
+            for path in ("/healthz", "/readyz"):
+                draining[path, raw_request(probe_port, "GET", path, timeout=2)[0]] += 1
+            time.sleep(0.1)
+        assert wait_exit(s.process) == 0
+    assert set(draining) == {("/healthz", 200), ("/readyz", 503)}, draining
+
+
+def metric_or_503(port: int) -> float | None:
+    """mlci_open_connections through a fresh connection; None when that connection gets the surplus 503."""
+    answer = _answer_of(port, b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    if answer.startswith(b"HTTP/1.1 503 "):
+        return None
+    return next(float(line.rsplit(b" ", 1)[1]) for line in answer.splitlines() if line.startswith(b"mlci_open_connections "))
+
+
+def _answer_of(port: int, data: bytes) -> bytes:
+    """Like raw_exchange, but a reset after the answer (a surplus 503 closes with the request unread) is no error."""
+    answer = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(data)
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := sock.recv(65536):
+                answer += chunk
+    return answer
+
+
+def _closed(sock: socket.socket) -> bool:
+    sock.setblocking(False)
+    try:
+        return sock.recv(1, socket.MSG_PEEK) == b""
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+    finally:
+        sock.setblocking(True)
 
 
 def load(port: int, stop: threading.Event, texts: list[str]) -> tuple[int, list[str]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 from ml_ci.config import Config
 from ml_ci.deploy import manifests
 from ml_ci.deploy.imageref import parse
+from ml_ci.serve.__main__ import parse as serve_flags
 from tests.unit.deploy.helpers import IMAGE_A, config, environments, validate_any, validate_custom
 
 
@@ -52,6 +54,25 @@ def test_deployment_is_pinned_hardened_and_probed(cfg: Config) -> None:
     assert c["ports"][0]["containerPort"] == cfg.serve.port
     for key in ("name", "instance", "component", "part-of", "managed-by"):
         assert f"app.kubernetes.io/{key}" in dep["metadata"]["labels"]
+
+
+def test_the_kubelet_probes_a_port_that_clients_cannot_fill(cfg: Config) -> None:
+    """Probed on the serving port, liveness got the 503 of a full max_connections under a flood, and the
+    kubelet restarted a pod that was only busy. Every probe goes to the server's probe port (the port that
+    ML_CI_SERVE_PROBE_PORT opens), which the Service does not route clients to, and never serve.port."""
+    assert cfg.deploy is not None
+    for serve_port in (cfg.serve.port, manifests.PROBE_PORT):
+        config = dataclasses.replace(cfg, serve=dataclasses.replace(cfg.serve, port=serve_port))
+        assert config.deploy is not None
+        objs = by_kind(manifests.render(config, config.deploy.environment("production"), parse(IMAGE_A)))
+        (c,) = objs["Deployment"]["spec"]["template"]["spec"]["containers"]
+        ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+        env = {e["name"]: e["value"] for e in c["env"]}
+        assert ports["http"] == serve_port != ports["probe"] == int(env["ML_CI_SERVE_PROBE_PORT"])
+        assert serve_flags([], env)[3].probe_port == ports["probe"], "the server opens the port the kubelet probes"
+        for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+            assert c[probe]["httpGet"]["port"] == "probe", probe
+        assert [p["targetPort"] for p in objs["Service"]["spec"]["ports"]] == ["http"]
 
 
 def test_staging_has_no_hpa_or_pdb_and_production_has_both(cfg: Config) -> None:
