@@ -79,7 +79,9 @@ def test_pr_workflow_is_green(tmp_path: Path, runner: Runner) -> None:
                            "train": "succeeded", "evaluate": "succeeded"}, f"{run.results}\n{run.log[-8000:]}"
     # The artifacts travelled: train read the tuned params, evaluate the trained model.
     assert (run.state / "artifacts" / "evaluate" / "eval.json").is_file()
-    assert "Cache saved with key: ml-ci-train-" in run.log
+    # The tune job saved its best trial's model under train's key; train restored it, training nothing (22.4).
+    assert "Cache saved with key: ml-ci-train-" in run.job_log("tune (worker 0)"), run.job_log("tune (worker 0)")[-6000:]
+    assert "train: cache hit: restored" in run.job_log("train"), run.job_log("train")[-6000:]
 
 
 @pytest.mark.timeout(1500)

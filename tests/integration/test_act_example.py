@@ -137,6 +137,10 @@ def test_the_examples_workflows_run_green(tmp_path: Path, runner: Runner) -> Non
             # The fork's pull request gets no report job (it would need a write token).
             assert pr.results == PR_JOBS, f"{pr.results}\n{pr.log[-10000:]}"
             assert "gates passed" in pr.job_log("evaluate")
+            # No training is repeated (issue 22.4): the tune job saved its best trial's model to the Actions
+            # cache under train's key, and the train job restored it instead of training again.
+            assert "Cache saved with key: ml-ci-train-" in pr.job_log("tune (worker 0)"), pr.job_log("tune (worker 0)")[-6000:]
+            assert "train: cache hit: restored" in pr.job_log("train"), pr.job_log("train")[-6000:]
 
             release = run_act(repo, runner, tmp_path / "release", Act(
                 event="push", workflow=".github/workflows/ml-release.yml", payload=push_event(repo), env=env), timeout=3000)
