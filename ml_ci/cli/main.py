@@ -16,6 +16,7 @@ import click
 from ml_ci import __version__
 from ml_ci.cli.app import not_built
 from ml_ci.errors import EXIT_USAGE
+from ml_ci.progress import quiet_unless_terminal
 
 # name -> (module that defines `command`, one-line help). The one explicit list of commands.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -54,6 +55,9 @@ class LazyGroup(click.Group):
             return super().make_context(info_name, args, parent, **extra)
 
     def invoke(self, ctx: click.Context) -> Any:
+        # Every stage loads models or data that draw tqdm bars (export's and evaluate's `Loading weights`
+        # too): one rule for all, decided before any of them runs.
+        quiet_unless_terminal()
         # Covers the subcommand's own parsing and a usage error raised by its callback (click.BadParameter).
         with _usage_exit_code():
             return super().invoke(ctx)

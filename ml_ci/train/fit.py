@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ml_ci.config.model import Config
+from ml_ci.progress import quiet_unless_terminal
 from ml_ci.train import base_model, precision, weights
 from ml_ci.train.params import HParams, merge
 
@@ -72,35 +73,6 @@ def per_device_batch(hp: HParams, processes: int, *, source: str = "ml.yaml") ->
         raise ConfigError([Problem(source, 0, 0, "train.batch_size", f"{hp.batch_size} does not split evenly across "
                                    f"{processes} processes; use a multiple of {processes}")])
     return hp.batch_size // processes
-
-
-def show_progress_bar(env: Mapping[str, str] | None = None, stream: Any = None) -> bool:
-    """A tqdm bar on a terminal; plain log lines in CI or when output goes to a file."""
-    env = os.environ if env is None else env
-    stream = sys.stderr if stream is None else stream
-    return env.get("CI", "").lower() != "true" and bool(getattr(stream, "isatty", lambda: False)())
-
-
-# Read when each library is imported, and inherited by tune's and torchrun's worker processes.
-QUIET_ENV = ("HF_HUB_DISABLE_PROGRESS_BARS", "HF_DATASETS_DISABLE_PROGRESS_BARS")
-
-
-def quiet_unless_terminal(env: Mapping[str, str] | None = None, stream: Any = None) -> bool:
-    """Whether bars are shown; when not, silence every library's tqdm (transformers' `Loading weights`
-    and `Writing model shards`, datasets' map and `Generating split`, huggingface_hub's downloads) for
-    the rest of the process and its workers. The commands call it first, before anything loads; it
-    imports nothing, so a cache hit stays fast."""
-    bar = show_progress_bar(env, stream)
-    if not bar:
-        for name in QUIET_ENV:
-            os.environ.setdefault(name, "1")
-        if "transformers" in sys.modules:
-            sys.modules["transformers"].utils.logging.disable_progress_bar()
-        if "datasets" in sys.modules:
-            sys.modules["datasets"].disable_progress_bars()
-        if "huggingface_hub" in sys.modules:
-            sys.modules["huggingface_hub"].utils.disable_progress_bars()
-    return bar
 
 
 def classification_metrics(logits: Any, labels: Any) -> dict[str, float]:

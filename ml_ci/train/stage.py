@@ -199,7 +199,7 @@ def run(config: Config, options: TrainOptions, *, env: Mapping[str, str] | None 
         echo: Echo | None = None) -> Outcome:
     env = os.environ if env is None else env
     say: Echo = echo or (lambda line: print(line, file=sys.stderr, flush=True))
-    from ml_ci.train.fit import quiet_unless_terminal
+    from ml_ci.progress import quiet_unless_terminal
 
     quiet_unless_terminal(env)  # before the hub check and the data load draw theirs
     layout = Layout(config.root)

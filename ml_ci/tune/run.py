@@ -175,7 +175,7 @@ def run_study(config: Config, plan: StudyPlan, env: Mapping[str, str]) -> tuple[
 def tune(config: Config, options: TuneOptions, env: Mapping[str, str] | None = None) -> TuneResult:
     """Run the study as the options say and write .ml-ci/artifacts/tune/ (unless report=False)."""
     env = dict(os.environ if env is None else env)
-    from ml_ci.train.fit import quiet_unless_terminal
+    from ml_ci.progress import quiet_unless_terminal
 
     quiet_unless_terminal(env)  # trials load data and models: bars on a terminal only, never in CI logs
     plan = plan_study(config, data_fingerprint=data_fingerprint(config), env=env, trials=options.trials,

@@ -85,3 +85,24 @@ def test_an_import_error_inside_a_built_command_is_not_hidden(monkeypatch: pytes
 
 def _raise_missing_dependency(name: str) -> None:
     raise ModuleNotFoundError("No module named 'torch_not_installed'", name="torch_not_installed")
+
+
+@pytest.mark.parametrize("command", ["export", "evaluate", "schema"])
+def test_every_command_silences_progress_bars_before_it_runs_unless_on_a_terminal(
+        command: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """export's and evaluate's `Loading weights` bars reached CI logs: only train and tune decided. The
+    group decides for every command, before the command's own code (here a stand-in that records it)."""
+    from ml_ci.progress import QUIET_ENV
+
+    for name in QUIET_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CI", "true")
+    seen: dict[str, str | None] = {}
+
+    @main.click.command(command)
+    def stand_in() -> None:
+        seen.update({name: main.importlib.import_module("os").environ.get(name) for name in QUIET_ENV})
+
+    monkeypatch.setattr(main.LazyGroup, "get_command", lambda self, ctx, name: stand_in)
+    assert main.main([command]) == 0
+    assert seen == dict.fromkeys(QUIET_ENV, "1")

@@ -12,16 +12,9 @@ import pytest
 from ml_ci.config import load_config
 from ml_ci.config.model import Distributed, Train
 from ml_ci.errors import ConfigError
+from ml_ci.progress import QUIET_ENV, quiet_unless_terminal, show_progress_bar
 from ml_ci.train import stage
-from ml_ci.train.fit import (
-    QUIET_ENV,
-    is_main_process,
-    latest_checkpoint,
-    per_device_batch,
-    quiet_unless_terminal,
-    show_progress_bar,
-    world_size,
-)
+from ml_ci.train.fit import is_main_process, latest_checkpoint, per_device_batch, world_size
 from tests.modelrepo import make_model_repo
 from tests.unit.cache.scratch import config as scratch_config
 from tests.unit.cache.scratch import scratch
