@@ -31,6 +31,4 @@ def make_config(tmp_path: Path) -> MakeConfig:
     return make
 
 
-from tests.unit.train.conftest import restore_quiet_env  # noqa: E402  (an autouse fixture: tune runs quiet the bars)
-
-__all__ = ["MakeConfig", "make_config", "restore_quiet_env"]
+__all__ = ["MakeConfig", "make_config"]
