@@ -52,7 +52,7 @@ base=ml-ci-base:bookworm
 # Bump when the recipe below changes: an image made by an older recipe is made again.
 recipe=2
 if [ "$(docker image inspect -f '{{index .Config.Labels "org.ml-ci.base-recipe"}}' "$base" 2>/dev/null)" != "$recipe" ]; then
-  echo "== making base image $base with debootstrap (about a minute)"
+  echo "== making base image $base with debootstrap (about a minute)" >&2
   rootfs="$state/rootfs"
   rm -rf "$rootfs"
   debootstrap --variant=minbase --include=python3,python3-venv,python3-pip,ca-certificates \
