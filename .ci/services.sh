@@ -4,6 +4,9 @@
 # debootstrap (Docker Hub is not reachable). Idempotent.
 # Standard output carries only the `export` lines that .ci/test and .ci/example eval; everything
 # else (progress, and whatever a tool it runs prints) goes to standard error.
+# Those callers read standard output to its end (`$(...)`), so nothing started here may keep it
+# open: every daemon is started with fd 3 (the saved standard output) closed. A daemon that kept
+# it would make the caller wait for as long as the daemon runs, that is forever.
 set -euo pipefail
 exec 3>&1 1>&2
 cd "$(dirname "$0")/.."
@@ -19,7 +22,7 @@ wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...
 if ! docker info >/dev/null 2>&1; then
   ip link delete docker0 2>/dev/null || true
   setsid dockerd --bridge=none --iptables=false --ip-masq=false \
-    --host unix:///var/run/docker.sock >"$state/dockerd.log" 2>&1 < /dev/null &
+    --host unix:///var/run/docker.sock >"$state/dockerd.log" 2>&1 < /dev/null 3>&- &
   wait_for 60 "dockerd" docker info
 fi
 
@@ -29,7 +32,7 @@ version: 0.1
 storage: {filesystem: {rootdirectory: $state/registry-data}, delete: {enabled: true}}
 http: {addr: 127.0.0.1:5000}
 YML
-  setsid docker-registry serve "$state/registry.yml" >"$state/registry.log" 2>&1 < /dev/null &
+  setsid docker-registry serve "$state/registry.yml" >"$state/registry.log" 2>&1 < /dev/null 3>&- &
   wait_for 30 "registry" curl -fsS http://127.0.0.1:5000/v2/
 fi
 
@@ -42,7 +45,8 @@ if ! "$pgbin/pg_isready" -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
     su postgres -c "$pgbin/initdb -D $pgdata -A trust -U postgres" >"$state/initdb.log"
   fi
   chown postgres: "$state"
-  su postgres -c "$pgbin/pg_ctl -D $pgdata -l $state/postgres.log -o '-c listen_addresses=127.0.0.1 -p 5432 -k /tmp' -w start" >/dev/null
+  su postgres -c "$pgbin/pg_ctl -D $pgdata -l $state/postgres.log -o '-c listen_addresses=127.0.0.1 -p 5432 -k /tmp' -w start" \
+    </dev/null >"$state/pg_ctl.log" 2>&1 3>&- || { cat "$state/pg_ctl.log" >&2; exit 1; }
   wait_for 30 "postgres" "$pgbin/pg_isready" -h 127.0.0.1 -p 5432
 fi
 "$pgbin/psql" -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='mlci'" | grep -q 1 || \

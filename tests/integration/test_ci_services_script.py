@@ -9,8 +9,10 @@ the base image is taken), each of which prints noise on its standard output as r
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
 import stat
 import subprocess
 from pathlib import Path
@@ -84,3 +86,56 @@ def test_what_it_prints_evaluates_in_bash(tmp_path: Path) -> None:
                            env={**os.environ, "VARS": result.stdout}, capture_output=True, text=True, check=False)
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.strip() == "127.0.0.1:5000 ml-ci-base:bookworm"
+
+
+# A machine where nothing runs yet: each service answers only once its stand-in daemon was started,
+# and each daemon lives on in the background (as dockerd, the registry and postgres do) with whatever
+# file descriptors it was given, recording its pid so that the test can stop it.
+COLD_STANDINS = {
+    **STANDINS,
+    "docker": """
+echo "docker stand-in: $*"
+case "$1" in
+  info) [ -e "$ML_CI_STATE/up-dockerd" ] ;;
+  image) exit 1 ;;
+  import) cat >/dev/null; echo sha256:0123 ;;
+esac
+""",
+    "curl": '[ -e "$ML_CI_STATE/up-docker-registry" ] && echo "{}"',
+    "setsid": """
+touch "$ML_CI_STATE/up-$1"
+sleep 60 & echo $! >> "$ML_CI_STATE/daemons"
+""",
+    "su": """
+case "$*" in
+  *pg_ctl*) touch "$ML_CI_STATE/up-postgres"; sleep 60 & echo $! >> "$ML_CI_STATE/daemons" ;;
+esac
+""",
+}
+COLD_PG_STANDINS = {**PG_STANDINS, "pg_isready": '[ -e "$ML_CI_STATE/up-postgres" ]'}
+
+
+def test_returns_while_the_daemons_it_started_run_on(tmp_path: Path) -> None:
+    """.ci/test and .ci/example read the exports with `$(...)`, which waits until every holder of the
+    pipe has closed it. The daemons are started in the background: had they inherited the pipe, the
+    script's caller would wait as long as they run. It did: on a machine where no service ran yet, CI
+    hung there until its time limit, and never on a machine whose services were already up."""
+    _write(tmp_path / "bin", COLD_STANDINS)
+    _write(tmp_path / "pg", COLD_PG_STANDINS)
+    state = tmp_path / "state"
+    env = {**os.environ, "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}", "ML_CI_STATE": str(state),
+           "ML_CI_PG_BIN": str(tmp_path / "pg")}
+    try:
+        # The stand-in daemons live for 60 s: a caller still waiting after 30 s is waiting for them.
+        result = subprocess.run(["bash", str(ROOT / ".ci/services.sh")], env=env, capture_output=True, text=True,
+                                timeout=30, check=False)
+    except subprocess.TimeoutExpired:
+        pytest.fail("services.sh's standard output stayed open after it ended: a daemon it started holds it")
+    finally:
+        for pid in (state / "daemons").read_text().split() if (state / "daemons").exists() else []:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGTERM)
+    assert result.returncode == 0, result.stderr
+    assert {p.name for p in state.glob("up-*")} == {"up-dockerd", "up-docker-registry", "up-postgres"}
+    assert [line.split("=", 1)[0] for line in result.stdout.splitlines()] == [
+        "export ML_CI_TEST_REGISTRY", "export ML_CI_TEST_BASE_IMAGE", "export ML_CI_TEST_POSTGRES"]
