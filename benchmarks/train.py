@@ -43,8 +43,15 @@ sys.path.insert(0, str(ROOT))
 
 from tests.modelrepo import make_model_repo  # noqa: E402
 
-ENV = {**os.environ, "CI": "true", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-       "TOKENIZERS_PARALLELISM": "false", "PYTHONPATH": str(ROOT)}
+ENV = {
+    **os.environ,
+    "CI": "true",
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+    "PYTHONPATH": str(ROOT),
+}
 
 # What one writes by hand: read the CSVs, tokenize, Trainer with the same arguments as ml.yaml's and the
 # same validation schedule as ml-ci's default (once, at the end of the epoch; no second evaluate()),
@@ -98,8 +105,9 @@ def timed(cmd: list[str], cwd: Path, *, log: Path | None = None) -> Run:
     """Run to the end, stamping each output line with its time (the validation time is read from them)."""
     started = time.perf_counter()
     lines: list[tuple[float, str]] = []
-    with subprocess.Popen(cmd, cwd=cwd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          bufsize=1) as process:
+    with subprocess.Popen(
+        cmd, cwd=cwd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+    ) as process:
         assert process.stdout is not None
         for line in process.stdout:
             lines.append((time.perf_counter() - started, line.rstrip("\n")))
@@ -148,10 +156,21 @@ def ml_ci(*args: str) -> list[str]:
     return [sys.executable, "-m", "ml_ci", *args]
 
 
-def bare_command(script: Path, repo: Path, *, epochs: int, batch: int, lr: str, seed: int, max_length: int,
-                 warmup: float, weight_decay: float) -> list[str]:
-    return [sys.executable, str(script), str(repo), str(epochs), str(batch), lr, str(seed), str(max_length),
-            str(warmup), str(weight_decay)]
+def bare_command(
+    script: Path, repo: Path, *, epochs: int, batch: int, lr: str, seed: int, max_length: int, warmup: float, weight_decay: float
+) -> list[str]:
+    return [
+        sys.executable,
+        str(script),
+        str(repo),
+        str(epochs),
+        str(batch),
+        lr,
+        str(seed),
+        str(max_length),
+        str(warmup),
+        str(weight_decay),
+    ]
 
 
 def bare_result(run: Run) -> dict[str, float]:
@@ -176,22 +195,48 @@ def overhead(work: Path, runs: int, rows: int) -> None:
                 ours.append(computed(timed(cmd, repo)).seconds)
             print(f"  overhead run {i + 1}: {name} {(bare if name == 'bare' else ours)[-1]:.1f} s (trained)", flush=True)
     trained = statistics.median(ours)
-    print(f"overhead ({rows} rows, MiniLM, 1 epoch, batch 16, {runs} runs): hand-written Trainer median "
-          f"{statistics.median(bare):.1f} s, ml-ci train {trained:.1f} s, ratio {trained / statistics.median(bare):.3f} "
-          "(target <= 1.05); every ml-ci run trained (checked from its output)")
+    print(
+        f"overhead ({rows} rows, MiniLM, 1 epoch, batch 16, {runs} runs): hand-written Trainer median "
+        f"{statistics.median(bare):.1f} s, ml-ci train {trained:.1f} s, ratio {trained / statistics.median(bare):.3f} "
+        "(target <= 1.05); every ml-ci run trained (checked from its output)"
+    )
     hits = [hit(timed(ml_ci("train"), repo)).seconds for _ in range(max(3, runs))]
     median_hit = statistics.median(hits)
-    print(f"cache: unchanged rerun median {median_hit:.2f} s vs training {trained:.1f} s: {trained / median_hit:.0f}x faster "
-          "(target >= 50x and < 3 s); each rerun was a cache hit (checked from its output)")
+    print(
+        f"cache: unchanged rerun median {median_hit:.2f} s vs training {trained:.1f} s: {trained / median_hit:.0f}x faster "
+        "(target >= 50x and < 3 s); each rerun was a cache hit (checked from its output)"
+    )
     # A result line for benchmarks/run_all.py (its contract is in benchmarks/README.md).
-    print(json.dumps({"benchmark": "train", "ratios": {
-        "ml-ci train / hand-written Trainer (wall)": {"value": trained / statistics.median(bare), "target": "<= 1.05",
-                                                      "ours": f"{trained:.1f} s", "baseline": f"{statistics.median(bare):.1f} s"},
-        "training / unchanged rerun (cache hit)": {"value": trained / median_hit, "target": ">= 50",
-                                                   "ours": f"{median_hit:.2f} s", "baseline": f"{trained:.1f} s"},
-        "cache hit wall median": {"value": median_hit, "unit": "s", "target": "< 3"}},
-        "conditions": {"model": "all-MiniLM-L6-v2", "rows": rows, "epochs": 1, "batch_size": 16, "runs": runs,
-                       "computed": f"{len(ours)}/{len(ours)} ml-ci runs trained"}}))
+    print(
+        json.dumps(
+            {
+                "benchmark": "train",
+                "ratios": {
+                    "ml-ci train / hand-written Trainer (wall)": {
+                        "value": trained / statistics.median(bare),
+                        "target": "<= 1.05",
+                        "ours": f"{trained:.1f} s",
+                        "baseline": f"{statistics.median(bare):.1f} s",
+                    },
+                    "training / unchanged rerun (cache hit)": {
+                        "value": trained / median_hit,
+                        "target": ">= 50",
+                        "ours": f"{median_hit:.2f} s",
+                        "baseline": f"{trained:.1f} s",
+                    },
+                    "cache hit wall median": {"value": median_hit, "unit": "s", "target": "< 3"},
+                },
+                "conditions": {
+                    "model": "all-MiniLM-L6-v2",
+                    "rows": rows,
+                    "epochs": 1,
+                    "batch_size": 16,
+                    "runs": runs,
+                    "computed": f"{len(ours)}/{len(ours)} ml-ci runs trained",
+                },
+            }
+        )
+    )
 
 
 SST2_CONFIG = """version: 1
@@ -233,8 +278,7 @@ def sst2(work: Path, data: Path, sample: int, runs: int, log: Path | None) -> No
     (repo / "ml.yaml").write_text(SST2_CONFIG)
     script = work / "bare_trainer.py"
     script.write_text(BARE_TRAINER)
-    bare_cmd = bare_command(script, repo, epochs=1, batch=32, lr="1e-4", seed=42, max_length=64, warmup=0.1,
-                            weight_decay=0.01)
+    bare_cmd = bare_command(script, repo, epochs=1, batch=32, lr="1e-4", seed=42, max_length=64, warmup=0.1, weight_decay=0.01)
     ours: list[Run] = []
     bare: list[Run] = []
     accuracy: dict[str, list[float]] = {"ours": [], "bare": []}
@@ -250,30 +294,54 @@ def sst2(work: Path, data: Path, sample: int, runs: int, log: Path | None) -> No
                 bare.append(run)
                 acc = bare_result(run)["accuracy"]
             accuracy[name].append(acc)
-            print(f"  sst2 run {i + 1}: {'ml-ci train' if name == 'ours' else 'hand-written Trainer'} {run.seconds:.0f} s, "
-                  f"dev accuracy {acc:.4f}, load {load:.1f} before{' (trained: checked)' if name == 'ours' else ''}",
-                  flush=True)
+            print(
+                f"  sst2 run {i + 1}: {'ml-ci train' if name == 'ours' else 'hand-written Trainer'} {run.seconds:.0f} s, "
+                f"dev accuracy {acc:.4f}, load {load:.1f} before{' (trained: checked)' if name == 'ours' else ''}",
+                flush=True,
+            )
     t_ours = statistics.median(r.seconds for r in ours)
     t_bare = statistics.median(r.seconds for r in bare)
     val_ours = [v for r in ours if (v := validation_seconds(r)) is not None]
     val_bare = [bare_result(r)["eval_runtime"] for r in bare]
     share = statistics.median(val_ours) / t_ours if val_ours else float("nan")
-    print(f"sst2: MiniLM, {n_train} train sentences, 1 epoch, max length 64, batch 32, validation on {n_dev} once at the "
-          f"end for both, {runs} interleaved pair(s): ml-ci train {t_ours:.0f} s (dev accuracy "
-          f"{statistics.median(accuracy['ours']):.4f}), hand-written Trainer {t_bare:.0f} s (dev accuracy "
-          f"{statistics.median(accuracy['bare']):.4f}): ratio {t_ours / t_bare:.3f} (target <= 1.05); ml-ci's validation "
-          f"(its default schedule: once per epoch) took {statistics.median(val_ours) if val_ours else float('nan'):.0f} s, "
-          f"{share:.1%} of its time (the Trainer script's own validation: {statistics.median(val_bare):.0f} s)")
-    print(json.dumps({"benchmark": "train", "ratios": {
-        "SST-2 ml-ci train / hand-written Trainer (wall)": {
-            "value": t_ours / t_bare, "target": "<= 1.05", "ours": f"{t_ours:.0f} s", "baseline": f"{t_bare:.0f} s"},
-        "SST-2 dev accuracy ml-ci / hand-written Trainer": {
-            "value": statistics.median(accuracy["ours"]) / statistics.median(accuracy["bare"]),
-            "ours": f"{statistics.median(accuracy['ours']):.4f}", "baseline": f"{statistics.median(accuracy['bare']):.4f}"},
-        "SST-2 share of ml-ci's time in validation (default schedule)": {"value": share, "unit": "of wall"}},
-        "conditions": {"sst2_train_sample": n_train, "dev": n_dev, "max_length": 64, "batch_size": 32, "pairs": runs,
-                       "validation": "once at the end of the epoch, both",
-                       "computed": f"{len(ours)}/{len(ours)} ml-ci runs trained"}}))
+    print(
+        f"sst2: MiniLM, {n_train} train sentences, 1 epoch, max length 64, batch 32, validation on {n_dev} once at the "
+        f"end for both, {runs} interleaved pair(s): ml-ci train {t_ours:.0f} s (dev accuracy "
+        f"{statistics.median(accuracy['ours']):.4f}), hand-written Trainer {t_bare:.0f} s (dev accuracy "
+        f"{statistics.median(accuracy['bare']):.4f}): ratio {t_ours / t_bare:.3f} (target <= 1.05); ml-ci's validation "
+        f"(its default schedule: once per epoch) took {statistics.median(val_ours) if val_ours else float('nan'):.0f} s, "
+        f"{share:.1%} of its time (the Trainer script's own validation: {statistics.median(val_bare):.0f} s)"
+    )
+    print(
+        json.dumps(
+            {
+                "benchmark": "train",
+                "ratios": {
+                    "SST-2 ml-ci train / hand-written Trainer (wall)": {
+                        "value": t_ours / t_bare,
+                        "target": "<= 1.05",
+                        "ours": f"{t_ours:.0f} s",
+                        "baseline": f"{t_bare:.0f} s",
+                    },
+                    "SST-2 dev accuracy ml-ci / hand-written Trainer": {
+                        "value": statistics.median(accuracy["ours"]) / statistics.median(accuracy["bare"]),
+                        "ours": f"{statistics.median(accuracy['ours']):.4f}",
+                        "baseline": f"{statistics.median(accuracy['bare']):.4f}",
+                    },
+                    "SST-2 share of ml-ci's time in validation (default schedule)": {"value": share, "unit": "of wall"},
+                },
+                "conditions": {
+                    "sst2_train_sample": n_train,
+                    "dev": n_dev,
+                    "max_length": 64,
+                    "batch_size": 32,
+                    "pairs": runs,
+                    "validation": "once at the end of the epoch, both",
+                    "computed": f"{len(ours)}/{len(ours)} ml-ci runs trained",
+                },
+            }
+        )
+    )
 
 
 def main() -> None:

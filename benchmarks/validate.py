@@ -60,17 +60,33 @@ def main(argv: list[str] | None = None) -> int:
     median = {name: statistics.median(values) for name, values in wall.items()}
     print(f"{args.file}, {args.runs} interleaved runs each (load average {os.getloadavg()[0]:.2f})")
     for name, values in wall.items():
-        print(f"  {name:<28} wall median {median[name] * 1000:6.1f} ms  min {min(values) * 1000:6.1f} ms"
-              f"  max {max(values) * 1000:6.1f} ms   CPU median {statistics.median(cpu[name]) * 1000:6.1f} ms")
+        print(
+            f"  {name:<28} wall median {median[name] * 1000:6.1f} ms  min {min(values) * 1000:6.1f} ms"
+            f"  max {max(values) * 1000:6.1f} ms   CPU median {statistics.median(cpu[name]) * 1000:6.1f} ms"
+        )
     ours, baseline = median["ml-ci validate"], median["check-jsonschema (baseline)"]
-    print(f"  ratio ml-ci / check-jsonschema (wall medians): {ours / baseline:.2f} (target <= 1.0); "
-          f"ml-ci median {ours:.3f} s (target < 0.3 s)")
+    print(
+        f"  ratio ml-ci / check-jsonschema (wall medians): {ours / baseline:.2f} (target <= 1.0); "
+        f"ml-ci median {ours:.3f} s (target < 0.3 s)"
+    )
     # The last line, for benchmarks/run_all.py (its contract is in benchmarks/README.md).
-    print(json.dumps({"benchmark": "validate", "ratios": {
-        "ml-ci validate / check-jsonschema (wall)": {"value": ours / baseline, "target": "<= 1.0",
-                                                     "ours": f"{ours:.3f} s", "baseline": f"{baseline:.3f} s"},
-        "ml-ci validate wall median": {"value": ours, "unit": "s", "target": "< 0.3"}},
-        "conditions": {"file": args.file, "runs": args.runs}}))
+    print(
+        json.dumps(
+            {
+                "benchmark": "validate",
+                "ratios": {
+                    "ml-ci validate / check-jsonschema (wall)": {
+                        "value": ours / baseline,
+                        "target": "<= 1.0",
+                        "ours": f"{ours:.3f} s",
+                        "baseline": f"{baseline:.3f} s",
+                    },
+                    "ml-ci validate wall median": {"value": ours, "unit": "s", "target": "< 0.3"},
+                },
+                "conditions": {"file": args.file, "runs": args.runs},
+            }
+        )
+    )
     return 0
 
 

@@ -93,9 +93,11 @@ def _copy_tree(src: Path, dest: Path) -> None:
 def mismatch(expected: Mapping[str, str], actual: Mapping[str, str]) -> str | None:
     """What differs between a manifest and the files on disk, in words (None when they agree)."""
     parts = []
-    for what, names in (("changed", [n for n in expected if n in actual and actual[n] != expected[n]]),
-                        ("missing", [n for n in expected if n not in actual]),
-                        ("not in the manifest", [n for n in actual if n not in expected])):
+    for what, names in (
+        ("changed", [n for n in expected if n in actual and actual[n] != expected[n]]),
+        ("missing", [n for n in expected if n not in actual]),
+        ("not in the manifest", [n for n in actual if n not in expected]),
+    ):
         if names:
             shown = ", ".join(sorted(names)[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
             parts.append(f"{what}: {shown}")
@@ -140,21 +142,24 @@ class StageCache:
             why = _damage(entry, key)
         if why is not None:
             shutil.rmtree(entry, ignore_errors=True)
-            self.warn(f"warning: {stage}: cache entry {key[:16]} is damaged: {why}; removed it, computing again "
-                      f"({entry})")
+            self.warn(f"warning: {stage}: cache entry {key[:16]} is damaged: {why}; removed it, computing again ({entry})")
             return None
         return entry / FILES
 
-    def store(self, stage: str, key: str, folder: Path, *, meta: Mapping[str, Any] | None = None,
-              replace: bool = False) -> Path:
+    def store(self, stage: str, key: str, folder: Path, *, meta: Mapping[str, Any] | None = None, replace: bool = False) -> Path:
         """Copy folder into the cache under key (a no-op when an intact entry exists, unless replace)."""
         if not replace and self.lookup(stage, key) is not None:
             return self.entry(stage, key)
         entry = self.entry(stage, key)
         with staged_dir(entry) as tmp:
             _copy_tree(folder, tmp / FILES)
-            manifest = {"key": key, "stage": stage, "ml_ci": __version__, "files": folder_manifest(tmp / FILES),
-                        "meta": dict(meta or {})}
+            manifest = {
+                "key": key,
+                "stage": stage,
+                "ml_ci": __version__,
+                "files": folder_manifest(tmp / FILES),
+                "meta": dict(meta or {}),
+            }
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         return entry
 
@@ -190,8 +195,17 @@ class Cached:
     hit: bool
 
 
-def through_cache(cache: StageCache, stage: str, key: str, dest: Path, *, mode: Mode, compute: Callable[[], T],
-                  restored: Callable[[], T], keep: Callable[[T], bool] = lambda _: True) -> tuple[T, Cached]:
+def through_cache(
+    cache: StageCache,
+    stage: str,
+    key: str,
+    dest: Path,
+    *,
+    mode: Mode,
+    compute: Callable[[], T],
+    restored: Callable[[], T],
+    keep: Callable[[T], bool] = lambda _: True,
+) -> tuple[T, Cached]:
     """Restore dest from the cache and read it back (`restored`), or `compute` it and store dest.
 
     `compute` writes dest whole (or raises, storing nothing); `keep` says whether its result may be

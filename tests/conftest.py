@@ -34,8 +34,10 @@ def restore_quiet_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     before = {name: os.environ.get(name) for name in QUIET_ENV}
     # The libraries read the variables once, at import: whichever test imported them while a command had
     # set one must not decide for the tests after it.
-    for module, name in (("huggingface_hub.utils.tqdm", "HF_HUB_DISABLE_PROGRESS_BARS"),
-                         ("datasets.utils.tqdm", "HF_DATASETS_DISABLE_PROGRESS_BARS")):
+    for module, name in (
+        ("huggingface_hub.utils.tqdm", "HF_HUB_DISABLE_PROGRESS_BARS"),
+        ("datasets.utils.tqdm", "HF_DATASETS_DISABLE_PROGRESS_BARS"),
+    ):
         if module in sys.modules:
             monkeypatch.setattr(sys.modules[module], name, None)
     yield

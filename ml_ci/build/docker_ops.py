@@ -60,14 +60,23 @@ def load(c: Any, archive: Path, image_id: str) -> Any:
     return image
 
 
-def build(c: Any, context: Path, tag: str | None, labels: Mapping[str, str], log: Callable[[str], None], *,
-          nocache: bool = False) -> Any:
+def build(
+    c: Any, context: Path, tag: str | None, labels: Mapping[str, str], log: Callable[[str], None], *, nocache: bool = False
+) -> Any:
     """Build with host networking (pip inside the build reaches the package index through the host)."""
     import docker
 
     try:
-        image, lines = c.images.build(path=str(context), tag=tag, labels=dict(labels), network_mode="host", rm=True,
-                                      forcerm=True, pull=False, nocache=nocache)
+        image, lines = c.images.build(
+            path=str(context),
+            tag=tag,
+            labels=dict(labels),
+            network_mode="host",
+            rm=True,
+            forcerm=True,
+            pull=False,
+            nocache=nocache,
+        )
     except docker.errors.BuildError as e:
         tail = "".join(str(chunk.get("stream", chunk.get("error", ""))) for chunk in list(e.build_log)[-15:])
         raise OperationalError(f"the image build failed: {e.msg}\n{tail.rstrip()}") from None
@@ -76,8 +85,10 @@ def build(c: Any, context: Path, tag: str | None, labels: Mapping[str, str], log
         hint = ""
         if any(word in why for word in ("registry-1.docker.io", "pull access denied", "no such host", "manifest unknown")):
             # The only image a build pulls is the FROM line, i.e. ml.yaml's image.base.
-            hint = ("\nthe base image could not be pulled: set image.base in ml.yaml to an image this Docker engine "
-                    "has or can pull (docker images lists the local ones)")
+            hint = (
+                "\nthe base image could not be pulled: set image.base in ml.yaml to an image this Docker engine "
+                "has or can pull (docker images lists the local ones)"
+            )
         raise OperationalError(f"the image build failed: {why}{hint}") from None
     for chunk in lines:
         if "stream" in chunk and chunk["stream"].strip():
@@ -102,8 +113,16 @@ class Pushed:
     size: int | None
 
 
-def push(c: Any, repository: str, tag: str, auth: dict[str, str] | None, *, attempts: int = 4, backoff_s: float = 2.0,
-         sleep: Callable[[float], None] = time.sleep) -> Pushed:
+def push(
+    c: Any,
+    repository: str,
+    tag: str,
+    auth: dict[str, str] | None,
+    *,
+    attempts: int = 4,
+    backoff_s: float = 2.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Pushed:
     """Push one tag; transient failures are retried with exponential backoff. Never prints credentials."""
     last = ""
     for attempt in range(1, attempts + 1):

@@ -94,10 +94,18 @@ def render_dockerfile(config: Config, pins: dict[str, str] | None = None, templa
     text = template if template is not None else resource("templates/docker/Dockerfile.onnx").read_text(encoding="utf-8")
     s = config.serve
     no_deps = " ".join(pinned(d, pins or {}) for d in NO_DEPS)
-    return Template(text).substitute(base=config.image.base, no_deps=no_deps, port=s.port, max_batch_size=s.max_batch_size,
-                                     max_batch_delay_ms=s.max_batch_delay_ms, max_body_bytes=s.max_body_bytes,
-                                     max_texts=s.max_texts, max_text_chars=s.max_text_chars, threads=s.threads,
-                                     drain_seconds=s.drain_seconds)
+    return Template(text).substitute(
+        base=config.image.base,
+        no_deps=no_deps,
+        port=s.port,
+        max_batch_size=s.max_batch_size,
+        max_batch_delay_ms=s.max_batch_delay_ms,
+        max_body_bytes=s.max_body_bytes,
+        max_texts=s.max_texts,
+        max_text_chars=s.max_text_chars,
+        threads=s.threads,
+        drain_seconds=s.drain_seconds,
+    )
 
 
 def tags(git: GitInfo, model_sha256: str, extra: tuple[str, ...] = ()) -> tuple[str, ...]:
@@ -112,8 +120,9 @@ def tags(git: GitInfo, model_sha256: str, extra: tuple[str, ...] = ()) -> tuple[
     return tuple(dict.fromkeys(out))
 
 
-def labels(config: Config, git: GitInfo, manifest: dict[str, Any], *, created: str, data_fingerprint: str | None,
-           metrics: dict[str, Any]) -> dict[str, str]:
+def labels(
+    config: Config, git: GitInfo, manifest: dict[str, Any], *, created: str, data_fingerprint: str | None, metrics: dict[str, Any]
+) -> dict[str, str]:
     """OCI annotations (as image labels) and ml-ci's own: the model's digest, its data and its evaluation."""
     semver = SEMVER.match(git.tag) if git.tag else None
     version = semver.group(1) if semver else (git.sha or manifest["sha256"])[:12]
@@ -150,11 +159,24 @@ def data_fingerprint(lineage: Any, *others: Any) -> str | None:
     return None
 
 
-def make_plan(config: Config, *, git: GitInfo, manifest: dict[str, Any], pins: dict[str, str], epoch: int,
-              data_fingerprint: str | None, metrics: dict[str, Any], extra_tags: tuple[str, ...] = (),
-              dependencies: dict[str, str] | None = None) -> BuildPlan:
+def make_plan(
+    config: Config,
+    *,
+    git: GitInfo,
+    manifest: dict[str, Any],
+    pins: dict[str, str],
+    epoch: int,
+    data_fingerprint: str | None,
+    metrics: dict[str, Any],
+    extra_tags: tuple[str, ...] = (),
+    dependencies: dict[str, str] | None = None,
+) -> BuildPlan:
     """The plan; `epoch` (SOURCE_DATE_EPOCH, else the commit's time) is the image's created time, never the clock."""
-    return BuildPlan(repository=repository(config), tags=tags(git, manifest["sha256"], extra_tags),
-                     dockerfile=render_dockerfile(config, pins), requirements=requirements(pins, dependencies), epoch=epoch,
-                     labels=labels(config, git, manifest, created=rfc3339(epoch), data_fingerprint=data_fingerprint,
-                                   metrics=metrics))
+    return BuildPlan(
+        repository=repository(config),
+        tags=tags(git, manifest["sha256"], extra_tags),
+        dockerfile=render_dockerfile(config, pins),
+        requirements=requirements(pins, dependencies),
+        epoch=epoch,
+        labels=labels(config, git, manifest, created=rfc3339(epoch), data_fingerprint=data_fingerprint, metrics=metrics),
+    )

@@ -146,8 +146,9 @@ class Normalized:
     rewritten: int  # how many layers were rewritten (the others are the base image's)
 
 
-def normalize_saved(saved: Path, work: Path, *, base_diff_ids: Sequence[str], epoch: int,
-                    repo_tags: Sequence[str] = ()) -> Normalized:
+def normalize_saved(
+    saved: Path, work: Path, *, base_diff_ids: Sequence[str], epoch: int, repo_tags: Sequence[str] = ()
+) -> Normalized:
     """`docker save` archive in, `docker load` archive out, with the image made reproducible.
 
     The first layers, as long as they are the base image's (by diff id), are kept as they are."""

@@ -71,24 +71,35 @@ def plan_build(config: Config, env: Mapping[str, str], extra_tags: tuple[str, ..
     git = git_info(config.root, env)
     epoch = build_epoch(git, manifest, env)
     try:
-        return make_plan(config, git=git, manifest=manifest, pins=installed_versions(RUNTIME), epoch=epoch,
-                         dependencies=runtime_dependencies(),
-                         data_fingerprint=data_fingerprint(read_json(layout.artifacts("train") / "lineage.json"),
-                                                           read_json(layout.eval_record), read_json(layout.data_report)),
-                         metrics=eval_summary(read_json(layout.eval_record)) or manifest.get("metrics", {}),
-                         extra_tags=extra_tags)
+        return make_plan(
+            config,
+            git=git,
+            manifest=manifest,
+            pins=installed_versions(RUNTIME),
+            epoch=epoch,
+            dependencies=runtime_dependencies(),
+            data_fingerprint=data_fingerprint(
+                read_json(layout.artifacts("train") / "lineage.json"),
+                read_json(layout.eval_record),
+                read_json(layout.data_report),
+            ),
+            metrics=eval_summary(read_json(layout.eval_record)) or manifest.get("metrics", {}),
+            extra_tags=extra_tags,
+        )
     except ValueError as e:
         raise OperationalError(str(e)) from None
 
 
-def verify(c: Any, image_id: str, config: Config, golden: dict[str, Any], eval_record: Any,
-           log: Callable[[str], None]) -> dict[str, Any]:
+def verify(
+    c: Any, image_id: str, config: Config, golden: dict[str, Any], eval_record: Any, log: Callable[[str], None]
+) -> dict[str, Any]:
     """Run the image (host network, a free port on 127.0.0.1) and check it; raises when it fails."""
     port = free_port()
     container = docker_ops.run_detached(c, image_id, {"ML_CI_SERVE_HOST": "127.0.0.1", "ML_CI_SERVE_PORT": str(port)})
     base = f"http://127.0.0.1:{port}"
     exit_code = None
     try:
+
         def alive() -> bool:
             container.reload()
             return container.status in ("created", "running")
@@ -98,18 +109,23 @@ def verify(c: Any, image_id: str, config: Config, golden: dict[str, Any], eval_r
         except (TimeoutError, RuntimeError) as e:
             raise OperationalError(f"the image did not become ready: {e}\n{docker_ops.logs(container)}") from None
         # An int8 model is compared with its own golden answers only: PyTorch's may differ within the parity bounds.
-        problems, compared = check_server(base, golden, config.serve.max_texts,
-                                          eval_record if config.package.quantize == "none" else None)
+        problems, compared = check_server(
+            base, golden, config.serve.max_texts, eval_record if config.package.quantize == "none" else None
+        )
         if problems:
             shown = "\n  ".join(problems[:10])
-            raise OperationalError(f"the image answers {len(problems)} golden example(s) differently; "
-                                   f"nothing was pushed:\n  {shown}")
+            raise OperationalError(
+                f"the image answers {len(problems)} golden example(s) differently; nothing was pushed:\n  {shown}"
+            )
     finally:
         exit_code = docker_ops.stop(container)
     if exit_code != 0:
         raise OperationalError(f"the image did not stop cleanly on SIGTERM (exit code {exit_code}); nothing was pushed")
-    log(f"verified: ready in {seconds:.1f} s, {len(golden['examples'])} golden examples match"
-        + (f" ({compared} also against evaluate's predictions)" if compared else "") + ", clean exit on SIGTERM")
+    log(
+        f"verified: ready in {seconds:.1f} s, {len(golden['examples'])} golden examples match"
+        + (f" ({compared} also against evaluate's predictions)" if compared else "")
+        + ", clean exit on SIGTERM"
+    )
     return {"ready_seconds": round(seconds, 3), "golden_examples": len(golden["examples"]), "compared_with_eval": compared}
 
 
@@ -118,9 +134,11 @@ def check_platforms(config: Config, engine: str) -> None:
     asked = config.image.platforms
     if asked == (engine,):
         return
-    message = (f"{', '.join(asked)} cannot be built by this Docker engine, which builds {engine} images only (ml-ci "
-               f"builds one image, for the engine's own platform); set image.platforms: [{engine}] or build on a "
-               f"{asked[0]} machine")
+    message = (
+        f"{', '.join(asked)} cannot be built by this Docker engine, which builds {engine} images only (ml-ci "
+        f"builds one image, for the engine's own platform); set image.platforms: [{engine}] or build on a "
+        f"{asked[0]} machine"
+    )
     try:
         problem = check_file(config.path).document.problem(("image", "platforms"), message, key=True)
     except MlCiError:
@@ -133,8 +151,7 @@ def normalize(c: Any, image_id: str, base: str, plan: BuildPlan, work: Path) -> 
     saved = work / "saved.tar"
     docker_ops.save(c, image_id, saved)
     try:
-        result = normalize_saved(saved, work / "normalized", base_diff_ids=docker_ops.diff_ids(c, base),
-                                 epoch=plan.epoch)
+        result = normalize_saved(saved, work / "normalized", base_diff_ids=docker_ops.diff_ids(c, base), epoch=plan.epoch)
     except (ValueError, OSError, KeyError) as e:
         raise OperationalError(f"the built image could not be normalized: {e}") from None
     finally:
@@ -142,8 +159,15 @@ def normalize(c: Any, image_id: str, base: str, plan: BuildPlan, work: Path) -> 
     return docker_ops.load(c, result.archive, result.image_id)
 
 
-def run_build(config: Config, *, push: bool, extra_tags: tuple[str, ...] = (), env: Mapping[str, str] | None = None,
-              log: Callable[[str], None] = print, no_cache: bool = False) -> BuildResult:
+def run_build(
+    config: Config,
+    *,
+    push: bool,
+    extra_tags: tuple[str, ...] = (),
+    env: Mapping[str, str] | None = None,
+    log: Callable[[str], None] = print,
+    no_cache: bool = False,
+) -> BuildResult:
     env = os.environ if env is None else env
     layout = Layout(config.root)
     plan = plan_build(config, env, extra_tags)
@@ -164,10 +188,18 @@ def run_build(config: Config, *, push: bool, extra_tags: tuple[str, ...] = (), e
         image.tag(plan.repository, tag=ref.rsplit(":", 1)[1])
     checks = verify(c, image.id, config, golden, read_json(layout.eval_record), log)
 
-    record: dict[str, Any] = {"repository": plan.repository, "tags": list(plan.tags), "image_id": image.id,
-                              "size": image.attrs.get("Size"), "labels": plan.labels, "source_date_epoch": plan.epoch,
-                              "verification": checks,
-                              "pushed": push, "digest": None, "reference": plan.references[0]}
+    record: dict[str, Any] = {
+        "repository": plan.repository,
+        "tags": list(plan.tags),
+        "image_id": image.id,
+        "size": image.attrs.get("Size"),
+        "labels": plan.labels,
+        "source_date_epoch": plan.epoch,
+        "verification": checks,
+        "pushed": push,
+        "digest": None,
+        "reference": plan.references[0],
+    }
     if push:
         digests = {t: docker_ops.push(c, plan.repository, t, auth) for t in plan.tags}
         digest = digests[plan.tags[0]].digest

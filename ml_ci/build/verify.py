@@ -55,7 +55,7 @@ def predict_all(base_url: str, texts: list[str], max_texts: int) -> list[dict[st
     """Predictions for texts, sent in requests of at most max_texts."""
     answers: list[dict[str, Any]] = []
     for i in range(0, len(texts), max_texts):
-        status, body = http_json(f"{base_url}/v1/predict", {"texts": texts[i:i + max_texts]})
+        status, body = http_json(f"{base_url}/v1/predict", {"texts": texts[i : i + max_texts]})
         if status != 200:
             raise RuntimeError(f"POST /v1/predict answered {status}: {body}")
         answers.extend(body["predictions"])

@@ -18,13 +18,20 @@ from ml_ci.report.problems import REPORTERS
 T = TypeVar("T")
 
 FORMAT_OPTION = click.option(
-    "--format", "fmt", type=click.Choice(sorted(REPORTERS)), default="text", show_default=True,
-    envvar="ML_CI_FORMAT", help="Output format: text, json, or github (workflow annotations). Env: ML_CI_FORMAT.",
+    "--format",
+    "fmt",
+    type=click.Choice(sorted(REPORTERS)),
+    default="text",
+    show_default=True,
+    envvar="ML_CI_FORMAT",
+    help="Output format: text, json, or github (workflow annotations). Env: ML_CI_FORMAT.",
 )
 
 # One flag for every cached stage; `ml-ci run --no-cache` sets the variable for all of them.
 NO_CACHE_OPTION = click.option(
-    "--no-cache", is_flag=True, envvar=NO_CACHE_ENV,
+    "--no-cache",
+    is_flag=True,
+    envvar=NO_CACHE_ENV,
     help=f"Compute even when the stage cache holds this exact result. Env: {NO_CACHE_ENV}=1.",
 )
 
@@ -59,6 +66,13 @@ def not_built(name: str) -> Callable[..., None]:
 
 def config_option(f: Callable[..., T]) -> Callable[..., T]:
     """-c/--config, shared by every stage command: the model repository is the folder of ml.yaml."""
-    return click.option("-c", "--config", "config_path", type=click.Path(path_type=Path),
-                        default="ml.yaml", show_default=True, envvar="ML_CI_CONFIG",
-                        help="Path to ml.yaml (or its folder). Env: ML_CI_CONFIG.")(f)
+    return click.option(
+        "-c",
+        "--config",
+        "config_path",
+        type=click.Path(path_type=Path),
+        default="ml.yaml",
+        show_default=True,
+        envvar="ML_CI_CONFIG",
+        help="Path to ml.yaml (or its folder). Env: ML_CI_CONFIG.",
+    )(f)

@@ -23,21 +23,32 @@ def build(config_path: Path, push: bool, tags: tuple[str, ...], no_cache: bool =
     click.echo(f"image: {record['reference']} ({size})")
     actions_io.set_output("image", record["reference"], os.environ)
     actions_io.set_output("digest", record["digest"] or "", os.environ)
-    actions_io.add_summary(f"### ml-ci build\n\n- image: `{record['reference']}` ({size})\n- tags: "
-                           + ", ".join(f"`{t}`" for t in record["tags"])
-                           + f"\n- verified: ready in {record['verification']['ready_seconds']} s, "
-                           f"{record['verification']['golden_examples']} golden examples", os.environ)
+    actions_io.add_summary(
+        f"### ml-ci build\n\n- image: `{record['reference']}` ({size})\n- tags: "
+        + ", ".join(f"`{t}`" for t in record["tags"])
+        + f"\n- verified: ready in {record['verification']['ready_seconds']} s, "
+        f"{record['verification']['golden_examples']} golden examples",
+        os.environ,
+    )
     return 0
 
 
 @click.command("build")
 @config_option
-@click.option("--push/--no-push", default=True, show_default=True,
-              help="Push to image.registry/image.repository after verification (--no-push: build and verify only).")
+@click.option(
+    "--push/--no-push",
+    default=True,
+    show_default=True,
+    help="Push to image.registry/image.repository after verification (--no-push: build and verify only).",
+)
 @click.option("--tag", "tags", multiple=True, help="An extra tag (repeatable), besides the git sha and a semver git tag.")
-@click.option("--no-cache", is_flag=True, envvar=NO_CACHE_ENV,
-              help=f"Build every layer again, without the Docker engine's layer cache; the image digest is the same "
-                   f"either way. Env: {NO_CACHE_ENV}=1.")
+@click.option(
+    "--no-cache",
+    is_flag=True,
+    envvar=NO_CACHE_ENV,
+    help=f"Build every layer again, without the Docker engine's layer cache; the image digest is the same "
+    f"either way. Env: {NO_CACHE_ENV}=1.",
+)
 def command(config_path: Path, push: bool, tags: tuple[str, ...], no_cache: bool) -> None:
     """Build the serving image from .ml-ci/artifacts/export, start it, check that it answers the golden
     examples as exported (and as evaluated), then push it and record its digest in

@@ -23,8 +23,10 @@ def report(result: Result) -> int:
     # false when the digest already ran there (no commit, no apply): later steps can tell a no-op apart.
     actions_io.set_output("changed", "true" if result.changed else "false")
     r = result.release
-    actions_io.add_summary(f"### ml-ci deploy: {r.environment}\n\n| image | smoke test | status |\n| --- | --- | --- |\n"
-                           f"| `{r.image}` | {r.smoke} | {r.status} |\n\n{result.message}")
+    actions_io.add_summary(
+        f"### ml-ci deploy: {r.environment}\n\n| image | smoke test | status |\n| --- | --- | --- |\n"
+        f"| `{r.image}` | {r.smoke} | {r.status} |\n\n{result.message}"
+    )
     return 0
 
 
@@ -39,10 +41,12 @@ def deploy(config_path: Path, env_name: str, image: Optional[str]) -> int:
 
 @click.command("deploy")
 @config_option
-@click.option("--env", "env_name", required=True, envvar="ML_CI_ENV",
-              help="Environment from deploy.environments. Env: ML_CI_ENV.")
-@click.option("--image", default=None, metavar="REF@sha256:...",
-              help="Image by digest (default: .ml-ci/artifacts/build/image.json).")
+@click.option(
+    "--env", "env_name", required=True, envvar="ML_CI_ENV", help="Environment from deploy.environments. Env: ML_CI_ENV."
+)
+@click.option(
+    "--image", default=None, metavar="REF@sha256:...", help="Image by digest (default: .ml-ci/artifacts/build/image.json)."
+)
 @FORMAT_OPTION
 def command(config_path: Path, env_name: str, image: Optional[str], fmt: str) -> None:
     """Deploy the image to an environment: a GitOps commit, a server-side apply, or a local container.

@@ -33,8 +33,9 @@ def export(config_path: Path, model: Path | None, no_cache: bool = False) -> int
 
 @click.command("export")
 @config_option
-@click.option("--model", type=click.Path(path_type=Path), default=None,
-              help="Model folder (default: .ml-ci/artifacts/train/model).")
+@click.option(
+    "--model", type=click.Path(path_type=Path), default=None, help="Model folder (default: .ml-ci/artifacts/train/model)."
+)
 @NO_CACHE_OPTION
 def command(config_path: Path, model: Path | None, no_cache: bool) -> None:
     """Export the trained model to ONNX (package.quantize: int8 quantizes it) and check it against PyTorch.

@@ -44,8 +44,9 @@ def ignore_state(gitignore: Path) -> bool:
     except FileNotFoundError:
         text = ""
     except (OSError, UnicodeDecodeError) as e:
-        raise OperationalError(f"{gitignore}: cannot read it to add {STATE_DIR} ({e}); "
-                               f"add the line {STATE_DIR} yourself") from None
+        raise OperationalError(
+            f"{gitignore}: cannot read it to add {STATE_DIR} ({e}); add the line {STATE_DIR} yourself"
+        ) from None
     if any(line.strip() in _IGNORES_STATE for line in text.splitlines()):
         return False
     addition = ("" if not text or text.endswith("\n") else "\n") + f"# ml-ci: artifacts, caches and local state\n{STATE_DIR}\n"

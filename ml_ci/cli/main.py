@@ -49,8 +49,9 @@ def _usage_exit_code() -> Iterator[None]:
 
 
 class LazyGroup(click.Group):
-    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
-                     **extra: Any) -> click.Context:
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
+    ) -> click.Context:
         with _usage_exit_code():
             return super().make_context(info_name, args, parent, **extra)
 
@@ -74,9 +75,14 @@ class LazyGroup(click.Group):
         except ModuleNotFoundError as e:
             if e.name != module_name:
                 raise
-            return click.Command(name, help=f"{help_} (not built yet: exits 1)", short_help=f"{help_} (not built yet)",
-                                 callback=not_built(name), context_settings={"ignore_unknown_options": True},
-                                 params=[click.Argument(["args"], nargs=-1, type=click.UNPROCESSED)])
+            return click.Command(
+                name,
+                help=f"{help_} (not built yet: exits 1)",
+                short_help=f"{help_} (not built yet)",
+                callback=not_built(name),
+                context_settings={"ignore_unknown_options": True},
+                params=[click.Argument(["args"], nargs=-1, type=click.UNPROCESSED)],
+            )
         command: click.Command = module.command
         return command
 

@@ -10,8 +10,7 @@ from ml_ci.cli.app import FORMAT_OPTION, config_option, run_guarded
 from ml_ci.config import load_config
 
 
-def report(config_path: Path, pr: int | None, repo: str | None, sha: str | None, github_url: str | None,
-           post: bool) -> int:
+def report(config_path: Path, pr: int | None, repo: str | None, sha: str | None, github_url: str | None, post: bool) -> int:
     from ml_ci.report.pr import Options, run
 
     config = load_config(config_path).config
@@ -28,17 +27,27 @@ def report(config_path: Path, pr: int | None, repo: str | None, sha: str | None,
 
 @click.command("report")
 @config_option
-@click.option("--pr", type=click.IntRange(min=1), default=None,
-              help="Pull request number (default: from the pull_request event).")
+@click.option(
+    "--pr", type=click.IntRange(min=1), default=None, help="Pull request number (default: from the pull_request event)."
+)
 @click.option("--repo", default=None, metavar="OWNER/NAME", help="Repository (default: GITHUB_REPOSITORY).")
 @click.option("--sha", default=None, help="Commit for the status (default: the PR head, else GITHUB_SHA).")
-@click.option("--github-url", default=None, envvar="GITHUB_API_URL",
-              help="API URL, for GitHub Enterprise (e.g. https://ghe.example.com/api/v3). Env: GITHUB_API_URL.")
-@click.option("--post/--no-post", default=True, show_default=True,
-              help="Post the comment and status (token from GITHUB_TOKEN), or only write the markdown.")
+@click.option(
+    "--github-url",
+    default=None,
+    envvar="GITHUB_API_URL",
+    help="API URL, for GitHub Enterprise (e.g. https://ghe.example.com/api/v3). Env: GITHUB_API_URL.",
+)
+@click.option(
+    "--post/--no-post",
+    default=True,
+    show_default=True,
+    help="Post the comment and status (token from GITHUB_TOKEN), or only write the markdown.",
+)
 @FORMAT_OPTION
-def command(config_path: Path, pr: int | None, repo: str | None, sha: str | None, github_url: str | None,
-            post: bool, fmt: str) -> None:
+def command(
+    config_path: Path, pr: int | None, repo: str | None, sha: str | None, github_url: str | None, post: bool, fmt: str
+) -> None:
     """Write the PR report (.ml-ci/report/report.md, job summary) and post it as one sticky comment.
 
     The token comes from GITHUB_TOKEN and is never printed. Exit 1 when posting fails.

@@ -53,8 +53,12 @@ def run_stage(stage: Stage, config_path: Path, no_cache: bool = False) -> runner
             env[NO_CACHE_ENV] = "1"
         started = time.perf_counter()
         try:
-            code = subprocess.run([sys.executable, "-m", "ml_ci", *runner.argv(stage, config_path.name)], env=env,
-                                  cwd=config_path.parent, check=False).returncode
+            code = subprocess.run(
+                [sys.executable, "-m", "ml_ci", *runner.argv(stage, config_path.name)],
+                env=env,
+                cwd=config_path.parent,
+                check=False,
+            ).returncode
         except OSError as e:
             click.echo(f"error: cannot start {stage.name}: {e}", err=True)
             code = 1
@@ -93,13 +97,13 @@ def run(path: Path, dry_run: bool, start: str | None, only: str | None, no_cache
         click.echo(f"<== {result.stage.name}: {result.status}{timing}{extra}")
 
     started = time.perf_counter()
-    results = runner.execute(stages, lambda s: run_stage(s, config.path, no_cache), is_built=is_built,
-                             on_start=on_start, on_end=on_end)
+    results = runner.execute(
+        stages, lambda s: run_stage(s, config.path, no_cache), is_built=is_built, on_start=on_start, on_end=on_end
+    )
     layout = Layout(config.root)
     click.echo("\n" + runner.table(runner.summary(results, layout, relative_to=config.root)))
     code = runner.exit_code(results)
-    click.echo(f"\n{'failed' if code else 'done'} in {time.perf_counter() - started:.1f} s"
-               + (f": exit {code}" if code else ""))
+    click.echo(f"\n{'failed' if code else 'done'} in {time.perf_counter() - started:.1f} s" + (f": exit {code}" if code else ""))
     return code
 
 
@@ -110,8 +114,7 @@ def run(path: Path, dry_run: bool, start: str | None, only: str | None, no_cache
 @click.option("--from", "start", metavar="STAGE", default=None, help="Start at STAGE (earlier artifacts are reused).")
 @click.option("--only", metavar="STAGE", default=None, help="Run STAGE alone.")
 @click.option("--no-cache", is_flag=True, help=f"Recompute every stage, even unchanged ones (sets {NO_CACHE_ENV}=1 for them).")
-def command(path: Path | None, config_path: Path, dry_run: bool, start: str | None, only: str | None,
-            no_cache: bool) -> None:
+def command(path: Path | None, config_path: Path, dry_run: bool, start: str | None, only: str | None, no_cache: bool) -> None:
     """Run the pipeline's stages in order on this machine, as CI runs them (PATH: repository or ml.yaml,
     the same as -c).
 

@@ -21,19 +21,33 @@ def serve(config_path: Path, model: Path | None, host: str, port: int | None) ->
     if not (folder / "model.json").is_file():
         raise OperationalError(f"{folder}: no exported model (model.json); run `ml-ci export` first")
     s = config.serve
-    limits = Limits(max_batch_size=s.max_batch_size, max_batch_delay_ms=s.max_batch_delay_ms, max_body_bytes=s.max_body_bytes,
-                    max_texts=s.max_texts, max_text_chars=s.max_text_chars, threads=s.threads, drain_seconds=s.drain_seconds)
+    limits = Limits(
+        max_batch_size=s.max_batch_size,
+        max_batch_delay_ms=s.max_batch_delay_ms,
+        max_body_bytes=s.max_body_bytes,
+        max_texts=s.max_texts,
+        max_text_chars=s.max_text_chars,
+        threads=s.threads,
+        drain_seconds=s.drain_seconds,
+    )
     return run(folder, limits=limits, host=host, port=port or s.port)
 
 
 @click.command("serve")
 @config_option
-@click.option("--model", type=click.Path(path_type=Path), default=None,
-              help="Exported model folder (default: .ml-ci/artifacts/export).")
-@click.option("--host", default="127.0.0.1", show_default=True, envvar="ML_CI_SERVE_HOST",
-              help="Address to listen on. Env: ML_CI_SERVE_HOST.")
-@click.option("--port", type=int, default=None, envvar="ML_CI_SERVE_PORT",
-              help="Port (default: serve.port). Env: ML_CI_SERVE_PORT.")
+@click.option(
+    "--model", type=click.Path(path_type=Path), default=None, help="Exported model folder (default: .ml-ci/artifacts/export)."
+)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    envvar="ML_CI_SERVE_HOST",
+    help="Address to listen on. Env: ML_CI_SERVE_HOST.",
+)
+@click.option(
+    "--port", type=int, default=None, envvar="ML_CI_SERVE_PORT", help="Port (default: serve.port). Env: ML_CI_SERVE_PORT."
+)
 def command(config_path: Path, model: Path | None, host: str, port: int | None) -> None:
     """Serve the exported model over HTTP: POST /v1/predict, GET /healthz, /readyz, /metrics, /.
 

@@ -38,8 +38,14 @@ def validate(paths: Sequence[Path], fmt: str = "text", quiet: bool = False) -> i
 @click.command("validate")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 # -c as every other command takes it (repeatable here); PATHS stay for pre-commit, which appends file names.
-@click.option("-c", "--config", "configs", multiple=True, type=click.Path(path_type=Path),
-              help="Path to ml.yaml (or its folder), as the other commands take it; repeatable. Default: ./ml.yaml.")
+@click.option(
+    "-c",
+    "--config",
+    "configs",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Path to ml.yaml (or its folder), as the other commands take it; repeatable. Default: ./ml.yaml.",
+)
 @FORMAT_OPTION
 @click.option("-q", "--quiet", is_flag=True, help="Print problems only.")
 def command(paths: tuple[Path, ...], configs: tuple[Path, ...], fmt: str, quiet: bool) -> None:

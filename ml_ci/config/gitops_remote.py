@@ -35,8 +35,13 @@ def in_repository(spec: str, root: Path) -> str | None:
     (resolve_remote's "path" kind, neither absolute nor leaving it), else None. On GitHub such a
     repository exists only within one workflow run: each job starts from a fresh checkout."""
     pure = PurePosixPath(spec)
-    if (resolve_remote(spec, root, {}).kind != "path" or pure.is_absolute() or ".." in pure.parts
-            or spec.startswith("~") or str(pure) == "."):
+    if (
+        resolve_remote(spec, root, {}).kind != "path"
+        or pure.is_absolute()
+        or ".." in pure.parts
+        or spec.startswith("~")
+        or str(pure) == "."
+    ):
         return None
     return str(pure)
 
@@ -69,10 +74,12 @@ def missing_repository(spec: str, root: Path, create: bool) -> str | None:
     if remote.kind != "path" or create or Path(remote.url).exists():
         return None
     meant = _meant(spec)
-    return (f"{spec!r} is not a URL or owner/name, and no repository exists at {remote.url}: expected owner/name on "
-            "GitHub, a git URL (https://, ssh://, git@host:path) or an existing repository on disk"
-            + (f"; did you mean {meant}?" if meant else "")
-            + "; to create a scratch bare repository there on the first deploy, set deploy.gitops.create: true")
+    return (
+        f"{spec!r} is not a URL or owner/name, and no repository exists at {remote.url}: expected owner/name on "
+        "GitHub, a git URL (https://, ssh://, git@host:path) or an existing repository on disk"
+        + (f"; did you mean {meant}?" if meant else "")
+        + "; to create a scratch bare repository there on the first deploy, set deploy.gitops.create: true"
+    )
 
 
 def insecure_http(remote: Remote) -> bool:

@@ -94,28 +94,38 @@ def _yaml11_readings(doc: Document) -> list[Problem]:
             continue
         if raw.lower() in YAML11_BOOLS:
             word = "true" if raw.lower() in ("yes", "on") else "false"
-            problems.append(doc.problem(path, f"{raw} was read as the boolean {word}; write {word} if you mean a boolean, "
-                                        f"or quote it (\"{raw}\") if you mean the text"))
+            problems.append(
+                doc.problem(
+                    path,
+                    f"{raw} was read as the boolean {word}; write {word} if you mean a boolean, "
+                    f'or quote it ("{raw}") if you mean the text',
+                )
+            )
             continue
         if not raw or not (raw[0] in "0123456789+-." and any(c.isdigit() for c in raw)):
             continue  # cannot be a number in either reading (the common case: skip the resolver)
         tag = _RESOLVER.resolve(yaml.ScalarNode, raw, (True, False))  # type: ignore[no-untyped-call]
-        old: int | float | None = (_CONSTRUCTOR.construct_object(yaml.ScalarNode(tag, raw))
-                                   if tag in _NUMBER_TAGS else None)
+        old: int | float | None = _CONSTRUCTOR.construct_object(yaml.ScalarNode(tag, raw)) if tag in _NUMBER_TAGS else None
         new = yaml12_number(raw)
         if old == new and type(old) is type(new):
             continue
         if new is None and old is not None:
-            msg = (f"{raw} was read as the number {old} ({_why_yaml11(raw)}), but YAML 1.2 tools such as editors read "
-                   f"the text \"{raw}\"; write {_yaml11_spelling(old)} if you mean the number, "
-                   f"or quote it (\"{raw}\") if you mean the text")
+            msg = (
+                f"{raw} was read as the number {old} ({_why_yaml11(raw)}), but YAML 1.2 tools such as editors read "
+                f'the text "{raw}"; write {_yaml11_spelling(old)} if you mean the number, '
+                f'or quote it ("{raw}") if you mean the text'
+            )
         elif old is None and new is not None:
-            msg = (f"{raw} was read as text ({_why_text(raw)}), but YAML 1.2 tools such as editors read the number "
-                   f"{new:g}; write {_yaml11_spelling(new)} if you mean the number, "
-                   f"or quote it (\"{raw}\") if you mean the text")
+            msg = (
+                f"{raw} was read as text ({_why_text(raw)}), but YAML 1.2 tools such as editors read the number "
+                f"{new:g}; write {_yaml11_spelling(new)} if you mean the number, "
+                f'or quote it ("{raw}") if you mean the text'
+            )
         else:
-            msg = (f"{raw} was read as the number {old} ({_why_yaml11(raw)}), but YAML 1.2 tools such as editors read "
-                   f"the number {new}; write the one you mean without the leading 0, or quote it (\"{raw}\") for the text")
+            msg = (
+                f"{raw} was read as the number {old} ({_why_yaml11(raw)}), but YAML 1.2 tools such as editors read "
+                f'the number {new}; write the one you mean without the leading 0, or quote it ("{raw}") for the text'
+            )
         problems.append(doc.problem(path, msg))
     return problems
 
@@ -138,8 +148,14 @@ def check(doc: Document) -> list[Problem]:
     for path, text, is_key in _strings(doc.data, ()):
         if m := _INVISIBLE.search(text):
             name = unicodedata.name(m.group(), f"U+{ord(m.group()):04X}")
-            problems.append(doc.problem(path, f"contains the invisible character U+{ord(m.group()):04X} ({name}), which can make "
-                                        "text read differently from what it is; remove it", key=is_key))
+            problems.append(
+                doc.problem(
+                    path,
+                    f"contains the invisible character U+{ord(m.group()):04X} ({name}), which can make "
+                    "text read differently from what it is; remove it",
+                    key=is_key,
+                )
+            )
             continue
         if any(unicodedata.category(c) == "Cc" and c not in "\n\t" for c in text):
             char = next(c for c in text if unicodedata.category(c) == "Cc" and c not in "\n\t")
@@ -148,12 +164,22 @@ def check(doc: Document) -> list[Problem]:
         if is_key:
             continue
         if "${{" in text:
-            problems.append(doc.problem(path, "contains '${{', a GitHub Actions expression; ml.yaml values are data, "
-                                        "not expressions (use an environment variable name where the schema offers one)"))
+            problems.append(
+                doc.problem(
+                    path,
+                    "contains '${{', a GitHub Actions expression; ml.yaml values are data, "
+                    "not expressions (use an environment variable name where the schema offers one)",
+                )
+            )
             continue
         for pattern, what in _SECRETS:
             if pattern.search(text):
-                problems.append(doc.problem(path, f"looks like {what}; never write secrets in ml.yaml: store it as a "
-                                            "repository secret and pass it through an environment variable named in ml.yaml"))
+                problems.append(
+                    doc.problem(
+                        path,
+                        f"looks like {what}; never write secrets in ml.yaml: store it as a "
+                        "repository secret and pass it through an environment variable named in ml.yaml",
+                    )
+                )
                 break
     return problems

@@ -54,11 +54,13 @@ def _check_version(doc: Document) -> None:
     data = doc.data
     if not isinstance(data, dict):
         kind = "a list" if isinstance(data, list) else f"the text {show(data)}" if isinstance(data, str) else show(data)
-        raise ConfigError([doc.problem((), "the top level must be a mapping of keys (version: 1, name: ..., data: ...), "
-                                       f"not {kind}")])
+        raise ConfigError(
+            [doc.problem((), f"the top level must be a mapping of keys (version: 1, name: ..., data: ...), not {kind}")]
+        )
     if "version" not in data:
-        raise ConfigError([doc.problem((), f"missing required key 'version': write `version: {FORMAT_VERSION}` "
-                                       "as the first line")])
+        raise ConfigError(
+            [doc.problem((), f"missing required key 'version': write `version: {FORMAT_VERSION}` as the first line")]
+        )
     version = data["version"]
     raw, style = doc.raw.get(("version",), (None, None))
     needed = data.get("min_ml_ci_version")
@@ -77,14 +79,33 @@ def _check_version(doc: Document) -> None:
         raise ConfigError([doc.problem(("version",), msg)])
     if version > FORMAT_VERSION:
         release = f">= {needed}" if too_old else f"newer than {__version__}"
-        raise ConfigError([doc.problem(("version",), f"this ml.yaml needs ml-ci {release}: it is format version {version}, and "
-                                       f"ml-ci {__version__} reads version {FORMAT_VERSION}: {upgrade}")])
+        raise ConfigError(
+            [
+                doc.problem(
+                    ("version",),
+                    f"this ml.yaml needs ml-ci {release}: it is format version {version}, and "
+                    f"ml-ci {__version__} reads version {FORMAT_VERSION}: {upgrade}",
+                )
+            ]
+        )
     if version < 1:
-        raise ConfigError([doc.problem(("version",), f"{version} is not a format version; this ml-ci reads version "
-                                       f"{FORMAT_VERSION}: write `version: {FORMAT_VERSION}`")])
+        raise ConfigError(
+            [
+                doc.problem(
+                    ("version",),
+                    f"{version} is not a format version; this ml-ci reads version "
+                    f"{FORMAT_VERSION}: write `version: {FORMAT_VERSION}`",
+                )
+            ]
+        )
     if too_old:
-        raise ConfigError([doc.problem(("min_ml_ci_version",),
-                                       f"this ml.yaml needs ml-ci >= {needed} (this is ml-ci {__version__}): {upgrade}")])
+        raise ConfigError(
+            [
+                doc.problem(
+                    ("min_ml_ci_version",), f"this ml.yaml needs ml-ci >= {needed} (this is ml-ci {__version__}): {upgrade}"
+                )
+            ]
+        )
 
 
 def _build(data: dict[str, Any], path: Path) -> Config:
@@ -92,8 +113,9 @@ def _build(data: dict[str, Any], path: Path) -> Config:
 
     from ml_ci.config.model import Config
 
-    return dacite.from_dict(Config, {**data, "path": path},
-                            config=dacite.Config(cast=[tuple], strict=True, check_types=True, type_hooks={Path: Path}))
+    return dacite.from_dict(
+        Config, {**data, "path": path}, config=dacite.Config(cast=[tuple], strict=True, check_types=True, type_hooks={Path: Path})
+    )
 
 
 def check_document(doc: Document, root: Path) -> tuple[dict[str, Any], list[Problem]]:
@@ -113,8 +135,13 @@ def check_document(doc: Document, root: Path) -> tuple[dict[str, Any], list[Prob
 
 
 # What a path is when it is not a regular file, for the message.
-_KINDS = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-          (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder"))
+_KINDS = (
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISDIR, "a folder"),
+)
 
 
 def _read(path: Path, name: str) -> tuple[bytes, int]:

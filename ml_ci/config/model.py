@@ -11,8 +11,16 @@ from pathlib import Path
 from typing import Literal, Optional, Union
 
 Metric = Literal[
-    "accuracy", "f1_macro", "f1_micro", "precision_macro", "recall_macro", "roc_auc",
-    "ece", "latency_p50_ms", "latency_p95_ms", "size_mb",
+    "accuracy",
+    "f1_macro",
+    "f1_micro",
+    "precision_macro",
+    "recall_macro",
+    "roc_auc",
+    "ece",
+    "latency_p50_ms",
+    "latency_p95_ms",
+    "size_mb",
 ]
 # Metrics where smaller is better: gates and tuning read them the other way round.
 LOWER_IS_BETTER: frozenset[str] = frozenset({"ece", "latency_p50_ms", "latency_p95_ms", "size_mb"})

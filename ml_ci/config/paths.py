@@ -11,8 +11,10 @@ URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 def outside_reason(value: str, what: str) -> str | None:
     """Why value, written at key `what`, cannot be a path inside the repository (from its text alone)."""
     if URL.match(value):
-        return (f"{value!r} is a URL; {what} must be a path inside the repository "
-                "(commit the file, or use data.hub for a hub dataset)")
+        return (
+            f"{value!r} is a URL; {what} must be a path inside the repository "
+            "(commit the file, or use data.hub for a hub dataset)"
+        )
     if value.startswith("~"):
         return f"{value!r} is in a home folder; {what} must be a path relative to the repository root"
     pure = PurePosixPath(value.replace("\\", "/"))

@@ -143,8 +143,9 @@ def render(schema: dict[str, Any]) -> str:
         "with the nearest known key suggested. Values are strict: `yes`, `no`, `on` and `off` must be written `true`/`false`",
         "or quoted, and text that YAML would read as a number (`3.10`, `0755`) must be quoted.",
         "",
-        "Sections: " + ", ".join(f"[`{k}`](#{k})" for k, v in schema["properties"].items()
-                                  if _resolve(v, schema).get("type") == "object") + ".",
+        "Sections: "
+        + ", ".join(f"[`{k}`](#{k})" for k, v in schema["properties"].items() if _resolve(v, schema).get("type") == "object")
+        + ".",
     ]
     top: list[str] = []
     objects = []

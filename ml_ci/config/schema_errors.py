@@ -23,12 +23,12 @@ PATTERN_HELP: dict[str, str] = {
     "^https?://[^\\s]+$": "an http:// or https:// URL without spaces",
     "^[0-9]+(\\.[0-9]+)?(m|Mi|Gi|Ki|M|G|k)?$": _QUANTITY,
     "^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$": "a hub dataset id: name or owner/name",
-    "^3\\.[0-9]{1,2}$": "a Python version such as \"3.11\" (quoted)",
+    "^3\\.[0-9]{1,2}$": 'a Python version such as "3.11" (quoted)',
     "^[A-Za-z0-9._-]+$": "a runner label (letters, digits, '.', '_' and '-')",
     "^[A-Za-z0-9._/*-]+$": "a branch name or glob (letters, digits, '.', '_', '-', '/' and '*')",
     "^[A-Za-z0-9._/*!-]+$": "a path glob (letters, digits, '.', '_', '-', '/', '*' and '!')",
     GIT_BRANCH: "a git branch name (letters, digits, '.', '_', '-' and '/'; not starting with '-', without '..' or "
-                "'//', no part starting with '.' or ending in '.lock')",
+    "'//', no part starting with '.' or ending in '.lock')",
     "^(?!/)(?!.*\\.\\.)[A-Za-z0-9._/-]+$": "a relative folder without '..' (letters, digits, '.', '_', '-' and '/')",
     "^[A-Za-z0-9][A-Za-z0-9._/:@-]*$": "an image reference such as python:3.11-slim",
     "^[a-zA-Z0-9.-]+(:[0-9]{1,5})?$": "a registry host with an optional port, such as ghcr.io or 127.0.0.1:5000",
@@ -39,8 +39,15 @@ PATTERN_EXPLAIN: dict[str, Callable[[str, str], str | None]] = {
     "^(?![a-zA-Z][a-zA-Z0-9+.-]*://)(?!/)(?!~)[^\\x00]+$": paths.outside_reason,
     GIT_BRANCH: gitref.branch_reason,
 }
-_TYPE_WORDS = {"string": "a string", "integer": "an integer", "number": "a number", "boolean": "true or false",
-               "object": "a mapping", "array": "a list", "null": "null"}
+_TYPE_WORDS = {
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+    "object": "a mapping",
+    "array": "a list",
+    "null": "null",
+}
 
 
 def show(value: Any, limit: int = 60) -> str:
@@ -86,9 +93,9 @@ def _type_message(err: SchemaError, doc: Document) -> str:
     value = err.instance
     if raw is not None and style is None and isinstance(value, (int, float)) and not isinstance(value, bool):
         if "string" in expected and raw != show(value):
-            return f"{raw} was read as the number {value}, expected {words}; quote it (\"{raw}\")"
+            return f'{raw} was read as the number {value}, expected {words}; quote it ("{raw}")'
         if "string" in expected:
-            return f"{raw} is a number, expected {words}; quote it (\"{raw}\")"
+            return f'{raw} is a number, expected {words}; quote it ("{raw}")'
         if isinstance(value, float) and expected == ["integer"] and value.is_integer():
             return f"{raw} is not {words}; write {int(value)}"
     if value is None and raw == "" and style is None:
@@ -138,11 +145,17 @@ def messages(err: SchemaError, doc: Document, root: Mapping[str, Any]) -> Iterat
     elif kw == "maximum":
         msg = f"{show(inst)} is greater than the maximum {val}"
     elif kw == "exclusiveMinimum":
-        msg = (f"{show(inst)} is less than the minimum {val}" if inst < val
-               else f"{show(inst)} is too small: it must be greater than {val}")
+        msg = (
+            f"{show(inst)} is less than the minimum {val}"
+            if inst < val
+            else f"{show(inst)} is too small: it must be greater than {val}"
+        )
     elif kw == "exclusiveMaximum":
-        msg = (f"{show(inst)} is greater than the maximum {val}" if inst > val
-               else f"{show(inst)} is too large: it must be less than {val}")
+        msg = (
+            f"{show(inst)} is greater than the maximum {val}"
+            if inst > val
+            else f"{show(inst)} is too large: it must be less than {val}"
+        )
     elif kw == "enum":
         options = [show(o).strip("'") for o in val]
         msg = f"{show(inst)} is not one of: {', '.join(options)}{suggest(str(inst), options)}"

@@ -19,8 +19,7 @@ PACKAGE_PREFIX = "package:"
 # the highest or whose max is below the lowest fails every model, so it is refused here, not after training.
 # A latency or a size is never 0. Every metric of the schema's enum is listed (a test checks it).
 METRIC_RANGES: dict[str, tuple[float, float, bool]] = {
-    **dict.fromkeys(("accuracy", "f1_macro", "f1_micro", "precision_macro", "recall_macro", "roc_auc", "ece"),
-                    (0.0, 1.0, True)),
+    **dict.fromkeys(("accuracy", "f1_macro", "f1_micro", "precision_macro", "recall_macro", "roc_auc", "ece"), (0.0, 1.0, True)),
     **dict.fromkeys(("latency_p50_ms", "latency_p95_ms", "size_mb"), (0.0, math.inf, False)),
 }
 # Keys of an environment that only a Kubernetes Deployment reads: kind: local runs one container on this machine.
@@ -48,11 +47,17 @@ def _out_of_range(doc: Document, at: tuple[Any, ...], gate: dict[str, Any]) -> P
     always = "" if math.isfinite(high) else "always "
     if "min" in gate and gate["min"] > high:
         fix = " (a fraction: 0.9 for 90%)" if high == 1 and gate["min"] <= 100 else ""
-        return doc.problem((*at, "min"), f"{metric} is {always}{span}, so min {gate['min']} can never be reached: "
-                           f"no model could pass this gate; write a min {span}{fix}")
+        return doc.problem(
+            (*at, "min"),
+            f"{metric} is {always}{span}, so min {gate['min']} can never be reached: "
+            f"no model could pass this gate; write a min {span}{fix}",
+        )
     if "max" in gate and (gate["max"] < low or (gate["max"] == low and not low_occurs)):
-        return doc.problem((*at, "max"), f"{metric} is {always}{span}, so max {gate['max']} can never be met: "
-                           f"no model could pass this gate; write a max {span}")
+        return doc.problem(
+            (*at, "max"),
+            f"{metric} is {always}{span}, so max {gate['max']} can never be met: "
+            f"no model could pass this gate; write a max {span}",
+        )
     return None
 
 
@@ -61,14 +66,23 @@ def _ignored_on_local(doc: Document, i: int, written: dict[str, Any], gitops: bo
     approval: true is applied where the release record lives in a GitOps repository (the review branch goes
     there, its merge is the approval); without one there is no review step, so it is refused."""
     at = ("deploy", "environments", i)
-    out = [doc.problem((*at, key), f"kind: local {what}: {key} is not applied here; remove it, or use kind: kubernetes",
-                       severity="warning")
-           for key, what in KUBERNETES_ONLY.items() if key in written and not (key == "replicas" and written[key] == 1)]
+    out = [
+        doc.problem(
+            (*at, key), f"kind: local {what}: {key} is not applied here; remove it, or use kind: kubernetes", severity="warning"
+        )
+        for key, what in KUBERNETES_ONLY.items()
+        if key in written and not (key == "replicas" and written[key] == 1)
+    ]
     if written.get("approval") is True and not gitops:
-        out.append(doc.problem((*at, "approval"), "kind: local without deploy.gitops has no review step: approval: true "
-                               "could not be applied, and promotion to this environment would not wait; add deploy.gitops "
-                               "(deploy then pushes a review branch, and its merge is the approval), or remove it and "
-                               "require reviewers on its GitHub environment (docs/github-setup.md)"))
+        out.append(
+            doc.problem(
+                (*at, "approval"),
+                "kind: local without deploy.gitops has no review step: approval: true "
+                "could not be applied, and promotion to this environment would not wait; add deploy.gitops "
+                "(deploy then pushes a review branch, and its merge is the approval), or remove it and "
+                "require reviewers on its GitHub environment (docs/github-setup.md)",
+            )
+        )
     return out
 
 
@@ -112,8 +126,13 @@ def check(doc: Document, data: dict[str, Any], root: Path) -> list[Problem]:
 
     base = data["model"]["base"]
     if URL.match(base):
-        add(doc.problem(("model", "base"), f"{base!r} is a URL; use a hub id (org/name), a folder inside the repository, "
-                        f"or {PACKAGE_PREFIX}<module>/<folder> for a model shipped in a Python package"))
+        add(
+            doc.problem(
+                ("model", "base"),
+                f"{base!r} is a URL; use a hub id (org/name), a folder inside the repository, "
+                f"or {PACKAGE_PREFIX}<module>/<folder> for a model shipped in a Python package",
+            )
+        )
     else:
         # A folder rather than a hub id (org/name) must stay inside the repository.
         looks_local = base.startswith((".", "/", "~")) or (os.sep in base and (root / base).exists())
@@ -131,17 +150,25 @@ def check(doc: Document, data: dict[str, Any], root: Path) -> list[Problem]:
             if not any(k in gate for k in ("min", "max", "against")):
                 add(doc.problem(at, "this gate checks nothing: give min, max, or against with max_drop"))
             if "min" in gate and "max" in gate and gate["min"] > gate["max"]:
-                add(doc.problem((*at, "min"), f"min {gate['min']} is greater than max {gate['max']}: "
-                                "no model could pass this gate"))
+                add(
+                    doc.problem(
+                        (*at, "min"), f"min {gate['min']} is greater than max {gate['max']}: no model could pass this gate"
+                    )
+                )
             if (p := _out_of_range(doc, at, gate)) is not None:
                 add(p)
             if "against" in gate:
                 if not relative_ok:
-                    add(doc.problem((*at, "against"), "slice gates are absolute (there is no baseline per slice); "
-                                    "use min or max"))
+                    add(
+                        doc.problem((*at, "against"), "slice gates are absolute (there is no baseline per slice); use min or max")
+                    )
                 elif "max_drop" not in gate:
-                    add(doc.problem(at, "a gate with 'against' needs 'max_drop', the largest drop from the baseline "
-                                    "it allows (such as 0.01)"))
+                    add(
+                        doc.problem(
+                            at,
+                            "a gate with 'against' needs 'max_drop', the largest drop from the baseline it allows (such as 0.01)",
+                        )
+                    )
             else:
                 for k in ("max_drop", "significance"):
                     if k in gate:
@@ -156,24 +183,35 @@ def check(doc: Document, data: dict[str, Any], root: Path) -> list[Problem]:
             add(doc.problem((*at, "name"), f"slice name {sl['name']!r} is already used by evaluate.slices[{first}]"))
         slice_names.setdefault(sl["name"], i)
         if ("column" in sl) == ("length" in sl):
-            add(doc.problem(at, "a slice needs exactly one of 'column' or 'length': keep one, "
-                            "and make the other a slice of its own"))
+            add(
+                doc.problem(
+                    at, "a slice needs exactly one of 'column' or 'length': keep one, and make the other a slice of its own"
+                )
+            )
         if "column" in sl and sl["column"] not in d.get("slice_columns", []):
             listed = ", ".join(d.get("slice_columns", [])) or "none yet"
-            add(doc.problem((*at, "column"), f"{sl['column']!r} is not listed in data.slice_columns ({listed}); "
-                            "add it there so the column is loaded"))
+            add(
+                doc.problem(
+                    (*at, "column"),
+                    f"{sl['column']!r} is not listed in data.slice_columns ({listed}); add it there so the column is loaded",
+                )
+            )
         if "length" in sl and "max" in sl["length"] and sl["length"]["max"] <= sl["length"].get("min", 0):
             low, high = sl["length"].get("min", 0), sl["length"]["max"]
-            add(doc.problem((*at, "length", "max"), f"max {high} must be greater than min {low}: "
-                            "the slice would be empty"))
+            add(doc.problem((*at, "length", "max"), f"max {high} must be greater than min {low}: the slice would be empty"))
         gate_checks(sl.get("gates", []), (*at, "gates"), False)
 
     tune = data["tune"]
     if tune["metric"] not in metrics:
         add(doc.problem(("tune", "metric"), f"{tune['metric']!r} is not computed: add it to evaluate.metrics"))
     if tune["enabled"] and not tune["search_space"]:
-        add(doc.problem(("tune", "search_space"), "tuning is enabled but the search space is empty: add a parameter such as "
-                        "`learning_rate: {type: float, low: 1.0e-5, high: 1.0e-3, log: true}`, or set tune.enabled: false"))
+        add(
+            doc.problem(
+                ("tune", "search_space"),
+                "tuning is enabled but the search space is empty: add a parameter such as "
+                "`learning_rate: {type: float, low: 1.0e-5, high: 1.0e-3, log: true}`, or set tune.enabled: false",
+            )
+        )
     for name, param in tune["search_space"].items():
         at = ("tune", "search_space", name)
         if param["type"] in ("float", "int"):
@@ -187,8 +225,12 @@ def check(doc: Document, data: dict[str, Any], root: Path) -> list[Problem]:
             add(doc.problem((*at, "choices"), "only one choice: nothing to tune", severity="warning"))
     stepless = [name for name, p in tune["search_space"].items() if p["type"] == "float" and "step" not in p]
     if tune["sampler"] == "grid" and stepless:
-        add(doc.problem(("tune", "sampler"), "the grid sampler needs a 'step' on every float parameter "
-                        f"(missing on: {', '.join(stepless)})"))
+        add(
+            doc.problem(
+                ("tune", "sampler"),
+                f"the grid sampler needs a 'step' on every float parameter (missing on: {', '.join(stepless)})",
+            )
+        )
 
     dist = data["train"]["distributed"]
     if dist["nodes"] > 1 and dist["nproc_per_node"] < 1:
@@ -198,54 +240,109 @@ def check(doc: Document, data: dict[str, Any], root: Path) -> list[Problem]:
     platforms = (data.get("image") or {}).get("platforms") or []
     if len(platforms) > 1:
         # Never accept and ignore: the build makes one image, for the Docker engine's own platform.
-        add(doc.problem(("image", "platforms"), f"{', '.join(platforms)}: multi-platform images are not built yet "
-                        "(ml-ci builds one image, for the Docker engine's own platform, with no buildx or emulator); "
-                        "list that one platform, e.g. [linux/amd64]", key=True))
+        add(
+            doc.problem(
+                ("image", "platforms"),
+                f"{', '.join(platforms)}: multi-platform images are not built yet "
+                "(ml-ci builds one image, for the Docker engine's own platform, with no buildx or emulator); "
+                "list that one platform, e.g. [linux/amd64]",
+                key=True,
+            )
+        )
 
     if "deploy" in data:
         dep = data["deploy"]
         seen: dict[str, int] = {}
         for i, env in enumerate(dep["environments"]):
             if env["name"] in seen:
-                add(doc.problem(("deploy", "environments", i, "name"),
-                                f"environment {env['name']!r} is already defined at deploy.environments[{seen[env['name']]}]; "
-                                "give each environment its own name"))
+                add(
+                    doc.problem(
+                        ("deploy", "environments", i, "name"),
+                        f"environment {env['name']!r} is already defined at deploy.environments[{seen[env['name']]}]; "
+                        "give each environment its own name",
+                    )
+                )
             seen.setdefault(env["name"], i)
             if env["kind"] == "local":
                 problems.extend(_ignored_on_local(doc, i, doc.data["deploy"]["environments"][i], bool(dep.get("gitops"))))
             elif doc.data["deploy"]["environments"][i].get("approval") is True and dep.get("strategy", "gitops") == "apply":
                 # Server-side apply goes straight to the cluster: no review branch to wait on. Never accept and ignore.
-                add(doc.problem(("deploy", "environments", i, "approval"), "deploy.strategy: apply has no review step: "
-                                "approval: true could not be applied, and promotion to this environment would not wait; "
-                                "use deploy.strategy: gitops (deploy then pushes a review branch, and its merge is the "
-                                "approval), or remove it and require reviewers on its GitHub environment "
-                                "(docs/github-setup.md)"))
+                add(
+                    doc.problem(
+                        ("deploy", "environments", i, "approval"),
+                        "deploy.strategy: apply has no review step: "
+                        "approval: true could not be applied, and promotion to this environment would not wait; "
+                        "use deploy.strategy: gitops (deploy then pushes a review branch, and its merge is the "
+                        "approval), or remove it and require reviewers on its GitHub environment "
+                        "(docs/github-setup.md)",
+                    )
+                )
             auto = env.get("autoscale")
             if auto and auto["min_replicas"] > auto["max_replicas"]:
-                add(doc.problem(("deploy", "environments", i, "autoscale", "min_replicas"),
-                                f"min_replicas {auto['min_replicas']} is greater than max_replicas {auto['max_replicas']}"))
+                add(
+                    doc.problem(
+                        ("deploy", "environments", i, "autoscale", "min_replicas"),
+                        f"min_replicas {auto['min_replicas']} is greater than max_replicas {auto['max_replicas']}",
+                    )
+                )
         kube = [e for e in dep["environments"] if e["kind"] == "kubernetes"]
         if kube and dep["strategy"] == "gitops" and "gitops" not in dep:
-            add(doc.problem(("deploy",), "strategy is gitops (the default) but there is no gitops section: "
-                            "add deploy.gitops with repo and path, or set deploy.strategy: apply"))
+            add(
+                doc.problem(
+                    ("deploy",),
+                    "strategy is gitops (the default) but there is no gitops section: "
+                    "add deploy.gitops with repo and path, or set deploy.strategy: apply",
+                )
+            )
         gitops = dep.get("gitops")
-        missing = missing_repository(gitops["repo"], root, bool(gitops.get("create", False))) \
-            if gitops and dep.get("strategy", "gitops") == "gitops" else None
+        missing = (
+            missing_repository(gitops["repo"], root, bool(gitops.get("create", False)))
+            if gitops and dep.get("strategy", "gitops") == "gitops"
+            else None
+        )
         if missing is not None:
-            add(doc.problem(("deploy", "gitops", "repo"), missing,
-                            severity="warning" if may_exist_elsewhere(gitops["repo"], root) else "error"))
-        elif dep["environments"] and dep.get("strategy", "gitops") == "gitops" and gitops \
-                and in_repository(gitops["repo"], root) is not None:
-            add(doc.problem(("deploy", "gitops", "repo"), f"{gitops['repo']!r} is a GitOps repository on disk inside the "
-                            "model repository: on GitHub it lives only within one workflow run (the release workflow "
-                            "passes it from job to job) and is gone after; use owner/name or a URL for real deployments",
-                            severity="warning"))
-        if gitops and dep.get("strategy", "gitops") == "gitops" and gitops["repo"].lower().startswith("http://") \
-                and not gitops.get("allow_insecure_http", False):
-            add(doc.problem(("deploy", "gitops", "repo"), "a plain http:// remote: deploy refuses to send the token "
-                            f"there unencrypted unless deploy.gitops.allow_insecure_http: true (or {ALLOW_HTTP_ENV}=1); "
-                            "use https://", severity="warning"))
+            add(
+                doc.problem(
+                    ("deploy", "gitops", "repo"),
+                    missing,
+                    severity="warning" if may_exist_elsewhere(gitops["repo"], root) else "error",
+                )
+            )
+        elif (
+            dep["environments"]
+            and dep.get("strategy", "gitops") == "gitops"
+            and gitops
+            and in_repository(gitops["repo"], root) is not None
+        ):
+            add(
+                doc.problem(
+                    ("deploy", "gitops", "repo"),
+                    f"{gitops['repo']!r} is a GitOps repository on disk inside the "
+                    "model repository: on GitHub it lives only within one workflow run (the release workflow "
+                    "passes it from job to job) and is gone after; use owner/name or a URL for real deployments",
+                    severity="warning",
+                )
+            )
+        if (
+            gitops
+            and dep.get("strategy", "gitops") == "gitops"
+            and gitops["repo"].lower().startswith("http://")
+            and not gitops.get("allow_insecure_http", False)
+        ):
+            add(
+                doc.problem(
+                    ("deploy", "gitops", "repo"),
+                    "a plain http:// remote: deploy refuses to send the token "
+                    f"there unencrypted unless deploy.gitops.allow_insecure_http: true (or {ALLOW_HTTP_ENV}=1); "
+                    "use https://",
+                    severity="warning",
+                )
+            )
         if "repository" not in data["image"]:
-            add(doc.problem(("deploy",), "needs image.repository, where the serving image is pushed: "
-                            "add `image: {repository: <owner>/<name>}`"))
+            add(
+                doc.problem(
+                    ("deploy",),
+                    "needs image.repository, where the serving image is pushed: add `image: {repository: <owner>/<name>}`",
+                )
+            )
     return problems

@@ -24,23 +24,49 @@ from functools import cache
 from typing import Any
 
 # Keywords that constrain data, all implemented below.
-ASSERTIONS = frozenset({
-    "type", "enum", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "pattern", "minLength",
-    "maxLength", "minItems", "uniqueItems", "items", "properties", "additionalProperties", "required",
-    "propertyNames", "oneOf", "$ref",
-})
+ASSERTIONS = frozenset(
+    {
+        "type",
+        "enum",
+        "minimum",
+        "maximum",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
+        "pattern",
+        "minLength",
+        "maxLength",
+        "minItems",
+        "uniqueItems",
+        "items",
+        "properties",
+        "additionalProperties",
+        "required",
+        "propertyNames",
+        "oneOf",
+        "$ref",
+    }
+)
 # Keywords that only describe; they never make data invalid.
 ANNOTATIONS = frozenset({"$schema", "$id", "$defs", "title", "description", "default", "examples"})
 
 _PYTHON_TYPES: dict[str, tuple[type, ...]] = {
-    "string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,),
-    "object": (dict,), "array": (list,), "null": (type(None),),
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "object": (dict,),
+    "array": (list,),
+    "null": (type(None),),
 }
 
 
 # keyword -> test that the value breaks the bound
-_BOUNDS = (("minimum", operator.lt), ("maximum", operator.gt),
-           ("exclusiveMinimum", operator.le), ("exclusiveMaximum", operator.ge))
+_BOUNDS = (
+    ("minimum", operator.lt),
+    ("maximum", operator.gt),
+    ("exclusiveMinimum", operator.le),
+    ("exclusiveMaximum", operator.ge),
+)
 
 
 @dataclass(frozen=True)
@@ -96,7 +122,7 @@ def ecma_to_python(pattern: str) -> str:
     while i < len(pattern):
         c = pattern[i]
         if c == "\\":
-            out.append(pattern[i:i + 2])
+            out.append(pattern[i : i + 2])
             i += 2
             continue
         if in_class:
@@ -130,8 +156,9 @@ def is_valid(instance: Any, schema: Mapping[str, Any], root: Mapping[str, Any]) 
     return next(iter_errors(instance, schema, root), None) is None
 
 
-def iter_errors(instance: Any, schema: Mapping[str, Any], root: Mapping[str, Any] | None = None,
-                path: tuple[Any, ...] = ()) -> Iterator[SchemaError]:
+def iter_errors(
+    instance: Any, schema: Mapping[str, Any], root: Mapping[str, Any] | None = None, path: tuple[Any, ...] = ()
+) -> Iterator[SchemaError]:
     """Every failed keyword, depth first, in the order the schema lists them."""
     root = schema if root is None else root
 

@@ -94,8 +94,13 @@ def decode(raw: bytes, file: str, size: int | None = None) -> str:
         # Located where the limit is crossed, so that an editor or a workflow annotation can point at it.
         line = raw.count(b"\n", 0, MAX_BYTES) + 1
         col = MAX_BYTES - (raw.rfind(b"\n", 0, MAX_BYTES) + 1) + 1
-        raise _fail(file, line, col, f"file is {size:,} bytes; an ml.yaml is at most {MAX_BYTES:,} bytes (1 MiB), "
-                    "which ends here: is this the right file?")
+        raise _fail(
+            file,
+            line,
+            col,
+            f"file is {size:,} bytes; an ml.yaml is at most {MAX_BYTES:,} bytes (1 MiB), "
+            "which ends here: is this the right file?",
+        )
     if raw.startswith(b"\xef\xbb\xbf"):
         raise _fail(file, 1, 1, "file starts with a byte-order mark (BOM); save it as UTF-8 without a BOM")
     try:
@@ -107,8 +112,12 @@ def decode(raw: bytes, file: str, size: int | None = None) -> str:
 
 
 # What is usually missing when PyYAML gives up inside one of these.
-_UNCLOSED = {"flow mapping": "is a '}' missing?", "flow sequence": "is a ']' missing?",
-             "quoted scalar": "is a closing quote missing?", "block mapping": "is the indentation of this line right?"}
+_UNCLOSED = {
+    "flow mapping": "is a '}' missing?",
+    "flow sequence": "is a ']' missing?",
+    "quoted scalar": "is a closing quote missing?",
+    "block mapping": "is the indentation of this line right?",
+}
 
 
 def _yaml_error(file: str, e: yaml.MarkedYAMLError) -> ConfigError:
@@ -147,8 +156,9 @@ class _GuardedLoader(yaml.SafeLoader):
         elif self.check_event(yaml.MappingStartEvent, yaml.SequenceStartEvent):
             self.depth += 1
             if self.depth > MAX_DEPTH:
-                raise self._refuse(f"nesting deeper than {MAX_DEPTH} levels; ml.yaml never needs that many: "
-                                   "is a bracket unbalanced?")
+                raise self._refuse(
+                    f"nesting deeper than {MAX_DEPTH} levels; ml.yaml never needs that many: is a bracket unbalanced?"
+                )
             try:
                 return super().compose_node(parent, index)  # type: ignore[no-any-return]
             finally:
@@ -192,26 +202,54 @@ def _build(node: yaml.Node, path: Path_, doc: Document, problems: list[Problem],
     budget[0] -= 1
     if budget[0] < 0:
         m = node.start_mark
-        raise _fail(doc.file, m.line + 1, m.column + 1, f"aliases expand to more than {MAX_NODES:,} values (an alias bomb?); "
-                    "write the values out")
+        raise _fail(
+            doc.file,
+            m.line + 1,
+            m.column + 1,
+            f"aliases expand to more than {MAX_NODES:,} values (an alias bomb?); write the values out",
+        )
     mark = Mark(node.start_mark.line + 1, node.start_mark.column + 1)
     doc.value_marks.setdefault(path, mark)
     if node.tag not in _TAGS:
         tag = node.tag.replace("tag:yaml.org,2002:", "!!")
-        problems.append(Problem(doc.file, mark.line, mark.col, dotted(path),
-                                f"the tag {tag!r} is not allowed; ml.yaml holds plain data only: remove the tag"))
+        problems.append(
+            Problem(
+                doc.file,
+                mark.line,
+                mark.col,
+                dotted(path),
+                f"the tag {tag!r} is not allowed; ml.yaml holds plain data only: remove the tag",
+            )
+        )
         return None
     if id(node) in active:
-        raise ConfigError([Problem(doc.file, mark.line, mark.col, dotted(path), "this alias refers to the value that contains it "
-                                     "(a recursive anchor); write the values out")])
+        raise ConfigError(
+            [
+                Problem(
+                    doc.file,
+                    mark.line,
+                    mark.col,
+                    dotted(path),
+                    "this alias refers to the value that contains it (a recursive anchor); write the values out",
+                )
+            ]
+        )
     if isinstance(node, yaml.ScalarNode):
         doc.raw[path] = (node.value, node.style)
         if node.tag == "tag:yaml.org,2002:timestamp":
             return node.value  # dates stay text: nothing in ml.yaml is a date
         value = _constructor.construct_object(node, deep=True)
         if isinstance(value, float) and not math.isfinite(value):
-            problems.append(Problem(doc.file, mark.line, mark.col, dotted(path), f"{node.value} is not a finite number; write a "
-                                    "number (NaN and infinity would make every comparison meaningless)"))
+            problems.append(
+                Problem(
+                    doc.file,
+                    mark.line,
+                    mark.col,
+                    dotted(path),
+                    f"{node.value} is not a finite number; write a "
+                    "number (NaN and infinity would make every comparison meaningless)",
+                )
+            )
         return value
     active.add(id(node))
     try:
@@ -221,20 +259,30 @@ def _build(node: yaml.Node, path: Path_, doc: Document, problems: list[Problem],
         for knode, vnode in node.value:
             kmark = Mark(knode.start_mark.line + 1, knode.start_mark.column + 1)
             if knode.tag == "tag:yaml.org,2002:merge":
-                problems.append(Problem(doc.file, kmark.line, kmark.col, dotted(path), "merge keys ('<<') are not supported: "
-                                        "write the keys out"))
+                problems.append(
+                    Problem(
+                        doc.file, kmark.line, kmark.col, dotted(path), "merge keys ('<<') are not supported: write the keys out"
+                    )
+                )
                 continue
             if not isinstance(knode, yaml.ScalarNode):
-                problems.append(Problem(doc.file, kmark.line, kmark.col, dotted(path),
-                                        "a key must be plain text, not a list or mapping"))
+                problems.append(
+                    Problem(doc.file, kmark.line, kmark.col, dotted(path), "a key must be plain text, not a list or mapping")
+                )
                 continue
             key = knode.value
             # Keys are always read as text here, so `on:` stays "on" (PyYAML would make it True).
             if key in out:
                 first = doc.key_marks[(*path, key)]
-                problems.append(Problem(doc.file, kmark.line, kmark.col, dotted((*path, key)),
-                                        f"duplicate key (first defined at line {first.line}); "
-                                        "YAML would silently keep only the last: remove one"))
+                problems.append(
+                    Problem(
+                        doc.file,
+                        kmark.line,
+                        kmark.col,
+                        dotted((*path, key)),
+                        f"duplicate key (first defined at line {first.line}); YAML would silently keep only the last: remove one",
+                    )
+                )
                 continue
             doc.key_marks[(*path, key)] = kmark
             out[key] = _build(vnode, (*path, key), doc, problems, budget, active)

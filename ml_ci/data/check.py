@@ -61,8 +61,15 @@ def key_of(config: Config) -> tuple[str, list[str]]:
     return cache_key(STAGE, check_inputs(config, fingerprints=fps, packages=package_versions(CHECK_PACKAGES))), unpinned(fps)
 
 
-def data_check(config: Config, *, fmt: str = "text", out: TextIO, env: Mapping[str, str] | None = None,
-               hub_loader: HubLoader = load_hub_split, no_cache: bool = False) -> int:
+def data_check(
+    config: Config,
+    *,
+    fmt: str = "text",
+    out: TextIO,
+    env: Mapping[str, str] | None = None,
+    hub_loader: HubLoader = load_hub_split,
+    no_cache: bool = False,
+) -> int:
     """Run every check of ml.yaml; 0 when all pass or only warn (data.checks.severity), DataCheckError
     (exit 3) when one whose severity is error fails."""
     layout = Layout(config.root)
@@ -74,8 +81,15 @@ def data_check(config: Config, *, fmt: str = "text", out: TextIO, env: Mapping[s
         report = reports.build(tables, run_checks(tables, config.data), config.data)
         write_report(dest, report, reports.markdown(report))
 
-    _, cached = through_cache(StageCache(layout.cache), STAGE, key, dest, mode=mode(no_cache=no_cache, unseen=unseen),
-                              compute=compute, restored=lambda: None)
+    _, cached = through_cache(
+        StageCache(layout.cache),
+        STAGE,
+        key,
+        dest,
+        mode=mode(no_cache=no_cache, unseen=unseen),
+        compute=compute,
+        restored=lambda: None,
+    )
     # One path after the cache: what is judged and shown is the report on disk, computed or restored.
     report = json.loads((dest / "report.json").read_text(encoding="utf-8"))
     add_summary((dest / "report.md").read_text(encoding="utf-8"), env)

@@ -37,6 +37,7 @@ Check = Callable[[Tables, Data], list[Outcome]]
 
 # --- primitives over columns ---------------------------------------------------------------
 
+
 def as_texts(values: Sequence[object]) -> list[str | None]:
     """Text values, None for a missing or non-text one (the columns check reports the latter)."""
     return [v if isinstance(v, str) else None for v in values]
@@ -84,11 +85,14 @@ def length_violations(texts: Sequence[str | None], low: int, high: int) -> list[
 
 # --- formatting ---------------------------------------------------------------------------
 
-def _first(table: Table, rows: Sequence[int], values: Sequence[object] | None = None,
-           describe: Callable[[object], str] = repr) -> tuple[str, ...]:
+
+def _first(
+    table: Table, rows: Sequence[int], values: Sequence[object] | None = None, describe: Callable[[object], str] = repr
+) -> tuple[str, ...]:
     """The first offending rows' locations, each followed by (its value, described) when values are given."""
-    return tuple(f"{table.locations[i]} ({describe(values[i])})" if values is not None else table.locations[i]
-                 for i in rows[:SHOWN])
+    return tuple(
+        f"{table.locations[i]} ({describe(values[i])})" if values is not None else table.locations[i] for i in rows[:SHOWN]
+    )
 
 
 def _listing(rows: Sequence[str], total: int) -> str:
@@ -110,6 +114,7 @@ def _texts(table: Table, data: Data) -> list[str | None]:
 
 # --- the checks ---------------------------------------------------------------------------
 
+
 def _type_name(v: object) -> str:
     return type(v).__name__
 
@@ -122,27 +127,52 @@ def check_columns(tables: Tables, data: Data) -> list[Outcome]:
         if missing:
             hint = {data.text_column: "data.text_column", data.label_column: "data.label_column"}
             fix = " or ".join(dict.fromkeys(hint.get(c, "data.slice_columns") for c in missing))
-            out.append(Outcome(check="columns", split=role, passed=False, value=len(missing), limit=0,
-                               message=f"{t.source}: no column {', '.join(map(repr, missing))} "
-                                       f"(columns: {', '.join(t.columns) or 'none'}); rename it in the data or set {fix}"))
+            out.append(
+                Outcome(
+                    check="columns",
+                    split=role,
+                    passed=False,
+                    value=len(missing),
+                    limit=0,
+                    message=f"{t.source}: no column {', '.join(map(repr, missing))} "
+                    f"(columns: {', '.join(t.columns) or 'none'}); rename it in the data or set {fix}",
+                )
+            )
             continue
         texts, labels = t.columns[data.text_column], t.columns[data.label_column]
         bad_text = [i for i, v in enumerate(texts) if not is_missing(v) and not isinstance(v, str)]
-        bad_label = [i for i, v in enumerate(labels)
-                     if not is_missing(v) and (isinstance(v, bool) or not isinstance(v, (str, int, float)))]
+        bad_label = [
+            i for i, v in enumerate(labels) if not is_missing(v) and (isinstance(v, bool) or not isinstance(v, (str, int, float)))
+        ]
         problems = []
         if bad_text:
-            problems.append(f"column {data.text_column!r} must hold text; other values in {count(len(bad_text), 'row')}"
-                            + _listing(_first(t, bad_text, texts, _type_name), len(bad_text)))
+            problems.append(
+                f"column {data.text_column!r} must hold text; other values in {count(len(bad_text), 'row')}"
+                + _listing(_first(t, bad_text, texts, _type_name), len(bad_text))
+            )
         if bad_label:
-            problems.append(f"column {data.label_column!r} must hold label names or indices; "
-                            f"other values in {count(len(bad_label), 'row')}"
-                            + _listing(_first(t, bad_label, labels, _type_name), len(bad_label)))
+            problems.append(
+                f"column {data.label_column!r} must hold label names or indices; "
+                f"other values in {count(len(bad_label), 'row')}"
+                + _listing(_first(t, bad_label, labels, _type_name), len(bad_label))
+            )
         rows = _first(t, bad_text) + _first(t, bad_label)
-        message = f"{t.source}: " + "; ".join(problems) if problems else \
-            f"{t.source}: columns {', '.join(map(repr, (data.text_column, data.label_column, *data.slice_columns)))} present"
-        out.append(Outcome(check="columns", split=role, passed=not problems, value=len(bad_text) + len(bad_label),
-                           limit=0, message=message, rows=rows))
+        message = (
+            f"{t.source}: " + "; ".join(problems)
+            if problems
+            else f"{t.source}: columns {', '.join(map(repr, (data.text_column, data.label_column, *data.slice_columns)))} present"
+        )
+        out.append(
+            Outcome(
+                check="columns",
+                split=role,
+                passed=not problems,
+                value=len(bad_text) + len(bad_label),
+                limit=0,
+                message=message,
+                rows=rows,
+            )
+        )
     return out
 
 
@@ -162,8 +192,9 @@ def check_min_rows(tables: Tables, data: Data) -> list[Outcome]:
     return out
 
 
-def _fraction_check(name: str, limit_name: str, limit: float, what: str,
-                    find: Callable[[Table], list[int]], tables: Tables) -> list[Outcome]:
+def _fraction_check(
+    name: str, limit_name: str, limit: float, what: str, find: Callable[[Table], list[int]], tables: Tables
+) -> list[Outcome]:
     out: list[Outcome] = []
     for role, t in tables.items():
         rows = find(t)
@@ -178,14 +209,26 @@ def _fraction_check(name: str, limit_name: str, limit: float, what: str,
 
 def check_null_fraction(tables: Tables, data: Data) -> list[Outcome]:
     """Rows missing the text or the label, per split, at most data.checks.max_null_fraction."""
-    return _fraction_check("null_fraction", "max_null_fraction", data.checks.max_null_fraction, "miss the text or the label",
-                           lambda t: null_rows(t.column(data.text_column), t.column(data.label_column)), tables)
+    return _fraction_check(
+        "null_fraction",
+        "max_null_fraction",
+        data.checks.max_null_fraction,
+        "miss the text or the label",
+        lambda t: null_rows(t.column(data.text_column), t.column(data.label_column)),
+        tables,
+    )
 
 
 def check_empty_texts(tables: Tables, data: Data) -> list[Outcome]:
     """Empty or whitespace-only texts, per split, at most data.checks.max_empty_fraction."""
-    return _fraction_check("empty_texts", "max_empty_fraction", data.checks.max_empty_fraction,
-                           "have an empty or whitespace-only text", lambda t: empty_rows(_texts(t, data)), tables)
+    return _fraction_check(
+        "empty_texts",
+        "max_empty_fraction",
+        data.checks.max_empty_fraction,
+        "have an empty or whitespace-only text",
+        lambda t: empty_rows(_texts(t, data)),
+        tables,
+    )
 
 
 def check_labels(tables: Tables, data: Data) -> list[Outcome]:
@@ -195,12 +238,15 @@ def check_labels(tables: Tables, data: Data) -> list[Outcome]:
         values = t.column(data.label_column)
         rows = unknown_labels(values, data.labels)
         first = _first(t, rows, values)
-        message = (f"{t.source}: {count(len(rows), 'row')} with a label outside {list(data.labels)} "
-                   f"(or its indices 0-{len(data.labels) - 1})" + _listing(first, len(rows))
-                   + label_hint([values[i] for i in rows])
-                   if rows else f"{t.source}: every label is in {list(data.labels)}")
-        out.append(Outcome(check="labels", split=role, passed=not rows, value=len(rows), limit=0, message=message,
-                           rows=_first(t, rows)))
+        message = (
+            f"{t.source}: {count(len(rows), 'row')} with a label outside {list(data.labels)} "
+            f"(or its indices 0-{len(data.labels) - 1})" + _listing(first, len(rows)) + label_hint([values[i] for i in rows])
+            if rows
+            else f"{t.source}: every label is in {list(data.labels)}"
+        )
+        out.append(
+            Outcome(check="labels", split=role, passed=not rows, value=len(rows), limit=0, message=message, rows=_first(t, rows))
+        )
     return out
 
 
@@ -214,13 +260,23 @@ def check_duplicates(tables: Tables, data: Data) -> list[Outcome]:
         frac = _fraction(len(dups), len(t))
         passed = frac <= limit
         first = tuple(f"{t.locations[i]} repeats {t.locations[j]}" for i, j, _ in dups[:SHOWN])
-        message = f"{t.source}: {len(dups)} of {len(t)} rows ({frac:.1%}) repeat an earlier text after normalization " \
-                  f"({exact} exact)"
+        message = (
+            f"{t.source}: {len(dups)} of {len(t)} rows ({frac:.1%}) repeat an earlier text after normalization ({exact} exact)"
+        )
         if not passed:
             message += f", above max_duplicate_fraction {limit}; first" + _listing(first, len(dups))
-        out.append(Outcome(check="duplicates", split=role, passed=passed, value=frac, limit=limit, message=message,
-                           rows=tuple(t.locations[i] for i, *_ in dups[:SHOWN]),
-                           details={"normalized": len(dups), "exact": exact}))
+        out.append(
+            Outcome(
+                check="duplicates",
+                split=role,
+                passed=passed,
+                value=frac,
+                limit=limit,
+                message=message,
+                rows=tuple(t.locations[i] for i, *_ in dups[:SHOWN]),
+                details={"normalized": len(dups), "exact": exact},
+            )
+        )
     return out
 
 
@@ -233,11 +289,17 @@ def check_text_length(tables: Tables, data: Data) -> list[Outcome]:
         rows = length_violations(texts, low, high)
         lengths = [len(x) for x in texts if x is not None]
         span = f"{min(lengths)}-{max(lengths)}" if lengths else "none"
-        message = f"{t.source}: {count(len(rows), 'text')} outside {low}..{high} characters" + \
-            _listing(_first(t, rows, texts, lambda x: _chars(len(str(x)))), len(rows)) if rows \
+        message = (
+            f"{t.source}: {count(len(rows), 'text')} outside {low}..{high} characters"
+            + _listing(_first(t, rows, texts, lambda x: _chars(len(str(x)))), len(rows))
+            if rows
             else f"{t.source}: text lengths {span} characters, within {low}..{high}"
-        out.append(Outcome(check="text_length", split=role, passed=not rows, value=len(rows), limit=0, message=message,
-                           rows=_first(t, rows)))
+        )
+        out.append(
+            Outcome(
+                check="text_length", split=role, passed=not rows, value=len(rows), limit=0, message=message, rows=_first(t, rows)
+            )
+        )
     return out
 
 
@@ -253,12 +315,24 @@ def check_min_rows_per_class(tables: Tables, data: Data) -> list[Outcome]:
         counts = label_counts(t.column(data.label_column), data.labels)
         short = [(name, n) for name, n in zip(data.labels, counts, strict=True) if n < limit]
         if short:
-            message = f"{t.source}: " + ", ".join(f"label {name!r} has {count(n, 'row')}" for name, n in short) + \
-                f", fewer than min_rows_per_class {limit}"
+            message = (
+                f"{t.source}: "
+                + ", ".join(f"label {name!r} has {count(n, 'row')}" for name, n in short)
+                + f", fewer than min_rows_per_class {limit}"
+            )
         else:
             message = f"{t.source}: every label has at least {count(limit, 'row')} (fewest: {min(counts)})"
-        out.append(Outcome(check="min_rows_per_class", split=role, passed=not short, value=min(counts), limit=limit,
-                           message=message, details=dict(zip(data.labels, counts, strict=True))))
+        out.append(
+            Outcome(
+                check="min_rows_per_class",
+                split=role,
+                passed=not short,
+                value=min(counts),
+                limit=limit,
+                message=message,
+                details=dict(zip(data.labels, counts, strict=True)),
+            )
+        )
     return out
 
 
@@ -271,18 +345,31 @@ def check_class_balance(tables: Tables, data: Data) -> list[Outcome]:
         most, least = max(counts, key=counts.__getitem__), min(counts, key=counts.__getitem__)
         if counts[least] == 0:
             absent = [name for name, n in counts.items() if n == 0]
-            out.append(Outcome(check="class_balance", split=role, passed=False, value=None, limit=limit, details=counts,
-                               message=f"{t.source}: label {', '.join(map(repr, absent))} has no rows; "
-                                       f"the model cannot learn it (max_class_imbalance {limit})"))
+            out.append(
+                Outcome(
+                    check="class_balance",
+                    split=role,
+                    passed=False,
+                    value=None,
+                    limit=limit,
+                    details=counts,
+                    message=f"{t.source}: label {', '.join(map(repr, absent))} has no rows; "
+                    f"the model cannot learn it (max_class_imbalance {limit})",
+                )
+            )
             continue
         ratio = counts[most] / counts[least]
-        message = f"{t.source}: every label has {count(counts[most], 'row')}: ratio 1.00" if ratio == 1 else \
-            f"{t.source}: most frequent label {most!r} has {count(counts[most], 'row')}, least frequent {least!r} " \
+        message = (
+            f"{t.source}: every label has {count(counts[most], 'row')}: ratio 1.00"
+            if ratio == 1
+            else f"{t.source}: most frequent label {most!r} has {count(counts[most], 'row')}, least frequent {least!r} "
             f"{counts[least]}: ratio {ratio:.2f}"
+        )
         passed = ratio <= limit
         message += f", above max_class_imbalance {limit}" if not passed else f" (max_class_imbalance {limit})"
-        out.append(Outcome(check="class_balance", split=role, passed=passed, value=ratio, limit=limit,
-                           message=message, details=counts))
+        out.append(
+            Outcome(check="class_balance", split=role, passed=passed, value=ratio, limit=limit, message=message, details=counts)
+        )
     return out
 
 
@@ -296,16 +383,30 @@ def check_leakage(tables: Tables, data: Data) -> list[Outcome]:
         for i, text in enumerate(_texts(ta, data)):
             if text is not None and text.strip():
                 seen.setdefault(text_hash(text), i)
-        for b in roles[a_i + 1:]:
+        for b in roles[a_i + 1 :]:
             tb = tables[b]
-            hits = [(i, seen[h]) for i, text in enumerate(_texts(tb, data))
-                    if text is not None and text.strip() and (h := text_hash(text)) in seen]
+            hits = [
+                (i, seen[h])
+                for i, text in enumerate(_texts(tb, data))
+                if text is not None and text.strip() and (h := text_hash(text)) in seen
+            ]
             first = tuple(f"{tb.locations[i]} = {ta.locations[j]}" for i, j in hits[:SHOWN])
-            message = (f"{tb.source}: {count(len(hits), 'text')} also in {ta.source} (after normalization)"
-                       + _listing(first, len(hits))
-                       if hits else f"{tb.source}: no text also in {ta.source}")
-            out.append(Outcome(check="leakage", split=f"{a}+{b}", passed=not hits, value=len(hits), limit=0,
-                               message=message, rows=tuple(tb.locations[i] for i, _ in hits[:SHOWN])))
+            message = (
+                f"{tb.source}: {count(len(hits), 'text')} also in {ta.source} (after normalization)" + _listing(first, len(hits))
+                if hits
+                else f"{tb.source}: no text also in {ta.source}"
+            )
+            out.append(
+                Outcome(
+                    check="leakage",
+                    split=f"{a}+{b}",
+                    passed=not hits,
+                    value=len(hits),
+                    limit=0,
+                    message=message,
+                    rows=tuple(tb.locations[i] for i, _ in hits[:SHOWN]),
+                )
+            )
     return out
 
 
@@ -345,8 +446,17 @@ def check_drift(tables: Tables, data: Data) -> list[Outcome]:
         else:
             message = f"{t.source}: against {ref.source}: {numbers} (threshold {threshold})"
         worst = max(measures.values()) if method == "psi" else min(measures.values())
-        out.append(Outcome(check="drift", split=role, passed=not drifted, value=worst, limit=threshold, message=message,
-                           details={"method": method, **measures}))
+        out.append(
+            Outcome(
+                check="drift",
+                split=role,
+                passed=not drifted,
+                value=worst,
+                limit=threshold,
+                message=message,
+                details={"method": method, **measures},
+            )
+        )
     return out
 
 

@@ -43,8 +43,9 @@ def fingerprints(config: Config, roles: Iterable[str] | None = None) -> dict[str
     wanted = None if roles is None else set(roles)
     hub = config.data.hub
     if hub is not None:
-        return {role: hub_fingerprint(hub, split) for role, split in hub_split_names(hub).items()
-                if wanted is None or role in wanted}
+        return {
+            role: hub_fingerprint(hub, split) for role, split in hub_split_names(hub).items() if wanted is None or role in wanted
+        }
     spec = holdout(config.data)
     split = spec is not None and (wanted is None or bool(wanted & {"train", "validation"}))
     out: dict[str, str] = {}

@@ -49,8 +49,13 @@ def hub_table(hub: HubDataset, role: str, split: str, loader: HubLoader = load_h
     dataset = loader(hub, split)
     source = f"{hub.id}[{split}]"
     locations = [f"{source}: row {i}" for i in range(1, len(dataset) + 1)]
-    return Table(role=role, source=source, columns=dataset.to_dict(), locations=locations,
-                 fingerprint=hub_fingerprint(hub, split, dataset._fingerprint))
+    return Table(
+        role=role,
+        source=source,
+        columns=dataset.to_dict(),
+        locations=locations,
+        fingerprint=hub_fingerprint(hub, split, dataset._fingerprint),
+    )
 
 
 def load_tables(config: Config, hub_loader: HubLoader = load_hub_split) -> dict[str, Table]:
@@ -62,10 +67,18 @@ def load_tables(config: Config, hub_loader: HubLoader = load_hub_split) -> dict[
     for role, rel in file_paths(config).items():
         fmt = infer_format(rel, data.format)
         if fmt is None:
-            raise ConfigError([Problem(str(config.path), 0, 0, f"data.{role}", f"cannot tell the format of {rel!r} "
-                                       "from its extension; set data.format (csv, tsv, json or parquet)")])
-        tables[role] = read_table(config.root / rel, role=role, source=rel, fmt=fmt, delimiter=data.delimiter,
-                                  key=f"data.{role}")
+            raise ConfigError(
+                [
+                    Problem(
+                        str(config.path),
+                        0,
+                        0,
+                        f"data.{role}",
+                        f"cannot tell the format of {rel!r} from its extension; set data.format (csv, tsv, json or parquet)",
+                    )
+                ]
+            )
+        tables[role] = read_table(config.root / rel, role=role, source=rel, fmt=fmt, delimiter=data.delimiter, key=f"data.{role}")
     if (spec := holdout(data)) is not None:
         tables["train"], tables["validation"] = split_table(tables["train"], data, spec)
     return {role: tables[role] for role in ROLES if role in tables}
@@ -79,8 +92,10 @@ def missing_columns(table: Table, data: Data) -> list[str]:
 def _rows_for_training(table: Table, data: Data) -> tuple[list[str], list[int]]:
     missing = missing_columns(table, data)
     if missing:
-        raise DataCheckError(f"{table.source}: no column {', '.join(map(repr, missing))} "
-                             f"(columns: {', '.join(table.columns) or 'none'}); set data.text_column / data.label_column")
+        raise DataCheckError(
+            f"{table.source}: no column {', '.join(map(repr, missing))} "
+            f"(columns: {', '.join(table.columns) or 'none'}); set data.text_column / data.label_column"
+        )
     texts: list[str] = []
     labels: list[int] = []
     bad: list[str] = []
@@ -96,9 +111,11 @@ def _rows_for_training(table: Table, data: Data) -> tuple[list[str], list[int]]:
             texts.append(text)
             labels.append(index)
     if bad:
-        raise DataCheckError(f"{table.source}: cannot use {count(len(bad), 'row')}: {'; '.join(bad[:_SHOWN])}"
-                             f"{'; ...' if len(bad) > _SHOWN else ''}{label_hint(bad_labels)}. "
-                             "Run `ml-ci data check` for the full report")
+        raise DataCheckError(
+            f"{table.source}: cannot use {count(len(bad), 'row')}: {'; '.join(bad[:_SHOWN])}"
+            f"{'; ...' if len(bad) > _SHOWN else ''}{label_hint(bad_labels)}. "
+            "Run `ml-ci data check` for the full report"
+        )
     if not texts:
         raise DataCheckError(f"{table.source}: the split has no rows")
     return texts, labels
@@ -123,8 +140,13 @@ def to_dataset(table: Table, data: Data) -> Dataset:
     from datasets import ClassLabel, Dataset, Features, Value
 
     columns = split_columns(table, data)
-    features = Features({TEXT: Value("string"), LABEL: ClassLabel(names=list(data.labels)),
-                         **{name: Value("string") for name in data.slice_columns}})
+    features = Features(
+        {
+            TEXT: Value("string"),
+            LABEL: ClassLabel(names=list(data.labels)),
+            **{name: Value("string") for name in data.slice_columns},
+        }
+    )
     return Dataset.from_dict(columns, features=features)
 
 
@@ -156,7 +178,9 @@ class Splits:
 def load_splits(config: Config, hub_loader: HubLoader = load_hub_split) -> Splits:
     """Every split of ml.yaml as a datasets.Dataset (see the module docstring), with its fingerprint."""
     tables = load_tables(config, hub_loader)
-    return Splits(datasets={role: to_dataset(t, config.data) for role, t in tables.items()},
-                  fingerprints={role: t.fingerprint for role, t in tables.items()},
-                  sources={role: t.source for role, t in tables.items()},
-                  labels=config.data.labels)
+    return Splits(
+        datasets={role: to_dataset(t, config.data) for role, t in tables.items()},
+        fingerprints={role: t.fingerprint for role, t in tables.items()},
+        sources={role: t.source for role, t in tables.items()},
+        labels=config.data.labels,
+    )

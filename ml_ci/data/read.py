@@ -20,8 +20,16 @@ from ml_ci.errors import DataCheckError, OperationalError
 # that carries more than this belongs on the hub (data.hub) or in object storage.
 MAX_FILE_BYTES = 1 << 30
 
-FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".json": "json", ".jsonl": "json", ".ndjson": "json",
-           ".parquet": "parquet", ".pq": "parquet"}
+FORMATS = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".json": "json",
+    ".jsonl": "json",
+    ".ndjson": "json",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
 # What a delimited file is split on when data.delimiter does not say.
 DELIMITERS = {"csv": ",", "tsv": "\t"}
 # How a delimiter is named in messages ("quote values that contain tabs").
@@ -70,8 +78,10 @@ def check_size(path: Path, source: str, limit: int = MAX_FILE_BYTES, *, key: str
     if path.is_dir():
         raise OperationalError(f"{source}: is a folder, not a data file")
     if size > limit:
-        raise DataCheckError(f"{source}: the file is {_size(size)}, above ml-ci's cap of {_size(limit)} for a data file; "
-                             "not read. Put large datasets on the hub (data.hub) or sample them")
+        raise DataCheckError(
+            f"{source}: the file is {_size(size)}, above ml-ci's cap of {_size(limit)} for a data file; "
+            "not read. Put large datasets on the hub (data.hub) or sample them"
+        )
 
 
 def read_bytes(path: Path, source: str, limit: int = MAX_FILE_BYTES, *, key: str | None = None) -> bytes:
@@ -92,8 +102,9 @@ def decode(data: bytes, source: str) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         line = data.count(b"\n", 0, e.start) + 1
-        raise DataCheckError(f"{source}:{line}: not valid UTF-8 (byte 0x{data[e.start]:02x} at offset {e.start}); "
-                             "save the file as UTF-8") from None
+        raise DataCheckError(
+            f"{source}:{line}: not valid UTF-8 (byte 0x{data[e.start]:02x} at offset {e.start}); save the file as UTF-8"
+        ) from None
 
 
 def _other_delimiter(header: list[str], delimiter: str) -> str | None:
@@ -123,14 +134,18 @@ def parse_csv(text: str, source: str, delimiter: str = ",") -> tuple[dict[str, l
                     raise DataCheckError(f"{source}:{start}: the header names column {seen[0]!r} twice")
                 if (other := _other_delimiter(header, delimiter)) is not None:
                     # One column whose name holds a tab: the file is split on tabs, not on commas.
-                    raise DataCheckError(f"{source}:{start}: the header {header[0]!r} holds {_ONE[other]} but is read as "
-                                         f"one column, split on {_plural(delimiter)}; set data.delimiter: "
-                                         f"{_shown_delimiter(other)}" + (" (or name the file .tsv)" if other == "\t" else ""))
+                    raise DataCheckError(
+                        f"{source}:{start}: the header {header[0]!r} holds {_ONE[other]} but is read as "
+                        f"one column, split on {_plural(delimiter)}; set data.delimiter: "
+                        f"{_shown_delimiter(other)}" + (" (or name the file .tsv)" if other == "\t" else "")
+                    )
                 continue
             if len(record) != len(header):
-                raise DataCheckError(f"{source}:{start}: {len(record)} fields, but the header has {len(header)} "
-                                     f"({', '.join(header)}); quote values that contain "
-                                     f"{_plural(delimiter)}")
+                raise DataCheckError(
+                    f"{source}:{start}: {len(record)} fields, but the header has {len(header)} "
+                    f"({', '.join(header)}); quote values that contain "
+                    f"{_plural(delimiter)}"
+                )
             rows.append(record)
             locations.append(f"{source}:{start}")
     except csv.Error as e:
@@ -157,8 +172,9 @@ def parse_json(text: str, source: str) -> tuple[dict[str, list[object]], list[st
             raise DataCheckError(f"{source}:{e.lineno}: invalid JSON: {e.msg}") from None
         for i, record in enumerate(value, 1):
             if not isinstance(record, dict):
-                raise DataCheckError(f"{source}: row {i}: expected an object with the columns as keys, "
-                                     f"got {type(record).__name__}")
+                raise DataCheckError(
+                    f"{source}: row {i}: expected an object with the columns as keys, got {type(record).__name__}"
+                )
         return _columns_of(value), [f"{source}: row {i}" for i in range(1, len(value) + 1)]
     records: list[dict[str, object]] = []
     locations: list[str] = []
@@ -191,8 +207,16 @@ def parse_parquet(data: bytes, source: str) -> tuple[dict[str, list[object]], li
     return columns, [f"{source}: row {i}" for i in range(1, table.num_rows + 1)]
 
 
-def read_table(path: Path, *, role: str, source: str, fmt: str, delimiter: str | None = None,
-               limit: int = MAX_FILE_BYTES, key: str | None = None) -> Table:
+def read_table(
+    path: Path,
+    *,
+    role: str,
+    source: str,
+    fmt: str,
+    delimiter: str | None = None,
+    limit: int = MAX_FILE_BYTES,
+    key: str | None = None,
+) -> Table:
     """Read one split file. DataCheckError for bad content (exit 3), OperationalError when unreadable (exit 1).
     `key` names the ml.yaml setting that points at the file, for a missing one."""
     data = read_bytes(path, source, limit, key=key)

@@ -40,10 +40,20 @@ def build(tables: Mapping[str, Table], outcomes: Sequence[Outcome], data: Data) 
         "warnings": sum(1 for o in outcomes if not o.passed and o.severity == "warn"),
         "fingerprint": combined({role: t.fingerprint for role, t in tables.items()}),
         "splits": splits,
-        "checks": [{"check": o.check, "split": o.split, "passed": o.passed, "severity": o.severity,
-                    "value": _number(o.value), "limit": _number(o.limit), "message": o.message, "rows": list(o.rows),
-                    "details": o.details}
-                   for o in outcomes],
+        "checks": [
+            {
+                "check": o.check,
+                "split": o.split,
+                "passed": o.passed,
+                "severity": o.severity,
+                "value": _number(o.value),
+                "limit": _number(o.limit),
+                "message": o.message,
+                "rows": list(o.rows),
+                "details": o.details,
+            }
+            for o in outcomes
+        ],
     }
 
 
@@ -83,8 +93,7 @@ def markdown(report: Mapping[str, Any]) -> str:
     """The report as one markdown table, failures first, then warnings."""
     checks = report["checks"]
     verdict = ("❌ " if failed(report) else "✅ ") + _verdict(report)
-    lines = [f"## Data check: {verdict}", "",
-             "| split | source | rows | fingerprint |", "| --- | --- | ---: | --- |"]
+    lines = [f"## Data check: {verdict}", "", "| split | source | rows | fingerprint |", "| --- | --- | ---: | --- |"]
     for role, s in report["splits"].items():
         lines.append(f"| {role} | `{_cell(s['source'])}` | {s['rows']} | `{s['fingerprint'][:19]}` |")
     lines += ["", "| | check | split | value | limit | detail |", "| --- | --- | --- | ---: | ---: | --- |"]
@@ -106,5 +115,7 @@ def text_lines(report: Mapping[str, Any]) -> list[str]:
 def failure_message(report: Mapping[str, Any]) -> str:
     """The DataCheckError text: every failed check with its numbers, first rows and what changes it."""
     bad = failed(report)
-    return "\n".join([f"{count(len(bad), 'data check')} failed:"]
-                     + [f"  {c['check']}: {c['message']}\n    to pass: {fix(c['check'])}" for c in bad])
+    return "\n".join(
+        [f"{count(len(bad), 'data check')} failed:"]
+        + [f"  {c['check']}: {c['message']}\n    to pass: {fix(c['check'])}" for c in bad]
+    )

@@ -74,8 +74,16 @@ def held_out(texts: Sequence[object], labels: Sequence[int | None], fraction: fl
 
 def derived_fingerprint(file_fingerprint: str, data: Data, spec: SplitFrom, role: str) -> str:
     """The fingerprint of one side of the split: the file's, with everything that decides the rows."""
-    parts = [ALGORITHM, file_fingerprint, role, repr(spec.fraction), str(spec.seed), data.text_column, data.label_column,
-             *data.labels]
+    parts = [
+        ALGORITHM,
+        file_fingerprint,
+        role,
+        repr(spec.fraction),
+        str(spec.seed),
+        data.text_column,
+        data.label_column,
+        *data.labels,
+    ]
     return "sha256:" + hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
 
@@ -86,8 +94,13 @@ def source_of(rel: str, spec: SplitFrom) -> str:
 
 def _rows(table: Table, rows: Sequence[int], *, role: str, source: str, fingerprint: str) -> Table:
     # Each row keeps its location in the training file, so messages point at the line to fix.
-    return Table(role=role, source=source, columns={name: [values[i] for i in rows] for name, values in table.columns.items()},
-                 locations=[table.locations[i] for i in rows], fingerprint=fingerprint)
+    return Table(
+        role=role,
+        source=source,
+        columns={name: [values[i] for i in rows] for name, values in table.columns.items()},
+        locations=[table.locations[i] for i in rows],
+        fingerprint=fingerprint,
+    )
 
 
 def split_table(train: Table, data: Data, spec: SplitFrom) -> tuple[Table, Table]:
@@ -96,7 +109,19 @@ def split_table(train: Table, data: Data, spec: SplitFrom) -> tuple[Table, Table
     held = held_out(train.column(data.text_column), labels, spec.fraction, spec.seed)
     chosen = set(held)
     kept = [i for i in range(len(train)) if i not in chosen]
-    return (_rows(train, kept, role="train", source=train.source,
-                  fingerprint=derived_fingerprint(train.fingerprint, data, spec, "train")),
-            _rows(train, held, role="validation", source=source_of(train.source, spec),
-                  fingerprint=derived_fingerprint(train.fingerprint, data, spec, "validation")))
+    return (
+        _rows(
+            train,
+            kept,
+            role="train",
+            source=train.source,
+            fingerprint=derived_fingerprint(train.fingerprint, data, spec, "train"),
+        ),
+        _rows(
+            train,
+            held,
+            role="validation",
+            source=source_of(train.source, spec),
+            fingerprint=derived_fingerprint(train.fingerprint, data, spec, "validation"),
+        ),
+    )

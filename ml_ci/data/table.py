@@ -65,8 +65,10 @@ def label_hint(values: Sequence[object]) -> str:
             except ValueError:
                 continue
             if number.is_integer():
-                return (f"; labels such as {value!r} are read as text: write label indices as integers "
-                        f"({int(number)}) or as names from data.labels")
+                return (
+                    f"; labels such as {value!r} are read as text: write label indices as integers "
+                    f"({int(number)}) or as names from data.labels"
+                )
     return ""
 
 

@@ -33,8 +33,10 @@ def rules(name: str, namespace: str, monitoring: Monitoring) -> list[dict[str, A
     out: list[dict[str, Any]] = [
         {
             "alert": "ModelLatencyP95High",
-            "expr": (f"histogram_quantile(0.95, sum by (le) (rate({LATENCY_HISTOGRAM}_bucket{{{scope}}}[{WINDOW}])))"
-                     f" > {_fmt(monitoring.p95_latency_ms / 1000)}"),
+            "expr": (
+                f"histogram_quantile(0.95, sum by (le) (rate({LATENCY_HISTOGRAM}_bucket{{{scope}}}[{WINDOW}])))"
+                f" > {_fmt(monitoring.p95_latency_ms / 1000)}"
+            ),
             "for": hold,
             "labels": {**labels, "severity": "warning"},
             "annotations": {
@@ -44,8 +46,10 @@ def rules(name: str, namespace: str, monitoring: Monitoring) -> list[dict[str, A
         },
         {
             "alert": "ModelErrorRateHigh",
-            "expr": (f'sum(rate({REQUESTS_TOTAL}{{{predict}, {STATUS_LABEL}=~"5.."}}[{WINDOW}]))'
-                     f" / sum(rate({REQUESTS_TOTAL}{{{predict}}}[{WINDOW}])) > {_fmt(monitoring.error_rate)}"),
+            "expr": (
+                f'sum(rate({REQUESTS_TOTAL}{{{predict}, {STATUS_LABEL}=~"5.."}}[{WINDOW}]))'
+                f" / sum(rate({REQUESTS_TOTAL}{{{predict}}}[{WINDOW}])) > {_fmt(monitoring.error_rate)}"
+            ),
             "for": hold,
             "labels": {**labels, "severity": "critical"},
             "annotations": {
@@ -56,15 +60,17 @@ def rules(name: str, namespace: str, monitoring: Monitoring) -> list[dict[str, A
     ]
     if monitoring.no_traffic_minutes > 0:
         quiet = f"{monitoring.no_traffic_minutes}m"
-        out.append({
-            "alert": "ModelNoTraffic",
-            # `or vector(0)`: a server that was never scraped has no series at all, which is also no traffic.
-            "expr": f"(sum(increase({REQUESTS_TOTAL}{{{predict}}}[{quiet}])) or vector(0)) == 0",
-            "for": hold,
-            "labels": {**labels, "severity": "warning"},
-            "annotations": {
-                "summary": f"{name}: no request in {monitoring.no_traffic_minutes} minutes",
-                "description": f"No request reached {name} in {namespace} for {quiet}.",
-            },
-        })
+        out.append(
+            {
+                "alert": "ModelNoTraffic",
+                # `or vector(0)`: a server that was never scraped has no series at all, which is also no traffic.
+                "expr": f"(sum(increase({REQUESTS_TOTAL}{{{predict}}}[{quiet}])) or vector(0)) == 0",
+                "for": hold,
+                "labels": {**labels, "severity": "warning"},
+                "annotations": {
+                    "summary": f"{name}: no request in {monitoring.no_traffic_minutes} minutes",
+                    "description": f"No request reached {name} in {namespace} for {quiet}.",
+                },
+            }
+        )
     return out

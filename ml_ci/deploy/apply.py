@@ -21,10 +21,15 @@ from ml_ci.errors import DeployError
 
 FIELD_MANAGER = "ml-ci"
 APPLY = "application/apply-patch+yaml"
-PLURALS = {"Deployment": "deployments", "Service": "services", "ConfigMap": "configmaps",
-           "HorizontalPodAutoscaler": "horizontalpodautoscalers",
-           "PodDisruptionBudget": "poddisruptionbudgets", "ServiceMonitor": "servicemonitors",
-           "PrometheusRule": "prometheusrules"}
+PLURALS = {
+    "Deployment": "deployments",
+    "Service": "services",
+    "ConfigMap": "configmaps",
+    "HorizontalPodAutoscaler": "horizontalpodautoscalers",
+    "PodDisruptionBudget": "poddisruptionbudgets",
+    "ServiceMonitor": "servicemonitors",
+    "PrometheusRule": "prometheusrules",
+}
 RETRYABLE = frozenset({409, 429, 500, 502, 503, 504})
 
 
@@ -48,8 +53,7 @@ def api_client(environ: Mapping[str, str], context: Optional[str] = None) -> Any
         try:
             config.load_incluster_config()  # type: ignore[no-untyped-call]
         except Exception as e:
-            raise DeployError(f"no Kubernetes credentials: the kubeconfig {path}: {kube_error}; "
-                              f"in-cluster: {e}") from None
+            raise DeployError(f"no Kubernetes credentials: the kubeconfig {path}: {kube_error}; in-cluster: {e}") from None
     return client.ApiClient()
 
 
@@ -61,45 +65,60 @@ class Kube:
         self.attempts = attempts
         self.sleep = sleep
 
-    def request(self, method: str, path: str, *, query: Optional[dict[str, str]] = None, body: Any = None,
-                content_type: Optional[str] = None) -> tuple[int, Any]:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Optional[dict[str, str]] = None,
+        body: Any = None,
+        content_type: Optional[str] = None,
+    ) -> tuple[int, Any]:
         headers = {"Accept": "application/json"}
         if content_type:
             headers["Content-Type"] = content_type
         if query:
             path = f"{path}?{urllib.parse.urlencode(query)}"
         for attempt in range(1, self.attempts + 1):
-            m, url, hdrs, data, post = self.client.param_serialize(method, path, header_params=headers, body=body,
-                                                                   auth_settings=["BearerToken"])
+            m, url, hdrs, data, post = self.client.param_serialize(
+                method, path, header_params=headers, body=body, auth_settings=["BearerToken"]
+            )
             try:
                 resp = self.client.call_api(m, url, header_params=hdrs, body=data, post_params=post, _request_timeout=30)
                 raw = resp.read()
             except Exception as e:  # urllib3 raises many kinds; all mean "no answer"
                 if attempt == self.attempts:
                     raise DeployError(f"the Kubernetes API at {self.client.configuration.host} does not answer ({e})") from None
-                self.sleep(min(4.0, 0.25 * 2 ** attempt))
+                self.sleep(min(4.0, 0.25 * 2**attempt))
                 continue
             status = resp.status
             payload = json.loads(raw) if raw else {}
             if status in (401, 403):
                 reason = payload.get("message", "") if isinstance(payload, dict) else ""
-                raise DeployError(f"the Kubernetes API denied {method} {path.split('?')[0]} (HTTP {status}"
-                                  f"{': ' + reason if reason else ''}); check the kubeconfig's credentials and RBAC")
+                raise DeployError(
+                    f"the Kubernetes API denied {method} {path.split('?')[0]} (HTTP {status}"
+                    f"{': ' + reason if reason else ''}); check the kubeconfig's credentials and RBAC"
+                )
             if status in RETRYABLE and attempt < self.attempts:
-                self.sleep(min(4.0, 0.25 * 2 ** attempt))
+                self.sleep(min(4.0, 0.25 * 2**attempt))
                 continue
             return status, payload
         raise AssertionError("unreachable")
 
     def apply(self, obj: Manifest) -> Any:
-        status, payload = self.request("PATCH", object_path(obj), body=obj, content_type=APPLY,
-                                       query={"fieldManager": FIELD_MANAGER, "force": "true"})
+        status, payload = self.request(
+            "PATCH", object_path(obj), body=obj, content_type=APPLY, query={"fieldManager": FIELD_MANAGER, "force": "true"}
+        )
         if status == 404 and obj["kind"] in ("ServiceMonitor", "PrometheusRule"):
-            raise DeployError(f"the cluster has no {obj['kind']} resource: install the Prometheus Operator's CRDs "
-                              "or set monitoring.enabled: false")
+            raise DeployError(
+                f"the cluster has no {obj['kind']} resource: install the Prometheus Operator's CRDs "
+                "or set monitoring.enabled: false"
+            )
         if status >= 300:
-            raise DeployError(f"server-side apply of {obj['kind']}/{obj['metadata']['name']} failed: HTTP {status} "
-                              f"{payload.get('message', '') if isinstance(payload, dict) else ''}".rstrip())
+            raise DeployError(
+                f"server-side apply of {obj['kind']}/{obj['metadata']['name']} failed: HTTP {status} "
+                f"{payload.get('message', '') if isinstance(payload, dict) else ''}".rstrip()
+            )
         return payload
 
     def get_deployment(self, namespace: str, name: str) -> Optional[dict[str, Any]]:
@@ -139,8 +158,16 @@ class Rollout:
     message: str
 
 
-def watch(kube: Kube, deployment: Manifest, image: str, *, timeout: float, poll: float = 1.0,
-          clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> Rollout:
+def watch(
+    kube: Kube,
+    deployment: Manifest,
+    image: str,
+    *,
+    timeout: float,
+    poll: float = 1.0,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Rollout:
     """Poll the Deployment and its pods until the rollout completes, fails, or `timeout` passes."""
     meta = deployment["metadata"]
     selector = deployment["spec"]["selector"]["matchLabels"]
@@ -158,8 +185,10 @@ def watch(kube: Kube, deployment: Manifest, image: str, *, timeout: float, poll:
         if clock() >= deadline:
             unready = rollout.unready_pods(pods)
             if unready:
-                return Rollout(False, f"readiness never became true within {timeout:.0f} s: pods {', '.join(unready)} "
-                                      f"not Ready ({last.message})")
+                return Rollout(
+                    False,
+                    f"readiness never became true within {timeout:.0f} s: pods {', '.join(unready)} not Ready ({last.message})",
+                )
             return Rollout(False, f"the rollout did not complete within {timeout:.0f} s ({last.message})")
         sleep(poll)
 

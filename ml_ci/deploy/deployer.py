@@ -66,8 +66,9 @@ def environment(config: Config, name: str) -> Environment:
         return deploy.environment(name)
     except KeyError:
         known = ", ".join(e.name for e in deploy.environments)
-        raise ConfigError([Problem(str(config.path), 0, 0, "deploy.environments",
-                                   f"no environment named {name!r} (ml.yaml has: {known})")]) from None
+        raise ConfigError(
+            [Problem(str(config.path), 0, 0, "deploy.environments", f"no environment named {name!r} (ml.yaml has: {known})")]
+        ) from None
 
 
 def build_inputs(config: Config, image: Optional[str]) -> Inputs:
@@ -76,8 +77,10 @@ def build_inputs(config: Config, image: Optional[str]) -> Inputs:
     if image:
         ref = parse(image)
     else:
-        ref = image_from_record(read_json(layout.image_record, "the image record", "run `ml-ci build --push` or pass --image"),
-                                str(layout.image_record))
+        ref = image_from_record(
+            read_json(layout.image_record, "the image record", "run `ml-ci build --push` or pass --image"),
+            str(layout.image_record),
+        )
     eval_record = read_json(layout.eval_record, "the evaluation record", "run `ml-ci evaluate` first")
     golden_path = layout.export_dir / "golden.json"
     golden = read_json(golden_path, "golden examples", "") if golden_path.is_file() else None
@@ -88,8 +91,17 @@ def build_inputs(config: Config, image: Optional[str]) -> Inputs:
 
 
 class Deployer:
-    def __init__(self, config: Config, environ: Mapping[str, str], *, kube: Any = None, check_registry: bool = True,
-                 watch_timeout: Optional[float] = None, docker: Any = None, log: Callable[[str], None] = print):
+    def __init__(
+        self,
+        config: Config,
+        environ: Mapping[str, str],
+        *,
+        kube: Any = None,
+        check_registry: bool = True,
+        watch_timeout: Optional[float] = None,
+        docker: Any = None,
+        log: Callable[[str], None] = print,
+    ):
         self.config = config
         self.environ = environ
         self.kube = kube
@@ -110,29 +122,50 @@ class Deployer:
         remote = resolve_remote(g.repo, self.config.root, self.environ)
         token = self.environ.get(g.token_env) or None
         if token and insecure_http(remote) and not (g.allow_insecure_http or self.environ.get(ALLOW_HTTP_ENV) == "1"):
-            raise DeployError(f"deploy.gitops.repo {remote.url} is plain http://: git would send the token in ${g.token_env} "
-                              "unencrypted (as Basic auth), so nothing was sent; use an https:// URL, or allow it with "
-                              f"deploy.gitops.allow_insecure_http: true in ml.yaml or {ALLOW_HTTP_ENV}=1")
-        hint = f"check the token in ${g.token_env}, named by deploy.gitops.token_env" if token else \
-            f"set ${g.token_env}, named by deploy.gitops.token_env, to a token that can push to {g.repo}"
+            raise DeployError(
+                f"deploy.gitops.repo {remote.url} is plain http://: git would send the token in ${g.token_env} "
+                "unencrypted (as Basic auth), so nothing was sent; use an https:// URL, or allow it with "
+                f"deploy.gitops.allow_insecure_http: true in ml.yaml or {ALLOW_HTTP_ENV}=1"
+            )
+        hint = (
+            f"check the token in ${g.token_env}, named by deploy.gitops.token_env"
+            if token
+            else f"set ${g.token_env}, named by deploy.gitops.token_env, to a token that can push to {g.repo}"
+        )
         return gitops.GitOpsRepo(remote, g.branch, token=token, auth_hint=hint, create=g.create)
 
-    def _smoke(self, env: Environment, inputs: Inputs, base_url: str,
-               alive: Callable[[], bool] = lambda: True) -> smoke.SmokeReport:
+    def _smoke(
+        self, env: Environment, inputs: Inputs, base_url: str, alive: Callable[[], bool] = lambda: True
+    ) -> smoke.SmokeReport:
         assert inputs.golden is not None  # deploy() refuses a smoke test without golden examples up front
         golden = golden_examples(inputs.golden, "golden.json")
-        return smoke.run(base_url, golden, env.smoke_test.golden_examples, env.smoke_test.timeout_seconds,
-                         batch=self.config.serve.max_texts, model_sha256=inputs.model_sha256, alive=alive)
+        return smoke.run(
+            base_url,
+            golden,
+            env.smoke_test.golden_examples,
+            env.smoke_test.timeout_seconds,
+            batch=self.config.serve.max_texts,
+            model_sha256=inputs.model_sha256,
+            alive=alive,
+        )
 
     def _release(self, env: Environment, inputs: Inputs, smoke_result: SmokeResult, previous: Optional[str]) -> Release:
-        return Release(environment=env.name, image=str(inputs.image), verdict=verdict_of(inputs.eval_record),
-                       smoke=smoke_result, status="live" if smoke_result != "pending" else "pending",
-                       deployed_at=now(), source=inputs.source, previous=previous,
-                       extra={"model_sha256": inputs.model_sha256} if inputs.model_sha256 else {})
+        return Release(
+            environment=env.name,
+            image=str(inputs.image),
+            verdict=verdict_of(inputs.eval_record),
+            smoke=smoke_result,
+            status="live" if smoke_result != "pending" else "pending",
+            deployed_at=now(),
+            source=inputs.source,
+            previous=previous,
+            extra={"model_sha256": inputs.model_sha256} if inputs.model_sha256 else {},
+        )
 
     def _edit(self, env: Environment, inputs: Inputs, release: Release, message: str) -> gitops.Edit:
-        return gitops.Edit(tree.environment_tree(self.config, env, inputs.image, release, inputs.eval_record, inputs.golden),
-                           message)
+        return gitops.Edit(
+            tree.environment_tree(self.config, env, inputs.image, release, inputs.eval_record, inputs.golden), message
+        )
 
     def _current(self, checkout: gitops.Checkout, env: str) -> Optional[Release]:
         path = f"{tree.overlay_dir(self.config, env)}/{tree.RELEASE}"
@@ -150,12 +183,16 @@ class Deployer:
         env = environment(self.config, env_name)
         verdict = verdict_of(inputs.eval_record)
         if verdict not in PASSING_VERDICTS:
-            raise DeployError(f"the evaluation record's verdict is {verdict!r}: only a model whose quality gates passed "
-                              "is deployed (run `ml-ci evaluate`)")
+            raise DeployError(
+                f"the evaluation record's verdict is {verdict!r}: only a model whose quality gates passed "
+                "is deployed (run `ml-ci evaluate`)"
+            )
         if env.smoke_test.enabled and (env.kind == "local" or env.url) and inputs.golden is None:
             # Checked before anything changes: a smoke test that cannot run must not strand a half-made deploy.
-            raise DeployError(f"{env.name}: the smoke test needs golden examples (export/golden.json); run `ml-ci export`"
-                              " or set smoke_test.enabled: false for this environment")
+            raise DeployError(
+                f"{env.name}: the smoke test needs golden examples (export/golden.json); run `ml-ci export`"
+                " or set smoke_test.enabled: false for this environment"
+            )
         if self.check_registry:
             auth = registry.credentials(self.config.image, self.environ)
             registry.check_digest(inputs.image, auth=auth)
@@ -171,17 +208,21 @@ class Deployer:
         must describe the model inside it: the image's own label says which that is."""
         if labelled is None:
             if inputs.model_sha256:
-                self.log(f"warning: {inputs.image.short} has no {MODEL_LABEL} label (not built by `ml-ci build`?): "
-                         "cannot check that its model is the one the records describe; the smoke test still asks the server")
+                self.log(
+                    f"warning: {inputs.image.short} has no {MODEL_LABEL} label (not built by `ml-ci build`?): "
+                    "cannot check that its model is the one the records describe; the smoke test still asks the server"
+                )
             return inputs
         if inputs.model_sha256 is None:
             return replace(inputs, model_sha256=labelled)
         if labelled != inputs.model_sha256:
             where = "export/model.json" if inputs.source == "deploy" else f"the release record of {inputs.source.split(':')[-1]}"
-            raise DeployError(f"{inputs.image}: the image serves model sha256:{labelled} (its {MODEL_LABEL} label), but "
-                              f"the records to deploy with it describe model sha256:{inputs.model_sha256} ({where}, with "
-                              "its eval.json and golden.json); deploy the image built from these records, or export and "
-                              "evaluate the model it holds")
+            raise DeployError(
+                f"{inputs.image}: the image serves model sha256:{labelled} (its {MODEL_LABEL} label), but "
+                f"the records to deploy with it describe model sha256:{inputs.model_sha256} ({where}, with "
+                "its eval.json and golden.json); deploy the image built from these records, or export and "
+                "evaluate the model it holds"
+            )
         return inputs
 
     def _recorded(self, env: Environment) -> Optional[Release]:
@@ -203,21 +244,36 @@ class Deployer:
         from ml_ci.deploy.local import LocalEngine, docker_client
 
         if env.port is None:
-            raise ConfigError([Problem(str(self.config.path), 0, 0, f"deploy.environments.{env.name}.port",
-                                       "a local environment needs a port")])
-        engine = LocalEngine(self.docker or docker_client(), self.config.name, env.name,
-                             drain_seconds=self.config.serve.drain_seconds)
+            raise ConfigError(
+                [Problem(str(self.config.path), 0, 0, f"deploy.environments.{env.name}.port", "a local environment needs a port")]
+            )
+        engine = LocalEngine(
+            self.docker or docker_client(), self.config.name, env.name, drain_seconds=self.config.serve.drain_seconds
+        )
         if engine.running_image() == str(inputs.image):
             recorded = self._recorded(env)
-            if recorded is not None and recorded.image == str(inputs.image) and recorded.good \
-                    and engine.healthy(env.port) is None:
+            if (
+                recorded is not None
+                and recorded.image == str(inputs.image)
+                and recorded.good
+                and engine.healthy(env.port) is None
+            ):
                 return Result(recorded, False, f"{env.name} already runs {inputs.image.short}; nothing to do")
         previous = engine.running_image()
         check = self._local_check(env, inputs)
         repo = self.repo()
         if env.approval and repo is None:  # validate refuses this; never deploy past a review that cannot exist
-            raise ConfigError([Problem(str(self.config.path), 0, 0, f"deploy.environments.{env.name}.approval",
-                                       "approval: true on kind: local needs deploy.gitops, where the review branch goes")])
+            raise ConfigError(
+                [
+                    Problem(
+                        str(self.config.path),
+                        0,
+                        0,
+                        f"deploy.environments.{env.name}.approval",
+                        "approval: true on kind: local needs deploy.gitops, where the review branch goes",
+                    )
+                ]
+            )
         if env.approval and repo is not None:
             with repo.snapshot() as co:
                 current = self._current(co, env.name)
@@ -238,8 +294,7 @@ class Deployer:
             def decide(co: gitops.Checkout) -> gitops.Edit:
                 before.clear()
                 before.update(co.files(overlay))
-                return self._edit(env, inputs, release, f"{env.name}: {self.config.name} {inputs.image.short} "
-                                                        f"({inputs.source})")
+                return self._edit(env, inputs, release, f"{env.name}: {self.config.name} {inputs.image.short} ({inputs.source})")
 
             outcome = repo.update(decide)
         try:
@@ -250,21 +305,28 @@ class Deployer:
                 repo.update(lambda co: self._revert(co, env, inputs, before, failed))
             raise
         state.save(self.config.root, release, inputs.eval_record, inputs.golden)
-        return Result(release, True, f"{env.name}: {container} serves {inputs.image.short} at "
-                                     f"http://127.0.0.1:{env.port}; {report.summary()}", outcome.commit if outcome else None)
+        return Result(
+            release,
+            True,
+            f"{env.name}: {container} serves {inputs.image.short} at http://127.0.0.1:{env.port}; {report.summary()}",
+            outcome.commit if outcome else None,
+        )
 
     def _local_check(self, env: Environment, inputs: Inputs) -> Callable[[str, Callable[[], bool]], smoke.SmokeReport]:
         """How a local candidate is checked: the smoke test, or (smoke_test.enabled: false) /readyz alone."""
+
         def check(url: str, alive: Callable[[], bool]) -> smoke.SmokeReport:
             if not env.smoke_test.enabled:
                 problem = smoke.wait_ready(url, env.smoke_test.timeout_seconds, alive=alive)
                 return smoke.SmokeReport(problem is None, 0, (problem,) if problem else ())
             return self._smoke(env, inputs, url, alive)
+
         return check
 
     @staticmethod
-    def _run_local(engine: Any, env: Environment, inputs: Inputs,
-                   check: Callable[[str, Callable[[], bool]], smoke.SmokeReport]) -> smoke.SmokeReport:
+    def _run_local(
+        engine: Any, env: Environment, inputs: Inputs, check: Callable[[str, Callable[[], bool]], smoke.SmokeReport]
+    ) -> smoke.SmokeReport:
         """Trial, then swap, as one check whose failure _smoke_and_record reverts in git: a failed trial never
         touched the running container and a failed swap restored it, so what ran before still serves."""
         reports: list[smoke.SmokeReport] = []
@@ -287,8 +349,9 @@ class Deployer:
     def _deploy_gitops(self, env: Environment, inputs: Inputs) -> Result:
         repo = self.repo()
         if repo is None:
-            raise ConfigError([Problem(str(self.config.path), 0, 0, "deploy.gitops",
-                                       "strategy gitops needs deploy.gitops (repo and path)")])
+            raise ConfigError(
+                [Problem(str(self.config.path), 0, 0, "deploy.gitops", "strategy gitops needs deploy.gitops (repo and path)")]
+            )
         with repo.snapshot() as co:
             current = self._current(co, env.name)
         if current is not None and current.image == str(inputs.image):
@@ -330,9 +393,17 @@ class Deployer:
             return Result(release, True, f"{env.name}: committed {inputs.image.short} to {repo.branch}{note}", outcome.commit)
         return self._smoke_and_record(repo, env, inputs, release, lambda co: dict(before), outcome.commit)
 
-    def _smoke_and_record(self, repo: gitops.GitOpsRepo, env: Environment, inputs: Inputs, pending: Release,
-                          before: Callable[[gitops.Checkout], dict[str, str]], commit: Optional[str],
-                          done: str = "", check: Optional[Callable[[], smoke.SmokeReport]] = None) -> Result:
+    def _smoke_and_record(
+        self,
+        repo: gitops.GitOpsRepo,
+        env: Environment,
+        inputs: Inputs,
+        pending: Release,
+        before: Callable[[gitops.Checkout], dict[str, str]],
+        commit: Optional[str],
+        done: str = "",
+        check: Optional[Callable[[], smoke.SmokeReport]] = None,
+    ) -> Result:
         """Smoke-test what the branch now pins for env (by default at its url; a local environment passes `check`,
         which starts the container); record it live, or revert the overlay to `before` (computed from the branch
         as it then is) and fail."""
@@ -344,35 +415,51 @@ class Deployer:
         if report.passed:
             smoked: SmokeResult = "passed" if env.smoke_test.enabled else "skipped"
             final = pending.with_(smoke=smoked, status="live", reason=None)
-            marked = repo.update(lambda co: self._mark(co, env, final, pending,
-                                                       f"{env.name}: {inputs.image.short} passed its smoke test"))
+            marked = repo.update(
+                lambda co: self._mark(co, env, final, pending, f"{env.name}: {inputs.image.short} passed its smoke test")
+            )
             state.save(self.config.root, final, inputs.eval_record, inputs.golden)
-            return Result(final, True, f"{env.name}: {done}{inputs.image.short} is live; {report.summary()}",
-                          commit or marked.commit)
+            return Result(
+                final, True, f"{env.name}: {done}{inputs.image.short} is live; {report.summary()}", commit or marked.commit
+            )
         failed = pending.with_(smoke="failed", status="reverted", reason=report.summary())
         revert = repo.update(lambda co: self._revert(co, env, inputs, before(co), failed))
         state.save(self.config.root, failed, inputs.eval_record, inputs.golden)
         back = f"reverted to {failed.previous}" if failed.previous else "there was no earlier good digest to return to"
         raise DeployError(f"{env.name}: {report.summary()}; {back} (commit {(revert.commit or '')[:12]})")
 
-    def _complete(self, repo: gitops.GitOpsRepo, env: Environment, inputs: Inputs, pending: Release,
-                  check: Optional[Callable[[], smoke.SmokeReport]] = None) -> Result:
+    def _complete(
+        self,
+        repo: gitops.GitOpsRepo,
+        env: Environment,
+        inputs: Inputs,
+        pending: Release,
+        check: Optional[Callable[[], smoke.SmokeReport]] = None,
+    ) -> Result:
         """The branch pins this digest for env, recorded pending: a review that was merged (with approval: true the
         merge is the approval) or a deploy that stopped early. Smoke-test it and record it live (a commit that
         touches release.json only: the reviewed files stay as merged), or revert it; then drop the review branch.
         `check` (kind: local) starts the environment's container and smoke-tests it."""
         overlay = tree.overlay_dir(self.config, env.name)
         if check is not None or (env.smoke_test.enabled and env.url is not None):
-            result = self._smoke_and_record(repo, env, inputs, pending,
-                                            lambda co: co.files_before(overlay, tree.RELEASE, pending.image), None,
-                                            done="approved; " if env.approval else "", check=check)
+            result = self._smoke_and_record(
+                repo,
+                env,
+                inputs,
+                pending,
+                lambda co: co.files_before(overlay, tree.RELEASE, pending.image),
+                None,
+                done="approved; " if env.approval else "",
+                check=check,
+            )
         else:
             final = pending.with_(status="live", reason=None)
             marked = repo.update(lambda co: self._mark(co, env, final, pending, f"{env.name}: {inputs.image.short} is live"))
             state.save(self.config.root, final, inputs.eval_record, inputs.golden)
             why = " (no smoke test: the environment has no url)" if env.smoke_test.enabled else ""
-            result = Result(final, True, f"{env.name}: {'approved; ' if env.approval else ''}{inputs.image.short} is live"
-                                         f"{why}", marked.commit)
+            result = Result(
+                final, True, f"{env.name}: {'approved; ' if env.approval else ''}{inputs.image.short} is live{why}", marked.commit
+            )
         if env.approval:
             self._drop_review(repo, self._review_branch(env, inputs))
         return result
@@ -389,8 +476,14 @@ class Deployer:
             proposed = self._current(co, env.name)
         if proposed is not None and proposed.image == str(inputs.image) and proposed.status == "pending":
             pr = self._review(branch, env, inputs)
-            return Result(proposed, False, f"{env.name} needs approval: merge {pr or 'branch ' + branch} to deploy "
-                                           f"{inputs.image.short} (already up for review; no new commit)", None, pr)
+            return Result(
+                proposed,
+                False,
+                f"{env.name} needs approval: merge {pr or 'branch ' + branch} to deploy "
+                f"{inputs.image.short} (already up for review; no new commit)",
+                None,
+                pr,
+            )
         can_smoke = env.smoke_test.enabled and (env.url is not None or env.kind == "local")
         smoke_state: SmokeResult = "pending" if can_smoke else ("skipped" if not env.smoke_test.enabled else "not-run")
         release_box: list[Release] = []
@@ -398,16 +491,23 @@ class Deployer:
         def decide(co: gitops.Checkout) -> gitops.Edit:
             current = self._current(co, env.name)
             release = self._release(env, inputs, smoke_state, self._previous(current)).with_(
-                status="pending", reason=f"awaiting approval: merging {branch} approves it, and the next deploy or "
-                                         "promote of this digest records it live")
+                status="pending",
+                reason=f"awaiting approval: merging {branch} approves it, and the next deploy or "
+                "promote of this digest records it live",
+            )
             release_box[:] = [release]
             return self._edit(env, inputs, release, f"{env.name}: {self.config.name} {inputs.image.short} ({inputs.source})")
 
         outcome = repo.update(decide, branch=branch)
         pr = self._review(branch, env, inputs)
-        return Result(release_box[0], True, f"{env.name} needs approval: merge {pr or 'branch ' + branch} to deploy "
-                                            f"{inputs.image.short}, then run this again to record it live",
-                      outcome.commit, pr)
+        return Result(
+            release_box[0],
+            True,
+            f"{env.name} needs approval: merge {pr or 'branch ' + branch} to deploy "
+            f"{inputs.image.short}, then run this again to record it live",
+            outcome.commit,
+            pr,
+        )
 
     def _drop_review(self, repo: gitops.GitOpsRepo, branch: str) -> None:
         """A completed review's branch goes, so that a later review of the same digest starts fresh."""
@@ -416,16 +516,18 @@ class Deployer:
         except DeployError as e:
             self.log(f"warning: could not delete the review branch {branch}: {e}")
 
-    def _mark(self, co: gitops.Checkout, env: Environment, final: Release, pending: Release,
-              message: str) -> Optional[gitops.Edit]:
+    def _mark(
+        self, co: gitops.Checkout, env: Environment, final: Release, pending: Release, message: str
+    ) -> Optional[gitops.Edit]:
         current = self._current(co, env.name)
         if current is None or current.image != pending.image or current.status != "pending":
             return None  # a later deploy moved on: its record wins
         overlay = tree.overlay_dir(self.config, env.name)
         return gitops.Edit({overlay: {**co.files(overlay), tree.RELEASE: final.to_json()}}, message)
 
-    def _revert(self, co: gitops.Checkout, env: Environment, inputs: Inputs, before: dict[str, str],
-                failed: Release) -> Optional[gitops.Edit]:
+    def _revert(
+        self, co: gitops.Checkout, env: Environment, inputs: Inputs, before: dict[str, str], failed: Release
+    ) -> Optional[gitops.Edit]:
         current = self._current(co, env.name)
         if current is None or current.image != failed.image:
             return None
@@ -441,11 +543,19 @@ class Deployer:
         assert repo is not None and self.deploy_cfg.gitops is not None
         if repo.remote.kind != "github" or repo.remote.slug is None:
             return None
-        body = (f"Deploys `{inputs.image}` to **{env.name}** (verdict {verdict_of(inputs.eval_record)}).\n\n"
-                "Opened by `ml-ci deploy`; merging it lets Argo CD / Flux roll it out.")
-        return github.open_pull_request(self.environ, self.deploy_cfg.gitops.token_env, repo.remote.slug, base=repo.branch,
-                                        head=branch, title=f"Deploy {self.config.name} {inputs.image.short} to {env.name}",
-                                        body=body)
+        body = (
+            f"Deploys `{inputs.image}` to **{env.name}** (verdict {verdict_of(inputs.eval_record)}).\n\n"
+            "Opened by `ml-ci deploy`; merging it lets Argo CD / Flux roll it out."
+        )
+        return github.open_pull_request(
+            self.environ,
+            self.deploy_cfg.gitops.token_env,
+            repo.remote.slug,
+            base=repo.branch,
+            head=branch,
+            title=f"Deploy {self.config.name} {inputs.image.short} to {env.name}",
+            body=body,
+        )
 
     def _deploy_apply(self, env: Environment, inputs: Inputs) -> Result:
         from ml_ci.deploy.apply import Kube, api_client, apply_all, current_image, watch
@@ -458,11 +568,16 @@ class Deployer:
         fingerprint = self._fingerprint(objs)
         if previous == str(inputs.image):
             recorded = self._live_in_cluster(env)
-            if recorded is not None and recorded[0].image == previous and recorded[0].good \
-                    and recorded[0].extra.get("manifests_sha256") == fingerprint:
+            if (
+                recorded is not None
+                and recorded[0].image == previous
+                and recorded[0].good
+                and recorded[0].extra.get("manifests_sha256") == fingerprint
+            ):
                 # The same digest with the same manifests: applying again would only add noise (and a watch).
-                return Result(recorded[0], False, f"{env.name} already runs {inputs.image.short} in {env.k8s_namespace}; "
-                                                  "nothing applied")
+                return Result(
+                    recorded[0], False, f"{env.name} already runs {inputs.image.short} in {env.k8s_namespace}; nothing applied"
+                )
         apply_all(kube, objs)
         timeout = self.watch_timeout or float(dep["spec"]["progressDeadlineSeconds"]) + 30
         outcome = watch(kube, dep, str(inputs.image), timeout=timeout)
@@ -495,8 +610,11 @@ class Deployer:
     @staticmethod
     def _record_files(release: Release, inputs: Inputs) -> dict[str, str]:
         # Per-example predictions can outgrow a ConfigMap (1 MiB); the gates and metrics are what promotion reads.
-        compact = {k: v for k, v in inputs.eval_record.items() if k != "predictions"} \
-            if isinstance(inputs.eval_record, dict) else inputs.eval_record
+        compact = (
+            {k: v for k, v in inputs.eval_record.items() if k != "predictions"}
+            if isinstance(inputs.eval_record, dict)
+            else inputs.eval_record
+        )
         files = {tree.RELEASE: release.to_json(), tree.EVAL: json.dumps(compact, sort_keys=True)}
         if inputs.golden is not None:
             files[tree.GOLDEN] = json.dumps(inputs.golden, sort_keys=True)
@@ -551,8 +669,9 @@ class Deployer:
             from ml_ci.deploy.local import LocalEngine, docker_client
 
             assert env.port is not None
-            return LocalEngine(self.docker or docker_client(), self.config.name, env.name,
-                               drain_seconds=self.config.serve.drain_seconds).healthy(env.port)
+            return LocalEngine(
+                self.docker or docker_client(), self.config.name, env.name, drain_seconds=self.config.serve.drain_seconds
+            ).healthy(env.port)
         if env.url:
             return smoke.wait_ready(env.url.rstrip("/"), 10)
         return None  # nothing to ask: the record's status stands
@@ -563,8 +682,17 @@ class Deployer:
 
         src_env, dst_env = environment(self.config, source), environment(self.config, target)
         if src_env.name == dst_env.name:
-            raise ConfigError([Problem(str(self.config.path), 0, 0, "deploy.environments",
-                                       f"cannot promote {source} to itself; name two environments")])
+            raise ConfigError(
+                [
+                    Problem(
+                        str(self.config.path),
+                        0,
+                        0,
+                        "deploy.environments",
+                        f"cannot promote {source} to itself; name two environments",
+                    )
+                ]
+            )
         live = self.live(src_env)
         health = self.health(src_env) if live is not None and live[0].status == "live" else None
         why = promotion.refusal(source, live[0] if live else None, health)
@@ -572,17 +700,34 @@ class Deployer:
             raise DeployError(f"refusing to promote {source} -> {target}: {why}")
         release, eval_record, golden = live
         there = self.live(dst_env)
-        if there is not None and there[0].image == release.image and there[0].status == "live" \
-                and self._applies_the_same(dst_env, there[0]) and self.health(dst_env) is None:
+        if (
+            there is not None
+            and there[0].image == release.image
+            and there[0].status == "live"
+            and self._applies_the_same(dst_env, there[0])
+            and self.health(dst_env) is None
+        ):
             # Checked before a GitHub Deployment is opened: an unchanged digest leaves no trace anywhere.
-            return Result(there[0], False, f"{target} already runs {release.ref.short} (the digest live in {source}); "
-                                           "nothing to do")
+            return Result(
+                there[0], False, f"{target} already runs {release.ref.short} (the digest live in {source}); nothing to do"
+            )
         sha = release.extra.get("model_sha256")
-        inputs = Inputs(image=release.ref, eval_record=eval_record, golden=golden, source=f"promote:{source}",
-                        model_sha256=sha if isinstance(sha, str) else None)
-        record = self._github(lambda gh: gh.start_deployment(
-            self.environ, environment=target, ref=self.environ.get("GITHUB_SHA") or release.digest, image=release.image,
-            description=f"promote {release.ref.short} from {source}"))
+        inputs = Inputs(
+            image=release.ref,
+            eval_record=eval_record,
+            golden=golden,
+            source=f"promote:{source}",
+            model_sha256=sha if isinstance(sha, str) else None,
+        )
+        record = self._github(
+            lambda gh: gh.start_deployment(
+                self.environ,
+                environment=target,
+                ref=self.environ.get("GITHUB_SHA") or release.digest,
+                image=release.image,
+                description=f"promote {release.ref.short} from {source}",
+            )
+        )
         try:
             result = self.deploy(target, inputs)
         except DeployError as e:

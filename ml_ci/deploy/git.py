@@ -21,8 +21,11 @@ def auth_env(token: str | None) -> dict[str, str]:
     if not token:
         return {}
     basic = base64.b64encode(f"x-access-token:{token}".encode()).decode()
-    return {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "http.extraHeader",
-            "GIT_CONFIG_VALUE_0": f"Authorization: Basic {basic}"}
+    return {
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": "http.extraHeader",
+        "GIT_CONFIG_VALUE_0": f"Authorization: Basic {basic}",
+    }
 
 
 class Git:
@@ -35,10 +38,17 @@ class Git:
         # Longest first, so that the header is redacted whole before its parts are.
         self._secrets = sorted((s for s in (header, header.rpartition(" ")[2], token) if s and len(s) > 8), key=len, reverse=True)
         base = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-        self.env = {**base, "GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "LC_ALL": "C",
-                    "GIT_AUTHOR_NAME": "ml-ci", "GIT_AUTHOR_EMAIL": "ml-ci@users.noreply.github.com",
-                    "GIT_COMMITTER_NAME": "ml-ci", "GIT_COMMITTER_EMAIL": "ml-ci@users.noreply.github.com",
-                    **auth_env(token)}
+        self.env = {
+            **base,
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_ASKPASS": "true",
+            "LC_ALL": "C",
+            "GIT_AUTHOR_NAME": "ml-ci",
+            "GIT_AUTHOR_EMAIL": "ml-ci@users.noreply.github.com",
+            "GIT_COMMITTER_NAME": "ml-ci",
+            "GIT_COMMITTER_EMAIL": "ml-ci@users.noreply.github.com",
+            **auth_env(token),
+        }
 
     def redact(self, text: str) -> str:
         for secret in self._secrets:
@@ -47,8 +57,9 @@ class Git:
 
     def run(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         try:
-            proc = subprocess.run(["git", *args], cwd=self.cwd, env=self.env, capture_output=True, text=True,
-                                  timeout=timeout, check=False)
+            proc = subprocess.run(
+                ["git", *args], cwd=self.cwd, env=self.env, capture_output=True, text=True, timeout=timeout, check=False
+            )
         except FileNotFoundError:
             raise OperationalError("git is not installed; install git to deploy with strategy gitops") from None
         except subprocess.TimeoutExpired:

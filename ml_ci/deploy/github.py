@@ -37,16 +37,21 @@ def repository(gh: Any, slug: str) -> Any:
     return repo
 
 
-def start_deployment(env: Mapping[str, str], *, environment: str, ref: str, image: str,
-                     description: str) -> Optional[Any]:
+def start_deployment(env: Mapping[str, str], *, environment: str, ref: str, image: str, description: str) -> Optional[Any]:
     """Create a Deployment of `ref` to `environment`, marked in_progress; None when not configured."""
     slug = env.get("GITHUB_REPOSITORY")
     gh = login(env)
     if gh is None or not slug:
         return None
     repo = repository(gh, slug)
-    deployment = repo.create_deployment(ref=ref, environment=environment, auto_merge=False, required_contexts=[],
-                                        payload=json.dumps({"image": image}), description=description[:140])
+    deployment = repo.create_deployment(
+        ref=ref,
+        environment=environment,
+        auto_merge=False,
+        required_contexts=[],
+        payload=json.dumps({"image": image}),
+        description=description[:140],
+    )
     if deployment is None:
         raise DeployError(f"GitHub refused to create a deployment of {ref} to {environment}")
     deployment.create_status("in_progress", description=description[:140])
@@ -58,8 +63,7 @@ def finish_deployment(deployment: Any, state: str, description: str, url: Option
     deployment.create_status(state, target_url=url, description=description[:140])
 
 
-def open_pull_request(env: Mapping[str, str], token_var: str, slug: str, *, base: str, head: str, title: str,
-                      body: str) -> str:
+def open_pull_request(env: Mapping[str, str], token_var: str, slug: str, *, base: str, head: str, title: str, body: str) -> str:
     """The review PR for a GitOps change (an environment with approval: true)."""
     gh = login(env, token_var)
     if gh is None:

@@ -92,8 +92,13 @@ def _write(root: Path, edit: Edit) -> None:
 
 # How git reports that the branch moved under a push: checked before the push (rejected) or while
 # the remote locked the ref (another push won between the check and the update).
-_RACES = ("[rejected] (fetch first)", "[rejected] (non-fast-forward)", "[remote rejected] (failed to update ref)",
-          "[remote rejected] (failed to lock)", "[rejected] (stale info)")
+_RACES = (
+    "[rejected] (fetch first)",
+    "[rejected] (non-fast-forward)",
+    "[remote rejected] (failed to update ref)",
+    "[remote rejected] (failed to lock)",
+    "[rejected] (stale info)",
+)
 
 
 def push_rejection(porcelain: str) -> str:
@@ -106,12 +111,20 @@ def push_rejection(porcelain: str) -> str:
 
 def backoff(attempt: int) -> float:
     """Exponential with full jitter, so that racing deployers spread out."""
-    return float(random.uniform(0, min(5.0, 0.2 * 2 ** attempt)))
+    return float(random.uniform(0, min(5.0, 0.2 * 2**attempt)))
 
 
 class GitOpsRepo:
-    def __init__(self, remote: Remote, branch: str, *, token: Optional[str] = None, auth_hint: str = "",
-                 sleep: Callable[[float], None] = time.sleep, create: bool = False):
+    def __init__(
+        self,
+        remote: Remote,
+        branch: str,
+        *,
+        token: Optional[str] = None,
+        auth_hint: str = "",
+        sleep: Callable[[float], None] = time.sleep,
+        create: bool = False,
+    ):
         self.remote = remote
         self.create = create
         self.branch = branch
@@ -124,12 +137,16 @@ class GitOpsRepo:
         to (deploy.gitops.create): else a mistyped name would become a repository nobody reconciles."""
         if self.remote.kind == "path" and not Path(self.remote.url).exists():
             if not self.create:
-                raise DeployError(f"deploy.gitops.repo: no repository at {self.remote.url} (set deploy.gitops.create: true "
-                                  "to create one there)")
+                raise DeployError(
+                    f"deploy.gitops.repo: no repository at {self.remote.url} (set deploy.gitops.create: true to create one there)"
+                )
             Path(self.remote.url).parent.mkdir(parents=True, exist_ok=True)
             Git(Path(self.remote.url).parent).run("init", "--bare", f"--initial-branch={self.branch}", self.remote.url)
-        elif self.remote.kind == "path" and not (Path(self.remote.url) / "HEAD").exists() \
-                and not (Path(self.remote.url) / ".git").exists():
+        elif (
+            self.remote.kind == "path"
+            and not (Path(self.remote.url) / "HEAD").exists()
+            and not (Path(self.remote.url) / ".git").exists()
+        ):
             raise DeployError(f"deploy.gitops.repo: {self.remote.url} exists but is not a git repository")
 
     @contextmanager

@@ -35,8 +35,9 @@ class ImageRef:
 def parse(text: str) -> ImageRef:
     """Parse REGISTRY/REPO@sha256:...; a tag (or a tag plus digest) is refused: what runs must be exact."""
     if "@" not in text:
-        raise DeployError(f"image {text!r} has no digest: give REGISTRY/REPOSITORY@sha256:<digest> "
-                          "(ml-ci deploys by digest, never by tag)")
+        raise DeployError(
+            f"image {text!r} has no digest: give REGISTRY/REPOSITORY@sha256:<digest> (ml-ci deploys by digest, never by tag)"
+        )
     name, digest = text.rsplit("@", 1)
     if not _DIGEST.match(digest):
         raise DeployError(f"image {text!r}: {digest!r} is not a sha256 digest (sha256: and 64 lowercase hex digits)")

@@ -82,12 +82,17 @@ class LocalEngine:
         self._remove(name)
         try:
             return self.client.containers.run(
-                str(ref), name=name, detach=True, network_mode="host",
+                str(ref),
+                name=name,
+                detach=True,
+                network_mode="host",
                 environment={PORT_ENV: str(port), HOST_ENV: "127.0.0.1"},
-                labels={LABEL: self.env, "dev.ml-ci.model": self.model, "dev.ml-ci.role": role,
-                        "dev.ml-ci.image": str(ref)},
+                labels={LABEL: self.env, "dev.ml-ci.model": self.model, "dev.ml-ci.role": role, "dev.ml-ci.image": str(ref)},
                 restart_policy={"Name": "unless-stopped"} if role == "live" else {"Name": "no"},
-                read_only=True, tmpfs={"/tmp": "size=256m"}, security_opt=["no-new-privileges"], cap_drop=["ALL"],
+                read_only=True,
+                tmpfs={"/tmp": "size=256m"},
+                security_opt=["no-new-privileges"],
+                cap_drop=["ALL"],
             )
         except docker.errors.APIError as e:
             raise DeployError(f"cannot start {ref} for {self.env}: {e.explanation or e}") from None
@@ -105,6 +110,7 @@ class LocalEngine:
                 return False
             c.reload()
             return bool(c.status in ("created", "running"))
+
         return check
 
     def trial(self, ref: ImageRef, smoke: Callable[[str, Callable[[], bool]], SmokeReport]) -> SmokeReport:
@@ -146,8 +152,7 @@ class LocalEngine:
             previous.rename(self.name)
             previous.start()
         restored = "the previous one was restored" if previous is not None else "there was no previous one to restore"
-        raise DeployError(f"{self.env}: the new container did not become ready on port {port} ({problem}); "
-                          f"{restored}{logs}")
+        raise DeployError(f"{self.env}: the new container did not become ready on port {port} ({problem}); {restored}{logs}")
 
     def _tail(self, name: str) -> str:
         c = self._get(name)

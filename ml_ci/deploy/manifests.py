@@ -53,8 +53,12 @@ def selector_labels(config: Config) -> dict[str, str]:
 
 
 def common_labels(config: Config) -> dict[str, str]:
-    return {**selector_labels(config), "app.kubernetes.io/component": "inference",
-            "app.kubernetes.io/part-of": config.name, "app.kubernetes.io/managed-by": "ml-ci"}
+    return {
+        **selector_labels(config),
+        "app.kubernetes.io/component": "inference",
+        "app.kubernetes.io/part-of": config.name,
+        "app.kubernetes.io/managed-by": "ml-ci",
+    }
 
 
 def _named(kind: str, config: Config) -> Manifest:
@@ -83,9 +87,12 @@ def deployment(config: Config, image: str) -> Manifest:
     ports = {p["name"]: p for p in container["ports"]}
     ports["http"]["containerPort"] = config.serve.port
     ports["probe"]["containerPort"] = probe = probe_port(config.serve.port)
-    container["env"] = [{"name": HOST_ENV, "value": "0.0.0.0"}, {"name": PORT_ENV, "value": str(config.serve.port)},
-                        {"name": PROBE_ENV, "value": str(probe)},
-                        {"name": DRAIN_ENV, "value": f"{config.serve.drain_seconds:g}"}]
+    container["env"] = [
+        {"name": HOST_ENV, "value": "0.0.0.0"},
+        {"name": PORT_ENV, "value": str(config.serve.port)},
+        {"name": PROBE_ENV, "value": str(probe)},
+        {"name": DRAIN_ENV, "value": f"{config.serve.drain_seconds:g}"},
+    ]
     _termination(spec["template"]["spec"], container, config.serve.drain_seconds)
     return obj
 
@@ -138,8 +145,9 @@ def service_monitor(config: Config) -> Manifest:
 
 def prometheus_rule(config: Config, env: Environment) -> Manifest:
     obj = _named("prometheusrule", config)
-    obj["spec"]["groups"] = [{"name": f"{config.name}.rules",
-                              "rules": alerts.rules(config.name, env.k8s_namespace, config.monitoring)}]
+    obj["spec"]["groups"] = [
+        {"name": f"{config.name}.rules", "rules": alerts.rules(config.name, env.k8s_namespace, config.monitoring)}
+    ]
     return obj
 
 
@@ -163,8 +171,9 @@ def deployment_patch(config: Config, env: Environment) -> Manifest:
     spec: dict[str, Any] = {}
     if env.autoscale is None:
         spec["replicas"] = env.replicas
-    resources = {k: v for k, v in (("requests", _quantities(env.resources.requests)),
-                                   ("limits", _quantities(env.resources.limits))) if v}
+    resources = {
+        k: v for k, v in (("requests", _quantities(env.resources.requests)), ("limits", _quantities(env.resources.limits))) if v
+    }
     if resources:
         spec["template"] = {"spec": {"containers": [{"name": CONTAINER, "resources": resources}]}}
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": config.name}, "spec": spec}
@@ -214,10 +223,12 @@ def render(config: Config, env: Environment, image: ImageRef) -> list[Manifest]:
 def release_record(config: Config, env: Environment, files: dict[str, str]) -> Manifest:
     """The ConfigMap that says, inside the cluster, what runs (`strategy: apply`): release.json, the
     evaluation record without its per-example predictions, and golden.json, for the next promotion."""
-    return {"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": f"{config.name}-ml-ci-release", "namespace": env.k8s_namespace,
-                         "labels": common_labels(config)},
-            "data": files}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": f"{config.name}-ml-ci-release", "namespace": env.k8s_namespace, "labels": common_labels(config)},
+        "data": files,
+    }
 
 
 @dataclass(frozen=True)

@@ -39,12 +39,13 @@ def image_from_record(data: Any, source: str) -> ImageRef:
             if isinstance(value, str) and "@" in value:
                 return parse(value)
         if data.get("pushed") is False:
-            raise DeployError(f"{source}: the image was built but not pushed; deploys need it in the registry "
-                              "(`ml-ci build --push`)")
+            raise DeployError(
+                f"{source}: the image was built but not pushed; deploys need it in the registry (`ml-ci build --push`)"
+            )
         repo, digest = data.get("repository"), data.get("digest")
         if isinstance(repo, str) and isinstance(digest, str):
             return parse(f"{repo}@{digest}")
-    raise DeployError(f"{source}: no image reference by digest in it (expected \"image\": \"REGISTRY/REPO@sha256:...\")")
+    raise DeployError(f'{source}: no image reference by digest in it (expected "image": "REGISTRY/REPO@sha256:...")')
 
 
 def verdict_of(eval_record: Any) -> str:
@@ -86,8 +87,7 @@ class Release:
     @property
     def good(self) -> bool:
         """Live, gated and smoke-tested: what a promotion may copy and a revert may return to."""
-        return (self.status == "live" and self.verdict in PASSING_VERDICTS
-                and self.smoke in ("passed", "skipped"))
+        return self.status == "live" and self.verdict in PASSING_VERDICTS and self.smoke in ("passed", "skipped")
 
     def with_(self, **changes: Any) -> Release:
         return replace(self, **changes)
@@ -134,7 +134,7 @@ def golden_examples(data: Any, source: str) -> GoldenSet:
     labels = data.get("labels") if isinstance(data, dict) else None
     rows = data.get("examples") if isinstance(data, dict) else data
     if not isinstance(rows, list) or not rows:
-        raise OperationalError(f"{source}: no golden examples in it (expected \"examples\": [{{text, expected}}])")
+        raise OperationalError(f'{source}: no golden examples in it (expected "examples": [{{text, expected}}])')
     out: list[Golden] = []
     for i, row in enumerate(rows):
         try:
@@ -142,8 +142,14 @@ def golden_examples(data: Any, source: str) -> GoldenSet:
             probs = want["probabilities"]
             if isinstance(probs, list):
                 probs = dict(zip(labels or [], probs, strict=True))
-            out.append(Golden(str(row["text"]), str(want["label"]), {str(k): float(v) for k, v in probs.items()},
-                              bool(row.get("near_tie", False))))
+            out.append(
+                Golden(
+                    str(row["text"]),
+                    str(want["label"]),
+                    {str(k): float(v) for k, v in probs.items()},
+                    bool(row.get("near_tie", False)),
+                )
+            )
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise OperationalError(f"{source}: golden example {i} is malformed ({e!r})") from None
     tolerance = data.get("tolerance") if isinstance(data, dict) else None

@@ -19,10 +19,14 @@ from ml_ci.config.model import Image
 from ml_ci.deploy.imageref import ImageRef
 from ml_ci.errors import DeployError, OperationalError
 
-ACCEPT = ", ".join([
-    "application/vnd.oci.image.index.v1+json", "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json", "application/vnd.docker.distribution.manifest.v2+json",
-])
+ACCEPT = ", ".join(
+    [
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+    ]
+)
 _LOOPBACK = re.compile(r"^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$")
 
 
@@ -82,6 +86,7 @@ def _fetch(ref: ImageRef, path: str, auth: Optional[tuple[str, str]], method: st
 
 def labels(ref: ImageRef, *, auth: Optional[tuple[str, str]] = None) -> dict[str, str]:
     """The image's labels, from its config blob (for an index: its linux/amd64 image, else its first)."""
+
     def get(path: str) -> Any:
         status, body = _fetch(ref, path, auth, "GET")
         if status != 200:
@@ -109,9 +114,12 @@ def check_digest(ref: ImageRef, *, auth: Optional[tuple[str, str]] = None) -> No
     if status == 200:
         return
     if status == 404:
-        raise DeployError(f"{ref}: the registry {ref.registry} has no such manifest; push the image first "
-                          "(`ml-ci build --push`) or check the digest")
+        raise DeployError(
+            f"{ref}: the registry {ref.registry} has no such manifest; push the image first "
+            "(`ml-ci build --push`) or check the digest"
+        )
     if status in (401, 403):
-        raise DeployError(f"{ref}: the registry denied access (HTTP {status}); check image.registry_username_env/"
-                          "registry_password_env")
+        raise DeployError(
+            f"{ref}: the registry denied access (HTTP {status}); check image.registry_username_env/registry_password_env"
+        )
     raise DeployError(f"{ref}: the registry answered HTTP {status} to a manifest check")

@@ -11,8 +11,16 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 # Waiting reasons that will not resolve by themselves.
-STUCK = frozenset({"ImagePullBackOff", "ErrImagePull", "InvalidImageName", "CrashLoopBackOff",
-                   "CreateContainerConfigError", "CreateContainerError"})
+STUCK = frozenset(
+    {
+        "ImagePullBackOff",
+        "ErrImagePull",
+        "InvalidImageName",
+        "CrashLoopBackOff",
+        "CreateContainerConfigError",
+        "CreateContainerError",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -54,8 +62,11 @@ def assess(deployment: dict[str, Any], pods: list[dict[str, Any]], image: str) -
     desired = spec.get("replicas", 1)
     progressing = _condition(status, "Progressing")
     if progressing.get("reason") == "ProgressDeadlineExceeded":
-        return State("failed", f"deadline exceeded: the rollout made no progress within progressDeadlineSeconds="
-                               f"{spec.get('progressDeadlineSeconds', 600)} ({progressing.get('message', 'no message')})")
+        return State(
+            "failed",
+            f"deadline exceeded: the rollout made no progress within progressDeadlineSeconds="
+            f"{spec.get('progressDeadlineSeconds', 600)} ({progressing.get('message', 'no message')})",
+        )
     stuck = pod_problem(pods, image)
     if stuck:
         return State("failed", stuck)

@@ -50,9 +50,11 @@ def parse_predictions(body: Any) -> list[Prediction]:
         return out
     if isinstance(body, dict) and isinstance(body.get("labels"), list):
         probs_list = body.get("probabilities") or [{} for _ in body["labels"]]
-        return [Prediction(str(lbl), {str(k): float(v) for k, v in (pr.items() if isinstance(pr, dict) else [])})
-                for lbl, pr in zip(body["labels"], probs_list, strict=False)]
-    raise ValueError("unrecognized /v1/predict answer (expected {\"predictions\": [{\"label\", \"probabilities\"}]})")
+        return [
+            Prediction(str(lbl), {str(k): float(v) for k, v in (pr.items() if isinstance(pr, dict) else [])})
+            for lbl, pr in zip(body["labels"], probs_list, strict=False)
+        ]
+    raise ValueError('unrecognized /v1/predict answer (expected {"predictions": [{"label", "probabilities"}]})')
 
 
 def compare(golden: Sequence[Golden], got: Sequence[Prediction], tolerance: float = PROB_TOLERANCE) -> SmokeReport:
@@ -70,15 +72,20 @@ def compare(golden: Sequence[Golden], got: Sequence[Prediction], tolerance: floa
                 problems.append(f"example {i}: no probability for {name!r}")
                 break
             if abs(actual - expected) > tolerance:
-                problems.append(f"example {i} ({text!r}): p({name})={actual:.4f}, recorded {expected:.4f} "
-                                f"(tolerance {tolerance})")
+                problems.append(
+                    f"example {i} ({text!r}): p({name})={actual:.4f}, recorded {expected:.4f} (tolerance {tolerance})"
+                )
                 break
     return SmokeReport(not problems, len(golden), tuple(problems))
 
 
 def _http(url: str, data: Optional[bytes] = None, timeout: float = 10) -> tuple[int, bytes]:
-    req = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET",
-                                 headers={"Content-Type": "application/json"} if data is not None else {})
+    req = urllib.request.Request(
+        url,
+        data=data,
+        method="POST" if data is not None else "GET",
+        headers={"Content-Type": "application/json"} if data is not None else {},
+    )
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             return resp.status, resp.read()
@@ -86,8 +93,9 @@ def _http(url: str, data: Optional[bytes] = None, timeout: float = 10) -> tuple[
         return e.code, e.read()
 
 
-def wait_ready(base: str, timeout: float, *, sleep: Callable[[float], None] = time.sleep,
-               alive: Callable[[], bool] = lambda: True) -> Optional[str]:
+def wait_ready(
+    base: str, timeout: float, *, sleep: Callable[[float], None] = time.sleep, alive: Callable[[], bool] = lambda: True
+) -> Optional[str]:
     """Poll /readyz until 200; None when ready, else why not (timeout, or `alive()` turned false)."""
     deadline = time.monotonic() + timeout
     last = "no answer"
@@ -120,9 +128,17 @@ def _predict(base: str, texts: list[str], timeout: float) -> tuple[Optional[Any]
         return None, f"/v1/predict: not JSON ({e})"
 
 
-def run(base: str, golden_set: GoldenSet, count: int, timeout: float, *, batch: int = 64,
-        model_sha256: Optional[str] = None, alive: Callable[[], bool] = lambda: True,
-        sleep: Callable[[float], None] = time.sleep) -> SmokeReport:
+def run(
+    base: str,
+    golden_set: GoldenSet,
+    count: int,
+    timeout: float,
+    *,
+    batch: int = 64,
+    model_sha256: Optional[str] = None,
+    alive: Callable[[], bool] = lambda: True,
+    sleep: Callable[[float], None] = time.sleep,
+) -> SmokeReport:
     """/readyz, then the first `count` golden texts through /v1/predict, `batch` texts per request
     (the server's serve.max_texts).
 
@@ -137,7 +153,7 @@ def run(base: str, golden_set: GoldenSet, count: int, timeout: float, *, batch: 
         return SmokeReport(False, 0, (not_ready,))
     got: list[Prediction] = []
     for start in range(0, len(golden), batch):
-        texts = [g.text for g in golden[start:start + batch]]
+        texts = [g.text for g in golden[start : start + batch]]
         while True:
             answer, problem = _predict(base, texts, max(10.0, timeout / 4))
             if problem:
@@ -146,8 +162,14 @@ def run(base: str, golden_set: GoldenSet, count: int, timeout: float, *, batch: 
             if not model_sha256 or not served or served == model_sha256:
                 break
             if time.monotonic() >= deadline:
-                return SmokeReport(False, 0, (f"{base} still serves model {served[:12]}, not {model_sha256[:12]}, after "
-                                              f"{timeout:.0f} s (the rollout did not reach it)",))
+                return SmokeReport(
+                    False,
+                    0,
+                    (
+                        f"{base} still serves model {served[:12]}, not {model_sha256[:12]}, after "
+                        f"{timeout:.0f} s (the rollout did not reach it)",
+                    ),
+                )
             sleep(1.0)
         try:
             got.extend(parse_predictions(answer))

@@ -24,9 +24,14 @@ HEADER = "# Written by `ml-ci deploy`; changes here are replaced on the next dep
 RELEASE = "release.json"
 EVAL = "eval.json"
 GOLDEN = "golden.json"
-FILE_OF_KIND = {"Deployment": "deployment.yaml", "Service": "service.yaml", "ServiceMonitor": "servicemonitor.yaml",
-                "HorizontalPodAutoscaler": "hpa.yaml", "PodDisruptionBudget": "pdb.yaml",
-                "PrometheusRule": "prometheusrule.yaml"}
+FILE_OF_KIND = {
+    "Deployment": "deployment.yaml",
+    "Service": "service.yaml",
+    "ServiceMonitor": "servicemonitor.yaml",
+    "HorizontalPodAutoscaler": "hpa.yaml",
+    "PodDisruptionBudget": "pdb.yaml",
+    "PrometheusRule": "prometheusrule.yaml",
+}
 
 
 def dump(obj: Any) -> str:
@@ -46,14 +51,14 @@ def overlay_dir(config: Config, env: str) -> str:
 def base_files(config: Config) -> dict[str, str]:
     objs = manifests.base(config)
     files = {FILE_OF_KIND[o["kind"]]: dump(o) for o in objs}
-    kustomization = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
-                     "resources": list(files)}
+    kustomization = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": list(files)}
     files["kustomization.yaml"] = dump(kustomization)
     return files
 
 
-def overlay_files(config: Config, env: Environment, image: ImageRef, release: Release, eval_record: Any,
-                  golden: Any = None) -> dict[str, str]:
+def overlay_files(
+    config: Config, env: Environment, image: ImageRef, release: Release, eval_record: Any, golden: Any = None
+) -> dict[str, str]:
     objs = manifests.overlay(config, env)
     files = {FILE_OF_KIND[o["kind"]]: dump(o) for o in objs}
     files["deployment-patch.yaml"] = dump(manifests.deployment_patch(config, env))
@@ -78,8 +83,11 @@ def _json(data: Any) -> str:
     return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
 
-def environment_tree(config: Config, env: Environment, image: ImageRef, release: Release, eval_record: Any,
-                     golden: Any = None) -> dict[str, dict[str, str]]:
+def environment_tree(
+    config: Config, env: Environment, image: ImageRef, release: Release, eval_record: Any, golden: Any = None
+) -> dict[str, dict[str, str]]:
     """Folder -> {file name -> text}: each folder is owned whole (files not listed are removed)."""
-    return {base_dir(config): base_files(config),
-            overlay_dir(config, env.name): overlay_files(config, env, image, release, eval_record, golden)}
+    return {
+        base_dir(config): base_files(config),
+        overlay_dir(config, env.name): overlay_files(config, env, image, release, eval_record, golden),
+    }

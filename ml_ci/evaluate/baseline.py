@@ -48,14 +48,21 @@ class Baseline:
         return None
 
     def summary(self) -> dict[str, Any]:
-        return {"source": self.source, "git": self.record.get("git"), "model": self.record.get("model"),
-                "created": self.record.get("created"), "metrics": self.record["metrics"]}
+        return {
+            "source": self.source,
+            "git": self.record.get("git"),
+            "model": self.record.get("model"),
+            "created": self.record.get("created"),
+            "metrics": self.record["metrics"],
+        }
 
 
 def production_path(config: Config, gitops_dir: Path) -> Path:
     if config.deploy is None or config.deploy.gitops is None:
-        raise OperationalError("--gitops-dir needs deploy.gitops in ml.yaml (its `path` says where the model's "
-                               "overlays live in the GitOps repository)")
+        raise OperationalError(
+            "--gitops-dir needs deploy.gitops in ml.yaml (its `path` says where the model's "
+            "overlays live in the GitOps repository)"
+        )
     return gitops_dir / config.deploy.gitops.path / "overlays" / PRODUCTION / "eval.json"
 
 
@@ -63,11 +70,15 @@ def check_compatible(record: Mapping[str, Any], config: Config, source: str) -> 
     """Refuse a record of another model, task or label set, naming what differs."""
     theirs = (record.get("name"), record.get("task"))
     if theirs != (config.name, config.task):
-        raise OperationalError(f"baseline {source} is the evaluation of {theirs[0]!r} ({theirs[1]}), not of "
-                               f"{config.name!r} ({config.task}): point the baseline at this model's eval.json")
+        raise OperationalError(
+            f"baseline {source} is the evaluation of {theirs[0]!r} ({theirs[1]}), not of "
+            f"{config.name!r} ({config.task}): point the baseline at this model's eval.json"
+        )
     if list(record.get("labels", [])) != list(config.data.labels):
-        raise OperationalError(f"baseline {source} has labels {record.get('labels')}, but ml.yaml data.labels is "
-                               f"{list(config.data.labels)}: a model with another label set is not a baseline")
+        raise OperationalError(
+            f"baseline {source} has labels {record.get('labels')}, but ml.yaml data.labels is "
+            f"{list(config.data.labels)}: a model with another label set is not a baseline"
+        )
 
 
 def _load(path: Path, against: str, config: Config) -> Baseline:
@@ -104,8 +115,9 @@ def resolve(config: Config, sources: BaselineSources) -> dict[str, Baseline | No
     return out
 
 
-def pair(current: Predictions, baseline: Mapping[str, Any], labels: tuple[str, ...],
-         subset: np.ndarray[Any, Any] | None = None) -> Paired:
+def pair(
+    current: Predictions, baseline: Mapping[str, Any], labels: tuple[str, ...], subset: np.ndarray[Any, Any] | None = None
+) -> Paired:
     """Align current and baseline predictions on the same texts (by hash; repeated texts in order)."""
     rows = baseline.get("predictions") or []
     try:

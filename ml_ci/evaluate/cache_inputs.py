@@ -27,10 +27,19 @@ from ml_ci.data.cache_inputs import loading
 PACKAGES = ("torch", "transformers", "tokenizers", "safetensors", "numpy", "matplotlib")
 
 
-def cache_inputs(config: Config, *, role: str, fingerprint: str | None, model_digest: str, model_path: str,
-                 baselines: Mapping[str, tuple[str, str] | None], train_metrics: str | None,
-                 git: Mapping[str, str | None], packages: Mapping[str, str],
-                 lineage: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def cache_inputs(
+    config: Config,
+    *,
+    role: str,
+    fingerprint: str | None,
+    model_digest: str,
+    model_path: str,
+    baselines: Mapping[str, tuple[str, str] | None],
+    train_metrics: str | None,
+    git: Mapping[str, str | None],
+    packages: Mapping[str, str],
+    lineage: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """baselines: per `against`, (source, digest of its record) or None."""
     return {
         "name": config.name,

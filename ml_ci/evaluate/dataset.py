@@ -43,8 +43,9 @@ def load_eval_split(config: Config) -> EvalSplit:
     return from_columns(config, role, split_columns(table, config.data), table.fingerprint, text=TEXT, label=LABEL)
 
 
-def from_columns(config: Config, role: str, columns: dict[str, list[Any]], fingerprint: str | None, *,
-                 text: str, label: str) -> EvalSplit:
+def from_columns(
+    config: Config, role: str, columns: dict[str, list[Any]], fingerprint: str | None, *, text: str, label: str
+) -> EvalSplit:
     """Check and take out what evaluate needs from the split's columns."""
     for col in (text, label):
         if col not in columns:

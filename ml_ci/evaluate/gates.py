@@ -88,8 +88,9 @@ def _absolute(gate: Gate, scope: str, value: float | None, undefined: Mapping[st
             out.append(_replace(base, message=f"{base.name} passed: {fmt(value)} {sign} {threshold:g}"))
         else:
             bad = "<" if condition == "min" else ">"
-            out.append(_replace(base, status="fail", passed=False,
-                                message=f"{base.name} failed: {fmt(value)} {bad} {threshold:g}"))
+            out.append(
+                _replace(base, status="fail", passed=False, message=f"{base.name} failed: {fmt(value)} {bad} {threshold:g}")
+            )
     return out
 
 
@@ -97,19 +98,32 @@ def _replace(result: GateResult, **changes: Any) -> GateResult:
     return GateResult(**{**asdict(result), **changes})
 
 
-def _relative(gate: Gate, scope: str, value: float | None, undefined: Mapping[str, str],
-              baseline: BaselineMetrics | None, test: Callable[[], PairedTest | None],
-              allow_missing_baseline: bool) -> GateResult:
+def _relative(
+    gate: Gate,
+    scope: str,
+    value: float | None,
+    undefined: Mapping[str, str],
+    baseline: BaselineMetrics | None,
+    test: Callable[[], PairedTest | None],
+    allow_missing_baseline: bool,
+) -> GateResult:
     assert gate.against is not None
     max_drop = gate.max_drop if gate.max_drop is not None else 0.0
     base = GateResult(scope, gate.metric, "drop", max_drop, value, "pass", True, "", against=gate.against)
     if baseline is None or baseline.metrics.get(gate.metric) is None:
-        why = (f"no baseline for `against: {gate.against}`" if baseline is None
-               else f"the {gate.against} baseline ({baseline.source}) has no {gate.metric}")
+        why = (
+            f"no baseline for `against: {gate.against}`"
+            if baseline is None
+            else f"the {gate.against} baseline ({baseline.source}) has no {gate.metric}"
+        )
         if allow_missing_baseline:
             return _replace(base, status="no-baseline", message=f"{base.name}: {why}; passes (evaluate.allow_missing_baseline)")
-        return _replace(base, status="no-baseline", passed=False,
-                        message=f"{base.name} failed: {why}, and evaluate.allow_missing_baseline is false")
+        return _replace(
+            base,
+            status="no-baseline",
+            passed=False,
+            message=f"{base.name} failed: {why}, and evaluate.allow_missing_baseline is false",
+        )
     missing = _missing_value(value, undefined, gate.metric)
     if missing:
         return _replace(base, status="fail", passed=False, message=f"{base.name} failed: {missing}")
@@ -123,33 +137,50 @@ def _relative(gate: Gate, scope: str, value: float | None, undefined: Mapping[st
     if drop <= max_drop + EPS:
         return _replace(base, message=f"{base.name} passed: {numbers}")
     if gate.significance is None:
-        return _replace(base, status="fail", passed=False,
-                        message=f"{base.name} failed: {numbers}, a drop of {drop:.4f} > {max_drop:g}")
+        return _replace(
+            base, status="fail", passed=False, message=f"{base.name} failed: {numbers}, a drop of {drop:.4f} > {max_drop:g}"
+        )
     result = test()
     if result is None:
-        return _replace(base, status="fail", passed=False,
-                        message=f"{base.name} failed: {numbers}, a drop of {drop:.4f} > {max_drop:g}; no paired test was "
-                                "possible (the baseline has no per-example predictions on this test split, or the metric "
-                                "is not per-example), so the drop is judged on its size alone")
+        return _replace(
+            base,
+            status="fail",
+            passed=False,
+            message=f"{base.name} failed: {numbers}, a drop of {drop:.4f} > {max_drop:g}; no paired test was "
+            "possible (the baseline has no per-example predictions on this test split, or the metric "
+            "is not per-example), so the drop is judged on its size alone",
+        )
     base = _replace(base, p_value=result.p_value, test=result.test, paired_examples=result.n)
     stats = f"p={result.p_value:.4g} ({result.test} on {result.n} paired examples)"
     if result.p_value < gate.significance:
-        return _replace(base, status="fail", passed=False,
-                        message=f"{base.name} failed: {numbers}, {stats} < {gate.significance:g}: a real regression")
-    return _replace(base, status="noise",
-                    message=f"{base.name} passed: {numbers} is past the max drop, but {stats} >= {gate.significance:g}: "
-                            "within noise, not a real regression")
+        return _replace(
+            base,
+            status="fail",
+            passed=False,
+            message=f"{base.name} failed: {numbers}, {stats} < {gate.significance:g}: a real regression",
+        )
+    return _replace(
+        base,
+        status="noise",
+        message=f"{base.name} passed: {numbers} is past the max drop, but {stats} >= {gate.significance:g}: "
+        "within noise, not a real regression",
+    )
 
 
 def _bind(test: Callable[[str, str], PairedTest | None] | None, metric: str, against: str) -> Callable[[], PairedTest | None]:
     return (lambda: test(metric, against)) if test is not None else (lambda: None)
 
 
-def evaluate_gates(gates: Sequence[Gate], metrics: Mapping[str, float | None], *, scope: str = "overall",
-                   undefined: Mapping[str, str] | None = None,
-                   baselines: Mapping[str, BaselineMetrics | None] | None = None,
-                   test: Callable[[str, str], PairedTest | None] | None = None,
-                   allow_missing_baseline: bool = True) -> list[GateResult]:
+def evaluate_gates(
+    gates: Sequence[Gate],
+    metrics: Mapping[str, float | None],
+    *,
+    scope: str = "overall",
+    undefined: Mapping[str, str] | None = None,
+    baselines: Mapping[str, BaselineMetrics | None] | None = None,
+    test: Callable[[str, str], PairedTest | None] | None = None,
+    allow_missing_baseline: bool = True,
+) -> list[GateResult]:
     """Check each gate; `test(metric, against)` runs the paired test only when a verdict needs it."""
     undefined = undefined or {}
     baselines = baselines or {}
@@ -159,8 +190,17 @@ def evaluate_gates(gates: Sequence[Gate], metrics: Mapping[str, float | None], *
         results.extend(_absolute(gate, scope, value, undefined))
         if gate.against is not None:
             against = gate.against
-            results.append(_relative(gate, scope, value, undefined, baselines.get(against),
-                                     _bind(test, gate.metric, against), allow_missing_baseline))
+            results.append(
+                _relative(
+                    gate,
+                    scope,
+                    value,
+                    undefined,
+                    baselines.get(against),
+                    _bind(test, gate.metric, against),
+                    allow_missing_baseline,
+                )
+            )
     return results
 
 

@@ -42,8 +42,10 @@ def check_model_dir(model_dir: Path) -> None:
 def label_columns(model_labels: list[str], labels: tuple[str, ...], model_dir: Path) -> list[int]:
     """Map data.labels onto the model's outputs; refuse a model trained on another label set."""
     if sorted(model_labels) != sorted(labels):
-        raise OperationalError(f"the model in {model_dir} predicts labels {model_labels}, but ml.yaml data.labels is "
-                               f"{list(labels)}: retrain the model for this label set (`ml-ci train`)")
+        raise OperationalError(
+            f"the model in {model_dir} predicts labels {model_labels}, but ml.yaml data.labels is "
+            f"{list(labels)}: retrain the model for this label set (`ml-ci train`)"
+        )
     return [model_labels.index(label) for label in labels]
 
 
@@ -83,18 +85,18 @@ def predict_proba(m: Model, texts: list[str], batch_size: int = BATCH_SIZE) -> F
     out = np.empty((len(texts), len(m.columns)), dtype=np.float64)
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
-            idx = order[start:start + batch_size]
+            idx = order[start : start + batch_size]
             width = max(len(ids[i]) for i in idx)
             input_ids = np.full((len(idx), width), pad_id, dtype=np.int64)
             mask = np.zeros((len(idx), width), dtype=np.int64)
             for row, i in enumerate(idx):
-                input_ids[row, :len(ids[i])] = ids[i]
-                mask[row, :len(ids[i])] = 1
+                input_ids[row, : len(ids[i])] = ids[i]
+                mask[row, : len(ids[i])] = 1
             batch = {"input_ids": torch.from_numpy(input_ids), "attention_mask": torch.from_numpy(mask)}
             if types is not None:
                 tt = np.zeros((len(idx), width), dtype=np.int64)
                 for row, i in enumerate(idx):
-                    tt[row, :len(types[i])] = types[i]
+                    tt[row, : len(types[i])] = types[i]
                 batch["token_type_ids"] = torch.from_numpy(tt)
             out[idx] = _softmax(m.model(**batch).logits)[:, m.columns]
     check_finite(out)
@@ -106,9 +108,11 @@ def check_finite(probs: FloatArray) -> None:
     bad = ~np.isfinite(probs).all(axis=1)
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
-        raise OperationalError(f"the model produced NaN or infinite probabilities for {int(bad.sum())} of {len(probs)} "
-                               f"examples (the first at index {first}): its weights are broken, e.g. trained with a "
-                               "diverging loss; retrain it (`ml-ci train`)")
+        raise OperationalError(
+            f"the model produced NaN or infinite probabilities for {int(bad.sum())} of {len(probs)} "
+            f"examples (the first at index {first}): its weights are broken, e.g. trained with a "
+            "diverging loss; retrain it (`ml-ci train`)"
+        )
 
 
 def folder_size_mb(folder: Path) -> float:

@@ -30,8 +30,9 @@ from typing import Any
 WARMUP = 5
 REPEATS = 3
 RUNTIME = "onnxruntime, through ml-ci serve's Classifier (the serving image's code path), one text per request"
-STATISTIC = (f"each sampled text sent {REPEATS} times, its fastest kept (load only ever slows a request); "
-             "p50/p95 over the sampled texts")
+STATISTIC = (
+    f"each sampled text sent {REPEATS} times, its fastest kept (load only ever slows a request); p50/p95 over the sampled texts"
+)
 
 
 @dataclass(frozen=True)
@@ -40,9 +41,15 @@ class Latency:
     method: dict[str, Any] = field(default_factory=dict)
 
 
-def measure_texts(predict: Callable[[list[str]], Any], texts: list[str], samples: int, *,
-                  repeats: int = REPEATS, warmup: int = WARMUP,
-                  clock: Callable[[], float] = time.perf_counter) -> list[float]:
+def measure_texts(
+    predict: Callable[[list[str]], Any],
+    texts: list[str],
+    samples: int,
+    *,
+    repeats: int = REPEATS,
+    warmup: int = WARMUP,
+    clock: Callable[[], float] = time.perf_counter,
+) -> list[float]:
     """Per sampled text (texts taken in turn), the fastest of `repeats` single-text predictions, in ms."""
     for i in range(warmup):
         predict([texts[i % len(texts)]])
@@ -76,14 +83,26 @@ def serving_copy(model_dir: Path, dest: Path, *, name: str, max_length: int, ops
         torch_model.export(onnx, opset)
     shutil.copyfile(model_dir / TOKENIZER, dest / TOKENIZER)
     labels = [label for _, label in sorted(torch_model.id2label().items())]
-    (dest / MANIFEST).write_text(json.dumps({
-        "name": name, "labels": labels, "max_length": max_length, "onnx": onnx.name, "sha256": sha256_file(onnx),
-        "inputs": list(torch_model.inputs), "pad_id": torch_model.pad_id}), encoding="utf-8")
+    (dest / MANIFEST).write_text(
+        json.dumps(
+            {
+                "name": name,
+                "labels": labels,
+                "max_length": max_length,
+                "onnx": onnx.name,
+                "sha256": sha256_file(onnx),
+                "inputs": list(torch_model.inputs),
+                "pad_id": torch_model.pad_id,
+            }
+        ),
+        encoding="utf-8",
+    )
     return dest
 
 
-def measure(model_dir: Path, texts: list[str], samples: int, *, work: Path, name: str, max_length: int, opset: int,
-            quantize: str) -> Latency:
+def measure(
+    model_dir: Path, texts: list[str], samples: int, *, work: Path, name: str, max_length: int, opset: int, quantize: str
+) -> Latency:
     """Export a temporary serving copy into `work`, time it, and say how (the copy is removed)."""
     from ml_ci.errors import OperationalError
     from ml_ci.serve.model import Classifier
@@ -100,9 +119,16 @@ def measure(model_dir: Path, texts: list[str], samples: int, *, work: Path, name
     finally:
         shutil.rmtree(work, ignore_errors=True)
     done = time.perf_counter()
-    method = {"runtime": RUNTIME, "quantize": quantize, "opset": opset, "warmup": WARMUP, "repeats": REPEATS,
-              "statistic": STATISTIC, "load_average": round(os.getloadavg()[0], 2),
-              "seconds": {"export": round(exported - started, 3), "timing": round(done - exported, 3)}}
+    method = {
+        "runtime": RUNTIME,
+        "quantize": quantize,
+        "opset": opset,
+        "warmup": WARMUP,
+        "repeats": REPEATS,
+        "statistic": STATISTIC,
+        "load_average": round(os.getloadavg()[0], 2),
+        "seconds": {"export": round(exported - started, 3), "timing": round(done - exported, 3)},
+    }
     return Latency(timings, method)
 
 
@@ -115,7 +141,9 @@ def describe(record: Mapping[str, Any]) -> str:
         return ""
     spent = method.get("seconds")
     seconds: Mapping[str, Any] = spent if isinstance(spent, Mapping) else {}
-    return (f"Latency: the model exported to ONNX (package.quantize {method.get('quantize')}), run by "
-            f"{method.get('runtime')}; {latency.get('samples')} texts after {method.get('warmup')} warm-up requests, "
-            f"{method.get('statistic')}; load average {method.get('load_average')}; it cost "
-            f"{seconds.get('export')} s of export and {seconds.get('timing')} s of timing.")
+    return (
+        f"Latency: the model exported to ONNX (package.quantize {method.get('quantize')}), run by "
+        f"{method.get('runtime')}; {latency.get('samples')} texts after {method.get('warmup')} warm-up requests, "
+        f"{method.get('statistic')}; load average {method.get('load_average')}; it cost "
+        f"{seconds.get('export')} s of export and {seconds.get('timing')} s of timing."
+    )

@@ -49,8 +49,11 @@ class Freshness:
     lineage: str | None = None  # the lineage.json compared, as shown to the user
 
     def to_json(self) -> dict[str, Any]:
-        return {"status": self.status, "lineage": self.lineage,
-                "changed": [{"role": c.role, "trained_on": c.trained_on, "now": c.now} for c in self.changes]}
+        return {
+            "status": self.status,
+            "lineage": self.lineage,
+            "changed": [{"role": c.role, "trained_on": c.trained_on, "now": c.now} for c in self.changes],
+        }
 
 
 def _short(fingerprint: str | None) -> str:
@@ -92,6 +95,8 @@ def read_lineage(path: Path) -> dict[str, Any] | None:
 def refusal(freshness: Freshness, model: str) -> StaleModelError:
     lines = [f"the model {model} was trained on other data than ml.yaml names now (its lineage: {freshness.lineage}):"]
     lines += [f"  {c}" for c in freshness.changes]
-    lines.append("retrain it (`ml-ci train`), or pass --allow-stale-model to evaluate this model anyway "
-                 "(eval.json then records it as stale)")
+    lines.append(
+        "retrain it (`ml-ci train`), or pass --allow-stale-model to evaluate this model anyway "
+        "(eval.json then records it as stale)"
+    )
     return StaleModelError("\n".join(lines))

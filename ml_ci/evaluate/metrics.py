@@ -125,10 +125,15 @@ def score(y_true: IntArray, probs: FloatArray, labels: tuple[str, ...]) -> Score
     undefined: dict[str, str] = {}
     metrics["roc_auc"] = roc_auc(y_true, probs)
     if metrics["roc_auc"] is None:
-        undefined["roc_auc"] = ("ROC AUC needs both classes among the true labels" if n_classes == 2 else
-                                "ROC AUC (one-vs-rest) needs every class among the true labels")
-    per_class = {label: ClassMetrics(float(precision[i]), float(recall[i]), float(f1[i]), int(support[i]))
-                 for i, label in enumerate(labels)}
+        undefined["roc_auc"] = (
+            "ROC AUC needs both classes among the true labels"
+            if n_classes == 2
+            else "ROC AUC (one-vs-rest) needs every class among the true labels"
+        )
+    per_class = {
+        label: ClassMetrics(float(precision[i]), float(recall[i]), float(f1[i]), int(support[i]))
+        for i, label in enumerate(labels)
+    }
     return Scores(metrics, per_class, cm.tolist(), undefined)
 
 

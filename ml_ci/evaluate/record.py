@@ -49,16 +49,25 @@ class Predictions:
 
     def to_json(self, labels: Sequence[str]) -> list[dict[str, Any]]:
         predicted = self.probs.argmax(axis=1)
-        return [{"index": i, "text_sha256": h, "label": labels[int(t)], "predicted": labels[int(p)],
-                 "probabilities": [round(float(x), 6) for x in row]}
-                for i, (h, t, p, row) in enumerate(zip(self.hashes, self.y_true, predicted, self.probs, strict=True))]
+        return [
+            {
+                "index": i,
+                "text_sha256": h,
+                "label": labels[int(t)],
+                "predicted": labels[int(p)],
+                "probabilities": [round(float(x), 6) for x in row],
+            }
+            for i, (h, t, p, row) in enumerate(zip(self.hashes, self.y_true, predicted, self.probs, strict=True))
+        ]
 
     @classmethod
     def from_json(cls, rows: Sequence[Mapping[str, Any]], labels: Sequence[str]) -> Predictions:
         index = {label: i for i, label in enumerate(labels)}
-        return cls(tuple(str(r["text_sha256"]) for r in rows),
-                   np.asarray([index[r["label"]] for r in rows], dtype=np.int64),
-                   np.asarray([r["probabilities"] for r in rows], dtype=np.float64).reshape(len(rows), len(labels)))
+        return cls(
+            tuple(str(r["text_sha256"]) for r in rows),
+            np.asarray([index[r["label"]] for r in rows], dtype=np.int64),
+            np.asarray([r["probabilities"] for r in rows], dtype=np.float64).reshape(len(rows), len(labels)),
+        )
 
 
 def clean(value: Any) -> Any:
@@ -130,15 +139,20 @@ def read_record(path: Path, what: str = "evaluation record") -> dict[str, Any]:
     if data.get("kind") != KIND or not isinstance(data.get("metrics"), dict) or not isinstance(data.get("labels"), list):
         raise OperationalError(f"{what} {path} is not an ml-ci evaluation record (eval.json written by `ml-ci evaluate`)")
     if int(data.get("format", 0)) > FORMAT:
-        raise OperationalError(f"{what} {path} has format {data['format']}, newer than this ml-ci reads ({FORMAT}): "
-                               "pip install -U ml-ci")
+        raise OperationalError(
+            f"{what} {path} has format {data['format']}, newer than this ml-ci reads ({FORMAT}): pip install -U ml-ci"
+        )
     return data
 
 
 def history_entry(record: Mapping[str, Any]) -> dict[str, Any]:
     git = record.get("git") or {}
-    return {"created": record.get("created"), "git_sha": git.get("sha"), "ref": git.get("ref"),
-            "metrics": record.get("metrics", {})}
+    return {
+        "created": record.get("created"),
+        "git_sha": git.get("sha"),
+        "ref": git.get("ref"),
+        "metrics": record.get("metrics", {}),
+    }
 
 
 def history(baseline: Mapping[str, Any] | None) -> list[dict[str, Any]]:

@@ -57,6 +57,7 @@ def _present_mean(values: FloatArray, cm: IntArray) -> float:
 
 def metric_fn(metric: str, n_classes: int) -> Callable[[IntArray, FloatArray], float]:
     """metric(y_true, probs) for one metric, as `metrics.score` computes it."""
+
     def from_cm(pick: Callable[[IntArray], float]) -> Callable[[IntArray, FloatArray], float]:
         return lambda y, p: pick(confusion_matrix(y, p.argmax(axis=1).astype(np.int64), n_classes))
 

@@ -45,8 +45,10 @@ def select(slices: Sequence[Slice], lengths: Sequence[int], columns: Mapping[str
             out.append(SliceRows(s.name, "all rows", tuple(range(len(lengths))), s.min_rows, s.gates))
             continue
         if s.column not in columns:
-            raise OperationalError(f"evaluate.slices {s.name}: column {s.column!r} is not in the evaluated split "
-                                   f"(its columns: {', '.join(sorted(columns)) or 'none'})")
+            raise OperationalError(
+                f"evaluate.slices {s.name}: column {s.column!r} is not in the evaluated split "
+                f"(its columns: {', '.join(sorted(columns)) or 'none'})"
+            )
         values = [_value_text(v) for v in columns[s.column]]
         wanted = [s.value] if s.value is not None else sorted(set(values))
         for value in wanted:

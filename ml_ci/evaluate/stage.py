@@ -103,12 +103,19 @@ def measure(config: Config, model_dir: Path, split: EvalSplit, digest: str) -> t
     timed = latency.Latency([], {})
     if wants_latency(config):
         # As production runs it: exported with export's own code, timed through the server's runtime.
-        timed = latency.measure(model_dir, split.texts, config.evaluate.latency_samples,
-                                work=Path(tempfile.mkdtemp(prefix="ml-ci-latency-")), name=config.name,
-                                max_length=config.model.max_length, opset=config.package.opset,
-                                quantize=config.package.quantize)
-    return preds, Measured(timed.timings_ms, inference.folder_size_mb(model_dir), digest, shown_path(config, model_dir),
-                           timed.method)
+        timed = latency.measure(
+            model_dir,
+            split.texts,
+            config.evaluate.latency_samples,
+            work=Path(tempfile.mkdtemp(prefix="ml-ci-latency-")),
+            name=config.name,
+            max_length=config.model.max_length,
+            opset=config.package.opset,
+            quantize=config.package.quantize,
+        )
+    return preds, Measured(
+        timed.timings_ms, inference.folder_size_mb(model_dir), digest, shown_path(config, model_dir), timed.method
+    )
 
 
 def reusable(outcome: Outcome) -> bool:
@@ -144,14 +151,16 @@ def freshness_of(config: Config, model_dir: Path, allow_stale: bool) -> Freshnes
     from ml_ci.evaluate.lineage_check import TRAINED_ON
 
     lineage_path = model_dir.parent / LINEAGE
-    freshness = compare(read_lineage(lineage_path), fingerprints(config, TRAINED_ON),
-                        shown=shown_path(config, lineage_path))
+    freshness = compare(read_lineage(lineage_path), fingerprints(config, TRAINED_ON), shown=shown_path(config, lineage_path))
     if freshness.status == "stale":
         if not allow_stale:
             raise refusal(freshness, shown_path(config, model_dir))
         # Allowed, but never silent: the record says it too (model.lineage).
-        print(f"warning: evaluating a stale model (--allow-stale-model): {'; '.join(map(str, freshness.changes))}",
-              file=sys.stderr, flush=True)
+        print(
+            f"warning: evaluating a stale model (--allow-stale-model): {'; '.join(map(str, freshness.changes))}",
+            file=sys.stderr,
+            flush=True,
+        )
     return freshness
 
 
@@ -168,12 +177,26 @@ def gather_inputs(config: Config, options: Options, env: Mapping[str, str]) -> I
     role = split_role(config)
     fps = fingerprints(config, [role])
     inputs = cache_inputs(
-        config, role=role, fingerprint=fps.get(role), model_digest=digest, model_path=shown_path(config, model_dir),
+        config,
+        role=role,
+        fingerprint=fps.get(role),
+        model_digest=digest,
+        model_path=shown_path(config, model_dir),
         baselines={k: (b.source, value_digest(b.record)) if b is not None else None for k, b in resolved.items()},
-        train_metrics=optional_file_digest(train_metrics), git=git_of(env), packages=package_versions(PACKAGES),
-        lineage=freshness.to_json())
-    return Inputs(model_dir, digest, resolved, train_metrics, cache_key(STAGE, inputs),
-                  unpinned({role: fps[role]} if role in fps else {}), freshness)
+        train_metrics=optional_file_digest(train_metrics),
+        git=git_of(env),
+        packages=package_versions(PACKAGES),
+        lineage=freshness.to_json(),
+    )
+    return Inputs(
+        model_dir,
+        digest,
+        resolved,
+        train_metrics,
+        cache_key(STAGE, inputs),
+        unpinned({role: fps[role]} if role in fps else {}),
+        freshness,
+    )
 
 
 def run(config: Config, options: Options, env: Mapping[str, str] | None = None) -> Outcome:
@@ -184,11 +207,19 @@ def run(config: Config, options: Options, env: Mapping[str, str] | None = None) 
     def compute() -> Outcome:
         split = load_eval_split(config)
         preds, measured = measure(config, inputs.model_dir, split, inputs.digest)
-        outcome = assemble(config, role=split.role, fingerprint=split.fingerprint,
-                           texts_lengths=[len(t) for t in split.texts], columns=split.columns, preds=preds,
-                           measured=measured, baselines=inputs.baselines,
-                           created=datetime.now(timezone.utc).isoformat(timespec="seconds"), git=git_of(env),
-                           lineage=inputs.freshness.to_json())
+        outcome = assemble(
+            config,
+            role=split.role,
+            fingerprint=split.fingerprint,
+            texts_lengths=[len(t) for t in split.texts],
+            columns=split.columns,
+            preds=preds,
+            measured=measured,
+            baselines=inputs.baselines,
+            created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            git=git_of(env),
+            lineage=inputs.freshness.to_json(),
+        )
         write_outputs(layout.eval_record.parent, outcome, inputs.train_metrics)
         return outcome
 
@@ -196,9 +227,16 @@ def run(config: Config, options: Options, env: Mapping[str, str] | None = None) 
         record = read_record(layout.eval_record)
         return Outcome(record, results_of(record))
 
-    outcome, cached = through_cache(StageCache(layout.cache), STAGE, inputs.key, layout.eval_record.parent,
-                                    mode=mode(no_cache=options.no_cache, unseen=inputs.unseen), compute=compute,
-                                    restored=restored, keep=reusable)
+    outcome, cached = through_cache(
+        StageCache(layout.cache),
+        STAGE,
+        inputs.key,
+        layout.eval_record.parent,
+        mode=mode(no_cache=options.no_cache, unseen=inputs.unseen),
+        compute=compute,
+        restored=restored,
+        keep=reusable,
+    )
     actions_io.add_summary(markdown.evaluation(outcome.record), env)
     actions_io.set_output("verdict", outcome.verdict, env)
     announce(cached, env)

@@ -29,9 +29,17 @@ PACKAGES = ("torch", "transformers", "onnx", "onnxruntime", "onnxscript", "token
 ROLES = ("validation", "test")
 
 
-def cache_inputs(config: Config, *, model_digest: str, fingerprints: Mapping[str, str], golden_examples: int,
-                 lineage: str | None, eval_summary: Mapping[str, Any], packages: Mapping[str, str],
-                 epoch: int | None) -> dict[str, Any]:
+def cache_inputs(
+    config: Config,
+    *,
+    model_digest: str,
+    fingerprints: Mapping[str, str],
+    golden_examples: int,
+    lineage: str | None,
+    eval_summary: Mapping[str, Any],
+    packages: Mapping[str, str],
+    epoch: int | None,
+) -> dict[str, Any]:
     return {
         "name": config.name,
         "task": config.task,

@@ -30,15 +30,28 @@ def _prediction(labels: tuple[str, ...], row: npt.NDArray[np.float32]) -> dict[s
     return {"label": labels[int(row.argmax())], "probabilities": probabilities}
 
 
-def golden_record(texts: list[str], truth: list[int] | None, labels: tuple[str, ...], expected: npt.NDArray[np.float32],
-                  pytorch: npt.NDArray[np.float32], count: int, tolerance: float = TOLERANCE) -> dict[str, Any]:
+def golden_record(
+    texts: list[str],
+    truth: list[int] | None,
+    labels: tuple[str, ...],
+    expected: npt.NDArray[np.float32],
+    pytorch: npt.NDArray[np.float32],
+    count: int,
+    tolerance: float = TOLERANCE,
+) -> dict[str, Any]:
     """The first `count` examples; `expected` (the served model's probabilities) is what checks compare to."""
     examples: list[dict[str, Any]] = []
     for i, text in enumerate(texts[:count]):
         top2 = np.sort(expected[i])[-2:]
-        examples.append({"text": text, "label": labels[truth[i]] if truth is not None else None,
-                         "expected": _prediction(labels, expected[i]), "pytorch": _prediction(labels, pytorch[i]),
-                         "near_tie": bool(len(labels) > 1 and top2[1] - top2[0] <= 2 * tolerance)})
+        examples.append(
+            {
+                "text": text,
+                "label": labels[truth[i]] if truth is not None else None,
+                "expected": _prediction(labels, expected[i]),
+                "pytorch": _prediction(labels, pytorch[i]),
+                "near_tie": bool(len(labels) > 1 and top2[1] - top2[0] <= 2 * tolerance),
+            }
+        )
     return {"labels": list(labels), "tolerance": tolerance, "examples": examples}
 
 
@@ -58,6 +71,7 @@ def mismatches(golden: dict[str, Any], answers: list[dict[str, Any]]) -> list[st
         got = answer.get("probabilities") or {}
         worst = max((abs(float(got.get(k, float("nan"))) - float(v)) for k, v in want["probabilities"].items()), default=0.0)
         if not worst <= tolerance:  # written so that NaN (a missing label) is a mismatch
-            problems.append(f"example {i} ({example['text'][:60]!r}): probabilities differ by {worst:.2e} "
-                            f"(tolerance {tolerance})")
+            problems.append(
+                f"example {i} ({example['text'][:60]!r}): probabilities differ by {worst:.2e} (tolerance {tolerance})"
+            )
     return problems

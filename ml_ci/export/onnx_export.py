@@ -51,7 +51,7 @@ class TorchModel:
         out = []
         with torch.inference_mode():
             for i in range(0, len(texts), batch_size):
-                enc = self.encode(texts[i:i + batch_size])
+                enc = self.encode(texts[i : i + batch_size])
                 out.append(self.model(**{k: enc[k] for k in self.inputs}).logits.float().numpy())
         return np.concatenate(out).astype(np.float32)
 
@@ -76,9 +76,16 @@ class TorchModel:
             warnings.simplefilter("ignore")
             # The wrapper must be in eval mode too: the exporter restores the wrapper's mode on the way
             # out, which would otherwise leave dropout on in the reference model.
-            torch.onnx.export(Positional(self.model).eval(), tuple(example[n] for n in names), str(path), input_names=list(names),
-                              output_names=["logits"], dynamic_axes=axes,
-                              opset_version=opset, dynamo=False)
+            torch.onnx.export(
+                Positional(self.model).eval(),
+                tuple(example[n] for n in names),
+                str(path),
+                input_names=list(names),
+                output_names=["logits"],
+                dynamic_axes=axes,
+                opset_version=opset,
+                dynamo=False,
+            )
 
 
 # int8 settings, measured on the bundled example (benchmarks/README.md, "int8 quantization"): per-tensor
@@ -107,5 +114,10 @@ def quantize_int8(source: Path, target: Path) -> None:
     names = [node.name for node in onnx.load(str(source), load_external_data=False).graph.node]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=INT8_PER_CHANNEL,
-                         nodes_to_exclude=int8_excluded(names))
+        quantize_dynamic(
+            str(source),
+            str(target),
+            weight_type=QuantType.QInt8,
+            per_channel=INT8_PER_CHANNEL,
+            nodes_to_exclude=int8_excluded(names),
+        )

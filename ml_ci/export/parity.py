@@ -27,11 +27,15 @@ class Parity:
     def failures(self) -> list[str]:
         problems = []
         if self.agreement < self.min_agreement:
-            problems.append(f"the exported model agrees with PyTorch on {self.agreement:.2%} of {self.examples} validation "
-                            f"examples; package.min_agreement is {self.min_agreement:.2%}")
+            problems.append(
+                f"the exported model agrees with PyTorch on {self.agreement:.2%} of {self.examples} validation "
+                f"examples; package.min_agreement is {self.min_agreement:.2%}"
+            )
         if self.accuracy_drop is not None and self.accuracy_drop > self.max_accuracy_drop:
-            problems.append(f"accuracy drops by {self.accuracy_drop:.4f} ({self.accuracy_pytorch:.4f} in PyTorch, "
-                            f"{self.accuracy_exported:.4f} exported); package.max_accuracy_drop is {self.max_accuracy_drop}")
+            problems.append(
+                f"accuracy drops by {self.accuracy_drop:.4f} ({self.accuracy_pytorch:.4f} in PyTorch, "
+                f"{self.accuracy_exported:.4f} exported); package.max_accuracy_drop is {self.max_accuracy_drop}"
+            )
         return problems
 
     @property
@@ -42,8 +46,9 @@ class Parity:
         return {**asdict(self), "passed": self.passed, "failures": self.failures}
 
 
-def compare(reference: Floats, exported: Floats, truth: list[int] | None, *, min_agreement: float,
-            max_accuracy_drop: float) -> Parity:
+def compare(
+    reference: Floats, exported: Floats, truth: list[int] | None, *, min_agreement: float, max_accuracy_drop: float
+) -> Parity:
     """reference and exported are logits (examples x classes); truth the gold label indices, when known."""
     if reference.shape != exported.shape or reference.ndim != 2 or reference.shape[0] == 0:
         raise ValueError(f"logits of shape {reference.shape} and {exported.shape} cannot be compared")
@@ -54,6 +59,14 @@ def compare(reference: Floats, exported: Floats, truth: list[int] | None, *, min
         gold = np.asarray(truth)
         acc_ref, acc_exp = float((ref_pred == gold).mean()), float((exp_pred == gold).mean())
         drop = acc_ref - acc_exp
-    return Parity(examples=int(reference.shape[0]), max_abs_logit_diff=float(diff.max()), mean_abs_logit_diff=float(diff.mean()),
-                  agreement=float((ref_pred == exp_pred).mean()), accuracy_pytorch=acc_ref, accuracy_exported=acc_exp,
-                  accuracy_drop=drop, min_agreement=min_agreement, max_accuracy_drop=max_accuracy_drop)
+    return Parity(
+        examples=int(reference.shape[0]),
+        max_abs_logit_diff=float(diff.max()),
+        mean_abs_logit_diff=float(diff.mean()),
+        agreement=float((ref_pred == exp_pred).mean()),
+        accuracy_pytorch=acc_ref,
+        accuracy_exported=acc_exp,
+        accuracy_drop=drop,
+        min_agreement=min_agreement,
+        max_accuracy_drop=max_accuracy_drop,
+    )

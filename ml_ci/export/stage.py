@@ -61,15 +61,30 @@ def eval_summary(record: Any) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     metrics = record.get("metrics")
     if isinstance(metrics, dict):
-        summary.update({k: v for k, v in metrics.items()
-                        if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in MEASURED_METRICS})
+        summary.update(
+            {
+                k: v
+                for k, v in metrics.items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in MEASURED_METRICS
+            }
+        )
     if isinstance(record.get("verdict"), str):
         summary["verdict"] = record["verdict"]
     return summary
 
 
-def manifest(config: Config, *, sha256: str, source_sha256: str, inputs: tuple[str, ...], pad_id: int,
-             lineage: Any, metrics: dict[str, Any], versions: dict[str, str], epoch: int | None) -> dict[str, Any]:
+def manifest(
+    config: Config,
+    *,
+    sha256: str,
+    source_sha256: str,
+    inputs: tuple[str, ...],
+    pad_id: int,
+    lineage: Any,
+    metrics: dict[str, Any],
+    versions: dict[str, str],
+    epoch: int | None,
+) -> dict[str, Any]:
     """model.json: what the server and the image labels need to know about the exported model.
     `exported_at` is `epoch` (`export_epoch`), None without one: never the clock, which would make a new image."""
     return {
@@ -136,10 +151,15 @@ def key_of(config: Config, model_dir: Path, epoch: int | None) -> tuple[str, lis
     layout = Layout(config.root)
     fps = fingerprints(config, cache_inputs.ROLES)
     inputs = cache_inputs.cache_inputs(
-        config, model_digest=folder_digest(model_dir), fingerprints=fps, golden_examples=golden_count(config),
+        config,
+        model_digest=folder_digest(model_dir),
+        fingerprints=fps,
+        golden_examples=golden_count(config),
         lineage=optional_file_digest(layout.artifacts("train") / "lineage.json"),
-        eval_summary=eval_summary(read_json(layout.eval_record)), packages=package_versions(cache_inputs.PACKAGES),
-        epoch=epoch)
+        eval_summary=eval_summary(read_json(layout.eval_record)),
+        packages=package_versions(cache_inputs.PACKAGES),
+        epoch=epoch,
+    )
     return cache_key(STAGE, inputs), unpinned(fps)
 
 
@@ -147,13 +167,18 @@ def read_result(folder: Path, *, cache_hit: bool) -> ExportResult:
     """The result as the folder on disk says it: the same whether just written or restored."""
     parity = read_json(folder / "parity.json")
     names = {f.name for f in fields(Parity)}
-    return ExportResult(folder=folder, parity=Parity(**{k: v for k, v in parity.items() if k in names}),
-                        sha256=read_json(folder / "model.json")["sha256"],
-                        golden=len(read_json(folder / "golden.json")["examples"]), cache_hit=cache_hit)
+    return ExportResult(
+        folder=folder,
+        parity=Parity(**{k: v for k, v in parity.items() if k in names}),
+        sha256=read_json(folder / "model.json")["sha256"],
+        golden=len(read_json(folder / "golden.json")["examples"]),
+        cache_hit=cache_hit,
+    )
 
 
-def run_export(config: Config, *, model_dir: Path | None = None, no_cache: bool = False,
-               env: Mapping[str, str] | None = None) -> ExportResult:
+def run_export(
+    config: Config, *, model_dir: Path | None = None, no_cache: bool = False, env: Mapping[str, str] | None = None
+) -> ExportResult:
     layout = Layout(config.root)
     model_dir = model_dir or layout.model_dir
     if config.package.format != "onnx":
@@ -163,9 +188,15 @@ def run_export(config: Config, *, model_dir: Path | None = None, no_cache: bool 
     env = os.environ if env is None else env
     epoch = export_epoch(config.root, env)
     key, unseen = key_of(config, model_dir, epoch)
-    _, cached = through_cache(StageCache(layout.cache), STAGE, key, layout.export_dir,
-                              mode=mode(no_cache=no_cache, unseen=unseen),
-                              compute=lambda: export(config, model_dir, epoch), restored=lambda: None)
+    _, cached = through_cache(
+        StageCache(layout.cache),
+        STAGE,
+        key,
+        layout.export_dir,
+        mode=mode(no_cache=no_cache, unseen=unseen),
+        compute=lambda: export(config, model_dir, epoch),
+        restored=lambda: None,
+    )
     announce(cached, env)
     return read_result(layout.export_dir, cache_hit=cached.hit)
 
@@ -185,8 +216,9 @@ def export(config: Config, model_dir: Path, epoch: int | None) -> None:
 
     torch_model = TorchModel(model_dir, config.model.max_length)
     if len(torch_model.id2label()) != len(config.data.labels):
-        raise OperationalError(f"the model has {len(torch_model.id2label())} outputs "
-                               f"but data.labels has {len(config.data.labels)}")
+        raise OperationalError(
+            f"the model has {len(torch_model.id2label())} outputs but data.labels has {len(config.data.labels)}"
+        )
     source_sha256 = _source_digest(model_dir)
     with staged_dir(layout.export_dir) as out:
         exported = out / ONNX_FILE
@@ -202,23 +234,43 @@ def export(config: Config, model_dir: Path, epoch: int | None) -> None:
             torch_model.export(exported, config.package.opset)
         shutil.copyfile(model_dir / "tokenizer.json", out / TOKENIZER)
         sha256 = sha256_file(exported)
-        record = manifest(config, sha256=sha256, source_sha256=source_sha256, inputs=torch_model.inputs,
-                          pad_id=torch_model.pad_id,
-                          lineage=read_json(layout.artifacts("train") / "lineage.json"),
-                          metrics=eval_summary(read_json(layout.eval_record)), versions=installed_versions(TOOLCHAIN),
-                          epoch=epoch)
+        record = manifest(
+            config,
+            sha256=sha256,
+            source_sha256=source_sha256,
+            inputs=torch_model.inputs,
+            pad_id=torch_model.pad_id,
+            lineage=read_json(layout.artifacts("train") / "lineage.json"),
+            metrics=eval_summary(read_json(layout.eval_record)),
+            versions=installed_versions(TOOLCHAIN),
+            epoch=epoch,
+        )
         write_json(out / "model.json", record)
 
         # The exported side runs through the server's own code path: what passes here is what is served.
         served = Classifier(out)
         texts, truth = validation
-        parity = compare(torch_model.logits(texts), served.logits(texts), truth, min_agreement=config.package.min_agreement,
-                         max_accuracy_drop=config.package.max_accuracy_drop)
+        parity = compare(
+            torch_model.logits(texts),
+            served.logits(texts),
+            truth,
+            min_agreement=config.package.min_agreement,
+            max_accuracy_drop=config.package.max_accuracy_drop,
+        )
         write_json(out / "parity.json", {**parity.record(), "quantize": config.package.quantize, "sha256": sha256})
         g_texts, g_truth = golden_split
-        write_json(out / "golden.json", golden_record(g_texts, g_truth, served.labels, served.probabilities(g_texts),
-                                                      _softmax(torch_model.logits(g_texts)), golden_count(config),
-                                                      tolerance_for(config.package.quantize)))
+        write_json(
+            out / "golden.json",
+            golden_record(
+                g_texts,
+                g_truth,
+                served.labels,
+                served.probabilities(g_texts),
+                _softmax(torch_model.logits(g_texts)),
+                golden_count(config),
+                tolerance_for(config.package.quantize),
+            ),
+        )
         if not parity.passed:
             raise GateError("the exported model does not match PyTorch:\n  " + "\n  ".join(parity.failures))
 

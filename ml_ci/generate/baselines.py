@@ -76,12 +76,19 @@ def for_pr(config: Config) -> EvaluateBaselines:
     before, inputs = _gitops(config)
     if uses_main(config):
         prefix = _main_key_prefix(config, "${{ github.base_ref }}")
-        before += (Step(name="Restore the latest evaluation on the base branch", id="main-baseline",
-                        uses=pins.CACHE_RESTORE.uses(),
-                        with_={"path": MAIN_DIR, "key": prefix + "${{ github.run_id }}", "restore-keys": prefix}),)
+        before += (
+            Step(
+                name="Restore the latest evaluation on the base branch",
+                id="main-baseline",
+                uses=pins.CACHE_RESTORE.uses(),
+                with_={"path": MAIN_DIR, "key": prefix + "${{ github.run_id }}", "restore-keys": prefix},
+            ),
+        )
         # No evaluation on main yet: no baseline, and the gate says so.
-        inputs = {**inputs, "main-baseline": f"${{{{ steps.main-baseline.outputs.cache-matched-key != '' "
-                                             f"&& '{MAIN_DIR}' || '' }}}}"}
+        inputs = {
+            **inputs,
+            "main-baseline": f"${{{{ steps.main-baseline.outputs.cache-matched-key != '' && '{MAIN_DIR}' || '' }}}}",
+        }
     return EvaluateBaselines(before, inputs, (), _environment(before))
 
 
@@ -90,9 +97,14 @@ def for_release(config: Config) -> EvaluateBaselines:
     after: tuple[Step, ...] = ()
     if uses_main(config):
         # Keys are immutable: one per run, found by prefix. Only a passing evaluation becomes a baseline.
-        after = (Step(name="Keep this evaluation as the branch's baseline", run=KEEP_EVAL),
-                 Step(name="Save the branch's baseline", uses=pins.CACHE_SAVE.uses(), with_={
-                     "path": MAIN_DIR, "key": _main_key_prefix(config, "${{ github.ref_name }}") + "${{ github.run_id }}"}))
+        after = (
+            Step(name="Keep this evaluation as the branch's baseline", run=KEEP_EVAL),
+            Step(
+                name="Save the branch's baseline",
+                uses=pins.CACHE_SAVE.uses(),
+                with_={"path": MAIN_DIR, "key": _main_key_prefix(config, "${{ github.ref_name }}") + "${{ github.run_id }}"},
+            ),
+        )
     return EvaluateBaselines(before, inputs, after, _environment(before))
 
 
@@ -107,8 +119,17 @@ def _gitops(config: Config) -> tuple[tuple[Step, ...], dict[str, Value]]:
     gitops = config.deploy.gitops
     # Read-only and best effort: without the token (a fork's PR) the gate reports no baseline
     # instead of failing the job. The token goes to checkout's input, never into a script.
-    checkout = Step(name="Check out the GitOps repository (production's eval.json)", id="gitops",
-                    uses=pins.CHECKOUT.uses(), continue_on_error=True,
-                    with_={"repository": slug, "ref": gitops.branch, "path": GITOPS_DIR,
-                           "token": f"${{{{ secrets.{gitops.token_env} }}}}", "persist-credentials": False})
+    checkout = Step(
+        name="Check out the GitOps repository (production's eval.json)",
+        id="gitops",
+        uses=pins.CHECKOUT.uses(),
+        continue_on_error=True,
+        with_={
+            "repository": slug,
+            "ref": gitops.branch,
+            "path": GITOPS_DIR,
+            "token": f"${{{{ secrets.{gitops.token_env} }}}}",
+            "persist-credentials": False,
+        },
+    )
     return (checkout,), {"gitops-dir": f"${{{{ steps.gitops.outcome == 'success' && '{GITOPS_DIR}' || '' }}}}"}

@@ -20,11 +20,15 @@ PIPELINE_FILE = ".github/workflows/ml-pipeline.yml"
 
 def render_bundled() -> dict[str, str]:
     """Path relative to the ml-ci repository -> text."""
-    out = {f"actions/{name}/action.yml": header.with_header(yamlout.dump(action.data()), source="ml_ci/generate/actions.py",
-                                                            regenerate=REGENERATE)
-           for name, action in all_actions().items()}
-    out[PIPELINE_FILE] = header.with_header(yamlout.dump(pipeline_workflow().data()), source="ml_ci/generate/reusable.py",
-                                            regenerate=REGENERATE)
+    out = {
+        f"actions/{name}/action.yml": header.with_header(
+            yamlout.dump(action.data()), source="ml_ci/generate/actions.py", regenerate=REGENERATE
+        )
+        for name, action in all_actions().items()
+    }
+    out[PIPELINE_FILE] = header.with_header(
+        yamlout.dump(pipeline_workflow().data()), source="ml_ci/generate/reusable.py", regenerate=REGENERATE
+    )
     return out
 
 

@@ -59,8 +59,12 @@ def _read(root: Path, rel: str) -> Optional[str]:
 
 def _leftovers(root: Path, rendered: dict[str, str], managed: tuple[str, ...]) -> list[str]:
     """Managed files, and files under the managed folders, that are not rendered this time."""
-    found = {p.relative_to(root).as_posix() for entry in managed
-             for p in ([root / entry] if (root / entry).is_file() else (root / entry).rglob("*")) if p.is_file()}
+    found = {
+        p.relative_to(root).as_posix()
+        for entry in managed
+        for p in ([root / entry] if (root / entry).is_file() else (root / entry).rglob("*"))
+        if p.is_file()
+    }
     return sorted(found - set(rendered))
 
 
@@ -95,11 +99,20 @@ def refusal(plans: list[FilePlan]) -> Optional[str]:
     blocked = [p for p in plans if p.status in BLOCKED]
     if not blocked:
         return None
-    lines = [f"  {p.path}: " + ("not written by ml-ci generate" if p.status == "foreign" else
-                                "edited by hand since it was generated" + (", and no longer generated" if p.new is None else ""))
-             for p in blocked]
-    return ("refusing to overwrite:\n" + "\n".join(lines) +
-            "\nmove your changes into ml.yaml (or the options of ml-ci generate), or rerun with --force to overwrite")
+    lines = [
+        f"  {p.path}: "
+        + (
+            "not written by ml-ci generate"
+            if p.status == "foreign"
+            else "edited by hand since it was generated" + (", and no longer generated" if p.new is None else "")
+        )
+        for p in blocked
+    ]
+    return (
+        "refusing to overwrite:\n"
+        + "\n".join(lines)
+        + "\nmove your changes into ml.yaml (or the options of ml-ci generate), or rerun with --force to overwrite"
+    )
 
 
 def write_atomic(path: Path, text: str) -> None:

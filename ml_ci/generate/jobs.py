@@ -28,21 +28,34 @@ def checkout() -> Step:
 
 
 def setup(config: Config, options: Options, *, extras: str = "all", validate: bool = False) -> Step:
-    return setup_step(options, config_file=config.path.name, python=config.ci.python,
-                      version=config.ci.ml_ci_version or __version__, extras=extras, validate=validate)
+    return setup_step(
+        options,
+        config_file=config.path.name,
+        python=config.ci.python,
+        version=config.ci.ml_ci_version or __version__,
+        extras=extras,
+        validate=validate,
+    )
 
 
-def setup_step(options: Options, *, config_file: str, python: str, version: str, extras: str = "all",
-               validate: bool = False) -> Step:
-    with_: dict[str, Value] = {"config": config_file, "python-version": python, "version": version, "extras": extras,
-                               "validate": "true" if validate else "false"}
+def setup_step(
+    options: Options, *, config_file: str, python: str, version: str, extras: str = "all", validate: bool = False
+) -> Step:
+    with_: dict[str, Value] = {
+        "config": config_file,
+        "python-version": python,
+        "version": version,
+        "extras": extras,
+        "validate": "true" if validate else "false",
+    }
     if options.install_source:
         with_["source"] = options.install_source
     return Step(name="Set up ml-ci", uses=options.uses("setup"), with_=with_)
 
 
-def stage(config: Config | str, options: Options, action: str, *, step_id: str, name: str,
-          with_: Optional[Mapping[str, Value]] = None) -> Step:
+def stage(
+    config: Config | str, options: Options, action: str, *, step_id: str, name: str, with_: Optional[Mapping[str, Value]] = None
+) -> Step:
     """A step running one of ml-ci's composite actions; config is the Config or the ml.yaml path."""
     config_file = config if isinstance(config, str) else config.path.name
     return Step(name=name, id=step_id, uses=options.uses(action), with_={"config": config_file, **(with_ or {})})
@@ -54,9 +67,12 @@ def upload(artifact: str, stage_dir: str) -> Step:
 
 def upload_path(artifact: str, path: str) -> Step:
     # always(): a failed stage's report is what the reviewer needs most.
-    return Step(name=f"Upload {artifact}", if_="always()", uses=pins.UPLOAD_ARTIFACT.uses(), with_={
-        "name": artifact, "path": path, "include-hidden-files": True,
-        "if-no-files-found": "ignore", "retention-days": 7})
+    return Step(
+        name=f"Upload {artifact}",
+        if_="always()",
+        uses=pins.UPLOAD_ARTIFACT.uses(),
+        with_={"name": artifact, "path": path, "include-hidden-files": True, "if-no-files-found": "ignore", "retention-days": 7},
+    )
 
 
 def download(artifact: str, stage_dir: str, *, optional: bool = False) -> Step:
@@ -64,20 +80,47 @@ def download(artifact: str, stage_dir: str, *, optional: bool = False) -> Step:
 
 
 def download_path(artifact: str, path: str, *, optional: bool = False) -> Step:
-    return Step(name=f"Download {artifact}", uses=pins.DOWNLOAD_ARTIFACT.uses(),
-                with_={"name": artifact, "path": path}, continue_on_error=optional)
+    return Step(
+        name=f"Download {artifact}",
+        uses=pins.DOWNLOAD_ARTIFACT.uses(),
+        with_={"name": artifact, "path": path},
+        continue_on_error=optional,
+    )
 
 
-def job(config: Config, job_id: str, name: str, steps: tuple[Step, ...], *, needs: tuple[str, ...] = (),
-        long: bool = False, gpu: bool = False, permissions: Optional[Mapping[str, Commented]] = None,
-        if_: Optional[str] = None, environment: Optional[Mapping[str, str]] = None,
-        concurrency: Optional[Concurrency] = None, strategy: Optional[Mapping[str, Value]] = None,
-        outputs: Optional[Mapping[str, str]] = None, env: Optional[Env] = None) -> Job:
+def job(
+    config: Config,
+    job_id: str,
+    name: str,
+    steps: tuple[Step, ...],
+    *,
+    needs: tuple[str, ...] = (),
+    long: bool = False,
+    gpu: bool = False,
+    permissions: Optional[Mapping[str, Commented]] = None,
+    if_: Optional[str] = None,
+    environment: Optional[Mapping[str, str]] = None,
+    concurrency: Optional[Concurrency] = None,
+    strategy: Optional[Mapping[str, Value]] = None,
+    outputs: Optional[Mapping[str, str]] = None,
+    env: Optional[Env] = None,
+) -> Job:
     """A job on the config's runners, reading the repository only unless given more permissions."""
-    return Job(id=job_id, name=name, runs_on=config.ci.train_runner if gpu else config.ci.runner,
-               timeout_minutes=config.ci.timeout_minutes if long else SHORT_TIMEOUT,
-               permissions=permissions or READ, needs=needs, steps=steps, if_=if_, environment=environment,
-               concurrency=concurrency, strategy=strategy, outputs=outputs or {}, env=env or {})
+    return Job(
+        id=job_id,
+        name=name,
+        runs_on=config.ci.train_runner if gpu else config.ci.runner,
+        timeout_minutes=config.ci.timeout_minutes if long else SHORT_TIMEOUT,
+        permissions=permissions or READ,
+        needs=needs,
+        steps=steps,
+        if_=if_,
+        environment=environment,
+        concurrency=concurrency,
+        strategy=strategy,
+        outputs=outputs or {},
+        env=env or {},
+    )
 
 
 def secret_env(*names: Optional[str]) -> dict[str, str]:

@@ -25,8 +25,9 @@ GITHUB_HOSTED = re.compile(r"^((ubuntu|windows|macos)-(latest|[0-9]+(\.[0-9]+)?)
 def custom_labels(config: Config) -> list[str]:
     """The runner labels of ml.yaml that are neither a GitHub-hosted image nor a default label."""
     labels = {*config.ci.runner, *(config.ci.gpu_runner or ())}
-    return sorted(label for label in labels
-                  if label.lower() not in SELF_HOSTED_DEFAULTS and not GITHUB_HOSTED.match(label.lower()))
+    return sorted(
+        label for label in labels if label.lower() not in SELF_HOSTED_DEFAULTS and not GITHUB_HOSTED.match(label.lower())
+    )
 
 
 def actionlint_config(config: Config) -> str | None:

@@ -56,9 +56,11 @@ class Options:
         """Why the chosen reference is unsafe, or None: a tag or branch can be moved to other code."""
         if self.local or _SHA.match(self.actions_ref):
             return None
-        return (f"--actions-ref {self.actions_ref}: a tag or branch can be moved to other code, and zizmor flags it "
-                f"(unpinned-uses); give a commit SHA, or --actions-ref {VENDOR_DIR} (the default) to copy the actions "
-                f"into the repository")
+        return (
+            f"--actions-ref {self.actions_ref}: a tag or branch can be moved to other code, and zizmor flags it "
+            f"(unpinned-uses); give a commit SHA, or --actions-ref {VENDOR_DIR} (the default) to copy the actions "
+            f"into the repository"
+        )
 
     @classmethod
     def from_args(cls, args: list[str]) -> Options:

@@ -25,8 +25,10 @@ def regenerate_command(config: Config, options: Options) -> str:
 def render(config: Config, options: Options) -> dict[str, str]:
     command = regenerate_command(config, options)
     workflows = {PR_FILE: pr_workflow(config, options), RELEASE_FILE: release_workflow(config, options)}
-    out = {path: header.with_header(yamlout.dump(wf.data()), source=config.path.name, regenerate=command)
-           for path, wf in workflows.items()}
+    out = {
+        path: header.with_header(yamlout.dump(wf.data()), source=config.path.name, regenerate=command)
+        for path, wf in workflows.items()
+    }
     if options.vendored:
         out.update(vendor.vendored_files(vendor.used_actions(workflows.values(), options), regenerate=command))
     lint = lintconfig.actionlint_config(config)

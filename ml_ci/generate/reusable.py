@@ -51,7 +51,7 @@ RELEASE_PATH = "(inputs.export || inputs.build || inputs.deploy)"
 # one before it) and whether the build logs in to ghcr.io with the job's token. Run on the ml-ci of
 # ml-ci-ref, so it uses only load_config and the typed Config.
 # One line each (json.dumps writes no newline), so plain name=value lines in $GITHUB_OUTPUT.
-PLAN = '''\
+PLAN = """\
 set -euo pipefail
 python -c '
 import json, os
@@ -64,7 +64,7 @@ with open(os.environ["GITHUB_OUTPUT"], "a", encoding="utf-8") as out:
     out.write("environments=" + json.dumps(chain) + "\\n")
     out.write("ghcr-login=" + ("true" if ghcr else "false") + "\\n")
 '
-'''
+"""
 
 
 def _inputs() -> dict[str, Value]:
@@ -76,33 +76,55 @@ def _inputs() -> dict[str, Value]:
 
     return {
         "config": string("Path to ml.yaml in the calling repository.", "ml.yaml"),
-        "ml-ci-ref": string("Commit SHA of ml-ci/ml-ci whose actions and code run (default: a pinned commit of "
-                            f"ml-ci {__version__}).", ML_CI_COMMIT),
+        "ml-ci-ref": string(
+            f"Commit SHA of ml-ci/ml-ci whose actions and code run (default: a pinned commit of ml-ci {__version__}).",
+            ML_CI_COMMIT,
+        ),
         "python-version": string("Python version on the runners.", "3.11"),
         "runs-on": string("runs-on labels as a JSON list.", '["ubuntu-latest"]'),
         "train-runs-on": string("runs-on labels of the tune and train jobs as a JSON list (empty: runs-on).", ""),
-        "timeout-minutes": {"description": "timeout-minutes of the tune and train jobs.", "type": "number",
-                            "required": False, "default": 60},
-        "tune": boolean("Tune before training (ml-ci tune, tune.workers processes in one job); train uses the best "
-                        "parameters."),
+        "timeout-minutes": {
+            "description": "timeout-minutes of the tune and train jobs.",
+            "type": "number",
+            "required": False,
+            "default": 60,
+        },
+        "tune": boolean("Tune before training (ml-ci tune, tune.workers processes in one job); train uses the best parameters."),
         "export": boolean("Export the model to ONNX after a passing evaluation (not on pull requests)."),
         "build": boolean("Export, then build and push the serving image (not on pull requests)."),
-        "deploy": boolean("Export, build, deploy to ml.yaml's first environment and promote to each next one, "
-                          "in order (not on pull requests)."),
+        "deploy": boolean(
+            "Export, build, deploy to ml.yaml's first environment and promote to each next one, in order (not on pull requests)."
+        ),
     }
 
 
-def _job(job_id: str, name: str, steps: tuple[Step, ...], *, needs: tuple[str, ...] = (), train: bool = False,
-         **extra: object) -> Job:
-    checkout_ml_ci = Step(name="Check out ml-ci", uses=pins.CHECKOUT.uses(), with_={
-        "repository": "ml-ci/ml-ci", "ref": "${{ inputs.ml-ci-ref }}", "path": SOURCE, "persist-credentials": False})
-    setup = j.setup_step(OPTIONS, config_file=CONFIG, python="${{ inputs.python-version }}", version=__version__,
-                         validate=job_id == "validate", extras="" if job_id == "validate" else "all")
+def _job(
+    job_id: str, name: str, steps: tuple[Step, ...], *, needs: tuple[str, ...] = (), train: bool = False, **extra: object
+) -> Job:
+    checkout_ml_ci = Step(
+        name="Check out ml-ci",
+        uses=pins.CHECKOUT.uses(),
+        with_={"repository": "ml-ci/ml-ci", "ref": "${{ inputs.ml-ci-ref }}", "path": SOURCE, "persist-credentials": False},
+    )
+    setup = j.setup_step(
+        OPTIONS,
+        config_file=CONFIG,
+        python="${{ inputs.python-version }}",
+        version=__version__,
+        validate=job_id == "validate",
+        extras="" if job_id == "validate" else "all",
+    )
     runs_on = "${{ fromJSON(inputs.train-runs-on || inputs.runs-on) }}" if train else "${{ fromJSON(inputs.runs-on) }}"
-    return Job(id=job_id, name=name, runs_on=(runs_on,),
-               timeout_minutes="${{ inputs.timeout-minutes }}" if train else j.SHORT_TIMEOUT,
-               permissions=extra.pop("permissions", j.READ),  # type: ignore[arg-type]
-               needs=needs, steps=(j.checkout(), checkout_ml_ci, setup, *steps), **extra)  # type: ignore[arg-type]
+    return Job(
+        id=job_id,
+        name=name,
+        runs_on=(runs_on,),
+        timeout_minutes="${{ inputs.timeout-minutes }}" if train else j.SHORT_TIMEOUT,
+        permissions=extra.pop("permissions", j.READ),  # type: ignore[arg-type]
+        needs=needs,
+        steps=(j.checkout(), checkout_ml_ci, setup, *steps),
+        **extra,
+    )  # type: ignore[arg-type]
 
 
 def _after(*needs: str) -> str:
@@ -118,20 +140,33 @@ def _secrets(*names: str) -> dict[str, str]:
 def _build_job(job_id: str, *, ghcr: bool) -> Job:
     """The build job in two variants, of which the plan runs one: only the one that pushes to ghcr.io
     with the job's token gets `packages: write`."""
-    login = (Step(name="Log in to GHCR with the job's token", env={"GHCR_TOKEN": "${{ github.token }}"},
-                  run=GHCR_LOGIN),) if ghcr else ()
-    permissions = {**j.READ, **({"packages": Commented("write", "push the image to ghcr.io with the job's token")}
-                                if ghcr else {})}
-    return _job(job_id, "build and push the image" + (" (ghcr.io)" if ghcr else ""), (
-        j.download("export", "export"), j.download("evaluate", "evaluate"), *login,
-        j.stage(CONFIG, OPTIONS, "build", step_id="build", name="Build and push", with_={"push": "true"}),
-        j.upload("build", "build")),
+    login = (
+        (Step(name="Log in to GHCR with the job's token", env={"GHCR_TOKEN": "${{ github.token }}"}, run=GHCR_LOGIN),)
+        if ghcr
+        else ()
+    )
+    permissions = {
+        **j.READ,
+        **({"packages": Commented("write", "push the image to ghcr.io with the job's token")} if ghcr else {}),
+    }
+    return _job(
+        job_id,
+        "build and push the image" + (" (ghcr.io)" if ghcr else ""),
+        (
+            j.download("export", "export"),
+            j.download("evaluate", "evaluate"),
+            *login,
+            j.stage(CONFIG, OPTIONS, "build", step_id="build", name="Build and push", with_={"push": "true"}),
+            j.upload("build", "build"),
+        ),
         needs=("validate", "evaluate", "export"),
         if_=f"${{{{ {_after('validate', 'evaluate', 'export')} && (inputs.build || inputs.deploy) && {NOT_A_PR} && "
-            f"needs.validate.outputs.ghcr-login {'==' if ghcr else '!='} 'true' }}}}",
-        permissions=permissions, environment={"name": REGISTRY_ENVIRONMENT},
+        f"needs.validate.outputs.ghcr-login {'==' if ghcr else '!='} 'true' }}}}",
+        permissions=permissions,
+        environment={"name": REGISTRY_ENVIRONMENT},
         outputs={"image": "${{ steps.build.outputs.image }}", "digest": "${{ steps.build.outputs.digest }}"},
-        env=_secrets("REGISTRY_USERNAME", "REGISTRY_PASSWORD"))
+        env=_secrets("REGISTRY_USERNAME", "REGISTRY_PASSWORD"),
+    )
 
 
 def _deploy_job() -> Job:
@@ -140,86 +175,173 @@ def _deploy_job() -> Job:
     Each runs in its GitHub environment, so required reviewers gate it as in the generated workflow."""
     image = "${{ needs.build.outputs.image || needs.build-ghcr.outputs.image }}"
     token = {"GITHUB_TOKEN": "${{ github.token }}"}  # the GitHub Deployment record
-    deploy = replace(j.stage(CONFIG, OPTIONS, "deploy", step_id="deploy", name="Deploy and smoke-test",
-                             with_={"environment": "${{ matrix.environment }}", "image": image}),
-                     if_="matrix.from == ''", env=token)
-    promote = replace(j.stage(CONFIG, OPTIONS, "promote", step_id="promote", name="Promote",
-                              with_={"from": "${{ matrix.from }}", "to": "${{ matrix.environment }}"}),
-                      if_="matrix.from != ''", env=token)
-    return _job("deploy-and-promote", "deploy to ${{ matrix.environment }}", (
-        j.download("export", "export"), j.download("build", "build"), j.download("evaluate", "evaluate"),
-        deploy, promote),
+    deploy = replace(
+        j.stage(
+            CONFIG,
+            OPTIONS,
+            "deploy",
+            step_id="deploy",
+            name="Deploy and smoke-test",
+            with_={"environment": "${{ matrix.environment }}", "image": image},
+        ),
+        if_="matrix.from == ''",
+        env=token,
+    )
+    promote = replace(
+        j.stage(
+            CONFIG,
+            OPTIONS,
+            "promote",
+            step_id="promote",
+            name="Promote",
+            with_={"from": "${{ matrix.from }}", "to": "${{ matrix.environment }}"},
+        ),
+        if_="matrix.from != ''",
+        env=token,
+    )
+    return _job(
+        "deploy-and-promote",
+        "deploy to ${{ matrix.environment }}",
+        (j.download("export", "export"), j.download("build", "build"), j.download("evaluate", "evaluate"), deploy, promote),
         needs=("validate", "build", "build-ghcr"),
         if_="${{ " + _after("validate") + " && inputs.deploy && " + NOT_A_PR + " && "
-            "needs.validate.outputs.environments != '[]' && "
-            "(needs.build.result == 'success' || needs.build-ghcr.result == 'success') }}",
-        strategy={"fail-fast": True, "max-parallel": 1,
-                  "matrix": {"include": "${{ fromJSON(needs.validate.outputs.environments) }}"}},
+        "needs.validate.outputs.environments != '[]' && "
+        "(needs.build.result == 'success' || needs.build-ghcr.result == 'success') }}",
+        strategy={
+            "fail-fast": True,
+            "max-parallel": 1,
+            "matrix": {"include": "${{ fromJSON(needs.validate.outputs.environments) }}"},
+        },
         permissions={**j.READ, "deployments": Commented("write", "record the deployment")},
         environment={"name": "${{ matrix.environment }}"},
-        concurrency=Concurrency(group="ml-ci-deploy-${{ github.repository }}-${{ matrix.environment }}",
-                                cancel_in_progress=False),
-        env=_secrets("GITOPS_TOKEN"))
+        concurrency=Concurrency(
+            group="ml-ci-deploy-${{ github.repository }}-${{ matrix.environment }}", cancel_in_progress=False
+        ),
+        env=_secrets("GITOPS_TOKEN"),
+    )
 
 
 def pipeline_workflow() -> Workflow:
-    plan = Step(name="Plan the release (environments, registry login)", id="plan", env={"ML_CI_CONFIG": CONFIG},
-                run=PLAN)
-    tune = _job("tune", "tune", (
-        j.stage(CONFIG, OPTIONS, "tune", step_id="tune", name="Tune"), tuning.save_kept_model(),
-        j.upload("tune", "tune")),
-        needs=("data-check",), train=True, if_="${{ inputs.tune }}", environment={"name": TUNE_ENVIRONMENT},
-        env=_secrets("OPTUNA_STORAGE"))
+    plan = Step(name="Plan the release (environments, registry login)", id="plan", env={"ML_CI_CONFIG": CONFIG}, run=PLAN)
+    tune = _job(
+        "tune",
+        "tune",
+        (j.stage(CONFIG, OPTIONS, "tune", step_id="tune", name="Tune"), tuning.save_kept_model(), j.upload("tune", "tune")),
+        needs=("data-check",),
+        train=True,
+        if_="${{ inputs.tune }}",
+        environment={"name": TUNE_ENVIRONMENT},
+        env=_secrets("OPTUNA_STORAGE"),
+    )
     params = "${{ inputs.tune && '" + j.artifacts_path("tune") + "/best_params.json' || '' }}"
-    train = _job("train", "train", (
-        replace(j.download("tune", "tune"), if_="${{ inputs.tune }}"),
-        j.stage(CONFIG, OPTIONS, "train", step_id="train", name="Train", with_={"params": params}),
-        j.upload("train", "train")),
-        needs=("data-check", "tune"), train=True,
+    train = _job(
+        "train",
+        "train",
+        (
+            replace(j.download("tune", "tune"), if_="${{ inputs.tune }}"),
+            j.stage(CONFIG, OPTIONS, "train", step_id="train", name="Train", with_={"params": params}),
+            j.upload("train", "train"),
+        ),
+        needs=("data-check", "tune"),
+        train=True,
         # Runs when tuning succeeded or was not asked for (a skipped need skips a job by default).
         if_="${{ !cancelled() && needs.data-check.result == 'success' && "
-            "(needs.tune.result == 'success' || needs.tune.result == 'skipped') }}",
-        outputs={"model-digest": "${{ steps.train.outputs.model-digest }}"})
+        "(needs.tune.result == 'success' || needs.tune.result == 'skipped') }}",
+        outputs={"model-digest": "${{ steps.train.outputs.model-digest }}"},
+    )
     jobs = (
-        _job("validate", "validate ml.yaml", (plan,), outputs={
-            "environments": "${{ steps.plan.outputs.environments }}", "ghcr-login": "${{ steps.plan.outputs.ghcr-login }}"}),
-        _job("data-check", "data check", (j.stage(CONFIG, OPTIONS, "data-check", step_id="data", name="Check the data"),
-                                          j.upload("data-check", "data-check")), needs=("validate",)),
+        _job(
+            "validate",
+            "validate ml.yaml",
+            (plan,),
+            outputs={
+                "environments": "${{ steps.plan.outputs.environments }}",
+                "ghcr-login": "${{ steps.plan.outputs.ghcr-login }}",
+            },
+        ),
+        _job(
+            "data-check",
+            "data check",
+            (j.stage(CONFIG, OPTIONS, "data-check", step_id="data", name="Check the data"), j.upload("data-check", "data-check")),
+            needs=("validate",),
+        ),
         tune,
         train,
-        _job("evaluate", "evaluate", (j.download("train", "train"),
-                                      j.stage(CONFIG, OPTIONS, "evaluate", step_id="evaluate", name="Evaluate and check gates"),
-                                      j.upload("evaluate", "evaluate")),
-             needs=("train",), if_=f"${{{{ {_after('train')} }}}}",
-             outputs={"verdict": "${{ steps.evaluate.outputs.verdict }}"}),
-        _job("report", "report", (j.download("data-check", "data-check", optional=True),
-                                  j.download("evaluate", "evaluate", optional=True),
-                                  replace(j.download("tune", "tune", optional=True), if_="${{ inputs.tune }}"),
-                                  j.stage(CONFIG, OPTIONS, "report", step_id="report", name="Report on the pull request",
-                                          with_={"pr": "${{ github.event.pull_request.number }}"})),
-             needs=("validate", "data-check", "tune", "train", "evaluate"),
-             if_="${{ !cancelled() && github.event_name == 'pull_request' && "
-                 "github.event.pull_request.head.repo.full_name == github.repository }}",
-             permissions={**j.READ, "pull-requests": Commented("write", "post the sticky report comment"),
-                          "statuses": Commented("write", "set the commit status")}),
-        _job("export", "export", (j.download("train", "train"),
-                                  j.stage(CONFIG, OPTIONS, "export", step_id="export", name="Export"),
-                                  j.upload("export", "export")),
-             needs=("train", "evaluate"), if_=f"${{{{ {_after('train', 'evaluate')} && {RELEASE_PATH} && {NOT_A_PR} }}}}"),
+        _job(
+            "evaluate",
+            "evaluate",
+            (
+                j.download("train", "train"),
+                j.stage(CONFIG, OPTIONS, "evaluate", step_id="evaluate", name="Evaluate and check gates"),
+                j.upload("evaluate", "evaluate"),
+            ),
+            needs=("train",),
+            if_=f"${{{{ {_after('train')} }}}}",
+            outputs={"verdict": "${{ steps.evaluate.outputs.verdict }}"},
+        ),
+        _job(
+            "report",
+            "report",
+            (
+                j.download("data-check", "data-check", optional=True),
+                j.download("evaluate", "evaluate", optional=True),
+                replace(j.download("tune", "tune", optional=True), if_="${{ inputs.tune }}"),
+                j.stage(
+                    CONFIG,
+                    OPTIONS,
+                    "report",
+                    step_id="report",
+                    name="Report on the pull request",
+                    with_={"pr": "${{ github.event.pull_request.number }}"},
+                ),
+            ),
+            needs=("validate", "data-check", "tune", "train", "evaluate"),
+            if_="${{ !cancelled() && github.event_name == 'pull_request' && "
+            "github.event.pull_request.head.repo.full_name == github.repository }}",
+            permissions={
+                **j.READ,
+                "pull-requests": Commented("write", "post the sticky report comment"),
+                "statuses": Commented("write", "set the commit status"),
+            },
+        ),
+        _job(
+            "export",
+            "export",
+            (
+                j.download("train", "train"),
+                j.stage(CONFIG, OPTIONS, "export", step_id="export", name="Export"),
+                j.upload("export", "export"),
+            ),
+            needs=("train", "evaluate"),
+            if_=f"${{{{ {_after('train', 'evaluate')} && {RELEASE_PATH} && {NOT_A_PR} }}}}",
+        ),
         _build_job("build", ghcr=False),
         _build_job("build-ghcr", ghcr=True),
         _deploy_job(),
     )
-    on: dict[str, Value] = {"workflow_call": {
-        "inputs": _inputs(),
-        "secrets": {name: {"description": text, "required": False} for name, text in SECRETS.items()},
-        "outputs": {
-            "verdict": {"description": "Gate verdict of the evaluate job (pass or fail).",
-                        "value": "${{ jobs.evaluate.outputs.verdict }}"},
-            "image": {"description": "The image pushed by the build (reference with its digest; empty without build).",
-                      "value": "${{ jobs.build.outputs.image || jobs.build-ghcr.outputs.image }}"}}}}
-    return Workflow(name="ml-pipeline", on=on, jobs=jobs,
-                    # A new push to a pull request supersedes its run; a release is never cancelled halfway.
-                    concurrency=Concurrency(group="ml-pipeline-${{ github.workflow }}-"
-                                                  "${{ github.event.pull_request.number || github.ref }}",
-                                            cancel_in_progress="${{ github.event_name == 'pull_request' }}"))
+    on: dict[str, Value] = {
+        "workflow_call": {
+            "inputs": _inputs(),
+            "secrets": {name: {"description": text, "required": False} for name, text in SECRETS.items()},
+            "outputs": {
+                "verdict": {
+                    "description": "Gate verdict of the evaluate job (pass or fail).",
+                    "value": "${{ jobs.evaluate.outputs.verdict }}",
+                },
+                "image": {
+                    "description": "The image pushed by the build (reference with its digest; empty without build).",
+                    "value": "${{ jobs.build.outputs.image || jobs.build-ghcr.outputs.image }}",
+                },
+            },
+        }
+    }
+    return Workflow(
+        name="ml-pipeline",
+        on=on,
+        jobs=jobs,
+        # A new push to a pull request supersedes its run; a release is never cancelled halfway.
+        concurrency=Concurrency(
+            group="ml-pipeline-${{ github.workflow }}-${{ github.event.pull_request.number || github.ref }}",
+            cancel_in_progress="${{ github.event_name == 'pull_request' }}",
+        ),
+    )

@@ -67,13 +67,29 @@ def tune_job(config: Config, options: Options) -> Job:
         with_ = {"trials": str(math.ceil(tune.trials / workers)), "workers": "1"}
         environment, env = {"name": TUNE_ENVIRONMENT}, storage_env(config)
     # The job index varies the sampler's seed between workers (ml_ci/tune/plan.py: worker_seed).
-    step = replace(j.stage(config, options, "tune", step_id="tune", name="Tune", with_=with_),
-                   env={"ML_CI_TUNE_WORKER": "${{ strategy.job-index }}"})
-    steps = (j.checkout(), j.setup(config, options), step, save_kept_model(),
-             j.upload("tune-worker-${{ matrix.worker }}", "tune"))
-    return j.job(config, "tune", "tune (worker ${{ matrix.worker }})", steps, needs=("data-check",), long=True,
-                 gpu=True, strategy={"fail-fast": False, "matrix": {"worker": list(range(workers))}},
-                 environment=environment, env=env)
+    step = replace(
+        j.stage(config, options, "tune", step_id="tune", name="Tune", with_=with_),
+        env={"ML_CI_TUNE_WORKER": "${{ strategy.job-index }}"},
+    )
+    steps = (
+        j.checkout(),
+        j.setup(config, options),
+        step,
+        save_kept_model(),
+        j.upload("tune-worker-${{ matrix.worker }}", "tune"),
+    )
+    return j.job(
+        config,
+        "tune",
+        "tune (worker ${{ matrix.worker }})",
+        steps,
+        needs=("data-check",),
+        long=True,
+        gpu=True,
+        strategy={"fail-fast": False, "matrix": {"worker": list(range(workers))}},
+        environment=environment,
+        env=env,
+    )
 
 
 def save_kept_model() -> Step:
@@ -87,24 +103,51 @@ def save_kept_model() -> Step:
     train job asks for (or none, under a budget: the train job trains).
     """
     key = f"${{{{ steps.tune.outputs.{actions.KEPT_OUTPUT} }}}}"
-    return Step(name="Save the best trial's model for the train job", if_=f"steps.tune.outputs.{actions.KEPT_OUTPUT} != ''",
-                uses=pins.CACHE_SAVE.uses(),
-                with_={"path": actions.train_cache_path(key), "key": actions.TRAIN_CACHE_PREFIX + key})
+    return Step(
+        name="Save the best trial's model for the train job",
+        if_=f"steps.tune.outputs.{actions.KEPT_OUTPUT} != ''",
+        uses=pins.CACHE_SAVE.uses(),
+        with_={"path": actions.train_cache_path(key), "key": actions.TRAIN_CACHE_PREFIX + key},
+    )
 
 
 def results_job(config: Config, options: Options) -> Job:
     """After the matrix: the study's results, rebuilt once from the shared storage (`ml-ci tune --trials 0`)."""
     set_ = f"env.{config.tune.storage_env} != ''"
     unset = f"env.{config.tune.storage_env} == ''"
-    rebuild = replace(j.stage(config, options, "tune", step_id="tune", name="Rebuild the results from the shared study",
-                              with_={"trials": "0", "workers": "1"}), if_=set_)
-    steps = (j.checkout(), j.setup(config, options), rebuild,
-             Step(name="Download every tuning worker's results", if_=unset, uses=pins.DOWNLOAD_ARTIFACT.uses(),
-                  with_={"pattern": "tune-worker-*", "path": TUNE_WORKERS_DIR}),
-             Step(name="Take the best of the separate studies", if_=unset, run=PICK_BEST_BY_VALUE),
-             j.upload(RESULTS_ARTIFACT, "tune"))
-    return j.job(config, RESULTS_JOB, "tuning results", steps, needs=("tune",),
-                 environment={"name": TUNE_ENVIRONMENT}, env=storage_env(config))
+    rebuild = replace(
+        j.stage(
+            config,
+            options,
+            "tune",
+            step_id="tune",
+            name="Rebuild the results from the shared study",
+            with_={"trials": "0", "workers": "1"},
+        ),
+        if_=set_,
+    )
+    steps = (
+        j.checkout(),
+        j.setup(config, options),
+        rebuild,
+        Step(
+            name="Download every tuning worker's results",
+            if_=unset,
+            uses=pins.DOWNLOAD_ARTIFACT.uses(),
+            with_={"pattern": "tune-worker-*", "path": TUNE_WORKERS_DIR},
+        ),
+        Step(name="Take the best of the separate studies", if_=unset, run=PICK_BEST_BY_VALUE),
+        j.upload(RESULTS_ARTIFACT, "tune"),
+    )
+    return j.job(
+        config,
+        RESULTS_JOB,
+        "tuning results",
+        steps,
+        needs=("tune",),
+        environment={"name": TUNE_ENVIRONMENT},
+        env=storage_env(config),
+    )
 
 
 def jobs(config: Config, options: Options) -> tuple[list[Job], str]:

@@ -51,6 +51,9 @@ def shipped_action(name: str) -> str:
 
 def vendored_files(names: Iterable[str], *, regenerate: str) -> dict[str, str]:
     """Path in the model repository -> text of each named action, under the model repository's header."""
-    return {f"{VENDOR_PATH}/{name}/action.yml": header.with_header(shipped_action(name), source=f"actions/{name} of ml-ci",
-                                                                   regenerate=regenerate)
-            for name in names}
+    return {
+        f"{VENDOR_PATH}/{name}/action.yml": header.with_header(
+            shipped_action(name), source=f"actions/{name} of ml-ci", regenerate=regenerate
+        )
+        for name in names
+    }

@@ -14,10 +14,10 @@ from ml_ci.generate.yamlout import Commented, Value
 REGISTRY_ENVIRONMENT = "ml-ci-registry"  # holds the registry credentials
 GHCR = "ghcr.io"
 # The job's own token may push to GHCR (packages: write); docker reads the login from its config.
-GHCR_LOGIN = '''\
+GHCR_LOGIN = """\
 set -euo pipefail
 printf '%s' "$GHCR_TOKEN" | docker login ghcr.io -u "$GITHUB_ACTOR" --password-stdin
-'''
+"""
 PR_OR_REF = "${{ github.event.pull_request.number || github.ref }}"
 
 
@@ -35,15 +35,22 @@ def _triggers(config: Config, event: str) -> dict[str, Value]:
 
 
 def validate_job(config: Config, options: Options) -> Job:
-    return j.job(config, "validate", "validate ml.yaml",
-                 (j.checkout(), j.setup(config, options, extras="", validate=True)))
+    return j.job(config, "validate", "validate ml.yaml", (j.checkout(), j.setup(config, options, extras="", validate=True)))
 
 
 def data_check_job(config: Config, options: Options) -> Job:
-    return j.job(config, "data-check", "data check", (
-        j.checkout(), j.setup(config, options),
-        j.stage(config, options, "data-check", step_id="data", name="Check the data"),
-        j.upload("data-check", "data-check")), needs=("validate",))
+    return j.job(
+        config,
+        "data-check",
+        "data check",
+        (
+            j.checkout(),
+            j.setup(config, options),
+            j.stage(config, options, "data-check", step_id="data", name="Check the data"),
+            j.upload("data-check", "data-check"),
+        ),
+        needs=("validate",),
+    )
 
 
 def train_job(config: Config, options: Options, needs: tuple[str, ...]) -> Job:
@@ -53,33 +60,71 @@ def train_job(config: Config, options: Options, needs: tuple[str, ...]) -> Job:
         steps.append(tuning.results(config))
         with_["params"] = j.artifacts_path("tune") + "/best_params.json"
     steps += [j.stage(config, options, "train", step_id="train", name="Train", with_=with_), j.upload("train", "train")]
-    return j.job(config, "train", "train", tuple(steps), needs=needs, long=True, gpu=True,
-                 outputs={"model-digest": "${{ steps.train.outputs.model-digest }}"})
+    return j.job(
+        config,
+        "train",
+        "train",
+        tuple(steps),
+        needs=needs,
+        long=True,
+        gpu=True,
+        outputs={"model-digest": "${{ steps.train.outputs.model-digest }}"},
+    )
 
 
 def evaluate_job(config: Config, options: Options, extra: baselines.EvaluateBaselines) -> Job:
-    steps = (j.checkout(), j.setup(config, options), j.download("train", "train"), *extra.before,
-             j.stage(config, options, "evaluate", step_id="evaluate", name="Evaluate and check gates",
-                     with_=extra.inputs),
-             j.upload("evaluate", "evaluate"), *extra.after)
-    return j.job(config, "evaluate", "evaluate", steps, needs=("train",),
-                 outputs={"verdict": "${{ steps.evaluate.outputs.verdict }}"},
-                 environment={"name": extra.environment} if extra.environment else None)
+    steps = (
+        j.checkout(),
+        j.setup(config, options),
+        j.download("train", "train"),
+        *extra.before,
+        j.stage(config, options, "evaluate", step_id="evaluate", name="Evaluate and check gates", with_=extra.inputs),
+        j.upload("evaluate", "evaluate"),
+        *extra.after,
+    )
+    return j.job(
+        config,
+        "evaluate",
+        "evaluate",
+        steps,
+        needs=("train",),
+        outputs={"verdict": "${{ steps.evaluate.outputs.verdict }}"},
+        environment={"name": extra.environment} if extra.environment else None,
+    )
 
 
 def report_job(config: Config, options: Options, needs: tuple[str, ...]) -> Job:
     downloads = [j.download("data-check", "data-check", optional=True), j.download("evaluate", "evaluate", optional=True)]
     if config.tune.enabled:
         downloads.append(tuning.results(config, optional=True))
-    steps = (j.checkout(), j.setup(config, options), *downloads,
-             j.stage(config, options, "report", step_id="report", name="Report on the pull request",
-                     with_={"pr": "${{ github.event.pull_request.number }}"}))
-    return j.job(config, "report", "report", steps, needs=needs,
-                 # Runs after failures too (the report says what failed), but never for a fork's PR:
-                 # those get no write token.
-                 if_=f"${{{{ !cancelled() && {SAME_REPO} }}}}",
-                 permissions={**j.READ, "pull-requests": Commented("write", "post the sticky report comment"),
-                              "statuses": Commented("write", "set the commit status")})
+    steps = (
+        j.checkout(),
+        j.setup(config, options),
+        *downloads,
+        j.stage(
+            config,
+            options,
+            "report",
+            step_id="report",
+            name="Report on the pull request",
+            with_={"pr": "${{ github.event.pull_request.number }}"},
+        ),
+    )
+    return j.job(
+        config,
+        "report",
+        "report",
+        steps,
+        needs=needs,
+        # Runs after failures too (the report says what failed), but never for a fork's PR:
+        # those get no write token.
+        if_=f"${{{{ !cancelled() && {SAME_REPO} }}}}",
+        permissions={
+            **j.READ,
+            "pull-requests": Commented("write", "post the sticky report comment"),
+            "statuses": Commented("write", "set the commit status"),
+        },
+    )
 
 
 def _fork_guard(job: Job) -> Job:
@@ -90,8 +135,7 @@ def _fork_guard(job: Job) -> Job:
 
 
 def pr_workflow(config: Config, options: Options) -> Workflow:
-    jobs = [validate_job(config, options),
-            data_check_job(config, options)]
+    jobs = [validate_job(config, options), data_check_job(config, options)]
     train_needs: tuple[str, ...] = ("data-check",)
     if config.tune.enabled:
         tune_jobs, last = tuning.jobs(config, options)
@@ -100,9 +144,13 @@ def pr_workflow(config: Config, options: Options) -> Workflow:
     jobs += [train_job(config, options, train_needs), evaluate_job(config, options, baselines.for_pr(config))]
     jobs.append(report_job(config, options, tuple(job.id for job in jobs)))
     jobs = [_fork_guard(job) for job in jobs]
-    return Workflow(name=f"ml-pr ({config.name})", on=_triggers(config, "pull_request"), jobs=tuple(jobs),
-                    # A new push to the PR supersedes the run in progress.
-                    concurrency=Concurrency(group=f"ml-pr-{config.name}-{PR_OR_REF}", cancel_in_progress=True))
+    return Workflow(
+        name=f"ml-pr ({config.name})",
+        on=_triggers(config, "pull_request"),
+        jobs=tuple(jobs),
+        # A new push to the PR supersedes the run in progress.
+        concurrency=Concurrency(group=f"ml-pr-{config.name}-{PR_OR_REF}", cancel_in_progress=True),
+    )
 
 
 def release_workflow(config: Config, options: Options) -> Workflow:
@@ -115,27 +163,50 @@ def release_workflow(config: Config, options: Options) -> Workflow:
         jobs += tune_jobs
         train_needs = (last,)
     jobs += [train_job(config, options, train_needs), evaluate_job(config, options, baselines.for_release(config))]
-    jobs.append(j.job(config, "export", "export", (
-        j.checkout(), j.setup(config, options), j.download("train", "train"),
-        j.stage(config, options, "export", step_id="export", name="Export"), j.upload("export", "export")),
-        needs=("evaluate",)))
+    jobs.append(
+        j.job(
+            config,
+            "export",
+            "export",
+            (
+                j.checkout(),
+                j.setup(config, options),
+                j.download("train", "train"),
+                j.stage(config, options, "export", step_id="export", name="Export"),
+                j.upload("export", "export"),
+            ),
+            needs=("evaluate",),
+        )
+    )
     image = config.image
     build_env = j.secret_env(image.registry_username_env, image.registry_password_env)
     build_environment = {"name": REGISTRY_ENVIRONMENT} if build_env else None
     login: tuple[Step, ...] = ()
     build_permissions: dict[str, Commented] = dict(j.READ)
     if pushes_with_job_token(config):
-        login = (Step(name="Log in to GHCR with the job's token", env={"GHCR_TOKEN": "${{ github.token }}"},
-                      run=GHCR_LOGIN),)
+        login = (Step(name="Log in to GHCR with the job's token", env={"GHCR_TOKEN": "${{ github.token }}"}, run=GHCR_LOGIN),)
         build_permissions["packages"] = Commented("write", "push the image to ghcr.io with the job's token")
-    jobs.append(j.job(config, "build", "build and push the image", (
-        j.checkout(), j.setup(config, options), j.download("export", "export"), j.download("evaluate", "evaluate"),
-        *login,
-        j.stage(config, options, "build", step_id="build", name="Build and push", with_={"push": "true"}),
-        j.upload("build", "build")), needs=("evaluate", "export"),
-        permissions=build_permissions,
-        outputs={"image": "${{ steps.build.outputs.image }}", "digest": "${{ steps.build.outputs.digest }}"},
-        environment=build_environment, env=build_env))
+    jobs.append(
+        j.job(
+            config,
+            "build",
+            "build and push the image",
+            (
+                j.checkout(),
+                j.setup(config, options),
+                j.download("export", "export"),
+                j.download("evaluate", "evaluate"),
+                *login,
+                j.stage(config, options, "build", step_id="build", name="Build and push", with_={"push": "true"}),
+                j.upload("build", "build"),
+            ),
+            needs=("evaluate", "export"),
+            permissions=build_permissions,
+            outputs={"image": "${{ steps.build.outputs.image }}", "digest": "${{ steps.build.outputs.digest }}"},
+            environment=build_environment,
+            env=build_env,
+        )
+    )
     if config.deploy is not None:
         deploy = config.deploy
         secrets = j.secret_env(deploy.gitops.token_env if deploy.strategy == "gitops" and deploy.gitops else None)
@@ -145,26 +216,56 @@ def release_workflow(config: Config, options: Options) -> Workflow:
             permissions = {**j.READ, "deployments": Commented("write", "record the deployment")}
             if deploy.strategy == "apply" and env.kind == "kubernetes":
                 permissions["id-token"] = Commented("write", "log in to the cluster with OIDC")
-            common: tuple[Step, ...] = (j.checkout(), j.setup(config, options), j.download("export", "export"),
-                                        j.download("build", "build"))
+            common: tuple[Step, ...] = (
+                j.checkout(),
+                j.setup(config, options),
+                j.download("export", "export"),
+                j.download("build", "build"),
+            )
             if previous is None:
                 # `ml-ci deploy` ships only a model whose evaluation record passed its gates.
                 common = (*common, j.download("evaluate", "evaluate"))
                 job_id, name = f"deploy-{env.name}", f"deploy to {env.name}"
-                step = j.stage(config, options, "deploy", step_id="deploy", name=f"Deploy to {env.name} and smoke-test",
-                               with_={"environment": env.name, "image": "${{ needs.build.outputs.image }}"})
+                step = j.stage(
+                    config,
+                    options,
+                    "deploy",
+                    step_id="deploy",
+                    name=f"Deploy to {env.name} and smoke-test",
+                    with_={"environment": env.name, "image": "${{ needs.build.outputs.image }}"},
+                )
             else:
                 job_id, name = f"promote-{env.name}", f"promote {previous} to {env.name}"
-                step = j.stage(config, options, "promote", step_id="promote", name=f"Promote {previous} to {env.name}",
-                               with_={"from": previous, "to": env.name})
+                step = j.stage(
+                    config,
+                    options,
+                    "promote",
+                    step_id="promote",
+                    name=f"Promote {previous} to {env.name}",
+                    with_={"from": previous, "to": env.name},
+                )
             # The GitHub Deployment record (ml_ci/deploy/github.py) is made with the job's token.
             step = replace(step, env={"GITHUB_TOKEN": "${{ github.token }}"})
             steps = (*common, *gitops_carry.around(config, previous=previous, env=env.name, deploy=step))
-            jobs.append(j.job(config, job_id, name, steps, needs=(needs,), permissions=permissions,
-                              environment={"name": env.name}, concurrency=j.deploy_concurrency(config, env.name),
-                              env=secrets))
+            jobs.append(
+                j.job(
+                    config,
+                    job_id,
+                    name,
+                    steps,
+                    needs=(needs,),
+                    permissions=permissions,
+                    environment={"name": env.name},
+                    concurrency=j.deploy_concurrency(config, env.name),
+                    env=secrets,
+                )
+            )
             previous, needs = env.name, job_id
     on = {**_triggers(config, "push"), "workflow_dispatch": {}}
-    return Workflow(name=f"ml-release ({config.name})", on=on, jobs=tuple(jobs),
-                    # Releases queue up; one in progress is never cancelled (it may be deploying).
-                    concurrency=Concurrency(group=f"ml-release-{config.name}-${{{{ github.ref }}}}", cancel_in_progress=False))
+    return Workflow(
+        name=f"ml-release ({config.name})",
+        on=on,
+        jobs=tuple(jobs),
+        # Releases queue up; one in progress is never cancelled (it may be deploying).
+        concurrency=Concurrency(group=f"ml-release-{config.name}-${{{{ github.ref }}}}", cancel_in_progress=False),
+    )

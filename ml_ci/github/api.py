@@ -50,12 +50,18 @@ def guarded(what: str, token: str, fn: Callable[[], T]) -> T:
     except github3.exceptions.AuthenticationFailed:
         raise OperationalError(f"{what}: GitHub refused the token (401): check GITHUB_TOKEN") from None
     except github3.exceptions.ForbiddenError as e:
-        raise OperationalError(scrub(f"{what}: the token may not do this (403: {e.msg}). The job needs "
-                                     "`permissions: pull-requests: write, statuses: write`; pull requests from "
-                                     "forks get a read-only token", token)) from None
+        raise OperationalError(
+            scrub(
+                f"{what}: the token may not do this (403: {e.msg}). The job needs "
+                "`permissions: pull-requests: write, statuses: write`; pull requests from "
+                "forks get a read-only token",
+                token,
+            )
+        ) from None
     except github3.exceptions.NotFoundError:
-        raise OperationalError(f"{what}: not found (404): check the repository and PR number, and that the token can "
-                               "see the repository") from None
+        raise OperationalError(
+            f"{what}: not found (404): check the repository and PR number, and that the token can see the repository"
+        ) from None
     except github3.exceptions.GitHubError as e:
         raise OperationalError(scrub(f"{what}: GitHub answered {e.code}: {e.msg}", token)) from None
     except requests.exceptions.RequestException as e:
@@ -73,8 +79,9 @@ def upsert_comment(gh: Any, target: Target, body: str, marker: str, token: str) 
     issue = guarded(f"reading {where}", token, lambda: gh.issue(owner, name, target.pr))
     if issue is None:
         raise OperationalError(f"reading {where}: not found")
-    ours = guarded(f"listing the comments of {where}", token,
-                   lambda: [c for c in issue.comments() if (c.body or "").startswith(marker)])
+    ours = guarded(
+        f"listing the comments of {where}", token, lambda: [c for c in issue.comments() if (c.body or "").startswith(marker)]
+    )
     if not ours:
         created = guarded(f"commenting on {where}", token, lambda: issue.create_comment(body))
         return Posted("created", int(created.id))
@@ -91,8 +98,10 @@ def post_status(gh: Any, target: Target, state: State, description: str, context
     owner, name = target.owner_name
     assert target.sha is not None
     if len(description) > STATUS_DESCRIPTION_MAX:
-        description = description[:STATUS_DESCRIPTION_MAX - 1] + "…"
+        description = description[: STATUS_DESCRIPTION_MAX - 1] + "…"
     repo = guarded(f"reading {target.repo}", token, lambda: gh.repository(owner, name))
-    guarded(f"setting the commit status of {target.sha[:12]}", token,
-            lambda: repo.create_status(target.sha, state, target_url=target.run_url, description=description,
-                                       context=context))
+    guarded(
+        f"setting the commit status of {target.sha[:12]}",
+        token,
+        lambda: repo.create_status(target.sha, state, target_url=target.run_url, description=description, context=context),
+    )

@@ -45,8 +45,14 @@ def _event(env: Mapping[str, str]) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def resolve(env: Mapping[str, str], *, repo: str | None = None, pr: int | None = None, sha: str | None = None,
-            github_url: str | None = None) -> Target:
+def resolve(
+    env: Mapping[str, str],
+    *,
+    repo: str | None = None,
+    pr: int | None = None,
+    sha: str | None = None,
+    github_url: str | None = None,
+) -> Target:
     event = _event(env)
     pull = event.get("pull_request") if isinstance(event.get("pull_request"), dict) else {}
     assert isinstance(pull, dict)

@@ -31,20 +31,25 @@ def plan(config: Config) -> list[Stage]:
         # Commands run in the model repository, so the path is relative to it, as in CI.
         train_command = ("train", "--params", Layout(Path(".")).best_params.as_posix())
     stages += [
-        Stage("train", train_command, train_needs,
-              f"fine-tune {config.model.base}"),
+        Stage("train", train_command, train_needs, f"fine-tune {config.model.base}"),
         Stage("evaluate", ("evaluate",), ("train",), "evaluate and check gates"),
         Stage("export", ("export",), ("evaluate",), f"package as {config.package.format}"),
         Stage("build", ("build",), ("export",), "build, verify and push the serving image"),
     ]
     if config.deploy:
         first, *rest = config.deploy.environments
-        stages.append(Stage(f"deploy-{first.name}", ("deploy", "--env", first.name), ("build",),
-                            f"deploy to {first.name} and smoke-test"))
+        stages.append(
+            Stage(f"deploy-{first.name}", ("deploy", "--env", first.name), ("build",), f"deploy to {first.name} and smoke-test")
+        )
         previous = first.name
         for env in rest:
-            stages.append(Stage(f"promote-{env.name}", ("promote", "--from", previous, "--to", env.name),
-                                (f"deploy-{previous}" if previous == first.name else f"promote-{previous}",),
-                                f"promote {previous} -> {env.name}"))
+            stages.append(
+                Stage(
+                    f"promote-{env.name}",
+                    ("promote", "--from", previous, "--to", env.name),
+                    (f"deploy-{previous}" if previous == first.name else f"promote-{previous}",),
+                    f"promote {previous} -> {env.name}",
+                )
+            )
             previous = env.name
     return stages

@@ -51,7 +51,7 @@ def select(stages: Sequence[Stage], *, start: str | None = None, only: str | Non
     if only is not None:
         return [s for s in stages if s.name == only]
     if start is not None:
-        return list(stages[names.index(start):])
+        return list(stages[names.index(start) :])
     return list(stages)
 
 
@@ -71,9 +71,14 @@ def artifact(stage: Stage, layout: Layout) -> Path | None:
     return layout.artifacts(base) if base in STAGES else None
 
 
-def execute(stages: Sequence[Stage], run_one: Callable[[Stage], StageRun], *, is_built: Callable[[Stage], bool],
-            on_start: Callable[[int, Stage], None] | None = None,
-            on_end: Callable[[Result], None] | None = None) -> list[Result]:
+def execute(
+    stages: Sequence[Stage],
+    run_one: Callable[[Stage], StageRun],
+    *,
+    is_built: Callable[[Stage], bool],
+    on_start: Callable[[int, Stage], None] | None = None,
+    on_end: Callable[[Result], None] | None = None,
+) -> list[Result]:
     results: list[Result] = []
     blocked: dict[str, str] = {}  # stage -> why it cannot run
     for index, stage in enumerate(stages, 1):

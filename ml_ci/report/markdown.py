@@ -89,8 +89,18 @@ GATE_HEADER = ["", "gate", "value", "baseline", "Δ", "p-value", "note"]
 
 def gate_rows(gates: Sequence[Mapping[str, Any]]) -> list[list[str]]:
     """The gates table's rows as plain text (a gate's name holds `<=`: escaped for markdown only)."""
-    return [[gate_mark(g), str(g.get("name")), plain_num(g.get("value")), plain_num(g.get("baseline")),
-             plain_num(g.get("delta")), plain_num(g.get("p_value"), 4), _note(g)] for g in gates]
+    return [
+        [
+            gate_mark(g),
+            str(g.get("name")),
+            plain_num(g.get("value")),
+            plain_num(g.get("baseline")),
+            plain_num(g.get("delta")),
+            plain_num(g.get("p_value"), 4),
+            _note(g),
+        ]
+        for g in gates
+    ]
 
 
 def gates_table(gates: Sequence[Mapping[str, Any]]) -> str:
@@ -112,8 +122,10 @@ PER_CLASS_HEADER = ["label", "precision", "recall", "F1", "support"]
 
 
 def per_class_rows(record: Mapping[str, Any]) -> list[list[str]]:
-    return [[str(label), plain_num(c.get("precision")), plain_num(c.get("recall")), plain_num(c.get("f1")),
-             str(c.get("support"))] for label, c in (record.get("per_class") or {}).items()]
+    return [
+        [str(label), plain_num(c.get("precision")), plain_num(c.get("recall")), plain_num(c.get("f1")), str(c.get("support"))]
+        for label, c in (record.get("per_class") or {}).items()
+    ]
 
 
 def per_class_table(record: Mapping[str, Any]) -> str:
@@ -138,8 +150,16 @@ def slices_table(record: Mapping[str, Any]) -> str:
         else:
             status = " ".join(f"{gate_mark(g)} {escape(str(g.get('name')))}" for g in gates)
         metrics = s.get("metrics", {})
-        rows.append([escape(str(s.get("name"))), escape(str(s.get("selection"))), str(s.get("rows")),
-                     num(metrics.get("accuracy")), num(metrics.get("f1_macro")), status])
+        rows.append(
+            [
+                escape(str(s.get("name"))),
+                escape(str(s.get("selection"))),
+                str(s.get("rows")),
+                num(metrics.get("accuracy")),
+                num(metrics.get("f1_macro")),
+                status,
+            ]
+        )
     return table(["slice", "selection", "rows", "accuracy", "F1 macro", "gates"], rows)
 
 
@@ -149,8 +169,10 @@ def headline(record: Mapping[str, Any]) -> str:
     failed = sum(1 for g in gates if not g.get("passed"))
     state = f"{PASS} all {len(gates)} gates passed" if ok else f"{FAIL} {failed} of {len(gates)} gates failed"
     digest = str((record.get("model") or {}).get("digest", ""))[:19]
-    return (f"### ml-ci evaluation of `{escape(str(record.get('name')))}`: {state}\n\n"
-            f"{record.get('examples')} examples of the {record.get('split')} split; model {digest}")
+    return (
+        f"### ml-ci evaluation of `{escape(str(record.get('name')))}`: {state}\n\n"
+        f"{record.get('examples')} examples of the {record.get('split')} split; model {digest}"
+    )
 
 
 def evaluation(record: Mapping[str, Any], *, images: Sequence[str] = ()) -> str:
@@ -181,12 +203,18 @@ def data_check(report: Mapping[str, Any]) -> str:
     failed = [c for c in checks if mark(c) == FAIL]
     warned = [c for c in checks if mark(c) == WARN]
     note = f", {len(warned)} warning{'s' if len(warned) != 1 else ''}" if warned else ""
-    state = (f"{FAIL} {len(failed)} of {len(checks)} checks failed{note}" if failed
-             else f"{WARN} {len(checks) - len(warned)} of {len(checks)} checks passed{note}" if warned
-             else f"{PASS} all {len(checks)} checks passed")
+    state = (
+        f"{FAIL} {len(failed)} of {len(checks)} checks failed{note}"
+        if failed
+        else f"{WARN} {len(checks) - len(warned)} of {len(checks)} checks passed{note}"
+        if warned
+        else f"{PASS} all {len(checks)} checks passed"
+    )
     order = (FAIL, WARN, PASS)
-    rows = [[mark(c), escape(str(c.get("check"))), escape(str(c.get("split", ""))), escape(str(c.get("message", "")))[:200]]
-            for c in sorted(checks, key=lambda c: order.index(mark(c)))]
+    rows = [
+        [mark(c), escape(str(c.get("check"))), escape(str(c.get("split", ""))), escape(str(c.get("message", "")))[:200]]
+        for c in sorted(checks, key=lambda c: order.index(mark(c)))
+    ]
     return f"#### Data checks: {state}\n\n" + table(["", "check", "split", "detail"], rows)
 
 
@@ -201,9 +229,14 @@ def tuning(report: Mapping[str, Any]) -> str:
     return "#### Tuning\n\n" + "; ".join(facts) + ("\n\n" + table(["parameter", "best value"], rows) if rows else "")
 
 
-def pr_comment(record: Mapping[str, Any], *, data_report: Mapping[str, Any] | None = None,
-               tune_report: Mapping[str, Any] | None = None,
-               run_url: str | None = None, sha: str | None = None) -> str:
+def pr_comment(
+    record: Mapping[str, Any],
+    *,
+    data_report: Mapping[str, Any] | None = None,
+    tune_report: Mapping[str, Any] | None = None,
+    run_url: str | None = None,
+    sha: str | None = None,
+) -> str:
     """The sticky PR comment. Images cannot be attached through the API: link the run's artifacts."""
     parts = [marker(str(record.get("name"))), evaluation(record).rstrip("\n")]
     if data_report is not None:
@@ -219,5 +252,5 @@ def pr_comment(record: Mapping[str, Any], *, data_report: Mapping[str, Any] | No
     body = "\n\n".join(parts) + "\n\n"
     if len(body) + len(tail) > COMMENT_MAX:
         note = "\n\n… (cut to fit a comment: the full report is in the job summary and the run's artifacts)\n\n"
-        body = body[:COMMENT_MAX - len(tail) - len(note)].rsplit("\n", 1)[0] + note
+        body = body[: COMMENT_MAX - len(tail) - len(note)].rsplit("\n", 1)[0] + note
     return (body + tail).rstrip("\n") + "\n"

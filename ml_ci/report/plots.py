@@ -43,8 +43,9 @@ def confusion_png(labels: Sequence[str], matrix: Sequence[Sequence[int]], path: 
     return path
 
 
-def history_png(history: Sequence[Mapping[str, Any]], current: Mapping[str, Any], path: Path,
-                metrics: Sequence[str] = HISTORY_METRICS) -> Path:
+def history_png(
+    history: Sequence[Mapping[str, Any]], current: Mapping[str, Any], path: Path, metrics: Sequence[str] = HISTORY_METRICS
+) -> Path:
     """Each metric over the past evaluations (the baseline's history), then this one."""
     points = [*history, {"git_sha": "this", "metrics": current}]
     xs = list(range(len(points)))
@@ -85,7 +86,9 @@ def training_png(train_metrics: Mapping[str, Any], path: Path) -> Path | None:
 
 def draw_all(record: Mapping[str, Any], folder: Path, train_metrics: Mapping[str, Any] | None = None) -> list[Path]:
     """Every plot of an evaluation record into folder: confusion matrix, metric history, training curves."""
-    images = [confusion_png(record["labels"], record["confusion_matrix"], folder / "confusion.png"),
-              history_png(record.get("history") or [], record["metrics"], folder / "history.png")]
+    images = [
+        confusion_png(record["labels"], record["confusion_matrix"], folder / "confusion.png"),
+        history_png(record.get("history") or [], record["metrics"], folder / "history.png"),
+    ]
     curve = training_png(train_metrics, folder / "training.png") if train_metrics else None
     return images + ([curve] if curve else [])

@@ -61,9 +61,13 @@ def render(layout: Layout, target: Target) -> tuple[dict[str, Any], str]:
     if not layout.eval_record.is_file():
         raise OperationalError(f"no evaluation record at {layout.eval_record}: run `ml-ci evaluate` first")
     record = read_record(layout.eval_record)
-    body = markdown.pr_comment(record, data_report=_optional(layout.data_report, "data-check report"),
-                               tune_report=_optional(layout.artifacts("tune") / "report.json", "tuning report"),
-                               run_url=target.run_url, sha=target.sha)
+    body = markdown.pr_comment(
+        record,
+        data_report=_optional(layout.data_report, "data-check report"),
+        tune_report=_optional(layout.artifacts("tune") / "report.json", "tuning report"),
+        run_url=target.run_url,
+        sha=target.sha,
+    )
     return record, body
 
 

@@ -24,9 +24,17 @@ def text(problems: Sequence[Problem], out: TextIO) -> None:
 
 
 def as_json(problems: Sequence[Problem], out: TextIO) -> None:
-    json.dump({"valid": not any(p.severity == "error" for p in problems),
-               "problems": [{"file": p.file, "line": p.line, "column": p.col, "path": p.path,
-                             "message": p.message, "severity": p.severity} for p in problems]}, out, indent=2)
+    json.dump(
+        {
+            "valid": not any(p.severity == "error" for p in problems),
+            "problems": [
+                {"file": p.file, "line": p.line, "column": p.col, "path": p.path, "message": p.message, "severity": p.severity}
+                for p in problems
+            ],
+        },
+        out,
+        indent=2,
+    )
     out.write("\n")
 
 

@@ -38,8 +38,15 @@ _STOP = object()
 
 
 class MicroBatcher:
-    def __init__(self, predict: Predict, *, max_batch_size: int, max_batch_delay_ms: float,
-                 on_batch: Callable[[int, float], None] | None = None, active: Callable[[], int] | None = None) -> None:
+    def __init__(
+        self,
+        predict: Predict,
+        *,
+        max_batch_size: int,
+        max_batch_delay_ms: float,
+        on_batch: Callable[[int, float], None] | None = None,
+        active: Callable[[], int] | None = None,
+    ) -> None:
         self._predict = predict
         self._active = active
         self._max = max_batch_size
@@ -52,7 +59,7 @@ class MicroBatcher:
 
     def submit(self, texts: list[str]) -> list[Future[list[list[float]]]]:
         """Queue the texts; one future per chunk of at most max_batch_size texts, in order."""
-        chunks = [_Chunk(texts[i:i + self._max]) for i in range(0, len(texts), self._max)]
+        chunks = [_Chunk(texts[i : i + self._max]) for i in range(0, len(texts), self._max)]
         for chunk in chunks:
             self._queue.put(chunk)
         return [c.future for c in chunks]
@@ -124,5 +131,5 @@ class MicroBatcher:
         self._on_batch(len(texts), time.perf_counter() - started)
         offset = 0
         for chunk in batch:
-            chunk.future.set_result(rows[offset:offset + len(chunk.texts)])
+            chunk.future.set_result(rows[offset : offset + len(chunk.texts)])
             offset += len(chunk.texts)

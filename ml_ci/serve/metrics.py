@@ -22,15 +22,21 @@ class ServerMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter("mlci_requests", "HTTP requests by path and status.", ["path", "status"], registry=self.registry)
-        self.latency = Histogram("mlci_request_latency_seconds", "Time to answer a prediction request.",
-                                 buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.latency = Histogram(
+            "mlci_request_latency_seconds",
+            "Time to answer a prediction request.",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self.batch_size = Histogram("mlci_batch_size", "Texts per model call.", buckets=BATCH_BUCKETS, registry=self.registry)
-        self.batch_latency = Histogram("mlci_batch_latency_seconds", "Time of one model call.",
-                                       buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.batch_latency = Histogram(
+            "mlci_batch_latency_seconds", "Time of one model call.", buckets=LATENCY_BUCKETS, registry=self.registry
+        )
         self.texts = Counter("mlci_texts", "Texts classified.", registry=self.registry)
         self.errors = Counter("mlci_errors", "Refused or failed requests by kind.", ["kind"], registry=self.registry)
-        self.connections = Gauge("mlci_open_connections", "Client connections being served (at most max_connections).",
-                                 registry=self.registry)
+        self.connections = Gauge(
+            "mlci_open_connections", "Client connections being served (at most max_connections).", registry=self.registry
+        )
         self.in_flight = Gauge("mlci_in_flight_requests", "Requests being answered.", registry=self.registry)
         self.ready = Gauge("mlci_ready", "1 once the model is loaded and warmed up.", registry=self.registry)
 

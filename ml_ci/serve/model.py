@@ -34,8 +34,16 @@ class Manifest:
     @classmethod
     def read(cls, folder: Path) -> Manifest:
         data = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-        return cls(name=data["name"], labels=tuple(data["labels"]), max_length=int(data["max_length"]), onnx=data["onnx"],
-                   sha256=data["sha256"], inputs=tuple(data["inputs"]), pad_id=int(data["pad_id"]), raw=data)
+        return cls(
+            name=data["name"],
+            labels=tuple(data["labels"]),
+            max_length=int(data["max_length"]),
+            onnx=data["onnx"],
+            sha256=data["sha256"],
+            inputs=tuple(data["inputs"]),
+            pad_id=int(data["pad_id"]),
+            raw=data,
+        )
 
 
 class Classifier:

@@ -78,14 +78,18 @@ def parse_texts(body: bytes, limits: Limits) -> list[str]:
     except ValueError:
         # What the decoder itself refuses once the syntax is right: Python will not convert an integer of
         # more digits than sys.get_int_max_str_digits() (quadratic time), whatever key holds it.
-        raise Refusal(400, "invalid_json", f"the body has a number of more than {sys.get_int_max_str_digits()} digits; "
-                                           "send texts as strings") from None
+        raise Refusal(
+            400,
+            "invalid_json",
+            f"the body has a number of more than {sys.get_int_max_str_digits()} digits; send texts as strings",
+        ) from None
     if not isinstance(payload, dict):
         raise Refusal(422, "invalid_request", 'send an object: {"texts": ["..."]} or {"text": "..."}')
     unknown = sorted(set(payload) - {"texts", "text"})
     if unknown:
-        raise Refusal(422, "invalid_request",
-                      f"unknown key {unknown[0]!r}; send 'texts' (a list of strings) or 'text' (a string)")
+        raise Refusal(
+            422, "invalid_request", f"unknown key {unknown[0]!r}; send 'texts' (a list of strings) or 'text' (a string)"
+        )
     if ("texts" in payload) == ("text" in payload):
         raise Refusal(422, "invalid_request", "send exactly one of 'texts' (a list of strings) or 'text' (a string)")
     texts: Any = payload["texts"] if "texts" in payload else [payload["text"]]
@@ -114,13 +118,24 @@ def _check_encodable(text: str, index: int) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as e:
-        raise Refusal(400, "invalid_text", f"texts[{index}] has a lone surrogate \\u{ord(text[e.start]):04x} at character "
-                                           f"{e.start}, which is not a character; send valid Unicode") from None
+        raise Refusal(
+            400,
+            "invalid_text",
+            f"texts[{index}] has a lone surrogate \\u{ord(text[e.start]):04x} at character "
+            f"{e.start}, which is not a character; send valid Unicode",
+        ) from None
 
 
 def _kind(value: Any) -> str:
-    return {type(None): "null", bool: "a boolean", int: "a number", float: "a number", str: "a string",
-            list: "a list", dict: "an object"}.get(type(value), type(value).__name__)
+    return {
+        type(None): "null",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "an object",
+    }.get(type(value), type(value).__name__)
 
 
 def predictions_body(labels: tuple[str, ...], probabilities: list[list[float]], model_sha256: str) -> bytes:

@@ -82,8 +82,10 @@ DISCARD_LIMIT = 64 * 1024 * 1024
 
 def _overflow_answer(kind: str, message: str) -> bytes:
     body = json.dumps({"error": {"kind": kind, "message": message}}).encode()
-    return (b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
-            b"Connection: close\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    return (
+        b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
+        b"Connection: close\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+    )
 
 
 TOO_MANY_CONNECTIONS = _overflow_answer("too_many_connections", "the server has as many connections as it takes; retry")
@@ -225,8 +227,9 @@ class _DeadlineReader(io.RawIOBase):
 
 
 class InferenceServer:
-    def __init__(self, model_dir: Path, *, limits: Limits, host: str = "127.0.0.1", port: int = 8080,
-                 log: IO[str] | None = None) -> None:
+    def __init__(
+        self, model_dir: Path, *, limits: Limits, host: str = "127.0.0.1", port: int = 8080, log: IO[str] | None = None
+    ) -> None:
         self.model_dir = model_dir
         self.limits = limits
         self.metrics = ServerMetrics()
@@ -262,8 +265,12 @@ class InferenceServer:
 
     def probe(self, path: str) -> tuple[int, dict[str, Any]]:
         beat = self.loop_beat
-        return probe_answer(path, ready=self.ready.is_set(), draining=self.draining.is_set(),
-                            loop_silent_s=None if beat is None else time.monotonic() - beat)
+        return probe_answer(
+            path,
+            ready=self.ready.is_set(),
+            draining=self.draining.is_set(),
+            loop_silent_s=None if beat is None else time.monotonic() - beat,
+        )
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -276,9 +283,13 @@ class InferenceServer:
             self.labels = classifier.labels
             self.model_sha256 = classifier.manifest.sha256
             self.metadata = _metadata(classifier.manifest.raw)
-            self.batcher = MicroBatcher(classifier.probabilities, max_batch_size=self.limits.max_batch_size,
-                                        max_batch_delay_ms=self.limits.max_batch_delay_ms, on_batch=self.metrics.observe_batch,
-                                        active=lambda: self.predicting)
+            self.batcher = MicroBatcher(
+                classifier.probabilities,
+                max_batch_size=self.limits.max_batch_size,
+                max_batch_delay_ms=self.limits.max_batch_delay_ms,
+                on_batch=self.metrics.observe_batch,
+                active=lambda: self.predicting,
+            )
             rows = self.batcher.predict(["warm up"], timeout=60)
             if len(rows) != 1 or len(rows[0]) != len(self.labels):
                 raise RuntimeError(f"the warm-up prediction has shape {len(rows)}x{len(rows[0]) if rows else 0}")
@@ -318,8 +329,13 @@ class InferenceServer:
 
     def serve(self) -> int:
         """Serve until stop() and its drain period; then finish what is in flight and return the exit code."""
-        self.log({"event": "listening", "port": self.port,
-                  **({"probe_port": int(self.probes.server_address[1])} if self.probes else {})})
+        self.log(
+            {
+                "event": "listening",
+                "port": self.port,
+                **({"probe_port": int(self.probes.server_address[1])} if self.probes else {}),
+            }
+        )
         if self.probes is not None:
             threading.Thread(target=self.probes.serve_forever, kwargs={"poll_interval": 0.5}, name="probes", daemon=True).start()
         self.loop_beat = time.monotonic()
@@ -398,8 +414,11 @@ def _drop_new_connections(listener: socket.socket) -> None:
 
 
 def _read_timeout(limits: Limits) -> Refusal:
-    return Refusal(408, "request_timeout", f"the request (line, headers and body) did not arrive within "
-                                           f"{limits.request_read_timeout_s} s of its first byte")
+    return Refusal(
+        408,
+        "request_timeout",
+        f"the request (line, headers and body) did not arrive within {limits.request_read_timeout_s} s of its first byte",
+    )
 
 
 def _metadata(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -650,8 +669,16 @@ class _Handler(BaseHTTPRequestHandler):
         route = path.split("?", 1)[0] if path in ("/", "/healthz", "/readyz", "/metrics", PREDICT_PATH) else "other"
         self.app.metrics.requests.labels(route, str(status)).inc()
         started = self._started or time.perf_counter()
-        self.app.log({"method": getattr(self, "command", None), "path": path[:200], "status": status,
-                      "ms": round((time.perf_counter() - started) * 1000, 3), **getattr(self, "_log_extra", {}), **extra})
+        self.app.log(
+            {
+                "method": getattr(self, "command", None),
+                "path": path[:200],
+                "status": status,
+                "ms": round((time.perf_counter() - started) * 1000, 3),
+                **getattr(self, "_log_extra", {}),
+                **extra,
+            }
+        )
 
 
 class _ProbeHandler(BaseHTTPRequestHandler):

@@ -122,7 +122,8 @@ def load_error(base: BaseModel, error: BaseException, env: Mapping[str, str] | N
         f"model.base: cannot load {base.location!r} at revision {revision} from the Hugging Face Hub: {why}. "
         f"Either download it once where the Hub is reachable (`{download}`) into the cache this machine reads "
         "(HF_HOME), then run with HF_HUB_OFFLINE=1; or set HF_TOKEN for a private or gated model; or save it into "
-        "the repository (save_pretrained) and set model.base to that folder")
+        "the repository (save_pretrained) and set model.base to that folder"
+    )
 
 
 def check_loadable(base: BaseModel) -> None:

@@ -21,15 +21,22 @@ def render(config: Config, metrics: Mapping[str, float], lineage: Mapping[str, A
     # The hub's base_model field takes hub ids only; a local or packaged folder is named in the text.
     if str(lineage["base_model"]["identity"]).startswith("hub:") and not base.startswith(PACKAGE_PREFIX):
         front["base_model"] = base
-    front["model-index"] = [{
-        "name": config.name,
-        "results": [{
-            "task": {"type": "text-classification", "name": "Text Classification"},
-            "dataset": {"type": "custom", "name": f"{config.name} (validation split)"},
-            "metrics": [{"type": k, "value": round(float(v), 6), "name": f"validation {k}"}
-                        for k, v in sorted(metrics.items()) if k != "loss"],
-        }],
-    }]
+    front["model-index"] = [
+        {
+            "name": config.name,
+            "results": [
+                {
+                    "task": {"type": "text-classification", "name": "Text Classification"},
+                    "dataset": {"type": "custom", "name": f"{config.name} (validation split)"},
+                    "metrics": [
+                        {"type": k, "value": round(float(v), 6), "name": f"validation {k}"}
+                        for k, v in sorted(metrics.items())
+                        if k != "loss"
+                    ],
+                }
+            ],
+        }
+    ]
     hp = lineage["hyperparameters"]
     rows = "\n".join(f"| {k} | {v} |" for k, v in sorted(hp.items()))
     scores = "\n".join(f"| {k} | {float(v):.4f} |" for k, v in sorted(metrics.items()))
@@ -46,5 +53,5 @@ def render(config: Config, metrics: Mapping[str, float], lineage: Mapping[str, A
         f"Precision {lineage['precision']}, {lineage['world_size']} process(es). Source commit {commit}; "
         f"ml.yaml sha256 `{lineage['ml_yaml']['sha256']}`. Full lineage: `lineage.json`.\n\n"
         "## Use\n\n```python\nfrom transformers import pipeline\n\n"
-        "classify = pipeline(\"text-classification\", model=\"path/to/this/folder\")\n```\n"
+        'classify = pipeline("text-classification", model="path/to/this/folder")\n```\n'
     )

@@ -70,8 +70,17 @@ def per_device_batch(hp: HParams, processes: int, *, source: str = "ml.yaml") ->
     from ml_ci.errors import ConfigError, Problem
 
     if hp.batch_size % processes:
-        raise ConfigError([Problem(source, 0, 0, "train.batch_size", f"{hp.batch_size} does not split evenly across "
-                                   f"{processes} processes; use a multiple of {processes}")])
+        raise ConfigError(
+            [
+                Problem(
+                    source,
+                    0,
+                    0,
+                    "train.batch_size",
+                    f"{hp.batch_size} does not split evenly across {processes} processes; use a multiple of {processes}",
+                )
+            ]
+        )
     return hp.batch_size // processes
 
 
@@ -92,8 +101,11 @@ def latest_checkpoint(folder: Path) -> Path | None:
     kill interrupted has none (or a truncated one) and is passed over for the one before it."""
     if not folder.is_dir():
         return None
-    found = [(int(p.name.rpartition("-")[2]), p) for p in folder.glob("checkpoint-*")
-             if p.is_dir() and p.name.rpartition("-")[2].isdigit()]
+    found = [
+        (int(p.name.rpartition("-")[2]), p)
+        for p in folder.glob("checkpoint-*")
+        if p.is_dir() and p.name.rpartition("-")[2].isdigit()
+    ]
     for _, path in sorted(found, reverse=True):
         try:
             json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
@@ -114,8 +126,11 @@ def probe_device() -> precision.Device:
 def _strip(metrics: Mapping[str, float]) -> dict[str, float]:
     """Trainer's eval_accuracy -> accuracy; runtime bookkeeping dropped."""
     skip = ("runtime", "samples_per_second", "steps_per_second", "epoch")
-    return {k.removeprefix("eval_"): float(v) for k, v in metrics.items()
-            if isinstance(v, (int, float)) and not k.removeprefix("eval_").endswith(skip)}
+    return {
+        k.removeprefix("eval_"): float(v)
+        for k, v in metrics.items()
+        if isinstance(v, (int, float)) and not k.removeprefix("eval_").endswith(skip)
+    }
 
 
 def _tokenize(splits: Splits, tokenizer: Any, max_length: int) -> tuple[Any, Any]:
@@ -133,8 +148,17 @@ def _tokenize(splits: Splits, tokenizer: Any, max_length: int) -> tuple[Any, Any
     return out[0], out[1]
 
 
-def _training_arguments(hp: HParams, chosen: str, device: precision.Device, *, work: Path, per_device: int,
-                        steps_per_epoch: int, checkpoints: bool, bar: bool) -> Any:
+def _training_arguments(
+    hp: HParams,
+    chosen: str,
+    device: precision.Device,
+    *,
+    work: Path,
+    per_device: int,
+    steps_per_epoch: int,
+    checkpoints: bool,
+    bar: bool,
+) -> Any:
     import inspect
 
     from transformers import TrainingArguments
@@ -142,16 +166,34 @@ def _training_arguments(hp: HParams, chosen: str, device: precision.Device, *, w
     total = max(1, math.ceil(steps_per_epoch * hp.epochs))
     strategy = "steps" if hp.eval_steps > 0 else "epoch"
     kwargs: dict[str, Any] = dict(
-        output_dir=str(work), overwrite_output_dir=True, seed=hp.seed, data_seed=hp.seed, full_determinism=True,
-        num_train_epochs=hp.epochs, per_device_train_batch_size=per_device, per_device_eval_batch_size=max(per_device, 32),
-        learning_rate=hp.learning_rate, weight_decay=hp.weight_decay,
-        gradient_accumulation_steps=hp.gradient_accumulation_steps, lr_scheduler_type="linear",
-        eval_strategy=strategy, eval_steps=hp.eval_steps or None,
-        save_strategy=strategy if checkpoints else "no", save_steps=hp.eval_steps or None, save_total_limit=1,
-        logging_strategy="steps", logging_steps=max(1, total // 50), logging_first_step=True,
-        bf16=chosen == "bf16", fp16=chosen == "fp16", use_cpu=not device.cuda,
+        output_dir=str(work),
+        overwrite_output_dir=True,
+        seed=hp.seed,
+        data_seed=hp.seed,
+        full_determinism=True,
+        num_train_epochs=hp.epochs,
+        per_device_train_batch_size=per_device,
+        per_device_eval_batch_size=max(per_device, 32),
+        learning_rate=hp.learning_rate,
+        weight_decay=hp.weight_decay,
+        gradient_accumulation_steps=hp.gradient_accumulation_steps,
+        lr_scheduler_type="linear",
+        eval_strategy=strategy,
+        eval_steps=hp.eval_steps or None,
+        save_strategy=strategy if checkpoints else "no",
+        save_steps=hp.eval_steps or None,
+        save_total_limit=1,
+        logging_strategy="steps",
+        logging_steps=max(1, total // 50),
+        logging_first_step=True,
+        bf16=chosen == "bf16",
+        fp16=chosen == "fp16",
+        use_cpu=not device.cuda,
         ddp_backend=("nccl" if device.cuda else "gloo") if world_size() > 1 else None,
-        disable_tqdm=not bar, report_to="none", dataloader_num_workers=0, save_only_model=False,
+        disable_tqdm=not bar,
+        report_to="none",
+        dataloader_num_workers=0,
+        save_only_model=False,
         # A classification head takes the mean loss of its own batch; DDP then averages gradients over
         # processes. Token averaging across devices would multiply loss (and gradients) by the world size.
         average_tokens_across_devices=False,
@@ -214,8 +256,13 @@ def load_pretrained(base: base_model.BaseModel, labels: Sequence[str]) -> tuple[
     try:
         tokenizer = AutoTokenizer.from_pretrained(base.location, revision=base.revision)
         model = AutoModelForSequenceClassification.from_pretrained(
-            base.location, revision=base.revision, num_labels=len(labels), ignore_mismatched_sizes=True,
-            id2label=dict(enumerate(labels)), label2id={name: i for i, name in enumerate(labels)})
+            base.location,
+            revision=base.revision,
+            num_labels=len(labels),
+            ignore_mismatched_sizes=True,
+            id2label=dict(enumerate(labels)),
+            label2id={name: i for i, name in enumerate(labels)},
+        )
     except OSError as e:
         if base.is_local:
             raise
@@ -225,9 +272,17 @@ def load_pretrained(base: base_model.BaseModel, labels: Sequence[str]) -> tuple[
     return tokenizer, model
 
 
-def fit(config: Config, splits: Splits, *, overrides: dict[str, Any] | None = None, output_dir: Path,
-        report: Report | None = None, checkpoint_dir: Path | None = None, resume: bool = False,
-        log: Log | None = None) -> FitResult:
+def fit(
+    config: Config,
+    splits: Splits,
+    *,
+    overrides: dict[str, Any] | None = None,
+    output_dir: Path,
+    report: Report | None = None,
+    checkpoint_dir: Path | None = None,
+    resume: bool = False,
+    log: Log | None = None,
+) -> FitResult:
     """Fine-tune; see the module docstring for the contract."""
     import transformers
     from transformers import DataCollatorWithPadding, Trainer
@@ -251,8 +306,16 @@ def fit(config: Config, splits: Splits, *, overrides: dict[str, Any] | None = No
 
     steps_per_epoch = math.ceil(len(train_set) / (per_device * processes) / hp.gradient_accumulation_steps)
     work = checkpoint_dir or output_dir / ".trainer"
-    args = _training_arguments(hp, chosen, device, work=work, per_device=per_device, steps_per_epoch=steps_per_epoch,
-                               checkpoints=checkpoint_dir is not None, bar=bar)
+    args = _training_arguments(
+        hp,
+        chosen,
+        device,
+        work=work,
+        per_device=per_device,
+        steps_per_epoch=steps_per_epoch,
+        checkpoints=checkpoint_dir is not None,
+        bar=bar,
+    )
     evals: list[tuple[int, dict[str, float]]] = []
 
     def compute_metrics(prediction: Any) -> dict[str, float]:
@@ -261,10 +324,17 @@ def fit(config: Config, splits: Splits, *, overrides: dict[str, Any] | None = No
     from ml_ci.data.load import LABEL
 
     class_weights = weights.resolve(hp.class_weights, labels, splits["train"][LABEL])
-    trainer = Trainer(model=model, args=args, train_dataset=train_set, eval_dataset=val_set,
-                      data_collator=DataCollatorWithPadding(tokenizer), processing_class=tokenizer,
-                      compute_metrics=compute_metrics, callbacks=[_callback(report, say, bar, evals)],
-                      compute_loss_func=weighted_loss(list(class_weights.values())) if class_weights else None)
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=train_set,
+        eval_dataset=val_set,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        processing_class=tokenizer,
+        compute_metrics=compute_metrics,
+        callbacks=[_callback(report, say, bar, evals)],
+        compute_loss_func=weighted_loss(list(class_weights.values())) if class_weights else None,
+    )
     if not bar:  # our log lines replace the raw dicts Trainer prints when it has no bar
         trainer.remove_callback(PrinterCallback)
     newest = latest_checkpoint(work) if resume and checkpoint_dir is not None else None
@@ -272,9 +342,11 @@ def fit(config: Config, splits: Splits, *, overrides: dict[str, Any] | None = No
     if resume and trainer.is_world_process_zero():  # one line per run, not one per process
         say(f"resuming from {last}" if last else "no checkpoint to resume from: training from the start")
     if trainer.is_world_process_zero():
-        say(f"training {base.spec} on {len(train_set)} rows: {processes} process(es), {chosen}, global batch {hp.batch_size}, "
+        say(
+            f"training {base.spec} on {len(train_set)} rows: {processes} process(es), {chosen}, global batch {hp.batch_size}, "
             f"{hp.epochs} epoch(s), learning rate {hp.learning_rate:g}, seed {hp.seed}"
-            + ("" if not class_weights else ", class weights " + " ".join(f"{k} {v:.3g}" for k, v in class_weights.items())))
+            + ("" if not class_weights else ", class weights " + " ".join(f"{k} {v:.3g}" for k, v in class_weights.items()))
+        )
     output = trainer.train(resume_from_checkpoint=last)
     step = trainer.state.global_step
     final = evals[-1][1] if evals and evals[-1][0] == step else _strip(trainer.evaluate())
@@ -290,6 +362,17 @@ def fit(config: Config, splits: Splits, *, overrides: dict[str, Any] | None = No
 
         shutil.rmtree(work, ignore_errors=True)
     losses = tuple((int(e["step"]), float(e["loss"])) for e in trainer.state.log_history if "loss" in e)
-    return FitResult(metrics=final, loss_curve=losses, eval_curve=tuple(evals), steps=step, model_dir=model_dir,
-                     hparams=hp, precision=chosen, world_size=processes, seconds=time.perf_counter() - started,
-                     resumed_from=last, extra={"train_loss": float(output.training_loss)}, class_weights=class_weights)
+    return FitResult(
+        metrics=final,
+        loss_curve=losses,
+        eval_curve=tuple(evals),
+        steps=step,
+        model_dir=model_dir,
+        hparams=hp,
+        precision=chosen,
+        world_size=processes,
+        seconds=time.perf_counter() - started,
+        resumed_from=last,
+        extra={"train_loss": float(output.training_loss)},
+        class_weights=class_weights,
+    )

@@ -41,18 +41,35 @@ def torchrun_args(distributed: Distributed, env: Mapping[str, str], *, source: s
         return ["--standalone", "--nnodes", "1", "--nproc-per-node", nproc]
     master = env.get("PET_MASTER_ADDR") or env.get("MASTER_ADDR")
     if not master:
-        raise ConfigError([Problem(source, 0, 0, "train.distributed.nodes",
-                                   f"{distributed.nodes} nodes train on a cluster: write the Kubeflow PyTorchJob with "
-                                   "`ml-ci train --emit-k8s job/pytorchjob.yaml` and apply it, or set nodes: 1 to train here")])
-    return ["--nnodes", str(distributed.nodes), "--nproc-per-node", nproc,
-            "--node-rank", env.get("PET_NODE_RANK") or env.get("RANK", "0"),
-            "--master-addr", master, "--master-port", env.get("PET_MASTER_PORT") or env.get("MASTER_PORT", "23456")]
+        raise ConfigError(
+            [
+                Problem(
+                    source,
+                    0,
+                    0,
+                    "train.distributed.nodes",
+                    f"{distributed.nodes} nodes train on a cluster: write the Kubeflow PyTorchJob with "
+                    "`ml-ci train --emit-k8s job/pytorchjob.yaml` and apply it, or set nodes: 1 to train here",
+                )
+            ]
+        )
+    return [
+        "--nnodes",
+        str(distributed.nodes),
+        "--nproc-per-node",
+        nproc,
+        "--node-rank",
+        env.get("PET_NODE_RANK") or env.get("RANK", "0"),
+        "--master-addr",
+        master,
+        "--master-port",
+        env.get("PET_MASTER_PORT") or env.get("MASTER_PORT", "23456"),
+    ]
 
 
 def command(distributed: Distributed, argv: Sequence[str], env: Mapping[str, str], *, source: str = "ml.yaml") -> list[str]:
     """The full command line: this Python, torch.distributed.run, then `-m ml_ci <argv>`."""
-    return [sys.executable, "-m", "torch.distributed.run", *torchrun_args(distributed, env, source=source),
-            "-m", "ml_ci", *argv]
+    return [sys.executable, "-m", "torch.distributed.run", *torchrun_args(distributed, env, source=source), "-m", "ml_ci", *argv]
 
 
 def relaunch(cmd: Sequence[str], env: Mapping[str, str] | None = None) -> None:

@@ -30,6 +30,7 @@ def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str]:
 
 def git_commit(root: Path) -> dict[str, Any] | None:
     """HEAD of the git repository holding root, and whether the work tree has changes; None outside git."""
+
     def git(*args: str) -> str | None:
         try:
             done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, timeout=30, check=False)
@@ -48,8 +49,14 @@ def file_sha256(path: Path) -> str:
     return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def cache_inputs(config: Config, *, fingerprints: Mapping[str, str], base_identity: str,
-                 overrides: Mapping[str, Any] | None, packages: Mapping[str, str]) -> dict[str, Any]:
+def cache_inputs(
+    config: Config,
+    *,
+    fingerprints: Mapping[str, str],
+    base_identity: str,
+    overrides: Mapping[str, Any] | None,
+    packages: Mapping[str, str],
+) -> dict[str, Any]:
     """Everything the trained artifact depends on. Data checks and the other stages' sections are
     left out on purpose: changing a gate must not retrain."""
     return {
@@ -65,15 +72,28 @@ def cache_inputs(config: Config, *, fingerprints: Mapping[str, str], base_identi
     }
 
 
-def lineage_record(config: Config, *, config_sha256: str, git: Mapping[str, Any] | None, fingerprints: Mapping[str, str],
-                   sources: Mapping[str, str], base_identity: str, packages: Mapping[str, str], hparams: Mapping[str, Any],
-                   precision: str, world_size: int, cache_key: str, params_file: str | None,
-                   class_weights: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def lineage_record(
+    config: Config,
+    *,
+    config_sha256: str,
+    git: Mapping[str, Any] | None,
+    fingerprints: Mapping[str, str],
+    sources: Mapping[str, str],
+    base_identity: str,
+    packages: Mapping[str, str],
+    hparams: Mapping[str, Any],
+    precision: str,
+    world_size: int,
+    cache_key: str,
+    params_file: str | None,
+    class_weights: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """lineage.json: enough to tell, later, exactly what produced this model."""
     from ml_ci.data.split import holdout
 
-    data: dict[str, dict[str, Any]] = {role: {"source": sources.get(role, ""), "fingerprint": fp}
-                                       for role, fp in sorted(fingerprints.items())}
+    data: dict[str, dict[str, Any]] = {
+        role: {"source": sources.get(role, ""), "fingerprint": fp} for role, fp in sorted(fingerprints.items())
+    }
     if (spec := holdout(config.data)) is not None and "validation" in data:
         # A validation split held out of train: how, so that the same split can be made again.
         data["validation"]["split_from"] = {"split": spec.split_from, "fraction": spec.fraction, "seed": spec.seed}

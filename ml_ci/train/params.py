@@ -22,8 +22,17 @@ from ml_ci.errors import ConfigError, Problem
 from ml_ci.resources import schema
 
 # Scale-out is a property of the machine, not of a trial: it cannot be overridden.
-TUNABLE = ("epochs", "batch_size", "learning_rate", "weight_decay", "warmup_ratio",
-           "gradient_accumulation_steps", "eval_steps", "seed", "precision")
+TUNABLE = (
+    "epochs",
+    "batch_size",
+    "learning_rate",
+    "weight_decay",
+    "warmup_ratio",
+    "gradient_accumulation_steps",
+    "eval_steps",
+    "seed",
+    "precision",
+)
 
 
 # The merged hyperparameters are a Train again: one type for ml.yaml's values and a run's.

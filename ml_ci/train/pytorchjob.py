@@ -57,9 +57,10 @@ def _replica(config: Config, options: JobOptions, replicas: int) -> dict[str, An
     return {
         "replicas": replicas,
         "restartPolicy": "OnFailure",
-        "template": {"metadata": {"labels": {"app.kubernetes.io/name": job_name(config),
-                                             "app.kubernetes.io/component": "training"}},
-                     "spec": {"containers": [container]}},
+        "template": {
+            "metadata": {"labels": {"app.kubernetes.io/name": job_name(config), "app.kubernetes.io/component": "training"}},
+            "spec": {"containers": [container]},
+        },
     }
 
 
@@ -68,8 +69,10 @@ def render_job(config: Config, options: JobOptions) -> dict[str, Any]:
     specs = {"Master": _replica(config, options, 1)}
     if nodes > 1:
         specs["Worker"] = _replica(config, options, nodes - 1)
-    metadata: dict[str, Any] = {"name": job_name(config),
-                                "labels": {"app.kubernetes.io/name": job_name(config), "app.kubernetes.io/managed-by": "ml-ci"}}
+    metadata: dict[str, Any] = {
+        "name": job_name(config),
+        "labels": {"app.kubernetes.io/name": job_name(config), "app.kubernetes.io/managed-by": "ml-ci"},
+    }
     if options.namespace:
         metadata["namespace"] = options.namespace
     return {

@@ -82,8 +82,9 @@ def inputs_for(config: Config, overrides: dict[str, Any]) -> Inputs:
     base = base_model.resolve(config)
     identity = base_model.identity(base)
     packages = lineage.package_versions()
-    key = cache_key(STAGE, lineage.cache_inputs(config, fingerprints=fps, base_identity=identity,
-                                                overrides=overrides, packages=packages))
+    key = cache_key(
+        STAGE, lineage.cache_inputs(config, fingerprints=fps, base_identity=identity, overrides=overrides, packages=packages)
+    )
     return Inputs(overrides, fps, base, identity, packages, key)
 
 
@@ -121,39 +122,83 @@ def train_here(config: Config, inputs: Inputs, options: TrainOptions, echo: Echo
     # Every process of a distributed run names the same temporary folder; only the main one writes it.
     tmp_name = f".{STAGE}.tmp-{inputs.key[:16]}"
     if not main:
-        return fit(config, splits, overrides=inputs.overrides or None, output_dir=dest.parent / tmp_name,
-                   checkpoint_dir=checkpoints, resume=options.resume, log=echo).metrics
+        return fit(
+            config,
+            splits,
+            overrides=inputs.overrides or None,
+            output_dir=dest.parent / tmp_name,
+            checkpoint_dir=checkpoints,
+            resume=options.resume,
+            log=echo,
+        ).metrics
     with staged_dir(dest, name=tmp_name) as tmp:
-        result = fit(config, splits, overrides=inputs.overrides or None, output_dir=tmp, checkpoint_dir=checkpoints,
-                     resume=options.resume, log=echo)
-        write_artifact(tmp, config, inputs, result, splits.sources,
-                       params_file=str(options.params) if options.params else None)
+        result = fit(
+            config,
+            splits,
+            overrides=inputs.overrides or None,
+            output_dir=tmp,
+            checkpoint_dir=checkpoints,
+            resume=options.resume,
+            log=echo,
+        )
+        write_artifact(tmp, config, inputs, result, splits.sources, params_file=str(options.params) if options.params else None)
     shutil.rmtree(work, ignore_errors=True)
     return result.metrics
 
 
-def write_artifact(folder: Path, config: Config, inputs: Inputs, result: FitResult, sources: Mapping[str, str], *,
-                   params_file: str | None, tune_trial: Mapping[str, Any] | None = None) -> None:
+def write_artifact(
+    folder: Path,
+    config: Config,
+    inputs: Inputs,
+    result: FitResult,
+    sources: Mapping[str, str],
+    *,
+    params_file: str | None,
+    tune_trial: Mapping[str, Any] | None = None,
+) -> None:
     """metrics.json, lineage.json and README.md beside the model that fit saved in folder/model."""
     record = lineage.lineage_record(
-        config, config_sha256=lineage.file_sha256(config.path), git=lineage.git_commit(config.root),
-        fingerprints=inputs.fingerprints, sources=sources, base_identity=inputs.base_identity,
-        packages=inputs.packages, hparams=as_dict(result.hparams), precision=result.precision,
-        world_size=result.world_size, cache_key=inputs.key, params_file=params_file,
-        class_weights=weights.lineage_entry(config.train.class_weights, result.class_weights))
+        config,
+        config_sha256=lineage.file_sha256(config.path),
+        git=lineage.git_commit(config.root),
+        fingerprints=inputs.fingerprints,
+        sources=sources,
+        base_identity=inputs.base_identity,
+        packages=inputs.packages,
+        hparams=as_dict(result.hparams),
+        precision=result.precision,
+        world_size=result.world_size,
+        cache_key=inputs.key,
+        params_file=params_file,
+        class_weights=weights.lineage_entry(config.train.class_weights, result.class_weights),
+    )
     if tune_trial is not None:  # trained by a tuning trial, kept so that this training is not repeated
         record["tune_trial"] = dict(tune_trial)
-    write_json(folder / "metrics.json", {
-        "validation": result.metrics, "loss_curve": [list(p) for p in result.loss_curve],
-        "eval_curve": [{"step": s, **m} for s, m in result.eval_curve], "steps": result.steps,
-        "precision": result.precision, "world_size": result.world_size, "resumed_from": result.resumed_from,
-    })
+    write_json(
+        folder / "metrics.json",
+        {
+            "validation": result.metrics,
+            "loss_curve": [list(p) for p in result.loss_curve],
+            "eval_curve": [{"step": s, **m} for s, m in result.eval_curve],
+            "steps": result.steps,
+            "precision": result.precision,
+            "world_size": result.world_size,
+            "resumed_from": result.resumed_from,
+        },
+    )
     write_json(folder / "lineage.json", record)
     (folder / "README.md").write_text(card.render(config, result.metrics, record), encoding="utf-8")
 
 
-def store_trial(config: Config, suggested: Mapping[str, Any], result: FitResult, sources: Mapping[str, str], *,
-                params_file: str, tune_trial: Mapping[str, Any]) -> str:
+def store_trial(
+    config: Config,
+    suggested: Mapping[str, Any],
+    result: FitResult,
+    sources: Mapping[str, str],
+    *,
+    params_file: str,
+    tune_trial: Mapping[str, Any],
+) -> str:
     """Put a full tuning trial's model in train's cache under the key `ml-ci train --params params_file`
     will compute once the file holds `suggested`; returns that key. The parameters go through JSON and
     the params file's validation, as they will on the way to train."""
@@ -174,8 +219,10 @@ def emit_k8s(config: Config, options: TrainOptions, target: Path) -> list[Path]:
     """Write the PyTorchJob and a kustomization.yaml beside it (each written whole, then renamed)."""
     import yaml
 
-    job = pytorchjob.render_job(config, pytorchjob.JobOptions(
-        image=options.image or pytorchjob.default_image(config), gpus_per_node=options.gpus_per_node))
+    job = pytorchjob.render_job(
+        config,
+        pytorchjob.JobOptions(image=options.image or pytorchjob.default_image(config), gpus_per_node=options.gpus_per_node),
+    )
     kustomization = target.parent / "kustomization.yaml"
     written = []
     for path, doc in ((target, job), (kustomization, pytorchjob.render_kustomization(target.name))):
@@ -195,8 +242,7 @@ def read_metrics(folder: Path) -> dict[str, float]:
         return {}
 
 
-def run(config: Config, options: TrainOptions, *, env: Mapping[str, str] | None = None,
-        echo: Echo | None = None) -> Outcome:
+def run(config: Config, options: TrainOptions, *, env: Mapping[str, str] | None = None, echo: Echo | None = None) -> Outcome:
     env = os.environ if env is None else env
     say: Echo = echo or (lambda line: print(line, file=sys.stderr, flush=True))
     from ml_ci.progress import quiet_unless_terminal
@@ -216,8 +262,14 @@ def run(config: Config, options: TrainOptions, *, env: Mapping[str, str] | None 
         return Outcome("cache-hit", inputs.key, dest, read_metrics(dest))
     _preflight(config, inputs)
     if launch.needs_launch(config.train.distributed, env):
-        argv = ["train", "-c", str(config.path), *(["--params", str(options.params)] if options.params else []),
-                *(["--resume"] if options.resume else []), "--no-cache"]
+        argv = [
+            "train",
+            "-c",
+            str(config.path),
+            *(["--params", str(options.params)] if options.params else []),
+            *(["--resume"] if options.resume else []),
+            "--no-cache",
+        ]
         launch.relaunch(launch.command(config.train.distributed, argv, env, source=str(config.path)), env)
     else:
         train_here(config, inputs, options, say)

@@ -24,8 +24,17 @@ if TYPE_CHECKING:
 def check(config: Config) -> None:
     """A budget's epochs and tuned epochs would contradict each other: refuse, naming the key."""
     if config.tune.budget.epochs is not None and "epochs" in config.tune.search_space:
-        raise ConfigError([Problem(str(config.path), 0, 0, "tune.budget.epochs",
-                                   "epochs is also in tune.search_space: tune it, or bound it here, not both")])
+        raise ConfigError(
+            [
+                Problem(
+                    str(config.path),
+                    0,
+                    0,
+                    "tune.budget.epochs",
+                    "epochs is also in tune.search_space: tune it, or bound it here, not both",
+                )
+            ]
+        )
 
 
 def is_full(config: Config) -> bool:

@@ -24,13 +24,19 @@ from ml_ci.data.cache_inputs import loading, split_fingerprints
 from ml_ci.tune.plan import StudyPlan
 from ml_ci.tune.summary import FINISHED, Summary, TrialRow
 
-PACKAGES = ("optuna", "matplotlib", "torch", "transformers", "accelerate", "datasets", "tokenizers", "safetensors",
-            "numpy")
+PACKAGES = ("optuna", "matplotlib", "torch", "transformers", "accelerate", "datasets", "tokenizers", "safetensors", "numpy")
 ROLES = ("train", "validation")
 
 
-def cache_inputs(config: Config, *, plan: StudyPlan, fingerprints: Mapping[str, str], base_identity: str,
-                 fit_hook: Optional[str], packages: Mapping[str, str]) -> dict[str, Any]:
+def cache_inputs(
+    config: Config,
+    *,
+    plan: StudyPlan,
+    fingerprints: Mapping[str, str],
+    base_identity: str,
+    fit_hook: Optional[str],
+    packages: Mapping[str, str],
+) -> dict[str, Any]:
     return {
         "plan": plan.to_json(),
         "tune": asdict(config.tune),
@@ -52,8 +58,14 @@ def finished(summary: Optional[Summary], plan: StudyPlan) -> bool:
 
 
 def _row(data: Mapping[str, Any]) -> TrialRow:
-    return TrialRow(number=int(data["number"]), state=str(data["state"]), value=data.get("value"),
-                    params=dict(data.get("params") or {}), steps=data.get("steps"), seconds=data.get("seconds"))
+    return TrialRow(
+        number=int(data["number"]),
+        state=str(data["state"]),
+        value=data.get("value"),
+        params=dict(data.get("params") or {}),
+        steps=data.get("steps"),
+        seconds=data.get("seconds"),
+    )
 
 
 def summary_from_report(report: Mapping[str, Any]) -> Summary:
@@ -61,6 +73,12 @@ def summary_from_report(report: Mapping[str, Any]) -> Summary:
     trials = tuple(_row(t) for t in report["trials"])
     best = report.get("best")
     best_row = next((t for t in trials if best is not None and t.number == best["trial"]), None)
-    return Summary(study_name=str(report["study"]), metric=str(report["metric"]), direction=str(report["direction"]),
-                   trials=trials, best=best_row, importances=dict(report.get("importances") or {}),
-                   plots=tuple(report.get("plots") or ()))
+    return Summary(
+        study_name=str(report["study"]),
+        metric=str(report["metric"]),
+        direction=str(report["direction"]),
+        trials=trials,
+        best=best_row,
+        importances=dict(report.get("importances") or {}),
+        plots=tuple(report.get("plots") or ()),
+    )

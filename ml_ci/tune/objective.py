@@ -81,8 +81,9 @@ def examples_per_step(config: Config, overrides: Mapping[str, Any]) -> int:
 Keep = Callable[[int, float, dict[str, Any], Any], None]
 
 
-def make_objective(config: Config, splits: Any, fit: FitFn, *, workdir: Path,
-                   keep: Optional[Keep] = None) -> Callable[[TrialLike], float]:
+def make_objective(
+    config: Config, splits: Any, fit: FitFn, *, workdir: Path, keep: Optional[Keep] = None
+) -> Callable[[TrialLike], float]:
     """The function Optuna calls per trial. Each trial trains (on tune.budget's rows and epochs) into
     a temporary folder under workdir, removed afterwards; `keep` may copy the model out first."""
     from ml_ci.tune import budget

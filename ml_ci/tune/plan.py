@@ -65,8 +65,13 @@ def space_fingerprint(config: Config) -> str:
     """A hash of what defines the study's objective besides the data: two different searches
     must not share a study (Optuna would mix their trials)."""
     tune = config.tune
-    search = {"space": {k: asdict(v) for k, v in sorted(tune.search_space.items())}, "metric": tune.metric,
-              "direction": tune.direction, "model": config.model.base, "max_length": config.model.max_length}
+    search = {
+        "space": {k: asdict(v) for k, v in sorted(tune.search_space.items())},
+        "metric": tune.metric,
+        "direction": tune.direction,
+        "model": config.model.base,
+        "max_length": config.model.max_length,
+    }
     if tune.budget.train_fraction < 1 or tune.budget.epochs is not None:
         # Trials on other rows or epochs score differently: not one study. (Absent: the names of before.)
         search["budget"] = asdict(tune.budget)
@@ -112,8 +117,15 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
     return value
 
 
-def plan_study(config: Config, *, data_fingerprint: str, env: Mapping[str, str], trials: Optional[int] = None,
-               workers: Optional[int] = None, timeout_minutes: Optional[float] = None) -> StudyPlan:
+def plan_study(
+    config: Config,
+    *,
+    data_fingerprint: str,
+    env: Mapping[str, str],
+    trials: Optional[int] = None,
+    workers: Optional[int] = None,
+    timeout_minutes: Optional[float] = None,
+) -> StudyPlan:
     """The study this command works on. Raises ConfigError when tuning is disabled or the grid is too large."""
     tune = config.tune
     if not tune.enabled:

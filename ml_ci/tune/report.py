@@ -74,7 +74,8 @@ def write_artifacts(out_dir: Path, study: optuna.Study, *, metric: str, seed: in
             # Only train.* keys: `ml-ci train --params` reads this file as is.
             best = json.dumps(summary.best_params(), indent=2, sort_keys=True)
             (tmp / "best_params.json").write_text(best + "\n", encoding="utf-8")
-        (tmp / "report.json").write_text(json.dumps({**summary.to_json(), "plan": plan}, indent=2, default=str) + "\n",
-                                         encoding="utf-8")
+        (tmp / "report.json").write_text(
+            json.dumps({**summary.to_json(), "plan": plan}, indent=2, default=str) + "\n", encoding="utf-8"
+        )
         (tmp / "report.md").write_text(markdown(summary), encoding="utf-8")
     return summary

@@ -40,7 +40,13 @@ def keeper(config: Config, study: optuna.Study, sources: Mapping[str, str]) -> K
         best = (max(values) if study.direction == optuna.study.StudyDirection.MAXIMIZE else min(values)) if values else None
         direction = "maximize" if study.direction == optuna.study.StudyDirection.MAXIMIZE else "minimize"
         if beats(value, best, direction):
-            store_trial(config, suggested, result, sources, params_file=BEST_PARAMS,
-                        tune_trial={"study": study.study_name, "number": number})
+            store_trial(
+                config,
+                suggested,
+                result,
+                sources,
+                params_file=BEST_PARAMS,
+                tune_trial={"study": study.study_name, "number": number},
+            )
 
     return keep

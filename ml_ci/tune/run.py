@@ -99,19 +99,36 @@ def optimize(study: optuna.Study, plan: StudyPlan, config: Config, fit: FitFn, n
     splits = load_splits(config)
     # A full trial is the training `ml-ci train --params` would run: keep the best one's model for it.
     keep = reuse.keeper(config, study, splits.sources) if budget.is_full(config) else None
-    objective = make_objective(config, budget.apply(config, splits), fit,
-                               workdir=Layout(config.root).state / "tmp" / "tune", keep=keep)
+    objective = make_objective(
+        config, budget.apply(config, splits), fit, workdir=Layout(config.root).state / "tmp" / "tune", keep=keep
+    )
     finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     stop = optuna.study.MaxTrialsCallback(plan.total_trials, states=finished)
     # optuna.Trial satisfies TrialLike; mypy cannot see it through the Callable's parameter.
-    study.optimize(objective, n_trials=n_trials, timeout=plan.timeout_seconds,  # type: ignore[arg-type]
-                   callbacks=[stop], gc_after_trial=True)
+    study.optimize(
+        objective,
+        n_trials=n_trials,
+        timeout=plan.timeout_seconds,  # type: ignore[arg-type]
+        callbacks=[stop],
+        gc_after_trial=True,
+    )
     return len(study.get_trials(deepcopy=False)) - before
 
 
 def worker_command(config: Config, plan: StudyPlan, n_trials: int) -> list[str]:
-    cmd = [sys.executable, "-m", "ml_ci", "tune", "-c", str(config.path), "--workers", "1", "--trials", str(n_trials),
-           "--no-report"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "ml_ci",
+        "tune",
+        "-c",
+        str(config.path),
+        "--workers",
+        "1",
+        "--trials",
+        str(n_trials),
+        "--no-report",
+    ]
     if plan.timeout_seconds is not None:
         cmd += ["--timeout-minutes", repr(plan.timeout_seconds / 60)]
     return cmd
@@ -147,9 +164,14 @@ def key_of(config: Config, plan: StudyPlan, env: Mapping[str, str]) -> tuple[str
     from ml_ci.train.lineage import package_versions
 
     fps = fingerprints(config, cached.ROLES)
-    inputs = cached.cache_inputs(config, plan=plan, fingerprints=fps,
-                                 base_identity=base_model.identity(base_model.resolve(config)),
-                                 fit_hook=env.get(FIT_HOOK_ENV), packages=package_versions(cached.PACKAGES))
+    inputs = cached.cache_inputs(
+        config,
+        plan=plan,
+        fingerprints=fps,
+        base_identity=base_model.identity(base_model.resolve(config)),
+        fit_hook=env.get(FIT_HOOK_ENV),
+        packages=package_versions(cached.PACKAGES),
+    )
     return cache_key(STAGE, inputs), unpinned(fps)
 
 
@@ -178,8 +200,14 @@ def tune(config: Config, options: TuneOptions, env: Mapping[str, str] | None = N
     from ml_ci.progress import quiet_unless_terminal
 
     quiet_unless_terminal(env)  # trials load data and models: bars on a terminal only, never in CI logs
-    plan = plan_study(config, data_fingerprint=data_fingerprint(config), env=env, trials=options.trials,
-                      workers=options.workers, timeout_minutes=options.timeout_minutes)
+    plan = plan_study(
+        config,
+        data_fingerprint=data_fingerprint(config),
+        env=env,
+        trials=options.trials,
+        workers=options.workers,
+        timeout_minutes=options.timeout_minutes,
+    )
     if not options.report:  # a local worker: its parent writes (and caches) the artifacts
         return TuneResult(plan, None, run_study(config, plan, env)[1])
     layout = Layout(config.root)
@@ -197,9 +225,16 @@ def tune(config: Config, options: TuneOptions, env: Mapping[str, str] | None = N
         report = json.loads((dest / "report.json").read_text(encoding="utf-8"))
         return TuneResult(plan, cached.summary_from_report(report), 0, cache_hit=True)
 
-    result, how = through_cache(StageCache(layout.cache), STAGE, key, dest,
-                                mode=mode(no_cache=options.no_cache, unseen=unseen), compute=compute,
-                                restored=restored, keep=lambda r: cached.finished(r.summary, plan))
+    result, how = through_cache(
+        StageCache(layout.cache),
+        STAGE,
+        key,
+        dest,
+        mode=mode(no_cache=options.no_cache, unseen=unseen),
+        compute=compute,
+        restored=restored,
+        keep=lambda r: cached.finished(r.summary, plan),
+    )
     return finish(result, how, env)
 
 
@@ -211,7 +246,9 @@ def finish(result: TuneResult, how: Cached, env: Mapping[str, str]) -> TuneResul
     add_summary(markdown(replace(summary, plots=())), env)
     announce(how, env)
     if summary.best is None:
-        raise OperationalError(f"no trial of study {plan.study_name!r} has completed yet "
-                               f"({', '.join(f'{n} {s.lower()}' for s, n in summary.counts.items()) or 'no trials'})")
+        raise OperationalError(
+            f"no trial of study {plan.study_name!r} has completed yet "
+            f"({', '.join(f'{n} {s.lower()}' for s, n in summary.counts.items()) or 'no trials'})"
+        )
     set_output("best-value", repr(summary.best.value), env)
     return result

@@ -59,8 +59,9 @@ def grid(space: Mapping[str, Param]) -> dict[str, list[Value]]:
     """The whole grid, per parameter; raises ValueError when it has more than MAX_GRID_POINTS points."""
     values = {name: grid_values(p) for name, p in space.items()}
     if grid_size(values) > MAX_GRID_POINTS:
-        raise ValueError(f"the grid has {grid_size(values)} points (more than {MAX_GRID_POINTS}): "
-                         "use larger steps or fewer values")
+        raise ValueError(
+            f"the grid has {grid_size(values)} points (more than {MAX_GRID_POINTS}): use larger steps or fewer values"
+        )
     return values
 
 

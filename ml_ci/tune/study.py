@@ -140,8 +140,12 @@ def open_storage(plan: StudyPlan, *, sleep: Callable[[float], None] = time.sleep
                 # heartbeat_interval and the retry callback are marked experimental in Optuna.
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 return optuna.storages.RDBStorage(
-                    url, engine_kwargs=kwargs, heartbeat_interval=plan.heartbeat_seconds, grace_period=plan.grace_seconds,
-                    heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY))
+                    url,
+                    engine_kwargs=kwargs,
+                    heartbeat_interval=plan.heartbeat_seconds,
+                    grace_period=plan.grace_seconds,
+                    heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY),
+                )
         except sqlalchemy.exc.ArgumentError:
             example = "postgresql://user@host/db or sqlite:///path"
             raise OperationalError(f"{where} is not a valid storage URL (e.g. {example})") from None
@@ -159,8 +163,14 @@ def open_study(plan: StudyPlan, config: Config, storage: optuna.storages.BaseSto
     """Create the study, or load it when another worker (or an earlier run) made it."""
     import optuna
 
-    return optuna.create_study(storage=storage, study_name=plan.study_name, direction=plan.direction,
-                               sampler=make_sampler(plan, config), pruner=make_pruner(plan, config), load_if_exists=True)
+    return optuna.create_study(
+        storage=storage,
+        study_name=plan.study_name,
+        direction=plan.direction,
+        sampler=make_sampler(plan, config),
+        pruner=make_pruner(plan, config),
+        load_if_exists=True,
+    )
 
 
 def finished_trials(study: optuna.Study) -> int:

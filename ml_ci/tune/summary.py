@@ -65,13 +65,27 @@ class Summary:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "study": self.study_name, "metric": self.metric, "direction": self.direction,
-            "best": None if self.best is None else
-            {"trial": self.best.number, "value": self.best.value, "params": self.best.params},
-            "counts": self.counts, "total_steps": self.total_steps, "importances": self.importances,
+            "study": self.study_name,
+            "metric": self.metric,
+            "direction": self.direction,
+            "best": None
+            if self.best is None
+            else {"trial": self.best.number, "value": self.best.value, "params": self.best.params},
+            "counts": self.counts,
+            "total_steps": self.total_steps,
+            "importances": self.importances,
             "plots": list(self.plots),
-            "trials": [{"number": t.number, "state": t.state, "value": t.value, "params": t.params, "steps": t.steps,
-                        "seconds": t.seconds} for t in self.trials],
+            "trials": [
+                {
+                    "number": t.number,
+                    "state": t.state,
+                    "value": t.value,
+                    "params": t.params,
+                    "steps": t.steps,
+                    "seconds": t.seconds,
+                }
+                for t in self.trials
+            ],
         }
 
 
@@ -84,8 +98,14 @@ def row(trial: TrialRecord) -> TrialRow:
     if trial.datetime_start and trial.datetime_complete:
         seconds = round((trial.datetime_complete - trial.datetime_start).total_seconds(), 3)
     steps = trial.user_attrs.get(STEPS_ATTR)
-    return TrialRow(number=trial.number, state=_state_name(trial.state), value=trial.value, params=dict(trial.params),
-                    steps=steps if isinstance(steps, int) else None, seconds=seconds)
+    return TrialRow(
+        number=trial.number,
+        state=_state_name(trial.state),
+        value=trial.value,
+        params=dict(trial.params),
+        steps=steps if isinstance(steps, int) else None,
+        seconds=seconds,
+    )
 
 
 def summarize(study_name: str, metric: str, direction: str, trials: Sequence[TrialRecord]) -> Summary:
@@ -116,9 +136,13 @@ def markdown(summary: Summary, *, top: int = 20) -> str:
     if summary.best is None:
         lines += [f"No trial completed ({counts}).", ""]
     else:
-        lines += [f"Best {summary.metric}: **{_fmt(summary.best.value)}** (trial {summary.best.number}, {summary.direction}); "
-                  f"{counts}; {summary.total_steps} optimizer steps in all.", "",
-                  "| parameter | best value |", "| --- | --- |"]
+        lines += [
+            f"Best {summary.metric}: **{_fmt(summary.best.value)}** (trial {summary.best.number}, {summary.direction}); "
+            f"{counts}; {summary.total_steps} optimizer steps in all.",
+            "",
+            "| parameter | best value |",
+            "| --- | --- |",
+        ]
         lines += [f"| {k} | {_fmt(v)} |" for k, v in sorted(summary.best.params.items())]
         lines.append("")
     if summary.importances:
@@ -131,8 +155,12 @@ def markdown(summary: Summary, *, top: int = 20) -> str:
     shown = sorted(finished, key=lambda t: (t.value is None, -(t.value or 0.0) if reverse else (t.value or 0.0)))[:top]
     if shown:
         title = "Trials" if len(shown) == len(summary.trials) else f"Trials (best {len(shown)} of {len(summary.trials)})"
-        lines += [f"{title}:", "", "| trial | state | " + " | ".join([summary.metric, *names, "steps"]) + " |",
-                  "| " + " | ".join(["---"] * (len(names) + 4)) + " |"]
+        lines += [
+            f"{title}:",
+            "",
+            "| trial | state | " + " | ".join([summary.metric, *names, "steps"]) + " |",
+            "| " + " | ".join(["---"] * (len(names) + 4)) + " |",
+        ]
         for t in shown:
             cells = [str(t.number), t.state.lower(), _fmt(t.value), *(_fmt(t.params.get(n)) for n in names), _fmt(t.steps)]
             lines.append("| " + " | ".join(cells) + " |")

@@ -38,5 +38,8 @@ def render_variant(folder: Path) -> dict[str, str]:
 
 def tree(folder: Path) -> dict[str, str]:
     """Every file of a golden folder except its inputs, by relative path."""
-    return {p.relative_to(folder).as_posix(): p.read_text(encoding="utf-8")
-            for p in sorted(folder.rglob("*")) if p.is_file() and p.relative_to(folder).as_posix() not in INPUTS}
+    return {
+        p.relative_to(folder).as_posix(): p.read_text(encoding="utf-8")
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.relative_to(folder).as_posix() not in INPUTS
+    }

@@ -32,8 +32,13 @@ from tests.modelrepo import make_model_repo, tiny_model
 from tests.services import require_tool
 
 STANDINS = ROOT / "tests" / "actstandins"
-STANDIN_FOR = {pins.CHECKOUT: "checkout", pins.SETUP_PYTHON: "setup-python", pins.CACHE: "cache",
-               pins.UPLOAD_ARTIFACT: "upload-artifact", pins.DOWNLOAD_ARTIFACT: "download-artifact"}
+STANDIN_FOR = {
+    pins.CHECKOUT: "checkout",
+    pins.SETUP_PYTHON: "setup-python",
+    pins.CACHE: "cache",
+    pins.UPLOAD_ARTIFACT: "upload-artifact",
+    pins.DOWNLOAD_ARTIFACT: "download-artifact",
+}
 # One line per finished job in act's output: "[workflow/job name] 🏁  Job succeeded".
 JOB_RESULT = re.compile(r"^\[(?P<job>[^\]]+)\]\s+🏁\s+Job (?P<result>succeeded|failed)")
 GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "init.defaultBranch=main"]
@@ -79,8 +84,11 @@ def make_runner(root: Path) -> Runner:
         shutil.copytree(STANDINS / name, folder)
         shutil.copy(STANDINS / "common.js", folder / "common.js")
         standins[pin] = folder
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(root / "dist"),
-                    str(ROOT)], check=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(root / "dist"), str(ROOT)],
+        check=True,
+        timeout=300,
+    )
     return Runner(standins=standins, site=runner_site(root / "image"), wheel=next((root / "dist").glob("ml_ci-*.whl")))
 
 
@@ -112,8 +120,10 @@ def scratch_repo(repo: Path, runner: Runner, overrides: dict[str, Any]) -> Path:
     tiny_model(repo / "models" / "tiny")
     shutil.copytree(ROOT / "actions", repo / ".ml-ci-actions", ignore=shutil.ignore_patterns("README.md"))
     (repo / ".gitignore").write_text(".ml-ci/\n")
-    assert cli(["generate", "-c", str(repo / "ml.yaml"), "--actions-ref", "./.ml-ci-actions",
-                "--install-from", str(runner.wheel)]) == 0
+    assert (
+        cli(["generate", "-c", str(repo / "ml.yaml"), "--actions-ref", "./.ml-ci-actions", "--install-from", str(runner.wheel)])
+        == 0
+    )
     commit_all(repo, "model")
     return repo
 
@@ -133,15 +143,25 @@ def ml_ci_copy(dest: Path, tag: str) -> Path:
 
 def fork_pull_request_event() -> dict[str, Any]:
     """A pull request from a fork: no token, so the report job must be skipped."""
-    return {"number": 7, "pull_request": {
-        "number": 7, "head": {"ref": "feature", "repo": {"full_name": "someone/fork"}},
-        "base": {"ref": "main", "repo": {"full_name": "acme/model"}}}, "repository": {"full_name": "acme/model"}}
+    return {
+        "number": 7,
+        "pull_request": {
+            "number": 7,
+            "head": {"ref": "feature", "repo": {"full_name": "someone/fork"}},
+            "base": {"ref": "main", "repo": {"full_name": "acme/model"}},
+        },
+        "repository": {"full_name": "acme/model"},
+    }
 
 
 def push_event(repo: Path) -> dict[str, Any]:
     sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
-    return {"ref": "refs/heads/main", "after": sha, "head_commit": {"id": sha},
-            "repository": {"full_name": "acme/model", "default_branch": "main"}}
+    return {
+        "ref": "refs/heads/main",
+        "after": sha,
+        "head_commit": {"id": sha},
+        "repository": {"full_name": "acme/model", "default_branch": "main"},
+    }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -156,8 +176,7 @@ class Act:
     local_repositories: Mapping[str, Path] = field(default_factory=dict)  # OWNER/REPO@REF -> folder
 
 
-def run_act(repo: Path, runner: Runner, work: Path, act: Act, timeout: float = 1500,
-            caches_of: ActRun | None = None) -> ActRun:
+def run_act(repo: Path, runner: Runner, work: Path, act: Act, timeout: float = 1500, caches_of: ActRun | None = None) -> ActRun:
     """Run one workflow of `repo` under act; `work` holds the event, the stand-ins' state and act's caches.
     `caches_of`: an earlier run whose actions/cache entries this run sees, as GitHub shares a branch's
     caches between its runs (and nothing else: artifacts stay the run's own)."""
@@ -169,16 +188,43 @@ def run_act(repo: Path, runner: Runner, work: Path, act: Act, timeout: float = 1
     if caches_of is not None:
         (caches_of.state / "cache").mkdir(exist_ok=True)
         (state / "cache").symlink_to(caches_of.state / "cache", target_is_directory=True)
-    args = [act_binary(), act.event, "-W", act.workflow, "-e", str(event),
-            "-P", "ubuntu-latest=-self-hosted", "--action-offline-mode", "--no-cache-server",
-            # A free port: act's default (34567) is taken while another act run is going on.
-            "--artifact-server-addr", "127.0.0.1", "--artifact-server-port", str(free_port()),
-            "--artifact-server-path", str(work / "act-artifacts"),
-            "--action-cache-path", str(work / "act-cache"), "--concurrent-jobs", "1",
-            "--env", f"ML_CI_STANDIN_STATE={state}", "--env", f"ML_CI_STANDIN_SITE={runner.site}",
-            "--env", f"ML_CI_STANDIN_PYTHON={sys._base_executable}",  # type: ignore[attr-defined]
-            "--env", "HF_HUB_OFFLINE=1", "--env", "TRANSFORMERS_OFFLINE=1", "--env", "HF_DATASETS_OFFLINE=1",
-            "--env", f"PIP_CACHE_DIR={work / 'pip-cache'}"]
+    args = [
+        act_binary(),
+        act.event,
+        "-W",
+        act.workflow,
+        "-e",
+        str(event),
+        "-P",
+        "ubuntu-latest=-self-hosted",
+        "--action-offline-mode",
+        "--no-cache-server",
+        # A free port: act's default (34567) is taken while another act run is going on.
+        "--artifact-server-addr",
+        "127.0.0.1",
+        "--artifact-server-port",
+        str(free_port()),
+        "--artifact-server-path",
+        str(work / "act-artifacts"),
+        "--action-cache-path",
+        str(work / "act-cache"),
+        "--concurrent-jobs",
+        "1",
+        "--env",
+        f"ML_CI_STANDIN_STATE={state}",
+        "--env",
+        f"ML_CI_STANDIN_SITE={runner.site}",
+        "--env",
+        f"ML_CI_STANDIN_PYTHON={sys._base_executable}",  # type: ignore[attr-defined]
+        "--env",
+        "HF_HUB_OFFLINE=1",
+        "--env",
+        "TRANSFORMERS_OFFLINE=1",
+        "--env",
+        "HF_DATASETS_OFFLINE=1",
+        "--env",
+        f"PIP_CACHE_DIR={work / 'pip-cache'}",
+    ]
     for name, value in act.env.items():
         args += ["--env", f"{name}={value}"]
     for pin, folder in runner.standins.items():

@@ -46,8 +46,12 @@ jobs:
       ml-ci-ref: {sha}
       {switch}: true
 """
-TUNE = {"enabled": True, "trials": 2, "metric": "accuracy",
-        "search_space": {"learning_rate": {"type": "float", "low": 1.0e-4, "high": 1.0e-3, "log": True}}}
+TUNE = {
+    "enabled": True,
+    "trials": 2,
+    "metric": "accuracy",
+    "search_space": {"learning_rate": {"type": "float", "low": 1.0e-4, "high": 1.0e-3, "log": True}},
+}
 PR = Act(event="pull_request", workflow=".github/workflows/ml-pr.yml", payload=fork_pull_request_event())
 
 
@@ -75,8 +79,13 @@ def test_validate_job_runs_under_act(tmp_path: Path, runner: Runner) -> None:
 def test_pr_workflow_is_green(tmp_path: Path, runner: Runner) -> None:
     repo = pr_repo(tmp_path, runner, gates=PASSING_GATES, tune=TUNE)
     run = run_act(repo, runner, tmp_path / "work", PR)
-    assert run.results == {"validate ml.yaml": "succeeded", "data check": "succeeded", "tune (worker 0)": "succeeded",
-                           "train": "succeeded", "evaluate": "succeeded"}, f"{run.results}\n{run.log[-8000:]}"
+    assert run.results == {
+        "validate ml.yaml": "succeeded",
+        "data check": "succeeded",
+        "tune (worker 0)": "succeeded",
+        "train": "succeeded",
+        "evaluate": "succeeded",
+    }, f"{run.results}\n{run.log[-8000:]}"
     # The artifacts travelled: train read the tuned params, evaluate the trained model.
     assert (run.state / "artifacts" / "evaluate" / "eval.json").is_file()
     # The tune job saved its best trial's model under train's key; train restored it, training nothing (22.4).
@@ -88,8 +97,12 @@ def test_pr_workflow_is_green(tmp_path: Path, runner: Runner) -> None:
 def test_pr_workflow_turns_red_at_the_gate(tmp_path: Path, runner: Runner) -> None:
     repo = pr_repo(tmp_path, runner, gates=FAILING_GATES)
     run = run_act(repo, runner, tmp_path / "work", PR)
-    assert run.results == {"validate ml.yaml": "succeeded", "data check": "succeeded", "train": "succeeded",
-                           "evaluate": "failed"}, f"{run.results}\n{run.log[-8000:]}"
+    assert run.results == {
+        "validate ml.yaml": "succeeded",
+        "data check": "succeeded",
+        "train": "succeeded",
+        "evaluate": "failed",
+    }, f"{run.results}\n{run.log[-8000:]}"
     evaluate_log = run.job_log("evaluate")
     assert "size_mb" in evaluate_log and "exit status 4" in evaluate_log, evaluate_log[-6000:]
     # The failed evaluation's record is still uploaded for the reviewer.
@@ -104,18 +117,32 @@ def test_reusable_workflow_runs_from_a_one_job_caller(tmp_path: Path, runner: Ru
     jobs then run. On a pull request the release jobs (export, build, deploy) are skipped."""
     repos = tmp_path / "github"
     copy = ml_ci_copy(repos / "ml-ci" / "ml-ci", f"v{__version__}")
-    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=copy, check=True, capture_output=True, text=True,
-                         timeout=60).stdout.strip()
+    sha = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=copy, check=True, capture_output=True, text=True, timeout=60
+    ).stdout.strip()
     repo = pr_repo(tmp_path, runner, gates=PASSING_GATES, tune=TUNE)
     (repo / ".github" / "workflows" / "ml.yml").write_text(CALLER.format(event="pull_request", sha=sha, switch="tune"))
     commit_all(repo, "call ml-ci's reusable workflow")
-    run = run_act(repo, runner, tmp_path / "work", Act(
-        event="pull_request", workflow=".github/workflows/ml.yml", payload=fork_pull_request_event(),
-        env={"ML_CI_STANDIN_REPOS": str(repos)}, local_repositories={f"ml-ci/ml-ci@{sha}": copy}))
+    run = run_act(
+        repo,
+        runner,
+        tmp_path / "work",
+        Act(
+            event="pull_request",
+            workflow=".github/workflows/ml.yml",
+            payload=fork_pull_request_event(),
+            env={"ML_CI_STANDIN_REPOS": str(repos)},
+            local_repositories={f"ml-ci/ml-ci@{sha}": copy},
+        ),
+    )
     # The fork's pull request gets no report job (it would need a write token).
-    assert run.results == {"ml-pipeline/validate ml.yaml": "succeeded", "ml-pipeline/data check": "succeeded",
-                           "ml-pipeline/tune": "succeeded", "ml-pipeline/train": "succeeded",
-                           "ml-pipeline/evaluate": "succeeded"}, f"{run.results}\n{run.log[-8000:]}"
+    assert run.results == {
+        "ml-pipeline/validate ml.yaml": "succeeded",
+        "ml-pipeline/data check": "succeeded",
+        "ml-pipeline/tune": "succeeded",
+        "ml-pipeline/train": "succeeded",
+        "ml-pipeline/evaluate": "succeeded",
+    }, f"{run.results}\n{run.log[-8000:]}"
     assert f"Checked out ml-ci/ml-ci at {sha}" in run.job_log("ml-pipeline/train")
     # The tuned parameters travelled to training: train used the study's best learning rate.
     best = json.loads((run.state / "artifacts" / "tune" / "best_params.json").read_text())
@@ -135,27 +162,41 @@ def test_reusable_workflow_releases_through_every_environment_in_order(tmp_path:
 
     repos = tmp_path / "github"
     copy = ml_ci_copy(repos / "ml-ci" / "ml-ci", f"v{__version__}")
-    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=copy, check=True, capture_output=True, text=True,
-                         timeout=60).stdout.strip()
+    sha = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=copy, check=True, capture_output=True, text=True, timeout=60
+    ).stdout.strip()
     release = Release(tmp_path, runner, environments=("staging", "production"), gates=PASSING_GATES)
     (release.repo / ".github" / "workflows" / "ml.yml").write_text(CALLER.format(event="push", sha=sha, switch="deploy"))
     commit_all(release.repo, "call ml-ci's reusable workflow")
     run = None
     try:
-        run = run_act(release.repo, runner, tmp_path / "work", Act(
-            event="push", workflow=".github/workflows/ml.yml", payload=push_event(release.repo),
-            env={"ML_CI_STANDIN_REPOS": str(repos)}, local_repositories={f"ml-ci/ml-ci@{sha}": copy}))
+        run = run_act(
+            release.repo,
+            runner,
+            tmp_path / "work",
+            Act(
+                event="push",
+                workflow=".github/workflows/ml.yml",
+                payload=push_event(release.repo),
+                env={"ML_CI_STANDIN_REPOS": str(repos)},
+                local_repositories={f"ml-ci/ml-ci@{sha}": copy},
+            ),
+        )
         deploys = [job for job in run.results if job.startswith("ml-pipeline/deploy to")]
         assert {k: v for k, v in run.results.items() if k not in deploys} == {
-            "ml-pipeline/validate ml.yaml": "succeeded", "ml-pipeline/data check": "succeeded",
-            "ml-pipeline/train": "succeeded", "ml-pipeline/evaluate": "succeeded", "ml-pipeline/export": "succeeded",
-            "ml-pipeline/build and push the image": "succeeded"}, f"{run.results}\n{run.log[-10000:]}"
-        assert len(deploys) == 2 and all(run.results[d] == "succeeded" for d in deploys), \
-            f"{run.results}\n{run.log[-10000:]}"
+            "ml-pipeline/validate ml.yaml": "succeeded",
+            "ml-pipeline/data check": "succeeded",
+            "ml-pipeline/train": "succeeded",
+            "ml-pipeline/evaluate": "succeeded",
+            "ml-pipeline/export": "succeeded",
+            "ml-pipeline/build and push the image": "succeeded",
+        }, f"{run.results}\n{run.log[-10000:]}"
+        assert len(deploys) == 2 and all(run.results[d] == "succeeded" for d in deploys), f"{run.results}\n{run.log[-10000:]}"
         image = json.loads((run.state / "artifacts" / "build" / "image.json").read_text())
         records = {env: release.record(env) for env in release.ports}
-        assert {env: (r["image"], r["status"], r["smoke"]) for env, r in records.items()} == \
-            {env: (image["reference"], "live", "passed") for env in release.ports}, records
+        assert {env: (r["image"], r["status"], r["smoke"]) for env, r in records.items()} == {
+            env: (image["reference"], "live", "passed") for env in release.ports
+        }, records
         assert [r["source"] for r in records.values()] == ["deploy", "promote:staging"]
         # One at a time, in ml.yaml's order: production's job started after staging's ended; staging
         # deployed the image and production promoted it (the other step of each was skipped).

@@ -63,10 +63,20 @@ from tests.services import base_image, registry
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 EXAMPLE = ROOT / "examples" / "sentiment"
-PR_JOBS = {"validate ml.yaml": "succeeded", "data check": "succeeded", "tune (worker 0)": "succeeded",
-           "train": "succeeded", "evaluate": "succeeded"}
-RELEASE_JOBS = {**PR_JOBS, "export": "succeeded", "build and push the image": "succeeded",
-                "deploy to staging": "succeeded", "promote staging to production": "succeeded"}
+PR_JOBS = {
+    "validate ml.yaml": "succeeded",
+    "data check": "succeeded",
+    "tune (worker 0)": "succeeded",
+    "train": "succeeded",
+    "evaluate": "succeeded",
+}
+RELEASE_JOBS = {
+    **PR_JOBS,
+    "export": "succeeded",
+    "build and push the image": "succeeded",
+    "deploy to staging": "succeeded",
+    "promote staging to production": "succeeded",
+}
 
 
 @pytest.fixture(scope="module")
@@ -114,8 +124,13 @@ def example_containers_aside(prefix: str) -> Iterator[None]:
 
 
 def gitops_record(bare: Path, path: str, env: str, branch: str = "main") -> Any:
-    shown = subprocess.run(["git", "--git-dir", str(bare), "show", f"{branch}:{path}/overlays/{env}/release.json"],
-                           capture_output=True, text=True, timeout=60, check=True)
+    shown = subprocess.run(
+        ["git", "--git-dir", str(bare), "show", f"{branch}:{path}/overlays/{env}/release.json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     return json.loads(shown.stdout)
 
 
@@ -126,14 +141,18 @@ def test_the_examples_workflows_run_green(tmp_path: Path, runner: Runner) -> Non
     repo, config = example_copy(tmp_path / "sentiment", ports)
     # The example pushes to and builds from what the services provide (not an override: a check).
     assert (config["image"]["registry"], config["image"]["base"]) == (registry(), base_image())
-    env = {"PIP_FIND_LINKS": str(runner.wheel.parent),
-           config["tune"]["storage_env"]: f"sqlite:///{tmp_path / 'optuna.db'}"}
+    env = {"PIP_FIND_LINKS": str(runner.wheel.parent), config["tune"]["storage_env"]: f"sqlite:///{tmp_path / 'optuna.db'}"}
     prefix = f"ml-ci-{config['name']}-"
     release = None
     with example_containers_aside(prefix):
         try:
-            pr = run_act(repo, runner, tmp_path / "pr", Act(event="pull_request", workflow=".github/workflows/ml-pr.yml",
-                                                            payload=fork_pull_request_event(), env=env), timeout=3000)
+            pr = run_act(
+                repo,
+                runner,
+                tmp_path / "pr",
+                Act(event="pull_request", workflow=".github/workflows/ml-pr.yml", payload=fork_pull_request_event(), env=env),
+                timeout=3000,
+            )
             # The fork's pull request gets no report job (it would need a write token).
             assert pr.results == PR_JOBS, f"{pr.results}\n{pr.log[-10000:]}"
             assert "gates passed" in pr.job_log("evaluate")
@@ -142,8 +161,13 @@ def test_the_examples_workflows_run_green(tmp_path: Path, runner: Runner) -> Non
             assert "Cache saved with key: ml-ci-train-" in pr.job_log("tune (worker 0)"), pr.job_log("tune (worker 0)")[-6000:]
             assert "train: cache hit: restored" in pr.job_log("train"), pr.job_log("train")[-6000:]
 
-            release = run_act(repo, runner, tmp_path / "release", Act(
-                event="push", workflow=".github/workflows/ml-release.yml", payload=push_event(repo), env=env), timeout=3000)
+            release = run_act(
+                repo,
+                runner,
+                tmp_path / "release",
+                Act(event="push", workflow=".github/workflows/ml-release.yml", payload=push_event(repo), env=env),
+                timeout=3000,
+            )
             assert release.results == RELEASE_JOBS, f"{release.results}\n{release.log[-10000:]}"
             # The release rejoined the PR's finished study: the storage holds the PR's trials and no more.
             with contextlib.closing(sqlite3.connect(tmp_path / "optuna.db")) as db:
@@ -164,8 +188,11 @@ def test_the_examples_workflows_run_green(tmp_path: Path, runner: Runner) -> Non
             review = f"ml-ci/production/{digest.split(':')[-1][:12]}"
             assert f"production needs approval: merge branch {review}" in release.job_log("promote staging to production")
             production = gitops_record(bare, path, "production", review)
-            assert (production["image"], production["status"], production["source"]) == \
-                (image["reference"], "pending", "promote:staging"), production
+            assert (production["image"], production["status"], production["source"]) == (
+                image["reference"],
+                "pending",
+                "promote:staging",
+            ), production
             assert f"{prefix}production" not in containers(prefix)
             assert ready(ports["staging"]) == 200
         finally:
@@ -180,26 +207,45 @@ def test_an_on_disk_gitops_repository_travels_between_the_deploy_jobs(tmp_path: 
     name = f"act{uuid.uuid4().hex[:8]}"
     ports = {"staging": free_port(), "production": free_port()}
     path = f"apps/{name}"
-    repo = scratch_repo(tmp_path / "repo", runner, {
-        "name": name, "evaluate": {"metrics": METRICS, "gates": PASSING_GATES},
-        "image": {"registry": registry(), "repository": f"acttests/{name}", "base": base_image()},
-        "deploy": {"strategy": "gitops", "gitops": {"repo": ".ml-ci/gitops.git", "path": path, "create": True},
-                   "environments": [{"name": env, "kind": "local", "port": port,
-                                     "smoke_test": {"golden_examples": 8, "timeout_seconds": 120}}
-                                    for env, port in ports.items()]}})
+    repo = scratch_repo(
+        tmp_path / "repo",
+        runner,
+        {
+            "name": name,
+            "evaluate": {"metrics": METRICS, "gates": PASSING_GATES},
+            "image": {"registry": registry(), "repository": f"acttests/{name}", "base": base_image()},
+            "deploy": {
+                "strategy": "gitops",
+                "gitops": {"repo": ".ml-ci/gitops.git", "path": path, "create": True},
+                "environments": [
+                    {"name": env, "kind": "local", "port": port, "smoke_test": {"golden_examples": 8, "timeout_seconds": 120}}
+                    for env, port in ports.items()
+                ],
+            },
+        },
+    )
     run = None
     try:
-        run = run_act(repo, runner, tmp_path / "work",
-                      Act(event="push", workflow=".github/workflows/ml-release.yml", payload=push_event(repo)))
-        assert run.results == {**BUILD_JOBS, "deploy to staging": "succeeded",
-                               "promote staging to production": "succeeded"}, f"{run.results}\n{run.log[-10000:]}"
+        run = run_act(
+            repo,
+            runner,
+            tmp_path / "work",
+            Act(event="push", workflow=".github/workflows/ml-release.yml", payload=push_event(repo)),
+        )
+        assert run.results == {**BUILD_JOBS, "deploy to staging": "succeeded", "promote staging to production": "succeeded"}, (
+            f"{run.results}\n{run.log[-10000:]}"
+        )
         reference = json.loads((run.state / "artifacts" / "build" / "image.json").read_text())["reference"]
         artifacts = run.state / "artifacts"
         # Staging's artifact is the repository as the deploy job left it; production's has both records.
         assert gitops_record(artifacts / "gitops-staging", path, "staging")["image"] == reference
         staging, production = (gitops_record(artifacts / "gitops-production", path, e) for e in ("staging", "production"))
-        assert (staging["status"], production["image"], production["status"], production["source"]) == \
-            ("live", reference, "live", "promote:staging"), production
+        assert (staging["status"], production["image"], production["status"], production["source"]) == (
+            "live",
+            reference,
+            "live",
+            "promote:staging",
+        ), production
         assert ready(ports["production"]) == 200
     finally:
         clean_up(containers(f"ml-ci-{name}-").values(), run)

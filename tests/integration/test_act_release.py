@@ -41,11 +41,21 @@ from tests.integration.actrun import (
 from tests.services import base_image, registry
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-BUILD_JOBS = {"validate ml.yaml": "succeeded", "train": "succeeded", "evaluate": "succeeded", "export": "succeeded",
-              "build and push the image": "succeeded"}
-MANIFEST_TYPES = ", ".join(("application/vnd.oci.image.index.v1+json", "application/vnd.oci.image.manifest.v1+json",
-                            "application/vnd.docker.distribution.manifest.list.v2+json",
-                            "application/vnd.docker.distribution.manifest.v2+json"))
+BUILD_JOBS = {
+    "validate ml.yaml": "succeeded",
+    "train": "succeeded",
+    "evaluate": "succeeded",
+    "export": "succeeded",
+    "build and push the image": "succeeded",
+}
+MANIFEST_TYPES = ", ".join(
+    (
+        "application/vnd.oci.image.index.v1+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+    )
+)
 
 
 @pytest.fixture(scope="module")
@@ -57,41 +67,76 @@ class Release:
     """A scratch model repository with local environments on free ports, a GitOps repository and
     its own image repository in the registry (so that 'nothing was pushed' can be checked)."""
 
-    def __init__(self, root: Path, runner: Runner, *, environments: tuple[str, ...], gates: list[dict[str, Any]],
-                 smoke_timeout: int = 120, approval: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        root: Path,
+        runner: Runner,
+        *,
+        environments: tuple[str, ...],
+        gates: list[dict[str, Any]],
+        smoke_timeout: int = 120,
+        approval: tuple[str, ...] = (),
+    ):
         self.name = f"act{uuid.uuid4().hex[:8]}"
         self.image_repository = f"acttests/{self.name}"
         self.gitops = root / "gitops.git"
         self.path = f"apps/{self.name}"
         self.ports = {env: free_port() for env in environments}
         self.root = root
-        self.repo = scratch_repo(root / "repo", runner, {
-            "name": self.name,
-            "evaluate": {"metrics": METRICS, "gates": gates},
-            "image": {"registry": registry(), "repository": self.image_repository, "base": base_image()},
-            "deploy": {"strategy": "gitops", "gitops": {"repo": str(self.gitops), "path": self.path, "create": True},
-                       "environments": [{"name": env, "kind": "local", "port": port,
-                                         "smoke_test": {"golden_examples": 8, "timeout_seconds": smoke_timeout},
-                                         **({"approval": True} if env in approval else {})}
-                                        for env, port in self.ports.items()]},
-        })
+        self.repo = scratch_repo(
+            root / "repo",
+            runner,
+            {
+                "name": self.name,
+                "evaluate": {"metrics": METRICS, "gates": gates},
+                "image": {"registry": registry(), "repository": self.image_repository, "base": base_image()},
+                "deploy": {
+                    "strategy": "gitops",
+                    "gitops": {"repo": str(self.gitops), "path": self.path, "create": True},
+                    "environments": [
+                        {
+                            "name": env,
+                            "kind": "local",
+                            "port": port,
+                            "smoke_test": {"golden_examples": 8, "timeout_seconds": smoke_timeout},
+                            **({"approval": True} if env in approval else {}),
+                        }
+                        for env, port in self.ports.items()
+                    ],
+                },
+            },
+        )
 
     def run(self, runner: Runner, *, work: str = "work", caches_of: ActRun | None = None) -> ActRun:
-        return run_act(self.repo, runner, self.root / work,
-                       Act(event="push", workflow=".github/workflows/ml-release.yml", payload=push_event(self.repo)),
-                       caches_of=caches_of)
+        return run_act(
+            self.repo,
+            runner,
+            self.root / work,
+            Act(event="push", workflow=".github/workflows/ml-release.yml", payload=push_event(self.repo)),
+            caches_of=caches_of,
+        )
 
     def gitops_refs(self) -> str:
         """Every ref of the GitOps repository and its commit: any commit or new branch changes it."""
-        return subprocess.run(["git", "--git-dir", str(self.gitops), "for-each-ref", "--format=%(refname) %(objectname)"],
-                              capture_output=True, text=True, timeout=60, check=True).stdout
+        return subprocess.run(
+            ["git", "--git-dir", str(self.gitops), "for-each-ref", "--format=%(refname) %(objectname)"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
 
     def record(self, env: str, file: str = "release.json", branch: str = "main") -> Any:
         """A file of an environment's overlay on a branch of the GitOps repository (None when absent)."""
         if not self.gitops.exists():
             return None
-        shown = subprocess.run(["git", "--git-dir", str(self.gitops), "show", f"{branch}:{self.path}/overlays/{env}/{file}"],
-                               capture_output=True, text=True, timeout=60, check=False)
+        shown = subprocess.run(
+            ["git", "--git-dir", str(self.gitops), "show", f"{branch}:{self.path}/overlays/{env}/{file}"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         if shown.returncode != 0:
             return None
         return json.loads(shown.stdout) if file.endswith(".json") else shown.stdout
@@ -108,8 +153,9 @@ class Release:
 
 def in_registry(repository: str, reference: str) -> int:
     """HTTP status of the registry's manifest of repository:reference (200: it holds it)."""
-    request = urllib.request.Request(f"http://{registry()}/v2/{repository}/manifests/{reference}", method="HEAD",
-                                     headers={"Accept": MANIFEST_TYPES})
+    request = urllib.request.Request(
+        f"http://{registry()}/v2/{repository}/manifests/{reference}", method="HEAD", headers={"Accept": MANIFEST_TYPES}
+    )
     try:
         with urllib.request.urlopen(request, timeout=15) as response:
             return int(response.status)
@@ -148,16 +194,21 @@ def test_release_workflow_ships_one_digest_through_every_environment(tmp_path: P
     run = None
     try:
         run = release.run(runner)
-        assert run.results == {**BUILD_JOBS, "deploy to staging": "succeeded", "promote staging to preprod": "succeeded",
-                               "promote preprod to production": "succeeded"}, f"{run.results}\n{run.log[-10000:]}"
+        assert run.results == {
+            **BUILD_JOBS,
+            "deploy to staging": "succeeded",
+            "promote staging to preprod": "succeeded",
+            "promote preprod to production": "succeeded",
+        }, f"{run.results}\n{run.log[-10000:]}"
         image = json.loads((run.state / "artifacts" / "build" / "image.json").read_text())
         digest = image["digest"]
         assert image["reference"] == f"{registry()}/{release.image_repository}@{digest}"
         assert in_registry(release.image_repository, digest) == 200
         records = {env: release.record(env) for env in release.ports}
         # Every environment names the very digest that was built, promoted from the one before it.
-        assert {env: (r["image"], r["status"], r["smoke"]) for env, r in records.items()} == \
-            {env: (image["reference"], "live", "passed") for env in release.ports}, records
+        assert {env: (r["image"], r["status"], r["smoke"]) for env, r in records.items()} == {
+            env: (image["reference"], "live", "passed") for env in release.ports
+        }, records
         assert [r["source"] for r in records.values()] == ["deploy", "promote:staging", "promote:preprod"]
         assert digest in release.record("production", "kustomization.yaml")
         containers = release.containers()
@@ -172,8 +223,9 @@ def test_release_workflow_ships_one_digest_through_every_environment(tmp_path: P
 
 
 @pytest.mark.timeout(2700)  # two releases: the second reuses train's cache
-def test_an_approved_production_waits_for_its_merged_review(tmp_path: Path, runner: Runner,
-                                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_approved_production_waits_for_its_merged_review(
+    tmp_path: Path, runner: Runner, capsys: pytest.CaptureFixture[str]
+) -> None:
     """production has approval: true (kind: local, its record in the GitOps repository, as the example's): the
     release's promote job pushes a review branch and starts no container; a reviewer merges it; the next
     promote of that digest starts production's container, smoke-tests it and records it live; once.
@@ -185,18 +237,19 @@ def test_an_approved_production_waits_for_its_merged_review(tmp_path: Path, runn
     from ml_ci.cli.main import main as cli
     from tests.integration import test_gitops as gitops_tests  # merge_review: what a reviewer does, with git
 
-    release = Release(tmp_path, runner, environments=("staging", "production"), gates=PASSING_GATES,
-                      approval=("production",))
+    release = Release(tmp_path, runner, environments=("staging", "production"), gates=PASSING_GATES, approval=("production",))
     run = again = None
     try:
         run = release.run(runner)
-        assert run.results == {**BUILD_JOBS, "deploy to staging": "succeeded", "promote staging to production": "succeeded"}, \
+        assert run.results == {**BUILD_JOBS, "deploy to staging": "succeeded", "promote staging to production": "succeeded"}, (
             f"{run.results}\n{run.log[-10000:]}"
+        )
         reference = json.loads((run.state / "artifacts" / "build" / "image.json").read_text())["reference"]
         short = reference.split(":")[-1][:12]
         branch = f"ml-ci/production/{short}"
-        assert f"production needs approval: merge branch {branch} to deploy {short}" in \
-            run.job_log("promote staging to production")
+        assert f"production needs approval: merge branch {branch} to deploy {short}" in run.job_log(
+            "promote staging to production"
+        )
         assert (release.record("staging")["image"], release.record("staging")["status"]) == (reference, "live")
         assert release.record("production") is None  # nothing on main before review
         proposed = release.record("production", branch=branch)
@@ -213,12 +266,17 @@ def test_an_approved_production_waits_for_its_merged_review(tmp_path: Path, runn
         live = release.containers()[f"ml-ci-{release.name}-production"]
         assert (live.status, live.labels["dev.ml-ci.image"]) == ("running", reference)
         assert ready(release.ports["production"]) == 200
-        tip = subprocess.run(["git", "--git-dir", str(release.gitops), "rev-parse", "main"], capture_output=True,
-                             text=True, check=True).stdout
+        tip = subprocess.run(
+            ["git", "--git-dir", str(release.gitops), "rev-parse", "main"], capture_output=True, text=True, check=True
+        ).stdout
         assert cli(["promote", "-c", config, "--from", "staging", "--to", "production"]) == 0
         assert "nothing to do" in capsys.readouterr().out
-        assert subprocess.run(["git", "--git-dir", str(release.gitops), "rev-parse", "main"], capture_output=True,
-                              text=True, check=True).stdout == tip
+        assert (
+            subprocess.run(
+                ["git", "--git-dir", str(release.gitops), "rev-parse", "main"], capture_output=True, text=True, check=True
+            ).stdout
+            == tip
+        )
 
         refs = release.gitops_refs()
         again = release.run(runner, work="work-again", caches_of=run)
@@ -240,8 +298,9 @@ def test_release_workflow_stops_at_a_failed_gate(tmp_path: Path, runner: Runner)
     try:
         run = release.run(runner)
         # export needs evaluate, build needs both: nothing after the red gate starts.
-        assert run.results == {"validate ml.yaml": "succeeded", "train": "succeeded", "evaluate": "failed"}, \
+        assert run.results == {"validate ml.yaml": "succeeded", "train": "succeeded", "evaluate": "failed"}, (
             f"{run.results}\n{run.log[-8000:]}"
+        )
         evaluate_log = run.job_log("evaluate")
         assert "size_mb" in evaluate_log and "exit status 4" in evaluate_log, evaluate_log[-6000:]
         assert tags(release.image_repository) == (404, [])

@@ -22,8 +22,11 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 def tag_exists(repository: str, tag: str) -> bool:
     host, name = repository.split("/", 1)
-    request = urllib.request.Request(f"http://{host}/v2/{name}/manifests/{tag}", method="HEAD",
-                                     headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"})
+    request = urllib.request.Request(
+        f"http://{host}/v2/{name}/manifests/{tag}",
+        method="HEAD",
+        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=10):
             return True
@@ -83,8 +86,11 @@ def test_no_push_builds_and_verifies_only(tmp_path: Path) -> None:
 def registry_digest(repository: str, tag: str) -> str:
     """The digest the registry itself serves for a tag."""
     host, name = repository.split("/", 1)
-    request = urllib.request.Request(f"http://{host}/v2/{name}/manifests/{tag}", method="HEAD",
-                                     headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"})
+    request = urllib.request.Request(
+        f"http://{host}/v2/{name}/manifests/{tag}",
+        method="HEAD",
+        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
+    )
     with urllib.request.urlopen(request, timeout=10) as response:
         return str(response.headers["Docker-Content-Digest"])
 
@@ -100,8 +106,11 @@ def test_the_same_inputs_give_the_same_digest_and_a_changed_model_another(tmp_pa
 
     path = exported_repo(tmp_path, overrides=image_overrides("repro"))
     git_commit(tmp_path)
-    commit_time = int(subprocess.run(["git", "-C", str(tmp_path), "log", "-1", "--format=%ct"], check=True,
-                                     capture_output=True, text=True).stdout)
+    commit_time = int(
+        subprocess.run(
+            ["git", "-C", str(tmp_path), "log", "-1", "--format=%ct"], check=True, capture_output=True, text=True
+        ).stdout
+    )
     record_path = tmp_path / ".ml-ci/artifacts/build/image.json"
     repository = ""
     try:
@@ -125,8 +134,10 @@ def test_the_same_inputs_give_the_same_digest_and_a_changed_model_another(tmp_pa
         run_export(load(path).config)
         assert main(["build", "-c", str(path)]) == 0
         third = json.loads(record_path.read_text())
-        assert third["digest"] != first["digest"] and third["labels"]["io.ml-ci.model.sha256"] != \
-            first["labels"]["io.ml-ci.model.sha256"]
+        assert (
+            third["digest"] != first["digest"]
+            and third["labels"]["io.ml-ci.model.sha256"] != first["labels"]["io.ml-ci.model.sha256"]
+        )
         assert registry_digest(repository, tag) == third["digest"]
     finally:
         if repository:

@@ -64,8 +64,12 @@ def _write(folder: Path, scripts: dict[str, str]) -> None:
 def run_services(tmp_path: Path, script: Path) -> subprocess.CompletedProcess[str]:
     _write(tmp_path / "bin", STANDINS)
     _write(tmp_path / "pg", PG_STANDINS)
-    env = {**os.environ, "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}", "ML_CI_STATE": str(tmp_path / "state"),
-           "ML_CI_PG_BIN": str(tmp_path / "pg")}
+    env = {
+        **os.environ,
+        "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}",
+        "ML_CI_STATE": str(tmp_path / "state"),
+        "ML_CI_PG_BIN": str(tmp_path / "pg"),
+    }
     return subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=120, check=False)
 
 
@@ -74,7 +78,10 @@ def test_standard_output_is_only_the_variables_even_while_making_the_base_image(
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert [line.split("=", 1)[0] for line in lines] == [
-        "export ML_CI_TEST_REGISTRY", "export ML_CI_TEST_BASE_IMAGE", "export ML_CI_TEST_POSTGRES"]
+        "export ML_CI_TEST_REGISTRY",
+        "export ML_CI_TEST_BASE_IMAGE",
+        "export ML_CI_TEST_POSTGRES",
+    ]
     assert all(re.fullmatch(r"export [A-Z_]+=[^\s;&|$`()]+", line) for line in lines), lines
     # The progress went somewhere a person still sees it.
     assert "== making base image ml-ci-base:bookworm" in result.stderr
@@ -82,8 +89,13 @@ def test_standard_output_is_only_the_variables_even_while_making_the_base_image(
 
 def test_what_it_prints_evaluates_in_bash(tmp_path: Path) -> None:
     result = run_services(tmp_path, ROOT / ".ci/services.sh")
-    shown = subprocess.run(["bash", "-c", 'eval "$VARS" && echo "$ML_CI_TEST_REGISTRY $ML_CI_TEST_BASE_IMAGE"'],
-                           env={**os.environ, "VARS": result.stdout}, capture_output=True, text=True, check=False)
+    shown = subprocess.run(
+        ["bash", "-c", 'eval "$VARS" && echo "$ML_CI_TEST_REGISTRY $ML_CI_TEST_BASE_IMAGE"'],
+        env={**os.environ, "VARS": result.stdout},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.strip() == "127.0.0.1:5000 ml-ci-base:bookworm"
 
@@ -123,12 +135,17 @@ def test_returns_while_the_daemons_it_started_run_on(tmp_path: Path) -> None:
     _write(tmp_path / "bin", COLD_STANDINS)
     _write(tmp_path / "pg", COLD_PG_STANDINS)
     state = tmp_path / "state"
-    env = {**os.environ, "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}", "ML_CI_STATE": str(state),
-           "ML_CI_PG_BIN": str(tmp_path / "pg")}
+    env = {
+        **os.environ,
+        "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}",
+        "ML_CI_STATE": str(state),
+        "ML_CI_PG_BIN": str(tmp_path / "pg"),
+    }
     try:
         # The stand-in daemons live for 60 s: a caller still waiting after 30 s is waiting for them.
-        result = subprocess.run(["bash", str(ROOT / ".ci/services.sh")], env=env, capture_output=True, text=True,
-                                timeout=30, check=False)
+        result = subprocess.run(
+            ["bash", str(ROOT / ".ci/services.sh")], env=env, capture_output=True, text=True, timeout=30, check=False
+        )
     except subprocess.TimeoutExpired:
         pytest.fail("services.sh's standard output stayed open after it ended: a daemon it started holds it")
     finally:
@@ -138,4 +155,7 @@ def test_returns_while_the_daemons_it_started_run_on(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert {p.name for p in state.glob("up-*")} == {"up-dockerd", "up-docker-registry", "up-postgres"}
     assert [line.split("=", 1)[0] for line in result.stdout.splitlines()] == [
-        "export ML_CI_TEST_REGISTRY", "export ML_CI_TEST_BASE_IMAGE", "export ML_CI_TEST_POSTGRES"]
+        "export ML_CI_TEST_REGISTRY",
+        "export ML_CI_TEST_BASE_IMAGE",
+        "export ML_CI_TEST_POSTGRES",
+    ]

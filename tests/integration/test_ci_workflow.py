@@ -53,11 +53,14 @@ def test_ci_workflow_is_clean(tool: str) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize(("tool", "text", "finding"), [
-    ("zizmor", BAD, "unpinned-uses"),
-    ("actionlint", BAD, "shellcheck reported issue"),
-    ("check-jsonschema", NOT_A_WORKFLOW, "'step' was unexpected"),
-])
+@pytest.mark.parametrize(
+    ("tool", "text", "finding"),
+    [
+        ("zizmor", BAD, "unpinned-uses"),
+        ("actionlint", BAD, "shellcheck reported issue"),
+        ("check-jsonschema", NOT_A_WORKFLOW, "'step' was unexpected"),
+    ],
+)
 def test_each_linter_catches_a_bad_workflow(tool: str, text: str, finding: str, tmp_path: Path) -> None:
     bad = tmp_path / ".github" / "workflows" / "bad.yml"
     bad.parent.mkdir(parents=True)

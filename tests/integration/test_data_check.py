@@ -80,7 +80,9 @@ def test_a_clean_repository_passes_and_reports(tmp_path: Path) -> None:
         "drift",
     }
     assert [line for line in out.read_text().splitlines() if not line.startswith("cache-key=")] == [
-        f"fingerprint={report['fingerprint']}", "cache-hit=false"]
+        f"fingerprint={report['fingerprint']}",
+        "cache-hit=false",
+    ]
     assert (tmp_path / "summary.md").read_text().startswith("## Data check: ✅ all 28 checks passed")
     assert result.stdout.splitlines()[-1] == f"data check: all 28 checks passed ({report['fingerprint']})"
 
@@ -200,7 +202,8 @@ def test_github_format_annotates_the_offending_line(tmp_path: Path) -> None:
     ) in result.stdout.splitlines()
     # one annotation per failed check, none repeated by the top-level error handler
     assert [line for line in result.stdout.splitlines() if line.startswith("::error")] == [
-        line for line in result.stdout.splitlines() if line.startswith("::error file=")]
+        line for line in result.stdout.splitlines() if line.startswith("::error file=")
+    ]
 
 
 def ragged(repo: Path) -> None:
@@ -238,8 +241,12 @@ BAD_INPUT: list[tuple[str, Callable[[Path], None], int, str]] = [
         "Put large datasets on the hub (data.hub) or sample them",
     ),
     ("unreadable", folder, 1, "error: data/validation.csv: is a folder, not a data file"),
-    ("missing", lambda repo: (repo / "data/test.csv").unlink(), 1,
-     "error: data/test.csv: no such file (named by data.test in ml.yaml: fix the path there or add the file)"),
+    (
+        "missing",
+        lambda repo: (repo / "data/test.csv").unlink(),
+        1,
+        "error: data/test.csv: no such file (named by data.test in ml.yaml: fix the path there or add the file)",
+    ),
 ]
 
 
@@ -278,8 +285,10 @@ def test_json_lines_and_parquet_splits(tmp_path: Path) -> None:
 
 
 def test_modules_of_data_check_import_no_heavy_library() -> None:
-    code = ("import sys, ml_ci.cli.data, ml_ci.data.check, ml_ci.data.fingerprint; "
-            "print(sorted(m for m in ('datasets', 'pyarrow', 'scipy', 'numpy', 'pandas', 'torch') if m in sys.modules))")
+    code = (
+        "import sys, ml_ci.cli.data, ml_ci.data.check, ml_ci.data.fingerprint; "
+        "print(sorted(m for m in ('datasets', 'pyarrow', 'scipy', 'numpy', 'pandas', 'torch') if m in sys.modules))"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT, check=True)
     assert result.stdout.strip() == "[]"
 
@@ -289,8 +298,12 @@ def test_a_hub_dataset_goes_through_datasets_load_dataset(tmp_path: Path) -> Non
     offline (HF_DATASETS_OFFLINE=1), with its cache under tmp_path."""
     repo = make_model_repo(tmp_path / "repo").parent
     doc = yaml.safe_load((repo / "ml.yaml").read_text())
-    doc["data"] = {"hub": {"id": "org/reviews"}, "labels": ["negative", "positive"], "text_column": "sentence",
-                   "checks": {"min_rows": 2, "min_rows_per_class": 1}}
+    doc["data"] = {
+        "hub": {"id": "org/reviews"},
+        "labels": ["negative", "positive"],
+        "text_column": "sentence",
+        "checks": {"min_rows": 2, "min_rows_per_class": 1},
+    }
     (repo / "ml.yaml").write_text(yaml.safe_dump(doc))
     (repo / "org/reviews").mkdir(parents=True)
     for split, offset in (("train", 0), ("validation", 100)):
@@ -308,8 +321,9 @@ def test_a_hub_dataset_goes_through_datasets_load_dataset(tmp_path: Path) -> Non
     (repo / "ml.yaml").write_text(yaml.safe_dump(doc))
     result = ml_ci(repo, env=env)
     assert result.returncode == 3
-    assert result.stderr.splitlines()[-1] == ("error: hub dataset org/reviews[dev]: Unknown split \"dev\". "
-                                              "Should be one of ['train', 'validation'].")
+    assert result.stderr.splitlines()[-1] == (
+        "error: hub dataset org/reviews[dev]: Unknown split \"dev\". Should be one of ['train', 'validation']."
+    )
 
 
 # --- issue 22's first hour: a multi-class TSV with integer labels and no validation file --------------
@@ -343,10 +357,18 @@ def first_hour_repo(root: Path, ml_yaml: str = FIRST_HOUR_YAML) -> Path:
 
 
 def command(root: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "CI": "true", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-           "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-    return subprocess.run([sys.executable, "-m", "ml_ci", *args], cwd=root, capture_output=True, text=True,
-                          timeout=timeout, env=env, check=False)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "CI": "true",
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "ml_ci", *args], cwd=root, capture_output=True, text=True, timeout=timeout, env=env, check=False
+    )
 
 
 def test_a_tsv_with_integer_labels_and_no_validation_file_validates_and_passes_its_checks(tmp_path: Path) -> None:
@@ -358,15 +380,18 @@ def test_a_tsv_with_integer_labels_and_no_validation_file_validates_and_passes_i
     assert checked.returncode == 0, checked.stdout + checked.stderr
     splits = json.loads((repo / REPORT).read_text())["splits"]
     assert {role: (s["source"], s["rows"]) for role, s in splits.items()} == {
-        "train": ("data/train.tsv", 281), "validation": ("data/train.tsv (10% held out, seed 0)", 31)}
+        "train": ("data/train.tsv", 281),
+        "validation": ("data/train.tsv (10% held out, seed 0)", 31),
+    }
     assert splits["validation"]["labels"] == {"ABBR": 1, "DESC": 6, "ENTY": 6, "HUM": 6, "LOC": 6, "NUM": 6}
     again = command(repo, "data", "check", "--no-cache")
     assert json.loads((repo / REPORT).read_text())["splits"] == splits, again.stderr
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("evaluate", ["", "evaluate:\n  metrics: [accuracy, f1_macro]\n"],
-                         ids=["default-metrics", "explicit-metrics"])
+@pytest.mark.parametrize(
+    "evaluate", ["", "evaluate:\n  metrics: [accuracy, f1_macro]\n"], ids=["default-metrics", "explicit-metrics"]
+)
 def test_the_first_hour_runs_end_to_end_on_the_held_out_split(tmp_path: Path, evaluate: str) -> None:
     """Issue 22 (done when): train, evaluate and export run on the minimal ml.yaml, each reading the
     held-out validation split (evaluate falls back to it: there is no test file); lineage records it.
@@ -383,10 +408,17 @@ def test_the_first_hour_runs_end_to_end_on_the_held_out_split(tmp_path: Path, ev
     lineage = json.loads((repo / ".ml-ci/artifacts/train/lineage.json").read_text())
     assert lineage["data"] == {
         "train": {"source": "data/train.tsv", "fingerprint": splits["train"]["fingerprint"]},
-        "validation": {"source": "data/train.tsv (10% held out, seed 0)", "fingerprint": splits["validation"]["fingerprint"],
-                       "split_from": {"split": "train", "fraction": 0.1, "seed": 0}}}
+        "validation": {
+            "source": "data/train.tsv (10% held out, seed 0)",
+            "fingerprint": splits["validation"]["fingerprint"],
+            "split_from": {"split": "train", "fraction": 0.1, "seed": 0},
+        },
+    }
     record = json.loads(next((repo / ".ml-ci/artifacts/evaluate").rglob("eval.json")).read_text())
     assert (record["split"], record["examples"], record["data_fingerprint"]) == (
-        "validation", 31, splits["validation"]["fingerprint"])
+        "validation",
+        31,
+        splits["validation"]["fingerprint"],
+    )
     parity = json.loads(next((repo / ".ml-ci/artifacts/export").rglob("parity.json")).read_text())
     assert parity["examples"] == 31

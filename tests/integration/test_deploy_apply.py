@@ -71,21 +71,34 @@ class KubeStandIn:
 
     @staticmethod
     def status(code: int, reason: str, message: str) -> tuple[int, dict[str, Any]]:
-        return code, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": reason, "message": message,
-                      "code": code}
+        return code, {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "status": "Failure",
+            "reason": reason,
+            "message": message,
+            "code": code,
+        }
 
     def handle(self, method: str, path: str, query: dict[str, list[str]], headers: Any, body: bytes) -> tuple[int, Any]:
         if headers.get("Authorization") != f"Bearer {TOKEN}":
             return self.status(401, "Unauthorized", "Unauthorized")
         if self.deny:
-            return self.status(self.deny, "Forbidden", f'deployments.apps "{NAME}" is forbidden: User "ci" cannot patch '
-                                                       f'resource "deployments" in API group "apps" in the namespace "{NS}"')
+            return self.status(
+                self.deny,
+                "Forbidden",
+                f'deployments.apps "{NAME}" is forbidden: User "ci" cannot patch '
+                f'resource "deployments" in API group "apps" in the namespace "{NS}"',
+            )
         if method == "PATCH":
             if self.fail_patches:
                 code = self.fail_patches.pop(0)
                 return self.status(code, "Conflict" if code == 409 else "InternalError", f"scripted HTTP {code}")
-            if headers.get("Content-Type") != "application/apply-patch+yaml" or query.get("fieldManager") != ["ml-ci"] \
-                    or query.get("force") != ["true"]:
+            if (
+                headers.get("Content-Type") != "application/apply-patch+yaml"
+                or query.get("fieldManager") != ["ml-ci"]
+                or query.get("force") != ["true"]
+            ):
                 return self.status(415, "UnsupportedMediaType", "expected a forced server-side apply by ml-ci")
             obj = json.loads(body)
             old = self.objects.get(path)
@@ -112,14 +125,28 @@ class KubeStandIn:
         gen, want = dep["metadata"]["generation"], dep["spec"].get("replicas", 1)
         if self.polls < 2:  # the controller has not caught up yet
             return dep
-        status: dict[str, Any] = {"observedGeneration": gen, "replicas": want, "updatedReplicas": want,
-                                  "availableReplicas": want, "readyReplicas": want}
+        status: dict[str, Any] = {
+            "observedGeneration": gen,
+            "replicas": want,
+            "updatedReplicas": want,
+            "availableReplicas": want,
+            "readyReplicas": want,
+        }
         if self.scenario in ("never-ready", "pull-backoff"):
             status.update(availableReplicas=0, readyReplicas=0)
         if self.scenario == "deadline":
-            status.update(updatedReplicas=0, availableReplicas=0, conditions=[
-                {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
-                 "message": f'ReplicaSet "{NAME}-7d9f" has timed out progressing.'}])
+            status.update(
+                updatedReplicas=0,
+                availableReplicas=0,
+                conditions=[
+                    {
+                        "type": "Progressing",
+                        "status": "False",
+                        "reason": "ProgressDeadlineExceeded",
+                        "message": f'ReplicaSet "{NAME}-7d9f" has timed out progressing.',
+                    }
+                ],
+            )
         dep["status"] = status
         return dep
 
@@ -129,11 +156,16 @@ class KubeStandIn:
         state: dict[str, Any] = {"running": {"startedAt": "2026-01-01T00:00:00Z"}}
         if self.scenario == "pull-backoff":
             state = {"waiting": {"reason": "ImagePullBackOff", "message": f'Back-off pulling image "{self.image(deployment)}"'}}
-        return [{"metadata": {"name": f"{NAME}-7d9f-x2k4p", "namespace": NS},
-                 "status": {"phase": "Running" if "running" in state else "Pending",
-                            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
-                            "containerStatuses": [{"name": "server", "image": self.image(deployment), "ready": ready,
-                                                   "state": state}]}}]
+        return [
+            {
+                "metadata": {"name": f"{NAME}-7d9f-x2k4p", "namespace": NS},
+                "status": {
+                    "phase": "Running" if "running" in state else "Pending",
+                    "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+                    "containerStatuses": [{"name": "server", "image": self.image(deployment), "ready": ready, "state": state}],
+                },
+            }
+        ]
 
     def patches(self) -> list[str]:
         return [p for m, p, _, _ in self.requests if m == "PATCH"]
@@ -154,8 +186,10 @@ def kube_for(stand_in: KubeStandIn) -> Kube:
 
 @pytest.fixture
 def cfg(tmp_path: Path) -> Config:
-    return config(tmp_path, deploy={"strategy": "apply", "environments": [
-        {"name": "staging", "namespace": NS, "smoke_test": {"enabled": False}}]})
+    return config(
+        tmp_path,
+        deploy={"strategy": "apply", "environments": [{"name": "staging", "namespace": NS, "smoke_test": {"enabled": False}}]},
+    )
 
 
 @pytest.fixture
@@ -177,39 +211,58 @@ def deploy(cfg: Config, stand_in: KubeStandIn, image: str, timeout: float = 3) -
 def test_success_applies_every_object_server_side_and_waits_for_the_rollout(cfg: Config, stand_in: KubeStandIn) -> None:
     message = deploy(cfg, stand_in, IMAGE_A)
     assert message == "staging: aaaaaaaaaaaa rolled out in ml-staging: 1 of 1 replicas updated and available"
-    assert stand_in.patches() == [DEPLOYMENT, f"/api/v1/namespaces/{NS}/services/{NAME}",
-                                  f"/apis/monitoring.coreos.com/v1/namespaces/{NS}/servicemonitors/{NAME}",
-                                  f"/apis/monitoring.coreos.com/v1/namespaces/{NS}/prometheusrules/{NAME}",
-                                  f"/api/v1/namespaces/{NS}/configmaps/{NAME}-ml-ci-release"]
+    assert stand_in.patches() == [
+        DEPLOYMENT,
+        f"/api/v1/namespaces/{NS}/services/{NAME}",
+        f"/apis/monitoring.coreos.com/v1/namespaces/{NS}/servicemonitors/{NAME}",
+        f"/apis/monitoring.coreos.com/v1/namespaces/{NS}/prometheusrules/{NAME}",
+        f"/api/v1/namespaces/{NS}/configmaps/{NAME}-ml-ci-release",
+    ]
     assert stand_in.image() == IMAGE_A
     record = json.loads((cfg.root / ".ml-ci/state/staging/release.json").read_text())
     assert (record["image"], record["status"], record["smoke"]) == (IMAGE_A, "live", "skipped")
 
 
 def test_the_same_digest_again_applies_nothing_unless_the_manifests_changed(tmp_path: Path, stand_in: KubeStandIn) -> None:
-    cfg = config(tmp_path, deploy={"strategy": "apply", "environments": [
-        {"name": "staging", "namespace": NS, "smoke_test": {"enabled": False}}]})
+    cfg = config(
+        tmp_path,
+        deploy={"strategy": "apply", "environments": [{"name": "staging", "namespace": NS, "smoke_test": {"enabled": False}}]},
+    )
     deploy(cfg, stand_in, IMAGE_A)
     applied = len(stand_in.patches())
     assert deploy(cfg, stand_in, IMAGE_A) == "staging already runs aaaaaaaaaaaa in ml-staging; nothing applied"
     assert len(stand_in.patches()) == applied
     # The same digest with other settings (more replicas) is a change: it is applied.
-    cfg = config(tmp_path / "more", deploy={"strategy": "apply", "environments": [
-        {"name": "staging", "namespace": NS, "replicas": 3, "smoke_test": {"enabled": False}}]})
+    cfg = config(
+        tmp_path / "more",
+        deploy={
+            "strategy": "apply",
+            "environments": [{"name": "staging", "namespace": NS, "replicas": 3, "smoke_test": {"enabled": False}}],
+        },
+    )
     assert deploy(cfg, stand_in, IMAGE_A).startswith("staging: aaaaaaaaaaaa rolled out in ml-staging")
     assert len(stand_in.patches()) > applied
     assert stand_in.objects[DEPLOYMENT]["spec"]["replicas"] == 3
 
 
-@pytest.mark.parametrize(("scenario", "reason"), [
-    ("never-ready", "staging: readiness never became true within 2 s: pods tiny-7d9f-x2k4p not Ready "
-                    "(0 of 1 updated replicas available)"),
-    ("deadline", "staging: deadline exceeded: the rollout made no progress within progressDeadlineSeconds=300 "
-                 '(ReplicaSet "tiny-7d9f" has timed out progressing.)'),
-    ("pull-backoff", f'staging: pod tiny-7d9f-x2k4p: ImagePullBackOff: Back-off pulling image "{IMAGE_B}"'),
-])
-def test_a_failed_rollout_rolls_back_to_the_previous_digest(cfg: Config, stand_in: KubeStandIn, scenario: str,
-                                                            reason: str) -> None:
+@pytest.mark.parametrize(
+    ("scenario", "reason"),
+    [
+        (
+            "never-ready",
+            "staging: readiness never became true within 2 s: pods tiny-7d9f-x2k4p not Ready (0 of 1 updated replicas available)",
+        ),
+        (
+            "deadline",
+            "staging: deadline exceeded: the rollout made no progress within progressDeadlineSeconds=300 "
+            '(ReplicaSet "tiny-7d9f" has timed out progressing.)',
+        ),
+        ("pull-backoff", f'staging: pod tiny-7d9f-x2k4p: ImagePullBackOff: Back-off pulling image "{IMAGE_B}"'),
+    ],
+)
+def test_a_failed_rollout_rolls_back_to_the_previous_digest(
+    cfg: Config, stand_in: KubeStandIn, scenario: str, reason: str
+) -> None:
     deploy(cfg, stand_in, IMAGE_A)
     stand_in.scenario = scenario
     with pytest.raises(DeployError) as e:
@@ -254,30 +307,42 @@ def test_no_access_is_a_clear_error_and_applies_nothing(cfg: Config, code: int) 
         stand_in.close()
 
 
-def test_the_cli_reads_the_kubeconfig_and_checks_the_registry(tmp_path: Path, stand_in: KubeStandIn,
-                                                             monkeypatch: pytest.MonkeyPatch,
-                                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_cli_reads_the_kubeconfig_and_checks_the_registry(
+    tmp_path: Path, stand_in: KubeStandIn, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """`ml-ci deploy` as CI runs it: credentials from $KUBECONFIG, the digest checked in the real registry."""
     good, other = build_stub(False), build_stub(True)
     try:
         from ml_ci.cli.main import main
         from tests.unit.deploy.helpers import write_artifacts
 
-        cfg = config(tmp_path, deploy={"strategy": "apply", "environments": [
-            {"name": "staging", "namespace": NS, "smoke_test": {"enabled": False}}]})
+        cfg = config(
+            tmp_path,
+            deploy={
+                "strategy": "apply",
+                "environments": [{"name": "staging", "namespace": NS, "smoke_test": {"enabled": False}}],
+            },
+        )
         kubeconfig = tmp_path / "kubeconfig"
-        kubeconfig.write_text(json.dumps({
-            "apiVersion": "v1", "kind": "Config", "current-context": "stand-in",
-            "clusters": [{"name": "stand-in", "cluster": {"server": stand_in.url}}],
-            "users": [{"name": "ci", "user": {"token": TOKEN}}],
-            "contexts": [{"name": "stand-in", "context": {"cluster": "stand-in", "user": "ci"}}]}))
+        kubeconfig.write_text(
+            json.dumps(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "current-context": "stand-in",
+                    "clusters": [{"name": "stand-in", "cluster": {"server": stand_in.url}}],
+                    "users": [{"name": "ci", "user": {"token": TOKEN}}],
+                    "contexts": [{"name": "stand-in", "context": {"cluster": "stand-in", "user": "ci"}}],
+                }
+            )
+        )
         monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
         write_artifacts(cfg.root, image=good)
         assert main(["deploy", "-c", str(cfg.path), "--env", "staging"]) == 0, capsys.readouterr().err
         assert stand_in.image() == good
         stand_in.deny = 403
         assert main(["deploy", "-c", str(cfg.path), "--env", "staging", "--image", other]) == 5
-        assert "(HTTP 403: deployments.apps \"tiny\" is forbidden" in capsys.readouterr().err
+        assert '(HTTP 403: deployments.apps "tiny" is forbidden' in capsys.readouterr().err
         monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing"))
         assert main(["deploy", "-c", str(cfg.path), "--env", "staging", "--image", other]) == 5
         assert capsys.readouterr().err.startswith(f"error: no Kubernetes credentials: the kubeconfig {tmp_path / 'missing'}: ")
@@ -287,9 +352,16 @@ def test_the_cli_reads_the_kubeconfig_and_checks_the_registry(tmp_path: Path, st
 
 def test_promotion_reads_the_release_record_from_the_cluster(tmp_path: Path, stand_in: KubeStandIn) -> None:
     """On a CI runner that did not make the staging deploy there is no local state: the ConfigMap tells."""
-    cfg = config(tmp_path, deploy={"strategy": "apply", "environments": [
-        {"name": "staging", "namespace": NS, "smoke_test": {"enabled": False}},
-        {"name": "production", "namespace": "ml-production", "smoke_test": {"enabled": False}}]})
+    cfg = config(
+        tmp_path,
+        deploy={
+            "strategy": "apply",
+            "environments": [
+                {"name": "staging", "namespace": NS, "smoke_test": {"enabled": False}},
+                {"name": "production", "namespace": "ml-production", "smoke_test": {"enabled": False}},
+            ],
+        },
+    )
     deploy(cfg, stand_in, IMAGE_A)
     record = stand_in.objects[f"/api/v1/namespaces/{NS}/configmaps/{NAME}-ml-ci-release"]["data"]
     assert json.loads(record["eval.json"]) == eval_record()
@@ -303,11 +375,19 @@ def test_promotion_reads_the_release_record_from_the_cluster(tmp_path: Path, sta
 
 
 def test_promoting_the_same_digest_again_applies_nothing_unless_the_target_settings_changed(
-        tmp_path: Path, stand_in: KubeStandIn) -> None:
+    tmp_path: Path, stand_in: KubeStandIn
+) -> None:
     def promoter(replicas: int, at: Path) -> Deployer:
-        cfg = config(at, deploy={"strategy": "apply", "environments": [
-            {"name": "staging", "namespace": NS, "smoke_test": {"enabled": False}},
-            {"name": "production", "namespace": "ml-production", "replicas": replicas, "smoke_test": {"enabled": False}}]})
+        cfg = config(
+            at,
+            deploy={
+                "strategy": "apply",
+                "environments": [
+                    {"name": "staging", "namespace": NS, "smoke_test": {"enabled": False}},
+                    {"name": "production", "namespace": "ml-production", "replicas": replicas, "smoke_test": {"enabled": False}},
+                ],
+            },
+        )
         return Deployer(cfg, {}, kube=kube_for(stand_in), check_registry=False, watch_timeout=3, log=lambda _: None)
 
     d = promoter(2, tmp_path)
@@ -315,8 +395,10 @@ def test_promoting_the_same_digest_again_applies_nothing_unless_the_target_setti
     assert d.promote("staging", "production").changed
     applied = len(stand_in.patches())
     again = d.promote("staging", "production")
-    assert (again.changed, again.message) == (False, "production already runs aaaaaaaaaaaa (the digest live in staging); "
-                                                     "nothing to do")
+    assert (again.changed, again.message) == (
+        False,
+        "production already runs aaaaaaaaaaaa (the digest live in staging); nothing to do",
+    )
     assert len(stand_in.patches()) == applied
     more = promoter(4, tmp_path / "more")  # the same records (in the cluster), production with more replicas
     assert more.promote("staging", "production").changed
@@ -328,16 +410,30 @@ def test_a_failed_smoke_test_after_the_rollout_rolls_back(tmp_path: Path, stand_
 
     server = ModelServer(golden_record(), wrong=True)
     try:
-        cfg = config(tmp_path, deploy={"strategy": "apply", "environments": [
-            {"name": "staging", "namespace": NS, "url": server.url, "smoke_test": {"golden_examples": 2, "timeout_seconds": 5}}]})
+        cfg = config(
+            tmp_path,
+            deploy={
+                "strategy": "apply",
+                "environments": [
+                    {
+                        "name": "staging",
+                        "namespace": NS,
+                        "url": server.url,
+                        "smoke_test": {"golden_examples": 2, "timeout_seconds": 5},
+                    }
+                ],
+            },
+        )
         server.wrong = False
         deploy(cfg, stand_in, IMAGE_A)
         server.wrong = True  # the next model answers differently from its golden record
         with pytest.raises(DeployError) as e:
             deploy(cfg, stand_in, IMAGE_B)
-        assert str(e.value) == ("staging: smoke test failed: example 0 ('text number 0'): label 'negative', recorded "
-                                f"'positive'; example 1 ('text number 1'): label 'positive', recorded 'negative'; "
-                                f"rolled back to {IMAGE_A}")
+        assert str(e.value) == (
+            "staging: smoke test failed: example 0 ('text number 0'): label 'negative', recorded "
+            f"'positive'; example 1 ('text number 1'): label 'positive', recorded 'negative'; "
+            f"rolled back to {IMAGE_A}"
+        )
         assert stand_in.image() == IMAGE_A
     finally:
         server.close()

@@ -23,17 +23,27 @@ MODEL = "deploye2e"
 
 def test_the_built_image_deploys_smoke_tests_and_promotes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     ports = free_port(), free_port()
-    envs = [{"name": "staging", "kind": "local", "port": ports[0], "smoke_test": {"golden_examples": 8, "timeout_seconds": 120}},
-            {"name": "production", "kind": "local", "port": ports[1], "smoke_test": {"golden_examples": 8}}]
-    cfg = config(tmp_path, name=MODEL, deploy={"strategy": "gitops", "environments": envs,
-                                               "gitops": {"repo": ".ml-ci/gitops.git", "path": f"apps/{MODEL}",
-                                                                          "create": True}})
+    envs = [
+        {"name": "staging", "kind": "local", "port": ports[0], "smoke_test": {"golden_examples": 8, "timeout_seconds": 120}},
+        {"name": "production", "kind": "local", "port": ports[1], "smoke_test": {"golden_examples": 8}},
+    ]
+    cfg = config(
+        tmp_path,
+        name=MODEL,
+        deploy={
+            "strategy": "gitops",
+            "environments": envs,
+            "gitops": {"repo": ".ml-ci/gitops.git", "path": f"apps/{MODEL}", "create": True},
+        },
+    )
     # image.base must be the local base image here (no Docker Hub); the registry is the test one.
     text = cfg.path.read_text().replace("ml-ci-base:bookworm", base_image()).replace("127.0.0.1:5000", registry())
     cfg.path.write_text(text)
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
-    subprocess.run(["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q",
-                    "--allow-empty", "-m", "init"], check=True)
+    subprocess.run(
+        ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "init"],
+        check=True,
+    )
     tiny_model(tmp_path / ".ml-ci/artifacts/train/model")
     (tmp_path / ".ml-ci/artifacts/evaluate").mkdir(parents=True)
     (tmp_path / ".ml-ci/artifacts/evaluate/eval.json").write_text(json.dumps(eval_record()))
@@ -44,8 +54,7 @@ def test_the_built_image_deploys_smoke_tests_and_promotes(tmp_path: Path, capsys
         capsys.readouterr()
         assert main(["deploy", "-c", str(cfg.path), "--env", "staging"]) == 0, capsys.readouterr().err
         assert "golden examples match" in capsys.readouterr().out
-        assert main(["promote", "-c", str(cfg.path), "--from", "staging", "--to", "production"]) == 0, \
-            capsys.readouterr().err
+        assert main(["promote", "-c", str(cfg.path), "--from", "staging", "--to", "production"]) == 0, capsys.readouterr().err
         golden = json.loads((tmp_path / ".ml-ci/artifacts/export/golden.json").read_text())
         texts = [e["text"] for e in golden["examples"][:8]]
         assert [p["label"] for p in predict(ports[1], texts)] == [e["expected"]["label"] for e in golden["examples"][:8]]

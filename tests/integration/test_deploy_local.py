@@ -33,7 +33,7 @@ from tests.unit.deploy.helpers import config, golden_record, write_artifacts
 pytestmark = pytest.mark.integration
 MODEL = "deploytest"
 
-STUB = r'''
+STUB = r"""
 import json, os
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 golden = json.load(open("/opt/stub/golden.json"))
@@ -57,7 +57,7 @@ class H(BaseHTTPRequestHandler):
             out.append({"label": max(p, key=p.get), "probabilities": p})
         self.send(200, {"predictions": out})
 ThreadingHTTPServer((os.environ["ML_CI_SERVE_HOST"], int(os.environ["ML_CI_SERVE_PORT"])), H).serve_forever()
-'''
+"""
 
 
 BUILT: list[str] = []  # image ids, removed by remove_stub_images()
@@ -82,10 +82,15 @@ def build_stub(wrong: bool, labels: dict[str, str] | None = None) -> str:
     repo = f"{registry()}/ml-ci-tests/deploy-stub"
     tag = f"{'wrong' if wrong else 'good'}-{uuid.uuid4().hex[:8]}"
     label_lines = "".join(f"LABEL {k}={v}\n" for k, v in {"dev.ml-ci.test-variant": tag, **(labels or {})}.items())
-    files = {"server.py": STUB.encode(), "golden.json": json.dumps(golden_record()).encode(),
-             "Dockerfile": (f"FROM {base_image()}\nCOPY server.py golden.json /opt/stub/\n"
-                            f"ENV WRONG={'1' if wrong else '0'}\nUSER 10001:10001\n{label_lines}"
-                            'CMD ["python3", "/opt/stub/server.py"]\n').encode()}
+    files = {
+        "server.py": STUB.encode(),
+        "golden.json": json.dumps(golden_record()).encode(),
+        "Dockerfile": (
+            f"FROM {base_image()}\nCOPY server.py golden.json /opt/stub/\n"
+            f"ENV WRONG={'1' if wrong else '0'}\nUSER 10001:10001\n{label_lines}"
+            'CMD ["python3", "/opt/stub/server.py"]\n'
+        ).encode(),
+    }
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         for name, data in files.items():
@@ -122,12 +127,25 @@ def remove_containers(*names: str) -> None:
 @pytest.fixture
 def local_repo(tmp_path: Path) -> Iterator[tuple[Config, int, int]]:
     ports = free_port(), free_port()
-    envs = [{"name": "staging", "kind": "local", "port": ports[0], "smoke_test": {"golden_examples": 4, "timeout_seconds": 60}},
-            {"name": "production", "kind": "local", "port": ports[1], "approval": True,
-             "smoke_test": {"golden_examples": 4, "timeout_seconds": 60}}]
-    cfg = config(tmp_path, name=MODEL, deploy={"strategy": "gitops", "environments": envs,
-                                               "gitops": {"repo": ".ml-ci/gitops.git", "path": f"apps/{MODEL}",
-                                                                          "create": True}})
+    envs = [
+        {"name": "staging", "kind": "local", "port": ports[0], "smoke_test": {"golden_examples": 4, "timeout_seconds": 60}},
+        {
+            "name": "production",
+            "kind": "local",
+            "port": ports[1],
+            "approval": True,
+            "smoke_test": {"golden_examples": 4, "timeout_seconds": 60},
+        },
+    ]
+    cfg = config(
+        tmp_path,
+        name=MODEL,
+        deploy={
+            "strategy": "gitops",
+            "environments": envs,
+            "gitops": {"repo": ".ml-ci/gitops.git", "path": f"apps/{MODEL}", "create": True},
+        },
+    )
     try:
         yield cfg, ports[0], ports[1]
     finally:
@@ -135,8 +153,11 @@ def local_repo(tmp_path: Path) -> Iterator[tuple[Config, int, int]]:
 
 
 def predict(port: int, texts: list[str]) -> list[dict[str, Any]]:
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/v1/predict", data=json.dumps({"texts": texts}).encode(),
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/v1/predict",
+        data=json.dumps({"texts": texts}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(req, timeout=10) as resp:
         return list(json.loads(resp.read())["predictions"])
 
@@ -148,8 +169,9 @@ def running_image(name: str) -> str:
 
 
 def log(bare: Path) -> list[str]:
-    return subprocess.run(["git", "-C", str(bare), "log", "--format=%s", "main"], capture_output=True, text=True,
-                          check=True).stdout.splitlines()
+    return subprocess.run(
+        ["git", "-C", str(bare), "log", "--format=%s", "main"], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
 
 
 def exists(name: str) -> bool:
@@ -164,8 +186,16 @@ def exists(name: str) -> bool:
 
 
 def gitops_release(bare: Path, env: str) -> dict[str, Any]:
-    return dict(json.loads(subprocess.run(["git", "-C", str(bare), "show", f"main:apps/{MODEL}/overlays/{env}/release.json"],
-                                          capture_output=True, text=True, check=True).stdout))
+    return dict(
+        json.loads(
+            subprocess.run(
+                ["git", "-C", str(bare), "show", f"main:apps/{MODEL}/overlays/{env}/release.json"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
+    )
 
 
 def approve(cfg: Config, bare: Path, image: str, reviewer: Path, capsys: pytest.CaptureFixture[str], *command: str) -> None:
@@ -174,16 +204,19 @@ def approve(cfg: Config, bare: Path, image: str, reviewer: Path, capsys: pytest.
     tip, running = log(bare)[0], exists(f"ml-ci-{MODEL}-production") and running_image(f"ml-ci-{MODEL}-production")
     capsys.readouterr()
     assert main([*command, "-c", str(cfg.path)]) == 0
-    assert capsys.readouterr().out.startswith(f"production needs approval: merge branch ml-ci/production/{short} to deploy "
-                                              f"{short}, then run this again to record it live")
+    assert capsys.readouterr().out.startswith(
+        f"production needs approval: merge branch ml-ci/production/{short} to deploy "
+        f"{short}, then run this again to record it live"
+    )
     assert log(bare)[0] == tip  # nothing on main before review
     assert (exists(f"ml-ci-{MODEL}-production") and running_image(f"ml-ci-{MODEL}-production")) == running
     gitops_tests.merge_review(bare, f"ml-ci/production/{short}", reviewer)
     assert (gitops_release(bare, "production")["image"], gitops_release(bare, "production")["status"]) == (image, "pending")
 
 
-def test_deploy_smoke_test_and_promote_a_real_image(local_repo: tuple[Config, int, int], stub_images: dict[str, str],
-                                                     capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+def test_deploy_smoke_test_and_promote_a_real_image(
+    local_repo: tuple[Config, int, int], stub_images: dict[str, str], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     cfg, staging_port, production_port = local_repo
     good, wrong = stub_images["good"], stub_images["wrong"]
     write_artifacts(cfg.root, image=good)
@@ -216,8 +249,12 @@ def test_deploy_smoke_test_and_promote_a_real_image(local_repo: tuple[Config, in
     assert running_image(f"ml-ci-{MODEL}-production") == good
     assert predict(production_port, texts) == predict(staging_port, texts)
     production = json.loads((cfg.root / ".ml-ci/state/production/release.json").read_text())
-    assert (production["image"], production["source"], production["previous"], production["status"]) == \
-        (good, "promote:staging", None, "live")
+    assert (production["image"], production["source"], production["previous"], production["status"]) == (
+        good,
+        "promote:staging",
+        None,
+        "live",
+    )
     assert gitops_release(bare, "production") == production
     assert log(bare)[0] == f"production: {good.split(':')[-1][:12]} passed its smoke test"
     assert main([*promote, "-c", str(cfg.path)]) == 0  # complete: the same promotion again changes nothing
@@ -251,8 +288,8 @@ def test_deploy_smoke_test_and_promote_a_real_image(local_repo: tuple[Config, in
 
 
 def test_an_approved_image_that_fails_its_smoke_test_is_reverted_and_the_old_container_serves(
-        local_repo: tuple[Config, int, int], stub_images: dict[str, str], capsys: pytest.CaptureFixture[str],
-        tmp_path: Path) -> None:
+    local_repo: tuple[Config, int, int], stub_images: dict[str, str], capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     """approval: true on kind: local, through a real merge: the merged review's image is tried on a candidate port
     first; it answers like another model, so the container that ran before keeps serving, main goes back to its
     record (a revert commit) and deploy exits 5."""
@@ -273,8 +310,9 @@ def test_an_approved_image_that_fails_its_smoke_test_is_reverted_and_the_old_con
     approve(cfg, bare, wrong, tmp_path / "second", capsys, "deploy", "--env", "production")
     assert main(["deploy", "-c", str(cfg.path), "--env", "production"]) == 5
     err = capsys.readouterr().err
-    assert err.startswith("error: production: smoke test failed: example 0 ('text number 0'): label 'negative', "
-                          "recorded 'positive'"), err
+    assert err.startswith(
+        "error: production: smoke test failed: example 0 ('text number 0'): label 'negative', recorded 'positive'"
+    ), err
     assert f"reverted to {good}" in err
     assert running_image(f"ml-ci-{MODEL}-production") == good
     assert predict(production_port, texts) == [e["expected"] for e in golden_record()["examples"]]
@@ -284,28 +322,32 @@ def test_an_approved_image_that_fails_its_smoke_test_is_reverted_and_the_old_con
     assert (state["image"], state["status"]) == (wrong, "reverted")
 
 
-def test_a_digest_absent_from_the_registry_is_refused_before_anything(local_repo: tuple[Config, int, int],
-                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_digest_absent_from_the_registry_is_refused_before_anything(
+    local_repo: tuple[Config, int, int], capsys: pytest.CaptureFixture[str]
+) -> None:
     cfg, _, _ = local_repo
     missing = f"{registry()}/ml-ci-tests/deploy-stub@sha256:{'0' * 64}"
     write_artifacts(cfg.root, image=missing)
     assert main(["deploy", "-c", str(cfg.path), "--env", "staging", "--image", missing]) == 5
-    assert capsys.readouterr().err == (f"error: {missing}: the registry {registry()} has no such manifest; push the image "
-                                       "first (`ml-ci build --push`) or check the digest\n")
+    assert capsys.readouterr().err == (
+        f"error: {missing}: the registry {registry()} has no such manifest; push the image "
+        "first (`ml-ci build --push`) or check the digest\n"
+    )
     assert not (cfg.root / ".ml-ci" / "gitops.git").exists()
     assert not (cfg.root / ".ml-ci" / "state").exists()
 
 
-def test_an_unknown_environment_is_a_config_error(local_repo: tuple[Config, int, int],
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_unknown_environment_is_a_config_error(
+    local_repo: tuple[Config, int, int], capsys: pytest.CaptureFixture[str]
+) -> None:
     cfg, _, _ = local_repo
     assert main(["deploy", "-c", str(cfg.path), "--env", "prod"]) == 2
     assert "deploy.environments: no environment named 'prod' (ml.yaml has: staging, production)" in capsys.readouterr().err
 
 
-def test_a_container_that_cannot_take_over_the_port_is_reverted_in_git(local_repo: tuple[Config, int, int],
-                                                                       stub_images: dict[str, str],
-                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_container_that_cannot_take_over_the_port_is_reverted_in_git(
+    local_repo: tuple[Config, int, int], stub_images: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
     import socket
 
     cfg, staging_port, _ = local_repo
@@ -321,34 +363,51 @@ def test_a_container_that_cannot_take_over_the_port_is_reverted_in_git(local_rep
     subjects = log(bare)
     assert subjects[1] == f"staging: {MODEL} {short} (deploy)"
     assert subjects[0].startswith(f"staging: revert {short}: the new container did not become ready")
-    release = json.loads(subprocess.run(["git", "-C", str(bare), "show", f"main:apps/{MODEL}/overlays/staging/release.json"],
-                                        capture_output=True, text=True, check=True).stdout)
+    release = json.loads(
+        subprocess.run(
+            ["git", "-C", str(bare), "show", f"main:apps/{MODEL}/overlays/staging/release.json"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
     assert release["status"] == "failed"
     assert not (cfg.root / ".ml-ci/state/staging").exists()
 
 
-def test_an_image_of_another_model_is_refused_naming_both_digests(tmp_path: Path,
-                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_image_of_another_model_is_refused_naming_both_digests(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """`deploy --image` once deployed another model's image with this model's records beside it: the image's own
     label (io.ml-ci.model.sha256, set by `ml-ci build`) says which model it serves."""
     ours, theirs = "a" * 64, "b" * 64
     try:
         other, same = build_stub(False, {"io.ml-ci.model.sha256": theirs}), build_stub(False, {"io.ml-ci.model.sha256": ours})
-        cfg = config(tmp_path, name=MODEL, deploy={
-            "strategy": "gitops", "gitops": {"repo": "gitops.git", "path": f"apps/{MODEL}", "create": True},
-            "environments": [{"name": "staging", "smoke_test": {"enabled": False}}]})
+        cfg = config(
+            tmp_path,
+            name=MODEL,
+            deploy={
+                "strategy": "gitops",
+                "gitops": {"repo": "gitops.git", "path": f"apps/{MODEL}", "create": True},
+                "environments": [{"name": "staging", "smoke_test": {"enabled": False}}],
+            },
+        )
         write_artifacts(cfg.root, image=same)
         (cfg.root / ".ml-ci/artifacts/export/model.json").write_text(json.dumps({"sha256": ours}))
         assert main(["deploy", "-c", str(cfg.path), "--env", "staging", "--image", other]) == 5
         assert capsys.readouterr().err == (
             f"error: {other}: the image serves model sha256:{theirs} (its io.ml-ci.model.sha256 label), but the records "
             f"to deploy with it describe model sha256:{ours} (export/model.json, with its eval.json and golden.json); "
-            "deploy the image built from these records, or export and evaluate the model it holds\n")
+            "deploy the image built from these records, or export and evaluate the model it holds\n"
+        )
         assert not (cfg.root / "gitops.git").exists()
         assert main(["deploy", "-c", str(cfg.path), "--env", "staging", "--image", same]) == 0, capsys.readouterr().err
-        release = json.loads(subprocess.run(["git", "-C", str(cfg.root / "gitops.git"), "show",
-                                             f"main:apps/{MODEL}/overlays/staging/release.json"],
-                                            capture_output=True, text=True, check=True).stdout)
+        release = json.loads(
+            subprocess.run(
+                ["git", "-C", str(cfg.root / "gitops.git"), "show", f"main:apps/{MODEL}/overlays/staging/release.json"],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
         assert (release["image"], release["extra"]) == (same, {"model_sha256": ours})
     finally:
         remove_stub_images()

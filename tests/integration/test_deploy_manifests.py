@@ -25,8 +25,9 @@ pytestmark = pytest.mark.integration
 def write_tree(cfg: Config, out: Path) -> None:
     assert cfg.deploy is not None
     for env in cfg.deploy.environments:
-        release = Release(environment=env.name, image=IMAGE_A, verdict="pass", smoke="passed", status="live",
-                          deployed_at="t", source="deploy")
+        release = Release(
+            environment=env.name, image=IMAGE_A, verdict="pass", smoke="passed", status="live", deployed_at="t", source="deploy"
+        )
         for folder, files in tree.environment_tree(cfg, env, parse(IMAGE_A), release, eval_record(), golden_record()).items():
             (out / folder).mkdir(parents=True, exist_ok=True)
             for name, text in files.items():
@@ -53,8 +54,9 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[Config, Path]:
 def test_kustomize_renders_each_overlay_to_what_apply_sends(rendered: tuple[Config, Path], env: str) -> None:
     cfg, out = rendered
     assert cfg.deploy is not None
-    proc = subprocess.run([kubectl(), "kustomize", str(out / "apps/tiny/overlays" / env)], capture_output=True, text=True,
-                          timeout=60)
+    proc = subprocess.run(
+        [kubectl(), "kustomize", str(out / "apps/tiny/overlays" / env)], capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr
     from_kustomize = {key(o): o for o in yaml.safe_load_all(proc.stdout)}
     from_python = {key(o): o for o in manifests.render(cfg, cfg.deploy.environment(env), parse(IMAGE_A))}
@@ -67,8 +69,13 @@ def test_every_rendered_object_passes_kubernetes_validate(rendered: tuple[Config
     _, out = rendered
     builtin: list[Path] = []
     for env in ("staging", "production"):
-        proc = subprocess.run([kubectl(), "kustomize", str(out / "apps/tiny/overlays" / env)], capture_output=True, text=True,
-                              timeout=60, check=True)
+        proc = subprocess.run(
+            [kubectl(), "kustomize", str(out / "apps/tiny/overlays" / env)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
         for i, obj in enumerate(yaml.safe_load_all(proc.stdout)):
             if obj["apiVersion"].startswith("monitoring.coreos.com/"):
                 validate_custom(obj)
@@ -77,15 +84,17 @@ def test_every_rendered_object_passes_kubernetes_validate(rendered: tuple[Config
             path.write_text(yaml.safe_dump(obj), encoding="utf-8")
             builtin.append(path)
     cli = Path(sys.executable).with_name("kubernetes-validate")
-    proc = subprocess.run([str(cli), "--strict", "--kubernetes-version", "1.32.0", *map(str, builtin)],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [str(cli), "--strict", "--kubernetes-version", "1.32.0", *map(str, builtin)], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.count("INFO") == len(builtin)
 
 
 @pytest.mark.parametrize(("drain", "pre_stop", "grace"), [(5, 5, 55), (12.5, 13, 71), (0, None, 45)])
-def test_a_rolling_update_waits_out_the_servers_drain(rendered: tuple[Config, Path], drain: float, pre_stop: int | None,
-                                                      grace: int) -> None:
+def test_a_rolling_update_waits_out_the_servers_drain(
+    rendered: tuple[Config, Path], drain: float, pre_stop: int | None, grace: int
+) -> None:
     """Issue 13: the pod's preStop delay, the server's drain (ML_CI_SERVE_DRAIN_SECONDS) and
     terminationGracePeriodSeconds follow serve.drain_seconds. The grace period covers the preStop sleep,
     the drain, a request's longest read (10 s) and prediction (30 s), and 5 s of margin; before, it was a

@@ -17,8 +17,10 @@ from tests.modelrepo import make_model_repo, tiny_model
 pytestmark = pytest.mark.integration
 
 EVALUATE: dict[str, Any] = {
-    "metrics": ["accuracy", "f1_macro", "ece", "roc_auc", "latency_p95_ms", "size_mb"], "latency_samples": 5,
-    "gates": [{"metric": "accuracy", "min": 0.0}, {"metric": "size_mb", "max": 50}]}
+    "metrics": ["accuracy", "f1_macro", "ece", "roc_auc", "latency_p95_ms", "size_mb"],
+    "latency_samples": 5,
+    "gates": [{"metric": "accuracy", "min": 0.0}, {"metric": "size_mb", "max": 50}],
+}
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +43,9 @@ def record(root: Path) -> dict[str, Any]:
     return data
 
 
-def test_writes_the_record_report_and_plots(tmp_path: Path, model: Path, monkeypatch: pytest.MonkeyPatch,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_writes_the_record_report_and_plots(
+    tmp_path: Path, model: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     config = repo(tmp_path, model)
     outputs, summary = tmp_path / "out.txt", tmp_path / "summary.md"
     monkeypatch.setenv("GITHUB_OUTPUT", str(outputs))
@@ -51,8 +54,7 @@ def test_writes_the_record_report_and_plots(tmp_path: Path, model: Path, monkeyp
     (Layout(tmp_path).artifacts("train") / "metrics.json").write_text(json.dumps(curves))  # as `ml-ci train` writes it
     assert evaluate(config) == 0
     out_dir = Layout(tmp_path).eval_record.parent
-    assert sorted(p.name for p in out_dir.iterdir()) == ["confusion.png", "eval.json", "history.png", "report.md",
-                                                         "training.png"]
+    assert sorted(p.name for p in out_dir.iterdir()) == ["confusion.png", "eval.json", "history.png", "report.md", "training.png"]
     assert "![training.png](training.png)" in (out_dir / "report.md").read_text()
     r = record(tmp_path)
     assert (r["split"], r["examples"], r["labels"]) == ("test", 60, ["negative", "positive"])
@@ -62,13 +64,16 @@ def test_writes_the_record_report_and_plots(tmp_path: Path, model: Path, monkeyp
     assert len(r["predictions"]) == 60
     assert sum(sum(row) for row in r["confusion_matrix"]) == 60
     assert [line for line in outputs.read_text().splitlines() if not line.startswith("cache-key=")] == [
-        "verdict=pass", "cache-hit=false"]
+        "verdict=pass",
+        "cache-hit=false",
+    ]
     assert "#### Gates" in summary.read_text()
     assert "verdict: pass" in capsys.readouterr().out
 
 
-def test_a_failed_gate_exits_4_naming_gate_value_and_threshold(tmp_path: Path, model: Path,
-                                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_failed_gate_exits_4_naming_gate_value_and_threshold(
+    tmp_path: Path, model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     config = repo(tmp_path, model, {**EVALUATE, "gates": [{"metric": "accuracy", "min": 0.99}]})
     assert evaluate(config) == 4
     accuracy = record(tmp_path)["metrics"]["accuracy"]
@@ -77,8 +82,9 @@ def test_a_failed_gate_exits_4_naming_gate_value_and_threshold(tmp_path: Path, m
     assert record(tmp_path)["verdict"] == "fail"  # the record is written for the report even so
 
 
-def test_significance_against_a_baseline_tells_regression_from_noise(tmp_path: Path, model: Path,
-                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_significance_against_a_baseline_tells_regression_from_noise(
+    tmp_path: Path, model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     gate = {"metric": "accuracy", "against": "main", "max_drop": 0.01, "significance": 0.05}
     config = repo(tmp_path, model, {**EVALUATE, "gates": [gate], "allow_missing_baseline": False})
     assert evaluate(config) == 4  # no baseline, and it is required
@@ -122,8 +128,11 @@ def test_significance_against_a_baseline_tells_regression_from_noise(tmp_path: P
 
 def test_production_baseline_from_a_gitops_checkout(tmp_path: Path, model: Path) -> None:
     gate = {"metric": "f1_macro", "against": "production", "max_drop": 0.0}
-    deploy = {"strategy": "gitops", "gitops": {"repo": "acme/deploy", "path": "apps/tiny"},
-              "environments": [{"name": "production", "kind": "local", "port": 18099}]}
+    deploy = {
+        "strategy": "gitops",
+        "gitops": {"repo": "acme/deploy", "path": "apps/tiny"},
+        "environments": [{"name": "production", "kind": "local", "port": 18099}],
+    }
     config = repo(tmp_path / "m", model, {**EVALUATE, "gates": [gate]}, deploy=deploy, image={"repository": "acme/tiny"})
     gitops = tmp_path / "gitops"
     gitops.mkdir()
@@ -140,20 +149,34 @@ def test_production_baseline_from_a_gitops_checkout(tmp_path: Path, model: Path)
     assert r["gates"][0]["baseline"] == 0.0 and r["gates"][0]["status"] == "pass"
 
 
-def test_bad_inputs_fail_clearly_and_leave_nothing_half_written(tmp_path: Path, model: Path,
-                                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_inputs_fail_clearly_and_leave_nothing_half_written(
+    tmp_path: Path, model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     config = repo(tmp_path / "a", model)
     assert evaluate(config, "--model", str(tmp_path / "missing")) == 1
-    assert capsys.readouterr().err == (f"error: model folder {tmp_path / 'missing'} does not exist: run `ml-ci train` "
-                                       "first, or pass --model DIR\n")
+    assert capsys.readouterr().err == (
+        f"error: model folder {tmp_path / 'missing'} does not exist: run `ml-ci train` first, or pass --model DIR\n"
+    )
     other = tiny_model(tmp_path / "three", labels=("neg", "neutral", "pos"))
     assert evaluate(config, "--model", str(other)) == 1
-    assert capsys.readouterr().err == (f"error: the model in {other} predicts labels ['neg', 'neutral', 'pos'], but "
-                                       "ml.yaml data.labels is ['negative', 'positive']: retrain the model for this "
-                                       "label set (`ml-ci train`)\n")
+    assert capsys.readouterr().err == (
+        f"error: the model in {other} predicts labels ['neg', 'neutral', 'pos'], but "
+        "ml.yaml data.labels is ['negative', 'positive']: retrain the model for this "
+        "label set (`ml-ci train`)\n"
+    )
     foreign = tmp_path / "foreign.json"
-    foreign.write_text(json.dumps({"kind": "ml-ci/eval", "format": 1, "name": "spam", "task": "text-classification",
-                                   "labels": ["ham", "spam"], "metrics": {}}))
+    foreign.write_text(
+        json.dumps(
+            {
+                "kind": "ml-ci/eval",
+                "format": 1,
+                "name": "spam",
+                "task": "text-classification",
+                "labels": ["ham", "spam"],
+                "metrics": {},
+            }
+        )
+    )
     gated = repo(tmp_path / "b", model, {**EVALUATE, "gates": [{"metric": "accuracy", "against": "main", "max_drop": 0}]})
     assert evaluate(gated, "--baseline", str(foreign)) == 1
     assert "is the evaluation of 'spam' (text-classification), not of 'tiny-sentiment'" in capsys.readouterr().err
@@ -174,9 +197,11 @@ def test_a_model_that_outputs_nan_is_refused(tmp_path: Path, model: Path, capsys
     m.save_pretrained(broken)
     config = repo(tmp_path / "r", model)
     assert evaluate(config, "--model", str(broken)) == 1
-    assert capsys.readouterr().err == ("error: the model produced NaN or infinite probabilities for 60 of 60 examples (the "
-                                       "first at index 0): its weights are broken, e.g. trained with a diverging loss; "
-                                       "retrain it (`ml-ci train`)\n")
+    assert capsys.readouterr().err == (
+        "error: the model produced NaN or infinite probabilities for 60 of 60 examples (the "
+        "first at index 0): its weights are broken, e.g. trained with a diverging loss; "
+        "retrain it (`ml-ci train`)\n"
+    )
     assert not Layout(tmp_path / "r").eval_record.parent.exists()
 
 
@@ -196,18 +221,26 @@ def test_slices_by_a_metadata_column_come_through_the_data_loader(tmp_path: Path
 
 
 def test_a_model_of_other_training_data_exits_1_unless_allowed_and_then_says_stale(
-        tmp_path: Path, model: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Issue 13: the training data changed after training (labels flipped); the lineage names the old data."""
     from ml_ci.config import load_config
     from ml_ci.data.fingerprint import fingerprints
 
     config = repo(tmp_path, model)
     loaded = load_config(config).config
-    (Layout(tmp_path).artifacts("train") / "lineage.json").write_text(json.dumps(  # as `ml-ci train` writes it
-        {"data": {role: {"source": f"data/{role}.csv", "fingerprint": fp} for role, fp in fingerprints(loaded).items()}}))
+    (Layout(tmp_path).artifacts("train") / "lineage.json").write_text(
+        json.dumps(  # as `ml-ci train` writes it
+            {"data": {role: {"source": f"data/{role}.csv", "fingerprint": fp} for role, fp in fingerprints(loaded).items()}}
+        )
+    )
     train = tmp_path / "data/train.csv"
-    train.write_text(train.read_text().replace(",positive\n", ",NEGATIVE\n").replace(",negative\n", ",positive\n")
-                     .replace(",NEGATIVE\n", ",negative\n"))
+    train.write_text(
+        train.read_text()
+        .replace(",positive\n", ",NEGATIVE\n")
+        .replace(",negative\n", ",positive\n")
+        .replace(",NEGATIVE\n", ",negative\n")
+    )
     assert evaluate(config) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: the model .ml-ci/artifacts/train/model was trained on other data than ml.yaml names now")
@@ -219,8 +252,9 @@ def test_a_model_of_other_training_data_exits_1_unless_allowed_and_then_says_sta
     assert [c["role"] for c in record(tmp_path)["model"]["lineage"]["changed"]] == ["train"]
 
 
-def test_latency_is_the_exported_models_through_the_serving_runtime(tmp_path: Path, model: Path,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_latency_is_the_exported_models_through_the_serving_runtime(
+    tmp_path: Path, model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Issue 20 item 9: not PyTorch per example, but what the serving image runs, and the record says how."""
     from ml_ci.evaluate import latency
     from ml_ci.serve.model import Classifier

@@ -73,8 +73,9 @@ def test_int8_quantization_shrinks_the_model_and_records_parity(tmp_path: Path) 
     assert scales and all(s.ndim == 1 and s.size > 1 for s in scales), "per-channel weight scales"
 
 
-def test_a_failed_parity_check_exits_4_and_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_failed_parity_check_exits_4_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from ml_ci.serve.model import Classifier
 
     real = Classifier.logits
@@ -99,7 +100,8 @@ def test_without_a_trained_model(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 
 def test_two_exports_of_the_same_inputs_give_the_same_files_and_build_context(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A CI job without export's cache exports again (issue 20 item 2): the same inputs must write the same
     bytes, so that the image is the same; evaluate's latency, measured anew each run, changes neither."""
     from ml_ci.build.context import write_context
@@ -114,14 +116,18 @@ def test_two_exports_of_the_same_inputs_give_the_same_files_and_build_context(
     layout = Layout(config.root)
     runs = []
     for p50 in (3.1, 4.7):
-        write_json(layout.eval_record, {"metrics": {"accuracy": 0.5, "latency_p50_ms": p50, "latency_p95_ms": 2 * p50},
-                                        "verdict": "pass"})
+        write_json(
+            layout.eval_record,
+            {"metrics": {"accuracy": 0.5, "latency_p50_ms": p50, "latency_p95_ms": 2 * p50}, "verdict": "pass"},
+        )
         assert main(["export", "-c", str(path), "--no-cache"]) == 0
         plan = plan_build(config, os.environ)
         context = tmp_path / f"context-{p50}"
         write_context(plan, layout.export_dir, context)
-        files = {p.relative_to(context).as_posix(): (p.read_bytes() if p.is_file() else None, p.stat().st_mtime)
-                 for p in sorted(context.rglob("*"))}
+        files = {
+            p.relative_to(context).as_posix(): (p.read_bytes() if p.is_file() else None, p.stat().st_mtime)
+            for p in sorted(context.rglob("*"))
+        }
         exported = {name: (layout.export_dir / name).read_bytes() for name in ("model.json", "golden.json", "model.onnx")}
         runs.append((exported, files, plan.labels))
     assert runs[0][0] == runs[1][0], "model.json, golden.json and model.onnx are byte for byte the same"
@@ -138,8 +144,14 @@ def test_the_export_time_is_the_commit_time_unless_source_date_epoch(tmp_path: P
     from ml_ci.export.stage import export_epoch
 
     assert export_epoch(tmp_path, {}) is None, "outside a repository, without SOURCE_DATE_EPOCH: no time at all"
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@example.com", "GIT_COMMITTER_DATE": "1700000000 +0000"}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+        "GIT_COMMITTER_DATE": "1700000000 +0000",
+    }
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True, env=env)
     subprocess.run(["git", "-C", str(tmp_path), "commit", "-q", "--allow-empty", "-m", "x"], check=True, env=env)
     assert export_epoch(tmp_path, {}) == 1700000000

@@ -121,11 +121,16 @@ def test_actionlint_reads_the_vendored_actions(tree: Path, tmp_path: Path) -> No
 def test_shellcheck_on_every_composite_action_script(tree: Path) -> None:
     shellcheck = tool("shellcheck")
     # The vendored copies hold the bundled scripts again: each distinct script is checked once.
-    scripts = {step["run"]: f"{path.parent.name}: {step['name']}" for path in actions(tree)
-               for step in yaml.safe_load(path.read_text())["runs"]["steps"] if "run" in step}
+    scripts = {
+        step["run"]: f"{path.parent.name}: {step['name']}"
+        for path in actions(tree)
+        for step in yaml.safe_load(path.read_text())["runs"]["steps"]
+        if "run" in step
+    }
     for script, where in scripts.items():
-        result = subprocess.run([shellcheck, "--shell=bash", "-"], input=script, capture_output=True, text=True,
-                                timeout=60, check=False)
+        result = subprocess.run(
+            [shellcheck, "--shell=bash", "-"], input=script, capture_output=True, text=True, timeout=60, check=False
+        )
         assert result.returncode == 0, f"{where}\n{result.stdout}"
 
 
@@ -177,9 +182,10 @@ exit 0
 
 def _substitute(value: str, inputs: dict[str, str]) -> str:
     """What the runner does to `${{ inputs.x }}` in a step's env; other contexts get a dummy."""
+
     def one(m: re.Match[str]) -> str:
         expr = m.group(1).strip()
-        return inputs.get(expr[len("inputs."):], "") if expr.startswith("inputs.") else "dummy"
+        return inputs.get(expr[len("inputs.") :], "") if expr.startswith("inputs.") else "dummy"
 
     return re.sub(r"\$\{\{(.*?)\}\}", one, value)
 
@@ -195,8 +201,9 @@ def test_hostile_values_execute_nothing(tmp_path: Path) -> None:
     shutil.copy(GOLDEN / "hostile-values" / "ml.yaml", config_path)
     rendered = render(load_config(config_path).config, Options())
     # The default output: the workflows and the actions vendored beside them.
-    vendored: dict[str, Any] = {rel.split("/")[3]: yaml.safe_load(text) for rel, text in rendered.items()
-                                if rel.startswith(f"{VENDOR_PATH}/")}
+    vendored: dict[str, Any] = {
+        rel.split("/")[3]: yaml.safe_load(text) for rel, text in rendered.items() if rel.startswith(f"{VENDOR_PATH}/")
+    }
     workflow_texts = [text for rel, text in rendered.items() if rel.startswith(".github/workflows/")]
     stubs = tmp_path / "bin"
     stubs.mkdir()
@@ -221,10 +228,21 @@ def test_hostile_values_execute_nothing(tmp_path: Path) -> None:
                     if "run" not in inner:
                         continue
                     env = {k: _substitute(str(v), inputs) for k, v in inner.get("env", {}).items()}
-                    env.update(PATH=f"{stubs}:/usr/bin:/bin", CALLS=str(calls), HOME=str(tmp_path),
-                               GITHUB_OUTPUT=str(tmp_path / "output"))
-                    result = subprocess.run([bash, "--noprofile", "--norc", "-eo", "pipefail", "-c", inner["run"]],
-                                            cwd=repo, env=env, capture_output=True, text=True, timeout=60, check=False)
+                    env.update(
+                        PATH=f"{stubs}:/usr/bin:/bin",
+                        CALLS=str(calls),
+                        HOME=str(tmp_path),
+                        GITHUB_OUTPUT=str(tmp_path / "output"),
+                    )
+                    result = subprocess.run(
+                        [bash, "--noprofile", "--norc", "-eo", "pipefail", "-c", inner["run"]],
+                        cwd=repo,
+                        env=env,
+                        capture_output=True,
+                        text=True,
+                        timeout=60,
+                        check=False,
+                    )
                     assert result.returncode == 0, result.stderr
                     executed += 1
     assert executed >= 10
@@ -237,8 +255,21 @@ def test_hostile_values_execute_nothing(tmp_path: Path) -> None:
 
 # --- generate stays light (it runs as a pre-commit hook) ------------------------------------------
 
-HEAVY = ("torch", "transformers", "datasets", "optuna", "docker", "kubernetes", "github3", "onnx", "onnxruntime",
-         "accelerate", "numpy", "scipy", "matplotlib")
+HEAVY = (
+    "torch",
+    "transformers",
+    "datasets",
+    "optuna",
+    "docker",
+    "kubernetes",
+    "github3",
+    "onnx",
+    "onnxruntime",
+    "accelerate",
+    "numpy",
+    "scipy",
+    "matplotlib",
+)
 PROBE = """
 import json, sys
 from ml_ci.cli.main import main
@@ -249,8 +280,13 @@ print(json.dumps({"code": code, "modules": sorted({m.split(".")[0] for m in sys.
 
 def test_generate_check_imports_nothing_heavy() -> None:
     """In a fresh interpreter, so that what other tests imported cannot hide an import."""
-    result = subprocess.run([sys.executable, "-c", PROBE, "generate", "--check", "-c", str(EXAMPLE)], capture_output=True,
-                            text=True, timeout=120, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", PROBE, "generate", "--check", "-c", str(EXAMPLE)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     report = json.loads(result.stderr.strip().splitlines()[-1])
     assert report["code"] == 0
     assert "ml_ci" in report["modules"]
@@ -258,6 +294,7 @@ def test_generate_check_imports_nothing_heavy() -> None:
 
 
 # --- the reusable workflow's default commit ---------------------------------------------------------
+
 
 def test_the_reusable_workflows_default_commit_has_every_input_it_passes() -> None:
     """ml-pipeline.yml runs ml-ci's actions at ML_CI_COMMIT unless the caller names another commit:

@@ -25,8 +25,12 @@ SHIPPED = "ml_ci/_data/actions/"
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """ml-ci's wheel, built offline with the hatchling installed here."""
     out = tmp_path_factory.mktemp("wheel")
-    subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "-w", str(out), "--no-deps", "--no-build-isolation",
-                    "-q"], check=True, timeout=300, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", str(ROOT), "-w", str(out), "--no-deps", "--no-build-isolation", "-q"],
+        check=True,
+        timeout=300,
+        capture_output=True,
+    )
     (built,) = out.glob("ml_ci-*.whl")
     return built
 
@@ -34,8 +38,9 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_the_wheel_ships_the_actions_as_they_are_in_the_repository(wheel: Path) -> None:
     with zipfile.ZipFile(wheel) as whl:
         shipped = {name.removeprefix(SHIPPED): whl.read(name) for name in whl.namelist() if name.startswith(SHIPPED)}
-    source = {p.relative_to(ROOT / "actions").as_posix(): p.read_bytes()
-              for p in sorted((ROOT / "actions").rglob("*")) if p.is_file()}
+    source = {
+        p.relative_to(ROOT / "actions").as_posix(): p.read_bytes() for p in sorted((ROOT / "actions").rglob("*")) if p.is_file()
+    }
     assert sorted(shipped) == sorted(source)
     assert any(name.endswith("/action.yml") for name in shipped)
     for name, data in source.items():
@@ -52,8 +57,15 @@ def test_an_installed_ml_ci_vendors_its_shipped_actions(wheel: Path, tmp_path: P
     probe = "import ml_ci, sys; from ml_ci.cli.main import main; print(ml_ci.__file__); sys.exit(main(sys.argv[1:]))"
     # The unpacked wheel comes first on the path, before this checkout's editable install.
     env = {**os.environ, "PYTHONPATH": str(site)}
-    result = subprocess.run([sys.executable, "-c", probe, "generate", "-c", str(repo / "ml.yaml")], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=120, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", probe, "generate", "-c", str(repo / "ml.yaml")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.splitlines()[0] == str(site / "ml_ci" / "__init__.py")
     golden = GOLDEN / "vendored-default"

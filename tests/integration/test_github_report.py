@@ -68,63 +68,184 @@ class State:
 
 def user(login: str, base: str) -> dict[str, Any]:
     api = f"{base}/api/v3/users/{login}"
-    return {"login": login, "id": abs(hash(login)) % 10**6, "node_id": "U_1", "avatar_url": f"{base}/avatars/{login}",
-            "gravatar_id": "", "url": api, "html_url": f"{base}/{login}", "followers_url": f"{api}/followers",
-            "following_url": f"{api}/following{{/other_user}}", "gists_url": f"{api}/gists{{/gist_id}}",
-            "starred_url": f"{api}/starred{{/owner}}{{/repo}}", "subscriptions_url": f"{api}/subscriptions",
-            "organizations_url": f"{api}/orgs", "repos_url": f"{api}/repos", "events_url": f"{api}/events{{/privacy}}",
-            "received_events_url": f"{api}/received_events", "type": "User" if login != "github-actions[bot]" else "Bot",
-            "site_admin": False}
+    return {
+        "login": login,
+        "id": abs(hash(login)) % 10**6,
+        "node_id": "U_1",
+        "avatar_url": f"{base}/avatars/{login}",
+        "gravatar_id": "",
+        "url": api,
+        "html_url": f"{base}/{login}",
+        "followers_url": f"{api}/followers",
+        "following_url": f"{api}/following{{/other_user}}",
+        "gists_url": f"{api}/gists{{/gist_id}}",
+        "starred_url": f"{api}/starred{{/owner}}{{/repo}}",
+        "subscriptions_url": f"{api}/subscriptions",
+        "organizations_url": f"{api}/orgs",
+        "repos_url": f"{api}/repos",
+        "events_url": f"{api}/events{{/privacy}}",
+        "received_events_url": f"{api}/received_events",
+        "type": "User" if login != "github-actions[bot]" else "Bot",
+        "site_admin": False,
+    }
 
 
 def repository(s: State) -> dict[str, Any]:
     api = f"{s.base}/api/v3/repos/{s.owner}/{s.repo}"
     html = f"{s.base}/{s.owner}/{s.repo}"
-    urls = {f"{k}_url": f"{api}/{k}" for k in (
-        "archive", "assignees", "blobs", "branches", "collaborators", "comments", "commits", "compare", "contents",
-        "contributors", "deployments", "downloads", "events", "forks", "git_commits", "git_refs", "git_tags", "hooks",
-        "issue_comment", "issue_events", "issues", "keys", "labels", "languages", "merges", "milestones",
-        "notifications", "pulls", "releases", "stargazers", "statuses", "subscribers", "subscription", "tags", "teams",
-        "trees")}
-    return {**urls, "id": 1296269, "node_id": "R_1", "name": s.repo, "full_name": f"{s.owner}/{s.repo}",
-            "owner": user(s.owner, s.base), "private": True, "html_url": html, "description": "models", "fork": False,
-            "url": api, "clone_url": f"{html}.git", "git_url": f"git://{html}.git", "ssh_url": f"git@host:{s.owner}/{s.repo}.git",
-            "svn_url": html, "mirror_url": None, "homepage": None, "language": "Python", "forks_count": 0,
-            "stargazers_count": 0, "watchers_count": 0, "size": 10, "default_branch": "main", "open_issues_count": 1,
-            "has_issues": True, "has_projects": True, "has_wiki": False, "has_pages": False, "has_downloads": True,
-            "archived": False, "pushed_at": STAMP, "created_at": STAMP, "updated_at": STAMP, "subscribers_count": 1,
-            "network_count": 0, "allow_rebase_merge": True, "allow_squash_merge": True, "allow_merge_commit": True,
-            "license": None}
+    urls = {
+        f"{k}_url": f"{api}/{k}"
+        for k in (
+            "archive",
+            "assignees",
+            "blobs",
+            "branches",
+            "collaborators",
+            "comments",
+            "commits",
+            "compare",
+            "contents",
+            "contributors",
+            "deployments",
+            "downloads",
+            "events",
+            "forks",
+            "git_commits",
+            "git_refs",
+            "git_tags",
+            "hooks",
+            "issue_comment",
+            "issue_events",
+            "issues",
+            "keys",
+            "labels",
+            "languages",
+            "merges",
+            "milestones",
+            "notifications",
+            "pulls",
+            "releases",
+            "stargazers",
+            "statuses",
+            "subscribers",
+            "subscription",
+            "tags",
+            "teams",
+            "trees",
+        )
+    }
+    return {
+        **urls,
+        "id": 1296269,
+        "node_id": "R_1",
+        "name": s.repo,
+        "full_name": f"{s.owner}/{s.repo}",
+        "owner": user(s.owner, s.base),
+        "private": True,
+        "html_url": html,
+        "description": "models",
+        "fork": False,
+        "url": api,
+        "clone_url": f"{html}.git",
+        "git_url": f"git://{html}.git",
+        "ssh_url": f"git@host:{s.owner}/{s.repo}.git",
+        "svn_url": html,
+        "mirror_url": None,
+        "homepage": None,
+        "language": "Python",
+        "forks_count": 0,
+        "stargazers_count": 0,
+        "watchers_count": 0,
+        "size": 10,
+        "default_branch": "main",
+        "open_issues_count": 1,
+        "has_issues": True,
+        "has_projects": True,
+        "has_wiki": False,
+        "has_pages": False,
+        "has_downloads": True,
+        "archived": False,
+        "pushed_at": STAMP,
+        "created_at": STAMP,
+        "updated_at": STAMP,
+        "subscribers_count": 1,
+        "network_count": 0,
+        "allow_rebase_merge": True,
+        "allow_squash_merge": True,
+        "allow_merge_commit": True,
+        "license": None,
+    }
 
 
 def issue(s: State) -> dict[str, Any]:
     api = f"{s.base}/api/v3/repos/{s.owner}/{s.repo}/issues/{s.pr}"
-    return {"id": 1, "node_id": "I_1", "url": api, "repository_url": f"{s.base}/api/v3/repos/{s.owner}/{s.repo}",
-            "labels_url": f"{api}/labels{{/name}}", "comments_url": f"{api}/comments", "events_url": f"{api}/events",
-            "html_url": f"{s.base}/{s.owner}/{s.repo}/pull/{s.pr}", "number": s.pr, "state": "open",
-            "title": "Better model", "body": "", "body_html": "", "body_text": "", "user": user("dev", s.base),
-            "labels": [], "assignee": None, "assignees": [], "milestone": None, "locked": False,
-            "comments": len(s.comments), "closed_at": None, "closed_by": None, "created_at": STAMP, "updated_at": STAMP,
-            "author_association": "MEMBER",
-            "pull_request": {"url": f"{s.base}/api/v3/repos/{s.owner}/{s.repo}/pulls/{s.pr}",
-                             "html_url": f"{s.base}/{s.owner}/{s.repo}/pull/{s.pr}",
-                             "diff_url": f"{s.base}/{s.owner}/{s.repo}/pull/{s.pr}.diff",
-                             "patch_url": f"{s.base}/{s.owner}/{s.repo}/pull/{s.pr}.patch"}}
+    return {
+        "id": 1,
+        "node_id": "I_1",
+        "url": api,
+        "repository_url": f"{s.base}/api/v3/repos/{s.owner}/{s.repo}",
+        "labels_url": f"{api}/labels{{/name}}",
+        "comments_url": f"{api}/comments",
+        "events_url": f"{api}/events",
+        "html_url": f"{s.base}/{s.owner}/{s.repo}/pull/{s.pr}",
+        "number": s.pr,
+        "state": "open",
+        "title": "Better model",
+        "body": "",
+        "body_html": "",
+        "body_text": "",
+        "user": user("dev", s.base),
+        "labels": [],
+        "assignee": None,
+        "assignees": [],
+        "milestone": None,
+        "locked": False,
+        "comments": len(s.comments),
+        "closed_at": None,
+        "closed_by": None,
+        "created_at": STAMP,
+        "updated_at": STAMP,
+        "author_association": "MEMBER",
+        "pull_request": {
+            "url": f"{s.base}/api/v3/repos/{s.owner}/{s.repo}/pulls/{s.pr}",
+            "html_url": f"{s.base}/{s.owner}/{s.repo}/pull/{s.pr}",
+            "diff_url": f"{s.base}/{s.owner}/{s.repo}/pull/{s.pr}.diff",
+            "patch_url": f"{s.base}/{s.owner}/{s.repo}/pull/{s.pr}.patch",
+        },
+    }
 
 
 def comment(s: State, cid: int, body: str, login: str = "github-actions[bot]") -> dict[str, Any]:
-    return {"id": cid, "node_id": f"IC_{cid}", "url": f"{s.base}/api/v3/repos/{s.owner}/{s.repo}/issues/comments/{cid}",
-            "html_url": f"{s.base}/{s.owner}/{s.repo}/pull/{s.pr}#issuecomment-{cid}", "body": body,
-            "body_html": f"<p>{body[:20]}</p>", "body_text": body, "user": user(login, s.base), "created_at": STAMP,
-            "updated_at": STAMP, "issue_url": f"{s.base}/api/v3/repos/{s.owner}/{s.repo}/issues/{s.pr}",
-            "author_association": "NONE"}
+    return {
+        "id": cid,
+        "node_id": f"IC_{cid}",
+        "url": f"{s.base}/api/v3/repos/{s.owner}/{s.repo}/issues/comments/{cid}",
+        "html_url": f"{s.base}/{s.owner}/{s.repo}/pull/{s.pr}#issuecomment-{cid}",
+        "body": body,
+        "body_html": f"<p>{body[:20]}</p>",
+        "body_text": body,
+        "user": user(login, s.base),
+        "created_at": STAMP,
+        "updated_at": STAMP,
+        "issue_url": f"{s.base}/api/v3/repos/{s.owner}/{s.repo}/issues/{s.pr}",
+        "author_association": "NONE",
+    }
 
 
 def status(s: State, sha: str, data: dict[str, Any]) -> dict[str, Any]:
-    return {"id": len(s.statuses) + 1, "node_id": "SC_1", "url": f"{s.base}/api/v3/repos/{s.owner}/{s.repo}/statuses/{sha}",
-            "state": data["state"], "description": data.get("description"), "target_url": data.get("target_url"),
-            "context": data.get("context", "default"), "avatar_url": None, "created_at": STAMP, "updated_at": STAMP,
-            "creator": user("github-actions[bot]", s.base)}
+    return {
+        "id": len(s.statuses) + 1,
+        "node_id": "SC_1",
+        "url": f"{s.base}/api/v3/repos/{s.owner}/{s.repo}/statuses/{sha}",
+        "state": data["state"],
+        "description": data.get("description"),
+        "target_url": data.get("target_url"),
+        "context": data.get("context", "default"),
+        "avatar_url": None,
+        "created_at": STAMP,
+        "updated_at": STAMP,
+        "creator": user("github-actions[bot]", s.base),
+    }
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -185,7 +306,7 @@ class Handler(BaseHTTPRequestHandler):
         per_page = min(int(query.get("per_page", ["30"])[0]), s.max_per_page)
         page = int(query.get("page", ["1"])[0])
         items = [s.comments[k] for k in sorted(s.comments)]
-        chunk = items[(page - 1) * per_page: page * per_page]
+        chunk = items[(page - 1) * per_page : page * per_page]
         headers = {}
         if page * per_page < len(items):
             headers["Link"] = f'<{s.base}{path}?per_page={per_page}&page={page + 1}>; rel="next"'
@@ -226,9 +347,18 @@ def write_eval(config: Config, wrong: int) -> None:
     probs = np.full((n, 2), 0.2)
     probs[np.arange(n), pred] = 0.8
     preds = Predictions(tuple(text_hash(str(i)) for i in range(n)), y, probs)
-    out = assemble(config, role="test", fingerprint=None, texts_lengths=[20] * n, columns={}, preds=preds,
-                   measured=Measured([3.0], 1.0, "sha256:x", "model"), baselines={}, created="2026-01-01T00:00:00+00:00",
-                   git={"sha": SHA})
+    out = assemble(
+        config,
+        role="test",
+        fingerprint=None,
+        texts_lengths=[20] * n,
+        columns={},
+        preds=preds,
+        measured=Measured([3.0], 1.0, "sha256:x", "model"),
+        baselines={},
+        created="2026-01-01T00:00:00+00:00",
+        git={"sha": SHA},
+    )
     write_json_atomic(Layout(config.root).eval_record, out.record)
 
 
@@ -247,8 +377,7 @@ def report(config: Config, api: StandIn) -> Any:
     return run(config, Options(pr=7, repo="acme/models", sha=SHA, github_url=api.url), env={"GITHUB_TOKEN": TOKEN})
 
 
-def test_one_comment_created_then_edited_never_duplicated(config: Config, api: StandIn,
-                                                          caplog: pytest.LogCaptureFixture) -> None:
+def test_one_comment_created_then_edited_never_duplicated(config: Config, api: StandIn, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)  # github3, requests and urllib3 log at DEBUG: the token must not be there
     state = api.state
     for i, text in enumerate(["LGTM", "please check the slices", "ok"]):  # humans' comments around ours
@@ -256,17 +385,20 @@ def test_one_comment_created_then_edited_never_duplicated(config: Config, api: S
     write_eval(config, wrong=2)
     first = report(config, api)
     assert first.comment is not None and first.comment.action == "created"
-    assert api.calls() == [("GET", "/api/v3/repos/acme/models/issues/7"),
-                           ("GET", "/api/v3/repos/acme/models/issues/7/comments"),
-                           ("GET", "/api/v3/repos/acme/models/issues/7/comments"),
-                           ("POST", "/api/v3/repos/acme/models/issues/7/comments"),
-                           ("GET", "/api/v3/repos/acme/models"),
-                           ("POST", f"/api/v3/repos/acme/models/statuses/{SHA}")]
+    assert api.calls() == [
+        ("GET", "/api/v3/repos/acme/models/issues/7"),
+        ("GET", "/api/v3/repos/acme/models/issues/7/comments"),
+        ("GET", "/api/v3/repos/acme/models/issues/7/comments"),
+        ("POST", "/api/v3/repos/acme/models/issues/7/comments"),
+        ("GET", "/api/v3/repos/acme/models"),
+        ("POST", f"/api/v3/repos/acme/models/statuses/{SHA}"),
+    ]
     assert all(r.authorization == f"token {TOKEN}" for r in state.requests)
     ours = [c for c in state.comments.values() if c["body"].startswith("<!-- ml-ci-report:tiny-sentiment -->")]
     assert len(ours) == 1 and "0.9500" in ours[0]["body"]
-    assert state.statuses == [{"sha": SHA, "state": "success", "context": "ml-ci/tiny-sentiment",
-                               "description": "all 1 quality gates passed"}]
+    assert state.statuses == [
+        {"sha": SHA, "state": "success", "context": "ml-ci/tiny-sentiment", "description": "all 1 quality gates passed"}
+    ]
 
     state.requests.clear()
     write_eval(config, wrong=12)  # a new result: the same comment is edited
@@ -275,9 +407,13 @@ def test_one_comment_created_then_edited_never_duplicated(config: Config, api: S
     assert second.comment.comment_id == first.comment.comment_id
     assert [c for c in api.calls() if c[0] in ("POST", "PATCH", "DELETE")] == [
         ("PATCH", f"/api/v3/repos/acme/models/issues/comments/{first.comment.comment_id}"),
-        ("POST", f"/api/v3/repos/acme/models/statuses/{SHA}")]
-    assert state.requests[-1].body == {"state": "failure", "context": "ml-ci/tiny-sentiment",
-                                       "description": "1 of 1 gates failed: accuracy >= 0.8"}
+        ("POST", f"/api/v3/repos/acme/models/statuses/{SHA}"),
+    ]
+    assert state.requests[-1].body == {
+        "state": "failure",
+        "context": "ml-ci/tiny-sentiment",
+        "description": "1 of 1 gates failed: accuracy >= 0.8",
+    }
     bodies = [c["body"] for c in state.comments.values()]
     assert len(bodies) == 4 and sum(b.startswith("<!-- ml-ci-report:") for b in bodies) == 1
     assert "0.7000" in state.comments[first.comment.comment_id]["body"]
@@ -309,15 +445,22 @@ def test_a_read_only_token_fails_clearly_without_leaking_it(config: Config, api:
     write_eval(config, wrong=0)
     with pytest.raises(OperationalError) as e:
         report(config, api)
-    assert str(e.value) == ("commenting on PR #7 in acme/models: the token may not do this (403: Resource not accessible "
-                            "by integration). The job needs `permissions: pull-requests: write, statuses: write`; pull "
-                            "requests from forks get a read-only token")
+    assert str(e.value) == (
+        "commenting on PR #7 in acme/models: the token may not do this (403: Resource not accessible "
+        "by integration). The job needs `permissions: pull-requests: write, statuses: write`; pull "
+        "requests from forks get a read-only token"
+    )
     # the same through the CLI, with the API URL as Actions sets it on GitHub Enterprise (.../api/v3):
     # exit 1, one clear line, no traceback, no token
     env = {**os.environ, "GITHUB_TOKEN": TOKEN, "GITHUB_API_URL": f"{api.url}/api/v3"}
     env.pop("ML_CI_DEBUG", None)
-    proc = subprocess.run([sys.executable, "-m", "ml_ci", "report", "-c", str(config.path), "--pr", "7", "--repo",
-                           "acme/models", "--sha", SHA], capture_output=True, text=True, env=env, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ml_ci", "report", "-c", str(config.path), "--pr", "7", "--repo", "acme/models", "--sha", SHA],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert proc.returncode == 1
     assert "error: commenting on PR #7 in acme/models: the token may not do this (403" in proc.stderr
     assert "Traceback" not in proc.stderr

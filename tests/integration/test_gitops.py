@@ -25,8 +25,14 @@ NO_SMOKE = {"smoke_test": {"enabled": False}}
 
 def gitops_config(root: Path, *, envs: list[dict[str, Any]] | None = None) -> Config:
     envs = envs or [{"name": n, **NO_SMOKE} for n in ("staging", "production", "qa", "preprod")]
-    return config(root, deploy={"strategy": "gitops", "gitops": {"repo": "gitops.git", "path": "apps/tiny", "create": True},
-                                "environments": envs})
+    return config(
+        root,
+        deploy={
+            "strategy": "gitops",
+            "gitops": {"repo": "gitops.git", "path": "apps/tiny", "create": True},
+            "environments": envs,
+        },
+    )
 
 
 def inputs(image: str = IMAGE_A, **kw: Any) -> Inputs:
@@ -65,8 +71,9 @@ def test_first_deploy_creates_the_repository_and_commits_the_overlay(tmp_path: P
     assert (live(bare, "staging").status, live(bare, "staging").smoke) == ("live", "skipped")
 
 
-def test_an_unchanged_digest_is_a_no_op_that_still_sets_the_outputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_unchanged_digest_is_a_no_op_that_still_sets_the_outputs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A rerun of the release with an unchanged model (same digest): deploy and promote say so, commit nothing,
     exit 0, and still give later steps the digest."""
     from ml_ci.cli.deploy import report
@@ -81,8 +88,10 @@ def test_an_unchanged_digest_is_a_no_op_that_still_sets_the_outputs(tmp_path: Pa
     assert report(deployer(cfg).promote("staging", "production")) == 0
     assert subjects(tmp_path / "gitops.git") == commits
     printed = capsys.readouterr().out.splitlines()
-    assert printed == ["staging already runs aaaaaaaaaaaa; no new commit",
-                       "production already runs aaaaaaaaaaaa (the digest live in staging); nothing to do"]
+    assert printed == [
+        "staging already runs aaaaaaaaaaaa; no new commit",
+        "production already runs aaaaaaaaaaaa (the digest live in staging); nothing to do",
+    ]
     written = outputs.read_text()
     assert written.count(f"digest={DIGEST_A}") == 2 and written.count("changed=false") == 2
 
@@ -118,8 +127,12 @@ def race(cfg: Config, tmp_path: Path, *jobs: list[str]) -> list[str]:
     """Run each job (a list of SRC:DST promotions) in its own process, all released at once;
     returns the commits the promotions reported ("-" for one that found nothing to change)."""
     go = tmp_path / "go"
-    procs = [subprocess.Popen([sys.executable, "-c", RACE, str(cfg.path), str(go), *job], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for job in jobs]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACE, str(cfg.path), str(go), *job], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for job in jobs
+    ]
     go.touch()
     commits = []
     for p in procs:
@@ -142,10 +155,13 @@ def test_concurrent_promotions_in_two_processes_lose_no_update(tmp_path: Path) -
     assert live(bare, "production").image == IMAGE_A
     assert live(bare, "preprod").image == IMAGE_B
     assert live(bare, "production").source == "promote:staging"
-    assert sorted(subjects(bare)[:2]) == ["preprod: tiny bbbbbbbbbbbb (promote:qa)",
-                                         "production: tiny aaaaaaaaaaaa (promote:staging)"]
-    assert git(bare, "show", "main:apps/tiny/overlays/production/eval.json") == \
-        git(bare, "show", "main:apps/tiny/overlays/staging/eval.json")
+    assert sorted(subjects(bare)[:2]) == [
+        "preprod: tiny bbbbbbbbbbbb (promote:qa)",
+        "production: tiny aaaaaaaaaaaa (promote:staging)",
+    ]
+    assert git(bare, "show", "main:apps/tiny/overlays/production/eval.json") == git(
+        bare, "show", "main:apps/tiny/overlays/staging/eval.json"
+    )
 
 
 def test_concurrent_promotions_to_one_environment_keep_every_commit(tmp_path: Path) -> None:
@@ -153,8 +169,12 @@ def test_concurrent_promotions_to_one_environment_keep_every_commit(tmp_path: Pa
     bare = tmp_path / "gitops.git"
     deployer(cfg).deploy("staging", inputs(IMAGE_A))
     deployer(cfg).deploy("qa", inputs(IMAGE_B))
-    reported = race(cfg, tmp_path, ["staging:production", "qa:production", "staging:production"],
-                    ["qa:production", "staging:production", "qa:production"])
+    reported = race(
+        cfg,
+        tmp_path,
+        ["staging:production", "qa:production", "staging:production"],
+        ["qa:production", "staging:production", "qa:production"],
+    )
     history = git(bare, "log", "--format=%H %s", "main").splitlines()[:-2]
     # Every promotion that reported a commit is in the history (none was lost to the race), and
     # every commit in the history was reported by one of them. Two processes making the same
@@ -200,12 +220,16 @@ def test_a_failed_smoke_test_is_reverted_by_a_commit(tmp_path: Path) -> None:
         cfg = gitops_config(tmp_path, envs=envs)
         with pytest.raises(DeployError) as e:
             deployer(cfg).deploy("staging", inputs(IMAGE_B))
-        assert str(e.value).startswith("staging: smoke test failed: example 0 ('text number 0'): label 'negative', "
-                                       "recorded 'positive'")
+        assert str(e.value).startswith(
+            "staging: smoke test failed: example 0 ('text number 0'): label 'negative', recorded 'positive'"
+        )
         assert f"reverted to {IMAGE_A}" in str(e.value)
         assert subjects(bare)[0].startswith("staging: revert bbbbbbbbbbbb: smoke test failed")
-        assert subjects(bare)[1:] == ["staging: tiny bbbbbbbbbbbb (deploy)", "staging: aaaaaaaaaaaa passed its smoke test",
-                                      "staging: tiny aaaaaaaaaaaa (deploy)"]
+        assert subjects(bare)[1:] == [
+            "staging: tiny bbbbbbbbbbbb (deploy)",
+            "staging: aaaaaaaaaaaa passed its smoke test",
+            "staging: tiny aaaaaaaaaaaa (deploy)",
+        ]
         assert live(bare, "staging").image == IMAGE_A  # git says what runs
         assert "sha256:" + "a" * 64 in git(bare, "show", "main:apps/tiny/overlays/staging/kustomization.yaml")
     finally:
@@ -217,17 +241,22 @@ def merge_review(bare: Path, branch: str, work: Path, *how: str) -> None:
     """What a reviewer does: merge the review branch into main (here with git, as GitHub's merge button would)."""
     who = ["-c", "user.name=Reviewer", "-c", "user.email=reviewer@example.com"]
     subprocess.run(["git", "clone", "-q", str(bare), str(work)], check=True)
-    subprocess.run(["git", "-C", str(work), *who, "merge", "-q", *(how or ("--no-ff",)), f"origin/{branch}",
-                    "-m", f"Merge {branch}"], check=True, capture_output=True)
+    subprocess.run(
+        ["git", "-C", str(work), *who, "merge", "-q", *(how or ("--no-ff",)), f"origin/{branch}", "-m", f"Merge {branch}"],
+        check=True,
+        capture_output=True,
+    )
     if "--squash" in how:
         subprocess.run(["git", "-C", str(work), *who, "commit", "-q", "-m", f"Squashed {branch}"], check=True)
     subprocess.run(["git", "-C", str(work), "push", "-q", "origin", "HEAD:main"], check=True, capture_output=True)
 
 
 def approval_config(tmp_path: Path, url: str) -> Config:
-    envs = [{"name": "staging", **NO_SMOKE},
-            {"name": "production", "approval": True, "url": url, "smoke_test": {"golden_examples": 4, "timeout_seconds": 5}},
-            {"name": "qa", **NO_SMOKE}]
+    envs = [
+        {"name": "staging", **NO_SMOKE},
+        {"name": "production", "approval": True, "url": url, "smoke_test": {"golden_examples": 4, "timeout_seconds": 5}},
+        {"name": "qa", **NO_SMOKE},
+    ]
     return gitops_config(tmp_path, envs=envs)
 
 
@@ -241,8 +270,9 @@ def test_approval_completes_once_the_review_is_merged(tmp_path: Path) -> None:
         deployer(cfg).deploy("staging", inputs())
         tip = git(bare, "rev-parse", "main")
         result = deployer(cfg).promote("staging", "production")
-        assert result.message == (f"production needs approval: merge branch {branch} to deploy aaaaaaaaaaaa, then run "
-                                  "this again to record it live")
+        assert result.message == (
+            f"production needs approval: merge branch {branch} to deploy aaaaaaaaaaaa, then run this again to record it live"
+        )
         assert git(bare, "rev-parse", "main") == tip  # nothing reaches production before review
         assert git(bare, "log", "--format=%s", "-1", branch) == "production: tiny aaaaaaaaaaaa (promote:staging)"
         proposed = Release.from_json(git(bare, "show", f"{branch}:apps/tiny/overlays/production/release.json"), "x")
@@ -279,8 +309,7 @@ def test_approval_completes_once_the_review_is_merged(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("how", [(), ("--ff-only",), ("--squash",)], ids=["merge", "fast-forward", "squash"])
-def test_a_merged_review_that_fails_its_smoke_test_is_reverted_to_what_ran_before(tmp_path: Path,
-                                                                                  how: tuple[str, ...]) -> None:
+def test_a_merged_review_that_fails_its_smoke_test_is_reverted_to_what_ran_before(tmp_path: Path, how: tuple[str, ...]) -> None:
     server = ModelServer(golden_record())
     try:
         cfg = approval_config(tmp_path, server.url)
@@ -334,8 +363,9 @@ def test_the_smoke_test_waits_for_the_rollout_to_reach_the_environment(tmp_path:
         server.model_sha256 = "old" * 8  # a rollout that never arrives
         with pytest.raises(DeployError) as e:
             deployer(cfg).deploy("staging", inputs(IMAGE_B, model_sha256="newer" * 4))
-        assert f"{server.url} still serves model oldoldoldold, not newernewerne, after 3 s (the rollout did not reach it)" \
-            in str(e.value)
+        assert f"{server.url} still serves model oldoldoldold, not newernewerne, after 3 s (the rollout did not reach it)" in str(
+            e.value
+        )
         assert live(tmp_path / "gitops.git", "staging").image == IMAGE_A  # reverted
     finally:
         server.close()
@@ -376,17 +406,26 @@ def test_a_smoke_test_without_golden_examples_is_refused_before_any_commit(tmp_p
 
 
 @pytest.mark.parametrize("spec", ["acme/deploy.git", "github.com/acme/deploy"])
-def test_a_mistyped_repository_is_refused_and_nothing_is_created(tmp_path: Path, spec: str,
-                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_mistyped_repository_is_refused_and_nothing_is_created(
+    tmp_path: Path, spec: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Once, `acme/deploy.git` became a new bare repository inside the model repository and the deploy went green."""
     from ml_ci.cli.main import main
     from tests.modelrepo import make_model_repo
     from tests.unit.deploy.helpers import write_artifacts
 
-    path = make_model_repo(tmp_path, name="tiny", overrides={
-        "image": {"registry": "127.0.0.1:5000", "repository": "acme/tiny", "base": "ml-ci-base:bookworm"},
-        "deploy": {"strategy": "gitops", "gitops": {"repo": spec, "path": "apps/tiny"},
-                   "environments": [{"name": "staging", **NO_SMOKE}]}})
+    path = make_model_repo(
+        tmp_path,
+        name="tiny",
+        overrides={
+            "image": {"registry": "127.0.0.1:5000", "repository": "acme/tiny", "base": "ml-ci-base:bookworm"},
+            "deploy": {
+                "strategy": "gitops",
+                "gitops": {"repo": spec, "path": "apps/tiny"},
+                "environments": [{"name": "staging", **NO_SMOKE}],
+            },
+        },
+    )
     write_artifacts(tmp_path)
     assert main(["deploy", "-c", str(path), "--env", "staging"]) == 2
     err = capsys.readouterr().err
@@ -400,14 +439,22 @@ def test_a_missing_repository_outside_the_model_repository_is_refused_at_deploy(
     from ml_ci.errors import ConfigError
 
     elsewhere = tmp_path / "srv" / "gitops.git"
-    cfg = config(tmp_path / "repo", deploy={"strategy": "gitops", "gitops": {"repo": str(elsewhere), "path": "apps/tiny"},
-                                            "environments": [{"name": "staging", **NO_SMOKE}, {"name": "production"}]})
+    cfg = config(
+        tmp_path / "repo",
+        deploy={
+            "strategy": "gitops",
+            "gitops": {"repo": str(elsewhere), "path": "apps/tiny"},
+            "environments": [{"name": "staging", **NO_SMOKE}, {"name": "production"}],
+        },
+    )
     with pytest.raises(ConfigError) as e:
         deployer(cfg).deploy("staging", inputs())
-    assert str(e.value) == (f"{cfg.path}: deploy.gitops.repo: {str(elsewhere)!r} is not a URL or owner/name, and no "
-                            f"repository exists at {elsewhere}: expected owner/name on GitHub, a git URL (https://, ssh://, "
-                            "git@host:path) or an existing repository on disk; to create a scratch bare repository there on "
-                            "the first deploy, set deploy.gitops.create: true")
+    assert str(e.value) == (
+        f"{cfg.path}: deploy.gitops.repo: {str(elsewhere)!r} is not a URL or owner/name, and no "
+        f"repository exists at {elsewhere}: expected owner/name on GitHub, a git URL (https://, ssh://, "
+        "git@host:path) or an existing repository on disk; to create a scratch bare repository there on "
+        "the first deploy, set deploy.gitops.create: true"
+    )
     with pytest.raises(ConfigError, match=r"deploy\.gitops\.repo: "):
         deployer(cfg).promote("staging", "production")  # reading it is refused alike: not "nothing deployed"
     assert not (tmp_path / "srv").exists()

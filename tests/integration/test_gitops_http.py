@@ -44,9 +44,16 @@ class GitHttpServer:
                     return
                 path, _, query = self.path.partition("?")
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                env = {"GIT_PROJECT_ROOT": str(root), "GIT_HTTP_EXPORT_ALL": "1", "PATH_INFO": path,
-                       "QUERY_STRING": query, "REQUEST_METHOD": self.command, "REMOTE_USER": "ci",
-                       "CONTENT_TYPE": self.headers.get("Content-Type", ""), "CONTENT_LENGTH": str(len(body))}
+                env = {
+                    "GIT_PROJECT_ROOT": str(root),
+                    "GIT_HTTP_EXPORT_ALL": "1",
+                    "PATH_INFO": path,
+                    "QUERY_STRING": query,
+                    "REQUEST_METHOD": self.command,
+                    "REMOTE_USER": "ci",
+                    "CONTENT_TYPE": self.headers.get("Content-Type", ""),
+                    "CONTENT_LENGTH": str(len(body)),
+                }
                 if self.headers.get("Content-Encoding"):
                     env["HTTP_CONTENT_ENCODING"] = self.headers["Content-Encoding"]
                 out = subprocess.run([BACKEND], input=body, env=env, capture_output=True, check=False).stdout
@@ -83,8 +90,9 @@ def served(tmp_path: Path) -> Iterator[tuple[GitHttpServer, Path]]:
     server.close()
 
 
-def test_a_token_travels_as_a_header_only(tmp_path: Path, served: tuple[GitHttpServer, Path],
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_token_travels_as_a_header_only(
+    tmp_path: Path, served: tuple[GitHttpServer, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from ml_ci.deploy.deployer import Deployer
 
     server, bare = served
@@ -96,9 +104,19 @@ def test_a_token_travels_as_a_header_only(tmp_path: Path, served: tuple[GitHttpS
         return real_run(args, *a, **kw)
 
     monkeypatch.setattr(gitmod.subprocess, "run", spy)
-    cfg = config(tmp_path / "repo", deploy={"strategy": "gitops", "environments": [{"name": "staging", **NO_SMOKE}],
-                                            "gitops": {"repo": f"{server.url}/gitops.git", "path": "apps/tiny",
-                                                       "token_env": "GITOPS_TOKEN", "allow_insecure_http": True}})
+    cfg = config(
+        tmp_path / "repo",
+        deploy={
+            "strategy": "gitops",
+            "environments": [{"name": "staging", **NO_SMOKE}],
+            "gitops": {
+                "repo": f"{server.url}/gitops.git",
+                "path": "apps/tiny",
+                "token_env": "GITOPS_TOKEN",
+                "allow_insecure_http": True,
+            },
+        },
+    )
     d = Deployer(cfg, {"GITOPS_TOKEN": TOKEN}, check_registry=False, log=lambda _: None)
     assert d.deploy("staging", inputs()).changed
     assert live(bare, "staging").status == "live"
@@ -111,12 +129,15 @@ def test_a_token_travels_as_a_header_only(tmp_path: Path, served: tuple[GitHttpS
     with pytest.raises(DeployError) as e:
         wrong.deploy("staging", inputs("127.0.0.1:5000/acme/tiny@sha256:" + "b" * 64))
     assert "ghs_wrong0123456789" not in str(e.value)
-    assert str(e.value) == (f"git ls-remote failed: fatal: Authentication failed for '{server.url}/gitops.git/' "
-                            "(check the token in $GITOPS_TOKEN, named by deploy.gitops.token_env)")
+    assert str(e.value) == (
+        f"git ls-remote failed: fatal: Authentication failed for '{server.url}/gitops.git/' "
+        "(check the token in $GITOPS_TOKEN, named by deploy.gitops.token_env)"
+    )
 
 
-def test_a_token_is_never_sent_over_plain_http_unless_allowed(tmp_path: Path, served: tuple[GitHttpServer, Path],
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_token_is_never_sent_over_plain_http_unless_allowed(
+    tmp_path: Path, served: tuple[GitHttpServer, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """http:// would carry the token as Basic auth in clear text: refused before git runs at all, unless ml.yaml
     (deploy.gitops.allow_insecure_http) or the environment (ML_CI_GITOPS_ALLOW_HTTP=1) allows it."""
     from ml_ci.deploy.deployer import Deployer
@@ -125,15 +146,22 @@ def test_a_token_is_never_sent_over_plain_http_unless_allowed(tmp_path: Path, se
     argv: list[list[str]] = []
     real_run = subprocess.run
     monkeypatch.setattr(gitmod.subprocess, "run", lambda args, *a, **kw: argv.append(list(args)) or real_run(args, *a, **kw))
-    cfg = config(tmp_path / "repo", deploy={"strategy": "gitops", "environments": [{"name": "staging", **NO_SMOKE}],
-                                            "gitops": {"repo": f"{server.url}/gitops.git", "path": "apps/tiny"}})
+    cfg = config(
+        tmp_path / "repo",
+        deploy={
+            "strategy": "gitops",
+            "environments": [{"name": "staging", **NO_SMOKE}],
+            "gitops": {"repo": f"{server.url}/gitops.git", "path": "apps/tiny"},
+        },
+    )
     with pytest.raises(DeployError) as e:
         Deployer(cfg, {"GITOPS_TOKEN": TOKEN}, check_registry=False, log=lambda _: None).deploy("staging", inputs())
-    assert str(e.value) == (f"deploy.gitops.repo {server.url}/gitops.git is plain http://: git would send the token in "
-                            "$GITOPS_TOKEN unencrypted (as Basic auth), so nothing was sent; use an https:// URL, or allow "
-                            "it with deploy.gitops.allow_insecure_http: true in ml.yaml or ML_CI_GITOPS_ALLOW_HTTP=1")
+    assert str(e.value) == (
+        f"deploy.gitops.repo {server.url}/gitops.git is plain http://: git would send the token in "
+        "$GITOPS_TOKEN unencrypted (as Basic auth), so nothing was sent; use an https:// URL, or allow "
+        "it with deploy.gitops.allow_insecure_http: true in ml.yaml or ML_CI_GITOPS_ALLOW_HTTP=1"
+    )
     assert argv == []  # git never ran: the token went nowhere
-    allowed = Deployer(cfg, {"GITOPS_TOKEN": TOKEN, "ML_CI_GITOPS_ALLOW_HTTP": "1"}, check_registry=False,
-                       log=lambda _: None)
+    allowed = Deployer(cfg, {"GITOPS_TOKEN": TOKEN, "ML_CI_GITOPS_ALLOW_HTTP": "1"}, check_registry=False, log=lambda _: None)
     assert allowed.deploy("staging", inputs()).changed
     assert live(bare, "staging").status == "live"

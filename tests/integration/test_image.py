@@ -23,6 +23,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 def git_commit(root: Path) -> str:
     """Make the scratch repository (and only it) a git repository with one commit; its sha."""
+
     def git(*args: str) -> str:
         return subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True, text=True).stdout.strip()
 
@@ -70,8 +71,12 @@ def test_build_push_pull_by_digest_and_serve(tmp_path: Path) -> None:
         assert any("pip install" in s for s in steps[:model_step]), "dependencies come before the model"
 
         port = free_port()
-        container = client.containers.run(f"{repository}@{digest}", detach=True, network_mode="host",
-                                          environment={"ML_CI_SERVE_HOST": "127.0.0.1", "ML_CI_SERVE_PORT": str(port)})
+        container = client.containers.run(
+            f"{repository}@{digest}",
+            detach=True,
+            network_mode="host",
+            environment={"ML_CI_SERVE_HOST": "127.0.0.1", "ML_CI_SERVE_PORT": str(port)},
+        )
 
         def alive() -> bool:
             container.reload()

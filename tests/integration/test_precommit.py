@@ -84,16 +84,29 @@ def hook_env(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, 
     wheelhouse.mkdir()
     for dist in _closure(ROOTS):
         _repack(dist, wheelhouse)
-    env = {**os.environ, "PRE_COMMIT_HOME": str(base / "cache"), "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(wheelhouse),
-           "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PRE_COMMIT_COLOR": "never", "NO_COLOR": "1"}
+    env = {
+        **os.environ,
+        "PRE_COMMIT_HOME": str(base / "cache"),
+        "PIP_NO_INDEX": "1",
+        "PIP_FIND_LINKS": str(wheelhouse),
+        "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+        "PRE_COMMIT_COLOR": "never",
+        "NO_COLOR": "1",
+    }
     env.pop("PIP_INDEX_URL", None)
     return _snapshot(base), env
 
 
 def _try_repo(hook_repo: Path, env: dict[str, str], work: Path, *files: str) -> subprocess.CompletedProcess[str]:
     pre_commit = Path(sys.executable).with_name("pre-commit")
-    return subprocess.run([str(pre_commit), "try-repo", str(hook_repo), "ml-ci-validate", "--files", *files],
-                          cwd=work, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [str(pre_commit), "try-repo", str(hook_repo), "ml-ci-validate", "--files", *files],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def _work_repo(path: Path, files: dict[str, str]) -> Path:

@@ -26,8 +26,15 @@ def apply_config(root: Path, **staging: Any) -> Config:
 
 def seed(cfg: Config, **changes: Any) -> None:
     """Record what 'runs' in staging, as a deploy would have."""
-    release = Release(environment="staging", image=IMAGE_A, verdict="pass", smoke="passed", status="live",
-                      deployed_at="2026-01-01T00:00:00+00:00", source="deploy").with_(**changes)
+    release = Release(
+        environment="staging",
+        image=IMAGE_A,
+        verdict="pass",
+        smoke="passed",
+        status="live",
+        deployed_at="2026-01-01T00:00:00+00:00",
+        source="deploy",
+    ).with_(**changes)
     state.save(cfg.root, release, eval_record(release.verdict), golden_record())
 
 
@@ -36,13 +43,18 @@ def promote(cfg: Config, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
     return code, capsys.readouterr().err
 
 
-@pytest.mark.parametrize(("changes", "reason"), [
-    ({"verdict": "fail"}, "the quality gates of the model in staging (aaaaaaaaaaaa) did not pass (verdict fail)"),
-    ({"smoke": "failed", "status": "reverted", "reason": "smoke test failed: example 0"},
-     "staging is not live on aaaaaaaaaaaa (status reverted: smoke test failed: example 0)"),
-    ({"smoke": "failed"}, "the smoke test of aaaaaaaaaaaa in staging did not pass (smoke test failed)"),
-    ({"status": "pending", "smoke": "pending"}, "staging is not live on aaaaaaaaaaaa (status pending)"),
-])
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"verdict": "fail"}, "the quality gates of the model in staging (aaaaaaaaaaaa) did not pass (verdict fail)"),
+        (
+            {"smoke": "failed", "status": "reverted", "reason": "smoke test failed: example 0"},
+            "staging is not live on aaaaaaaaaaaa (status reverted: smoke test failed: example 0)",
+        ),
+        ({"smoke": "failed"}, "the smoke test of aaaaaaaaaaaa in staging did not pass (smoke test failed)"),
+        ({"status": "pending", "smoke": "pending"}, "staging is not live on aaaaaaaaaaaa (status pending)"),
+    ],
+)
 def test_refusals(tmp_path: Path, capsys: pytest.CaptureFixture[str], changes: dict[str, Any], reason: str) -> None:
     cfg = apply_config(tmp_path)
     seed(cfg, **changes)
@@ -52,19 +64,31 @@ def test_refusals(tmp_path: Path, capsys: pytest.CaptureFixture[str], changes: d
 
 
 def test_nothing_deployed_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    cfg = config(tmp_path, name="promotetest", deploy={"strategy": "apply", "environments": [
-        {"name": "staging", "kind": "local", "port": 1}, {"name": "production", "kind": "local", "port": 2}]})
-    assert promote(cfg, capsys) == (5, "error: refusing to promote staging -> production: nothing is deployed in staging "
-                                       "yet: deploy there first (`ml-ci deploy --env staging`)\n")
+    cfg = config(
+        tmp_path,
+        name="promotetest",
+        deploy={
+            "strategy": "apply",
+            "environments": [{"name": "staging", "kind": "local", "port": 1}, {"name": "production", "kind": "local", "port": 2}],
+        },
+    )
+    assert promote(cfg, capsys) == (
+        5,
+        "error: refusing to promote staging -> production: nothing is deployed in staging "
+        "yet: deploy there first (`ml-ci deploy --env staging`)\n",
+    )
 
 
-def test_without_a_record_or_cluster_access_promotion_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_a_record_or_cluster_access_promotion_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "none"))
     code, err = promote(apply_config(tmp_path), capsys)
     assert code == 5
-    assert err.startswith("error: cannot tell what runs in staging (no local record, and the cluster says: "
-                          f"no Kubernetes credentials: the kubeconfig {tmp_path / 'none'}: ")
+    assert err.startswith(
+        "error: cannot tell what runs in staging (no local record, and the cluster says: "
+        f"no Kubernetes credentials: the kubeconfig {tmp_path / 'none'}: "
+    )
 
 
 def test_an_unhealthy_source_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -75,20 +99,27 @@ def test_an_unhealthy_source_is_refused(tmp_path: Path, capsys: pytest.CaptureFi
     seed(cfg)
     code, err = promote(cfg, capsys)
     assert code == 5
-    assert err.startswith("error: refusing to promote staging -> production: staging is unhealthy: /readyz at "
-                          "http://127.0.0.1:")
+    assert err.startswith("error: refusing to promote staging -> production: staging is unhealthy: /readyz at http://127.0.0.1:")
 
 
 def test_an_unhealthy_local_source_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from tests.services import base_image
 
     base_image()  # the Docker engine that serves local environments comes with it
-    cfg = config(tmp_path, name="promotetest", deploy={"strategy": "apply", "environments": [
-        {"name": "staging", "kind": "local", "port": 1}, {"name": "production", "kind": "local", "port": 2}]})
+    cfg = config(
+        tmp_path,
+        name="promotetest",
+        deploy={
+            "strategy": "apply",
+            "environments": [{"name": "staging", "kind": "local", "port": 1}, {"name": "production", "kind": "local", "port": 2}],
+        },
+    )
     seed(cfg)
     code, err = promote(cfg, capsys)
-    assert (code, err) == (5, "error: refusing to promote staging -> production: staging is unhealthy: "
-                              "no container ml-ci-promotetest-staging exists\n")
+    assert (code, err) == (
+        5,
+        "error: refusing to promote staging -> production: staging is unhealthy: no container ml-ci-promotetest-staging exists\n",
+    )
 
 
 def test_unknown_environments_and_self_promotion_are_config_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

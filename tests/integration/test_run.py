@@ -20,8 +20,9 @@ ENV = {**os.environ, "CI": "true", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE"
 
 
 def ml_ci(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ml_ci", *args], cwd=cwd, env=ENV, capture_output=True, text=True,
-                          timeout=900, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "ml_ci", *args], cwd=cwd, env=ENV, capture_output=True, text=True, timeout=900, check=False
+    )
 
 
 def table(stdout: str) -> dict[str, str]:

@@ -120,8 +120,16 @@ def test_malformed_requests_get_4xx_and_the_server_keeps_serving(model_dir: Path
         assert raw_request(s.port, "PUT", "/v1/predict", b"{}")[0] == 405
         assert s.process.poll() is None
     errors = {r["error"] for r in s.log() if "error" in r}
-    assert {"invalid_json", "invalid_request", "body_too_large", "too_many_texts", "invalid_utf8", "invalid_text",
-            "unsupported_media_type", "empty_text"} <= errors
+    assert {
+        "invalid_json",
+        "invalid_request",
+        "body_too_large",
+        "too_many_texts",
+        "invalid_utf8",
+        "invalid_text",
+        "unsupported_media_type",
+        "empty_text",
+    } <= errors
 
 
 def test_ambiguous_framing_and_http_0_9_are_refused(model_dir: Path, tmp_path: Path) -> None:
@@ -170,8 +178,10 @@ def test_a_body_cut_short_is_the_clients_408(model_dir: Path, tmp_path: Path) ->
     with server(model_dir, tmp_path, "--request-read-timeout-s", "1") as s:
         with socket.create_connection(("127.0.0.1", s.port), timeout=10) as sock:
             started = time.monotonic()
-            sock.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                         b"Content-Length: 100\r\n\r\n" + b'{"text": "only part')
+            sock.sendall(
+                b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 100\r\n\r\n" + b'{"text": "only part'
+            )
             answer = b""
             while chunk := sock.recv(65536):  # headers and body may come apart; the server then closes
                 answer += chunk
@@ -216,7 +226,7 @@ def test_slow_and_surplus_connections_are_bounded(model_dir: Path, tmp_path: Pat
             for i in open_:
                 if sent < len(request):
                     with contextlib.suppress(OSError):
-                        socks[i].sendall(request[sent:sent + 1])
+                        socks[i].sendall(request[sent : sent + 1])
             sent += 1
         elapsed = time.monotonic() - started
         for sock in socks:
@@ -241,8 +251,18 @@ def test_a_flood_that_fills_max_connections_does_not_fail_the_probes(model_dir: 
     /healthz and /readyz whatever the clients hold, while a surplus client still gets its 503 at once."""
     cap = 4
     probe_port = free_port()
-    with server(model_dir, tmp_path, "--max-connections", str(cap), "--request-read-timeout-s", "30",
-                "--probe-port", str(probe_port), "--drain-seconds", "2") as s:
+    with server(
+        model_dir,
+        tmp_path,
+        "--max-connections",
+        str(cap),
+        "--request-read-timeout-s",
+        "30",
+        "--probe-port",
+        str(probe_port),
+        "--drain-seconds",
+        "2",
+    ) as s:
         request = b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 9\r\n\r\n"
         trickling = [socket.create_connection(("127.0.0.1", s.port), timeout=10) for _ in range(cap)]
         try:
@@ -256,7 +276,7 @@ def test_a_flood_that_fills_max_connections_does_not_fail_the_probes(model_dir: 
             surplus: Counter[bytes] = Counter()
             for k in range(10):  # 2 s of a trickle: a byte every 0.2 s on each held connection
                 for sock in trickling:
-                    sock.sendall(request[1 + k:2 + k])
+                    sock.sendall(request[1 + k : 2 + k])
                 for path in ("/healthz", "/readyz"):
                     probes[path, raw_request(probe_port, "GET", path, timeout=2)[0]] += 1
                 surplus[_answer_of(s.port, request + b'{"x": 10}')[:12]] += 1
@@ -290,8 +310,10 @@ def test_a_flood_that_fills_max_connections_does_not_fail_the_probes(model_dir: 
         assert over.startswith(b"HTTP/1.1 503 ") and b"too_many_probe_connections" in over, over[:200]
         assert elapsed < 4
         give_up = time.monotonic() + 5  # the probe threads end as their connections close
-        while not _answer_of(probe_port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").startswith(b"HTTP/1.1 200 ") \
-                and time.monotonic() < give_up:
+        while (
+            not _answer_of(probe_port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").startswith(b"HTTP/1.1 200 ")
+            and time.monotonic() < give_up
+        ):
             time.sleep(0.1)
         assert raw_request(probe_port, "GET", "/healthz", timeout=2)[0] == 200
 
@@ -378,8 +400,10 @@ def test_concurrency_32_soak_has_no_errors_and_bounded_memory(model_dir: Path, t
         metrics = raw_request(s.port, "GET", "/metrics")[2].decode()
     total = sum(ok for ok, _ in results)
     problems = [p for _, ps in results for p in ps]
-    print(f"soak {seconds:.0f} s at concurrency 32: {total} requests, {total / seconds:.0f}/s, "
-          f"RSS {rss_before / 1024:.0f} -> {rss_after / 1024:.0f} MB")
+    print(
+        f"soak {seconds:.0f} s at concurrency 32: {total} requests, {total / seconds:.0f}/s, "
+        f"RSS {rss_before / 1024:.0f} -> {rss_after / 1024:.0f} MB"
+    )
     assert problems == []
     assert total > 0
     assert rss_after - rss_before < 64 * 1024, "RSS grew by more than 64 MB under steady load"

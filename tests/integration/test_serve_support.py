@@ -62,8 +62,13 @@ def server(model_dir: Path, tmp: Path, *args: str) -> Iterator[Server]:
     # No drain on the way out unless a test asks for one (--drain-seconds): it would only add seconds.
     env = {**os.environ, "PYTHONPATH": str(ROOT), "ML_CI_SERVE_DRAIN_SECONDS": "0"}
     with log_path.open("wb") as log:
-        process = subprocess.Popen([sys.executable, "-m", "ml_ci.serve", "--model", str(model_dir), "--port", str(port), *args],
-                                   stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "ml_ci.serve", "--model", str(model_dir), "--port", str(port), *args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=ROOT,
+        )
     try:
         wait_ready(f"http://127.0.0.1:{port}", 60, lambda: process.poll() is None)
         yield Server(process, port, log_path)
@@ -77,8 +82,9 @@ def server(model_dir: Path, tmp: Path, *args: str) -> Iterator[Server]:
                 process.wait()
 
 
-def raw_request(port: int, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None,
-                timeout: float = 30) -> tuple[int, dict[str, str], bytes]:
+def raw_request(
+    port: int, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None, timeout: float = 30
+) -> tuple[int, dict[str, str], bytes]:
     """One request on its own connection, bytes as given (for malformed bodies)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:

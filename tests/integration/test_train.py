@@ -23,15 +23,28 @@ from tests.modelrepo import make_model_repo, tiny_model
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-ENV = {**os.environ, "CI": "true", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-       "TOKENIZERS_PARALLELISM": "false"}
+ENV = {
+    **os.environ,
+    "CI": "true",
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+}
 ENV.pop("GITHUB_OUTPUT", None)
 ENV.pop("GITHUB_STEP_SUMMARY", None)
 
 
 def ml_ci(root: Path, *args: str, timeout: float = 900, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ml_ci", *args], cwd=root, env=env or ENV, capture_output=True, text=True,
-                          timeout=timeout, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "ml_ci", *args],
+        cwd=root,
+        env=env or ENV,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 MINILM = {"epochs": 2, "learning_rate": 1.5e-4}
@@ -49,8 +62,13 @@ def validation(root: Path) -> dict[str, float]:
 def tiny_repo(root: Path, model: Path, **train: Any) -> Path:
     """A repository training a copy of one tiny random BERT (so that two repositories start equal)."""
     shutil.copytree(model, root / "models/tiny")
-    make_model_repo(root, overrides={"model": {"base": "models/tiny", "max_length": 32},
-                                     "train": {"learning_rate": 1e-3, "epochs": 3, "eval_steps": 5, **train}})
+    make_model_repo(
+        root,
+        overrides={
+            "model": {"base": "models/tiny", "max_length": 32},
+            "train": {"learning_rate": 1e-3, "epochs": 3, "eval_steps": 5, **train},
+        },
+    )
     return root
 
 
@@ -111,8 +129,14 @@ def test_sigkill_then_resume_ends_where_an_uninterrupted_run_ends(tmp_path: Path
     done = ml_ci(whole, "train")
     assert done.returncode == 0, done.stderr
 
-    proc = subprocess.Popen([sys.executable, "-m", "ml_ci", "train"], cwd=killed, env=ENV, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ml_ci", "train"],
+        cwd=killed,
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     checkpoints = killed / ".ml-ci/work/train/checkpoints"
     try:
         while proc.poll() is None and not list(checkpoints.glob("checkpoint-*/trainer_state.json")):
@@ -133,8 +157,9 @@ def test_sigkill_then_resume_ends_where_an_uninterrupted_run_ends(tmp_path: Path
     assert [p.name for p in (killed / ".ml-ci/artifacts").iterdir()] == ["train"]  # no temporary folder left
 
 
-def test_two_gloo_processes_match_one_with_the_same_global_batch(tmp_path: Path,
-                                                                 single: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+def test_two_gloo_processes_match_one_with_the_same_global_batch(
+    tmp_path: Path, single: tuple[Path, subprocess.CompletedProcess[str]]
+) -> None:
     make_model_repo(tmp_path, overrides={"train": {**MINILM, "distributed": {"nproc_per_node": 2, "nodes": 1}}})
     done = ml_ci(tmp_path, "train")
     assert done.returncode == 0, done.stderr
@@ -152,19 +177,27 @@ def test_two_gloo_processes_match_one_with_the_same_global_batch(tmp_path: Path,
     assert "cache hit" in ml_ci(tmp_path, "train").stdout
 
 
-@pytest.mark.parametrize(("case", "code", "message"), [
-    ("no-weights", 2, "'models/empty' has no weights (expected one of model.safetensors"),
-    ("bad-params", 2, "best.json: train.learning_rat: unknown hyperparameter; did you mean 'learning_rate'?"),
-    ("bad-value", 2, "best.json: train.warmup_ratio: 2 is greater than the maximum of 1"),
-    ("bf16-on-cpu", 2, "bf16 was asked for, but this machine has no CUDA GPU"),
-    ("missing-data", 1, "error: data/validation.csv: no such file"),  # a file that cannot be read: operational
-    ("odd-batch", 2, "train.batch_size: 15 does not split evenly across 2 processes"),
-    ("hub-not-cached", 1, "error: model.base: cannot load 'acme/no-such-model' at revision abc123 from the Hugging Face "
-                          "Hub: the Hub cannot be reached (HF_HUB_OFFLINE is set) and the model is not in the local cache. "
-                          "Either download it once"),
-])
-def test_bad_input_fails_with_its_exit_code_no_traceback_and_nothing_written(tmp_path: Path, case: str, code: int,
-                                                                              message: str) -> None:
+@pytest.mark.parametrize(
+    ("case", "code", "message"),
+    [
+        ("no-weights", 2, "'models/empty' has no weights (expected one of model.safetensors"),
+        ("bad-params", 2, "best.json: train.learning_rat: unknown hyperparameter; did you mean 'learning_rate'?"),
+        ("bad-value", 2, "best.json: train.warmup_ratio: 2 is greater than the maximum of 1"),
+        ("bf16-on-cpu", 2, "bf16 was asked for, but this machine has no CUDA GPU"),
+        ("missing-data", 1, "error: data/validation.csv: no such file"),  # a file that cannot be read: operational
+        ("odd-batch", 2, "train.batch_size: 15 does not split evenly across 2 processes"),
+        (
+            "hub-not-cached",
+            1,
+            "error: model.base: cannot load 'acme/no-such-model' at revision abc123 from the Hugging Face "
+            "Hub: the Hub cannot be reached (HF_HUB_OFFLINE is set) and the model is not in the local cache. "
+            "Either download it once",
+        ),
+    ],
+)
+def test_bad_input_fails_with_its_exit_code_no_traceback_and_nothing_written(
+    tmp_path: Path, case: str, code: int, message: str
+) -> None:
     overrides: dict[str, Any] = {}
     args = ["train"]
     if case == "no-weights":

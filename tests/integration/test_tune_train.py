@@ -21,18 +21,37 @@ def run(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("OPTUNA_STORAGE", "ML_CI_TUNE_FIT")}
     env["GITHUB_OUTPUT"] = str(config.parent / "outputs.txt")
     env["GITHUB_STEP_SUMMARY"] = str(config.parent / "summary.md")
-    return subprocess.run([sys.executable, "-m", "ml_ci", *args, "-c", str(config)], cwd=config.parent, env=env,
-                          capture_output=True, text=True, timeout=900)
+    return subprocess.run(
+        [sys.executable, "-m", "ml_ci", *args, "-c", str(config)],
+        cwd=config.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
 
 def test_tune_then_train_with_the_best_params(tmp_path: Path) -> None:
     tiny_model(tmp_path / "tiny-model")
-    config = make_model_repo(tmp_path, n_train=64, n_val=32, n_test=32, overrides={
-        "model": {"base": "tiny-model", "max_length": 32},
-        "train": {"epochs": 1, "batch_size": 16, "eval_steps": 2},
-        "tune": {"enabled": True, "trials": 3, "pruner": "median", "search_space": {
-            "learning_rate": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True},
-            "batch_size": {"type": "categorical", "choices": [8, 16]}}}})
+    config = make_model_repo(
+        tmp_path,
+        n_train=64,
+        n_val=32,
+        n_test=32,
+        overrides={
+            "model": {"base": "tiny-model", "max_length": 32},
+            "train": {"epochs": 1, "batch_size": 16, "eval_steps": 2},
+            "tune": {
+                "enabled": True,
+                "trials": 3,
+                "pruner": "median",
+                "search_space": {
+                    "learning_rate": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True},
+                    "batch_size": {"type": "categorical", "choices": [8, 16]},
+                },
+            },
+        },
+    )
     tuned = run(config, "tune")
     assert tuned.returncode == 0, tuned.stderr
     out = tmp_path / ".ml-ci" / "artifacts" / "tune"

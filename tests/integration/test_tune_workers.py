@@ -35,8 +35,7 @@ LOG_ENV = "FAKE_FIT_LOG"
 HANG_ENV = "FAKE_FIT_HANG_TRIAL"
 
 
-def fake_fit(config: Any, splits: Any, *, overrides: dict[str, Any], output_dir: Path,
-             report: Any = None) -> dict[str, float]:
+def fake_fit(config: Any, splits: Any, *, overrides: dict[str, Any], output_dir: Path, report: Any = None) -> dict[str, float]:
     """A trainer whose validation accuracy peaks at learning_rate 1e-4 and grows with each evaluation."""
     trial = int(output_dir.name.split("-")[1])  # trial-<n>-<random>, see ml_ci.tune.objective
     if log := os.environ.get(LOG_ENV):
@@ -58,16 +57,28 @@ def fake_fit(config: Any, splits: Any, *, overrides: dict[str, Any], output_dir:
 def tune_repo(root: Path, *, fresh: bool = False, **tune: Any) -> Path:
     """A model repository with tuning on. fresh=True: data never seen before, hence a study name no earlier
     run used (the PostgreSQL database outlives the test run)."""
-    settings = {"enabled": True, "trials": 8, "pruner": "median", "search_space": {
-        "learning_rate": {"type": "float", "low": 1e-5, "high": 1e-3, "log": True},
-        "warmup_ratio": {"type": "float", "low": 0.0, "high": 0.2, "step": 0.1}}}
+    settings = {
+        "enabled": True,
+        "trials": 8,
+        "pruner": "median",
+        "search_space": {
+            "learning_rate": {"type": "float", "low": 1e-5, "high": 1e-3, "log": True},
+            "warmup_ratio": {"type": "float", "low": 0.0, "high": 0.2, "step": 0.1},
+        },
+    }
     seed = uuid.uuid4().int % 10**9 if fresh else 0
     return make_model_repo(root, n_train=40, n_val=20, n_test=20, seed=seed, overrides={"tune": {**settings, **tune}})
 
 
 def ml_ci(config: Path, *args: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ml_ci", "tune", "-c", str(config), *args], env=env, cwd=config.parent,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "ml_ci", "tune", "-c", str(config), *args],
+        env=env,
+        cwd=config.parent,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def base_env(tmp_path: Path, storage: str | None) -> dict[str, str]:
@@ -137,7 +148,6 @@ def test_two_workers_share_one_postgres_study(tmp_path: Path, pg_storage: str) -
     assert f"best-value={study.best_value!r}" in (tmp_path / "out.txt").read_text()
 
 
-
 def wait_for(path: Path, proc: subprocess.Popen[str], seconds: float = 180) -> None:
     deadline = time.monotonic() + seconds
     while not path.exists():
@@ -154,8 +164,14 @@ def test_killed_worker_trial_fails_and_the_rerun_goes_on(tmp_path: Path, pg_stor
     config = tune_repo(tmp_path / "repo", fresh=True, trials=4, pruner="none")
     env = base_env(tmp_path, pg_storage)
     env["ML_CI_TUNE_HEARTBEAT_SECONDS"] = "1"  # stale after 2 s without a heartbeat, instead of minutes
-    proc = subprocess.Popen([sys.executable, "-m", "ml_ci", "tune", "-c", str(config)], cwd=config.parent,
-                            env={**env, HANG_ENV: "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ml_ci", "tune", "-c", str(config)],
+        cwd=config.parent,
+        env={**env, HANG_ENV: "1"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     hung = Path(env[LOG_ENV] + ".hung")
     wait_for(hung, proc)
     assert int(hung.read_text()) == proc.pid
@@ -221,9 +237,14 @@ def test_unreachable_storage_fails_fast_with_a_clear_error(tmp_path: Path) -> No
 
 
 def test_a_single_choice_is_warned_about_and_tuned(tmp_path: Path) -> None:
-    config = tune_repo(tmp_path / "repo", trials=1, search_space={
-        "learning_rate": {"type": "float", "low": 1e-5, "high": 1e-3, "log": True},
-        "batch_size": {"type": "categorical", "choices": [16]}})
+    config = tune_repo(
+        tmp_path / "repo",
+        trials=1,
+        search_space={
+            "learning_rate": {"type": "float", "low": 1e-5, "high": 1e-3, "log": True},
+            "batch_size": {"type": "categorical", "choices": [16]},
+        },
+    )
     result = ml_ci(config, "--format", "text", env=base_env(tmp_path, None))
     assert result.returncode == 0, result.stderr
     where = rf"{re.escape(str(config))}:\d+:\d+: "
@@ -289,9 +310,16 @@ def test_matrix_workers_start_together_on_an_empty_database(tmp_path: Path, fres
     procs = []
     for i in range(workers):
         env = {**base_env(tmp_path, fresh_pg), "ML_CI_TUNE_WORKER": str(i)}
-        procs.append(subprocess.Popen([sys.executable, "-m", "ml_ci", "tune", "-c", str(config), "--workers", "1",
-                                       "--trials", "2"], env=env, cwd=config.parent, stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, text=True))
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "ml_ci", "tune", "-c", str(config), "--workers", "1", "--trials", "2"],
+                env=env,
+                cwd=config.parent,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
     results = [(p.wait(timeout=300), p.communicate()[1]) for p in procs]
     assert [code for code, _ in results] == [0] * workers, "\n".join(err for _, err in results)
     trials = load(fresh_pg, study_name_of(config.parent)).get_trials(deepcopy=False)

@@ -16,10 +16,23 @@ from tests.conftest import EXAMPLE
 
 pytestmark = pytest.mark.integration
 
-HEAVY = ("torch", "transformers", "datasets", "optuna", "docker", "kubernetes", "github3", "onnx", "onnxruntime",
-         "accelerate", "numpy", "scipy", "matplotlib",
-         # not heavy in itself, but 0.15 s of imports: validate checks the schema with ml_ci.config.validator
-         "jsonschema")
+HEAVY = (
+    "torch",
+    "transformers",
+    "datasets",
+    "optuna",
+    "docker",
+    "kubernetes",
+    "github3",
+    "onnx",
+    "onnxruntime",
+    "accelerate",
+    "numpy",
+    "scipy",
+    "matplotlib",
+    # not heavy in itself, but 0.15 s of imports: validate checks the schema with ml_ci.config.validator
+    "jsonschema",
+)
 
 PROBE = """
 import json, sys
@@ -36,12 +49,16 @@ def _modules_after(*args: str) -> tuple[int, set[str]]:
     return report["code"], set(report["modules"])
 
 
-@pytest.mark.parametrize("args", [
-    ("validate", str(EXAMPLE / "ml.yaml")),
-    ("validate", "--format", "json", str(EXAMPLE / "ml.yaml")),
-    ("schema",),
-    ("--help",),
-], ids=lambda a: " ".join(Path(x).name for x in a))
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("validate", str(EXAMPLE / "ml.yaml")),
+        ("validate", "--format", "json", str(EXAMPLE / "ml.yaml")),
+        ("schema",),
+        ("--help",),
+    ],
+    ids=lambda a: " ".join(Path(x).name for x in a),
+)
 def test_light_commands_import_nothing_heavy(args: tuple[str, ...]) -> None:
     code, modules = _modules_after(*args)
     assert code == 0

@@ -7,8 +7,13 @@ from ml_ci.build.plan import GitInfo
 
 
 def test_actions_environment() -> None:
-    env = {"GITHUB_SHA": "c" * 40, "GITHUB_REF_TYPE": "tag", "GITHUB_REF_NAME": "v1.0.0",
-           "GITHUB_SERVER_URL": "https://github.com", "GITHUB_REPOSITORY": "acme/m"}
+    env = {
+        "GITHUB_SHA": "c" * 40,
+        "GITHUB_REF_TYPE": "tag",
+        "GITHUB_REF_NAME": "v1.0.0",
+        "GITHUB_SERVER_URL": "https://github.com",
+        "GITHUB_REPOSITORY": "acme/m",
+    }
     assert from_env(env) == GitInfo(sha="c" * 40, tag="v1.0.0", source="https://github.com/acme/m")
 
 

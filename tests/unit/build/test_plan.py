@@ -12,8 +12,13 @@ from ml_ci.config import load_config
 from ml_ci.config.model import Config
 from tests.modelrepo import make_model_repo
 
-MANIFEST = {"sha256": "f" * 64, "source_sha256": "e" * 64, "labels": ["negative", "positive"], "quantize": "none",
-            "ml_ci_version": "0.1.0"}
+MANIFEST = {
+    "sha256": "f" * 64,
+    "source_sha256": "e" * 64,
+    "labels": ["negative", "positive"],
+    "quantize": "none",
+    "ml_ci_version": "0.1.0",
+}
 
 
 def config(tmp_path: Path, **image: str) -> Config:
@@ -25,8 +30,10 @@ def test_dockerfile_from_the_configured_base_with_stable_layers_first(tmp_path: 
     text = render_dockerfile(config(tmp_path))
     lines = [line.strip() for line in text.splitlines()]
     assert "FROM ml-ci-base:bookworm" in lines
-    order = [next(i for i, line in enumerate(lines) if line.startswith(p)) for p in
-             ("FROM", "COPY requirements.txt", "COPY model/", "COPY app/", "USER 10001:10001", "ENTRYPOINT")]
+    order = [
+        next(i for i, line in enumerate(lines) if line.startswith(p))
+        for p in ("FROM", "COPY requirements.txt", "COPY model/", "COPY app/", "USER 10001:10001", "ENTRYPOINT")
+    ]
     assert order == sorted(order), "runtime, then model, then code: a code-only change reuses the model layer"
     assert "ML_CI_SERVE_MAX_TEXTS=64 \\" in lines
     assert any(line.startswith("HEALTHCHECK") for line in lines)
@@ -47,12 +54,15 @@ def test_repository_defaults_to_the_name(tmp_path: Path) -> None:
     assert repository(config(tmp_path / "b", repository="acme/sentiment")) == "127.0.0.1:5000/acme/sentiment"
 
 
-@pytest.mark.parametrize(("git", "extra", "expected"), [
-    (GitInfo(sha="a" * 40), (), ("a" * 40,)),
-    (GitInfo(sha="a" * 40, tag="v1.2.3"), ("latest",), ("a" * 40, "1.2.3", "latest")),
-    (GitInfo(sha="a" * 40, tag="release-7"), (), ("a" * 40,)),
-    (GitInfo(), (), ("model-ffffffffffff",)),
-])
+@pytest.mark.parametrize(
+    ("git", "extra", "expected"),
+    [
+        (GitInfo(sha="a" * 40), (), ("a" * 40,)),
+        (GitInfo(sha="a" * 40, tag="v1.2.3"), ("latest",), ("a" * 40, "1.2.3", "latest")),
+        (GitInfo(sha="a" * 40, tag="release-7"), (), ("a" * 40,)),
+        (GitInfo(), (), ("model-ffffffffffff",)),
+    ],
+)
 def test_tags(git: GitInfo, extra: tuple[str, ...], expected: tuple[str, ...]) -> None:
     assert tags(git, "f" * 64, extra) == expected
 
@@ -64,8 +74,9 @@ def test_an_invalid_tag_is_refused() -> None:
 
 def test_labels_carry_oci_annotations_and_the_model(tmp_path: Path) -> None:
     git = GitInfo(sha="a" * 40, tag="v2.0.0", source="https://github.com/acme/m")
-    out = labels(config(tmp_path), git, MANIFEST, created="2026-01-01T00:00:00+00:00", data_fingerprint="d" * 16,
-                 metrics={"accuracy": 0.9})
+    out = labels(
+        config(tmp_path), git, MANIFEST, created="2026-01-01T00:00:00+00:00", data_fingerprint="d" * 16, metrics={"accuracy": 0.9}
+    )
     assert out["org.opencontainers.image.source"] == "https://github.com/acme/m"
     assert out["org.opencontainers.image.revision"] == "a" * 40
     assert out["org.opencontainers.image.version"] == "2.0.0"
@@ -81,21 +92,32 @@ def test_labels_without_git(tmp_path: Path) -> None:
     assert not {"org.opencontainers.image.source", "org.opencontainers.image.revision", "io.ml-ci.data.fingerprint"} & set(out)
 
 
-@pytest.mark.parametrize(("lineage", "report", "expected"), [
-    ({"data_fingerprint": "x1"}, {"fingerprint": "y"}, "x1"),
-    ({"data": {"fingerprint": "x2"}}, None, "x2"),
-    ({"data": {"train": {"source": "data/train.csv", "fingerprint": "x3"}}}, {"data_fingerprint": "y"}, "x3"),
-    ({"git": {}}, {"data_fingerprint": "y"}, "y"),
-    (None, {"fingerprint": "y"}, "y"),
-    (None, None, None),
-])
+@pytest.mark.parametrize(
+    ("lineage", "report", "expected"),
+    [
+        ({"data_fingerprint": "x1"}, {"fingerprint": "y"}, "x1"),
+        ({"data": {"fingerprint": "x2"}}, None, "x2"),
+        ({"data": {"train": {"source": "data/train.csv", "fingerprint": "x3"}}}, {"data_fingerprint": "y"}, "x3"),
+        ({"git": {}}, {"data_fingerprint": "y"}, "y"),
+        (None, {"fingerprint": "y"}, "y"),
+        (None, None, None),
+    ],
+)
 def test_data_fingerprint(lineage: object, report: object, expected: str | None) -> None:
     assert data_fingerprint(lineage, report) == expected
 
 
 def test_make_plan_references(tmp_path: Path) -> None:
-    plan = make_plan(config(tmp_path, repository="acme/m"), git=GitInfo(sha="b" * 40), manifest=MANIFEST, pins={},
-                     epoch=0, data_fingerprint=None, metrics={}, extra_tags=("edge",))
+    plan = make_plan(
+        config(tmp_path, repository="acme/m"),
+        git=GitInfo(sha="b" * 40),
+        manifest=MANIFEST,
+        pins={},
+        epoch=0,
+        data_fingerprint=None,
+        metrics={},
+        extra_tags=("edge",),
+    )
     assert plan.references == (f"127.0.0.1:5000/acme/m:{'b' * 40}", "127.0.0.1:5000/acme/m:edge")
 
 
@@ -104,12 +126,20 @@ def test_the_runtimes_dependencies_are_pinned_to_what_is_installed() -> None:
     from ml_ci.build.plan import dependency_pins
 
     installed = {
-        "onnxruntime": ("1.2.3", ["flatbuffers", "numpy>=1.21", "Protobuf>=4", 'sympy; extra == "symbolic"',
-                                  'colorama; sys_platform == "win32"']),
-        "protobuf": ("5.0.0", []), "flatbuffers": ("25.1", ["onnxruntime"]), "numpy": ("2.0.0", []),
-        "prometheus_client": ("0.20.0", ['twisted; extra == "twisted"']), "sympy": ("1.0", []), "colorama": ("0.4", []),
+        "onnxruntime": (
+            "1.2.3",
+            ["flatbuffers", "numpy>=1.21", "Protobuf>=4", 'sympy; extra == "symbolic"', 'colorama; sys_platform == "win32"'],
+        ),
+        "protobuf": ("5.0.0", []),
+        "flatbuffers": ("25.1", ["onnxruntime"]),
+        "numpy": ("2.0.0", []),
+        "prometheus_client": ("0.20.0", ['twisted; extra == "twisted"']),
+        "sympy": ("1.0", []),
+        "colorama": ("0.4", []),
     }
     pins = dependency_pins(("onnxruntime", "prometheus_client"), installed)
     assert pins == {"flatbuffers": "25.1", "numpy": "2.0.0", "protobuf": "5.0.0"}, "no extras, no other platform's"
-    assert requirements({"onnxruntime": "1.2.3"}, {"protobuf": "5.0.0", "flatbuffers": "25.1"}) == \
-        "onnxruntime==1.2.3\nnumpy\nprometheus_client\nflatbuffers==25.1\nprotobuf==5.0.0\n"
+    assert (
+        requirements({"onnxruntime": "1.2.3"}, {"protobuf": "5.0.0", "flatbuffers": "25.1"})
+        == "onnxruntime==1.2.3\nnumpy\nprometheus_client\nflatbuffers==25.1\nprotobuf==5.0.0\n"
+    )

@@ -36,6 +36,8 @@ def test_another_platform_is_refused_with_its_line_before_anything_is_built(tmp_
     with pytest.raises(ConfigError) as e:
         check_platforms(config, "linux/amd64")
     line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if "platforms" in text)
-    assert str(e.value) == (f"{path}:{line}:{e.value.problems[0].col}: image.platforms: linux/arm64 cannot be built by this "
-                            "Docker engine, which builds linux/amd64 images only (ml-ci builds one image, for the engine's "
-                            "own platform); set image.platforms: [linux/amd64] or build on a linux/arm64 machine")
+    assert str(e.value) == (
+        f"{path}:{line}:{e.value.problems[0].col}: image.platforms: linux/arm64 cannot be built by this "
+        "Docker engine, which builds linux/amd64 images only (ml-ci builds one image, for the engine's "
+        "own platform); set image.platforms: [linux/amd64] or build on a linux/arm64 machine"
+    )

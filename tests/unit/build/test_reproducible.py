@@ -35,8 +35,12 @@ def layer(path: Path, entries: list[tuple[str, bytes | None]], mtime: int, *, li
     return path
 
 
-FILES: list[tuple[str, bytes | None]] = [("opt", None), ("opt/venv", None), ("opt/venv/a.py", b"a = 1\n"),
-                                         ("opt/venv/b.py", b"b = 2\n")]
+FILES: list[tuple[str, bytes | None]] = [
+    ("opt", None),
+    ("opt/venv", None),
+    ("opt/venv/a.py", b"a = 1\n"),
+    ("opt/venv/b.py", b"b = 2\n"),
+]
 
 
 def test_a_layer_rebuilt_later_in_another_order_is_the_same_layer(tmp_path: Path) -> None:
@@ -74,11 +78,17 @@ def test_a_hard_link_that_would_come_before_its_file_takes_its_place(tmp_path: P
 
 
 BUILT = {
-    "architecture": "amd64", "os": "linux", "created": "2026-12-04T15:01:02.123456789Z", "docker_version": "20.10.24",
-    "container": "4f1c0ffee", "container_config": {"Hostname": "4f1c0ffee", "Cmd": ["/bin/sh", "-c", "#(nop) LABEL"]},
+    "architecture": "amd64",
+    "os": "linux",
+    "created": "2026-12-04T15:01:02.123456789Z",
+    "docker_version": "20.10.24",
+    "container": "4f1c0ffee",
+    "container_config": {"Hostname": "4f1c0ffee", "Cmd": ["/bin/sh", "-c", "#(nop) LABEL"]},
     "config": {"Hostname": "", "Image": "sha256:" + "1" * 64, "Labels": {"a": "b"}, "User": "10001:10001"},
-    "history": [{"created": "2025-06-01T00:00:00Z", "created_by": "import"},
-                {"created": "2026-12-04T15:01:00.5Z", "created_by": "RUN pip install", "comment": "x"}],
+    "history": [
+        {"created": "2025-06-01T00:00:00Z", "created_by": "import"},
+        {"created": "2026-12-04T15:01:00.5Z", "created_by": "RUN pip install", "comment": "x"},
+    ],
     "rootfs": {"type": "layers", "diff_ids": ["sha256:" + "a" * 64, "sha256:" + "b" * 64]},
 }
 
@@ -94,9 +104,14 @@ def test_the_config_keeps_content_and_loses_the_clock_and_the_machine() -> None:
 
 
 def test_two_builds_at_other_times_on_other_machines_give_the_same_config() -> None:
-    later = {**BUILT, "created": "2026-12-05T09:00:00Z", "container": "beef", "docker_version": "24.0.0",
-             "config": {**BUILT["config"], "Image": "sha256:" + "2" * 64},  # type: ignore[dict-item]
-             "history": [BUILT["history"][0], {**BUILT["history"][1], "created": "2026-12-05T08:59:00Z"}]}  # type: ignore[index]
+    later = {
+        **BUILT,
+        "created": "2026-12-05T09:00:00Z",
+        "container": "beef",
+        "docker_version": "24.0.0",
+        "config": {**BUILT["config"], "Image": "sha256:" + "2" * 64},  # type: ignore[dict-item]
+        "history": [BUILT["history"][0], {**BUILT["history"][1], "created": "2026-12-05T08:59:00Z"}],
+    }  # type: ignore[index]
     ids = ["sha256:" + "a" * 64]
     assert normalize_config(BUILT, EPOCH, ids) == normalize_config(later, EPOCH, ids)
     assert normalize_config(BUILT, EPOCH, ids) != normalize_config(BUILT, EPOCH + 1, ids)
@@ -140,14 +155,18 @@ def test_a_saved_image_keeps_its_base_layers_and_normalizes_the_rest(tmp_path: P
     assert ids[0] == ids[1]
 
 
-@pytest.mark.parametrize(("env", "commit", "fallback", "expected"), [
-    ({"SOURCE_DATE_EPOCH": "1700000000"}, 1_600_000_000, 5, 1_700_000_000),
-    ({}, 1_600_000_000, 5, 1_600_000_000),
-    ({"SOURCE_DATE_EPOCH": ""}, None, 5, 5),
-    ({}, None, None, 0),
-])
-def test_the_epoch_is_source_date_epoch_then_the_commit_never_the_clock(env: dict[str, str], commit: int | None,
-                                                                        fallback: int | None, expected: int) -> None:
+@pytest.mark.parametrize(
+    ("env", "commit", "fallback", "expected"),
+    [
+        ({"SOURCE_DATE_EPOCH": "1700000000"}, 1_600_000_000, 5, 1_700_000_000),
+        ({}, 1_600_000_000, 5, 1_600_000_000),
+        ({"SOURCE_DATE_EPOCH": ""}, None, 5, 5),
+        ({}, None, None, 0),
+    ],
+)
+def test_the_epoch_is_source_date_epoch_then_the_commit_never_the_clock(
+    env: dict[str, str], commit: int | None, fallback: int | None, expected: int
+) -> None:
     assert source_date_epoch(env, commit, fallback) == expected
 
 
@@ -177,8 +196,15 @@ def test_the_created_label_is_the_epoch(tmp_path: Path) -> None:
 
     config = load_config(make_model_repo(tmp_path, overrides={"image": {"registry": "127.0.0.1:5000"}})).config
     manifest = {"sha256": "f" * 64, "labels": ["negative", "positive"]}
-    plan = make_plan(config, git=GitInfo(sha="a" * 40, timestamp=EPOCH), manifest=manifest, pins={}, epoch=EPOCH,
-                     data_fingerprint=None, metrics={})
+    plan = make_plan(
+        config,
+        git=GitInfo(sha="a" * 40, timestamp=EPOCH),
+        manifest=manifest,
+        pins={},
+        epoch=EPOCH,
+        data_fingerprint=None,
+        metrics={},
+    )
     assert plan.labels["org.opencontainers.image.created"] == "2026-01-01T00:00:00Z" and plan.epoch == EPOCH
 
 

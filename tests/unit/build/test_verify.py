@@ -7,15 +7,22 @@ from typing import Any
 
 from ml_ci.build.verify import eval_mismatches, text_hash
 
-GOLDEN: dict[str, Any] = {"labels": ["neg", "pos"], "tolerance": 1e-3, "examples": [
-    {"text": "good", "expected": {"label": "pos", "probabilities": {"neg": 0.1, "pos": 0.9}}},
-    {"text": "bad", "expected": {"label": "neg", "probabilities": {"neg": 0.8, "pos": 0.2}}},
-    {"text": "not evaluated", "expected": {"label": "neg", "probabilities": {"neg": 0.6, "pos": 0.4}}},
-]}
-EVAL = {"labels": ["neg", "pos"], "predictions": [
-    {"index": 0, "text_sha256": text_hash("good"), "label": "pos", "predicted": "pos", "probabilities": [0.1, 0.9]},
-    {"index": 1, "text_sha256": text_hash("bad"), "label": "neg", "predicted": "neg", "probabilities": [0.8, 0.2]},
-]}
+GOLDEN: dict[str, Any] = {
+    "labels": ["neg", "pos"],
+    "tolerance": 1e-3,
+    "examples": [
+        {"text": "good", "expected": {"label": "pos", "probabilities": {"neg": 0.1, "pos": 0.9}}},
+        {"text": "bad", "expected": {"label": "neg", "probabilities": {"neg": 0.8, "pos": 0.2}}},
+        {"text": "not evaluated", "expected": {"label": "neg", "probabilities": {"neg": 0.6, "pos": 0.4}}},
+    ],
+}
+EVAL = {
+    "labels": ["neg", "pos"],
+    "predictions": [
+        {"index": 0, "text_sha256": text_hash("good"), "label": "pos", "predicted": "pos", "probabilities": [0.1, 0.9]},
+        {"index": 1, "text_sha256": text_hash("bad"), "label": "neg", "predicted": "neg", "probabilities": [0.8, 0.2]},
+    ],
+}
 
 
 def answers() -> list[dict[str, Any]]:

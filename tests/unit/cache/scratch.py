@@ -15,13 +15,15 @@ from ml_ci.config.model import Config
 from ml_ci.pipeline.layout import Layout
 from tests.modelrepo import make_model_repo
 
-TUNE = {"enabled": True, "trials": 4, "search_space": {"learning_rate": {"type": "float", "low": 1e-5, "high": 1e-3,
-                                                                        "log": True}}}
+TUNE = {
+    "enabled": True,
+    "trials": 4,
+    "search_space": {"learning_rate": {"type": "float", "low": 1e-5, "high": 1e-3, "log": True}},
+}
 
 
 def scratch(root: Path) -> Path:
-    make_model_repo(root, n_train=20, n_val=10, n_test=10,
-                    overrides={"model": {"base": "models/base"}, "tune": TUNE})
+    make_model_repo(root, n_train=20, n_val=10, n_test=10, overrides={"model": {"base": "models/base"}, "tune": TUNE})
     for folder in (root / "models/base", Layout(root).model_dir):
         folder.mkdir(parents=True)
         (folder / "config.json").write_text('{"id2label": {"0": "negative", "1": "positive"}}')

@@ -128,8 +128,10 @@ def eval_verdict(root: Path, ctx: Ctx) -> None:
 
 
 def eval_latency_only(root: Path, ctx: Ctx) -> None:
-    write_json(Layout(root).eval_record, {"metrics": {"accuracy": 0.9, "latency_p50_ms": 7.5, "latency_p95_ms": 9.1},
-                                          "verdict": "pass", "created": "2026-01-01"})
+    write_json(
+        Layout(root).eval_record,
+        {"metrics": {"accuracy": 0.9, "latency_p50_ms": 7.5, "latency_p95_ms": 9.1}, "verdict": "pass", "created": "2026-01-01"},
+    )
 
 
 def eval_created_only(root: Path, ctx: Ctx) -> None:
@@ -142,15 +144,28 @@ def tune_trials_option(root: Path, ctx: Ctx) -> None:
 
 def the_golden_examples_asked(root: Path, ctx: Ctx) -> None:
     set_yaml(root, "image", {"repository": "acme/tiny"})
-    set_yaml(root, "deploy", {"strategy": "gitops", "gitops": {"repo": "acme/deploy", "path": "apps/tiny"},
-                              "environments": [{"name": "staging", "kind": "local", "port": 18099,
-                                                "smoke_test": {"golden_examples": 50}}]})
+    set_yaml(
+        root,
+        "deploy",
+        {
+            "strategy": "gitops",
+            "gitops": {"repo": "acme/deploy", "path": "apps/tiny"},
+            "environments": [{"name": "staging", "kind": "local", "port": 18099, "smoke_test": {"golden_examples": 50}}],
+        },
+    )
 
 
 def a_deploy_port(root: Path, ctx: Ctx) -> None:
     set_yaml(root, "image", {"repository": "acme/tiny"})
-    set_yaml(root, "deploy", {"strategy": "gitops", "gitops": {"repo": "acme/deploy", "path": "apps/tiny"},
-                              "environments": [{"name": "staging", "kind": "local", "port": 18098}]})
+    set_yaml(
+        root,
+        "deploy",
+        {
+            "strategy": "gitops",
+            "gitops": {"repo": "acme/deploy", "path": "apps/tiny"},
+            "environments": [{"name": "staging", "kind": "local", "port": 18098}],
+        },
+    )
 
 
 def a_reference_split(root: Path, ctx: Ctx) -> None:
@@ -169,49 +184,165 @@ QUANTIZE = yaml_flip("package.quantize", "int8")
 TRAIN_DATA, VALIDATION_DATA, TEST_DATA = (file_flip(f"data/{s}.csv") for s in ("train", "validation", "test"))
 
 MISSES: dict[str, tuple[KeyOf, list[Flip]]] = {
-    "data-check": (check_key, [
-        TRAIN_DATA, VALIDATION_DATA, TEST_DATA, a_reference_split, CHECK, yaml_flip("data.checks.leakage", False),
-        yaml_flip("data.checks.drift.threshold", 0.5), yaml_flip("data.checks.text_length.max", 100), LABELS,
-        TEXT_COLUMN, yaml_flip("data.label_column", "target"), yaml_flip("data.format", "csv"),
-        yaml_flip("data.test", "data/validation.csv"), a_library_version, the_ml_ci_version]),
-    "tune": (tune_key, [
-        TRAIN_DATA, VALIDATION_DATA, yaml_flip("tune.trials", 5), yaml_flip("tune.sampler", "random"),
-        yaml_flip("tune.pruner", "none"), yaml_flip("tune.metric", "f1_macro"), yaml_flip("tune.direction", "minimize"),
-        yaml_flip("tune.timeout_minutes", 5), yaml_flip("tune.workers", 2),
-        yaml_flip("tune.search_space.learning_rate.high", 1e-2), EPOCHS, yaml_flip("train.seed", 1),
-        yaml_flip("train.batch_size", 8), MAX_LENGTH, the_base_model, LABELS, TEXT_COLUMN, tune_trials_option,
-        env_flip("ML_CI_TUNE_WORKER", "1"),
-        env_flip("ML_CI_TUNE_FIT", "tests.fake:fit"), a_library_version, the_ml_ci_version]),
-    "train": (train_key, [
-        TRAIN_DATA, VALIDATION_DATA, EPOCHS, yaml_flip("train.seed", 1), yaml_flip("train.learning_rate", 3e-4),
-        yaml_flip("train.batch_size", 8), yaml_flip("train.class_weights", "balanced"),
-        yaml_flip("train.class_weights", {"positive": 3}), MAX_LENGTH, the_base_model, LABELS, TEXT_COLUMN,
-        yaml_flip("data.label_column", "target"), a_library_version, the_ml_ci_version]),
-    "evaluate": (evaluate_key, [
-        TEST_DATA, QUANTIZE, the_model_weights, the_model_tokenizer, a_model_folder_elsewhere, GATE,
-        yaml_flip("evaluate.metrics", ["accuracy"]), yaml_flip("evaluate.latency_samples", 3),
-        yaml_flip("evaluate.allow_missing_baseline", False), yaml_flip("evaluate.split", "validation"),
-        yaml_flip("evaluate.slices", [{"name": "short", "length": {"min": 0, "max": 20}, "min_rows": 1,
-                                       "gates": [{"metric": "accuracy", "min": 0.5}]}]),
-        yaml_flip("data.slice_columns", ["source"]), LABELS, TEXT_COLUMN, NAME, MAX_LENGTH, train_metrics,
-        env_flip("GITHUB_SHA", "abc123"), env_flip("GITHUB_REF_NAME", "feature"), a_library_version,
-        the_ml_ci_version]),
-    "export": (export_key, [
-        VALIDATION_DATA, TEST_DATA, the_model_weights, the_model_tokenizer, QUANTIZE, yaml_flip("package.opset", 18),
-        yaml_flip("package.min_agreement", 0.9), yaml_flip("package.max_accuracy_drop", 0.05), LABELS, TEXT_COLUMN,
-        NAME, MAX_LENGTH, the_golden_examples_asked, train_lineage, eval_metrics, eval_verdict, a_library_version,
-        the_ml_ci_version, env_flip("SOURCE_DATE_EPOCH", "1700000000")]),
+    "data-check": (
+        check_key,
+        [
+            TRAIN_DATA,
+            VALIDATION_DATA,
+            TEST_DATA,
+            a_reference_split,
+            CHECK,
+            yaml_flip("data.checks.leakage", False),
+            yaml_flip("data.checks.drift.threshold", 0.5),
+            yaml_flip("data.checks.text_length.max", 100),
+            LABELS,
+            TEXT_COLUMN,
+            yaml_flip("data.label_column", "target"),
+            yaml_flip("data.format", "csv"),
+            yaml_flip("data.test", "data/validation.csv"),
+            a_library_version,
+            the_ml_ci_version,
+        ],
+    ),
+    "tune": (
+        tune_key,
+        [
+            TRAIN_DATA,
+            VALIDATION_DATA,
+            yaml_flip("tune.trials", 5),
+            yaml_flip("tune.sampler", "random"),
+            yaml_flip("tune.pruner", "none"),
+            yaml_flip("tune.metric", "f1_macro"),
+            yaml_flip("tune.direction", "minimize"),
+            yaml_flip("tune.timeout_minutes", 5),
+            yaml_flip("tune.workers", 2),
+            yaml_flip("tune.search_space.learning_rate.high", 1e-2),
+            EPOCHS,
+            yaml_flip("train.seed", 1),
+            yaml_flip("train.batch_size", 8),
+            MAX_LENGTH,
+            the_base_model,
+            LABELS,
+            TEXT_COLUMN,
+            tune_trials_option,
+            env_flip("ML_CI_TUNE_WORKER", "1"),
+            env_flip("ML_CI_TUNE_FIT", "tests.fake:fit"),
+            a_library_version,
+            the_ml_ci_version,
+        ],
+    ),
+    "train": (
+        train_key,
+        [
+            TRAIN_DATA,
+            VALIDATION_DATA,
+            EPOCHS,
+            yaml_flip("train.seed", 1),
+            yaml_flip("train.learning_rate", 3e-4),
+            yaml_flip("train.batch_size", 8),
+            yaml_flip("train.class_weights", "balanced"),
+            yaml_flip("train.class_weights", {"positive": 3}),
+            MAX_LENGTH,
+            the_base_model,
+            LABELS,
+            TEXT_COLUMN,
+            yaml_flip("data.label_column", "target"),
+            a_library_version,
+            the_ml_ci_version,
+        ],
+    ),
+    "evaluate": (
+        evaluate_key,
+        [
+            TEST_DATA,
+            QUANTIZE,
+            the_model_weights,
+            the_model_tokenizer,
+            a_model_folder_elsewhere,
+            GATE,
+            yaml_flip("evaluate.metrics", ["accuracy"]),
+            yaml_flip("evaluate.latency_samples", 3),
+            yaml_flip("evaluate.allow_missing_baseline", False),
+            yaml_flip("evaluate.split", "validation"),
+            yaml_flip(
+                "evaluate.slices",
+                [
+                    {
+                        "name": "short",
+                        "length": {"min": 0, "max": 20},
+                        "min_rows": 1,
+                        "gates": [{"metric": "accuracy", "min": 0.5}],
+                    }
+                ],
+            ),
+            yaml_flip("data.slice_columns", ["source"]),
+            LABELS,
+            TEXT_COLUMN,
+            NAME,
+            MAX_LENGTH,
+            train_metrics,
+            env_flip("GITHUB_SHA", "abc123"),
+            env_flip("GITHUB_REF_NAME", "feature"),
+            a_library_version,
+            the_ml_ci_version,
+        ],
+    ),
+    "export": (
+        export_key,
+        [
+            VALIDATION_DATA,
+            TEST_DATA,
+            the_model_weights,
+            the_model_tokenizer,
+            QUANTIZE,
+            yaml_flip("package.opset", 18),
+            yaml_flip("package.min_agreement", 0.9),
+            yaml_flip("package.max_accuracy_drop", 0.05),
+            LABELS,
+            TEXT_COLUMN,
+            NAME,
+            MAX_LENGTH,
+            the_golden_examples_asked,
+            train_lineage,
+            eval_metrics,
+            eval_verdict,
+            a_library_version,
+            the_ml_ci_version,
+            env_flip("SOURCE_DATE_EPOCH", "1700000000"),
+        ],
+    ),
 }
 
 # What each stage does not read: changing it must keep the key (no needless recomputation).
 HITS: dict[str, list[Flip]] = {
     "data-check": [EPOCHS, GATE, QUANTIZE, MAX_LENGTH, train_metrics, the_model_weights, env_flip("GITHUB_SHA", "x")],
     "tune": [TEST_DATA, CHECK, GATE, QUANTIZE, the_model_weights, env_flip("GITHUB_SHA", "x")],
-    "train": [TEST_DATA, a_reference_split, yaml_flip("data.test", "data/validation.csv"), CHECK, GATE, QUANTIZE,
-              yaml_flip("tune.trials", 5), the_model_weights, train_metrics, eval_metrics, env_flip("GITHUB_SHA", "x")],
+    "train": [
+        TEST_DATA,
+        a_reference_split,
+        yaml_flip("data.test", "data/validation.csv"),
+        CHECK,
+        GATE,
+        QUANTIZE,
+        yaml_flip("tune.trials", 5),
+        the_model_weights,
+        train_metrics,
+        eval_metrics,
+        env_flip("GITHUB_SHA", "x"),
+    ],
     "evaluate": [TRAIN_DATA, VALIDATION_DATA, CHECK, EPOCHS, the_base_model, train_lineage, eval_metrics],
-    "export": [TRAIN_DATA, CHECK, EPOCHS, GATE, the_base_model, train_metrics, eval_created_only, eval_latency_only,
-               a_deploy_port, env_flip("GITHUB_SHA", "x")],
+    "export": [
+        TRAIN_DATA,
+        CHECK,
+        EPOCHS,
+        GATE,
+        the_base_model,
+        train_metrics,
+        eval_created_only,
+        eval_latency_only,
+        a_deploy_port,
+        env_flip("GITHUB_SHA", "x"),
+    ],
 }
 
 
@@ -230,8 +361,9 @@ def test_a_changed_input_is_a_miss(stage: str, flip: Flip, tmp_path: Path, monke
 
 
 @pytest.mark.parametrize(("stage", "flip"), _cases(HITS))
-def test_what_a_stage_does_not_read_keeps_its_key(stage: str, flip: Flip, tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_what_a_stage_does_not_read_keeps_its_key(
+    stage: str, flip: Flip, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     key_of = MISSES[stage][0]
     root, ctx = scratch(tmp_path / "repo"), Ctx(monkeypatch)
     before = key_of(root, ctx)
@@ -262,8 +394,14 @@ def test_tune_keys_on_the_storage_but_not_its_password(tmp_path: Path, monkeypat
 def test_evaluate_keys_on_each_baselines_source_and_content(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = scratch(tmp_path / "repo")
     set_yaml(root, "evaluate.gates", [{"metric": "accuracy", "against": "main", "max_drop": 0.01}])
-    record = {"kind": "ml-ci/eval", "format": 1, "name": "tiny-sentiment", "task": "text-classification",
-              "labels": ["negative", "positive"], "metrics": {"accuracy": 0.9}}
+    record = {
+        "kind": "ml-ci/eval",
+        "format": 1,
+        "name": "tiny-sentiment",
+        "task": "text-classification",
+        "labels": ["negative", "positive"],
+        "metrics": {"accuracy": 0.9},
+    }
     base = tmp_path / "main/eval.json"
     write_json(base, record)
 
@@ -282,9 +420,14 @@ def test_evaluate_keys_on_each_baselines_source_and_content(tmp_path: Path, monk
 
 def test_an_unpinned_hub_split_turns_the_cache_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = scratch(tmp_path / "repo")
-    set_yaml(root, "data", {"hub": {"id": "org/reviews", "splits": {"train": "train", "validation": "validation",
-                                                                    "test": "test"}},
-                            "labels": ["negative", "positive"]})
+    set_yaml(
+        root,
+        "data",
+        {
+            "hub": {"id": "org/reviews", "splits": {"train": "train", "validation": "validation", "test": "test"}},
+            "labels": ["negative", "positive"],
+        },
+    )
     assert check.key_of(config(root))[1] == ["test", "train", "validation"]
     assert evaluate_stage.gather_inputs(config(root), evaluate_stage.Options(), {}).unseen == ["test"]
     assert export_stage.key_of(config(root), Layout(root).model_dir, None)[1] == ["test", "validation"]

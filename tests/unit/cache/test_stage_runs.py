@@ -71,16 +71,29 @@ def test_a_cached_failed_data_check_still_exits_3(tmp_path: Path, monkeypatch: p
 
 def test_gate_results_read_back_from_the_record_are_the_judged_ones(tmp_path: Path) -> None:
     root = scratch(tmp_path / "repo")
-    set_yaml(root, "evaluate.gates", [{"metric": "accuracy", "min": 0.99}, {"metric": "f1_macro", "against": "main",
-                                                                           "max_drop": 0.01}])
-    set_yaml(root, "evaluate.slices", [{"name": "short", "length": {"max": 15}, "min_rows": 2,
-                                        "gates": [{"metric": "accuracy", "min": 0.5}]}])
+    set_yaml(
+        root, "evaluate.gates", [{"metric": "accuracy", "min": 0.99}, {"metric": "f1_macro", "against": "main", "max_drop": 0.01}]
+    )
+    set_yaml(
+        root,
+        "evaluate.slices",
+        [{"name": "short", "length": {"max": 15}, "min_rows": 2, "gates": [{"metric": "accuracy", "min": 0.5}]}],
+    )
     y = np.array([i % 2 for i in range(20)], dtype=np.int64)
     probs = np.where(np.arange(20)[:, None] < 6, [[0.3, 0.7]], [[0.8, 0.2]])
     preds = Predictions(tuple(text_hash(f"t{i}") for i in range(20)), y, probs)
-    outcome = assemble(config(root), role="test", fingerprint="sha256:d", texts_lengths=[10 + i for i in range(20)],
-                       columns={}, preds=preds, measured=Measured([1.0, 2.0], 1.5, "sha256:m", "model"), baselines={},
-                       created="2026-01-01T00:00:00+00:00", git={"sha": None, "ref": None, "repository": None})
+    outcome = assemble(
+        config(root),
+        role="test",
+        fingerprint="sha256:d",
+        texts_lengths=[10 + i for i in range(20)],
+        columns={},
+        preds=preds,
+        measured=Measured([1.0, 2.0], 1.5, "sha256:m", "model"),
+        baselines={},
+        created="2026-01-01T00:00:00+00:00",
+        git={"sha": None, "ref": None, "repository": None},
+    )
     write_json_atomic(tmp_path / "eval.json", outcome.record)
     restored = results_of(read_record(tmp_path / "eval.json"))
     assert restored == outcome.results
@@ -90,8 +103,11 @@ def test_gate_results_read_back_from_the_record_are_the_judged_ones(tmp_path: Pa
 def test_export_result_is_read_back_from_the_folder(tmp_path: Path) -> None:
     logits = np.array([[0.1, 0.9], [0.8, 0.2], [0.4, 0.6]], dtype=np.float32)
     parity = compare(logits, logits + 1e-3, [1, 0, 0], min_agreement=0.99, max_accuracy_drop=0.01)
-    for name, data in (("parity.json", {**parity.record(), "quantize": "none", "sha256": "ab"}),
-                       ("model.json", {"sha256": "ab"}), ("golden.json", {"examples": [{}, {}]})):
+    for name, data in (
+        ("parity.json", {**parity.record(), "quantize": "none", "sha256": "ab"}),
+        ("model.json", {"sha256": "ab"}),
+        ("golden.json", {"examples": [{}, {}]}),
+    ):
         (tmp_path / name).write_text(json.dumps(data))
     result = read_result(tmp_path, cache_hit=True)
     assert (result.parity, result.sha256, result.golden, result.cache_hit) == (parity, "ab", 2, True)
@@ -102,8 +118,9 @@ def tune_env(tmp_path: Path) -> dict[str, str]:
     return {tune_run.FIT_HOOK_ENV: "tests.unit.cache.scratch:fake_fit"}
 
 
-def test_a_finished_study_is_restored_without_opening_the_storage(tmp_path: Path, tune_env: dict[str, str],
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_finished_study_is_restored_without_opening_the_storage(
+    tmp_path: Path, tune_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     root = scratch(tmp_path / "repo")
     set_yaml(root, "tune.trials", 2)
     cfg = config(root)
@@ -143,9 +160,18 @@ def test_a_failed_latency_gate_is_measured_again_not_restored(tmp_path: Path) ->
 
     def outcome(gates: list[dict[str, Any]]) -> Any:
         set_yaml(root, "evaluate.gates", gates)
-        return assemble(config(root), role="test", fingerprint="sha256:d", texts_lengths=[10] * 10, columns={},
-                        preds=preds, measured=Measured([500.0, 600.0], 1.5, "sha256:m", "model"), baselines={},
-                        created="2026-01-01T00:00:00+00:00", git={})
+        return assemble(
+            config(root),
+            role="test",
+            fingerprint="sha256:d",
+            texts_lengths=[10] * 10,
+            columns={},
+            preds=preds,
+            measured=Measured([500.0, 600.0], 1.5, "sha256:m", "model"),
+            baselines={},
+            created="2026-01-01T00:00:00+00:00",
+            git={},
+        )
 
     assert reusable(outcome([{"metric": "accuracy", "min": 0.5}, {"metric": "latency_p95_ms", "max": 1000}]))
     # A failure of the inputs (these predictions are all right, so accuracy is 1.0): kept, and restored.

@@ -31,8 +31,9 @@ class Counted:
 
 
 def go(cache: StageCache, stage: Counted, how: Mode, key: str = "k", keep: bool = True) -> tuple[str, Cached]:
-    return through_cache(cache, "s", key, stage.dest, mode=how, compute=stage.compute, restored=stage.restored,
-                         keep=lambda _: keep)
+    return through_cache(
+        cache, "s", key, stage.dest, mode=how, compute=stage.compute, restored=stage.restored, keep=lambda _: keep
+    )
 
 
 def test_a_miss_computes_and_stores_then_a_hit_restores_the_same_bytes(tmp_path: Path) -> None:
@@ -81,8 +82,12 @@ def test_mode_and_unpinned_hub_splits() -> None:
     assert mode(no_cache=False, unseen=[]) is Mode.ON
     assert mode(no_cache=True, unseen=[]) is Mode.REFRESH
     assert mode(no_cache=True, unseen=["test"]) is Mode.OFF
-    fps = {"train": "hub:o/d/default[train]@unpinned", "test": "hub:o/d/default[test]@unpinned#abc",
-           "validation": "hub:o/d/default[validation]@v1", "reference": "sha256:00"}
+    fps = {
+        "train": "hub:o/d/default[train]@unpinned",
+        "test": "hub:o/d/default[test]@unpinned#abc",
+        "validation": "hub:o/d/default[validation]@v1",
+        "reference": "sha256:00",
+    }
     assert unpinned(fps) == ["test", "train"]
 
 
@@ -92,8 +97,12 @@ def test_announce_sets_the_outputs_run_reads_and_says_why(tmp_path: Path) -> Non
     env = {"GITHUB_OUTPUT": str(out)}
     announce(Cached("evaluate", "ab" * 32, Mode.ON, True), env, said.append)
     announce(Cached("export", "cd" * 32, Mode.OFF, False), env, said.append)
-    assert out.read_text().splitlines() == [f"cache-key={'ab' * 32}", "cache-hit=true", f"cache-key={'cd' * 32}",
-                                            "cache-hit=false"]
+    assert out.read_text().splitlines() == [
+        f"cache-key={'ab' * 32}",
+        "cache-hit=true",
+        f"cache-key={'cd' * 32}",
+        "cache-hit=false",
+    ]
     assert said[0] == "evaluate: cache hit (abababababababab): restored the result of the same inputs"
     assert said[1].startswith("export: not cached: a data.hub split without a revision")
 
@@ -103,9 +112,11 @@ def test_run_reports_hits_and_a_failure_restored_from_the_cache(tmp_path: Path) 
     runs = {"evaluate": runner.StageRun(4, 0.2, cache_hit=True), "tune": runner.StageRun(0, 0.1, cache_hit=True)}
     results = runner.execute(stages, lambda s: runs[s.name], is_built=lambda s: True)
     rows = runner.summary(results, Layout(tmp_path), relative_to=tmp_path)
-    assert [r[:3] for r in rows] == [("evaluate", "failed (exit 4, cache hit)", "0.2 s"),
-                                     ("export", "skipped (evaluate failed)", "-"),
-                                     ("tune", "cache hit", "0.1 s")]
+    assert [r[:3] for r in rows] == [
+        ("evaluate", "failed (exit 4, cache hit)", "0.2 s"),
+        ("export", "skipped (evaluate failed)", "-"),
+        ("tune", "cache hit", "0.1 s"),
+    ]
     assert runner.exit_code(results) == 4
 
 
@@ -129,13 +140,16 @@ def _remove_the_manifest(files: Path) -> None:
     (files.parent / "manifest.json").unlink()
 
 
-@pytest.mark.parametrize(("damage", "why"), [
-    (_change_a_file, "files differ from the sha256s in its manifest.json (changed: report.txt)"),
-    (_remove_a_file, "files differ from the sha256s in its manifest.json (missing: report.txt)"),
-    (_add_a_file, "files differ from the sha256s in its manifest.json (not in the manifest: stray.txt)"),
-    (_garble_the_manifest, "its manifest.json cannot be read (JSONDecodeError)"),
-    (_remove_the_manifest, "it has no manifest.json"),
-])
+@pytest.mark.parametrize(
+    ("damage", "why"),
+    [
+        (_change_a_file, "files differ from the sha256s in its manifest.json (changed: report.txt)"),
+        (_remove_a_file, "files differ from the sha256s in its manifest.json (missing: report.txt)"),
+        (_add_a_file, "files differ from the sha256s in its manifest.json (not in the manifest: stray.txt)"),
+        (_garble_the_manifest, "its manifest.json cannot be read (JSONDecodeError)"),
+        (_remove_the_manifest, "it has no manifest.json"),
+    ],
+)
 def test_a_damaged_entry_is_recomputed_and_says_what_did_not_match(tmp_path: Path, damage: object, why: str) -> None:
     said: list[str] = []
     cache, stage = StageCache(tmp_path / "cache", warn=said.append), Counted(tmp_path / "out")
@@ -144,7 +158,9 @@ def test_a_damaged_entry_is_recomputed_and_says_what_did_not_match(tmp_path: Pat
     assert callable(damage)
     damage(entry / "files")
     assert go(cache, stage, Mode.ON, key="0123456789abcdef0123") == (
-        "computed 2", Cached("s", "0123456789abcdef0123", Mode.ON, False))
+        "computed 2",
+        Cached("s", "0123456789abcdef0123", Mode.ON, False),
+    )
     assert said == [f"warning: s: cache entry 0123456789abcdef is damaged: {why}; removed it, computing again ({entry})"]
     assert go(cache, stage, Mode.ON, key="0123456789abcdef0123")[0] == "restored run 2"  # stored afresh, quietly
     assert len(said) == 1

@@ -16,8 +16,7 @@ READS_NO_ML_YAML = {
 def _leaves(command: click.Command, path: str) -> list[tuple[str, click.Command]]:
     if isinstance(command, click.Group):
         ctx = click.Context(command)
-        return [leaf for name in command.list_commands(ctx)
-                for leaf in _leaves(command.get_command(ctx, name), f"{path} {name}")]  # type: ignore[arg-type]
+        return [leaf for name in command.list_commands(ctx) for leaf in _leaves(command.get_command(ctx, name), f"{path} {name}")]  # type: ignore[arg-type]
     return [(path, command)]
 
 

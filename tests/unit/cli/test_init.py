@@ -21,8 +21,10 @@ def test_init_writes_a_file_that_validates(tmp_path: Path) -> None:
     code, out, err = _run("init", str(repo), "--owner", "acme")
     target = repo / "ml.yaml"
     assert (code, err) == (0, "")
-    assert out == (f"wrote {target}; edit the data paths and labels, then run `ml-ci validate {target}`\n"
-                   f"added .ml-ci/ to {repo / '.gitignore'}: artifacts, caches and local state stay out of git\n")
+    assert out == (
+        f"wrote {target}; edit the data paths and labels, then run `ml-ci validate {target}`\n"
+        f"added .ml-ci/ to {repo / '.gitignore'}: artifacts, caches and local state stay out of git\n"
+    )
     loaded = load_config(target)
     assert loaded.config.name == "sentiment-model"  # the folder's name, made a DNS-1123 label
     assert loaded.config.image.repository == "acme/sentiment-model"
@@ -42,8 +44,7 @@ def test_init_takes_a_name(tmp_path: Path) -> None:
 def test_init_refuses_a_name_that_is_not_a_label(tmp_path: Path) -> None:
     code, out, err = _run("init", str(tmp_path), "--name", "Reviews!")
     assert (code, out) == (EXIT_USAGE, "")  # a bad option, not an invalid ml.yaml
-    assert err.endswith("Error: Invalid value for --name: 'Reviews!' must be a DNS-1123 label (lowercase letters, "
-                        "digits, '-')\n")
+    assert err.endswith("Error: Invalid value for --name: 'Reviews!' must be a DNS-1123 label (lowercase letters, digits, '-')\n")
     assert not (tmp_path / "ml.yaml").exists()
 
 

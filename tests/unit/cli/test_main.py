@@ -40,15 +40,18 @@ def test_main_returns_the_exit_code(monkeypatch: pytest.MonkeyPatch, capsys: pyt
     assert "No such command 'no-such-command'" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("argv", [
-    ["no-such-command"],
-    ["validate", "--no-such-option"],
-    ["generate", "--format", "xml"],      # a bad choice
-    ["train", "-c"],                      # an option without its value
-    ["run", "--only"],
-    ["data"],                             # a group without its subcommand
-    ["data", "chek"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["no-such-command"],
+        ["validate", "--no-such-option"],
+        ["generate", "--format", "xml"],  # a bad choice
+        ["train", "-c"],  # an option without its value
+        ["run", "--only"],
+        ["data"],  # a group without its subcommand
+        ["data", "chek"],
+    ],
+)
 def test_usage_errors_have_their_own_exit_code(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     """A script can tell a mistyped command line (64, sysexits' EX_USAGE) from an invalid ml.yaml (2)."""
     assert EXIT_USAGE == 64
@@ -67,8 +70,8 @@ def test_a_usage_error_found_by_a_command_itself_is_a_usage_error(tmp_path: Path
 def test_the_exit_codes_are_documented_alike(repo_root: Path) -> None:
     """README's table, the CLI's help and ml_ci/errors.py name the same codes."""
     readme = (repo_root / "README.md").read_text(encoding="utf-8")
-    table = readme[readme.index("## Exit codes"):]
-    table = table[:table.index("\n## ", 3)]
+    table = readme[readme.index("## Exit codes") :]
+    table = table[: table.index("\n## ", 3)]
     rows = {int(line.split("|")[1]) for line in table.splitlines() if line.startswith("| ") and line[2].isdigit()}
     assert rows == {0, 1, 2, 3, 4, 5, EXIT_USAGE}
     assert f"{EXIT_USAGE} usage error" in (main.cli.help or "")
@@ -89,7 +92,8 @@ def _raise_missing_dependency(name: str) -> None:
 
 @pytest.mark.parametrize("command", ["export", "evaluate", "schema"])
 def test_every_command_silences_progress_bars_before_it_runs_unless_on_a_terminal(
-        command: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    command: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """export's and evaluate's `Loading weights` bars reached CI logs: only train and tune decided. The
     group decides for every command, before the command's own code (here a stand-in that records it)."""
     from ml_ci.progress import QUIET_ENV

@@ -22,5 +22,6 @@ def test_schema_markdown_is_the_committed_reference(repo_root: Path) -> None:
     """docs/ml-yaml.md is generated; regenerate it with `ml-ci schema --markdown > docs/ml-yaml.md`."""
     result = CliRunner().invoke(cli, ["schema", "--markdown"], catch_exceptions=False)
     assert result.exit_code == 0
-    assert result.stdout == (repo_root / "docs" / "ml-yaml.md").read_text(encoding="utf-8"), \
+    assert result.stdout == (repo_root / "docs" / "ml-yaml.md").read_text(encoding="utf-8"), (
         "docs/ml-yaml.md is stale: run `ml-ci schema --markdown > docs/ml-yaml.md`"
+    )

@@ -44,8 +44,10 @@ def test_invalid_file_exits_2_with_every_problem_on_stderr(files: dict[str, Path
     bad = files["bad"]
     assert code == 2
     assert out == ""
-    assert err == (f"{bad}:11:18: train.learning_rate: -1 is less than the minimum 0\n"
-                   f"{bad}:12:3: train.epochz: unknown key; did you mean 'epochs'?\n")
+    assert err == (
+        f"{bad}:11:18: train.learning_rate: -1 is less than the minimum 0\n"
+        f"{bad}:12:3: train.epochz: unknown key; did you mean 'epochs'?\n"
+    )
 
 
 def test_folder_means_its_ml_yaml(files: dict[str, Path]) -> None:
@@ -78,12 +80,27 @@ def test_format_json_is_one_document(files: dict[str, Path]) -> None:
     assert code == 2
     assert err == ""
     report = json.loads(out)
-    assert report == {"valid": False, "problems": [
-        {"file": str(files["bad"]), "line": 11, "column": 18, "path": "train.learning_rate",
-         "message": "-1 is less than the minimum 0", "severity": "error"},
-        {"file": str(files["bad"]), "line": 12, "column": 3, "path": "train.epochz",
-         "message": "unknown key; did you mean 'epochs'?", "severity": "error"},
-    ]}
+    assert report == {
+        "valid": False,
+        "problems": [
+            {
+                "file": str(files["bad"]),
+                "line": 11,
+                "column": 18,
+                "path": "train.learning_rate",
+                "message": "-1 is less than the minimum 0",
+                "severity": "error",
+            },
+            {
+                "file": str(files["bad"]),
+                "line": 12,
+                "column": 3,
+                "path": "train.epochz",
+                "message": "unknown key; did you mean 'epochs'?",
+                "severity": "error",
+            },
+        ],
+    }
 
 
 def test_format_json_of_a_valid_file(files: dict[str, Path]) -> None:
@@ -96,10 +113,12 @@ def test_format_github_prints_annotations(files: dict[str, Path]) -> None:
     bad = str(files["bad"]).replace(":", "%3A").replace(",", "%2C")
     assert code == 2
     assert err == ""
-    assert out == (f"::error file={bad},line=11,col=18,title=ml.yaml train.learning_rate::"
-                   "train.learning_rate: -1 is less than the minimum 0\n"
-                   f"::error file={bad},line=12,col=3,title=ml.yaml train.epochz::"
-                   "train.epochz: unknown key; did you mean 'epochs'?\n")
+    assert out == (
+        f"::error file={bad},line=11,col=18,title=ml.yaml train.learning_rate::"
+        "train.learning_rate: -1 is less than the minimum 0\n"
+        f"::error file={bad},line=12,col=3,title=ml.yaml train.epochz::"
+        "train.epochz: unknown key; did you mean 'epochs'?\n"
+    )
 
 
 def test_format_from_the_environment(files: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -109,12 +128,15 @@ def test_format_from_the_environment(files: dict[str, Path], monkeypatch: pytest
 
 
 def test_warnings_do_not_fail(tmp_path: Path) -> None:
-    (tmp_path / "ml.yaml").write_text(VALID.replace("  hub: {id: stanfordnlp/sst2}\n", "  train: t.csv\n  validation: v.csv\n"),
-                                      encoding="utf-8")
+    (tmp_path / "ml.yaml").write_text(
+        VALID.replace("  hub: {id: stanfordnlp/sst2}\n", "  train: t.csv\n  validation: v.csv\n"), encoding="utf-8"
+    )
     code, out, err = _run("validate", str(tmp_path / "ml.yaml"))
     assert code == 0
-    assert err == (f"{tmp_path / 'ml.yaml'}:5:10: warning: data.train: 't.csv' does not exist (yet)\n"
-                   f"{tmp_path / 'ml.yaml'}:6:15: warning: data.validation: 'v.csv' does not exist (yet)\n")
+    assert err == (
+        f"{tmp_path / 'ml.yaml'}:5:10: warning: data.train: 't.csv' does not exist (yet)\n"
+        f"{tmp_path / 'ml.yaml'}:6:15: warning: data.validation: 'v.csv' does not exist (yet)\n"
+    )
     assert out.endswith("valid (demo, text-classification)\n")
 
 

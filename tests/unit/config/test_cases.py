@@ -50,6 +50,7 @@ def _replace(old: str, new: str) -> Callable[[Path], bytes]:
 
 def _padded(total: int) -> Callable[[Path], bytes]:
     """A valid file padded with comment lines to `total` bytes: refused at the line where it passes 1 MiB."""
+
     def make(root: Path) -> bytes:
         line = b"# padding padding padding padding padding padding padding padding\n"
         body = VALID.encode() + line * (total // len(line) + 1)
@@ -87,11 +88,11 @@ GENERATED: dict[str, Callable[[Path], bytes | None]] = {
     "generated_symlink_escaping_repo": _symlink_escape,
     "generated_byte_order_mark": lambda root: b"\xef\xbb\xbf" + VALID.encode(),
     "generated_not_utf8": lambda root: VALID.replace("demo", "d\xe9mo").encode("latin-1"),
-    "generated_bidi_in_name": _replace("name: demo", "name: \"demo\u202egnp.exe\""),
+    "generated_bidi_in_name": _replace("name: demo", 'name: "demo\u202egnp.exe"'),
     "generated_bidi_in_key": _replace("  labels:", "  lab\u2067els:"),
-    "generated_zero_width_in_label": _replace("labels: [negative, positive]", "labels: [negative, \"posi\u200btive\"]"),
+    "generated_zero_width_in_label": _replace("labels: [negative, positive]", 'labels: [negative, "posi\u200btive"]'),
     "generated_zero_width_in_key": _replace("model:", "mo\u200bdel:"),
-    "generated_nul_byte": _replace("name: demo", "name: \"demo\\0\""),
+    "generated_nul_byte": _replace("name: demo", 'name: "demo\\0"'),
 }
 
 

@@ -23,8 +23,17 @@ def test_example_is_valid_and_uses_every_section() -> None:
 def test_plan_orders_stages_by_dependency() -> None:
     stages = plan(load_config(EXAMPLE).config)
     names = [s.name for s in stages]
-    assert names == ["validate", "data-check", "tune", "train", "evaluate", "export", "build",
-                     "deploy-staging", "promote-production"]
+    assert names == [
+        "validate",
+        "data-check",
+        "tune",
+        "train",
+        "evaluate",
+        "export",
+        "build",
+        "deploy-staging",
+        "promote-production",
+    ]
     seen: set[str] = set()
     for stage in stages:
         assert set(stage.needs) <= seen

@@ -50,27 +50,66 @@ def _patterns(node: Any) -> Iterator[str]:
 
 
 # Values around each pattern's edges: final newlines and other line terminators, empty text, git's ref rules.
-PROBES = ["demo", "demo\n", "demo\r", "\ndemo", "de\nmo", "demo\u2028", "3.11", "3.11\n", "main", "main\n",
-          "--orphan", "a..b", "a/.b", "x.lock", "a/", "HEAD", "a//b", "a.", "acme/demo", "ghcr.io:443", "500m",
-          "1Gi\n", "https://x.io", "https://x.io\n", "GITOPS_TOKEN", "GITOPS_TOKEN\n", "apps/demo", "../x",
-          "data/train.csv", "data/train.csv\n", "/abs", "~/x", "file://x", "", "x\u00e9", "0.1.0", "0.1.0\n"]
+PROBES = [
+    "demo",
+    "demo\n",
+    "demo\r",
+    "\ndemo",
+    "de\nmo",
+    "demo\u2028",
+    "3.11",
+    "3.11\n",
+    "main",
+    "main\n",
+    "--orphan",
+    "a..b",
+    "a/.b",
+    "x.lock",
+    "a/",
+    "HEAD",
+    "a//b",
+    "a.",
+    "acme/demo",
+    "ghcr.io:443",
+    "500m",
+    "1Gi\n",
+    "https://x.io",
+    "https://x.io\n",
+    "GITOPS_TOKEN",
+    "GITOPS_TOKEN\n",
+    "apps/demo",
+    "../x",
+    "data/train.csv",
+    "data/train.csv\n",
+    "/abs",
+    "~/x",
+    "file://x",
+    "",
+    "x\u00e9",
+    "0.1.0",
+    "0.1.0\n",
+]
 
 
 def test_every_schema_pattern_has_its_ecma_262_meaning() -> None:
     """A value that ends in a newline (or holds another line terminator) is judged as editors judge it."""
     patterns = sorted(set(_patterns(schema())))
     assert len(patterns) >= 15
-    disagree = [(p, v) for p in patterns for v in PROBES
-                if (regress.Regex(p).find(v) is None) != bool(_errors(v, {"pattern": p}))]
+    disagree = [
+        (p, v) for p in patterns for v in PROBES if (regress.Regex(p).find(v) is None) != bool(_errors(v, {"pattern": p}))
+    ]
     assert disagree == []
 
 
-@pytest.mark.parametrize(("pattern", "python"), [
-    ("^a$", "^a\\Z"),
-    ("^[$.]+$", "^[$.]+\\Z"),  # inside a class, '$' and '.' are themselves
-    ("^a\\$b\\.$", "^a\\$b\\.\\Z"),  # escaped, too
-    ("^(?!.*x)", "^(?![^\\n\\r\\u2028\\u2029]*x)"),
-])
+@pytest.mark.parametrize(
+    ("pattern", "python"),
+    [
+        ("^a$", "^a\\Z"),
+        ("^[$.]+$", "^[$.]+\\Z"),  # inside a class, '$' and '.' are themselves
+        ("^a\\$b\\.$", "^a\\$b\\.\\Z"),  # escaped, too
+        ("^(?!.*x)", "^(?![^\\n\\r\\u2028\\u2029]*x)"),
+    ],
+)
 def test_ecma_to_python(pattern: str, python: str) -> None:
     assert ecma_to_python(pattern) == python
 
@@ -100,33 +139,40 @@ def test_agrees_with_jsonschema_on_every_example() -> None:
     assert checked >= 60
 
 
-@pytest.mark.parametrize(("instance", "sch", "valid"), [
-    (True, {"type": "integer"}, False),       # a bool is not a number in JSON
-    (True, {"type": "number"}, False),
-    (16.0, {"type": "integer"}, False),       # stricter than jsonschema: the typed Config holds an int
-    (3, {"type": "number"}, True),
-    (True, {"enum": [1]}, False),
-    (1, {"enum": [1.0]}, True),
-    ([1, True], {"uniqueItems": True}, True),
-    ([1, 1.0], {"uniqueItems": True}, False),
-    (0, {"exclusiveMinimum": 0}, False),
-    (0, {"minimum": 0}, True),
-    ("ab", {"pattern": "b"}, True),           # search, not match, as JSON Schema says
-    ("ab\n", {"pattern": "^ab$"}, False),     # ECMA-262's `$` is the end, not "before a final newline"
-    ("a\rb", {"pattern": "^a.b$"}, False),    # ECMA-262's `.` stops at every line terminator
-    ("héllo", {"maxLength": 5}, True),        # characters, not bytes
-    ({"a": 1}, {"propertyNames": {"enum": ["b"]}}, False),
-    ({"a": 1}, {"additionalProperties": {"type": "string"}}, False),
-    (5, {"oneOf": [{"type": "integer"}, {"type": "number"}]}, False),  # both match: oneOf fails
-    (5.5, {"oneOf": [{"type": "integer"}, {"type": "number"}]}, True),
-])
+@pytest.mark.parametrize(
+    ("instance", "sch", "valid"),
+    [
+        (True, {"type": "integer"}, False),  # a bool is not a number in JSON
+        (True, {"type": "number"}, False),
+        (16.0, {"type": "integer"}, False),  # stricter than jsonschema: the typed Config holds an int
+        (3, {"type": "number"}, True),
+        (True, {"enum": [1]}, False),
+        (1, {"enum": [1.0]}, True),
+        ([1, True], {"uniqueItems": True}, True),
+        ([1, 1.0], {"uniqueItems": True}, False),
+        (0, {"exclusiveMinimum": 0}, False),
+        (0, {"minimum": 0}, True),
+        ("ab", {"pattern": "b"}, True),  # search, not match, as JSON Schema says
+        ("ab\n", {"pattern": "^ab$"}, False),  # ECMA-262's `$` is the end, not "before a final newline"
+        ("a\rb", {"pattern": "^a.b$"}, False),  # ECMA-262's `.` stops at every line terminator
+        ("héllo", {"maxLength": 5}, True),  # characters, not bytes
+        ({"a": 1}, {"propertyNames": {"enum": ["b"]}}, False),
+        ({"a": 1}, {"additionalProperties": {"type": "string"}}, False),
+        (5, {"oneOf": [{"type": "integer"}, {"type": "number"}]}, False),  # both match: oneOf fails
+        (5.5, {"oneOf": [{"type": "integer"}, {"type": "number"}]}, True),
+    ],
+)
 def test_keywords(instance: Any, sch: dict[str, Any], valid: bool) -> None:
     assert (not _errors(instance, sch)) == valid
 
 
 def test_errors_carry_path_keyword_and_value() -> None:
-    sch = {"$defs": {"n": {"type": "integer", "minimum": 1}},
-           "properties": {"a": {"items": {"$ref": "#/$defs/n"}}}, "required": ["b"], "additionalProperties": False}
+    sch = {
+        "$defs": {"n": {"type": "integer", "minimum": 1}},
+        "properties": {"a": {"items": {"$ref": "#/$defs/n"}}},
+        "required": ["b"],
+        "additionalProperties": False,
+    }
     errors = _errors({"a": [1, 0], "c": 1}, sch)
     assert [(e.path, e.keyword, e.expected, e.instance) for e in errors] == [
         ((), "required", "b", {"a": [1, 0], "c": 1}),

@@ -30,7 +30,9 @@ def test_passing_repo_writes_report_summary_and_fingerprint(tmp_path: Path) -> N
     assert report["passed"] is True
     outputs = (tmp_path / "out.txt").read_text().splitlines()
     assert [line for line in outputs if not line.startswith("cache-key=")] == [
-        f"fingerprint={report['fingerprint']}", "cache-hit=false"]
+        f"fingerprint={report['fingerprint']}",
+        "cache-hit=false",
+    ]
     assert (tmp_path / "summary.md").read_text() == (folder / "report.md").read_text() + "\n"
     assert report["splits"]["train"]["rows"] == 160
     assert report["splits"]["train"]["labels"] == {"negative": 80, "positive": 80}
@@ -45,9 +47,11 @@ def test_a_failing_check_still_writes_the_report_then_raises(tmp_path: Path) -> 
     with pytest.raises(DataCheckError) as e:
         data_check(config, out=io.StringIO(), env={})
     assert e.value.exit_code == 3
-    assert str(e.value) == ("1 data check failed:\n  labels: data/test.csv: 1 row with a label outside "
-                            "['negative', 'positive'] (or its indices 0-1): data/test.csv:42 ('neutral')\n"
-                            "    to pass: fix the data or change data.labels")
+    assert str(e.value) == (
+        "1 data check failed:\n  labels: data/test.csv: 1 row with a label outside "
+        "['negative', 'positive'] (or its indices 0-1): data/test.csv:42 ('neutral')\n"
+        "    to pass: fix the data or change data.labels"
+    )
     report = json.loads((tmp_path / ".ml-ci/artifacts/data-check/report.json").read_text())
     assert report["passed"] is False
 
@@ -61,8 +65,10 @@ def test_json_format_prints_the_report(tmp_path: Path) -> None:
 
 def sample_report() -> dict[str, object]:
     data = data_config(min_rows=3)
-    tables = {"train": table("train", ["a", "b", "c", "d"], ["negative", "positive", "neutral", "positive"]),
-              "validation": table("validation", ["x", "y"], [0, 1])}
+    tables = {
+        "train": table("train", ["a", "b", "c", "d"], ["negative", "positive", "neutral", "positive"]),
+        "validation": table("validation", ["x", "y"], [0, 1]),
+    }
     from ml_ci.data.checks import run_checks
 
     return build(tables, run_checks(tables, data), data)
@@ -74,14 +80,20 @@ def test_report_markdown_lists_failures_first_and_escapes_pipes() -> None:
     assert lines[0] == "## Data check: ❌ 2 of 18 checks failed"
     assert lines[4] == "| train | `train.csv` | 4 | `sha256:train` |"
     assert lines[9] == "| ❌ | min_rows | validation | 2 | 3 | validation.csv: 2 rows, fewer than min_rows 3 |"
-    assert lines[10] == ("| ❌ | labels | train | 1 | 0 | train.csv: 1 row with a label outside ['negative', 'positive'] "
-                        "(or its indices 0-1): train.csv:4 ('neutral') |")
+    assert lines[10] == (
+        "| ❌ | labels | train | 1 | 0 | train.csv: 1 row with a label outside ['negative', 'positive'] "
+        "(or its indices 0-1): train.csv:4 ('neutral') |"
+    )
     assert "| ✅ | columns | train | 0 | 0 | train.csv: columns 'text', 'label' present |" in lines
 
 
 def test_report_markdown_escapes_pipes_in_cells() -> None:
-    report = {"splits": {}, "checks": [{"check": "labels", "split": "train", "passed": False, "value": 1, "limit": 0,
-                                         "message": "train.csv:2 ('a|b')"}]}
+    report = {
+        "splits": {},
+        "checks": [
+            {"check": "labels", "split": "train", "passed": False, "value": 1, "limit": 0, "message": "train.csv:2 ('a|b')"}
+        ],
+    }
     assert markdown(report).splitlines()[-1] == "| ❌ | labels | train | 1 | 0 | train.csv:2 ('a\\|b') |"
 
 
@@ -128,8 +140,10 @@ def test_cli_exit_codes(tmp_path: Path) -> None:
     (tmp_path / "data/validation.csv").write_text("text,label\na,positive,extra\n", encoding="utf-8")
     bad = runner.invoke(cli, ["data", "check", "-c", str(tmp_path), "--format", "github"])
     assert bad.exit_code == 3
-    assert "error: data/validation.csv:2: 3 fields, but the header has 2 (text, label); quote values that contain commas" \
+    assert (
+        "error: data/validation.csv:2: 3 fields, but the header has 2 (text, label); quote values that contain commas"
         in bad.output
+    )
     assert "Traceback" not in bad.output
     (tmp_path / "data/validation.csv").unlink()
     gone = runner.invoke(cli, ["data", "check", "-c", str(tmp_path)])
@@ -139,8 +153,12 @@ def test_cli_exit_codes(tmp_path: Path) -> None:
 
 def imbalanced_repo(tmp_path: Path, severity: dict[str, str] | None = None) -> Path:
     """Train with 9 positive rows to each negative one: above max_class_imbalance 3."""
-    checks: dict[str, object] = {"min_rows": 5, "min_rows_per_class": 1, "max_class_imbalance": 3.0,
-                                 "drift": {"threshold": 5.0}}  # validation and test stay balanced: their labels drift
+    checks: dict[str, object] = {
+        "min_rows": 5,
+        "min_rows_per_class": 1,
+        "max_class_imbalance": 3.0,
+        "drift": {"threshold": 5.0},
+    }  # validation and test stay balanced: their labels drift
     if severity is not None:
         checks["severity"] = severity
     path = make_model_repo(tmp_path, overrides={"data": {"checks": checks}})
@@ -176,11 +194,15 @@ def test_a_check_whose_severity_is_warn_reports_and_passes(tmp_path: Path) -> No
     balance = next(c for c in report["checks"] if c["check"] == "class_balance")
     assert (balance["passed"], balance["severity"]) == (False, "warn")
     lines = out.getvalue().splitlines()
-    assert ("warn class_balance      train             data/train.csv: most frequent label 'positive' has 72 rows, "
-            "least frequent 'negative' 8: ratio 9.00, above max_class_imbalance 3.0") in lines
+    assert (
+        "warn class_balance      train             data/train.csv: most frequent label 'positive' has 72 rows, "
+        "least frequent 'negative' 8: ratio 9.00, above max_class_imbalance 3.0"
+    ) in lines
     assert f"data check: 27 of 28 checks passed, 1 warning ({report['fingerprint']})" in lines
-    assert ("::warning title=data check class_balance::data/train.csv: most frequent label 'positive' has 72 rows, "
-            "least frequent 'negative' 8: ratio 9.00, above max_class_imbalance 3.0") in lines
+    assert (
+        "::warning title=data check class_balance::data/train.csv: most frequent label 'positive' has 72 rows, "
+        "least frequent 'negative' 8: ratio 9.00, above max_class_imbalance 3.0"
+    ) in lines
     assert not [line for line in lines if line.startswith("::error")]
     summary = (tmp_path / "summary.md").read_text()
     assert summary.startswith("## Data check: ✅ 27 of 28 checks passed, 1 warning\n")
@@ -197,8 +219,10 @@ def test_columns_labels_and_nulls_cannot_be_made_warnings() -> None:
     assert names == [c.name for c in CHECKS if c.can_warn]
     assert {c.name for c in CHECKS if not c.can_warn} == {"columns", "labels", "null_fraction"}
     data = data_config(min_rows=3, severity={"labels": "warn", "min_rows": "warn"})
-    tables = {"train": table("train", ["a", "b", "c", "d"], ["negative", "positive", "neutral", "positive"]),
-              "validation": table("validation", ["x", "y"], [0, 1])}
+    tables = {
+        "train": table("train", ["a", "b", "c", "d"], ["negative", "positive", "neutral", "positive"]),
+        "validation": table("validation", ["x", "y"], [0, 1]),
+    }
     report = build(tables, run(tables, data), data)
     assert report["passed"] is False
     assert failure_message(report).splitlines() == [

@@ -19,11 +19,23 @@ def only(outcomes: list[Outcome]) -> Outcome:
 
 def test_registry_lists_each_check_once_in_run_order() -> None:
     names = [c.name for c in checks.CHECKS]
-    assert names == ["columns", "min_rows", "null_fraction", "empty_texts", "labels", "duplicates", "text_length",
-                     "min_rows_per_class", "class_balance", "leakage", "drift"]
+    assert names == [
+        "columns",
+        "min_rows",
+        "null_fraction",
+        "empty_texts",
+        "labels",
+        "duplicates",
+        "text_length",
+        "min_rows_per_class",
+        "class_balance",
+        "leakage",
+        "drift",
+    ]
 
 
 # --- columns ---
+
 
 def test_columns_missing_names_the_columns_present_and_the_key_to_set() -> None:
     t = table("train", ["a"], ["negative"])
@@ -42,9 +54,11 @@ def test_columns_wrong_types_name_rows_and_types() -> None:
     t = table("train", ["fine", 12, None], ["negative", True, [1]])
     o = only(checks.check_columns({"train": t}, data_config()))
     assert not o.passed
-    assert o.message == ("train.csv: column 'text' must hold text; other values in 1 row: train.csv:3 (int); "
-                         "column 'label' must hold label names or indices; other values in 2 rows: "
-                         "train.csv:3 (bool), train.csv:4 (list)")
+    assert o.message == (
+        "train.csv: column 'text' must hold text; other values in 1 row: train.csv:3 (int); "
+        "column 'label' must hold label names or indices; other values in 2 rows: "
+        "train.csv:3 (bool), train.csv:4 (list)"
+    )
     assert o.rows == ("train.csv:3", "train.csv:3", "train.csv:4")
 
 
@@ -64,6 +78,7 @@ def test_run_checks_leaves_a_split_without_its_columns_out_of_the_later_checks()
 
 # --- min_rows ---
 
+
 def test_min_rows() -> None:
     o = only(checks.check_min_rows({"train": balanced("train", 3)}, data_config(min_rows=5)))
     assert (o.passed, o.value, o.limit) == (False, 3, 5)
@@ -78,12 +93,15 @@ def test_an_empty_split_fails_even_with_min_rows_0() -> None:
 
 # --- null and empty ---
 
+
 def test_null_fraction_counts_a_missing_text_or_label() -> None:
     t = table("train", ["a", None, "c", "d"], ["negative", "positive", None, "positive"])
     o = only(checks.check_null_fraction({"train": t}, data_config(max_null_fraction=0.25)))
     assert (o.passed, o.value) == (False, 0.5)
-    assert o.message == "train.csv: 2 of 4 rows (50.0%) miss the text or the label, above max_null_fraction 0.25; " \
-                        "first: train.csv:3, train.csv:4"
+    assert (
+        o.message == "train.csv: 2 of 4 rows (50.0%) miss the text or the label, above max_null_fraction 0.25; "
+        "first: train.csv:3, train.csv:4"
+    )
 
 
 def test_null_fraction_within_the_limit_passes() -> None:
@@ -99,27 +117,34 @@ def test_null_fraction_treats_nan_as_missing() -> None:
 def test_empty_texts_are_whitespace_only() -> None:
     t = table("train", ["a", " \t", "", "b"], ["negative"] * 4)
     o = only(checks.check_empty_texts({"train": t}, data_config()))
-    assert o.message == "train.csv: 2 of 4 rows (50.0%) have an empty or whitespace-only text, above max_empty_fraction 0.0; " \
-                        "first: train.csv:3, train.csv:4"
+    assert (
+        o.message == "train.csv: 2 of 4 rows (50.0%) have an empty or whitespace-only text, above max_empty_fraction 0.0; "
+        "first: train.csv:3, train.csv:4"
+    )
 
 
 # --- labels ---
+
 
 def test_labels_outside_the_set_are_named_with_their_values() -> None:
     t = table("train", ["a", "b", "c", "d"], ["negative", "neutral", 2, "1"])
     o = only(checks.check_labels({"train": t}, data_config()))
     assert (o.passed, o.value) == (False, 2)
-    assert o.message == "train.csv: 2 rows with a label outside ['negative', 'positive'] (or its indices 0-1): " \
-                        "train.csv:3 ('neutral'), train.csv:4 (2)"
+    assert (
+        o.message == "train.csv: 2 rows with a label outside ['negative', 'positive'] (or its indices 0-1): "
+        "train.csv:3 ('neutral'), train.csv:4 (2)"
+    )
 
 
 def test_labels_written_as_decimals_get_the_hint_that_integers_are_expected() -> None:
     """Issue 22: `3.0` (a float column saved as text) failed every row without saying why."""
     t = table("train", ["a", "b", "c"], ["1.0", "0.0", "1.5"])
     o = only(checks.check_labels({"train": t}, data_config()))
-    assert o.message == ("train.csv: 3 rows with a label outside ['negative', 'positive'] (or its indices 0-1): "
-                         "train.csv:2 ('1.0'), train.csv:3 ('0.0'), train.csv:4 ('1.5'); labels such as '1.0' are read as "
-                         "text: write label indices as integers (1) or as names from data.labels")
+    assert o.message == (
+        "train.csv: 3 rows with a label outside ['negative', 'positive'] (or its indices 0-1): "
+        "train.csv:2 ('1.0'), train.csv:3 ('0.0'), train.csv:4 ('1.5'); labels such as '1.0' are read as "
+        "text: write label indices as integers (1) or as names from data.labels"
+    )
     assert "labels such as" not in only(checks.check_labels({"train": table("train", ["a"], ["1.5"])}, data_config())).message
 
 
@@ -138,13 +163,16 @@ def test_labels_list_at_most_five_rows() -> None:
 
 # --- duplicates ---
 
+
 def test_duplicates_exact_and_normalized() -> None:
     texts = ["Great movie!", "great   MOVIE", "Great movie!", "something else", "ｇｒｅａｔ movie."]
     o = only(checks.check_duplicates({"train": table("train", texts, ["positive"] * 5)}, data_config(max_duplicate_fraction=0.5)))
     assert (o.passed, o.value, o.details) == (False, 0.6, {"normalized": 3, "exact": 1})
-    assert o.message == ("train.csv: 3 of 5 rows (60.0%) repeat an earlier text after normalization (1 exact), "
-                         "above max_duplicate_fraction 0.5; first: train.csv:3 repeats train.csv:2, "
-                         "train.csv:4 repeats train.csv:2, train.csv:6 repeats train.csv:2")
+    assert o.message == (
+        "train.csv: 3 of 5 rows (60.0%) repeat an earlier text after normalization (1 exact), "
+        "above max_duplicate_fraction 0.5; first: train.csv:3 repeats train.csv:2, "
+        "train.csv:4 repeats train.csv:2, train.csv:6 repeats train.csv:2"
+    )
 
 
 def test_duplicates_within_the_limit_pass() -> None:
@@ -160,6 +188,7 @@ def test_duplicate_rows_ignore_missing_and_empty_texts() -> None:
 
 # --- text length ---
 
+
 def test_text_length_bounds() -> None:
     t = table("train", ["ok text", "a", "x" * 30, None], [0] * 4)
     o = only(checks.check_text_length({"train": t}, data_config(text_length=TextLength(min=2, max=20))))
@@ -174,6 +203,7 @@ def test_text_length_pass_reports_the_range() -> None:
 
 # --- per class, balance (training split only) ---
 
+
 def test_min_rows_per_class_names_each_short_label() -> None:
     t = table("train", list("abcdefg"), ["positive"] * 6 + ["negative"])
     o = only(checks.check_min_rows_per_class({"train": t, "test": t}, data_config(min_rows_per_class=2)))
@@ -185,8 +215,10 @@ def test_class_balance_ratio() -> None:
     t = table("train", list("abcdefgh"), ["positive"] * 6 + ["negative"] * 2)
     o = only(checks.check_class_balance({"train": t}, data_config(max_class_imbalance=2.5)))
     assert (o.passed, o.value) == (False, 3.0)
-    assert o.message == "train.csv: most frequent label 'positive' has 6 rows, least frequent 'negative' 2: ratio 3.00, " \
-                        "above max_class_imbalance 2.5"
+    assert (
+        o.message == "train.csv: most frequent label 'positive' has 6 rows, least frequent 'negative' 2: ratio 3.00, "
+        "above max_class_imbalance 2.5"
+    )
 
 
 def test_class_balance_with_an_absent_label() -> None:
@@ -204,14 +236,19 @@ def test_class_balance_pass() -> None:
 
 # --- leakage ---
 
+
 def test_leakage_by_normalized_text_across_each_pair_of_splits() -> None:
-    tables = {"train": table("train", ["The plot was dull.", "great fun"], [0, 1]),
-              "validation": table("validation", ["something new", "the plot  was DULL"], [1, 0]),
-              "test": table("test", ["Great fun!", "something new"], [1, 1])}
+    tables = {
+        "train": table("train", ["The plot was dull.", "great fun"], [0, 1]),
+        "validation": table("validation", ["something new", "the plot  was DULL"], [1, 0]),
+        "test": table("test", ["Great fun!", "something new"], [1, 1]),
+    }
     by_pair = {o.split: o for o in checks.check_leakage(tables, data_config())}
     assert list(by_pair) == ["train+validation", "train+test", "validation+test"]
-    assert by_pair["train+validation"].message == \
-        "validation.csv: 1 text also in train.csv (after normalization): validation.csv:3 = train.csv:2"
+    assert (
+        by_pair["train+validation"].message
+        == "validation.csv: 1 text also in train.csv (after normalization): validation.csv:3 = train.csv:2"
+    )
     assert by_pair["train+test"].message == "test.csv: 1 text also in train.csv (after normalization): test.csv:2 = train.csv:3"
     assert by_pair["validation+test"].rows == ("test.csv:3",)
     assert not any(o.passed for o in by_pair.values())
@@ -229,14 +266,16 @@ def test_leakage_pass_and_disabled() -> None:
 
 # --- drift ---
 
+
 def test_drift_psi_flags_a_shifted_label_distribution() -> None:
     train = table("train", [f"t{i}" for i in range(100)], ["negative"] * 50 + ["positive"] * 50)
     test = table("test", [f"t{i}" for i in range(100)], ["negative"] * 90 + ["positive"] * 10)
     o = only(checks.check_drift({"train": train, "test": test}, data_config()))
     assert not o.passed
     assert o.details["label"] == pytest.approx((0.9 - 0.5) * math.log(0.9 / 0.5) + (0.1 - 0.5) * math.log(0.1 / 0.5))
-    assert o.message == ("test.csv: the label distribution drifted from train.csv: label PSI 0.879, length PSI 0.000 "
-                         "(2 bins), above threshold 0.2")
+    assert o.message == (
+        "test.csv: the label distribution drifted from train.csv: label PSI 0.879, length PSI 0.000 (2 bins), above threshold 0.2"
+    )
 
 
 def test_drift_against_a_separate_reference_covers_train_too() -> None:
@@ -244,8 +283,7 @@ def test_drift_against_a_separate_reference_covers_train_too() -> None:
     tables = {"train": balanced("train", 40), "validation": balanced("validation", 40), "reference": ref}
     outcomes = checks.check_drift(tables, data_config())
     assert [(o.split, o.passed) for o in outcomes] == [("train", True), ("validation", True)]
-    assert outcomes[0].message == ("train.csv: against reference.csv: label PSI 0.000, length PSI 0.000 (2 bins) "
-                                   "(threshold 0.2)")
+    assert outcomes[0].message == ("train.csv: against reference.csv: label PSI 0.000, length PSI 0.000 (2 bins) (threshold 0.2)")
 
 
 def test_drift_length_by_chi2() -> None:
@@ -255,5 +293,7 @@ def test_drift_length_by_chi2() -> None:
     assert not o.passed
     assert o.details["label"] == 1.0
     assert o.details["length"] < 1e-6
-    assert o.message.startswith("test.csv: the length distribution drifted from train.csv: label chi2 p-value 1.000, "
-                                "length chi2 p-value 0.000 (10 bins), below threshold 0.05")
+    assert o.message.startswith(
+        "test.csv: the length distribution drifted from train.csv: label chi2 p-value 1.000, "
+        "length chi2 p-value 0.000 (10 bins), below threshold 0.05"
+    )

@@ -58,16 +58,24 @@ def test_slice_columns_are_kept_as_text(tmp_path: Path) -> None:
     assert load_splits(config)["train"].to_dict() == {"text": ["a", "b"], "label": [0, 1], "source": ["web", None]}
 
 
-@pytest.mark.parametrize(("rows", "expected"), [
-    ("a,neutral\n,positive\nc,positive\n",
-     "data/train.csv: cannot use 2 rows: data/train.csv:2 (label 'neutral' is not one of ['negative', 'positive']); "
-     "data/train.csv:3 (text is missing). Run `ml-ci data check` for the full report"),
-    # Issue 22: labels written `3.0` (a float column saved as text) failed every row without a hint.
-    ("a,1.0\nb,0.0\n",
-     "data/train.csv: cannot use 2 rows: data/train.csv:2 (label '1.0' is not one of ['negative', 'positive']); "
-     "data/train.csv:3 (label '0.0' is not one of ['negative', 'positive']); labels such as '1.0' are read as text: "
-     "write label indices as integers (1) or as names from data.labels. Run `ml-ci data check` for the full report"),
-], ids=["unknown-label-and-missing-text", "float-labels"])
+@pytest.mark.parametrize(
+    ("rows", "expected"),
+    [
+        (
+            "a,neutral\n,positive\nc,positive\n",
+            "data/train.csv: cannot use 2 rows: data/train.csv:2 (label 'neutral' is not one of ['negative', 'positive']); "
+            "data/train.csv:3 (text is missing). Run `ml-ci data check` for the full report",
+        ),
+        # Issue 22: labels written `3.0` (a float column saved as text) failed every row without a hint.
+        (
+            "a,1.0\nb,0.0\n",
+            "data/train.csv: cannot use 2 rows: data/train.csv:2 (label '1.0' is not one of ['negative', 'positive']); "
+            "data/train.csv:3 (label '0.0' is not one of ['negative', 'positive']); labels such as '1.0' are read as text: "
+            "write label indices as integers (1) or as names from data.labels. Run `ml-ci data check` for the full report",
+        ),
+    ],
+    ids=["unknown-label-and-missing-text", "float-labels"],
+)
 def test_rows_that_cannot_be_trained_on_are_named(tmp_path: Path, rows: str, expected: str) -> None:
     config = repo(tmp_path)
     (tmp_path / "data/train.csv").write_text("text,label\n" + rows, encoding="utf-8")
@@ -93,8 +101,10 @@ def test_unknown_extension_needs_data_format(tmp_path: Path) -> None:
     config = repo(tmp_path, train="data/train.txt")
     with pytest.raises(ConfigError) as e:
         load_tables(config)
-    assert str(e.value) == (f"{config.path}: data.train: cannot tell the format of 'data/train.txt' from its extension; "
-                            "set data.format (csv, tsv, json or parquet)")
+    assert str(e.value) == (
+        f"{config.path}: data.train: cannot tell the format of 'data/train.txt' from its extension; "
+        "set data.format (csv, tsv, json or parquet)"
+    )
     assert load_tables(repo(tmp_path, train="data/train.txt", format="csv"))["train"].columns["text"] == ["a"]
 
 
@@ -130,8 +140,10 @@ def test_hub_splits_load_through_the_loader_with_revision(tmp_path: Path) -> Non
     assert splits["validation"].to_dict() == {"text": ["dev text", "more"], "label": [1, 0]}
     assert splits.sources == {"train": "org/reviews[train]", "validation": "org/reviews[dev]"}
     assert splits.fingerprints["train"].startswith("hub:org/reviews/default[train]@abc123#")
-    assert fingerprints(config) == {"train": "hub:org/reviews/default[train]@abc123",
-                                    "validation": "hub:org/reviews/default[dev]@abc123"}
+    assert fingerprints(config) == {
+        "train": "hub:org/reviews/default[train]@abc123",
+        "validation": "hub:org/reviews/default[dev]@abc123",
+    }
     assert fingerprints(hub_config(tmp_path / "unpinned", revision=None))["train"] == "hub:org/reviews/default[train]@unpinned"
     assert fingerprints(config, ["validation"]) == {"validation": "hub:org/reviews/default[dev]@abc123"}
 
@@ -142,8 +154,13 @@ def tsv_repo(tmp_path: Path, n: int = 120, **data: object) -> Config:
     lines = ["sentence\tcategory"] + [f"question {i} about topic {i % 6}\t{i % 6}" for i in range(n)]
     (tmp_path / "data/train.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
     doc = yaml.safe_load(path.read_text())
-    doc["data"] = {"train": "data/train.tsv", "text_column": "sentence", "label_column": "category",
-                   "labels": ["abbr", "desc", "enty", "hum", "loc", "num"], **data}
+    doc["data"] = {
+        "train": "data/train.tsv",
+        "text_column": "sentence",
+        "label_column": "category",
+        "labels": ["abbr", "desc", "enty", "hum", "loc", "num"],
+        **data,
+    }
     path.write_text(yaml.safe_dump(doc))
     return load_config(path).config
 
@@ -196,8 +213,10 @@ def test_data_delimiter_reaches_the_reader(tmp_path: Path) -> None:
     (tmp_path / "data/train.txt").write_text("text|label\nsemi; colon, comma|1\n", encoding="utf-8")
     with pytest.raises(DataCheckError) as e:  # one delimiter for every split: the others say so
         load_tables(config)
-    assert str(e.value) == ("data/validation.csv:1: the header 'text,label' holds a comma but is read as one column, "
-                            "split on '|' characters; set data.delimiter: ','")
+    assert str(e.value) == (
+        "data/validation.csv:1: the header 'text,label' holds a comma but is read as one column, "
+        "split on '|' characters; set data.delimiter: ','"
+    )
     for name in ("validation", "test"):
         path = tmp_path / f"data/{name}.csv"
         path.write_text(path.read_text(encoding="utf-8").replace(",", "|"), encoding="utf-8")

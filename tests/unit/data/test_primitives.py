@@ -14,10 +14,26 @@ from ml_ci.data.table import is_missing, label_index
 LABELS = ("negative", "positive")
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    ("negative", 0), ("positive", 1), (0, 0), (1, 1), ("1", 1), (" 0 ", 0), (1.0, 1),
-    (2, None), ("2", None), (-1, None), ("neutral", None), (True, None), (None, None), (0.5, None), ("", None),
-])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("negative", 0),
+        ("positive", 1),
+        (0, 0),
+        (1, 1),
+        ("1", 1),
+        (" 0 ", 0),
+        (1.0, 1),
+        (2, None),
+        ("2", None),
+        (-1, None),
+        ("neutral", None),
+        (True, None),
+        (None, None),
+        (0.5, None),
+        ("", None),
+    ],
+)
 def test_label_index(value: object, expected: int | None) -> None:
     assert label_index(value, LABELS) == expected
 
@@ -31,14 +47,17 @@ def test_is_missing() -> None:
     assert not is_missing("") and not is_missing(0)
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("Great  movie!", "great movie"),
-    ("  GREAT\tmovie \n", "great movie"),
-    ("ｇｒｅａｔ movie", "great movie"),  # fullwidth letters: NFKC
-    ("Straße", "strasse"),  # casefold, not lower
-    ("don't ... stop", "dont stop"),
-    ("¿Qué?", "qué"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Great  movie!", "great movie"),
+        ("  GREAT\tmovie \n", "great movie"),
+        ("ｇｒｅａｔ movie", "great movie"),  # fullwidth letters: NFKC
+        ("Straße", "strasse"),  # casefold, not lower
+        ("don't ... stop", "dont stop"),
+        ("¿Qué?", "qué"),
+    ],
+)
 def test_normalize(text: str, expected: str) -> None:
     assert normalize(text) == expected
 

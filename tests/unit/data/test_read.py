@@ -115,8 +115,10 @@ def test_a_file_above_the_cap_is_refused_before_reading(tmp_path: Path) -> None:
         f.truncate(2 * 1000**3)  # sparse: takes no disk space
     with pytest.raises(DataCheckError) as e:
         read_table(path, role="train", source="data/huge.csv", fmt="csv")
-    assert str(e.value) == ("data/huge.csv: the file is 1.9 GiB, above ml-ci's cap of 1.0 GiB for a data file; not read. "
-                            "Put large datasets on the hub (data.hub) or sample them")
+    assert str(e.value) == (
+        "data/huge.csv: the file is 1.9 GiB, above ml-ci's cap of 1.0 GiB for a data file; not read. "
+        "Put large datasets on the hub (data.hub) or sample them"
+    )
     assert MAX_FILE_BYTES == 1 << 30
 
 
@@ -134,17 +136,29 @@ def test_unreadable_file_is_operational(tmp_path: Path, monkeypatch: pytest.Monk
     path.write_text("text,label\n")
     path.chmod(0)
     if os.geteuid() == 0:  # root reads any file (CI runs as root): the kernel's refusal is played instead
+
         def refuse(self: Path) -> bytes:
             raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self))
+
         monkeypatch.setattr(Path, "read_bytes", refuse)
     with pytest.raises(OperationalError, match=r"^d\.csv: cannot read: Permission denied$"):
         read_table(path, role="train", source="d.csv", fmt="csv")
 
 
-@pytest.mark.parametrize(("path", "configured", "expected"), [
-    ("a.csv", None, "csv"), ("a.JSONL", None, "json"), ("a.json", None, "json"), ("a.pq", None, "parquet"),
-    ("a.txt", None, None), ("a.txt", "csv", "csv"), ("a.tsv", None, "tsv"), ("a.TAB", None, "tsv"), ("a.tsv", "csv", "csv"),
-])
+@pytest.mark.parametrize(
+    ("path", "configured", "expected"),
+    [
+        ("a.csv", None, "csv"),
+        ("a.JSONL", None, "json"),
+        ("a.json", None, "json"),
+        ("a.pq", None, "parquet"),
+        ("a.txt", None, None),
+        ("a.txt", "csv", "csv"),
+        ("a.tsv", None, "tsv"),
+        ("a.TAB", None, "tsv"),
+        ("a.tsv", "csv", "csv"),
+    ],
+)
 def test_infer_format(path: str, configured: str | None, expected: str | None) -> None:
     assert infer_format(path, configured) == expected  # type: ignore[arg-type]
 
@@ -174,12 +188,16 @@ def test_a_csv_header_holding_a_tab_says_it_is_tab_separated() -> None:
     """Issue 22: a TSV read as CSV said "2 fields, but the header has 1 ... quote values that contain commas"."""
     with pytest.raises(DataCheckError) as e:
         parse_csv("sentence\tlabel\na, b\t1\n", "data/train.txt")
-    assert str(e.value) == ("data/train.txt:1: the header 'sentence\\tlabel' holds a tab but is read as one column, "
-                            'split on commas; set data.delimiter: "\\t" (or name the file .tsv)')
+    assert str(e.value) == (
+        "data/train.txt:1: the header 'sentence\\tlabel' holds a tab but is read as one column, "
+        'split on commas; set data.delimiter: "\\t" (or name the file .tsv)'
+    )
     with pytest.raises(DataCheckError) as e:
         parse_csv("text;label\na;1\n", "data/train.csv")
-    assert str(e.value) == ("data/train.csv:1: the header 'text;label' holds a semicolon but is read as one column, "
-                            "split on commas; set data.delimiter: ';'")
+    assert str(e.value) == (
+        "data/train.csv:1: the header 'text;label' holds a semicolon but is read as one column, "
+        "split on commas; set data.delimiter: ';'"
+    )
 
 
 def test_a_ragged_tsv_row_names_tabs() -> None:
@@ -192,13 +210,21 @@ def test_a_missing_file_names_the_setting_that_points_at_it(tmp_path: Path) -> N
     """Issue 22: `data/valid.csv: no such file` did not say which key of ml.yaml names it."""
     with pytest.raises(OperationalError) as e:
         read_table(tmp_path / "valid.csv", role="validation", source="data/valid.csv", fmt="csv", key="data.validation")
-    assert str(e.value) == ("data/valid.csv: no such file (named by data.validation in ml.yaml: "
-                            "fix the path there or add the file)")
+    assert str(e.value) == (
+        "data/valid.csv: no such file (named by data.validation in ml.yaml: fix the path there or add the file)"
+    )
 
 
-@pytest.mark.parametrize(("fmt", "configured", "expected"), [
-    ("csv", None, ","), ("tsv", None, "\t"), ("csv", "\t", "\t"), ("csv", "\\t", "\t"), ("tsv", ";", ";"),
-])
+@pytest.mark.parametrize(
+    ("fmt", "configured", "expected"),
+    [
+        ("csv", None, ","),
+        ("tsv", None, "\t"),
+        ("csv", "\t", "\t"),
+        ("csv", "\\t", "\t"),
+        ("tsv", ";", ";"),
+    ],
+)
 def test_delimiter_of(fmt: str, configured: str | None, expected: str) -> None:
     """`delimiter: \\t` unquoted in YAML is the two characters backslash and t: read as the tab it means."""
     assert delimiter_of(fmt, configured) == expected

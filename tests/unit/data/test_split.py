@@ -90,18 +90,21 @@ def test_the_fingerprint_changes_with_everything_that_chooses_the_rows() -> None
     spec = SplitFrom(split_from="train", fraction=0.1, seed=0)
     base = derived_fingerprint("sha256:aa", data, spec, "validation")
     assert base.startswith("sha256:")
-    others = [derived_fingerprint("sha256:ab", data, spec, "validation"),
-              derived_fingerprint("sha256:aa", data, spec, "train"),
-              derived_fingerprint("sha256:aa", data, replace(spec, fraction=0.2), "validation"),
-              derived_fingerprint("sha256:aa", data, replace(spec, seed=1), "validation"),
-              derived_fingerprint("sha256:aa", data_config(labels=("positive", "negative")), spec, "validation")]
+    others = [
+        derived_fingerprint("sha256:ab", data, spec, "validation"),
+        derived_fingerprint("sha256:aa", data, spec, "train"),
+        derived_fingerprint("sha256:aa", data, replace(spec, fraction=0.2), "validation"),
+        derived_fingerprint("sha256:aa", data, replace(spec, seed=1), "validation"),
+        derived_fingerprint("sha256:aa", data_config(labels=("positive", "negative")), spec, "validation"),
+    ]
     assert len({base, *others}) == 6
 
 
 def test_no_validation_means_the_schemas_default_hold_out() -> None:
     props = schema()["properties"]["data"]["properties"]["validation"]["properties"]
-    assert default_holdout() == SplitFrom(split_from="train", fraction=props["fraction"]["default"],
-                                          seed=props["seed"]["default"])
+    assert default_holdout() == SplitFrom(
+        split_from="train", fraction=props["fraction"]["default"], seed=props["seed"]["default"]
+    )
     assert holdout(replace(data_config(), validation=None)) == default_holdout()
     assert holdout(data_config()) is None  # a file
     spec = SplitFrom(split_from="train", fraction=0.3, seed=2)

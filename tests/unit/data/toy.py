@@ -13,21 +13,47 @@ LABELS = ("negative", "positive")
 
 def data_config(*, labels: tuple[str, ...] = LABELS, slice_columns: tuple[str, ...] = (), **checks: Any) -> Data:
     """A Data section with the schema's defaults, thresholds overridden by keyword."""
-    values: dict[str, Any] = {"min_rows": 1, "min_rows_per_class": 1, "max_null_fraction": 0.0, "max_empty_fraction": 0.0,
-                              "max_duplicate_fraction": 0.05, "max_class_imbalance": 10.0,
-                              "text_length": TextLength(min=1, max=10000), "leakage": True,
-                              "drift": Drift(method="psi", threshold=0.2), "severity": {}}
+    values: dict[str, Any] = {
+        "min_rows": 1,
+        "min_rows_per_class": 1,
+        "max_null_fraction": 0.0,
+        "max_empty_fraction": 0.0,
+        "max_duplicate_fraction": 0.05,
+        "max_class_imbalance": 10.0,
+        "text_length": TextLength(min=1, max=10000),
+        "leakage": True,
+        "drift": Drift(method="psi", threshold=0.2),
+        "severity": {},
+    }
     values.update(checks)
-    return Data(labels=labels, text_column="text", label_column="label", slice_columns=slice_columns,
-                checks=DataChecks(**values), train="train.csv", validation="validation.csv")
+    return Data(
+        labels=labels,
+        text_column="text",
+        label_column="label",
+        slice_columns=slice_columns,
+        checks=DataChecks(**values),
+        train="train.csv",
+        validation="validation.csv",
+    )
 
 
-def table(role: str, texts: Sequence[object], labels: Sequence[object], *, source: str | None = None,
-          extra: dict[str, list[object]] | None = None) -> Table:
+def table(
+    role: str,
+    texts: Sequence[object],
+    labels: Sequence[object],
+    *,
+    source: str | None = None,
+    extra: dict[str, list[object]] | None = None,
+) -> Table:
     """A CSV-like table: row i is on line i + 2 (after the header)."""
     source = source or f"{role}.csv"
-    return Table(role=role, source=source, columns={"text": list(texts), "label": list(labels), **(extra or {})},
-                 locations=[f"{source}:{i + 2}" for i in range(len(texts))], fingerprint=f"sha256:{role}")
+    return Table(
+        role=role,
+        source=source,
+        columns={"text": list(texts), "label": list(labels), **(extra or {})},
+        locations=[f"{source}:{i + 2}" for i in range(len(texts))],
+        fingerprint=f"sha256:{role}",
+    )
 
 
 def balanced(role: str, n: int, prefix: str = "text") -> Table:

@@ -24,22 +24,32 @@ LABELS = ("negative", "positive")
 
 
 def environments(**overrides: dict[str, Any]) -> list[dict[str, Any]]:
-    envs = [{"name": "staging", "namespace": "ml-staging"},
-            {"name": "production", "replicas": 3, "resources": {"requests": {"cpu": "250m", "memory": "256Mi"},
-                                                                 "limits": {"cpu": "1", "memory": "512Mi"}},
-             "autoscale": {"min_replicas": 2, "max_replicas": 5, "target_cpu_utilization": 60}}]
+    envs = [
+        {"name": "staging", "namespace": "ml-staging"},
+        {
+            "name": "production",
+            "replicas": 3,
+            "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}},
+            "autoscale": {"min_replicas": 2, "max_replicas": 5, "target_cpu_utilization": 60},
+        },
+    ]
     for env in envs:
         env.update(overrides.get(env["name"], {}))
     return envs
 
 
-def config(root: Path, *, deploy: dict[str, Any] | None = None, monitoring: dict[str, Any] | None = None,
-           name: str = "tiny") -> Config:
+def config(
+    root: Path, *, deploy: dict[str, Any] | None = None, monitoring: dict[str, Any] | None = None, name: str = "tiny"
+) -> Config:
     """A scratch model repo whose ml.yaml deploys to staging and production."""
     overrides: dict[str, Any] = {
         "image": {"registry": "127.0.0.1:5000", "repository": "acme/tiny", "base": "ml-ci-base:bookworm"},
-        "deploy": deploy or {"strategy": "gitops", "gitops": {"repo": "gitops.git", "path": "apps/tiny", "create": True},
-                             "environments": environments()},
+        "deploy": deploy
+        or {
+            "strategy": "gitops",
+            "gitops": {"repo": "gitops.git", "path": "apps/tiny", "create": True},
+            "environments": environments(),
+        },
         "monitoring": monitoring or {"enabled": True, "p95_latency_ms": 200, "error_rate": 0.05, "no_traffic_minutes": 30},
     }
     path = make_model_repo(root, name=name, n_train=30, n_val=10, n_test=10, overrides=overrides)
@@ -59,17 +69,25 @@ def golden_record(n: int = 4, flip: bool = False) -> dict[str, Any]:
             p = 1 - p
         probs = {"negative": round(1 - p, 7), "positive": round(p, 7)}
         label = "positive" if p > 0.5 else "negative"
-        examples.append({"text": f"text number {i}", "label": label, "expected": {"label": label, "probabilities": probs},
-                         "pytorch": {"label": label, "probabilities": probs}})
+        examples.append(
+            {
+                "text": f"text number {i}",
+                "label": label,
+                "expected": {"label": label, "probabilities": probs},
+                "pytorch": {"label": label, "probabilities": probs},
+            }
+        )
     return {"labels": list(LABELS), "tolerance": 0.001, "examples": examples}
 
 
 def write_artifacts(root: Path, image: str = IMAGE_A, verdict: str = "pass", golden: dict[str, Any] | None = None) -> None:
     """The files deploy reads from other stages: build/image.json, evaluate/eval.json, export/golden.json."""
     art = root / ".ml-ci" / "artifacts"
-    for sub, data in (("build/image.json", {"image": image, "digest": image.split("@")[1], "tags": []}),
-                      ("evaluate/eval.json", eval_record(verdict)),
-                      ("export/golden.json", golden or golden_record())):
+    for sub, data in (
+        ("build/image.json", {"image": image, "digest": image.split("@")[1], "tags": []}),
+        ("evaluate/eval.json", eval_record(verdict)),
+        ("export/golden.json", golden or golden_record()),
+    ):
         (art / sub).parent.mkdir(parents=True, exist_ok=True)
         (art / sub).write_text(json.dumps(data), encoding="utf-8")
 

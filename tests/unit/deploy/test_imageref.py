@@ -16,13 +16,16 @@ def test_parse_by_digest() -> None:
     assert parse(f"127.0.0.1:5000/a/b@{D}").registry == "127.0.0.1:5000"
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("ghcr.io/acme/sentiment:v1", "has no digest"),
-    (f"ghcr.io/acme/sentiment:v1@{D}", "carries a tag as well as a digest"),
-    ("ghcr.io/acme/sentiment@sha256:abc", "is not a sha256 digest"),
-    (f"acme/sentiment@{D}", "name the registry host first"),
-    (f"ghcr.io/Acme/sentiment@{D}", "is not a valid repository name"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("ghcr.io/acme/sentiment:v1", "has no digest"),
+        (f"ghcr.io/acme/sentiment:v1@{D}", "carries a tag as well as a digest"),
+        ("ghcr.io/acme/sentiment@sha256:abc", "is not a sha256 digest"),
+        (f"acme/sentiment@{D}", "name the registry host first"),
+        (f"ghcr.io/Acme/sentiment@{D}", "is not a valid repository name"),
+    ],
+)
 def test_refused(text: str, message: str) -> None:
     with pytest.raises(DeployError, match=message):
         parse(text)

@@ -54,7 +54,8 @@ class Client:
 
 @pytest.mark.parametrize("drain_seconds", [0.0, 5.0, 30.0])
 def test_the_old_container_gets_its_drain_and_its_last_requests_before_a_kill(
-        drain_seconds: float, monkeypatch: pytest.MonkeyPatch) -> None:
+    drain_seconds: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(local, "wait_ready", lambda *args, **kwargs: None)  # the new one is ready
     old = Container(local.container_name("tiny", "staging"))
     engine = local.LocalEngine(Client(old), "tiny", "staging", drain_seconds=drain_seconds)

@@ -41,9 +41,14 @@ def test_deployment_is_pinned_hardened_and_probed(cfg: Config) -> None:
     assert c["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert c["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert c["startupProbe"]["httpGet"]["path"] == "/healthz"
-    assert c["securityContext"] == {"allowPrivilegeEscalation": False, "privileged": False, "readOnlyRootFilesystem": True,
-                                    "runAsNonRoot": True, "capabilities": {"drop": ["ALL"]},
-                                    "seccompProfile": {"type": "RuntimeDefault"}}
+    assert c["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "privileged": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     assert dep["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
@@ -80,8 +85,14 @@ def test_staging_has_no_hpa_or_pdb_and_production_has_both(cfg: Config) -> None:
     staging = by_kind(manifests.render(cfg, cfg.deploy.environment("staging"), parse(IMAGE_A)))
     production = by_kind(manifests.render(cfg, cfg.deploy.environment("production"), parse(IMAGE_A)))
     assert set(staging) == {"Deployment", "Service", "ServiceMonitor", "PrometheusRule"}
-    assert set(production) == {"Deployment", "Service", "ServiceMonitor", "PrometheusRule", "HorizontalPodAutoscaler",
-                               "PodDisruptionBudget"}
+    assert set(production) == {
+        "Deployment",
+        "Service",
+        "ServiceMonitor",
+        "PrometheusRule",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+    }
     hpa = production["HorizontalPodAutoscaler"]
     assert hpa["apiVersion"] == "autoscaling/v2"
     assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (2, 5)
@@ -90,8 +101,10 @@ def test_staging_has_no_hpa_or_pdb_and_production_has_both(cfg: Config) -> None:
     assert "replicas" not in production["Deployment"]["spec"]
     resources = production["Deployment"]["spec"]["template"]["spec"]["containers"][0]["resources"]
     assert resources == {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}}
-    assert production["PodDisruptionBudget"]["spec"]["selector"]["matchLabels"] == \
-        production["Deployment"]["spec"]["selector"]["matchLabels"]
+    assert (
+        production["PodDisruptionBudget"]["spec"]["selector"]["matchLabels"]
+        == production["Deployment"]["spec"]["selector"]["matchLabels"]
+    )
 
 
 def test_pdb_follows_replicas_without_autoscale(tmp_path: Path) -> None:

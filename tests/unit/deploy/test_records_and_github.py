@@ -83,8 +83,16 @@ def test_promotion_records_a_github_deployment(monkeypatch: pytest.MonkeyPatch) 
     github.finish_deployment(deployment, "success", "promoted", "http://127.0.0.1:18082")
     assert deployment is repo.deployment
     assert logins == [{"token": "t0ken"}]
-    assert repo.calls == [{"ref": "abc123", "environment": "production", "auto_merge": False, "required_contexts": [],
-                           "payload": f'{{"image": "{IMAGE_A}"}}', "description": "promote"}]
+    assert repo.calls == [
+        {
+            "ref": "abc123",
+            "environment": "production",
+            "auto_merge": False,
+            "required_contexts": [],
+            "payload": f'{{"image": "{IMAGE_A}"}}',
+            "description": "promote",
+        }
+    ]
     assert repo.deployment.statuses == [("in_progress", None, "promote"), ("success", "http://127.0.0.1:18082", "promoted")]
 
 
@@ -124,17 +132,25 @@ def test_review_pull_request_is_opened_once(monkeypatch: pytest.MonkeyPatch) -> 
     repo = FakePullRepo([])
     monkeypatch.setattr(github3, "login", lambda **kw: type("G", (), {"repository": lambda self, o, n: repo})())
     env = {"GITOPS_TOKEN": "t"}
-    url = github.open_pull_request(env, "GITOPS_TOKEN", "acme/deploy", base="main", head="ml-ci/production/abc",
-                                   title="Deploy", body="b")
+    url = github.open_pull_request(
+        env, "GITOPS_TOKEN", "acme/deploy", base="main", head="ml-ci/production/abc", title="Deploy", body="b"
+    )
     assert url == "https://github.com/acme/deploy/pull/2"
     assert repo.created == [{"title": "Deploy", "base": "main", "head": "ml-ci/production/abc", "body": "b"}]
     repo.open_prs = [FakePull("https://github.com/acme/deploy/pull/1")]
-    assert github.open_pull_request(env, "GITOPS_TOKEN", "acme/deploy", base="main", head="ml-ci/production/abc",
-                                    title="Deploy", body="b") == "https://github.com/acme/deploy/pull/1"
+    assert (
+        github.open_pull_request(
+            env, "GITOPS_TOKEN", "acme/deploy", base="main", head="ml-ci/production/abc", title="Deploy", body="b"
+        )
+        == "https://github.com/acme/deploy/pull/1"
+    )
     assert repo.queries[-1] == {"state": "open", "head": "acme:ml-ci/production/abc", "base": "main"}
     assert len(repo.created) == 1
-    with pytest.raises(DeployError, match=r"this environment needs approval, which opens a pull request on acme/deploy: "
-                                          r"set GITOPS_TOKEN"):
+    with pytest.raises(
+        DeployError,
+        match=r"this environment needs approval, which opens a pull request on acme/deploy: "
+        r"set GITOPS_TOKEN",
+    ):
         github.open_pull_request({}, "GITOPS_TOKEN", "acme/deploy", base="main", head="h", title="t", body="b")
 
 

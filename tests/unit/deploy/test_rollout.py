@@ -9,19 +9,38 @@ from ml_ci.deploy.rollout import assess, unready_pods
 IMG = "r.example.com/a/b@sha256:" + "c" * 64
 
 
-def dep(*, generation: int = 2, observed: int = 2, replicas: int = 2, updated: int = 2, available: int = 2,
-        total: int = 2, conditions: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    return {"metadata": {"generation": generation},
-            "spec": {"replicas": replicas, "progressDeadlineSeconds": 120},
-            "status": {"observedGeneration": observed, "updatedReplicas": updated, "availableReplicas": available,
-                       "replicas": total, "conditions": conditions or []}}
+def dep(
+    *,
+    generation: int = 2,
+    observed: int = 2,
+    replicas: int = 2,
+    updated: int = 2,
+    available: int = 2,
+    total: int = 2,
+    conditions: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    return {
+        "metadata": {"generation": generation},
+        "spec": {"replicas": replicas, "progressDeadlineSeconds": 120},
+        "status": {
+            "observedGeneration": observed,
+            "updatedReplicas": updated,
+            "availableReplicas": available,
+            "replicas": total,
+            "conditions": conditions or [],
+        },
+    }
 
 
 def pod(name: str, *, ready: bool = True, waiting: str | None = None) -> dict[str, Any]:
     state = {"waiting": {"reason": waiting, "message": "back-off pulling image"}} if waiting else {"running": {}}
-    return {"metadata": {"name": name},
-            "status": {"conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
-                       "containerStatuses": [{"image": IMG, "state": state}]}}
+    return {
+        "metadata": {"name": name},
+        "status": {
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+            "containerStatuses": [{"image": IMG, "state": state}],
+        },
+    }
 
 
 def test_complete() -> None:
@@ -37,12 +56,20 @@ def test_waits_for_the_controller_then_for_replicas() -> None:
 
 
 def test_deadline_exceeded_fails() -> None:
-    cond = [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
-             "message": 'ReplicaSet "b-1" has timed out progressing.'}]
+    cond = [
+        {
+            "type": "Progressing",
+            "status": "False",
+            "reason": "ProgressDeadlineExceeded",
+            "message": 'ReplicaSet "b-1" has timed out progressing.',
+        }
+    ]
     state = assess(dep(updated=1, conditions=cond), [], IMG)
     assert state.phase == "failed"
-    assert state.message == ('deadline exceeded: the rollout made no progress within progressDeadlineSeconds=120 '
-                             '(ReplicaSet "b-1" has timed out progressing.)')
+    assert state.message == (
+        "deadline exceeded: the rollout made no progress within progressDeadlineSeconds=120 "
+        '(ReplicaSet "b-1" has timed out progressing.)'
+    )
 
 
 def test_image_pull_backoff_fails_at_once() -> None:

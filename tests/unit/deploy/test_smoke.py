@@ -6,25 +6,30 @@ from ml_ci.deploy.records import Golden, golden_examples
 from ml_ci.deploy.smoke import Prediction, compare, parse_predictions
 from tests.unit.deploy.helpers import golden_record
 
-G = [Golden("good film", "positive", {"negative": 0.1, "positive": 0.9}),
-     Golden("bad film", "negative", {"negative": 0.8, "positive": 0.2})]
+G = [
+    Golden("good film", "positive", {"negative": 0.1, "positive": 0.9}),
+    Golden("bad film", "negative", {"negative": 0.8, "positive": 0.2}),
+]
 
 
 def test_match_within_tolerance() -> None:
-    got = [Prediction("positive", {"negative": 0.1004, "positive": 0.8996}),
-           Prediction("negative", {"negative": 0.8, "positive": 0.2})]
+    got = [
+        Prediction("positive", {"negative": 0.1004, "positive": 0.8996}),
+        Prediction("negative", {"negative": 0.8, "positive": 0.2}),
+    ]
     report = compare(G, got, 0.001)
     assert report.passed
     assert report.summary() == "smoke test passed: /readyz ready, 2 golden examples match"
 
 
 def test_label_and_probability_mismatches_are_named() -> None:
-    got = [Prediction("negative", {"negative": 0.6, "positive": 0.4}),
-           Prediction("negative", {"negative": 0.7, "positive": 0.3})]
+    got = [Prediction("negative", {"negative": 0.6, "positive": 0.4}), Prediction("negative", {"negative": 0.7, "positive": 0.3})]
     report = compare(G, got, 0.001)
     assert not report.passed
-    assert report.problems == ("example 0 ('good film'): label 'negative', recorded 'positive'",
-                               "example 1 ('bad film'): p(negative)=0.7000, recorded 0.8000 (tolerance 0.001)")
+    assert report.problems == (
+        "example 0 ('good film'): label 'negative', recorded 'positive'",
+        "example 1 ('bad film'): p(negative)=0.7000, recorded 0.8000 (tolerance 0.001)",
+    )
 
 
 def test_near_tie_compares_probabilities_only() -> None:

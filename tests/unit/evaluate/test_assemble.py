@@ -27,21 +27,39 @@ def preds(wrong_first: int, n: int = 100) -> Predictions:
 
 
 def run(config: Config, p: Predictions, baselines: dict[str, Baseline | None] | None = None) -> Outcome:
-    return assemble(config, role="test", fingerprint="sha256:data", texts_lengths=[10 + i for i in range(len(p.hashes))],
-                    columns={}, preds=p, measured=MEASURED, baselines=baselines or {},
-                    created="2026-01-01T00:00:00+00:00", git={"sha": "abc123", "ref": "main", "repository": None})
+    return assemble(
+        config,
+        role="test",
+        fingerprint="sha256:data",
+        texts_lengths=[10 + i for i in range(len(p.hashes))],
+        columns={},
+        preds=p,
+        measured=MEASURED,
+        baselines=baselines or {},
+        created="2026-01-01T00:00:00+00:00",
+        git={"sha": "abc123", "ref": "main", "repository": None},
+    )
 
 
 def test_record_carries_metrics_gates_slices_and_predictions(make_config: MakeConfig) -> None:
-    config = make_config(evaluate={"gates": [{"metric": "accuracy", "min": 0.8}, {"metric": "latency_p95_ms", "max": 100}],
-                                   "slices": [{"name": "short", "length": {"max": 15}, "min_rows": 3,
-                                               "gates": [{"metric": "accuracy", "min": 0.5}]},
-                                              {"name": "tiny", "length": {"max": 12}, "min_rows": 3,
-                                               "gates": [{"metric": "accuracy", "min": 0.5}]}]})
+    config = make_config(
+        evaluate={
+            "gates": [{"metric": "accuracy", "min": 0.8}, {"metric": "latency_p95_ms", "max": 100}],
+            "slices": [
+                {"name": "short", "length": {"max": 15}, "min_rows": 3, "gates": [{"metric": "accuracy", "min": 0.5}]},
+                {"name": "tiny", "length": {"max": 12}, "min_rows": 3, "gates": [{"metric": "accuracy", "min": 0.5}]},
+            ],
+        }
+    )
     out = run(config, preds(wrong_first=4))
     r = out.record
-    assert (r["kind"], r["name"], r["labels"], r["split"], r["examples"]) == (KIND, "tiny-sentiment",
-                                                                               ["negative", "positive"], "test", 100)
+    assert (r["kind"], r["name"], r["labels"], r["split"], r["examples"]) == (
+        KIND,
+        "tiny-sentiment",
+        ["negative", "positive"],
+        "test",
+        100,
+    )
     assert r["metrics"]["accuracy"] == pytest.approx(0.96)
     assert r["metrics"]["latency_p50_ms"] == pytest.approx(8.0)
     assert r["metrics"]["size_mb"] == 4.5
@@ -51,13 +69,17 @@ def test_record_carries_metrics_gates_slices_and_predictions(make_config: MakeCo
     assert (tiny["rows"], tiny["gated"], tiny["gates"]) == (2, False, [])  # reported, not gated
     assert [f.name for f in out.failures] == ["[short] accuracy >= 0.5"]
     assert out.verdict == r["verdict"] == "fail"
-    assert r["predictions"][0] == {"index": 0, "text_sha256": text_hash("text 0"), "label": "negative",
-                                   "predicted": "positive", "probabilities": [0.1, 0.9]}
+    assert r["predictions"][0] == {
+        "index": 0,
+        "text_sha256": text_hash("text 0"),
+        "label": "negative",
+        "predicted": "positive",
+        "probabilities": [0.1, 0.9],
+    }
 
 
 def test_relative_gate_pairs_with_the_baseline_predictions(make_config: MakeConfig) -> None:
-    config = make_config(evaluate={"gates": [{"metric": "accuracy", "against": "main", "max_drop": 0.01,
-                                              "significance": 0.05}]})
+    config = make_config(evaluate={"gates": [{"metric": "accuracy", "against": "main", "max_drop": 0.01, "significance": 0.05}]})
     base_record: dict[str, Any] = run(config, preds(wrong_first=2)).record
     base = Baseline("main", "main/eval.json", base_record)
     regression = run(config, preds(wrong_first=20), {"main": base})
@@ -75,8 +97,9 @@ def test_the_record_round_trips_through_json_without_nan(make_config: MakeConfig
     p = preds(0, n=4)
     one_class = Predictions(p.hashes, np.zeros(4, dtype=np.int64), p.probs)
     out = run(config, one_class)
-    assert out.failures[0].message == ("roc_auc >= 0.5 failed: roc_auc has no value: ROC AUC needs both classes "
-                                       "among the true labels")
+    assert out.failures[0].message == (
+        "roc_auc >= 0.5 failed: roc_auc has no value: ROC AUC needs both classes among the true labels"
+    )
     out.record["metrics"]["ece"] = float("nan")
     out_dir = tmp_path / "out"
     write_json_atomic(out_dir / "eval.json", out.record)

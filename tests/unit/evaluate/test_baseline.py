@@ -11,15 +11,29 @@ from ml_ci.evaluate.baseline import BaselineSources, check_compatible, pair, pro
 from ml_ci.evaluate.record import KIND, Predictions
 from tests.unit.evaluate.conftest import MakeConfig
 
-GITOPS = {"strategy": "gitops", "gitops": {"repo": "acme/deploy", "path": "apps/tiny"},
-          "environments": [{"name": "production", "kind": "local", "port": 18082}]}
-RELATIVE = {"gates": [{"metric": "accuracy", "against": "production", "max_drop": 0.01},
-                      {"metric": "f1_macro", "against": "main", "max_drop": 0.01}]}
+GITOPS = {
+    "strategy": "gitops",
+    "gitops": {"repo": "acme/deploy", "path": "apps/tiny"},
+    "environments": [{"name": "production", "kind": "local", "port": 18082}],
+}
+RELATIVE = {
+    "gates": [
+        {"metric": "accuracy", "against": "production", "max_drop": 0.01},
+        {"metric": "f1_macro", "against": "main", "max_drop": 0.01},
+    ]
+}
 
 
 def record(**changes: object) -> dict[str, object]:
-    return {"kind": KIND, "format": 1, "name": "tiny-sentiment", "task": "text-classification",
-            "labels": ["negative", "positive"], "metrics": {"accuracy": 0.9}, **changes}
+    return {
+        "kind": KIND,
+        "format": 1,
+        "name": "tiny-sentiment",
+        "task": "text-classification",
+        "labels": ["negative", "positive"],
+        "metrics": {"accuracy": 0.9},
+        **changes,
+    }
 
 
 def write(path: Path, data: object) -> Path:
@@ -33,16 +47,19 @@ def test_a_record_of_another_model_or_label_set_is_refused(make_config: MakeConf
     check_compatible(record(), config, "b.json")
     with pytest.raises(OperationalError) as e:
         check_compatible(record(name="spam-filter"), config, "b.json")
-    assert str(e.value) == ("baseline b.json is the evaluation of 'spam-filter' (text-classification), not of "
-                            "'tiny-sentiment' (text-classification): point the baseline at this model's eval.json")
+    assert str(e.value) == (
+        "baseline b.json is the evaluation of 'spam-filter' (text-classification), not of "
+        "'tiny-sentiment' (text-classification): point the baseline at this model's eval.json"
+    )
     with pytest.raises(OperationalError) as e:
         check_compatible(record(labels=["neg", "pos", "neutral"]), config, "b.json")
-    assert str(e.value) == ("baseline b.json has labels ['neg', 'pos', 'neutral'], but ml.yaml data.labels is "
-                            "['negative', 'positive']: a model with another label set is not a baseline")
+    assert str(e.value) == (
+        "baseline b.json has labels ['neg', 'pos', 'neutral'], but ml.yaml data.labels is "
+        "['negative', 'positive']: a model with another label set is not a baseline"
+    )
 
 
-def test_production_comes_from_the_gitops_checkout_and_main_from_its_own_file(make_config: MakeConfig,
-                                                                              tmp_path: Path) -> None:
+def test_production_comes_from_the_gitops_checkout_and_main_from_its_own_file(make_config: MakeConfig, tmp_path: Path) -> None:
     config = make_config(deploy=GITOPS, evaluate=RELATIVE, image={"repository": "acme/tiny"})
     gitops = tmp_path / "gitops"
     prod = write(production_path(config, gitops), record(metrics={"accuracy": 0.91}))
@@ -54,8 +71,7 @@ def test_production_comes_from_the_gitops_checkout_and_main_from_its_own_file(ma
     assert found["main"] is not None and found["main"].source == str(main_dir / "eval.json")
 
 
-def test_nothing_deployed_yet_is_no_baseline_but_a_wrong_path_is_an_error(make_config: MakeConfig,
-                                                                          tmp_path: Path) -> None:
+def test_nothing_deployed_yet_is_no_baseline_but_a_wrong_path_is_an_error(make_config: MakeConfig, tmp_path: Path) -> None:
     config = make_config(deploy=GITOPS, evaluate=RELATIVE, image={"repository": "acme/tiny"})
     (tmp_path / "gitops").mkdir()
     assert resolve(config, BaselineSources(gitops_dir=tmp_path / "gitops")) == {"main": None, "production": None}
@@ -73,14 +89,17 @@ def test_gitops_dir_without_deploy_gitops_says_what_is_missing(make_config: Make
 
 def test_pairing_matches_texts_by_hash_and_repeats_in_order() -> None:
     labels = ("negative", "positive")
-    current = Predictions(("a", "b", "a", "c"), np.array([0, 1, 0, 1]),
-                          np.array([[0.9, 0.1], [0.2, 0.8], [0.7, 0.3], [0.4, 0.6]]))
-    theirs = {"predictions": [
-        {"text_sha256": "a", "label": "negative", "probabilities": [0.6, 0.4]},
-        {"text_sha256": "z", "label": "positive", "probabilities": [0.1, 0.9]},
-        {"text_sha256": "a", "label": "negative", "probabilities": [0.55, 0.45]},
-        {"text_sha256": "b", "label": "positive", "probabilities": [0.3, 0.7]},
-    ]}
+    current = Predictions(
+        ("a", "b", "a", "c"), np.array([0, 1, 0, 1]), np.array([[0.9, 0.1], [0.2, 0.8], [0.7, 0.3], [0.4, 0.6]])
+    )
+    theirs = {
+        "predictions": [
+            {"text_sha256": "a", "label": "negative", "probabilities": [0.6, 0.4]},
+            {"text_sha256": "z", "label": "positive", "probabilities": [0.1, 0.9]},
+            {"text_sha256": "a", "label": "negative", "probabilities": [0.55, 0.45]},
+            {"text_sha256": "b", "label": "positive", "probabilities": [0.3, 0.7]},
+        ]
+    }
     p = pair(current, theirs, labels)
     assert len(p) == 3  # c has no partner, z is not in the current split
     assert p.current[:, 0].tolist() == [0.9, 0.2, 0.7]

@@ -47,14 +47,31 @@ def test_latency_is_measured_only_when_reported_or_gated(make_config: MakeConfig
 
 
 def test_the_report_says_how_latency_was_measured() -> None:
-    record = {"name": "m", "examples": 1, "split": "test", "labels": ["a", "b"], "metrics": {"latency_p95_ms": 7.5},
-              "latency": {"samples": 50, "p50_ms": 6.0, "p95_ms": 7.5, "method": {
-                  "runtime": latency.RUNTIME, "quantize": "int8", "warmup": 5, "statistic": latency.STATISTIC,
-                  "load_average": 6.5, "seconds": {"export": 4.2, "timing": 1.1}}}}
+    record = {
+        "name": "m",
+        "examples": 1,
+        "split": "test",
+        "labels": ["a", "b"],
+        "metrics": {"latency_p95_ms": 7.5},
+        "latency": {
+            "samples": 50,
+            "p50_ms": 6.0,
+            "p95_ms": 7.5,
+            "method": {
+                "runtime": latency.RUNTIME,
+                "quantize": "int8",
+                "warmup": 5,
+                "statistic": latency.STATISTIC,
+                "load_average": 6.5,
+                "seconds": {"export": 4.2, "timing": 1.1},
+            },
+        },
+    }
     assert latency.describe(record) == (
         "Latency: the model exported to ONNX (package.quantize int8), run by onnxruntime, through ml-ci serve's "
         "Classifier (the serving image's code path), one text per request; 50 texts after 5 warm-up requests, each "
         "sampled text sent 3 times, its fastest kept (load only ever slows a request); p50/p95 over the sampled texts; "
-        "load average 6.5; it cost 4.2 s of export and 1.1 s of timing.")
+        "load average 6.5; it cost 4.2 s of export and 1.1 s of timing."
+    )
     assert latency.describe(record) in evaluation(record)
     assert latency.describe({"latency": {"samples": 50, "p50_ms": 6.0}}) == ""  # format 1: no method to tell

@@ -23,8 +23,9 @@ def trained(config: Config) -> Path:
     (model / "config.json").write_text("{}")
     (model / "model.safetensors").write_bytes(b"weights")
     fps = fingerprints(config)
-    lineage = {"data": {role: {"source": config.data.split_paths().get(role, role), "fingerprint": fp}
-                        for role, fp in fps.items()}}
+    lineage = {
+        "data": {role: {"source": config.data.split_paths().get(role, role), "fingerprint": fp} for role, fp in fps.items()}
+    }
     (model.parent / "lineage.json").write_text(json.dumps(lineage))
     return model
 
@@ -53,11 +54,13 @@ def test_a_model_trained_on_other_data_is_refused_naming_the_split_and_the_way_o
         "(its lineage: .ml-ci/artifacts/train/lineage.json):\n"
         f"  train (data/train.csv): trained on {before[:19]}..., now {now[:19]}...\n"
         "retrain it (`ml-ci train`), or pass --allow-stale-model to evaluate this model anyway "
-        "(eval.json then records it as stale)")
+        "(eval.json then records it as stale)"
+    )
 
 
-def test_allowed_the_stale_model_is_evaluated_and_the_cache_key_knows_it(make_config: MakeConfig,
-                                                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_allowed_the_stale_model_is_evaluated_and_the_cache_key_knows_it(
+    make_config: MakeConfig, capsys: pytest.CaptureFixture[str]
+) -> None:
     config = make_config()
     trained(config)
     fresh = gather_inputs(config, Options(), env={})
@@ -85,14 +88,14 @@ def test_a_changed_test_split_is_not_staleness(make_config: MakeConfig) -> None:
 def test_a_model_without_lineage_is_evaluated_as_unknown(make_config: MakeConfig) -> None:
     config = make_config()
     (trained(config).parent / "lineage.json").unlink()
-    assert gather_inputs(config, Options(), env={}).freshness == Freshness(
-        "unknown", (), ".ml-ci/artifacts/train/lineage.json")
+    assert gather_inputs(config, Options(), env={}).freshness == Freshness("unknown", (), ".ml-ci/artifacts/train/lineage.json")
 
 
 def test_compare_names_a_split_that_appeared_or_went() -> None:
     lineage = {"data": {"train": {"source": "data/train.csv", "fingerprint": "sha256:aa"}}}
     assert compare(lineage, {"train": "sha256:aa"}).status == "matches"
     assert compare(lineage, {"train": "sha256:aa", "validation": "sha256:bb"}).changes == (
-        Change("validation", None, "sha256:bb", "validation"),)
+        Change("validation", None, "sha256:bb", "validation"),
+    )
     assert str(compare(lineage, {}).changes[0]) == "train (data/train.csv): trained on sha256:aa, now no such split"
     assert compare({"name": "x"}, {"train": "sha256:aa"}).status == "unknown"

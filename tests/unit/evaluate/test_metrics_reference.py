@@ -32,8 +32,9 @@ def test_agrees_with_sklearn(n_classes: int, seed: int) -> None:
     assert got.metrics["precision_macro"] == pytest.approx(sk.precision_score(y_true, y_pred, average="macro", zero_division=0))
     assert got.metrics["recall_macro"] == pytest.approx(sk.recall_score(y_true, y_pred, average="macro", zero_division=0))
     assert got.confusion == sk.confusion_matrix(y_true, y_pred, labels=list(range(n_classes))).tolist()
-    precision, recall, f1, support = sk.precision_recall_fscore_support(y_true, y_pred, labels=list(range(n_classes)),
-                                                                         zero_division=0)
+    precision, recall, f1, support = sk.precision_recall_fscore_support(
+        y_true, y_pred, labels=list(range(n_classes)), zero_division=0
+    )
     for i, label in enumerate(labels):
         assert got.per_class[label].precision == pytest.approx(precision[i])
         assert got.per_class[label].recall == pytest.approx(recall[i])

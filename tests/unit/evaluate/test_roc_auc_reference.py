@@ -24,8 +24,11 @@ def test_agrees_with_sklearn_one_vs_rest(n_classes: int, seed: int) -> None:
     rng = np.random.default_rng(seed)
     y_true = rng.integers(0, n_classes, 300).astype(np.int64)
     probs = _probs(rng, y_true, n_classes)
-    reference = (sk.roc_auc_score(y_true, probs[:, 1]) if n_classes == 2
-                 else sk.roc_auc_score(y_true, probs, multi_class="ovr", average="macro"))
+    reference = (
+        sk.roc_auc_score(y_true, probs[:, 1])
+        if n_classes == 2
+        else sk.roc_auc_score(y_true, probs, multi_class="ovr", average="macro")
+    )
     assert roc_auc(y_true, probs) == pytest.approx(reference)
     assert score(y_true, probs, tuple(f"c{i}" for i in range(n_classes))).metrics["roc_auc"] == pytest.approx(reference)
     # The paired significance test resamples the same metric.

@@ -17,10 +17,14 @@ def test_length_slices_are_half_open() -> None:
 def test_a_column_without_value_expands_per_value_and_small_slices_are_not_gated() -> None:
     spec = Slice(name="source", column="src", min_rows=2, gates=())
     out = select([spec], [1] * 5, {"src": ["web", "app", "web", None, "web"]})
-    assert [(s.name, s.rows, s.gated) for s in out] == [("source:", (3,), False), ("source:app", (1,), False),
-                                                         ("source:web", (0, 2, 4), True)]
-    [one] = select([Slice(name="web", column="src", value="web", min_rows=5, gates=())], [1] * 5,
-                   {"src": ["web", "app", "web", None, "web"]})
+    assert [(s.name, s.rows, s.gated) for s in out] == [
+        ("source:", (3,), False),
+        ("source:app", (1,), False),
+        ("source:web", (0, 2, 4), True),
+    ]
+    [one] = select(
+        [Slice(name="web", column="src", value="web", min_rows=5, gates=())], [1] * 5, {"src": ["web", "app", "web", None, "web"]}
+    )
     assert (one.name, len(one.rows), one.gated) == ("web", 3, False)
 
 

@@ -15,32 +15,57 @@ from tests.modelrepo import make_model_repo
 def test_golden_count_covers_the_largest_smoke_test(tmp_path: Path) -> None:
     plain = load_config(make_model_repo(tmp_path / "a")).config
     assert golden_count(plain) == MIN_GOLDEN
-    deploy = {"strategy": "apply", "environments": [{"name": "staging", "kind": "local", "port": 18000,
-                                                     "smoke_test": {"golden_examples": 50}}]}
+    deploy = {
+        "strategy": "apply",
+        "environments": [{"name": "staging", "kind": "local", "port": 18000, "smoke_test": {"golden_examples": 50}}],
+    }
     big = load_config(make_model_repo(tmp_path / "b", overrides={"deploy": deploy, "image": {"repository": "acme/m"}})).config
     assert golden_count(big) == 50
 
 
 def test_manifest_names_what_the_server_reads(tmp_path: Path) -> None:
     config = load_config(make_model_repo(tmp_path)).config
-    m = manifest(config, sha256="ab" * 32, source_sha256="cd" * 32, inputs=("input_ids", "attention_mask"), pad_id=0,
-                 lineage={"git_sha": "x"}, metrics={"accuracy": 0.9}, versions={"torch": "2"}, epoch=1767225600)
+    m = manifest(
+        config,
+        sha256="ab" * 32,
+        source_sha256="cd" * 32,
+        inputs=("input_ids", "attention_mask"),
+        pad_id=0,
+        lineage={"git_sha": "x"},
+        metrics={"accuracy": 0.9},
+        versions={"torch": "2"},
+        epoch=1767225600,
+    )
     assert {k: m[k] for k in ("name", "labels", "max_length", "onnx", "sha256", "inputs", "pad_id", "lineage", "metrics")} == {
-        "name": "tiny-sentiment", "labels": ["negative", "positive"], "max_length": 32, "onnx": "model.onnx",
-        "sha256": "ab" * 32, "inputs": ["input_ids", "attention_mask"], "pad_id": 0, "lineage": {"git_sha": "x"},
-        "metrics": {"accuracy": 0.9}}
+        "name": "tiny-sentiment",
+        "labels": ["negative", "positive"],
+        "max_length": 32,
+        "onnx": "model.onnx",
+        "sha256": "ab" * 32,
+        "inputs": ["input_ids", "attention_mask"],
+        "pad_id": 0,
+        "lineage": {"git_sha": "x"},
+        "metrics": {"accuracy": 0.9},
+    }
     assert m["exported_at"] == "2026-01-01T00:00:00+00:00", "the epoch given, never the clock"
 
 
-@pytest.mark.parametrize(("record", "summary"), [
-    (None, {}),
-    ({"metrics": {"accuracy": 0.91, "f1_macro": 0.9, "undefined": None, "flag": True}, "verdict": "pass"},
-     {"accuracy": 0.91, "f1_macro": 0.9, "verdict": "pass"}),
-    # Measured figures differ between two evaluations of the same model: they stay out of the image.
-    ({"metrics": {"accuracy": 0.91, "latency_p50_ms": 3.2, "latency_p95_ms": 4.0, "size_mb": 17.5}, "verdict": "pass"},
-     {"accuracy": 0.91, "size_mb": 17.5, "verdict": "pass"}),
-    ({"metrics": "nonsense"}, {}),
-])
+@pytest.mark.parametrize(
+    ("record", "summary"),
+    [
+        (None, {}),
+        (
+            {"metrics": {"accuracy": 0.91, "f1_macro": 0.9, "undefined": None, "flag": True}, "verdict": "pass"},
+            {"accuracy": 0.91, "f1_macro": 0.9, "verdict": "pass"},
+        ),
+        # Measured figures differ between two evaluations of the same model: they stay out of the image.
+        (
+            {"metrics": {"accuracy": 0.91, "latency_p50_ms": 3.2, "latency_p95_ms": 4.0, "size_mb": 17.5}, "verdict": "pass"},
+            {"accuracy": 0.91, "size_mb": 17.5, "verdict": "pass"},
+        ),
+        ({"metrics": "nonsense"}, {}),
+    ],
+)
 def test_eval_summary(record: object, summary: dict[str, object]) -> None:
     assert eval_summary(record) == summary
 

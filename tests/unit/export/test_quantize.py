@@ -25,10 +25,15 @@ def toy_bert(path: Path) -> None:
     # Columns of very different scales: one scale per tensor would round the small ones away.
     w2 = numpy_helper.from_array((rng.normal(size=(8, 6)) * np.array([100, 1, 1, 0.01, 1, 1])).astype(np.float32), "w_ffn_in")
     graph = helper.make_graph(
-        [helper.make_node("MatMul", ["x", "w_attention_out"], ["h"], name=ATTENTION_OUT),
-         helper.make_node("MatMul", ["h", "w_ffn_in"], ["y"], name=FFN_IN)],
-        "toy", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 8])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 6])], [w1, w2])
+        [
+            helper.make_node("MatMul", ["x", "w_attention_out"], ["h"], name=ATTENTION_OUT),
+            helper.make_node("MatMul", ["h", "w_ffn_in"], ["y"], name=FFN_IN),
+        ],
+        "toy",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 6])],
+        [w1, w2],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     onnx.save(model, str(path))
@@ -67,8 +72,9 @@ def test_the_int8_settings_are_in_the_export_cache_key(tmp_path: Path, monkeypat
     config = load_config(make_model_repo(tmp_path, overrides={"package": {"quantize": "int8"}})).config
 
     def inputs() -> dict[str, Any]:
-        return cache_inputs(config, model_digest="m", fingerprints={}, golden_examples=32, lineage=None, eval_summary={},
-                            packages={}, epoch=None)
+        return cache_inputs(
+            config, model_digest="m", fingerprints={}, golden_examples=32, lineage=None, eval_summary={}, packages={}, epoch=None
+        )
 
     before = inputs()
     monkeypatch.setattr(onnx_export, "INT8_FLOAT_NODES", ())

@@ -18,8 +18,10 @@ from tests.golden.variants import GOLDEN
 PR = ".github/workflows/ml-pr.yml"
 RELEASE = ".github/workflows/ml-release.yml"
 # The actions the minimal variant's workflows use (no tuning, no deployment), vendored by default.
-VENDORED = tuple(f".github/actions/ml-ci/{name}/action.yml"
-                 for name in ("build", "data-check", "evaluate", "export", "report", "setup", "train"))
+VENDORED = tuple(
+    f".github/actions/ml-ci/{name}/action.yml"
+    for name in ("build", "data-check", "evaluate", "export", "report", "setup", "train")
+)
 
 
 @pytest.fixture
@@ -92,8 +94,10 @@ def test_a_hand_edit_is_never_overwritten_silently(repo: Path, capsys: pytest.Ca
     capsys.readouterr()
     assert generate(repo) == 1
     err = capsys.readouterr().err
-    assert err == (f"error: refusing to overwrite:\n  {PR}: edited by hand since it was generated\n"
-                   "move your changes into ml.yaml (or the options of ml-ci generate), or rerun with --force to overwrite\n")
+    assert err == (
+        f"error: refusing to overwrite:\n  {PR}: edited by hand since it was generated\n"
+        "move your changes into ml.yaml (or the options of ml-ci generate), or rerun with --force to overwrite\n"
+    )
     assert (repo / PR).read_text() == edited
     assert generate(repo, "--dry-run") == 0
     assert f"hand-edited {PR}" in capsys.readouterr().out
@@ -187,8 +191,10 @@ def test_a_hand_edited_vendored_action_is_kept(repo: Path, capsys: pytest.Captur
 def test_actions_no_longer_used_are_removed(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = repo / "ml.yaml"
     plain = config.read_text()
-    config.write_text(plain + "tune:\n  enabled: true\n  trials: 2\n  search_space:\n"
-                              "    learning_rate: {type: float, low: 1.0e-5, high: 1.0e-3}\n")
+    config.write_text(
+        plain + "tune:\n  enabled: true\n  trials: 2\n  search_space:\n"
+        "    learning_rate: {type: float, low: 1.0e-5, high: 1.0e-3}\n"
+    )
     assert generate(repo) == 0
     assert (repo / TUNE).is_file()
     config.write_text(plain)
@@ -244,8 +250,9 @@ def test_a_local_folder_is_referenced_not_written(repo: Path) -> None:
     assert header.regenerate_args((repo / PR).read_text()) == ["-c", "ml.yaml", "--actions-ref", "./ci/ml-ci-actions"]
 
 
-def test_a_damaged_installation_is_an_operational_error(repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_damaged_installation_is_an_operational_error(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from ml_ci.generate import vendor
 
     damaged = tmp_path / "action.yml"

@@ -51,13 +51,19 @@ def test_the_examples_repository_goes_from_the_deploy_job_to_the_promote_job() -
     jobs = release_jobs(load_config(EXAMPLE / "ml.yaml").config)
     assert gitops_steps(jobs) == {
         "deploy-staging": [("upload", "gitops-staging", ".ml-ci/gitops.git")],
-        "promote-production": [("download", "gitops-staging", ".ml-ci/gitops.git"),
-                               ("upload", "gitops-production", ".ml-ci/gitops.git")]}
+        "promote-production": [
+            ("download", "gitops-staging", ".ml-ci/gitops.git"),
+            ("upload", "gitops-production", ".ml-ci/gitops.git"),
+        ],
+    }
     deploy, promote = names(jobs["deploy-staging"]), names(jobs["promote-production"])
     # Fetched before the promotion reads staging's record; kept after the step that commits, even when it failed.
     assert deploy.index("Upload gitops-staging") == deploy.index("Deploy to staging and smoke-test") + 1
-    assert promote.index("Download gitops-staging") + 1 == promote.index("Promote staging to production") \
+    assert (
+        promote.index("Download gitops-staging") + 1
+        == promote.index("Promote staging to production")
         == promote.index("Upload gitops-production") - 1
+    )
     upload = next(s for s in jobs["promote-production"]["steps"] if s["name"] == "Upload gitops-production")
     assert (upload["if"], upload["with"]["include-hidden-files"]) == ("always()", True)
 
@@ -67,10 +73,12 @@ def test_each_promotion_starts_from_the_one_before_it() -> None:
     jobs = release_jobs(config)
     assert gitops_steps(jobs) == {
         "deploy-staging": [("upload", "gitops-staging", "deploy/gitops.git")],
-        "promote-canary": [("download", "gitops-staging", "deploy/gitops.git"),
-                           ("upload", "gitops-canary", "deploy/gitops.git")],
-        "promote-production": [("download", "gitops-canary", "deploy/gitops.git"),
-                               ("upload", "gitops-production", "deploy/gitops.git")]}
+        "promote-canary": [("download", "gitops-staging", "deploy/gitops.git"), ("upload", "gitops-canary", "deploy/gitops.git")],
+        "promote-production": [
+            ("download", "gitops-canary", "deploy/gitops.git"),
+            ("upload", "gitops-production", "deploy/gitops.git"),
+        ],
+    }
     for job_id, job in jobs.items():
         missing = downloaded(job) - uploaded({k: jobs[k] for k in waited_for(jobs, job_id)})
         assert not missing, f"{job_id} downloads {missing} that no job before it uploads"
@@ -79,8 +87,10 @@ def test_each_promotion_starts_from_the_one_before_it() -> None:
     assert len(every) == len(set(every))
 
 
-@pytest.mark.parametrize("repo", ["acme/deploy", "https://github.com/acme/deploy.git", "git@example.com:acme/deploy.git",
-                                  "/srv/gitops.git", "../ops.git"])
+@pytest.mark.parametrize(
+    "repo",
+    ["acme/deploy", "https://github.com/acme/deploy.git", "git@example.com:acme/deploy.git", "/srv/gitops.git", "../ops.git"],
+)
 def test_a_remote_or_a_repository_outside_the_model_repository_is_left_alone(repo: str) -> None:
     config = with_repo(load_config(GOLDEN / "gitops-three-envs" / "ml.yaml").config, repo)
     assert gitops_steps(release_jobs(config)) == {}
@@ -89,8 +99,15 @@ def test_a_remote_or_a_repository_outside_the_model_repository_is_left_alone(rep
 def test_which_repositories_are_on_disk_inside_the_model_repository(tmp_path: Path) -> None:
     assert in_repository(".ml-ci/gitops.git", tmp_path) == ".ml-ci/gitops.git"
     assert in_repository("./deploy/gitops.git", tmp_path) == "deploy/gitops.git"
-    for remote in ("acme/deploy", "https://example.com/acme/deploy.git", "git@github.com:acme/deploy.git",
-                   "/srv/gitops.git", "../ops.git", "~/gitops.git", "."):
+    for remote in (
+        "acme/deploy",
+        "https://example.com/acme/deploy.git",
+        "git@github.com:acme/deploy.git",
+        "/srv/gitops.git",
+        "../ops.git",
+        "~/gitops.git",
+        ".",
+    ):
         assert in_repository(remote, tmp_path) is None, remote
     # owner/name that is a folder beside ml.yaml is that folder, as `ml-ci deploy` reads it.
     (tmp_path / "acme" / "deploy").mkdir(parents=True)

@@ -20,14 +20,17 @@ def with_runners(runner: tuple[str, ...], gpu_runner: tuple[str, ...] | None = N
     return replace(CONFIG, ci=replace(CONFIG.ci, runner=runner, gpu_runner=gpu_runner))
 
 
-@pytest.mark.parametrize(("runner", "gpu_runner", "declared"), [
-    (("ubuntu-latest",), None, []),
-    (("ubuntu-24.04-arm",), ("macos-14-large",), []),
-    (("self-hosted", "linux", "x64"), ("self-hosted", "Linux", "ARM64"), []),
-    (("self-hosted", "linux", "x64"), ("self-hosted", "gpu", "a100"), ["a100", "gpu"]),
-    (("my-org-large-runner",), None, ["my-org-large-runner"]),
-    (("self-hosted", "gpu"), ("self-hosted", "gpu"), ["gpu"]),
-])
+@pytest.mark.parametrize(
+    ("runner", "gpu_runner", "declared"),
+    [
+        (("ubuntu-latest",), None, []),
+        (("ubuntu-24.04-arm",), ("macos-14-large",), []),
+        (("self-hosted", "linux", "x64"), ("self-hosted", "Linux", "ARM64"), []),
+        (("self-hosted", "linux", "x64"), ("self-hosted", "gpu", "a100"), ["a100", "gpu"]),
+        (("my-org-large-runner",), None, ["my-org-large-runner"]),
+        (("self-hosted", "gpu"), ("self-hosted", "gpu"), ["gpu"]),
+    ],
+)
 def test_custom_labels(runner: tuple[str, ...], gpu_runner: tuple[str, ...] | None, declared: list[str]) -> None:
     config = with_runners(runner, gpu_runner)
     assert custom_labels(config) == declared

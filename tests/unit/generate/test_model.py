@@ -8,10 +8,19 @@ from ml_ci.generate.jobs import READ
 from ml_ci.generate.model import CompositeAction, Job, Step, Workflow
 
 
-def job(job_id: str, *, runs_on: tuple[str, ...] = ("ubuntu-latest",), if_: str | None = None,
-        needs: tuple[str, ...] = ()) -> Job:
-    return Job(id=job_id, name=job_id, runs_on=runs_on, timeout_minutes=5, permissions=READ, needs=needs, if_=if_,
-               steps=(Step(name="s", run="true\n"),))
+def job(
+    job_id: str, *, runs_on: tuple[str, ...] = ("ubuntu-latest",), if_: str | None = None, needs: tuple[str, ...] = ()
+) -> Job:
+    return Job(
+        id=job_id,
+        name=job_id,
+        runs_on=runs_on,
+        timeout_minutes=5,
+        permissions=READ,
+        needs=needs,
+        if_=if_,
+        steps=(Step(name="s", run="true\n"),),
+    )
 
 
 def test_job_ids_must_differ_ignoring_case() -> None:
@@ -32,8 +41,9 @@ def test_pull_request_target_is_refused() -> None:
 def test_a_fork_pull_request_never_reaches_a_self_hosted_runner() -> None:
     with pytest.raises(ValueError, match="self-hosted"):
         Workflow(name="w", on={"pull_request": {}}, jobs=(job("a", runs_on=("self-hosted", "gpu")),))
-    guarded = job("a", runs_on=("self-hosted", "gpu"),
-                  if_="${{ github.event.pull_request.head.repo.full_name == github.repository }}")
+    guarded = job(
+        "a", runs_on=("self-hosted", "gpu"), if_="${{ github.event.pull_request.head.repo.full_name == github.repository }}"
+    )
     Workflow(name="w", on={"pull_request": {}}, jobs=(guarded,))
     Workflow(name="w", on={"push": {}}, jobs=(job("a", runs_on=("self-hosted",)),))
 

@@ -15,16 +15,23 @@ from ml_ci.generate.yamlout import Commented
 from tests.golden.variants import GOLDEN
 
 SHA = "0123456789abcdef0123456789abcdef01234567"
-KINDS = [Options(), Options(actions_ref=SHA), Options(actions_ref="v0.1.0"), Options(actions_ref="./ci/actions"),
-         Options(actions_ref="./.github/actions/ml-ci/"), Options(actions_ref=SHA, install_source="/opt/ml-ci")]
+KINDS = [
+    Options(),
+    Options(actions_ref=SHA),
+    Options(actions_ref="v0.1.0"),
+    Options(actions_ref="./ci/actions"),
+    Options(actions_ref="./.github/actions/ml-ci/"),
+    Options(actions_ref=SHA, install_source="/opt/ml-ci"),
+]
 
 
 def test_each_kind_of_reference() -> None:
     assert Options().uses("train") == Commented("./.github/actions/ml-ci/train", "zizmor: ignore[self-repository]")
     assert Options(actions_ref=SHA).uses("train") == Commented(f"ml-ci/ml-ci/actions/train@{SHA}", f"v{__version__}")
     assert Options(actions_ref="v0.1.0").uses("train") == "ml-ci/ml-ci/actions/train@v0.1.0"
-    assert Options(actions_ref="./ci/actions/").uses("train") == Commented("./ci/actions/train",
-                                                                            "zizmor: ignore[self-repository]")
+    assert Options(actions_ref="./ci/actions/").uses("train") == Commented(
+        "./ci/actions/train", "zizmor: ignore[self-repository]"
+    )
     assert [o.vendored for o in KINDS] == [True, False, False, False, True, False]
 
 

@@ -44,13 +44,16 @@ def test_every_stage_runs_and_the_optional_ones_are_behind_inputs() -> None:
     assert set(STAGES) <= set(used), f"missing {set(STAGES) - set(used)}"
     inputs = doc["on"]["workflow_call"]["inputs"]
     for name in ("tune", "export", "build", "deploy"):
-        assert inputs[name] == {"description": inputs[name]["description"], "type": "boolean", "required": False,
-                                "default": False}, name
+        assert inputs[name] == {
+            "description": inputs[name]["description"],
+            "type": "boolean",
+            "required": False,
+            "default": False,
+        }, name
     jobs = doc["jobs"]
     assert jobs["tune"]["if"] == "${{ inputs.tune }}"
     assert "needs.tune.result == 'skipped'" in jobs["train"]["if"], "training runs without tuning"
-    assert used["train"][0]["with"]["params"] == \
-        "${{ inputs.tune && '.ml-ci/artifacts/tune/best_params.json' || '' }}"
+    assert used["train"][0]["with"]["params"] == "${{ inputs.tune && '.ml-ci/artifacts/tune/best_params.json' || '' }}"
     assert "inputs.export || inputs.build || inputs.deploy" in jobs["export"]["if"]
     for build in ("build", "build-ghcr"):
         assert "(inputs.build || inputs.deploy)" in jobs[build]["if"]
@@ -60,14 +63,20 @@ def test_every_stage_runs_and_the_optional_ones_are_behind_inputs() -> None:
 
 def test_deployments_go_one_environment_at_a_time_in_order() -> None:
     job = pipeline()["jobs"]["deploy-and-promote"]
-    assert job["strategy"] == {"fail-fast": True, "max-parallel": 1,
-                               "matrix": {"include": "${{ fromJSON(needs.validate.outputs.environments) }}"}}
+    assert job["strategy"] == {
+        "fail-fast": True,
+        "max-parallel": 1,
+        "matrix": {"include": "${{ fromJSON(needs.validate.outputs.environments) }}"},
+    }
     assert job["environment"] == {"name": "${{ matrix.environment }}"}
     assert job["concurrency"]["cancel-in-progress"] is False
     steps = {s.get("id"): s for s in job["steps"]}
     assert steps["deploy"]["if"] == "matrix.from == ''" and steps["promote"]["if"] == "matrix.from != ''"
-    assert steps["promote"]["with"] == {"config": "${{ inputs.config }}", "from": "${{ matrix.from }}",
-                                        "to": "${{ matrix.environment }}"}
+    assert steps["promote"]["with"] == {
+        "config": "${{ inputs.config }}",
+        "from": "${{ matrix.from }}",
+        "to": "${{ matrix.environment }}",
+    }
 
 
 def test_only_the_ghcr_build_gets_packages_write() -> None:
@@ -96,9 +105,11 @@ def test_the_plan_reads_the_chain_and_the_registry_from_ml_yaml(tmp_path: Path, 
     import json
 
     three = _plan(GOLDEN / "gitops-three-envs" / "ml.yaml", tmp_path, monkeypatch)
-    assert json.loads(three["environments"]) == [{"environment": "staging", "from": ""},
-                                                 {"environment": "canary", "from": "staging"},
-                                                 {"environment": "production", "from": "canary"}]
+    assert json.loads(three["environments"]) == [
+        {"environment": "staging", "from": ""},
+        {"environment": "canary", "from": "staging"},
+        {"environment": "production", "from": "canary"},
+    ]
     assert three["ghcr-login"] == "true"
     (tmp_path / "output").unlink()
     secrets = _plan(GOLDEN / "registry-secrets" / "ml.yaml", tmp_path, monkeypatch)

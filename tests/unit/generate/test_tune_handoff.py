@@ -52,8 +52,10 @@ def test_the_train_action_caches_exactly_its_own_entry() -> None:
     key_script = next(s for s in steps if s.get("id") == "key")["run"]
     # The raw stage key (for the path) and GitHub's cache key, from the one `--print-cache-key`.
     assert "printf 'hash=%s\\n' \"$key\"" in key_script and "printf 'key=ml-ci-train-%s\\n' \"$key\"" in key_script
-    assert restore_of_train()["with"] == {"path": ".ml-ci/cache/train/${{ steps.key.outputs.hash }}",
-                                          "key": "${{ steps.key.outputs.key }}"}
+    assert restore_of_train()["with"] == {
+        "path": ".ml-ci/cache/train/${{ steps.key.outputs.hash }}",
+        "key": "${{ steps.key.outputs.key }}",
+    }
 
 
 def test_the_tune_action_names_the_entry_it_kept_for_the_training_train_will_run() -> None:
@@ -66,7 +68,7 @@ def test_the_tune_action_names_the_entry_it_kept_for_the_training_train_will_run
     assert f'params="{artifacts_path("tune")}/best_params.json"' in script
     assert 'key="$(ml-ci train --print-cache-key -c "$ML_CI_CONFIG" --params "$params")"' in script
     assert '[ -f ".ml-ci/cache/train/$key/manifest.json" ]' in script
-    assert "printf 'train-cache-key=%s\\n' \"$key\" >> \"$GITHUB_OUTPUT\"" in script
+    assert 'printf \'train-cache-key=%s\\n\' "$key" >> "$GITHUB_OUTPUT"' in script
 
 
 def check_handoff(jobs: dict[str, Any], where: str) -> None:
@@ -79,14 +81,18 @@ def check_handoff(jobs: dict[str, Any], where: str) -> None:
     # Substituted, both name the same entry: what the tune job saves is what the train job restores.
     stage_key = "0123abcd" * 8
     saved = {k: v.replace(KEPT, stage_key) for k, v in save["with"].items()}
-    restored = {k: v.replace("${{ steps.key.outputs.hash }}", stage_key)
-                .replace("${{ steps.key.outputs.key }}", "ml-ci-train-" + stage_key)
-                for k, v in restore_of_train()["with"].items()}
+    restored = {
+        k: v.replace("${{ steps.key.outputs.hash }}", stage_key).replace(
+            "${{ steps.key.outputs.key }}", "ml-ci-train-" + stage_key
+        )
+        for k, v in restore_of_train()["with"].items()
+    }
     assert saved == restored, where
     # The train job starts only after every tuning job (each matrix worker) has saved.
     assert "tune" in needs_all(jobs, "train"), where
-    assert any(str(s.get("uses", "")).endswith("/train") or "actions/train@" in str(s.get("uses", ""))
-               for s in train["steps"]), where
+    assert any(str(s.get("uses", "")).endswith("/train") or "actions/train@" in str(s.get("uses", "")) for s in train["steps"]), (
+        where
+    )
 
 
 def test_every_tuning_workflow_saves_the_kept_model_where_train_restores_it() -> None:

@@ -89,8 +89,12 @@ def test_the_fallback_picks_the_best_worker_by_value(tmp_path: Any, monkeypatch:
     for worker, value in ((0, 0.7), (1, 0.9), (2, 0.8)):
         folder = tmp_path / ".ml-ci/tune-workers" / f"tune-worker-{worker}"
         folder.mkdir(parents=True)
-        report = {"metric": "accuracy", "direction": "maximize", "trials": [1] * (3 - worker),
-                  "best": {"value": value, "params": {}}}  # the most trials is not the best value
+        report = {
+            "metric": "accuracy",
+            "direction": "maximize",
+            "trials": [1] * (3 - worker),
+            "best": {"value": value, "params": {}},
+        }  # the most trials is not the best value
         (folder / "report.json").write_text(json.dumps(report), encoding="utf-8")
         (folder / "best_params.json").write_text(json.dumps({"worker": worker}), encoding="utf-8")
     monkeypatch.chdir(tmp_path)
@@ -139,7 +143,7 @@ def test_ghcr_builds_log_in_with_the_job_token() -> None:
     login = next(s for s in build["steps"] if "docker login" in s.get("run", ""))
     assert names.index(login["name"]) < names.index("Build and push")
     assert login["env"] == {"GHCR_TOKEN": "${{ github.token }}"}
-    assert '--password-stdin' in login["run"] and "$GHCR_TOKEN" in login["run"]
+    assert "--password-stdin" in login["run"] and "$GHCR_TOKEN" in login["run"]
     # Credentials named in ml.yaml win: no login step, the secrets go to the build.
     secrets = workflow("registry-secrets", RELEASE)["jobs"]["build"]
     assert not any("docker login" in s.get("run", "") for s in secrets["steps"])
@@ -165,8 +169,7 @@ def test_only_a_push_with_the_job_token_gets_packages_write(tmp_path: Any) -> No
     assert build_permissions(registry="GHCR.io") == {"contents": "read", "packages": "write"}
     assert build_permissions(registry="registry.example.com:5000") == {"contents": "read"}
     assert build_permissions(registry="127.0.0.1:5000") == {"contents": "read"}
-    assert build_permissions(registry="ghcr.io", registry_username_env="U", registry_password_env="P") == {
-        "contents": "read"}
+    assert build_permissions(registry="ghcr.io", registry_username_env="U", registry_password_env="P") == {"contents": "read"}
     assert "packages" not in workflow("registry-secrets", RELEASE)["jobs"]["build"]["permissions"]
 
 

@@ -9,9 +9,46 @@ import yaml
 
 from ml_ci.generate.yamlout import Commented, Value, dump, scalar
 
-TRICKY = ["on", "yes", "No", "off", "null", "~", "3.10", "1e3", "0x1f", "012", "true", "", " lead", "trail ",
-          "a: b", "a #b", "#x", "-x", "*alias", "&anchor", "!tag", "%x", "@x", "`x`", "'q'", '"dq"', "x:",
-          "${{ github.ref }}", "$(touch /tmp/x)", "a\tb", "ünïcode", "[x]", "{x}", "a,b", "\\back", "?x", "|x", ">x"]
+TRICKY = [
+    "on",
+    "yes",
+    "No",
+    "off",
+    "null",
+    "~",
+    "3.10",
+    "1e3",
+    "0x1f",
+    "012",
+    "true",
+    "",
+    " lead",
+    "trail ",
+    "a: b",
+    "a #b",
+    "#x",
+    "-x",
+    "*alias",
+    "&anchor",
+    "!tag",
+    "%x",
+    "@x",
+    "`x`",
+    "'q'",
+    '"dq"',
+    "x:",
+    "${{ github.ref }}",
+    "$(touch /tmp/x)",
+    "a\tb",
+    "ünïcode",
+    "[x]",
+    "{x}",
+    "a,b",
+    "\\back",
+    "?x",
+    "|x",
+    ">x",
+]
 
 
 @pytest.mark.parametrize("text", TRICKY)
@@ -31,19 +68,31 @@ def strip(value: Any) -> Any:
 
 def test_document_round_trip_keeps_order_and_values() -> None:
     doc: dict[str, Value] = {
-        "name": "x", "on": {"push": {"branches": ["main", "release/*"]}}, "permissions": {},
-        "jobs": {"b": {"runs-on": Commented(("self-hosted", "a,b"), "why"), "steps": [
-            {"uses": Commented("o/r@" + "a" * 40, "v1"), "with": {"n": 1, "f": False, "t": "3.11"}},
-            {"run": "set -eu\necho \"$X\"\n\nexit 0\n", "env": {"X": "${{ inputs.x }}"}},
-            {"run": "no newline at end"}, {"run": "  indented first\n"}, {"run": "trailing space \n"},
-            "plain", [], {}]},
-            "a": {"if": "${{ !cancelled() }}"}},
+        "name": "x",
+        "on": {"push": {"branches": ["main", "release/*"]}},
+        "permissions": {},
+        "jobs": {
+            "b": {
+                "runs-on": Commented(("self-hosted", "a,b"), "why"),
+                "steps": [
+                    {"uses": Commented("o/r@" + "a" * 40, "v1"), "with": {"n": 1, "f": False, "t": "3.11"}},
+                    {"run": 'set -eu\necho "$X"\n\nexit 0\n', "env": {"X": "${{ inputs.x }}"}},
+                    {"run": "no newline at end"},
+                    {"run": "  indented first\n"},
+                    {"run": "trailing space \n"},
+                    "plain",
+                    [],
+                    {},
+                ],
+            },
+            "a": {"if": "${{ !cancelled() }}"},
+        },
     }
     text = dump(doc)
     assert yaml.safe_load(text) == strip(doc)
     assert list(yaml.safe_load(text)["jobs"]) == ["b", "a"]
     assert '\n"on":\n' in text
-    assert "runs-on: [self-hosted, \"a,b\"] # why" in text
+    assert 'runs-on: [self-hosted, "a,b"] # why' in text
     assert "      - run: |\n          set -eu\n" in text
 
 

@@ -13,10 +13,18 @@ from ml_ci.github.context import Target, enterprise_base, resolve
 def test_a_pull_request_event_gives_the_pr_and_its_head_commit(tmp_path: Path) -> None:
     event = tmp_path / "event.json"
     event.write_text(json.dumps({"pull_request": {"number": 12, "head": {"sha": "h" * 40}}}))
-    env = {"GITHUB_REPOSITORY": "acme/models", "GITHUB_EVENT_PATH": str(event), "GITHUB_SHA": "m" * 40,
-           "GITHUB_RUN_ID": "99", "GITHUB_SERVER_URL": "https://ghe.acme.io", "GITHUB_API_URL": "https://ghe.acme.io/api/v3"}
+    env = {
+        "GITHUB_REPOSITORY": "acme/models",
+        "GITHUB_EVENT_PATH": str(event),
+        "GITHUB_SHA": "m" * 40,
+        "GITHUB_RUN_ID": "99",
+        "GITHUB_SERVER_URL": "https://ghe.acme.io",
+        "GITHUB_API_URL": "https://ghe.acme.io/api/v3",
+    }
     t = resolve(env)
-    assert t == Target("acme/models", 12, "h" * 40, "https://ghe.acme.io/api/v3", "https://ghe.acme.io/acme/models/actions/runs/99")
+    assert t == Target(
+        "acme/models", 12, "h" * 40, "https://ghe.acme.io/api/v3", "https://ghe.acme.io/acme/models/actions/runs/99"
+    )
     # the command line wins
     assert resolve(env, pr=3, sha="s", repo="o/n").owner_name == ("o", "n")
     assert resolve(env, pr=3, sha="s").pr == 3

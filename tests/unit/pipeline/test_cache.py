@@ -25,8 +25,17 @@ def _tree(folder: Path) -> dict[str, bytes]:
 def test_key_is_canonical_and_covers_stage_version_and_inputs() -> None:
     key = cache_key("train", {"a": 1, "b": [1, 2]})
     assert key == cache_key("train", {"b": (1, 2), "a": 1})
-    assert len({key, cache_key("tune", {"a": 1, "b": [1, 2]}), cache_key("train", {"a": 2, "b": [1, 2]}),
-                cache_key("train", {"a": 1, "b": [1, 2]}, version="9.9.9")}) == 4
+    assert (
+        len(
+            {
+                key,
+                cache_key("tune", {"a": 1, "b": [1, 2]}),
+                cache_key("train", {"a": 2, "b": [1, 2]}),
+                cache_key("train", {"a": 1, "b": [1, 2]}, version="9.9.9"),
+            }
+        )
+        == 4
+    )
 
 
 def test_store_then_restore_gives_identical_files(tmp_path: Path) -> None:
@@ -73,7 +82,11 @@ def test_manifest_records_the_key_and_each_file_hash(tmp_path: Path) -> None:
     entry = StageCache(tmp_path / "cache").store("train", "abc", _artifact(tmp_path / "out"), meta={"stage_seconds": 3})
     manifest = json.loads((entry / "manifest.json").read_text())
     assert (manifest["key"], manifest["stage"], sorted(manifest["files"]), manifest["meta"]) == (
-        "abc", "train", ["metrics.json", "model/model.safetensors"], {"stage_seconds": 3})
+        "abc",
+        "train",
+        ["metrics.json", "model/model.safetensors"],
+        {"stage_seconds": 3},
+    )
 
 
 def test_staged_dir_leaves_nothing_when_the_block_fails(tmp_path: Path) -> None:

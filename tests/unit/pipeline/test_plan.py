@@ -21,7 +21,16 @@ def test_every_stage_comes_after_what_it_needs() -> None:
 
 def test_example_pipeline_order() -> None:
     assert [s.name for s in plan(load_config(EXAMPLE).config)] == [
-        "validate", "data-check", "tune", "train", "evaluate", "export", "build", "deploy-staging", "promote-production"]
+        "validate",
+        "data-check",
+        "tune",
+        "train",
+        "evaluate",
+        "export",
+        "build",
+        "deploy-staging",
+        "promote-production",
+    ]
 
 
 def test_tuning_off_trains_right_after_the_data_check(tmp_path: Path) -> None:

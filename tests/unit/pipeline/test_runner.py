@@ -21,8 +21,9 @@ PLAN = [
 ]
 
 
-def run(codes: dict[str, int], *, hits: frozenset[str] = frozenset(),
-        unbuilt: frozenset[str] = frozenset()) -> tuple[list[str], list[runner.Result]]:
+def run(
+    codes: dict[str, int], *, hits: frozenset[str] = frozenset(), unbuilt: frozenset[str] = frozenset()
+) -> tuple[list[str], list[runner.Result]]:
     ran: list[str] = []
 
     def run_one(stage: Stage) -> StageRun:
@@ -44,8 +45,13 @@ def test_a_failure_skips_its_dependents_and_gives_the_run_its_exit_code() -> Non
     ran, results = run({"train": 3})
     assert ran == ["validate", "data-check", "train", "docs"]
     assert [(r.stage.name, r.status, r.reason) for r in results] == [
-        ("validate", OK, ""), ("data-check", OK, ""), ("train", FAILED, "exit 3"),
-        ("evaluate", SKIPPED, "train failed"), ("export", SKIPPED, "train failed"), ("docs", OK, "")]
+        ("validate", OK, ""),
+        ("data-check", OK, ""),
+        ("train", FAILED, "exit 3"),
+        ("evaluate", SKIPPED, "train failed"),
+        ("export", SKIPPED, "train failed"),
+        ("docs", OK, ""),
+    ]
     assert exit_code(results) == 3
 
 
@@ -79,5 +85,7 @@ def test_summary_table_names_status_duration_and_artifact(tmp_path: Path) -> Non
         ("evaluate", "failed (exit 4)", "1.5 s", ""),
         ("export", "skipped (evaluate failed)", "-", ""),
     ]
-    assert runner.table(rows).splitlines()[:2] == ["stage       status                     duration  artifact",
-                                            "----------  -------------------------  --------  ---------------------------"]
+    assert runner.table(rows).splitlines()[:2] == [
+        "stage       status                     duration  artifact",
+        "----------  -------------------------  --------  ---------------------------",
+    ]

@@ -9,20 +9,47 @@ from ml_ci.report.pr import status_of
 
 def record(**changes: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
-        "kind": "ml-ci/eval", "name": "sentiment", "labels": ["negative", "positive"], "split": "test", "examples": 40,
-        "model": {"digest": "sha256:0123456789abcdef0123"}, "verdict": "fail",
+        "kind": "ml-ci/eval",
+        "name": "sentiment",
+        "labels": ["negative", "positive"],
+        "split": "test",
+        "examples": 40,
+        "model": {"digest": "sha256:0123456789abcdef0123"},
+        "verdict": "fail",
         "metrics": {"accuracy": 0.85, "f1_macro": 0.84, "latency_p95_ms": 12.5, "size_mb": 90.1},
         "reported_metrics": ["accuracy", "latency_p95_ms"],
         "baselines": {"production": {"source": "gitops", "metrics": {"accuracy": 0.9, "f1_macro": 0.9}}, "main": None},
         "gates": [
             {"name": "accuracy >= 0.8", "metric": "accuracy", "passed": True, "status": "pass", "value": 0.85},
-            {"name": "f1_macro vs production (max drop 0.02)", "metric": "f1_macro", "passed": False, "status": "fail",
-             "value": 0.84, "baseline": 0.9, "delta": -0.06, "p_value": 0.0012},
-            {"name": "accuracy vs main (max drop 0)", "metric": "accuracy", "passed": True, "status": "no-baseline",
-             "value": 0.85},
+            {
+                "name": "f1_macro vs production (max drop 0.02)",
+                "metric": "f1_macro",
+                "passed": False,
+                "status": "fail",
+                "value": 0.84,
+                "baseline": 0.9,
+                "delta": -0.06,
+                "p_value": 0.0012,
+            },
+            {
+                "name": "accuracy vs main (max drop 0)",
+                "metric": "accuracy",
+                "passed": True,
+                "status": "no-baseline",
+                "value": 0.85,
+            },
         ],
-        "slices": [{"name": "short|texts", "selection": "length in [0, 60)", "rows": 7, "min_rows": 20, "gated": False,
-                    "metrics": {"accuracy": 0.71}, "gates": []}],
+        "slices": [
+            {
+                "name": "short|texts",
+                "selection": "length in [0, 60)",
+                "rows": 7,
+                "min_rows": 20,
+                "gated": False,
+                "metrics": {"accuracy": 0.71},
+                "gates": [],
+            }
+        ],
         "per_class": {"negative": {"precision": 0.8, "recall": 0.9, "f1": 0.85, "support": 20}},
         "confusion_matrix": [[18, 2], [4, 16]],
     }
@@ -47,11 +74,18 @@ def test_the_comment_starts_with_its_marker_and_shows_deltas_gates_and_slices() 
 
 
 def test_data_check_and_tuning_sections_read_their_stage_reports() -> None:
-    data = {"passed": False, "checks": [
-        {"check": "min_rows", "split": "train", "passed": True, "message": "160 rows"},
-        {"check": "duplicates", "split": "test", "passed": False, "message": "3 duplicates | first at test.csv:4"}]}
-    tune = {"metric": "accuracy", "best": {"trial": 2, "value": 0.91, "params": {"learning_rate": 0.0001}},
-            "counts": {"COMPLETE": 3, "PRUNED": 1}}
+    data = {
+        "passed": False,
+        "checks": [
+            {"check": "min_rows", "split": "train", "passed": True, "message": "160 rows"},
+            {"check": "duplicates", "split": "test", "passed": False, "message": "3 duplicates | first at test.csv:4"},
+        ],
+    }
+    tune = {
+        "metric": "accuracy",
+        "best": {"trial": 2, "value": 0.91, "params": {"learning_rate": 0.0001}},
+        "counts": {"COMPLETE": 3, "PRUNED": 1},
+    }
     body = markdown.pr_comment(record(), data_report=data, tune_report=tune)
     assert "#### Data checks: ❌ 1 of 2 checks failed" in body
     assert body.index("duplicates") < body.index("min_rows")  # failures first
@@ -73,8 +107,10 @@ def test_commit_status_names_the_failed_gates() -> None:
 
 def test_plots_are_written_as_png(tmp_path: Path) -> None:
     cm = plots.confusion_png(["negative", "positive"], [[18, 2], [4, 16]], tmp_path / "confusion.png")
-    history: list[dict[str, Any]] = [{"git_sha": "abc1234", "metrics": {"accuracy": 0.8, "f1_macro": 0.79}},
-               {"git_sha": None, "metrics": {"accuracy": None}}]
+    history: list[dict[str, Any]] = [
+        {"git_sha": "abc1234", "metrics": {"accuracy": 0.8, "f1_macro": 0.79}},
+        {"git_sha": None, "metrics": {"accuracy": None}},
+    ]
     hist = plots.history_png(history, {"accuracy": 0.85, "f1_macro": 0.84}, tmp_path / "history.png")
     curves = {"loss_curve": [[1, 0.7], [2, 0.5]], "eval_curve": [{"step": 2, "accuracy": 0.8, "f1_macro": 0.78}]}
     train = plots.training_png(curves, tmp_path / "training.png")
@@ -86,8 +122,10 @@ def test_plots_are_written_as_png(tmp_path: Path) -> None:
 
 
 def test_a_huge_report_is_cut_to_fit_a_comment_keeping_marker_and_footer() -> None:
-    many = [{"name": f"s{i}", "selection": "x" * 100, "rows": 50, "min_rows": 1, "gated": True, "metrics": {},
-             "gates": []} for i in range(2000)]
+    many = [
+        {"name": f"s{i}", "selection": "x" * 100, "rows": 50, "min_rows": 1, "gated": True, "metrics": {}, "gates": []}
+        for i in range(2000)
+    ]
     body = markdown.pr_comment(record(slices=many), run_url="https://github.com/o/r/actions/runs/7")
     assert len(body) <= markdown.COMMENT_MAX
     assert body.startswith("<!-- ml-ci-report:sentiment -->")

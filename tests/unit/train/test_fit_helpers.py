@@ -19,8 +19,19 @@ from tests.modelrepo import make_model_repo
 from tests.unit.cache.scratch import config as scratch_config
 from tests.unit.cache.scratch import scratch
 
-TRAIN = Train(epochs=1, batch_size=32, learning_rate=1e-4, weight_decay=0.0, warmup_ratio=0.1, gradient_accumulation_steps=1,
-              eval_steps=0, seed=1, precision="auto", class_weights="none", distributed=Distributed(nproc_per_node=1, nodes=1))
+TRAIN = Train(
+    epochs=1,
+    batch_size=32,
+    learning_rate=1e-4,
+    weight_decay=0.0,
+    warmup_ratio=0.1,
+    gradient_accumulation_steps=1,
+    eval_steps=0,
+    seed=1,
+    precision="auto",
+    class_weights="none",
+    distributed=Distributed(nproc_per_node=1, nodes=1),
+)
 
 
 def _checkpoint(root: Path, step: int, state: str | None = '{"global_step": 1}') -> Path:
@@ -89,8 +100,11 @@ def _bars_on() -> list[bool]:
     import huggingface_hub.utils
     import transformers
 
-    return [transformers.utils.logging.is_progress_bar_enabled(), datasets.is_progress_bar_enabled(),
-            not huggingface_hub.utils.are_progress_bars_disabled()]
+    return [
+        transformers.utils.logging.is_progress_bar_enabled(),
+        datasets.is_progress_bar_enabled(),
+        not huggingface_hub.utils.are_progress_bars_disabled(),
+    ]
 
 
 def test_train_silences_every_librarys_bars_before_loading_anything_in_ci(bars_restored: None, tmp_path: Path) -> None:
@@ -107,8 +121,11 @@ def test_tune_silences_them_too(bars_restored: None, tmp_path: Path) -> None:
     from ml_ci.tune import run as tune_run
 
     config = scratch_config(scratch(tmp_path / "repo"))
-    tune_run.tune(config, tune_run.TuneOptions(trials=3, no_cache=True),
-                  env={"CI": "true", "ML_CI_TUNE_FIT": "tests.unit.cache.scratch:fake_fit"})
+    tune_run.tune(
+        config,
+        tune_run.TuneOptions(trials=3, no_cache=True),
+        env={"CI": "true", "ML_CI_TUNE_FIT": "tests.unit.cache.scratch:fake_fit"},
+    )
     assert _bars_on() == [False, False, False]
 
 

@@ -26,16 +26,44 @@ def test_launch_only_when_scaled_out_and_not_already_a_worker() -> None:
 
 def test_one_machine_is_a_standalone_rendezvous() -> None:
     assert command(TWO, ["train", "-c", "ml.yaml"], {}) == [
-        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes", "1", "--nproc-per-node", "2",
-        "-m", "ml_ci", "train", "-c", "ml.yaml"]
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nnodes",
+        "1",
+        "--nproc-per-node",
+        "2",
+        "-m",
+        "ml_ci",
+        "train",
+        "-c",
+        "ml.yaml",
+    ]
 
 
 def test_in_a_pytorchjob_pod_the_operator_variables_name_rank_and_master() -> None:
     env = {"PET_MASTER_ADDR": "job-master-0", "PET_MASTER_PORT": "23456", "PET_NODE_RANK": "2"}
-    assert torchrun_args(CLUSTER, env) == ["--nnodes", "3", "--nproc-per-node", "4", "--node-rank", "2",
-                                           "--master-addr", "job-master-0", "--master-port", "23456"]
-    assert torchrun_args(CLUSTER, {"MASTER_ADDR": "m", "RANK": "1"})[4:] == ["--node-rank", "1", "--master-addr", "m",
-                                                                             "--master-port", "23456"]
+    assert torchrun_args(CLUSTER, env) == [
+        "--nnodes",
+        "3",
+        "--nproc-per-node",
+        "4",
+        "--node-rank",
+        "2",
+        "--master-addr",
+        "job-master-0",
+        "--master-port",
+        "23456",
+    ]
+    assert torchrun_args(CLUSTER, {"MASTER_ADDR": "m", "RANK": "1"})[4:] == [
+        "--node-rank",
+        "1",
+        "--master-addr",
+        "m",
+        "--master-port",
+        "23456",
+    ]
 
 
 def test_several_nodes_outside_a_cluster_say_how_to_get_one() -> None:

@@ -56,9 +56,19 @@ def record(tmp_path: Path) -> tuple[Config, dict[str, object]]:
     config = _config(tmp_path)
     hp = as_dict(merge(config.train))
     return config, lineage_record(
-        config, config_sha256="sha256:cfg", git={"commit": "abc", "dirty": True}, fingerprints=FPS,
-        sources={"train": "data/train.csv"}, base_identity="sha256:base", packages=PKGS, hparams=hp, precision="fp32",
-        world_size=1, cache_key="k" * 64, params_file=None)
+        config,
+        config_sha256="sha256:cfg",
+        git={"commit": "abc", "dirty": True},
+        fingerprints=FPS,
+        sources={"train": "data/train.csv"},
+        base_identity="sha256:base",
+        packages=PKGS,
+        hparams=hp,
+        precision="fp32",
+        world_size=1,
+        cache_key="k" * 64,
+        params_file=None,
+    )
 
 
 def test_lineage_names_commit_config_data_base_versions_and_seed(record: tuple[Config, dict[str, object]]) -> None:

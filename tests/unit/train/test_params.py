@@ -35,8 +35,9 @@ def test_whole_floats_from_json_are_accepted_for_integer_keys() -> None:
 
 def test_every_bad_key_and_value_is_reported_at_once() -> None:
     with pytest.raises(ConfigError) as e:
-        validate_overrides({"learning_rat": 1e-4, "batch_size": 0, "precision": "fp8", "seed": True, "distributed": {}},
-                           source="best.json")
+        validate_overrides(
+            {"learning_rat": 1e-4, "batch_size": 0, "precision": "fp8", "seed": True, "distributed": {}}, source="best.json"
+        )
     assert [str(p) for p in e.value.problems] == [
         "best.json: train.learning_rat: unknown hyperparameter; did you mean 'learning_rate'?",
         "best.json: train.batch_size: 0 is less than the minimum of 1",
@@ -56,12 +57,17 @@ def test_params_file_flat_or_under_params(tmp_path: Path) -> None:
     assert read_params_file(nested) == {"weight_decay": 0.1}
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    (None, "the params file does not exist (run `ml-ci tune` first?)"),
-    ("{not json", "cannot read the params file as JSON: Expecting property name enclosed in double quotes: "
-                  "line 1 column 2 (char 1)"),
-    ("[1, 2]", "the params file must hold a JSON object of train.* keys"),
-])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "the params file does not exist (run `ml-ci tune` first?)"),
+        (
+            "{not json",
+            "cannot read the params file as JSON: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)",
+        ),
+        ("[1, 2]", "the params file must hold a JSON object of train.* keys"),
+    ],
+)
 def test_unreadable_params_files(tmp_path: Path, content: str | None, message: str) -> None:
     path = tmp_path / "best_params.json"
     if content is not None:

@@ -12,11 +12,19 @@ AMPERE = Device(cuda=True, bf16=True, name="A100")
 TURING = Device(cuda=True, bf16=False, name="T4")
 
 
-@pytest.mark.parametrize(("requested", "device", "chosen"), [
-    ("auto", CPU, "fp32"), ("auto", AMPERE, "bf16"), ("auto", TURING, "fp32"),
-    ("fp32", CPU, "fp32"), ("fp32", AMPERE, "fp32"),
-    ("bf16", AMPERE, "bf16"), ("fp16", TURING, "fp16"), ("fp16", AMPERE, "fp16"),
-])
+@pytest.mark.parametrize(
+    ("requested", "device", "chosen"),
+    [
+        ("auto", CPU, "fp32"),
+        ("auto", AMPERE, "bf16"),
+        ("auto", TURING, "fp32"),
+        ("fp32", CPU, "fp32"),
+        ("fp32", AMPERE, "fp32"),
+        ("bf16", AMPERE, "bf16"),
+        ("fp16", TURING, "fp16"),
+        ("fp16", AMPERE, "fp16"),
+    ],
+)
 def test_choice(requested: str, device: Device, chosen: str) -> None:
     assert choose(requested, device) == chosen
 

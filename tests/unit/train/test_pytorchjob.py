@@ -16,9 +16,16 @@ from tests.unit.train.pytorchjob_schema import SCHEMA, validate
 
 @pytest.fixture
 def config(tmp_path: Path) -> Config:
-    return load_config(make_model_repo(tmp_path, name="tiny-sentiment", overrides={
-        "train": {"distributed": {"nproc_per_node": 2, "nodes": 3}},
-        "image": {"registry": "ghcr.io", "repository": "acme/tiny"}})).config
+    return load_config(
+        make_model_repo(
+            tmp_path,
+            name="tiny-sentiment",
+            overrides={
+                "train": {"distributed": {"nproc_per_node": 2, "nodes": 3}},
+                "image": {"registry": "ghcr.io", "repository": "acme/tiny"},
+            },
+        )
+    ).config
 
 
 def test_job_has_a_master_and_nodes_minus_one_workers_running_ml_ci_train(config: Config) -> None:
@@ -30,8 +37,10 @@ def test_job_has_a_master_and_nodes_minus_one_workers_running_ml_ci_train(config
     assert {k: v["replicas"] for k, v in spec["pytorchReplicaSpecs"].items()} == {"Master": 1, "Worker": 2}
     (container,) = spec["pytorchReplicaSpecs"]["Worker"]["template"]["spec"]["containers"]
     assert container["command"] == ["ml-ci", "train", "-c", "ml.yaml"]
-    assert container["resources"] == {"requests": {"cpu": "2", "memory": "8Gi"},
-                                      "limits": {"memory": "8Gi", "nvidia.com/gpu": "2"}}
+    assert container["resources"] == {
+        "requests": {"cpu": "2", "memory": "8Gi"},
+        "limits": {"memory": "8Gi", "nvidia.com/gpu": "2"},
+    }
     assert spec["pytorchReplicaSpecs"]["Master"]["template"] == spec["pytorchReplicaSpecs"]["Worker"]["template"]
 
 
@@ -54,7 +63,8 @@ def test_the_schema_check_can_fail(config: Config) -> None:
     bad["spec"]["pytorchReplicaSpecs"]["Worker"]["template"]["spec"]["containers"][0]["resources"]["requests"]["cpu"] = "two"
     bad["spec"]["runPolicy"]["cleanPodPolicies"] = "All"
     quantity = SCHEMA["properties"]["spec"]["properties"]["runPolicy"]["properties"]["schedulingPolicy"]["properties"][
-        "minResources"]["additionalProperties"]["pattern"]
+        "minResources"
+    ]["additionalProperties"]["pattern"]
     assert validate(bad) == [
         "spec/nprocPerNode: 2 is not of type 'string'",
         "spec/pytorchReplicaSpecs/Worker/restartPolicy: 'Sometimes' is not one of ['Always', 'OnFailure', 'Never', 'ExitCode']",
@@ -71,4 +81,7 @@ def test_job_name_is_a_dns_label(config: Config) -> None:
 
 def test_kustomization_lists_the_job() -> None:
     assert render_kustomization("pytorchjob.yaml") == {
-        "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": ["pytorchjob.yaml"]}
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": ["pytorchjob.yaml"],
+    }

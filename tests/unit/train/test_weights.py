@@ -34,7 +34,9 @@ def test_balanced_weights_average_to_one_over_the_training_rows() -> None:
 def test_a_mapping_weights_its_labels_and_leaves_the_rest_at_one() -> None:
     assert weights.resolve({"positive": 4}, LABELS, []) == {"negative": 1.0, "positive": 4.0}
     assert weights.lineage_entry({"positive": 4}, {"negative": 1.0, "positive": 4.0}) == {
-        "setting": {"positive": 4}, "weights": {"negative": 1.0, "positive": 4.0}}
+        "setting": {"positive": 4},
+        "weights": {"negative": 1.0, "positive": 4.0},
+    }
 
 
 def test_the_loss_scales_each_row_by_its_labels_weight() -> None:
@@ -55,17 +57,27 @@ def _load(tmp_path: Path, class_weights: Any) -> Any:
     return load_config(make_model_repo(tmp_path, overrides={"train": {"class_weights": class_weights}})).config
 
 
-@pytest.mark.parametrize(("class_weights", "message"), [
-    ({"neutral": 2}, "ml.yaml:22:5: train.class_weights.neutral: 'neutral' is not one of data.labels; the labels are "
-                     "'negative', 'positive'"),
-    ({"Positive": 2}, "ml.yaml:22:5: train.class_weights.Positive: 'Positive' is not one of data.labels; "
-                      "did you mean 'positive'?"),
-    ({"positive": -1}, "ml.yaml:22:15: train.class_weights.positive: -1 is less than the minimum 0"),
-    ("sometimes", "ml.yaml:21:18: train.class_weights: 'sometimes' does not match the pattern ^(none|balanced)$"),
-    ({}, "ml.yaml:21:18: train.class_weights: no weight given: write a weight per label (e.g. {positive: 4}), or balanced"),
-    ({"negative": 0, "positive": 0}, "ml.yaml:22:5: train.class_weights: every weight is 0: the loss would be 0 and "
-                                     "nothing would be learned"),
-])
+@pytest.mark.parametrize(
+    ("class_weights", "message"),
+    [
+        (
+            {"neutral": 2},
+            "ml.yaml:22:5: train.class_weights.neutral: 'neutral' is not one of data.labels; the labels are "
+            "'negative', 'positive'",
+        ),
+        (
+            {"Positive": 2},
+            "ml.yaml:22:5: train.class_weights.Positive: 'Positive' is not one of data.labels; did you mean 'positive'?",
+        ),
+        ({"positive": -1}, "ml.yaml:22:15: train.class_weights.positive: -1 is less than the minimum 0"),
+        ("sometimes", "ml.yaml:21:18: train.class_weights: 'sometimes' does not match the pattern ^(none|balanced)$"),
+        ({}, "ml.yaml:21:18: train.class_weights: no weight given: write a weight per label (e.g. {positive: 4}), or balanced"),
+        (
+            {"negative": 0, "positive": 0},
+            "ml.yaml:22:5: train.class_weights: every weight is 0: the loss would be 0 and nothing would be learned",
+        ),
+    ],
+)
 def test_bad_class_weights_are_config_errors_at_their_place(tmp_path: Path, class_weights: Any, message: str) -> None:
     with pytest.raises(ConfigError) as e:
         _load(tmp_path, class_weights)
@@ -79,7 +91,18 @@ def test_good_class_weights_load_and_go_into_lineage(tmp_path: Path) -> None:
     assert config.train.class_weights == {"positive": 4}
     resolved = weights.resolve(config.train.class_weights, config.data.labels, [0, 1])
     record = lineage_record(
-        config, config_sha256="sha256:cfg", git=None, fingerprints={}, sources={}, base_identity="sha256:base",
-        packages={}, hparams=as_dict(merge(config.train)), precision="fp32", world_size=1, cache_key="k",
-        params_file=None, class_weights=weights.lineage_entry(config.train.class_weights, resolved))
+        config,
+        config_sha256="sha256:cfg",
+        git=None,
+        fingerprints={},
+        sources={},
+        base_identity="sha256:base",
+        packages={},
+        hparams=as_dict(merge(config.train)),
+        precision="fp32",
+        world_size=1,
+        cache_key="k",
+        params_file=None,
+        class_weights=weights.lineage_entry(config.train.class_weights, resolved),
+    )
     assert record["class_weights"] == {"setting": {"positive": 4}, "weights": {"negative": 1.0, "positive": 4.0}}

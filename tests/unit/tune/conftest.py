@@ -12,9 +12,11 @@ from ml_ci.config import load_config
 from ml_ci.config.model import Config
 from tests.modelrepo import make_model_repo
 
-SPACE = {"learning_rate": {"type": "float", "low": 1e-5, "high": 1e-3, "log": True},
-         "warmup_ratio": {"type": "float", "low": 0.0, "high": 0.2, "step": 0.1},
-         "batch_size": {"type": "categorical", "choices": [8, 16]}}
+SPACE = {
+    "learning_rate": {"type": "float", "low": 1e-5, "high": 1e-3, "log": True},
+    "warmup_ratio": {"type": "float", "low": 0.0, "high": 0.2, "step": 0.1},
+    "batch_size": {"type": "categorical", "choices": [8, 16]},
+}
 
 MakeConfig = Callable[..., Config]
 

@@ -25,8 +25,7 @@ from tests.unit.cache.scratch import scratch, set_yaml
 CALLS: list[dict[str, Any]] = []
 
 
-def fit_with_model(config: Config, splits: Any, *, overrides: dict[str, Any], output_dir: Path,
-                   report: Any = None) -> FitResult:
+def fit_with_model(config: Config, splits: Any, *, overrides: dict[str, Any], output_dir: Path, report: Any = None) -> FitResult:
     """A trainer that saves a 'model' naming its parameters; accuracy peaks at learning_rate 1e-4."""
     CALLS.append({"rows": len(splits["train"]), "overrides": dict(overrides)})
     accuracy = 0.95 - 0.1 * (math.log10(float(overrides["learning_rate"])) + 4) ** 2
@@ -35,9 +34,17 @@ def fit_with_model(config: Config, splits: Any, *, overrides: dict[str, Any], ou
     (model / "model.safetensors").write_text(json.dumps(overrides, sort_keys=True))
     if report is not None:
         report(10, {"accuracy": accuracy, "f1_macro": accuracy})
-    return FitResult(metrics={"accuracy": accuracy, "f1_macro": accuracy, "loss": 0.5}, loss_curve=((1, 0.7),),
-                     eval_curve=((10, {"accuracy": accuracy}),), steps=10, model_dir=model,
-                     hparams=merge(config.train, overrides), precision="fp32", world_size=1, seconds=0.0)
+    return FitResult(
+        metrics={"accuracy": accuracy, "f1_macro": accuracy, "loss": 0.5},
+        loss_curve=((1, 0.7),),
+        eval_curve=((10, {"accuracy": accuracy}),),
+        steps=10,
+        model_dir=model,
+        hparams=merge(config.train, overrides),
+        precision="fp32",
+        world_size=1,
+        seconds=0.0,
+    )
 
 
 ENV = {tune_run.FIT_HOOK_ENV: f"{__name__}:fit_with_model"}
@@ -82,8 +89,9 @@ def test_a_budget_is_its_own_study_and_cannot_also_tune_epochs(repo: Path) -> No
         tune_run.tune(load(repo), tune_run.TuneOptions(), env=ENV)
 
 
-def test_without_a_budget_train_reuses_the_best_trials_model_instead_of_training(repo: Path,
-                                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_a_budget_train_reuses_the_best_trials_model_instead_of_training(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from ml_ci.train import lineage
 
     monkeypatch.setattr(lineage, "git_commit", lambda root: None)  # no git process in a unit test

@@ -10,8 +10,10 @@ def test_tune_with_tuning_disabled_exits_2(make_config: MakeConfig) -> None:
     config = make_config(enabled=False)
     result = CliRunner().invoke(cli, ["tune", "-c", str(config.path)])
     assert result.exit_code == 2
-    assert result.output.strip() == (f"{config.path}: tune.enabled: tuning is disabled in ml.yaml: set tune.enabled: true "
-                                     "and a tune.search_space to run `ml-ci tune`")
+    assert result.output.strip() == (
+        f"{config.path}: tune.enabled: tuning is disabled in ml.yaml: set tune.enabled: true "
+        "and a tune.search_space to run `ml-ci tune`"
+    )
 
 
 def test_help_names_the_storage_and_the_exit_codes() -> None:

@@ -46,7 +46,8 @@ def test_a_trial_trains_with_suggested_overrides(make_config: MakeConfig, tmp_pa
     assert [t.value for t in study.trials] == [0.8, 0.8]
     # Optuna's step is the examples seen: optimizer steps x the trial's batch (no accumulation here).
     assert [t.intermediate_values for t in study.trials] == [
-        {10 * b: 0.6, 20 * b: 0.7, 30 * b: 0.8} for b in (t.params["batch_size"] for t in study.trials)]
+        {10 * b: 0.6, 20 * b: 0.7, 30 * b: 0.8} for b in (t.params["batch_size"] for t in study.trials)
+    ]
     assert [t.user_attrs[STEPS_ATTR] for t in study.trials] == [30, 30]
     assert fit.calls == [t.params for t in study.trials]
     assert set(fit.calls[0]) == {"learning_rate", "warmup_ratio", "batch_size"}
@@ -82,8 +83,9 @@ def test_a_diverged_trial_is_pruned_and_the_study_goes_on(make_config: MakeConfi
 def test_trials_of_different_batch_sizes_are_compared_at_equal_data(make_config: MakeConfig, tmp_path: Path) -> None:
     """Step 10 of a batch-8 trial has seen half the data of step 10 of a batch-16 one: the median
     pruner must not hold the first against the second. Both report every 10 optimizer steps."""
-    config = make_config(search_space={"batch_size": {"type": "categorical", "choices": [8, 16]}},
-                         train={"gradient_accumulation_steps": 2})
+    config = make_config(
+        search_space={"batch_size": {"type": "categorical", "choices": [8, 16]}}, train={"gradient_accumulation_steps": 2}
+    )
     study = optuna.create_study(direction="maximize", pruner=optuna.pruners.MedianPruner(n_startup_trials=1))
     objective = make_objective(config, None, FakeTrainer([0.9, 0.9, 0.9, 0.9]), workdir=tmp_path)
     study.enqueue_trial({"batch_size": 16})

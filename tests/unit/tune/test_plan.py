@@ -48,8 +48,10 @@ def test_disabled_tuning_is_a_config_error(make_config: MakeConfig) -> None:
     config = make_config(enabled=False)
     with pytest.raises(ConfigError) as e:
         plan_study(config, data_fingerprint=FP, env={})
-    assert str(e.value) == (f"{config.path}: tune.enabled: tuning is disabled in ml.yaml: set tune.enabled: true "
-                            "and a tune.search_space to run `ml-ci tune`")
+    assert str(e.value) == (
+        f"{config.path}: tune.enabled: tuning is disabled in ml.yaml: set tune.enabled: true "
+        "and a tune.search_space to run `ml-ci tune`"
+    )
 
 
 def test_bad_heartbeat_variable_is_named(make_config: MakeConfig) -> None:
@@ -58,9 +60,14 @@ def test_bad_heartbeat_variable_is_named(make_config: MakeConfig) -> None:
 
 
 def test_grid_total_is_capped_by_the_grid(make_config: MakeConfig) -> None:
-    config = make_config(sampler="grid", trials=100, search_space={
-        "warmup_ratio": {"type": "float", "low": 0.0, "high": 0.2, "step": 0.1},
-        "batch_size": {"type": "categorical", "choices": [8, 16]}})
+    config = make_config(
+        sampler="grid",
+        trials=100,
+        search_space={
+            "warmup_ratio": {"type": "float", "low": 0.0, "high": 0.2, "step": 0.1},
+            "batch_size": {"type": "categorical", "choices": [8, 16]},
+        },
+    )
     assert plan_study(config, data_fingerprint=FP, env={}).total_trials == 6
 
 

@@ -62,8 +62,10 @@ def test_float_without_step_cannot_be_a_grid() -> None:
 
 
 def test_grid_size_and_cap() -> None:
-    space: dict[str, Param] = {"a": IntParam(type="int", low=1, high=4, log=False),
-                               "b": CategoricalParam(type="categorical", choices=(1, 2, 3))}
+    space: dict[str, Param] = {
+        "a": IntParam(type="int", low=1, high=4, log=False),
+        "b": CategoricalParam(type="categorical", choices=(1, 2, 3)),
+    }
     assert grid_size(grid(space)) == 12
     huge: dict[str, Param] = {"a": FloatParam(type="float", low=0.0, high=1.0, log=False, step=1e-6)}
     with pytest.raises(ValueError, match=f"more than {MAX_GRID_POINTS}"):

@@ -41,8 +41,9 @@ def test_pruner_per_setting(make_config: MakeConfig) -> None:
 
 
 @pytest.mark.parametrize(("eval_steps", "accumulation", "least"), [(0, 1, 8), (5, 1, 40), (5, 2, 80)])
-def test_hyperband_starts_at_the_earliest_first_report(make_config: MakeConfig, eval_steps: int, accumulation: int,
-                                                       least: int) -> None:
+def test_hyperband_starts_at_the_earliest_first_report(
+    make_config: MakeConfig, eval_steps: int, accumulation: int, least: int
+) -> None:
     """Its resource is examples seen; the smallest batch in the space (8 of 8/16) reports first. With
     eval_steps 0 (once per epoch) the bound is one step, never 0 (which Hyperband divides by)."""
     config = make_config(train={"eval_steps": eval_steps, "gradient_accumulation_steps": accumulation})
@@ -87,8 +88,10 @@ def test_unreachable_storage_is_retried_then_explained(make_config: MakeConfig, 
     pauses: list[float] = []
     with pytest.raises(OperationalError) as e:
         open_storage(plan, sleep=pauses.append)
-    assert str(e.value).startswith(f"cannot reach the Optuna storage sqlite:///{folder} (from the storage environment variable) "
-                                   f"after {CONNECT_ATTEMPTS} attempts: ")
+    assert str(e.value).startswith(
+        f"cannot reach the Optuna storage sqlite:///{folder} (from the storage environment variable) "
+        f"after {CONNECT_ATTEMPTS} attempts: "
+    )
     assert pauses == [1.0, 2.0]
 
 

@@ -51,8 +51,10 @@ def test_no_complete_trial_has_no_best() -> None:
 def test_markdown_and_json() -> None:
     s = with_extras(summarize("study", "accuracy", "maximize", TRIALS), {"learning_rate": 1.0}, ["history.png"])
     text = markdown(s)
-    assert text.startswith("## Tuning: study\n\nBest accuracy: **0.9** (trial 1, maximize); 3 complete, 1 fail, 1 pruned; "
-                           "130 optimizer steps in all.\n")
+    assert text.startswith(
+        "## Tuning: study\n\nBest accuracy: **0.9** (trial 1, maximize); 3 complete, 1 fail, 1 pruned; "
+        "130 optimizer steps in all.\n"
+    )
     assert "| learning_rate | 1.000 |" in text
     assert "Trials (best 4 of 5):" in text  # the failed trial is counted, not listed
     rows = [line for line in text.splitlines() if line.startswith("| ") and (" complete " in line or " pruned " in line)]
