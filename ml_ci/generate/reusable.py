@@ -123,8 +123,8 @@ def _job(
         permissions=extra.pop("permissions", j.READ),  # type: ignore[arg-type]
         needs=needs,
         steps=(j.checkout(), checkout_ml_ci, setup, *steps),
-        **extra,
-    )  # type: ignore[arg-type]
+        **extra,  # type: ignore[arg-type]
+    )
 
 
 def _after(*needs: str) -> str:

@@ -106,9 +106,9 @@ def optimize(study: optuna.Study, plan: StudyPlan, config: Config, fit: FitFn, n
     stop = optuna.study.MaxTrialsCallback(plan.total_trials, states=finished)
     # optuna.Trial satisfies TrialLike; mypy cannot see it through the Callable's parameter.
     study.optimize(
-        objective,
+        objective,  # type: ignore[arg-type]
         n_trials=n_trials,
-        timeout=plan.timeout_seconds,  # type: ignore[arg-type]
+        timeout=plan.timeout_seconds,
         callbacks=[stop],
         gc_after_trial=True,
     )
