@@ -1,0 +1,30 @@
+"""Static proof that every registered task's half modules satisfy the protocols: mypy checks the
+assignments below (a module missing a name, or with a different signature, is a type error).
+tests/unit/tasks checks the same at run time, and that this file lists every registered task."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ml_ci.tasks.protocols.config import ConfigHalf
+    from ml_ci.tasks.protocols.data import DataHalf
+    from ml_ci.tasks.protocols.evaluation import EvaluationHalf
+    from ml_ci.tasks.protocols.export import ExportHalf
+    from ml_ci.tasks.protocols.serving import ServingHalf
+    from ml_ci.tasks.protocols.training import TrainingHalf
+    from ml_ci.tasks.text_classification import config as tc_config
+    from ml_ci.tasks.text_classification import data as tc_data
+    from ml_ci.tasks.text_classification import evaluation as tc_evaluation
+    from ml_ci.tasks.text_classification import export as tc_export
+    from ml_ci.tasks.text_classification import serving as tc_serving
+    from ml_ci.tasks.text_classification import training as tc_training
+
+    _tc_config: ConfigHalf = tc_config
+    _tc_data: DataHalf = tc_data
+    _tc_training: TrainingHalf = tc_training
+    _tc_evaluation: EvaluationHalf = tc_evaluation
+    _tc_export: ExportHalf = tc_export
+    _tc_serving: ServingHalf = tc_serving
+
+CHECKED = ("text-classification",)

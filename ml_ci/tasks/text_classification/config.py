@@ -1,0 +1,1 @@
+"""text-classification's config half (`ml_ci.tasks.protocols.config.ConfigHalf`)."""

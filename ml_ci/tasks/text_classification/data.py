@@ -1,0 +1,1 @@
+"""text-classification's data half (`ml_ci.tasks.protocols.data.DataHalf`)."""

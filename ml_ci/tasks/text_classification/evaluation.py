@@ -1,0 +1,1 @@
+"""text-classification's evaluation half (`ml_ci.tasks.protocols.evaluation.EvaluationHalf`)."""

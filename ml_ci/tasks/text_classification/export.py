@@ -1,0 +1,1 @@
+"""text-classification's export half (`ml_ci.tasks.protocols.export.ExportHalf`)."""

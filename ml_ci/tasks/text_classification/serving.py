@@ -1,0 +1,1 @@
+"""text-classification's serving half (`ml_ci.tasks.protocols.serving.ServingHalf`)."""

@@ -1,0 +1,1 @@
+"""text-classification's training half (`ml_ci.tasks.protocols.training.TrainingHalf`)."""
