@@ -10,17 +10,26 @@ import json
 import re
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from ml_ci.serve.limits import Limits
 
 
-@dataclass(frozen=True)
 class Refusal(Exception):
-    status: int
-    kind: str  # the `errors_total{kind=...}` label
-    message: str
+    """A request refused: the HTTP status, the `errors_total{kind=...}` label and what to change.
+
+    A plain exception with attributes, not a frozen dataclass: raising sets `__traceback__` (and
+    contextlib's @contextmanager sets it again when the exception passes through a `with`), which a
+    frozen dataclass refuses with FrozenInstanceError, replacing the refusal with a crash."""
+
+    def __init__(self, status: int, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.kind = kind
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"Refusal(status={self.status!r}, kind={self.kind!r}, message={self.message!r})"
 
     def body(self) -> bytes:
         return json.dumps({"error": {"kind": self.kind, "message": self.message}}).encode()
