@@ -51,16 +51,23 @@ def staged_dir(dest: Path, *, name: str | None = None) -> Iterator[Path]:
     replace_dir(tmp, dest)
 
 
-def write_json(path: Path, data: Any) -> None:
-    """JSON to a temporary sibling, then renamed over path."""
+def write_text(path: Path, text: str, *, mode: int = 0o644) -> None:
+    """Text to a temporary sibling, then renamed over path: a reader (or a kill) never sees half a file.
+
+    mkstemp makes the file private; `mode` opens it up (artifacts and generated files are read by other
+    users, e.g. the image's non-root user). LF line ends on every platform: the files are compared by hash."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2, sort_keys=False)
-            f.write("\n")
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; see staged_dir
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json(path: Path, data: Any) -> None:
+    """JSON (indented by 2, keys in their order, a final newline) written whole, as write_text."""
+    write_text(path, json.dumps(data, indent=2) + "\n")

@@ -1,4 +1,4 @@
-"""Talk to the GitHub Actions runner: step outputs and the job summary.
+"""Talk to the GitHub Actions runner: step outputs, the job summary and workflow commands' escaping.
 
 The environment is passed in as a Mapping so tests pass a dict instead of patching os.environ.
 """
@@ -33,3 +33,13 @@ def add_summary(markdown: str, env: Mapping[str, str] | None = None) -> None:
     if target:
         with Path(target).open("a", encoding="utf-8") as f:
             f.write(markdown.rstrip("\n") + "\n\n")
+
+
+def escape_data(text: str) -> str:
+    """A workflow command's message (after `::`), escaped as the Actions toolkit's escapeData."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def escape_property(text: str) -> str:
+    """A workflow command's property value (file=, title=), escaped as the Actions toolkit's escapeProperty."""
+    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
