@@ -13,6 +13,7 @@ import click
 
 from ml_ci.cache import NO_CACHE_ENV
 from ml_ci.errors import ConfigError, MlCiError
+from ml_ci.github.actions_io import escape_data
 from ml_ci.report.problems import REPORTERS
 
 T = TypeVar("T")
@@ -48,7 +49,7 @@ def run_guarded(fn: Callable[[], int], *, fmt: str = "text") -> int:
             traceback.print_exc()
         msg = str(e)
         if fmt == "github" and not e.annotated:
-            print(f"::error title=ml-ci::{msg.replace('%', '%25').replace(chr(10), '%0A')}")
+            print(f"::error title=ml-ci::{escape_data(msg)}")
         click.echo(f"error: {msg}", err=True)
         return e.exit_code
     except KeyboardInterrupt:

@@ -22,9 +22,8 @@ from ml_ci.data.checks import run_checks
 from ml_ci.data.fingerprint import fingerprints
 from ml_ci.data.load import HubLoader, load_hub_split, load_tables
 from ml_ci.errors import DataCheckError
-from ml_ci.github.actions_io import add_summary, set_output
+from ml_ci.github.actions_io import add_summary, escape_data, escape_property, set_output
 from ml_ci.pipeline.layout import Layout
-from ml_ci.report.problems import _escape_data, _escape_prop
 
 _LOCATION = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+)$")
 STAGE = "data-check"
@@ -44,18 +43,18 @@ def github_annotations(report: Mapping[str, Any], root: Path) -> list[str]:
     for c in report["checks"]:
         if c["passed"]:
             continue
-        props = f"title={_escape_prop('data check ' + c['check'])}"
+        props = f"title={escape_property('data check ' + c['check'])}"
         if c["rows"] and (m := _LOCATION.match(c["rows"][0])):
             path = os.path.relpath(root / m["file"]) if (root / m["file"]).exists() else m["file"]
-            props = f"file={_escape_prop(path)},line={m['line']}," + props
+            props = f"file={escape_property(path)},line={m['line']}," + props
         command = "warning" if c.get("severity") == "warn" else "error"
-        out.append(f"::{command} {props}::{_escape_data(c['message'])}")
+        out.append(f"::{command} {props}::{escape_data(c['message'])}")
     return out
 
 
 def key_of(config: Config) -> tuple[str, list[str]]:
     """The cache key, and the split roles it cannot see (an unpinned hub split)."""
-    from ml_ci.train.lineage import package_versions
+    from ml_ci.versions import package_versions
 
     fps = fingerprints(config)
     return cache_key(STAGE, check_inputs(config, fingerprints=fps, packages=package_versions(CHECK_PACKAGES))), unpinned(fps)

@@ -165,7 +165,7 @@ def freshness_of(config: Config, model_dir: Path, allow_stale: bool) -> Freshnes
 
 
 def gather_inputs(config: Config, options: Options, env: Mapping[str, str]) -> Inputs:
-    from ml_ci.train.lineage import package_versions
+    from ml_ci.versions import package_versions
 
     layout = Layout(config.root)
     model_dir = options.model or layout.model_dir

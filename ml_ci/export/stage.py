@@ -146,7 +146,7 @@ def installed_versions(dists: tuple[str, ...]) -> dict[str, str]:
 
 def key_of(config: Config, model_dir: Path, epoch: int | None) -> tuple[str, list[str]]:
     """The cache key, and the split roles it cannot see (an unpinned hub split)."""
-    from ml_ci.train.lineage import package_versions
+    from ml_ci.versions import package_versions
 
     layout = Layout(config.root)
     fps = fingerprints(config, cache_inputs.ROLES)

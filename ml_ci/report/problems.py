@@ -7,15 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import TextIO
 
 from ml_ci.errors import Problem
-
-
-def _escape_data(text: str) -> str:
-    # GitHub workflow-command escaping (toolkit's escapeData / escapeProperty)
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def _escape_prop(text: str) -> str:
-    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+from ml_ci.github.actions_io import escape_data, escape_property
 
 
 def text(problems: Sequence[Problem], out: TextIO) -> None:
@@ -41,12 +33,12 @@ def as_json(problems: Sequence[Problem], out: TextIO) -> None:
 def github(problems: Sequence[Problem], out: TextIO) -> None:
     for p in problems:
         level = "warning" if p.severity == "warning" else "error"
-        props = f"file={_escape_prop(p.file)}"
+        props = f"file={escape_property(p.file)}"
         if p.line:
             props += f",line={p.line},col={p.col}"
         title = f"ml.yaml {p.path}" if p.path else "ml.yaml"
         msg = f"{p.path}: {p.message}" if p.path else p.message
-        print(f"::{level} {props},title={_escape_prop(title)}::{_escape_data(msg)}", file=out)
+        print(f"::{level} {props},title={escape_property(title)}::{escape_data(msg)}", file=out)
 
 
 REPORTERS: dict[str, Callable[[Sequence[Problem], TextIO], None]] = {"text": text, "json": as_json, "github": github}

@@ -7,25 +7,13 @@ import hashlib
 import subprocess
 from collections.abc import Mapping
 from dataclasses import asdict
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ml_ci import __version__
 from ml_ci.config.model import Config
 
 # The packages whose versions can change a trained model; read from metadata, never imported.
 PACKAGES = ("torch", "transformers", "accelerate", "datasets", "tokenizers", "safetensors", "numpy")
-
-
-def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str]:
-    out = {"ml-ci": __version__}
-    for name in names:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
 
 
 def git_commit(root: Path) -> dict[str, Any] | None:

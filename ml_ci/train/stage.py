@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ml_ci import versions
 from ml_ci.atomic import staged_dir
 from ml_ci.cache import StageCache, cache_key, folder_digest
 from ml_ci.config.model import Config
@@ -81,7 +82,7 @@ def inputs_for(config: Config, overrides: dict[str, Any]) -> Inputs:
     fps = fingerprints(config, ROLES)
     base = base_model.resolve(config)
     identity = base_model.identity(base)
-    packages = lineage.package_versions()
+    packages = versions.package_versions(lineage.PACKAGES)
     key = cache_key(
         STAGE, lineage.cache_inputs(config, fingerprints=fps, base_identity=identity, overrides=overrides, packages=packages)
     )

@@ -161,7 +161,7 @@ def key_of(config: Config, plan: StudyPlan, env: Mapping[str, str]) -> tuple[str
     """The cache key, and the split roles it cannot see (an unpinned hub split)."""
     from ml_ci.data.fingerprint import fingerprints
     from ml_ci.train import base_model
-    from ml_ci.train.lineage import package_versions
+    from ml_ci.versions import package_versions
 
     fps = fingerprints(config, cached.ROLES)
     inputs = cached.cache_inputs(

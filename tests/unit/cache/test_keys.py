@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from ml_ci import versions
 from ml_ci.data import check
 from ml_ci.evaluate import stage as evaluate_stage
 from ml_ci.evaluate.baseline import BaselineSources
 from ml_ci.export import stage as export_stage
 from ml_ci.pipeline.layout import Layout
-from ml_ci.train import lineage
 from ml_ci.train import stage as train_stage
 from ml_ci.tune import run as tune_run
 from ml_ci.tune.plan import plan_study
@@ -85,13 +85,13 @@ def env_flip(name: str, value: str) -> Flip:
 
 
 def a_library_version(root: Path, ctx: Ctx) -> None:
-    real = lineage.package_versions
-    ctx.monkeypatch.setattr(lineage, "package_versions", lambda names=lineage.PACKAGES: {**real(names), "torch": "9.9"})
+    real = versions.package_versions
+    ctx.monkeypatch.setattr(versions, "package_versions", lambda names: {**real(names), "torch": "9.9"})
 
 
 def the_ml_ci_version(root: Path, ctx: Ctx) -> None:
-    real = lineage.package_versions
-    ctx.monkeypatch.setattr(lineage, "package_versions", lambda names=lineage.PACKAGES: {**real(names), "ml-ci": "9.9"})
+    real = versions.package_versions
+    ctx.monkeypatch.setattr(versions, "package_versions", lambda names: {**real(names), "ml-ci": "9.9"})
 
 
 def the_model_weights(root: Path, ctx: Ctx) -> None:
