@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
+from ml_ci import tasks
 from ml_ci.atomic import staged_dir
 from ml_ci.cache import StageCache, announce, cache_key, mode, through_cache, unpinned
 from ml_ci.config.model import Config
@@ -75,9 +76,12 @@ def data_check(
     dest = layout.artifacts(STAGE)
     key, unseen = key_of(config)
 
+    half = tasks.get(config.task).data()
+
     def compute() -> None:
         tables = load_tables(config, hub_loader)
-        report = reports.build(tables, run_checks(tables, config.data), config.data)
+        outcomes = run_checks(tables, config.data, half.checks(), half.columns(config.data))
+        report = reports.build(tables, outcomes, lambda t: half.describe(t, config.data))
         write_report(dest, report, reports.markdown(report))
 
     _, cached = through_cache(
@@ -104,7 +108,7 @@ def data_check(
             for line in github_annotations(report, config.root):
                 print(line, file=out)
     if not report["passed"]:
-        error = DataCheckError(reports.failure_message(report))
+        error = DataCheckError(reports.failure_message(report, half.checks()))
         error.annotated = fmt == "github"
         raise error
     return 0

@@ -13,7 +13,7 @@ from typing import Any
 from ml_ci.config.model import Data
 from ml_ci.data import drift
 from ml_ci.data.normalize import normalize, text_hash
-from ml_ci.data.table import Table, count, is_missing, label_hint, label_index
+from ml_ci.data.table import Table, count, is_missing
 
 SHOWN = 5  # offending rows named in a message; the report keeps as many
 
@@ -43,8 +43,9 @@ def as_texts(values: Sequence[object]) -> list[str | None]:
     return [v if isinstance(v, str) else None for v in values]
 
 
-def null_rows(texts: Sequence[object], labels: Sequence[object]) -> list[int]:
-    return [i for i, (t, y) in enumerate(zip(texts, labels, strict=True)) if is_missing(t) or is_missing(y)]
+def null_rows(*columns: Sequence[object]) -> list[int]:
+    """The rows missing a value in any of the columns."""
+    return [i for i, values in enumerate(zip(*columns, strict=True)) if any(is_missing(v) for v in values)]
 
 
 def empty_rows(texts: Sequence[str | None]) -> list[int]:
@@ -67,18 +68,6 @@ def duplicate_rows(texts: Sequence[str | None]) -> list[tuple[int, int, bool]]:
     return out
 
 
-def unknown_labels(values: Sequence[object], labels: Sequence[str]) -> list[int]:
-    return [i for i, v in enumerate(values) if not is_missing(v) and label_index(v, labels) is None]
-
-
-def label_counts(values: Sequence[object], labels: Sequence[str]) -> list[int]:
-    counts = [0] * len(labels)
-    for v in values:
-        if (index := label_index(v, labels)) is not None:
-            counts[index] += 1
-    return counts
-
-
 def length_violations(texts: Sequence[str | None], low: int, high: int) -> list[int]:
     return [i for i, t in enumerate(texts) if t is not None and not low <= len(t) <= high]
 
@@ -86,7 +75,7 @@ def length_violations(texts: Sequence[str | None], low: int, high: int) -> list[
 # --- formatting ---------------------------------------------------------------------------
 
 
-def _first(
+def first_rows(
     table: Table, rows: Sequence[int], values: Sequence[object] | None = None, describe: Callable[[object], str] = repr
 ) -> tuple[str, ...]:
     """The first offending rows' locations, each followed by (its value, described) when values are given."""
@@ -95,7 +84,7 @@ def _first(
     )
 
 
-def _listing(rows: Sequence[str], total: int) -> str:
+def listing(rows: Sequence[str], total: int) -> str:
     more = f", and {total - len(rows)} more" if total > len(rows) else ""
     return f": {', '.join(rows)}{more}"
 
@@ -119,13 +108,25 @@ def _type_name(v: object) -> str:
     return type(v).__name__
 
 
-def check_columns(tables: Tables, data: Data) -> list[Outcome]:
-    """The text, label and slice columns exist; texts are strings, labels strings or integers."""
+@dataclass(frozen=True)
+class Column:
+    """A column a task reads from every split: its name, the ml.yaml key that names it (for the fix),
+    and which present values it can use."""
+
+    name: str
+    setting: str
+    holds: str  # the values it must hold, as a failure says: "text", ...
+    accepts: Callable[[object], bool]
+
+
+def check_columns(tables: Tables, data: Data, columns: Sequence[Column]) -> list[Outcome]:
+    """The task's columns and the slice columns exist; each of the task's holds what it can use."""
     out: list[Outcome] = []
+    names = (*(c.name for c in columns), *data.slice_columns)
     for role, t in tables.items():
-        missing = [c for c in (data.text_column, data.label_column, *data.slice_columns) if c not in t.columns]
+        missing = [c for c in names if c not in t.columns]
         if missing:
-            hint = {data.text_column: "data.text_column", data.label_column: "data.label_column"}
+            hint = {c.name: c.setting for c in columns}
             fix = " or ".join(dict.fromkeys(hint.get(c, "data.slice_columns") for c in missing))
             out.append(
                 Outcome(
@@ -139,39 +140,24 @@ def check_columns(tables: Tables, data: Data) -> list[Outcome]:
                 )
             )
             continue
-        texts, labels = t.columns[data.text_column], t.columns[data.label_column]
-        bad_text = [i for i, v in enumerate(texts) if not is_missing(v) and not isinstance(v, str)]
-        bad_label = [
-            i for i, v in enumerate(labels) if not is_missing(v) and (isinstance(v, bool) or not isinstance(v, (str, int, float)))
-        ]
         problems = []
-        if bad_text:
-            problems.append(
-                f"column {data.text_column!r} must hold text; other values in {count(len(bad_text), 'row')}"
-                + _listing(_first(t, bad_text, texts, _type_name), len(bad_text))
-            )
-        if bad_label:
-            problems.append(
-                f"column {data.label_column!r} must hold label names or indices; "
-                f"other values in {count(len(bad_label), 'row')}"
-                + _listing(_first(t, bad_label, labels, _type_name), len(bad_label))
-            )
-        rows = _first(t, bad_text) + _first(t, bad_label)
+        rows: tuple[str, ...] = ()
+        bad_total = 0
+        for column in columns:
+            values = t.columns[column.name]
+            bad = [i for i, v in enumerate(values) if not is_missing(v) and not column.accepts(v)]
+            if bad:
+                problems.append(
+                    f"column {column.name!r} must hold {column.holds}; other values in {count(len(bad), 'row')}"
+                    + listing(first_rows(t, bad, values, _type_name), len(bad))
+                )
+            rows += first_rows(t, bad)
+            bad_total += len(bad)
         message = (
-            f"{t.source}: " + "; ".join(problems)
-            if problems
-            else f"{t.source}: columns {', '.join(map(repr, (data.text_column, data.label_column, *data.slice_columns)))} present"
+            f"{t.source}: " + "; ".join(problems) if problems else f"{t.source}: columns {', '.join(map(repr, names))} present"
         )
         out.append(
-            Outcome(
-                check="columns",
-                split=role,
-                passed=not problems,
-                value=len(bad_text) + len(bad_label),
-                limit=0,
-                message=message,
-                rows=rows,
-            )
+            Outcome(check="columns", split=role, passed=not problems, value=bad_total, limit=0, message=message, rows=rows)
         )
     return out
 
@@ -202,19 +188,22 @@ def _fraction_check(
         passed = frac <= limit
         message = f"{t.source}: {len(rows)} of {len(t)} rows ({frac:.1%}) {what}"
         if not passed:
-            message += f", above {limit_name} {limit}; first" + _listing(_first(t, rows), len(rows))
-        out.append(Outcome(check=name, split=role, passed=passed, value=frac, limit=limit, message=message, rows=_first(t, rows)))
+            message += f", above {limit_name} {limit}; first" + listing(first_rows(t, rows), len(rows))
+        out.append(
+            Outcome(check=name, split=role, passed=passed, value=frac, limit=limit, message=message, rows=first_rows(t, rows))
+        )
     return out
 
 
-def check_null_fraction(tables: Tables, data: Data) -> list[Outcome]:
-    """Rows missing the text or the label, per split, at most data.checks.max_null_fraction."""
+def check_null_fraction(tables: Tables, data: Data, columns: Sequence[str], what: str) -> list[Outcome]:
+    """Rows missing a value of the columns (`what` says which, as the message reads: "the text or
+    ..."), per split, at most data.checks.max_null_fraction."""
     return _fraction_check(
         "null_fraction",
         "max_null_fraction",
         data.checks.max_null_fraction,
-        "miss the text or the label",
-        lambda t: null_rows(t.column(data.text_column), t.column(data.label_column)),
+        f"miss {what}",
+        lambda t: null_rows(*(t.column(c) for c in columns)),
         tables,
     )
 
@@ -231,25 +220,6 @@ def check_empty_texts(tables: Tables, data: Data) -> list[Outcome]:
     )
 
 
-def check_labels(tables: Tables, data: Data) -> list[Outcome]:
-    """Every label is a name from data.labels or an index into it."""
-    out: list[Outcome] = []
-    for role, t in tables.items():
-        values = t.column(data.label_column)
-        rows = unknown_labels(values, data.labels)
-        first = _first(t, rows, values)
-        message = (
-            f"{t.source}: {count(len(rows), 'row')} with a label outside {list(data.labels)} "
-            f"(or its indices 0-{len(data.labels) - 1})" + _listing(first, len(rows)) + label_hint([values[i] for i in rows])
-            if rows
-            else f"{t.source}: every label is in {list(data.labels)}"
-        )
-        out.append(
-            Outcome(check="labels", split=role, passed=not rows, value=len(rows), limit=0, message=message, rows=_first(t, rows))
-        )
-    return out
-
-
 def check_duplicates(tables: Tables, data: Data) -> list[Outcome]:
     """Texts repeated within a split (exact, or after normalization), at most data.checks.max_duplicate_fraction."""
     out: list[Outcome] = []
@@ -264,7 +234,7 @@ def check_duplicates(tables: Tables, data: Data) -> list[Outcome]:
             f"{t.source}: {len(dups)} of {len(t)} rows ({frac:.1%}) repeat an earlier text after normalization ({exact} exact)"
         )
         if not passed:
-            message += f", above max_duplicate_fraction {limit}; first" + _listing(first, len(dups))
+            message += f", above max_duplicate_fraction {limit}; first" + listing(first, len(dups))
         out.append(
             Outcome(
                 check="duplicates",
@@ -291,84 +261,20 @@ def check_text_length(tables: Tables, data: Data) -> list[Outcome]:
         span = f"{min(lengths)}-{max(lengths)}" if lengths else "none"
         message = (
             f"{t.source}: {count(len(rows), 'text')} outside {low}..{high} characters"
-            + _listing(_first(t, rows, texts, lambda x: _chars(len(str(x)))), len(rows))
+            + listing(first_rows(t, rows, texts, lambda x: _chars(len(str(x)))), len(rows))
             if rows
             else f"{t.source}: text lengths {span} characters, within {low}..{high}"
         )
         out.append(
             Outcome(
-                check="text_length", split=role, passed=not rows, value=len(rows), limit=0, message=message, rows=_first(t, rows)
-            )
-        )
-    return out
-
-
-def _train(tables: Tables) -> list[tuple[str, Table]]:
-    return [("train", tables["train"])] if "train" in tables else []
-
-
-def check_min_rows_per_class(tables: Tables, data: Data) -> list[Outcome]:
-    """Each label has at least data.checks.min_rows_per_class rows in the training split."""
-    out: list[Outcome] = []
-    limit = data.checks.min_rows_per_class
-    for role, t in _train(tables):
-        counts = label_counts(t.column(data.label_column), data.labels)
-        short = [(name, n) for name, n in zip(data.labels, counts, strict=True) if n < limit]
-        if short:
-            message = (
-                f"{t.source}: "
-                + ", ".join(f"label {name!r} has {count(n, 'row')}" for name, n in short)
-                + f", fewer than min_rows_per_class {limit}"
-            )
-        else:
-            message = f"{t.source}: every label has at least {count(limit, 'row')} (fewest: {min(counts)})"
-        out.append(
-            Outcome(
-                check="min_rows_per_class",
+                check="text_length",
                 split=role,
-                passed=not short,
-                value=min(counts),
-                limit=limit,
+                passed=not rows,
+                value=len(rows),
+                limit=0,
                 message=message,
-                details=dict(zip(data.labels, counts, strict=True)),
+                rows=first_rows(t, rows),
             )
-        )
-    return out
-
-
-def check_class_balance(tables: Tables, data: Data) -> list[Outcome]:
-    """The most frequent label has at most data.checks.max_class_imbalance times the rows of the least frequent."""
-    out: list[Outcome] = []
-    limit = data.checks.max_class_imbalance
-    for role, t in _train(tables):
-        counts = dict(zip(data.labels, label_counts(t.column(data.label_column), data.labels), strict=True))
-        most, least = max(counts, key=counts.__getitem__), min(counts, key=counts.__getitem__)
-        if counts[least] == 0:
-            absent = [name for name, n in counts.items() if n == 0]
-            out.append(
-                Outcome(
-                    check="class_balance",
-                    split=role,
-                    passed=False,
-                    value=None,
-                    limit=limit,
-                    details=counts,
-                    message=f"{t.source}: label {', '.join(map(repr, absent))} has no rows; "
-                    f"the model cannot learn it (max_class_imbalance {limit})",
-                )
-            )
-            continue
-        ratio = counts[most] / counts[least]
-        message = (
-            f"{t.source}: every label has {count(counts[most], 'row')}: ratio 1.00"
-            if ratio == 1
-            else f"{t.source}: most frequent label {most!r} has {count(counts[most], 'row')}, least frequent {least!r} "
-            f"{counts[least]}: ratio {ratio:.2f}"
-        )
-        passed = ratio <= limit
-        message += f", above max_class_imbalance {limit}" if not passed else f" (max_class_imbalance {limit})"
-        out.append(
-            Outcome(check="class_balance", split=role, passed=passed, value=ratio, limit=limit, message=message, details=counts)
         )
     return out
 
@@ -392,7 +298,7 @@ def check_leakage(tables: Tables, data: Data) -> list[Outcome]:
             ]
             first = tuple(f"{tb.locations[i]} = {ta.locations[j]}" for i, j in hits[:SHOWN])
             message = (
-                f"{tb.source}: {count(len(hits), 'text')} also in {ta.source} (after normalization)" + _listing(first, len(hits))
+                f"{tb.source}: {count(len(hits), 'text')} also in {ta.source} (after normalization)" + listing(first, len(hits))
                 if hits
                 else f"{tb.source}: no text also in {ta.source}"
             )
@@ -414,8 +320,12 @@ def _drift_measure(method: str, expected: list[int], actual: list[int]) -> float
     return drift.psi(expected, actual) if method == "psi" else drift.chi2_pvalue(expected, actual)
 
 
-def check_drift(tables: Tables, data: Data) -> list[Outcome]:
-    """Label and text-length distributions of each split against the reference (data.reference, else train).
+Histogram = Callable[[Table], list[int]]
+
+
+def check_drift(tables: Tables, data: Data, histograms: Mapping[str, Histogram]) -> list[Outcome]:
+    """The task's distributions (name -> counts over fixed bins, measured first) and the text-length
+    distribution of each split against the reference (data.reference, else train).
 
     psi: drifted when the PSI is above the threshold; chi2: when the test's p-value is below it."""
     out: list[Outcome] = []
@@ -424,7 +334,7 @@ def check_drift(tables: Tables, data: Data) -> list[Outcome]:
     if ref_role not in tables:
         return out
     ref = tables[ref_role]
-    ref_labels = label_counts(ref.column(data.label_column), data.labels)
+    ref_counts = {name: histogram(ref) for name, histogram in histograms.items()}
     ref_lengths = [len(x) for x in _texts(ref, data) if x is not None]
     for role, t in tables.items():
         if role in (ref_role, "reference"):
@@ -432,13 +342,11 @@ def check_drift(tables: Tables, data: Data) -> list[Outcome]:
         lengths = [len(x) for x in _texts(t, data) if x is not None]
         bins = drift.bin_count(len(ref_lengths), len(lengths))
         edges = drift.quantile_edges(ref_lengths, bins)
-        measures = {
-            "label": _drift_measure(method, ref_labels, label_counts(t.column(data.label_column), data.labels)),
-            "length": _drift_measure(method, drift.histogram(ref_lengths, edges), drift.histogram(lengths, edges)),
-        }
+        measures = {name: _drift_measure(method, ref_counts[name], histogram(t)) for name, histogram in histograms.items()}
+        measures["length"] = _drift_measure(method, drift.histogram(ref_lengths, edges), drift.histogram(lengths, edges))
         name = "PSI" if method == "psi" else "chi2 p-value"
         drifted = {k: v for k, v in measures.items() if (v > threshold if method == "psi" else v < threshold)}
-        numbers = f"label {name} {measures['label']:.3f}, length {name} {measures['length']:.3f} ({len(edges) + 1} bins)"
+        numbers = ", ".join(f"{k} {name} {v:.3f}" for k, v in measures.items()) + f" ({len(edges) + 1} bins)"
         if drifted:
             which = " and ".join(drifted)
             side = "above" if method == "psi" else "below"
@@ -469,27 +377,9 @@ class Registered:
     can_warn: bool = True  # False: training cannot use such rows, so the check always fails the stage
 
 
-# The one list of checks, in the order they run and are reported. Those that can warn are the schema's
-# data.checks.severity names (a test checks it).
-CHECKS: tuple[Registered, ...] = (
-    Registered("columns", check_columns, setting="data.text_column / data.label_column", can_warn=False),
-    Registered("min_rows", check_min_rows, setting="data.checks.min_rows"),
-    Registered("null_fraction", check_null_fraction, setting="data.checks.max_null_fraction", can_warn=False),
-    Registered("empty_texts", check_empty_texts, setting="data.checks.max_empty_fraction"),
-    Registered("labels", check_labels, setting="data.labels", can_warn=False),
-    Registered("duplicates", check_duplicates, setting="data.checks.max_duplicate_fraction"),
-    Registered("text_length", check_text_length, setting="data.checks.text_length"),
-    Registered("min_rows_per_class", check_min_rows_per_class, setting="data.checks.min_rows_per_class"),
-    Registered("class_balance", check_class_balance, setting="data.checks.max_class_imbalance"),
-    Registered("leakage", check_leakage, lambda data: data.checks.leakage, setting="data.checks.leakage"),
-    Registered("drift", check_drift, setting="data.checks.drift.threshold"),
-)
-BY_NAME = {c.name: c for c in CHECKS}
-
-
-def fix(check: str, severity: str = "error") -> str:
+def fix(check: str, checks: Sequence[Registered], severity: str = "error") -> str:
     """What to change when a check fails: the data, its setting, or (where it can) its severity."""
-    registered = BY_NAME.get(check)
+    registered = {c.name: c for c in checks}.get(check)
     if registered is None:
         return ""
     steps = ["fix the data"] + ([f"change {registered.setting}"] if registered.setting else [])
@@ -498,13 +388,14 @@ def fix(check: str, severity: str = "error") -> str:
     return ", ".join(steps[:-1]) + " or " + steps[-1] if len(steps) > 1 else steps[0]
 
 
-def run_checks(tables: Tables, data: Data) -> list[Outcome]:
-    """Every enabled check, each with its severity; splits without the text or label column are left out
-    of the checks after `columns`."""
-    outcomes = check_columns(tables, data)
-    usable = {role: t for role, t in tables.items() if data.text_column in t.columns and data.label_column in t.columns}
-    for check in CHECKS[1:]:
+def run_checks(tables: Tables, data: Data, checks: Sequence[Registered], columns: Sequence[str]) -> list[Outcome]:
+    """Every enabled check of a task's list, each with its severity. The first (the task's `columns`)
+    runs on every split; the rest only on the splits that have every one of `columns`."""
+    outcomes = checks[0].run(tables, data)
+    usable = {role: t for role, t in tables.items() if all(c in t.columns for c in columns)}
+    for check in checks[1:]:
         if check.enabled(data):
             outcomes.extend(check.run(usable, data))
     severity = data.checks.severity
-    return [replace(o, severity=severity.get(o.check, "error")) if BY_NAME[o.check].can_warn else o for o in outcomes]
+    by_name = {c.name: c for c in checks}
+    return [replace(o, severity=severity.get(o.check, "error")) if by_name[o.check].can_warn else o for o in outcomes]

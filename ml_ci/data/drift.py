@@ -1,4 +1,4 @@
-"""Distribution shift between a split and the reference: PSI or a chi-square test, over label
+"""Distribution shift between a split and the reference: PSI or a chi-square test, over the task's
 counts and over text-length bins taken from the reference. Pure Python except scipy for chi2."""
 
 from __future__ import annotations

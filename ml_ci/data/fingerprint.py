@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 
+from ml_ci import tasks
 from ml_ci.config.model import Config, HubDataset
 from ml_ci.data.read import check_size
 from ml_ci.data.split import derived_fingerprint, holdout
@@ -61,8 +62,9 @@ def fingerprints(config: Config, roles: Iterable[str] | None = None) -> dict[str
         out[role] = "sha256:" + digest.hexdigest()
     if spec is not None and "train" in out:
         # Both sides of a held-out validation split are named by the file and the split's settings.
-        out["validation"] = derived_fingerprint(out["train"], config.data, spec, "validation")
-        out["train"] = derived_fingerprint(out["train"], config.data, spec, "train")
+        keys = tasks.get(config.task).data().split_keys(config.data)
+        out["validation"] = derived_fingerprint(out["train"], config.data, spec, "validation", keys)
+        out["train"] = derived_fingerprint(out["train"], config.data, spec, "train", keys)
     return {role: fp for role, fp in out.items() if wanted is None or role in wanted}
 
 

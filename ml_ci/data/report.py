@@ -9,13 +9,12 @@ Version 2 gives each check its `severity` (error or warn, data.checks.severity) 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ml_ci.config.model import Data
-from ml_ci.data.checks import Outcome, fix
+from ml_ci.data.checks import Outcome, Registered, fix
 from ml_ci.data.fingerprint import combined
-from ml_ci.data.table import Table, count, label_index
+from ml_ci.data.table import Table, count
 
 REPORT_VERSION = 2
 
@@ -25,15 +24,14 @@ def _number(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else round(value, 6)
 
 
-def build(tables: Mapping[str, Table], outcomes: Sequence[Outcome], data: Data) -> dict[str, Any]:
-    """report.json: each split's source, size, label counts and fingerprint; each check's outcome."""
+def build(
+    tables: Mapping[str, Table], outcomes: Sequence[Outcome], describe: Callable[[Table], dict[str, Any]]
+) -> dict[str, Any]:
+    """report.json: each split's source, size, what the task says of it (`describe`, DataHalf.describe)
+    and fingerprint; each check's outcome."""
     splits = {}
     for role, t in tables.items():
-        counts = dict.fromkeys(data.labels, 0)
-        for v in t.column(data.label_column):
-            if (i := label_index(v, data.labels)) is not None:
-                counts[data.labels[i]] += 1
-        splits[role] = {"source": t.source, "rows": len(t), "labels": counts, "fingerprint": t.fingerprint}
+        splits[role] = {"source": t.source, "rows": len(t), **describe(t), "fingerprint": t.fingerprint}
     return {
         "version": REPORT_VERSION,
         "passed": all(o.passed for o in outcomes if o.severity == "error"),
@@ -112,10 +110,11 @@ def text_lines(report: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def failure_message(report: Mapping[str, Any]) -> str:
-    """The DataCheckError text: every failed check with its numbers, first rows and what changes it."""
+def failure_message(report: Mapping[str, Any], checks: Sequence[Registered]) -> str:
+    """The DataCheckError text: every failed check with its numbers, first rows and what changes it
+    (`checks`: the task's list, which names each check's setting)."""
     bad = failed(report)
     return "\n".join(
         [f"{count(len(bad), 'data check')} failed:"]
-        + [f"  {c['check']}: {c['message']}\n    to pass: {fix(c['check'])}" for c in bad]
+        + [f"  {c['check']}: {c['message']}\n    to pass: {fix(c['check'], checks)}" for c in bad]
     )

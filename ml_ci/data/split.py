@@ -4,14 +4,14 @@ what ml.yaml means when it gives no validation split at all (and no hub dataset)
 The split is a function of the training file's bytes and the settings alone, so it is the same on
 every machine and every run, and its fingerprint is known before any row is read:
 
-- stratified: each label gives `fraction` of its rows (rounded, at least one of a label with two or
-  more, never all of them), so a rare class is in both splits;
+- stratified: each of the task's strata (`DataHalf.strata`) gives `fraction` of its rows (rounded, at
+  least one of a stratum with two or more, never all of them), so a rare stratum is in both splits;
 - seeded and stable: rows are ordered by sha256(seed, normalized text), not by position or Python's
   random, so appending rows to the file moves few others across;
 - grouped: texts equal after normalization (the duplicate and leakage checks' notion) go to the same
   side, so the split itself never leaks a text into validation.
 
-Rows without a text or a label the labels name stay in train, where the checks report them.
+Rows without a text or a stratum stay in train, where the checks report them.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 from ml_ci.config.model import Data, SplitFrom
 from ml_ci.data.normalize import normalize
-from ml_ci.data.table import Table, label_index
+from ml_ci.data.table import Table
 
 # Part of every derived fingerprint: a change to how rows are chosen must change the cache keys.
 ALGORITHM = "holdout-v1"
@@ -46,34 +46,35 @@ def _order(seed: int, key: str) -> bytes:
     return hashlib.sha256(f"{seed}\0{key}".encode()).digest()
 
 
-def held_out(texts: Sequence[object], labels: Sequence[int | None], fraction: float, seed: int) -> list[int]:
+def held_out(texts: Sequence[object], strata: Sequence[int | None], fraction: float, seed: int) -> list[int]:
     """The indices (ascending) of the rows held out for validation; see the module docstring."""
     groups: dict[str, list[int]] = {}  # normalized text -> its rows, in file order
-    for i, (text, label) in enumerate(zip(texts, labels, strict=True)):
-        if label is not None and isinstance(text, str) and text.strip():
+    for i, (text, stratum) in enumerate(zip(texts, strata, strict=True)):
+        if stratum is not None and isinstance(text, str) and text.strip():
             groups.setdefault(normalize(text), []).append(i)
-    by_label: dict[int, list[str]] = {}
+    by_stratum: dict[int, list[str]] = {}
     for key, rows in groups.items():
-        label = labels[rows[0]]
-        assert label is not None
-        by_label.setdefault(label, []).append(key)
+        stratum = strata[rows[0]]
+        assert stratum is not None
+        by_stratum.setdefault(stratum, []).append(key)
     out: list[int] = []
-    for _, keys in sorted(by_label.items()):
+    for _, keys in sorted(by_stratum.items()):
         n = sum(len(groups[k]) for k in keys)
         want = 0 if n < 2 else min(n - 1, max(1, int(fraction * n + 0.5)))
         taken = 0
         for key in sorted(keys, key=lambda k: _order(seed, k)):
             if taken >= want:
                 break
-            if taken + len(groups[key]) > n - 1:  # would leave train without this label
+            if taken + len(groups[key]) > n - 1:  # would leave train without this stratum
                 continue
             out.extend(groups[key])
             taken += len(groups[key])
     return sorted(out)
 
 
-def derived_fingerprint(file_fingerprint: str, data: Data, spec: SplitFrom, role: str) -> str:
-    """The fingerprint of one side of the split: the file's, with everything that decides the rows."""
+def derived_fingerprint(file_fingerprint: str, data: Data, spec: SplitFrom, role: str, keys: Sequence[str]) -> str:
+    """The fingerprint of one side of the split: the file's, with everything that decides the rows
+    (`keys`: the task's settings that decide the strata, `DataHalf.split_keys`)."""
     parts = [
         ALGORITHM,
         file_fingerprint,
@@ -81,8 +82,7 @@ def derived_fingerprint(file_fingerprint: str, data: Data, spec: SplitFrom, role
         repr(spec.fraction),
         str(spec.seed),
         data.text_column,
-        data.label_column,
-        *data.labels,
+        *keys,
     ]
     return "sha256:" + hashlib.sha256("\0".join(parts).encode()).hexdigest()
 
@@ -103,10 +103,11 @@ def _rows(table: Table, rows: Sequence[int], *, role: str, source: str, fingerpr
     )
 
 
-def split_table(train: Table, data: Data, spec: SplitFrom) -> tuple[Table, Table]:
-    """(train without the held-out rows, the validation split)."""
-    labels = [label_index(v, data.labels) for v in train.column(data.label_column)]
-    held = held_out(train.column(data.text_column), labels, spec.fraction, spec.seed)
+def split_table(
+    train: Table, data: Data, spec: SplitFrom, *, strata: Sequence[int | None], keys: Sequence[str]
+) -> tuple[Table, Table]:
+    """(train without the held-out rows, the validation split); strata and keys are the task's."""
+    held = held_out(train.column(data.text_column), strata, spec.fraction, spec.seed)
     chosen = set(held)
     kept = [i for i in range(len(train)) if i not in chosen]
     return (
@@ -115,13 +116,13 @@ def split_table(train: Table, data: Data, spec: SplitFrom) -> tuple[Table, Table
             kept,
             role="train",
             source=train.source,
-            fingerprint=derived_fingerprint(train.fingerprint, data, spec, "train"),
+            fingerprint=derived_fingerprint(train.fingerprint, data, spec, "train", keys),
         ),
         _rows(
             train,
             held,
             role="validation",
             source=source_of(train.source, spec),
-            fingerprint=derived_fingerprint(train.fingerprint, data, spec, "validation"),
+            fingerprint=derived_fingerprint(train.fingerprint, data, spec, "validation", keys),
         ),
     )

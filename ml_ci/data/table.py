@@ -6,7 +6,6 @@ toy tables.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 ROLES = ("train", "validation", "test", "reference")
@@ -31,45 +30,6 @@ class Table:
 
     def column(self, name: str) -> list[object]:
         return self.columns.get(name, [None] * len(self))
-
-
-def label_index(value: object, labels: Sequence[str]) -> int | None:
-    """The index of a label value: a name from `labels`, or its index (an int, or digits in text).
-
-    A name wins over an index, so labels ["1", "0"] read "1" as index 0. None when the value
-    is missing or names no label.
-    """
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, str):
-        if value in labels:
-            return labels.index(value)
-        text = value.strip()
-        if text.isdigit() and int(text) < len(labels):
-            return int(text)
-        return None
-    if isinstance(value, int) and 0 <= value < len(labels):
-        return value
-    if isinstance(value, float) and value.is_integer() and 0 <= value < len(labels):
-        return int(value)
-    return None
-
-
-def label_hint(values: Sequence[object]) -> str:
-    """The fix for labels written as whole numbers with a decimal point ('3.0', as a float column is
-    saved as text): they name no label, and every such row fails. Empty when no value looks so."""
-    for value in values:
-        if isinstance(value, str) and "." in value:
-            try:
-                number = float(value)
-            except ValueError:
-                continue
-            if number.is_integer():
-                return (
-                    f"; labels such as {value!r} are read as text: write label indices as integers "
-                    f"({int(number)}) or as names from data.labels"
-                )
-    return ""
 
 
 def count(n: int, noun: str) -> str:

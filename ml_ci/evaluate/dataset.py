@@ -34,13 +34,16 @@ def split_role(config: Config) -> str:
 
 def load_eval_split(config: Config) -> EvalSplit:
     """The evaluated split only, as the loader checks it, without a round trip through `datasets`."""
-    from ml_ci.data.load import LABEL, TEXT, load_tables, split_columns
+    from ml_ci import tasks
+    from ml_ci.data.load import load_tables
+    from ml_ci.tasks.text_classification.data import LABEL, TEXT
 
     role = split_role(config)
     table = load_tables(config).get(role)
     if table is None:
         raise DataCheckError(f"there is no {role} split to evaluate on (data.{role} in ml.yaml)")
-    return from_columns(config, role, split_columns(table, config.data), table.fingerprint, text=TEXT, label=LABEL)
+    rows = tasks.get(config.task).data().rows(table, config.data)
+    return from_columns(config, role, rows, table.fingerprint, text=TEXT, label=LABEL)
 
 
 def from_columns(

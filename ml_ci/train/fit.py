@@ -135,7 +135,7 @@ def _strip(metrics: Mapping[str, float]) -> dict[str, float]:
 
 def _tokenize(splits: Splits, tokenizer: Any, max_length: int) -> tuple[Any, Any]:
     """Tokenized once, without padding: DataCollatorWithPadding pads each batch to its own longest row."""
-    from ml_ci.data.load import LABEL, TEXT
+    from ml_ci.tasks.text_classification.data import LABEL, TEXT
 
     def encode(batch: dict[str, list[Any]]) -> Any:
         return tokenizer(batch[TEXT], truncation=True, max_length=max_length)
@@ -321,7 +321,7 @@ def fit(
     def compute_metrics(prediction: Any) -> dict[str, float]:
         return classification_metrics(prediction.predictions, prediction.label_ids)
 
-    from ml_ci.data.load import LABEL
+    from ml_ci.tasks.text_classification.data import LABEL
 
     class_weights = weights.resolve(hp.class_weights, labels, splits["train"][LABEL])
     trainer = Trainer(

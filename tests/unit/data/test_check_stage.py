@@ -15,6 +15,7 @@ from ml_ci.config import load_config
 from ml_ci.data.check import data_check, github_annotations
 from ml_ci.data.report import build, failure_message, markdown, text_lines
 from ml_ci.errors import DataCheckError
+from ml_ci.tasks.text_classification import data as tc
 from tests.modelrepo import make_model_repo
 from tests.unit.data.toy import data_config, table
 
@@ -69,9 +70,9 @@ def sample_report() -> dict[str, object]:
         "train": table("train", ["a", "b", "c", "d"], ["negative", "positive", "neutral", "positive"]),
         "validation": table("validation", ["x", "y"], [0, 1]),
     }
-    from ml_ci.data.checks import run_checks
+    from tests.unit.data.toy import run_checks
 
-    return build(tables, run_checks(tables, data), data)
+    return build(tables, run_checks(tables, data), lambda t: tc.describe(t, data))
 
 
 def test_report_markdown_lists_failures_first_and_escapes_pipes() -> None:
@@ -102,7 +103,7 @@ def test_report_text_and_failure_message() -> None:
     lines = text_lines(report)
     assert lines[0] == "ok   columns            train             train.csv: columns 'text', 'label' present"
     assert lines[-1] == "data check: 2 of 18 checks failed"
-    assert failure_message(report).splitlines() == [
+    assert failure_message(report, tc.CHECKS).splitlines() == [
         "2 data checks failed:",
         "  min_rows: validation.csv: 2 rows, fewer than min_rows 3",
         "    to pass: fix the data, change data.checks.min_rows or make it a warning with data.checks.severity: {min_rows: warn}",
@@ -114,9 +115,9 @@ def test_report_text_and_failure_message() -> None:
 def test_report_json_has_no_infinity() -> None:
     data = data_config()
     tables = {"train": table("train", ["a"], ["positive"])}
-    from ml_ci.data.checks import run_checks
+    from tests.unit.data.toy import run_checks
 
-    report = build(tables, run_checks(tables, data), data)
+    report = build(tables, run_checks(tables, data), lambda t: tc.describe(t, data))
     balance = next(c for c in report["checks"] if c["check"] == "class_balance")
     assert balance["value"] is None
     json.dumps(report, allow_nan=False)
@@ -211,9 +212,9 @@ def test_a_check_whose_severity_is_warn_reports_and_passes(tmp_path: Path) -> No
 
 def test_columns_labels_and_nulls_cannot_be_made_warnings() -> None:
     """Training cannot use such rows: the schema does not offer them, and the runner ignores a severity given in code."""
-    from ml_ci.data.checks import CHECKS
-    from ml_ci.data.checks import run_checks as run
     from ml_ci.resources import schema
+    from ml_ci.tasks.text_classification.data import CHECKS
+    from tests.unit.data.toy import run_checks as run
 
     names = schema()["properties"]["data"]["properties"]["checks"]["properties"]["severity"]["propertyNames"]["enum"]
     assert names == [c.name for c in CHECKS if c.can_warn]
@@ -223,9 +224,9 @@ def test_columns_labels_and_nulls_cannot_be_made_warnings() -> None:
         "train": table("train", ["a", "b", "c", "d"], ["negative", "positive", "neutral", "positive"]),
         "validation": table("validation", ["x", "y"], [0, 1]),
     }
-    report = build(tables, run(tables, data), data)
+    report = build(tables, run(tables, data), lambda t: tc.describe(t, data))
     assert report["passed"] is False
-    assert failure_message(report).splitlines() == [
+    assert failure_message(report, tc.CHECKS).splitlines() == [
         "1 data check failed:",
         "  labels: train.csv: 1 row with a label outside ['negative', 'positive'] (or its indices 0-1): train.csv:4 ('neutral')",
         "    to pass: fix the data or change data.labels",

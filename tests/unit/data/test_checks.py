@@ -8,8 +8,9 @@ import pytest
 
 from ml_ci.config.model import Drift, TextLength
 from ml_ci.data import checks
-from ml_ci.data.checks import Outcome, run_checks
-from tests.unit.data.toy import balanced, data_config, table
+from ml_ci.data.checks import Outcome
+from ml_ci.tasks.text_classification import data as tc
+from tests.unit.data.toy import balanced, data_config, run_checks, table
 
 
 def only(outcomes: list[Outcome]) -> Outcome:
@@ -18,7 +19,7 @@ def only(outcomes: list[Outcome]) -> Outcome:
 
 
 def test_registry_lists_each_check_once_in_run_order() -> None:
-    names = [c.name for c in checks.CHECKS]
+    names = [c.name for c in tc.CHECKS]
     assert names == [
         "columns",
         "min_rows",
@@ -40,19 +41,19 @@ def test_registry_lists_each_check_once_in_run_order() -> None:
 def test_columns_missing_names_the_columns_present_and_the_key_to_set() -> None:
     t = table("train", ["a"], ["negative"])
     t.columns["sentence"] = t.columns.pop("text")
-    o = only(checks.check_columns({"train": t}, data_config()))
+    o = only(tc.check_columns({"train": t}, data_config()))
     assert not o.passed
     assert o.message == "train.csv: no column 'text' (columns: label, sentence); rename it in the data or set data.text_column"
 
 
 def test_columns_missing_slice_column() -> None:
-    o = only(checks.check_columns({"train": table("train", ["a"], ["negative"])}, data_config(slice_columns=("source",))))
+    o = only(tc.check_columns({"train": table("train", ["a"], ["negative"])}, data_config(slice_columns=("source",))))
     assert o.message == "train.csv: no column 'source' (columns: text, label); rename it in the data or set data.slice_columns"
 
 
 def test_columns_wrong_types_name_rows_and_types() -> None:
     t = table("train", ["fine", 12, None], ["negative", True, [1]])
-    o = only(checks.check_columns({"train": t}, data_config()))
+    o = only(tc.check_columns({"train": t}, data_config()))
     assert not o.passed
     assert o.message == (
         "train.csv: column 'text' must hold text; other values in 1 row: train.csv:3 (int); "
@@ -63,7 +64,7 @@ def test_columns_wrong_types_name_rows_and_types() -> None:
 
 
 def test_columns_pass() -> None:
-    o = only(checks.check_columns({"train": table("train", ["a"], [1])}, data_config()))
+    o = only(tc.check_columns({"train": table("train", ["a"], [1])}, data_config()))
     assert o.passed
     assert o.message == "train.csv: columns 'text', 'label' present"
 
@@ -96,7 +97,7 @@ def test_an_empty_split_fails_even_with_min_rows_0() -> None:
 
 def test_null_fraction_counts_a_missing_text_or_label() -> None:
     t = table("train", ["a", None, "c", "d"], ["negative", "positive", None, "positive"])
-    o = only(checks.check_null_fraction({"train": t}, data_config(max_null_fraction=0.25)))
+    o = only(tc.check_null_fraction({"train": t}, data_config(max_null_fraction=0.25)))
     assert (o.passed, o.value) == (False, 0.5)
     assert (
         o.message == "train.csv: 2 of 4 rows (50.0%) miss the text or the label, above max_null_fraction 0.25; "
@@ -106,11 +107,11 @@ def test_null_fraction_counts_a_missing_text_or_label() -> None:
 
 def test_null_fraction_within_the_limit_passes() -> None:
     t = table("train", ["a", None, "c", "d"], ["negative"] * 4)
-    assert only(checks.check_null_fraction({"train": t}, data_config(max_null_fraction=0.25))).passed
+    assert only(tc.check_null_fraction({"train": t}, data_config(max_null_fraction=0.25))).passed
 
 
 def test_null_fraction_treats_nan_as_missing() -> None:
-    o = only(checks.check_null_fraction({"train": table("train", [float("nan")], ["negative"])}, data_config()))
+    o = only(tc.check_null_fraction({"train": table("train", [float("nan")], ["negative"])}, data_config()))
     assert o.rows == ("train.csv:2",)
 
 
@@ -128,7 +129,7 @@ def test_empty_texts_are_whitespace_only() -> None:
 
 def test_labels_outside_the_set_are_named_with_their_values() -> None:
     t = table("train", ["a", "b", "c", "d"], ["negative", "neutral", 2, "1"])
-    o = only(checks.check_labels({"train": t}, data_config()))
+    o = only(tc.check_labels({"train": t}, data_config()))
     assert (o.passed, o.value) == (False, 2)
     assert (
         o.message == "train.csv: 2 rows with a label outside ['negative', 'positive'] (or its indices 0-1): "
@@ -139,24 +140,24 @@ def test_labels_outside_the_set_are_named_with_their_values() -> None:
 def test_labels_written_as_decimals_get_the_hint_that_integers_are_expected() -> None:
     """Issue 22: `3.0` (a float column saved as text) failed every row without saying why."""
     t = table("train", ["a", "b", "c"], ["1.0", "0.0", "1.5"])
-    o = only(checks.check_labels({"train": t}, data_config()))
+    o = only(tc.check_labels({"train": t}, data_config()))
     assert o.message == (
         "train.csv: 3 rows with a label outside ['negative', 'positive'] (or its indices 0-1): "
         "train.csv:2 ('1.0'), train.csv:3 ('0.0'), train.csv:4 ('1.5'); labels such as '1.0' are read as "
         "text: write label indices as integers (1) or as names from data.labels"
     )
-    assert "labels such as" not in only(checks.check_labels({"train": table("train", ["a"], ["1.5"])}, data_config())).message
+    assert "labels such as" not in only(tc.check_labels({"train": table("train", ["a"], ["1.5"])}, data_config())).message
 
 
 def test_labels_given_as_indices_pass() -> None:
-    o = only(checks.check_labels({"train": table("train", ["a", "b", "c"], [0, "1", 1.0])}, data_config()))
+    o = only(tc.check_labels({"train": table("train", ["a", "b", "c"], [0, "1", 1.0])}, data_config()))
     assert o.passed
     assert o.message == "train.csv: every label is in ['negative', 'positive']"
 
 
 def test_labels_list_at_most_five_rows() -> None:
     t = table("train", ["t"] * 7, ["x"] * 7)
-    o = only(checks.check_labels({"train": t}, data_config()))
+    o = only(tc.check_labels({"train": t}, data_config()))
     assert o.message.endswith("train.csv:6 ('x'), and 2 more")
     assert len(o.rows) == 5
 
@@ -206,14 +207,14 @@ def test_text_length_pass_reports_the_range() -> None:
 
 def test_min_rows_per_class_names_each_short_label() -> None:
     t = table("train", list("abcdefg"), ["positive"] * 6 + ["negative"])
-    o = only(checks.check_min_rows_per_class({"train": t, "test": t}, data_config(min_rows_per_class=2)))
+    o = only(tc.check_min_rows_per_class({"train": t, "test": t}, data_config(min_rows_per_class=2)))
     assert (o.split, o.passed, o.value, o.details) == ("train", False, 1, {"negative": 1, "positive": 6})
     assert o.message == "train.csv: label 'negative' has 1 row, fewer than min_rows_per_class 2"
 
 
 def test_class_balance_ratio() -> None:
     t = table("train", list("abcdefgh"), ["positive"] * 6 + ["negative"] * 2)
-    o = only(checks.check_class_balance({"train": t}, data_config(max_class_imbalance=2.5)))
+    o = only(tc.check_class_balance({"train": t}, data_config(max_class_imbalance=2.5)))
     assert (o.passed, o.value) == (False, 3.0)
     assert (
         o.message == "train.csv: most frequent label 'positive' has 6 rows, least frequent 'negative' 2: ratio 3.00, "
@@ -223,13 +224,13 @@ def test_class_balance_ratio() -> None:
 
 def test_class_balance_with_an_absent_label() -> None:
     t = table("train", list("abc"), ["positive"] * 3)
-    o = only(checks.check_class_balance({"train": t}, data_config(labels=("negative", "neutral", "positive"))))
+    o = only(tc.check_class_balance({"train": t}, data_config(labels=("negative", "neutral", "positive"))))
     assert (o.passed, o.value) == (False, None)
     assert o.message == "train.csv: label 'negative', 'neutral' has no rows; the model cannot learn it (max_class_imbalance 10.0)"
 
 
 def test_class_balance_pass() -> None:
-    o = only(checks.check_class_balance({"train": balanced("train", 4)}, data_config()))
+    o = only(tc.check_class_balance({"train": balanced("train", 4)}, data_config()))
     assert o.passed
     assert o.message == "train.csv: every label has 2 rows: ratio 1.00 (max_class_imbalance 10.0)"
 
@@ -270,7 +271,7 @@ def test_leakage_pass_and_disabled() -> None:
 def test_drift_psi_flags_a_shifted_label_distribution() -> None:
     train = table("train", [f"t{i}" for i in range(100)], ["negative"] * 50 + ["positive"] * 50)
     test = table("test", [f"t{i}" for i in range(100)], ["negative"] * 90 + ["positive"] * 10)
-    o = only(checks.check_drift({"train": train, "test": test}, data_config()))
+    o = only(tc.check_drift({"train": train, "test": test}, data_config()))
     assert not o.passed
     assert o.details["label"] == pytest.approx((0.9 - 0.5) * math.log(0.9 / 0.5) + (0.1 - 0.5) * math.log(0.1 / 0.5))
     assert o.message == (
@@ -281,7 +282,7 @@ def test_drift_psi_flags_a_shifted_label_distribution() -> None:
 def test_drift_against_a_separate_reference_covers_train_too() -> None:
     ref = balanced("reference", 40)
     tables = {"train": balanced("train", 40), "validation": balanced("validation", 40), "reference": ref}
-    outcomes = checks.check_drift(tables, data_config())
+    outcomes = tc.check_drift(tables, data_config())
     assert [(o.split, o.passed) for o in outcomes] == [("train", True), ("validation", True)]
     assert outcomes[0].message == ("train.csv: against reference.csv: label PSI 0.000, length PSI 0.000 (2 bins) (threshold 0.2)")
 
@@ -289,7 +290,7 @@ def test_drift_against_a_separate_reference_covers_train_too() -> None:
 def test_drift_length_by_chi2() -> None:
     train = table("train", ["x" * (5 + i % 10) for i in range(200)], [i % 2 for i in range(200)])
     longer = table("test", ["x" * (50 + i % 10) for i in range(200)], [i % 2 for i in range(200)])
-    o = only(checks.check_drift({"train": train, "test": longer}, data_config(drift=Drift(method="chi2", threshold=0.05))))
+    o = only(tc.check_drift({"train": train, "test": longer}, data_config(drift=Drift(method="chi2", threshold=0.05))))
     assert not o.passed
     assert o.details["label"] == 1.0
     assert o.details["length"] < 1e-6

@@ -9,7 +9,8 @@ import pytest
 
 from ml_ci.data import drift
 from ml_ci.data.normalize import normalize, text_hash
-from ml_ci.data.table import is_missing, label_index
+from ml_ci.data.table import is_missing
+from ml_ci.tasks.text_classification.data import label_index
 
 LABELS = ("negative", "positive")
 

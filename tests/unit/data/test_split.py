@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections import Counter
 from dataclasses import replace
 
-from ml_ci.config.model import SplitFrom
-from ml_ci.data.split import default_holdout, derived_fingerprint, held_out, holdout, split_table
+from ml_ci.config.model import Data, SplitFrom
+from ml_ci.data import split
+from ml_ci.data.split import default_holdout, held_out, holdout
+from ml_ci.data.table import Table
 from ml_ci.resources import schema
+from ml_ci.tasks.text_classification import data as tc
 from tests.unit.data.toy import data_config, table
+
+
+def derived_fingerprint(file_fingerprint: str, data: Data, spec: SplitFrom, role: str) -> str:
+    return split.derived_fingerprint(file_fingerprint, data, spec, role, tc.split_keys(data))
+
+
+def split_table(train: Table, data: Data, spec: SplitFrom) -> tuple[Table, Table]:
+    """As load_tables splits it for text-classification: stratified by label."""
+    return split.split_table(train, data, spec, strata=tc.strata(train, data), keys=tc.split_keys(data))
 
 
 def rows(counts: dict[int, int]) -> tuple[list[object], list[int | None]]:
@@ -98,6 +111,17 @@ def test_the_fingerprint_changes_with_everything_that_chooses_the_rows() -> None
         derived_fingerprint("sha256:aa", data_config(labels=("positive", "negative")), spec, "validation"),
     ]
     assert len({base, *others}) == 6
+
+
+def test_the_fingerprint_is_the_one_made_before_tasks_held_the_label_settings() -> None:
+    # Cache keys and lineage of every trained model name it: moving the label settings into the task
+    # must not change one byte of it.
+    data = data_config()
+    spec = SplitFrom(split_from="train", fraction=0.1, seed=0)
+    parts = ["holdout-v1", "sha256:aa", "validation", "0.1", "0", "text", "label", "negative", "positive"]
+    assert derived_fingerprint("sha256:aa", data, spec, "validation") == (
+        "sha256:" + hashlib.sha256("\0".join(parts).encode()).hexdigest()
+    )
 
 
 def test_no_validation_means_the_schemas_default_hold_out() -> None:

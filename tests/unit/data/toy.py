@@ -6,7 +6,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from ml_ci.config.model import Data, DataChecks, Drift, TextLength
+from ml_ci.data import checks
 from ml_ci.data.table import Table
+from ml_ci.tasks.text_classification import data as tc
 
 LABELS = ("negative", "positive")
 
@@ -59,3 +61,8 @@ def table(
 def balanced(role: str, n: int, prefix: str = "text") -> Table:
     """n distinct texts alternating negative/positive, of lengths that vary."""
     return table(role, [f"{prefix} number {i} " + "x" * (i % 7) for i in range(n)], [LABELS[i % 2] for i in range(n)])
+
+
+def run_checks(tables: checks.Tables, data: Data) -> list[checks.Outcome]:
+    """Every check of text-classification, as `ml-ci data check` runs them."""
+    return checks.run_checks(tables, data, tc.checks(), tc.columns(data))
