@@ -41,7 +41,7 @@ ENV = {
     "TOKENIZERS_PARALLELISM": "false",
 }
 UNTUNED_MIN = 0.5  # accuracy gates of the copy with --no-tune
-STAGE_END = re.compile(r"^<== (?P<stage>\S+): (?P<status>ok|cache hit|failed|not built|skipped)(?: in (?P<seconds>[0-9.]+) s)?")
+STAGE_END = re.compile(r"^<== (?P<stage>\S+): (?P<status>ok|cache hit|failed|skipped)(?: in (?P<seconds>[0-9.]+) s)?")
 
 
 @dataclass(frozen=True)

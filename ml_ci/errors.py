@@ -26,10 +26,6 @@ class OperationalError(MlCiError):
     exit_code = 1
 
 
-class NotBuiltError(OperationalError):
-    """A command whose stage is not implemented in this release."""
-
-
 @dataclass(frozen=True)
 class Problem:
     """One finding in a file, located by line and column (1-based) and dotted path."""

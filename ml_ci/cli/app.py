@@ -57,14 +57,6 @@ def run_guarded(fn: Callable[[], int], *, fmt: str = "text") -> int:
         return 130
 
 
-def not_built(name: str) -> Callable[..., None]:
-    def callback(**_: object) -> None:
-        click.echo(f"error: `ml-ci {name}` is not built in ml-ci yet; it is part of the roadmap.", err=True)
-        raise SystemExit(1)
-
-    return callback
-
-
 def config_option(f: Callable[..., T]) -> Callable[..., T]:
     """-c/--config, shared by every stage command: the model repository is the folder of ml.yaml."""
     return click.option(

@@ -7,7 +7,6 @@ under .ml-ci/artifacts, exactly as in CI.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -24,14 +23,6 @@ from ml_ci.config.schema_errors import suggest
 from ml_ci.pipeline import runner
 from ml_ci.pipeline.layout import Layout
 from ml_ci.pipeline.plan import Stage, plan
-
-
-def is_built(stage: Stage) -> bool:
-    """Whether the stage's command module is present (found without importing it)."""
-    from ml_ci.cli.main import COMMANDS
-
-    module = COMMANDS.get(stage.command[0], ("", ""))[0]
-    return bool(module) and importlib.util.find_spec(module) is not None
 
 
 def _cache_hit(outputs: Path) -> bool:
@@ -69,8 +60,7 @@ def print_plan(stages: list[Stage], title: str) -> None:
     click.echo(title)
     for i, stage in enumerate(stages, 1):
         needs = f" (after {', '.join(stage.needs)})" if stage.needs else ""
-        built = "" if is_built(stage) else "  [not built yet]"
-        click.echo(f"  {i:2}. {stage.name:<20} ml-ci {' '.join(stage.command):<40} {stage.description}{needs}{built}")
+        click.echo(f"  {i:2}. {stage.name:<20} ml-ci {' '.join(stage.command):<40} {stage.description}{needs}")
 
 
 def run(path: Path, dry_run: bool, start: str | None, only: str | None, no_cache: bool = False) -> int:
@@ -97,9 +87,7 @@ def run(path: Path, dry_run: bool, start: str | None, only: str | None, no_cache
         click.echo(f"<== {result.stage.name}: {result.status}{timing}{extra}")
 
     started = time.perf_counter()
-    results = runner.execute(
-        stages, lambda s: run_stage(s, config.path, no_cache), is_built=is_built, on_start=on_start, on_end=on_end
-    )
+    results = runner.execute(stages, lambda s: run_stage(s, config.path, no_cache), on_start=on_start, on_end=on_end)
     layout = Layout(config.root)
     click.echo("\n" + runner.table(runner.summary(results, layout, relative_to=config.root)))
     code = runner.exit_code(results)

@@ -181,8 +181,6 @@ def run_export(
 ) -> ExportResult:
     layout = Layout(config.root)
     model_dir = model_dir or layout.model_dir
-    if config.package.format != "onnx":
-        raise OperationalError("package.format: torch is not built yet; use package.format: onnx")
     if not (model_dir / "config.json").is_file():
         raise OperationalError(f"{model_dir}: no trained model; run `ml-ci train` first")
     env = os.environ if env is None else env

@@ -2,9 +2,7 @@
 
 The loop takes the function that runs one stage, so tests drive it with fakes; `ml-ci run`
 passes one that starts `ml-ci <stage command> -c ml.yaml` as a subprocess. A failed stage
-skips everything that depends on it, directly or not, and the run exits with its code; a stage
-whose command is not built yet is reported as such and its dependents are skipped, without
-failing the run.
+skips everything that depends on it, directly or not, and the run exits with its code.
 """
 
 from __future__ import annotations
@@ -16,7 +14,7 @@ from pathlib import Path
 from ml_ci.pipeline.layout import STAGES, Layout
 from ml_ci.pipeline.plan import Stage
 
-OK, CACHED, FAILED, SKIPPED, NOT_BUILT = "ok", "cache hit", "failed", "skipped", "not built"
+OK, CACHED, FAILED, SKIPPED = "ok", "cache hit", "failed", "skipped"
 
 
 @dataclass(frozen=True)
@@ -75,7 +73,6 @@ def execute(
     stages: Sequence[Stage],
     run_one: Callable[[Stage], StageRun],
     *,
-    is_built: Callable[[Stage], bool],
     on_start: Callable[[int, Stage], None] | None = None,
     on_end: Callable[[Result], None] | None = None,
 ) -> list[Result]:
@@ -85,8 +82,6 @@ def execute(
         cause = next((blocked[n] for n in stage.needs if n in blocked), None)
         if cause is not None:
             result = Result(stage, SKIPPED, reason=cause)
-        elif not is_built(stage):
-            result = Result(stage, NOT_BUILT, reason=f"`ml-ci {stage.command[0]}` is not built yet")
         else:
             if on_start:
                 on_start(index, stage)
@@ -95,7 +90,7 @@ def execute(
             # A cached result can fail too (a gate judged on a restored eval.json): say where it came from.
             reason = f"exit {ran.exit_code}" + (", cache hit" if ran.cache_hit else "") if ran.exit_code else ""
             result = Result(stage, status, ran.seconds, ran.exit_code, reason)
-        if result.status in (FAILED, NOT_BUILT):
+        if result.status == FAILED:
             blocked[stage.name] = f"{stage.name} {result.status}"
         elif result.status == SKIPPED:
             blocked[stage.name] = result.reason
@@ -106,7 +101,7 @@ def execute(
 
 
 def exit_code(results: Sequence[Result]) -> int:
-    """The first failed stage's exit code; 0 when none failed (not built is not a failure)."""
+    """The first failed stage's exit code; 0 when none failed."""
     return next((r.exit_code for r in results if r.status == FAILED), 0)
 
 

@@ -110,7 +110,7 @@ def test_announce_sets_the_outputs_run_reads_and_says_why(tmp_path: Path) -> Non
 def test_run_reports_hits_and_a_failure_restored_from_the_cache(tmp_path: Path) -> None:
     stages = [Stage("evaluate", ("evaluate",)), Stage("export", ("export",), ("evaluate",)), Stage("tune", ("tune",))]
     runs = {"evaluate": runner.StageRun(4, 0.2, cache_hit=True), "tune": runner.StageRun(0, 0.1, cache_hit=True)}
-    results = runner.execute(stages, lambda s: runs[s.name], is_built=lambda s: True)
+    results = runner.execute(stages, lambda s: runs[s.name])
     rows = runner.summary(results, Layout(tmp_path), relative_to=tmp_path)
     assert [r[:3] for r in rows] == [
         ("evaluate", "failed (exit 4, cache hit)", "0.2 s"),

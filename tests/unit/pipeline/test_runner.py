@@ -1,4 +1,4 @@
-"""`ml-ci run`'s loop on toy plans: order, failures skip dependents, not-built stages, selection."""
+"""`ml-ci run`'s loop on toy plans: order, failures skip dependents, selection."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from ml_ci.pipeline import runner
 from ml_ci.pipeline.layout import Layout
 from ml_ci.pipeline.plan import Stage
-from ml_ci.pipeline.runner import CACHED, FAILED, NOT_BUILT, OK, SKIPPED, PlanError, StageRun, argv, execute, exit_code, select
+from ml_ci.pipeline.runner import CACHED, FAILED, OK, SKIPPED, PlanError, StageRun, argv, execute, exit_code, select
 
 PLAN = [
     Stage("validate", ("validate",)),
@@ -21,16 +21,14 @@ PLAN = [
 ]
 
 
-def run(
-    codes: dict[str, int], *, hits: frozenset[str] = frozenset(), unbuilt: frozenset[str] = frozenset()
-) -> tuple[list[str], list[runner.Result]]:
+def run(codes: dict[str, int], *, hits: frozenset[str] = frozenset()) -> tuple[list[str], list[runner.Result]]:
     ran: list[str] = []
 
     def run_one(stage: Stage) -> StageRun:
         ran.append(stage.name)
         return StageRun(codes.get(stage.name, 0), 1.5, stage.name in hits)
 
-    results = execute(PLAN, run_one, is_built=lambda s: s.name not in unbuilt)
+    results = execute(PLAN, run_one)
     return ran, results
 
 
@@ -53,14 +51,6 @@ def test_a_failure_skips_its_dependents_and_gives_the_run_its_exit_code() -> Non
         ("docs", OK, ""),
     ]
     assert exit_code(results) == 3
-
-
-def test_not_built_stages_are_reported_and_do_not_fail_the_run() -> None:
-    ran, results = run({}, unbuilt=frozenset({"evaluate"}))
-    assert ran == ["validate", "data-check", "train", "docs"]
-    assert [r.status for r in results] == [OK, OK, OK, NOT_BUILT, SKIPPED, OK]
-    assert results[4].reason == "evaluate not built"
-    assert exit_code(results) == 0
 
 
 def test_select_from_and_only() -> None:
