@@ -23,7 +23,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,7 +51,6 @@ class FitResult:
     world_size: int
     seconds: float
     resumed_from: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
     class_weights: dict[str, float] | None = None  # label -> loss weight (train.class_weights); None: unweighted
 
 
@@ -347,7 +346,7 @@ def fit(
             f"{hp.epochs} epoch(s), learning rate {hp.learning_rate:g}, seed {hp.seed}"
             + ("" if not class_weights else ", class weights " + " ".join(f"{k} {v:.3g}" for k, v in class_weights.items()))
         )
-    output = trainer.train(resume_from_checkpoint=last)
+    trainer.train(resume_from_checkpoint=last)
     step = trainer.state.global_step
     final = evals[-1][1] if evals and evals[-1][0] == step else _strip(trainer.evaluate())
     model_dir = output_dir / "model"
@@ -373,6 +372,5 @@ def fit(
         world_size=processes,
         seconds=time.perf_counter() - started,
         resumed_from=last,
-        extra={"train_loss": float(output.training_loss)},
         class_weights=class_weights,
     )
