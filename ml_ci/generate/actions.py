@@ -2,38 +2,32 @@
 
 Each wraps one `ml-ci` command exactly as docs/architecture.md specifies: `-c CONFIG`, the
 stage's artifacts under .ml-ci/artifacts/<stage>/, outputs through $GITHUB_OUTPUT (written by
-the command itself). Inputs reach the script only through `env:` and are used as "$VAR", so an
-input can never become shell code. `python -m ml_ci.generate.bundled` rewrites the files.
+the command itself). A stage's action takes its options and exposes its outputs as the stage
+table declares them (`ml_ci.pipeline.stages`). Inputs reach the script only through `env:` and are
+used as "$VAR", so an input can never become shell code. `python -m ml_ci.generate.bundled`
+rewrites the files.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from ml_ci import __version__
 from ml_ci.cache import MANIFEST
 from ml_ci.generate import pins
 from ml_ci.generate.model import CompositeAction, Input, Output, Step
+from ml_ci.pipeline import stages
+from ml_ci.pipeline.layout import IN_REPO
+from ml_ci.pipeline.stages import Option
 
 CONFIG_INPUT = Input(description="Path to ml.yaml, relative to the workspace.", default="ml.yaml")
-
-
-@dataclass(frozen=True)
-class Arg:
-    """A CLI option fed from an action input: a value flag, or --x/--no-x when `switch` is set."""
-
-    input: str
-    flag: str
-    required: bool = False
-    switch: bool = False
 
 
 def env_name(input_name: str) -> str:
     return "ML_CI_" + input_name.upper().replace("-", "_")
 
 
-def cli_script(command: tuple[str, ...], args: tuple[Arg, ...], *, annotations: bool = False) -> str:
+def cli_script(command: tuple[str, ...], args: tuple[Option, ...], *, annotations: bool = False) -> str:
     """A bash script that calls ml-ci with every value quoted: an argument array, never eval.
 
     annotations: the command takes --format github, so its problems become ::error annotations.
@@ -51,29 +45,37 @@ def cli_script(command: tuple[str, ...], args: tuple[Arg, ...], *, annotations: 
     return "\n".join(lines) + "\n"
 
 
+def _input(option: Option) -> Input:
+    if option.required:
+        return Input(description=option.description, required=True)
+    return Input(description=option.description, default=option.default)
+
+
 def stage_action(
-    *,
     name: str,
-    description: str,
-    command: tuple[str, ...],
-    inputs: Mapping[str, Input],
-    args: tuple[Arg, ...] = (),
-    outputs: Mapping[str, str] | None = None,
+    *,
+    inputs: Mapping[str, Input] | None = None,
     before: tuple[Step, ...] = (),
     extra_env: Mapping[str, str] | None = None,
-    annotations: bool = True,
 ) -> CompositeAction:
+    """The action of a stage of the table: its options as inputs (then the action's own `inputs`), its
+    outputs from the run step, after the steps `before`."""
+    spec = stages.get(name)
     env = {"ML_CI_CONFIG": "${{ inputs.config }}"}
-    env.update({env_name(a.input): f"${{{{ inputs.{a.input} }}}}" for a in args})
+    env.update({env_name(o.input): f"${{{{ inputs.{o.input} }}}}" for o in spec.options})
     env.update(extra_env or {})
     run = Step(
-        name=f"ml-ci {' '.join(command)}", id="run", shell="bash", env=env, run=cli_script(command, args, annotations=annotations)
+        name=f"ml-ci {' '.join(spec.command)}",
+        id="run",
+        shell="bash",
+        env=env,
+        run=cli_script(spec.command, spec.options, annotations=spec.annotations),
     )
     return CompositeAction(
         name=f"ml-ci {name}",
-        description=description,
-        inputs={"config": CONFIG_INPUT, **inputs},
-        outputs={k: Output(description=v, value=f"${{{{ steps.run.outputs.{k} }}}}") for k, v in (outputs or {}).items()},
+        description=spec.summary,
+        inputs={"config": CONFIG_INPUT, **{o.input: _input(o) for o in spec.options}, **(inputs or {})},
+        outputs={k: Output(description=v, value=f"${{{{ steps.run.outputs.{k} }}}}") for k, v in spec.outputs.items()},
         steps=(*before, run),
     )
 
@@ -162,7 +164,7 @@ TRAIN_CACHE_PREFIX = "ml-ci-train-"
 
 def train_cache_path(key: str) -> str:
     """The path actions/cache saves and restores for train's stage-cache entry under key."""
-    return f".ml-ci/cache/train/{key}"
+    return (IN_REPO.cache / "train" / key).as_posix()
 
 
 TRAIN_KEY_SCRIPT = f"""\
@@ -178,7 +180,7 @@ printf 'key={TRAIN_CACHE_PREFIX}%s\\n' "$key" >> "$GITHUB_OUTPUT"
 # key `ml-ci train --params best_params.json` computes (ml_ci/tune/reuse.py). Name that entry when
 # this job holds it (with shared storage the study's best may be another worker's), so that the
 # workflow can hand it to the train job.
-TUNE_BEST_PARAMS = ".ml-ci/artifacts/tune/best_params.json"
+TUNE_BEST_PARAMS = IN_REPO.best_params.as_posix()
 KEPT_OUTPUT = "train-cache-key"
 KEPT_KEY_SCRIPT = f"""\
 set -euo pipefail
@@ -217,23 +219,18 @@ def train() -> CompositeAction:
         with_={"path": train_cache_path("${{ steps.key.outputs.hash }}"), "key": "${{ steps.key.outputs.key }}"},
     )
     action = stage_action(
-        name="train",
-        description="Fine-tune the model (`ml-ci train`), restoring it from the stage cache when nothing it depends on changed.",
-        command=("train",),
+        "train",
         inputs={
-            "params": Input(description="best_params.json from a tuning run (empty: the params in ml.yaml).", default=""),
             "cache": Input(
                 description="Cache the trained model with actions/cache, keyed on the stage's content hash.", default="true"
             ),
         },
-        args=(Arg("params", "--params"),),
-        outputs={"model-digest": "sha256 of the trained model's files.", "cache-key": "The stage's content hash."},
         before=(key_step, cache_step),
-        annotations=False,
     )
+    # The action's cache-hit says whether GitHub's cache restored the entry: then `ml-ci train` restores the model from it.
     outputs = dict(action.outputs)
-    outputs["cache-hit"] = Output(
-        description="true when the model came from the cache.", value="${{ steps.cache.outputs.cache-hit }}"
+    outputs[stages.CACHE_HIT] = Output(
+        description=stages.get("train").outputs[stages.CACHE_HIT], value="${{ steps.cache.outputs.cache-hit }}"
     )
     return CompositeAction(
         name=action.name, description=action.description, inputs=action.inputs, outputs=outputs, steps=action.steps
@@ -241,17 +238,7 @@ def train() -> CompositeAction:
 
 
 def tune() -> CompositeAction:
-    action = stage_action(
-        name="tune",
-        description="Search hyperparameters with Optuna (`ml-ci tune`); workers sharing one storage join one study.",
-        command=("tune",),
-        inputs={
-            "trials": Input(description="Trials for this worker (empty: tune.trials).", default=""),
-            "workers": Input(description="Parallel workers in this process (empty: tune.workers).", default=""),
-        },
-        args=(Arg("trials", "--trials"), Arg("workers", "--workers")),
-        outputs={"best-value": "Best objective value found."},
-    )
+    action = stage_action("tune")
     kept = Step(
         name="Train cache key of the best trial's kept model",
         id="kept",
@@ -271,86 +258,19 @@ def tune() -> CompositeAction:
 
 def all_actions() -> dict[str, CompositeAction]:
     """Folder name under actions/ -> action. The one list of ml-ci's composite actions."""
-    opt = ""
     return {
         "setup": setup(),
-        "data-check": stage_action(
-            name="data-check",
-            description="Test the data splits (`ml-ci data check`): schema, sizes, leakage, drift.",
-            command=("data", "check"),
-            inputs={},
-            outputs={"fingerprint": "Content fingerprint of the data."},
-        ),
+        "data-check": stage_action("data-check"),
         "tune": tune(),
         "train": train(),
-        "evaluate": stage_action(
-            name="evaluate",
-            description="Evaluate the model and check the quality gates (`ml-ci evaluate`); "
-            "fails (exit 4) naming each failed gate.",
-            command=("evaluate",),
-            inputs={
-                "baseline": Input(description="eval.json of the baseline for relative gates (empty: none).", default=opt),
-                "gitops-dir": Input(
-                    description="A checkout of the GitOps repository, for `against: production` (empty: none).", default=opt
-                ),
-                "main-baseline": Input(
-                    description="eval.json (or its folder) of the latest evaluation on main, for `against: main` (empty: none).",
-                    default=opt,
-                ),
-            },
-            args=(Arg("baseline", "--baseline"), Arg("gitops-dir", "--gitops-dir"), Arg("main-baseline", "--main-baseline")),
-            outputs={"verdict": "pass or fail."},
-        ),
+        "evaluate": stage_action("evaluate"),
         "report": stage_action(
-            name="report",
-            description="Post the pipeline's report as one sticky PR comment and a commit status (`ml-ci report`).",
-            command=("report",),
-            inputs={
-                "pr": Input(description="Pull request number (empty: no comment).", default=opt),
-                "token": Input(description="Token that may comment on the pull request.", default="${{ github.token }}"),
-            },
-            args=(Arg("pr", "--pr"),),
+            "report",
+            inputs={"token": Input(description="Token that may comment on the pull request.", default="${{ github.token }}")},
             extra_env={"GITHUB_TOKEN": "${{ inputs.token }}"},
         ),
-        "export": stage_action(
-            name="export",
-            description="Export the trained model to ONNX with a parity check (`ml-ci export`).",
-            command=("export",),
-            inputs={},
-            annotations=False,
-        ),
-        "build": stage_action(
-            name="build",
-            description="Build, verify and push the serving image by digest (`ml-ci build`).",
-            command=("build",),
-            inputs={
-                "push": Input(description="Push the image to the registry.", default="true"),
-                "tag": Input(description="Extra tag for the image (empty: none).", default=opt),
-            },
-            args=(Arg("push", "--push", switch=True), Arg("tag", "--tag")),
-            outputs={"image": "Image reference with its digest.", "digest": "Image digest (sha256:...)."},
-            annotations=False,
-        ),
-        "deploy": stage_action(
-            name="deploy",
-            description="Deploy the image to one environment and smoke-test it (`ml-ci deploy`).",
-            command=("deploy",),
-            inputs={
-                "environment": Input(description="Environment name from ml.yaml.", required=True),
-                "image": Input(description="Image reference with digest (empty: build/image.json).", default=opt),
-            },
-            args=(Arg("environment", "--env", required=True), Arg("image", "--image")),
-            outputs={"digest": "Digest now live in the environment."},
-        ),
-        "promote": stage_action(
-            name="promote",
-            description="Promote the live digest of one environment to the next (`ml-ci promote`).",
-            command=("promote",),
-            inputs={
-                "from": Input(description="Environment to promote from.", required=True),
-                "to": Input(description="Environment to promote to.", required=True),
-            },
-            args=(Arg("from", "--from", required=True), Arg("to", "--to", required=True)),
-            outputs={"digest": "Digest now live in the target environment."},
-        ),
+        "export": stage_action("export"),
+        "build": stage_action("build"),
+        "deploy": stage_action("deploy"),
+        "promote": stage_action("promote"),
     }

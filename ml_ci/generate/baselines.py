@@ -13,10 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ml_ci.config.model import Config
-from ml_ci.generate import jobs as j
 from ml_ci.generate import pins
 from ml_ci.generate.model import Step
 from ml_ci.generate.yamlout import Value
+from ml_ci.pipeline.layout import IN_REPO
 
 GITOPS_DIR = ".ml-ci/baselines/gitops"
 # Holds a read-only token for the GitOps repository under deploy.gitops.token_env: the deploy
@@ -30,7 +30,7 @@ _GITHUB_URL = re.compile(r"^https://github\.com/([A-Za-z0-9][A-Za-z0-9-]{0,38}/[
 KEEP_EVAL = f"""\
 set -euo pipefail
 mkdir -p {MAIN_DIR}
-cp {j.artifacts_path("evaluate")}/eval.json {MAIN_DIR}/eval.json
+cp {IN_REPO.eval_record.as_posix()} {MAIN_DIR}/eval.json
 """
 
 

@@ -11,7 +11,8 @@ from ml_ci.generate import pins
 from ml_ci.generate.model import Concurrency, Env, Job, Step
 from ml_ci.generate.options import Options
 from ml_ci.generate.yamlout import Commented, Value
-from ml_ci.pipeline.layout import STATE_DIR
+from ml_ci.pipeline import stages
+from ml_ci.pipeline.layout import IN_REPO
 
 # Short jobs (validate, report, deploy) get this; training and tuning get ci.timeout_minutes.
 SHORT_TIMEOUT = 20
@@ -19,7 +20,7 @@ READ = {"contents": Commented("read", "check out the repository")}
 
 
 def artifacts_path(stage: str) -> str:
-    return f"{STATE_DIR}/artifacts/{stage}"
+    return IN_REPO.artifacts(stage).as_posix()
 
 
 def checkout() -> Step:
@@ -59,6 +60,16 @@ def stage(
     """A step running one of ml-ci's composite actions; config is the Config or the ml.yaml path."""
     config_file = config if isinstance(config, str) else config.path.name
     return Step(name=name, id=step_id, uses=options.uses(action), with_={"config": config_file, **(with_ or {})})
+
+
+def passed_on(stage_name: str, step_id: str, *names: str) -> dict[str, str]:
+    """A job's outputs for later jobs: the named outputs of the step that runs a stage's action, each one
+    the stage table says the stage sets."""
+    declared = stages.get(stage_name).outputs
+    unknown = [name for name in names if name not in declared]
+    if unknown:
+        raise ValueError(f"stage {stage_name} sets no output {', '.join(unknown)} (it sets {', '.join(declared)})")
+    return {name: f"${{{{ steps.{step_id}.outputs.{name} }}}}" for name in names}
 
 
 def upload(artifact: str, stage_dir: str) -> Step:

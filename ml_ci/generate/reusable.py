@@ -26,6 +26,7 @@ from ml_ci.generate.model import Concurrency, Job, Step, Workflow
 from ml_ci.generate.options import Options
 from ml_ci.generate.workflows import GHCR_LOGIN, REGISTRY_ENVIRONMENT
 from ml_ci.generate.yamlout import Commented, Value
+from ml_ci.pipeline.layout import IN_REPO
 
 SOURCE = ".ml-ci-src"
 # pip reads a bare ".ml-ci-src" as a package name; "./" makes it a path.
@@ -164,7 +165,7 @@ def _build_job(job_id: str, *, ghcr: bool) -> Job:
         f"needs.validate.outputs.ghcr-login {'==' if ghcr else '!='} 'true' }}}}",
         permissions=permissions,
         environment={"name": REGISTRY_ENVIRONMENT},
-        outputs={"image": "${{ steps.build.outputs.image }}", "digest": "${{ steps.build.outputs.digest }}"},
+        outputs=j.passed_on("build", "build", "image", "digest"),
         env=_secrets("REGISTRY_USERNAME", "REGISTRY_PASSWORD"),
     )
 
@@ -233,7 +234,7 @@ def pipeline_workflow() -> Workflow:
         environment={"name": TUNE_ENVIRONMENT},
         env=_secrets("OPTUNA_STORAGE"),
     )
-    params = "${{ inputs.tune && '" + j.artifacts_path("tune") + "/best_params.json' || '' }}"
+    params = "${{ inputs.tune && '" + IN_REPO.best_params.as_posix() + "' || '' }}"
     train = _job(
         "train",
         "train",
@@ -247,7 +248,7 @@ def pipeline_workflow() -> Workflow:
         # Runs when tuning succeeded or was not asked for (a skipped need skips a job by default).
         if_="${{ !cancelled() && needs.data-check.result == 'success' && "
         "(needs.tune.result == 'success' || needs.tune.result == 'skipped') }}",
-        outputs={"model-digest": "${{ steps.train.outputs.model-digest }}"},
+        outputs=j.passed_on("train", "train", "model-digest"),
     )
     jobs = (
         _job(
@@ -277,7 +278,7 @@ def pipeline_workflow() -> Workflow:
             ),
             needs=("train",),
             if_=f"${{{{ {_after('train')} }}}}",
-            outputs={"verdict": "${{ steps.evaluate.outputs.verdict }}"},
+            outputs=j.passed_on("evaluate", "evaluate", "verdict"),
         ),
         _job(
             "report",

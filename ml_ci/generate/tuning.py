@@ -19,6 +19,7 @@ from ml_ci.generate import jobs as j
 from ml_ci.generate.model import Job, Step
 from ml_ci.generate.options import Options
 from ml_ci.generate.yamlout import Commented, Value
+from ml_ci.pipeline.layout import TUNE_REPORT
 
 TUNE_ENVIRONMENT = "ml-ci-tune"  # holds the shared Optuna storage secret
 TUNE_WORKERS_DIR = ".ml-ci/tune-workers"
@@ -33,7 +34,7 @@ set -euo pipefail
 python - <<'PY'
 import json, pathlib, shutil, sys
 runs = [(p.parent, json.loads(p.read_text(encoding="utf-8")))
-        for p in sorted(pathlib.Path("{TUNE_WORKERS_DIR}").glob("*/report.json"))]
+        for p in sorted(pathlib.Path("{TUNE_WORKERS_DIR}").glob("*/{TUNE_REPORT.name}"))]
 runs = [(folder, report) for folder, report in runs if report.get("best")]
 if not runs:
     sys.exit("no tuning worker completed a trial")

@@ -10,6 +10,7 @@ from ml_ci.generate import jobs as j
 from ml_ci.generate.model import SAME_REPO, SELF_HOSTED, Concurrency, Job, Step, Workflow
 from ml_ci.generate.options import Options
 from ml_ci.generate.yamlout import Commented, Value
+from ml_ci.pipeline.layout import IN_REPO
 
 REGISTRY_ENVIRONMENT = "ml-ci-registry"  # holds the registry credentials
 GHCR = "ghcr.io"
@@ -58,7 +59,7 @@ def train_job(config: Config, options: Options, needs: tuple[str, ...]) -> Job:
     with_: dict[str, Value] = {}
     if config.tune.enabled:
         steps.append(tuning.results(config))
-        with_["params"] = j.artifacts_path("tune") + "/best_params.json"
+        with_["params"] = IN_REPO.best_params.as_posix()
     steps += [j.stage(config, options, "train", step_id="train", name="Train", with_=with_), j.upload("train", "train")]
     return j.job(
         config,
@@ -68,7 +69,7 @@ def train_job(config: Config, options: Options, needs: tuple[str, ...]) -> Job:
         needs=needs,
         long=True,
         gpu=True,
-        outputs={"model-digest": "${{ steps.train.outputs.model-digest }}"},
+        outputs=j.passed_on("train", "train", "model-digest"),
     )
 
 
@@ -88,7 +89,7 @@ def evaluate_job(config: Config, options: Options, extra: baselines.EvaluateBase
         "evaluate",
         steps,
         needs=("train",),
-        outputs={"verdict": "${{ steps.evaluate.outputs.verdict }}"},
+        outputs=j.passed_on("evaluate", "evaluate", "verdict"),
         environment={"name": extra.environment} if extra.environment else None,
     )
 
@@ -202,7 +203,7 @@ def release_workflow(config: Config, options: Options) -> Workflow:
             ),
             needs=("evaluate", "export"),
             permissions=build_permissions,
-            outputs={"image": "${{ steps.build.outputs.image }}", "digest": "${{ steps.build.outputs.digest }}"},
+            outputs=j.passed_on("build", "build", "image", "digest"),
             environment=build_environment,
             env=build_env,
         )
