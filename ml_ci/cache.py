@@ -32,11 +32,11 @@ from typing import Any, TypeVar
 
 from ml_ci import __version__
 from ml_ci.atomic import staged_dir
+from ml_ci.digest import file_sha256
 from ml_ci.github.actions_io import set_output
 
 MANIFEST = "manifest.json"
 FILES = "files"
-_CHUNK = 1 << 20
 # Every cached stage's `--no-cache` flag reads this too, so `ml-ci run --no-cache` reaches them all.
 NO_CACHE_ENV = "ML_CI_NO_CACHE"
 T = TypeVar("T")
@@ -51,14 +51,6 @@ def cache_key(stage: str, inputs: Mapping[str, Any], *, version: str = __version
     """sha256 over the stage, ml-ci's version and the inputs; a change to any of them is a new key."""
     payload = canonical_json({"stage": stage, "ml_ci": version, "inputs": inputs})
     return hashlib.sha256(payload.encode()).hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def folder_manifest(folder: Path) -> dict[str, str]:

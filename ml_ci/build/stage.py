@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ml_ci.atomic import write_json
 from ml_ci.build import docker_ops
 from ml_ci.build.context import write_context
 from ml_ci.build.git import git_info
@@ -19,8 +20,8 @@ from ml_ci.build.verify import check_server, free_port, wait_ready
 from ml_ci.config.load import check_file
 from ml_ci.config.model import Config
 from ml_ci.errors import ConfigError, MlCiError, OperationalError, Problem
-from ml_ci.export.files import read_json, write_json
 from ml_ci.export.stage import eval_summary, installed_versions
+from ml_ci.jsonfile import read_optional
 from ml_ci.pipeline.layout import Layout
 
 READY_TIMEOUT_S = 120.0
@@ -65,7 +66,7 @@ def runtime_dependencies() -> dict[str, str]:
 def plan_build(config: Config, env: Mapping[str, str], extra_tags: tuple[str, ...] = ()) -> BuildPlan:
     """Everything about the image that can be known before Docker runs (reads artifacts, writes nothing)."""
     layout = Layout(config.root)
-    manifest = read_json(layout.export_dir / "model.json")
+    manifest = read_optional(layout.export_dir / "model.json")
     if not isinstance(manifest, dict):
         raise OperationalError(f"{layout.export_dir / 'model.json'} is missing; run `ml-ci export` first")
     git = git_info(config.root, env)
@@ -79,11 +80,11 @@ def plan_build(config: Config, env: Mapping[str, str], extra_tags: tuple[str, ..
             epoch=epoch,
             dependencies=runtime_dependencies(),
             data_fingerprint=data_fingerprint(
-                read_json(layout.artifacts("train") / "lineage.json"),
-                read_json(layout.eval_record),
-                read_json(layout.data_report),
+                read_optional(layout.artifacts("train") / "lineage.json"),
+                read_optional(layout.eval_record),
+                read_optional(layout.data_report),
             ),
-            metrics=eval_summary(read_json(layout.eval_record)) or manifest.get("metrics", {}),
+            metrics=eval_summary(read_optional(layout.eval_record)) or manifest.get("metrics", {}),
             extra_tags=extra_tags,
         )
     except ValueError as e:
@@ -171,7 +172,7 @@ def run_build(
     env = os.environ if env is None else env
     layout = Layout(config.root)
     plan = plan_build(config, env, extra_tags)
-    golden = read_json(layout.export_dir / "golden.json")
+    golden = read_optional(layout.export_dir / "golden.json")
     if not isinstance(golden, dict) or not golden.get("examples"):
         raise OperationalError(f"{layout.export_dir / 'golden.json'} has no golden examples; run `ml-ci export` again")
     auth = docker_ops.auth_config(config.image.registry_username_env, config.image.registry_password_env, env) if push else None
@@ -186,7 +187,7 @@ def run_build(
         image = normalize(c, built.id, config.image.base, plan, Path(tmp))
     for ref in plan.references:
         image.tag(plan.repository, tag=ref.rsplit(":", 1)[1])
-    checks = verify(c, image.id, config, golden, read_json(layout.eval_record), log)
+    checks = verify(c, image.id, config, golden, read_optional(layout.eval_record), log)
 
     record: dict[str, Any] = {
         "repository": plan.repository,

@@ -9,8 +9,7 @@ from ml_ci import tasks
 from ml_ci.config.model import Config, HubDataset
 from ml_ci.data.read import check_size
 from ml_ci.data.split import derived_fingerprint, holdout
-
-_CHUNK = 1 << 20
+from ml_ci.digest import file_sha256
 
 
 def hub_fingerprint(hub: HubDataset, split: str, dataset_fingerprint: str | None = None) -> str:
@@ -55,11 +54,7 @@ def fingerprints(config: Config, roles: Iterable[str] | None = None) -> dict[str
             continue
         path = config.root / rel
         check_size(path, rel, key=f"data.{role}")
-        digest = hashlib.sha256()
-        with path.open("rb") as f:
-            while chunk := f.read(_CHUNK):
-                digest.update(chunk)
-        out[role] = "sha256:" + digest.hexdigest()
+        out[role] = "sha256:" + file_sha256(path)
     if spec is not None and "train" in out:
         # Both sides of a held-out validation split are named by the file and the split's settings.
         keys = tasks.get(config.task).data().split_keys(config.data)

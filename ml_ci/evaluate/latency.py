@@ -68,7 +68,7 @@ def measure_texts(
 def serving_copy(model_dir: Path, dest: Path, *, name: str, max_length: int, opset: int, quantize: str) -> Path:
     """dest/ as `ml-ci export` writes it, as far as the server reads it: model.onnx (int8 when
     package.quantize says so), tokenizer.json and model.json. Export's own functions do the export."""
-    from ml_ci.export.files import sha256_file
+    from ml_ci.digest import file_sha256
     from ml_ci.export.onnx_export import TorchModel, quantize_int8
     from ml_ci.serve.model import MANIFEST, TOKENIZER
 
@@ -90,7 +90,7 @@ def serving_copy(model_dir: Path, dest: Path, *, name: str, max_length: int, ops
                 "labels": labels,
                 "max_length": max_length,
                 "onnx": onnx.name,
-                "sha256": sha256_file(onnx),
+                "sha256": file_sha256(onnx),
                 "inputs": list(torch_model.inputs),
                 "pad_id": torch_model.pad_id,
             }

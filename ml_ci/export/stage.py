@@ -19,14 +19,16 @@ from pathlib import Path
 from typing import Any
 
 from ml_ci import __version__
+from ml_ci.atomic import staged_dir, write_json
 from ml_ci.cache import StageCache, announce, cache_key, folder_digest, mode, optional_file_digest, through_cache, unpinned
 from ml_ci.config.model import Config
 from ml_ci.data.fingerprint import fingerprints
+from ml_ci.digest import file_sha256
 from ml_ci.errors import GateError, OperationalError
 from ml_ci.export import cache_inputs
-from ml_ci.export.files import read_json, sha256_file, staged_dir, write_json
 from ml_ci.export.golden import golden_record, tolerance_for
 from ml_ci.export.parity import Parity, compare
+from ml_ci.jsonfile import read_optional
 from ml_ci.pipeline.layout import Layout
 
 STAGE = "export"
@@ -112,10 +114,10 @@ def _source_digest(model_dir: Path) -> str:
     if not weights:
         raise OperationalError(f"{model_dir}: no model weights (*.safetensors); run `ml-ci train` first")
     if len(weights) == 1:
-        return sha256_file(weights[0])
+        return file_sha256(weights[0])
     import hashlib
 
-    return hashlib.sha256("".join(sha256_file(w) for w in weights).encode()).hexdigest()
+    return hashlib.sha256("".join(file_sha256(w) for w in weights).encode()).hexdigest()
 
 
 def export_epoch(root: Path, env: Mapping[str, str]) -> int | None:
@@ -156,7 +158,7 @@ def key_of(config: Config, model_dir: Path, epoch: int | None) -> tuple[str, lis
         fingerprints=fps,
         golden_examples=golden_count(config),
         lineage=optional_file_digest(layout.artifacts("train") / "lineage.json"),
-        eval_summary=eval_summary(read_json(layout.eval_record)),
+        eval_summary=eval_summary(read_optional(layout.eval_record)),
         packages=package_versions(cache_inputs.PACKAGES),
         epoch=epoch,
     )
@@ -165,13 +167,13 @@ def key_of(config: Config, model_dir: Path, epoch: int | None) -> tuple[str, lis
 
 def read_result(folder: Path, *, cache_hit: bool) -> ExportResult:
     """The result as the folder on disk says it: the same whether just written or restored."""
-    parity = read_json(folder / "parity.json")
+    parity = read_optional(folder / "parity.json")
     names = {f.name for f in fields(Parity)}
     return ExportResult(
         folder=folder,
         parity=Parity(**{k: v for k, v in parity.items() if k in names}),
-        sha256=read_json(folder / "model.json")["sha256"],
-        golden=len(read_json(folder / "golden.json")["examples"]),
+        sha256=read_optional(folder / "model.json")["sha256"],
+        golden=len(read_optional(folder / "golden.json")["examples"]),
         cache_hit=cache_hit,
     )
 
@@ -231,15 +233,15 @@ def export(config: Config, model_dir: Path, epoch: int | None) -> None:
         else:
             torch_model.export(exported, config.package.opset)
         shutil.copyfile(model_dir / "tokenizer.json", out / TOKENIZER)
-        sha256 = sha256_file(exported)
+        sha256 = file_sha256(exported)
         record = manifest(
             config,
             sha256=sha256,
             source_sha256=source_sha256,
             inputs=torch_model.inputs,
             pad_id=torch_model.pad_id,
-            lineage=read_json(layout.artifacts("train") / "lineage.json"),
-            metrics=eval_summary(read_json(layout.eval_record)),
+            lineage=read_optional(layout.artifacts("train") / "lineage.json"),
+            metrics=eval_summary(read_optional(layout.eval_record)),
             versions=installed_versions(TOOLCHAIN),
             epoch=epoch,
         )

@@ -15,11 +15,11 @@ from importlib import resources
 from pathlib import Path
 
 from ml_ci.config.model import Config
+from ml_ci.digest import update_from_file
 from ml_ci.errors import ConfigError, OperationalError, Problem
 
 PACKAGE_PREFIX = "package:"
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
-_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -83,9 +83,7 @@ def identity(base: BaseModel) -> str:
     digest = hashlib.sha256()
     for path in sorted(p for p in base.folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
         digest.update(path.relative_to(base.folder).as_posix().encode() + b"\0")
-        with path.open("rb") as f:
-            while chunk := f.read(_CHUNK):
-                digest.update(chunk)
+        update_from_file(digest, path)
         digest.update(b"\0")
     return "sha256:" + digest.hexdigest()
 

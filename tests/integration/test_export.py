@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from ml_ci.cli.main import main
-from ml_ci.export.files import sha256_file
+from ml_ci.digest import file_sha256
 from tests.modelrepo import make_model_repo, tiny_model
 
 pytestmark = pytest.mark.integration
@@ -35,7 +35,7 @@ def test_export_writes_a_model_that_matches_pytorch(tmp_path: Path, capsys: pyte
     assert parity["passed"] and parity["agreement"] == 1.0 and parity["examples"] == 40
     assert parity["max_abs_logit_diff"] < 1e-4
     manifest = json.loads((out / "model.json").read_text())
-    assert manifest["sha256"] == sha256_file(out / "model.onnx") == parity["sha256"]
+    assert manifest["sha256"] == file_sha256(out / "model.onnx") == parity["sha256"]
     assert manifest["labels"] == ["negative", "positive"] and manifest["max_length"] == 32
     golden = json.loads((out / "golden.json").read_text())
     assert len(golden["examples"]) == 32
@@ -104,10 +104,10 @@ def test_two_exports_of_the_same_inputs_give_the_same_files_and_build_context(
 ) -> None:
     """A CI job without export's cache exports again (issue 20 item 2): the same inputs must write the same
     bytes, so that the image is the same; evaluate's latency, measured anew each run, changes neither."""
+    from ml_ci.atomic import write_json
     from ml_ci.build.context import write_context
     from ml_ci.build.stage import plan_build
     from ml_ci.config import load_config
-    from ml_ci.export.files import write_json
     from ml_ci.pipeline.layout import Layout
 
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1767225600")

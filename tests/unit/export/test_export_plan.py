@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from ml_ci.atomic import staged_dir, write_json
 from ml_ci.config import load_config
-from ml_ci.export.files import read_json, staged_dir, write_json
 from ml_ci.export.stage import MIN_GOLDEN, eval_summary, golden_count, manifest
+from ml_ci.jsonfile import read_optional
 from tests.modelrepo import make_model_repo
 
 
@@ -74,9 +75,9 @@ def test_staged_dir_replaces_whole_or_leaves_the_old(tmp_path: Path) -> None:
     final = tmp_path / "export"
     with staged_dir(final) as out:
         write_json(out / "a.json", {"v": 1})
-    assert read_json(final / "a.json") == {"v": 1}
+    assert read_optional(final / "a.json") == {"v": 1}
     with pytest.raises(RuntimeError), staged_dir(final) as out:
         write_json(out / "a.json", {"v": 2})
         raise RuntimeError("export failed")
-    assert read_json(final / "a.json") == {"v": 1}
+    assert read_optional(final / "a.json") == {"v": 1}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["export"], "no temporary folder is left behind"
