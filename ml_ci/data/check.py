@@ -24,7 +24,7 @@ from ml_ci.data.fingerprint import fingerprints
 from ml_ci.data.load import HubLoader, load_hub_split, load_tables
 from ml_ci.errors import DataCheckError
 from ml_ci.github.actions_io import add_summary, escape_data, escape_property, set_output
-from ml_ci.pipeline.layout import Layout
+from ml_ci.pipeline.layout import DATA_REPORT, Layout
 
 _LOCATION = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+)$")
 STAGE = "data-check"
@@ -33,7 +33,7 @@ STAGE = "data-check"
 def write_report(out_dir: Path, report: Mapping[str, Any], markdown: str) -> None:
     """report.json and report.md into a fresh folder renamed over out_dir: never half-written."""
     with staged_dir(out_dir) as tmp:
-        (tmp / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        DATA_REPORT.within(tmp).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         (tmp / "report.md").write_text(markdown, encoding="utf-8")
 
 
@@ -94,7 +94,7 @@ def data_check(
         restored=lambda: None,
     )
     # One path after the cache: what is judged and shown is the report on disk, computed or restored.
-    report = json.loads((dest / "report.json").read_text(encoding="utf-8"))
+    report = json.loads(layout.data_report.read_text(encoding="utf-8"))
     add_summary((dest / "report.md").read_text(encoding="utf-8"), env)
     set_output("fingerprint", report["fingerprint"], env)
     announce(cached, env)

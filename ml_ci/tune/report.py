@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ml_ci.atomic import staged_dir
+from ml_ci.pipeline.layout import BEST_PARAMS, TUNE_REPORT
 from ml_ci.tune.summary import Summary, markdown, summarize, with_extras
 
 if TYPE_CHECKING:
@@ -73,8 +74,8 @@ def write_artifacts(out_dir: Path, study: optuna.Study, *, metric: str, seed: in
         if summary.best is not None:  # no file rather than an empty one that would train with the defaults
             # Only train.* keys: `ml-ci train --params` reads this file as is.
             best = json.dumps(summary.best_params(), indent=2, sort_keys=True)
-            (tmp / "best_params.json").write_text(best + "\n", encoding="utf-8")
-        (tmp / "report.json").write_text(
+            BEST_PARAMS.within(tmp).write_text(best + "\n", encoding="utf-8")
+        TUNE_REPORT.within(tmp).write_text(
             json.dumps({**summary.to_json(), "plan": plan}, indent=2, default=str) + "\n", encoding="utf-8"
         )
         (tmp / "report.md").write_text(markdown(summary), encoding="utf-8")

@@ -222,7 +222,7 @@ def tune(config: Config, options: TuneOptions, env: Mapping[str, str] | None = N
         return TuneResult(plan, summary, ran)
 
     def restored() -> TuneResult:
-        report = json.loads((dest / "report.json").read_text(encoding="utf-8"))
+        report = json.loads(layout.tune_report.read_text(encoding="utf-8"))
         return TuneResult(plan, cached.summary_from_report(report), 0, cache_hit=True)
 
     result, how = through_cache(
