@@ -5,6 +5,7 @@ from pathlib import Path
 
 import click
 
+from ml_ci.atomic import write_text
 from ml_ci.cli.app import run_guarded
 from ml_ci.errors import OperationalError
 from ml_ci.resources import resource
@@ -22,9 +23,7 @@ def init(directory: Path, name: str | None, owner: str, force: bool) -> int:
         raise OperationalError(f"{target} already exists; pass --force to overwrite it")
     text = resource("templates/init/ml.yaml").read_text(encoding="utf-8").format(name=name, owner=owner)
     directory.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(".ml.yaml.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(target)
+    write_text(target, text)
     click.echo(f"wrote {target}; edit the data paths and labels, then run `ml-ci validate {target}`")
     if ignore_state(directory / ".gitignore"):
         click.echo(f"added {STATE_DIR} to {directory / '.gitignore'}: artifacts, caches and local state stay out of git")

@@ -9,9 +9,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from ml_ci.atomic import write_text
 from ml_ci.generate import header, yamlout
 from ml_ci.generate.actions import all_actions
-from ml_ci.generate.files import write_atomic
 from ml_ci.generate.reusable import pipeline_workflow
 
 REGENERATE = "python -m ml_ci.generate.bundled"
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     root = Path(args[0]) if args else Path.cwd()
     for rel, text in render_bundled().items():
-        write_atomic(root / rel, text)
+        write_text(root / rel, text)
         print(f"wrote {rel}")
     return 0
 

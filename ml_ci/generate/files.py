@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Optional
 
+from ml_ci.atomic import write_text
 from ml_ci.errors import OperationalError
 from ml_ci.generate import header
 from ml_ci.generate.lintconfig import ACTIONLINT_FILE
@@ -115,19 +114,6 @@ def refusal(plans: list[FilePlan]) -> Optional[str]:
     )
 
 
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp makes 0600; a workflow file is an ordinary tracked file
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def remove(root: Path, rel: str) -> None:
     """Delete a file, then the folders it leaves empty (an action's folder), never root itself."""
     path = root / rel
@@ -148,4 +134,4 @@ def apply(root: Path, plans: list[FilePlan]) -> None:
         if p.new is None:
             remove(root, p.path)
         else:
-            write_atomic(root / p.path, p.new)
+            write_text(root / p.path, p.new)

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ml_ci import versions
-from ml_ci.atomic import staged_dir
+from ml_ci.atomic import staged_dir, write_text
 from ml_ci.cache import StageCache, cache_key, folder_digest
 from ml_ci.config.model import Config
 from ml_ci.data.fingerprint import fingerprints
@@ -227,10 +227,7 @@ def emit_k8s(config: Config, options: TrainOptions, target: Path) -> list[Path]:
     kustomization = target.parent / "kustomization.yaml"
     written = []
     for path, doc in ((target, job), (kustomization, pytorchjob.render_kustomization(target.name))):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        tmp.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
-        os.replace(tmp, path)
+        write_text(path, yaml.safe_dump(doc, sort_keys=False))
         written.append(path)
     return written
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from pathlib import Path
@@ -124,20 +123,6 @@ def test_invalid_config_exits_2_without_traceback(repo: Path, capsys: pytest.Cap
 def test_bad_actions_ref_is_refused(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert generate(repo, "--actions-ref", "../elsewhere") == 1
     assert "--actions-ref '../elsewhere'" in capsys.readouterr().err
-
-
-def test_write_atomic_leaves_the_old_file_on_failure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    target = tmp_path / "w.yml"
-    target.write_text("old\n")
-
-    def boom(src: str, dst: str) -> None:
-        raise OSError("disk full")
-
-    monkeypatch.setattr(os, "replace", boom)
-    with pytest.raises(OSError):
-        files.write_atomic(target, "new\n")
-    assert target.read_text() == "old\n"
-    assert [p.name for p in tmp_path.iterdir()] == ["w.yml"]
 
 
 def test_options_are_kept_from_the_files_generated_before(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:

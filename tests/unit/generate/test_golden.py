@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ml_ci.generate.files import write_atomic
+from ml_ci.atomic import write_text
 from tests.golden.variants import render_variant, tree, variant_dirs
 
 UPDATE = os.environ.get("ML_CI_UPDATE_GOLDEN") == "1"
@@ -24,7 +24,7 @@ def test_golden_tree(folder: Path) -> None:
         for rel in set(tree(folder)) - set(rendered):
             (folder / rel).unlink()
         for rel, text in rendered.items():
-            write_atomic(folder / rel, text)
+            write_text(folder / rel, text)
     on_disk = tree(folder)
     assert sorted(on_disk) == sorted(rendered), "missing or extra golden files (ML_CI_UPDATE_GOLDEN=1 rewrites them)"
     for rel, text in rendered.items():
