@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ml_ci import __version__
-from ml_ci.config import defaults, hygiene, semantics
+from ml_ci.config import by_task, defaults, hygiene, semantics
 from ml_ci.config.schema_errors import messages, show
 from ml_ci.config.validator import iter_errors
 from ml_ci.config.yamlfile import MAX_BYTES, Document
@@ -111,10 +111,14 @@ def _check_version(doc: Document) -> None:
 def _build(data: dict[str, Any], path: Path) -> Config:
     import dacite
 
+    from ml_ci import tasks
     from ml_ci.config.model import Config
 
+    spec = tasks.get(data["task"]).config().spec(data)
     return dacite.from_dict(
-        Config, {**data, "path": path}, config=dacite.Config(cast=[tuple], strict=True, check_types=True, type_hooks={Path: Path})
+        Config,
+        {**data, "path": path, "spec": spec},
+        config=dacite.Config(cast=[tuple], strict=True, check_types=True, type_hooks={Path: Path}),
     )
 
 
@@ -129,7 +133,8 @@ def check_document(doc: Document, root: Path) -> tuple[dict[str, Any], list[Prob
         problems.extend(p for p in messages(err, doc, contract) if p.path not in flagged)
     if any(p.severity == "error" for p in problems):
         return doc.data, problems
-    data = defaults.apply(schema(), doc.data)
+    # The schema is valid here, so `task` names a registered task (or is absent: the default one).
+    data = defaults.apply(by_task.effective(contract, doc.data.get("task", by_task.default_task(contract))), doc.data)
     problems.extend(semantics.check(doc, data, root))
     return data, problems
 

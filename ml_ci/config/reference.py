@@ -10,18 +10,19 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ml_ci import tasks
+from ml_ci.config import by_task
 from ml_ci.config.schema_errors import PATTERN_EXPLAIN, PATTERN_HELP
 
-MINIMAL = """\
-version: 1
-name: sentiment
-data:
-  train: data/train.csv
-  validation: data/validation.csv
-  labels: [negative, positive]
-model:
-  base: sentence-transformers/all-MiniLM-L6-v2
-"""
+
+def minimal(task_data: str) -> str:
+    """The smallest valid ml.yaml of a task whose data section needs task_data beyond the files."""
+    return (
+        "version: 1\nname: sentiment\ndata:\n  train: data/train.csv\n  validation: data/validation.csv\n"
+        f"{task_data}model:\n  base: sentence-transformers/all-MiniLM-L6-v2\n"
+    )
+
+
 # Titles of the $defs that get a section of their own.
 DEF_TITLES = {"gate": "Gate", "slice": "Slice", "environment": "Environment", "param": "Search-space parameter"}
 _HEADER = ["| key | type | default | allowed values | description |", "| --- | --- | --- | --- | --- |"]
@@ -124,7 +125,10 @@ def _section(title: str, description: str, rows: list[str]) -> list[str]:
     return ["", f"## {title}", "", description, "", *_HEADER, *rows]
 
 
-def render(schema: dict[str, Any]) -> str:
+def render(published: dict[str, Any]) -> str:
+    """The reference of the published schema, as it applies to the default task (the one `task` defaults to)."""
+    task = by_task.default_task(published)
+    schema = by_task.effective(published, task)
     out = [
         "<!-- Generated from schemas/ml.schema.json by `ml-ci schema --markdown > docs/ml-yaml.md`; do not edit by hand. -->",
         "# ml.yaml reference",
@@ -134,7 +138,7 @@ def render(schema: dict[str, Any]) -> str:
         "The smallest valid ml.yaml; every other key has a default or is optional:",
         "",
         "```yaml",
-        MINIMAL.rstrip("\n"),
+        minimal(tasks.get(task).config().MINIMAL_DATA).rstrip("\n"),
         "```",
         "",
         "`ml-ci validate` checks a file against this reference and reports every problem at once, each with its file, line,",

@@ -123,6 +123,9 @@ def messages(err: SchemaError, doc: Document, root: Mapping[str, Any]) -> Iterat
     if kw == "propertyNames":
         yield doc.problem(path, _choices(str(inst), list(val.get("enum", [])), "unknown key"), key=True)
         return
+    if kw == "not":  # the schema's description says why the value (or the key: by_task refuses other tasks' keys) is refused
+        yield doc.problem(path, str(err.schema.get("description") or "is not allowed here"), key=True)
+        return
     if kw == "required":
         yield doc.problem(path, f"missing required key {val!r}{_described(err.schema, val)}")
         return
@@ -156,6 +159,8 @@ def messages(err: SchemaError, doc: Document, root: Mapping[str, Any]) -> Iterat
             if inst > val
             else f"{show(inst)} is too large: it must be less than {val}"
         )
+    elif kw == "const":
+        msg = f"{show(inst)} must be {show(val)}"
     elif kw == "enum":
         options = [show(o).strip("'") for o in val]
         msg = f"{show(inst)} is not one of: {', '.join(options)}{suggest(str(inst), options)}"

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
 import math
 import os
 from pathlib import Path
 from typing import Any
 
+from ml_ci import tasks
+from ml_ci.config import by_task
 from ml_ci.config.gitops_remote import ALLOW_HTTP_ENV, in_repository, may_exist_elsewhere, missing_repository
 from ml_ci.config.paths import URL, escapes_through_link, outside_reason
 from ml_ci.config.yamlfile import Document
@@ -15,13 +16,6 @@ from ml_ci.errors import Problem
 
 PACKAGE_PREFIX = "package:"
 
-# What each metric can be: (lowest, highest, whether the lowest itself can occur). A gate whose min is above
-# the highest or whose max is below the lowest fails every model, so it is refused here, not after training.
-# A latency or a size is never 0. Every metric of the schema's enum is listed (a test checks it).
-METRIC_RANGES: dict[str, tuple[float, float, bool]] = {
-    **dict.fromkeys(("accuracy", "f1_macro", "f1_micro", "precision_macro", "recall_macro", "roc_auc", "ece"), (0.0, 1.0, True)),
-    **dict.fromkeys(("latency_p50_ms", "latency_p95_ms", "size_mb"), (0.0, math.inf, False)),
-}
 # Keys of an environment that only a Kubernetes Deployment reads: kind: local runs one container on this machine.
 KUBERNETES_ONLY = {
     "replicas": "runs one container",
@@ -39,10 +33,12 @@ def _inside(doc: Document, root: Path, path: tuple[Any, ...], value: str, what: 
     return None
 
 
-def _out_of_range(doc: Document, at: tuple[Any, ...], gate: dict[str, Any]) -> Problem | None:
-    """The gate's min or max lies where its metric can never be: no model could pass it."""
+def _out_of_range(
+    doc: Document, at: tuple[Any, ...], gate: dict[str, Any], ranges: dict[str, tuple[float, float, bool]]
+) -> Problem | None:
+    """The gate's min or max lies where its metric can never be (ranges: by_task.metric_ranges): no model could pass it."""
     metric = gate["metric"]
-    low, high, low_occurs = METRIC_RANGES[metric]
+    low, high, low_occurs = ranges[metric]
     span = f"between {low:g} and {high:g}" if math.isfinite(high) else f"greater than {low:g}"
     always = "" if math.isfinite(high) else "always "
     if "min" in gate and gate["min"] > high:
@@ -86,28 +82,13 @@ def _ignored_on_local(doc: Document, i: int, written: dict[str, Any], gitops: bo
     return out
 
 
-def _class_weight_problems(doc: Document, weights: Any, labels: list[str]) -> list[Problem]:
-    """train.class_weights given per label: each key one of data.labels, and some weight above 0."""
-    if not isinstance(weights, dict):
-        return []
-    at = ("train", "class_weights")
-    if not weights:
-        return [doc.problem(at, "no weight given: write a weight per label (e.g. {positive: 4}), or balanced")]
-    problems = []
-    for label in weights:
-        if label not in labels:
-            close = difflib.get_close_matches(str(label), labels, n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"the labels are {', '.join(map(repr, labels))}"
-            problems.append(doc.problem((*at, label), f"{label!r} is not one of data.labels; {hint}", key=True))
-    unlisted = [name for name in labels if name not in weights]  # weight 1
-    if not problems and not unlisted and all(w == 0 for w in weights.values()):
-        problems.append(doc.problem(at, "every weight is 0: the loss would be 0 and nothing would be learned"))
-    return problems
-
-
 def check(doc: Document, data: dict[str, Any], root: Path) -> list[Problem]:
     problems: list[Problem] = []
     add = problems.append
+    task = data["task"]
+    # A gate whose min is above the highest value of its metric, or whose max is below the lowest, fails every
+    # model, so it is refused here, not after training.
+    ranges = by_task.metric_ranges(task)
 
     d = data["data"]
     files = [k for k in ("train", "validation", "test", "reference") if k in d]
@@ -155,7 +136,7 @@ def check(doc: Document, data: dict[str, Any], root: Path) -> list[Problem]:
                         (*at, "min"), f"min {gate['min']} is greater than max {gate['max']}: no model could pass this gate"
                     )
                 )
-            if (p := _out_of_range(doc, at, gate)) is not None:
+            if (p := _out_of_range(doc, at, gate, ranges)) is not None:
                 add(p)
             if "against" in gate:
                 if not relative_ok:
@@ -235,7 +216,7 @@ def check(doc: Document, data: dict[str, Any], root: Path) -> list[Problem]:
     dist = data["train"]["distributed"]
     if dist["nodes"] > 1 and dist["nproc_per_node"] < 1:
         add(doc.problem(("train", "distributed"), "nodes > 1 needs nproc_per_node >= 1"))
-    problems.extend(_class_weight_problems(doc, data["train"].get("class_weights"), d.get("labels") or []))
+    problems.extend(tasks.get(task).config().check(data, doc.problem))  # the rules across the task's own keys
 
     platforms = (data.get("image") or {}).get("platforms") or []
     if len(platforms) > 1:

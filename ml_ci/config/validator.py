@@ -43,6 +43,12 @@ ASSERTIONS = frozenset(
         "required",
         "propertyNames",
         "oneOf",
+        "allOf",
+        "if",
+        "then",
+        "else",
+        "const",
+        "not",
         "$ref",
     }
 )
@@ -90,9 +96,9 @@ def unsupported(schema: Any) -> set[str]:
             if key in ("properties", "$defs"):
                 for sub in value.values():
                     found |= unsupported(sub)
-            elif key in ("items", "additionalProperties", "propertyNames"):
+            elif key in ("items", "additionalProperties", "propertyNames", "if", "then", "else", "not"):
                 found |= unsupported(value)
-            elif key == "oneOf":
+            elif key in ("oneOf", "allOf"):
                 for sub in value:
                     found |= unsupported(sub)
     return found
@@ -172,8 +178,12 @@ def iter_errors(
         if not any(is_type(instance, n) for n in names):
             yield fail("type")
             return  # the other keywords would only repeat it
+    if "const" in schema and not _same(instance, schema["const"]):
+        yield fail("const")
     if "enum" in schema and not any(_same(instance, option) for option in schema["enum"]):
         yield fail("enum")
+    if "not" in schema and is_valid(instance, schema["not"], root):
+        yield fail("not")
     if "oneOf" in schema and sum(is_valid(instance, branch, root) for branch in schema["oneOf"]) != 1:
         yield fail("oneOf")
     if is_type(instance, "number"):
@@ -212,3 +222,10 @@ def iter_errors(
                 yield fail("additionalProperties", (*path, key), key)
             elif isinstance(extra, dict):
                 yield from iter_errors(value, extra, root, (*path, key))
+    # After the keywords above, so that what the generic schema says comes before what a branch adds.
+    for sub in schema.get("allOf", ()):
+        yield from iter_errors(instance, sub, root, path)
+    if "if" in schema:
+        chosen = schema.get("then") if is_valid(instance, schema["if"], root) else schema.get("else")
+        if chosen is not None:
+            yield from iter_errors(instance, chosen, root, path)

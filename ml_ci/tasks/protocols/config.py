@@ -1,9 +1,62 @@
-"""What the stages need from a task's config half (filled in by the redesign of issue 14)."""
+"""What the stages need from a task's config half: its metrics, its part of the schema, its semantic checks,
+its typed view of its own ml.yaml keys, and its starter lines for `ml-ci init`.
+
+ml_ci.config keeps what every task shares (the sections, the generic metrics latency_p50_ms, latency_p95_ms
+and size_mb, the checks across sections); ml_ci.config.by_task writes each task's part into
+schemas/ml.schema.json as an `if task is X then ...` branch. Light: `ml-ci validate` imports it.
+"""
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
+
+from ml_ci.errors import Problem
+
+# doc.problem of the ml.yaml being checked: (path into the data, message, severity=..., key=...) -> Problem.
+ProblemAt = Callable[..., Problem]
 
 
 class ConfigHalf(Protocol):
     """A task's config half: a module of the task's package that provides these names."""
+
+    METRICS: tuple[str, ...]
+    """The task's own metric names, in the order the schema lists them (evaluate also reports the generic
+    ones after them). The schema's enums of evaluate.metrics, gate and slice-gate metrics are made from it."""
+
+    LOWER_IS_BETTER: frozenset[str]
+    """Those of METRICS where smaller is better: gates, significance and tuning read them the other way round."""
+
+    METRIC_RANGES: Mapping[str, tuple[float, float, bool]]
+    """Each of METRICS -> (lowest, highest, whether the lowest itself can occur): a gate that no model could
+    pass is refused when ml.yaml is checked."""
+
+    TUNE_METRICS: tuple[str, ...]
+    """The validation metrics tune.metric may name (computed while training); the first is its default."""
+
+    DEFAULT_METRICS: tuple[str, ...]
+    """evaluate.metrics when ml.yaml gives none (the task's and the generic ones it wants)."""
+
+    SECTIONS: Mapping[str, Mapping[str, Any]]
+    """The task's own keys, by section: section -> {"properties": {key: JSON Schema}, "required": [...]}.
+    Each key is complete (type, constraints, default, description); the generic part of the section
+    leaves a place for it. Merged into the schema's `then` branch for this task."""
+
+    MINIMAL_DATA: str
+    """The data keys a smallest valid ml.yaml needs beyond the files (YAML lines indented by two)."""
+
+    INIT_DATA: str
+    """The data keys `ml-ci init` writes beyond the files (YAML lines indented by two)."""
+
+    INIT_NEXT: str
+    """What `ml-ci init` asks the user to edit before validating, e.g. "edit the data paths and ..."."""
+
+    def check(self, data: Mapping[str, Any], problem: ProblemAt) -> list[Problem]:
+        """The task's semantic checks of a schema-valid ml.yaml (its defaults filled in): rules across its
+        own keys that the schema cannot say. `problem` places a message at a path of the file."""
+        ...
+
+    def spec(self, data: Mapping[str, Any]) -> object:
+        """The task's typed, frozen view of its own keys, built from the checked data. load_config stores it
+        as Config.spec; the task's other halves read it through their own typed accessor."""
+        ...

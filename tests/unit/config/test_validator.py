@@ -120,8 +120,11 @@ def test_schema_is_valid_draft_2020_12_and_uses_only_supported_keywords() -> Non
 
 
 def test_unsupported_keywords_are_found_at_any_depth() -> None:
-    sch = {"properties": {"a": {"items": {"if": {}, "then": {}}}}, "$defs": {"b": {"allOf": []}}}
-    assert unsupported(sch) == {"if", "then", "allOf"}
+    sch = {
+        "properties": {"a": {"items": {"anyOf": [], "then": {"not": {"contains": {}}}}}},
+        "$defs": {"b": {"allOf": [{"if": {"dependentRequired": {}}}]}},
+    }
+    assert unsupported(sch) == {"anyOf", "contains", "dependentRequired"}
 
 
 def test_agrees_with_jsonschema_on_every_example() -> None:
@@ -184,3 +187,59 @@ def test_errors_carry_path_keyword_and_value() -> None:
 def test_only_local_references() -> None:
     with pytest.raises(ValueError, match="only local references"):
         _errors(1, {"$ref": "https://example.com/s.json"})
+
+
+# The keywords the task branches use (ml_ci.config.by_task): allOf, if/then/else, const and not.
+BY_TASK = {
+    "properties": {"kind": {"type": "string"}, "size": {}},
+    "allOf": [
+        {"if": {"properties": {"kind": {"const": "a"}}}, "then": {"properties": {"size": {"type": "integer"}}}},
+        {
+            "if": {"properties": {"kind": {"const": "b"}}, "required": ["kind"]},
+            "then": {"properties": {"size": {"description": "a key of kind a, not of b", "not": {}}}},
+            "else": {"required": ["size"]},
+        },
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("instance", "sch", "valid"),
+    [
+        (1, {"const": 1}, True),
+        (True, {"const": 1}, False),  # JSON equality: true is not 1
+        ("b", {"const": "a"}, False),
+        ({"kind": "a", "size": 2}, BY_TASK, True),
+        ({"kind": "a", "size": "big"}, BY_TASK, False),  # then: a's size is an integer
+        ({"size": "big"}, BY_TASK, False),  # `properties` holds without the key: the first branch applies
+        ({"kind": "b"}, BY_TASK, True),  # b's branch: size is not required
+        ({"kind": "b", "size": 2}, BY_TASK, False),  # ... and not allowed
+        ({"kind": "c"}, BY_TASK, False),  # else: size is required
+        (5, {"not": {"type": "string"}}, True),
+        ("x", {"not": {"type": "string"}}, False),
+    ],
+)
+def test_branch_keywords(instance: Any, sch: dict[str, Any], valid: bool) -> None:
+    assert (not _errors(instance, sch)) == valid
+    assert EcmaValidator(sch).is_valid(instance) == valid  # as the reference reads them
+
+
+def _messages(text: str, sch: dict[str, Any]) -> list[str]:
+    from ml_ci.config.schema_errors import messages
+
+    doc = load(text.encode(), "ml.yaml")
+    return [str(p) for err in iter_errors(doc.data, sch) for p in messages(err, doc, sch)]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("kind: a\nsize: big\n", "ml.yaml:2:7: size: 'big' is not an integer"),
+        ("kind: b\nsize: 2\n", "ml.yaml:2:1: size: a key of kind a, not of b"),
+        ("kind: c\n", "ml.yaml:1:1: missing required key 'size'"),
+        ("kind: c\nsize: 1\nconst: 2\n", "ml.yaml:3:8: const: 2 must be 3"),
+    ],
+)
+def test_branch_messages_name_the_path(text: str, expected: str) -> None:
+    sch = {**BY_TASK, "properties": {**BY_TASK["properties"], "const": {"const": 3}}}
+    assert _messages(text, sch) == [expected]

@@ -1,0 +1,204 @@
+"""The parts of ml.yaml's schema that vary by task, made from the task registry (ml_ci.tasks).
+
+schemas/ml.schema.json is written by hand except for what this module generates in it: the enum of
+`task`, one `allOf` entry per task (`if` the task is X `then` X's keys and metric enums), and an empty
+place in the generic section for each key a task adds there (so that the section's
+`additionalProperties: false` knows the key; the task's branch says what it holds). A test fails when
+the committed file differs from what this module makes of it; regenerate it with
+
+    python -m ml_ci.config.by_task
+
+The generic metrics (latency and size: evaluate measures them for any task) are listed here; each task's
+config half lists its own (ml_ci.tasks.protocols.config). Light: `ml-ci validate` imports it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from ml_ci import tasks
+from ml_ci.tasks.protocols.config import ConfigHalf
+
+GENERIC_METRICS = ("latency_p50_ms", "latency_p95_ms", "size_mb")
+# A latency or a size is never 0, and smaller is better.
+GENERIC_RANGES: dict[str, tuple[float, float, bool]] = dict.fromkeys(GENERIC_METRICS, (0.0, math.inf, False))
+
+
+def _half(task: str) -> ConfigHalf:
+    return tasks.get(task).config()
+
+
+def metrics(task: str) -> tuple[str, ...]:
+    """Every metric evaluate can compute for the task: its own, then the generic ones."""
+    return (*_half(task).METRICS, *GENERIC_METRICS)
+
+
+def lower_is_better(task: str) -> frozenset[str]:
+    """The task's metrics where smaller is better (gates, significance and tuning read them the other way round)."""
+    return _half(task).LOWER_IS_BETTER | frozenset(GENERIC_METRICS)
+
+
+def metric_ranges(task: str) -> dict[str, tuple[float, float, bool]]:
+    """Metric -> (lowest, highest, whether the lowest itself can occur), for every metric of the task."""
+    return {**_half(task).METRIC_RANGES, **GENERIC_RANGES}
+
+
+def _merged(node: Mapping[str, Any], fragment: Mapping[str, Any], root: dict[str, Any]) -> dict[str, Any]:
+    """node with fragment's keywords merged in: `properties` key by key and `items` recursively, `required`
+    appended, any other keyword set. A node that refers to a shared definition has the fragment merged into
+    that definition (of root, a copy), so the reference stays. Copies along the way; node is left alone."""
+    if "$ref" in node:
+        name = node["$ref"].removeprefix("#/$defs/")
+        root["$defs"][name] = _merged(root["$defs"][name], fragment, root)
+        return dict(node)
+    out = dict(node)
+    for key, value in fragment.items():
+        if key == "properties":
+            props = dict(out.get("properties", {}))
+            for name, sub in value.items():
+                props[name] = _merged(props.get(name, {}), sub, root)
+            out["properties"] = props
+        elif key == "items":
+            out["items"] = _merged(out.get("items", {}), value, root)
+        elif key == "required":
+            out["required"] = [*out.get("required", []), *(k for k in value if k not in out.get("required", []))]
+        else:
+            out[key] = value
+    return out
+
+
+def branch(task: str) -> dict[str, Any]:
+    """What ml.yaml holds when its task is `task`: the task's own keys, and the metric enums made of its metrics."""
+    half = _half(task)
+    names = list(metrics(task))
+    tune = list(half.TUNE_METRICS)
+    gate_metric = {"type": "string", "enum": names, "examples": names[:1]}
+    made: dict[str, Any] = {
+        "properties": {
+            "tune": {
+                "properties": {
+                    # The example differs from the default, to show a choice.
+                    "metric": {"type": "string", "enum": tune, "default": tune[0], "examples": tune[1:2] or tune[:1]}
+                }
+            },
+            "evaluate": {
+                "properties": {
+                    "metrics": {
+                        "type": "array",
+                        "items": {"enum": names},
+                        "uniqueItems": True,
+                        "default": [*half.DEFAULT_METRICS, *GENERIC_METRICS],
+                        "examples": [names[:2]],
+                    },
+                    "gates": {"items": {"properties": {"metric": gate_metric}}},
+                    "slices": {"items": {"properties": {"gates": {"items": {"properties": {"metric": gate_metric}}}}}},
+                }
+            },
+        }
+    }
+    sections = {"properties": {name: json.loads(json.dumps(section)) for name, section in half.SECTIONS.items()}}
+    scratch: dict[str, Any] = {"$defs": {}}
+    return _merged(sections, made, scratch)
+
+
+def _condition(task: str, default: str) -> dict[str, Any]:
+    # `properties` holds when the key is absent: only the default task's branch applies to a file without `task`.
+    condition: dict[str, Any] = {"properties": {"task": {"const": task}}}
+    return condition if task == default else {**condition, "required": ["task"]}
+
+
+def _placed(base: dict[str, Any], fragment: Mapping[str, Any], root: dict[str, Any]) -> None:
+    """Give each key the fragment adds to an object an empty place in base, in place (keys already there stay
+    where they are, with what they say)."""
+    if "$ref" in base:
+        base = root["$defs"][base["$ref"].removeprefix("#/$defs/")]
+    for name, sub in fragment.get("properties", {}).items():
+        props = base.setdefault("properties", {})
+        props.setdefault(name, {})
+        _placed(props[name], sub, root)
+    if isinstance(fragment.get("items"), Mapping) and isinstance(base.get("items"), dict):
+        _placed(base["items"], fragment["items"], root)
+
+
+Where = tuple[str, ...]  # a key's place: property names, "[]" for a list's items
+
+
+def _keys(fragment: Mapping[str, Any], at: Where = ()) -> set[Where]:
+    """The places of every key the fragment defines."""
+    found: set[Where] = set()
+    for name, sub in fragment.get("properties", {}).items():
+        found |= {(*at, name)} | _keys(sub, (*at, name))
+    if isinstance(fragment.get("items"), Mapping):
+        found |= _keys(fragment["items"], (*at, "[]"))
+    return found
+
+
+def _refuse(then: dict[str, Any], where: Where, message: str) -> None:
+    """Make the key at `where` invalid in a task's branch: the generic section leaves it a place for another task."""
+    node = then
+    for part in where[:-1]:
+        node = node.setdefault("items", {}) if part == "[]" else node.setdefault("properties", {}).setdefault(part, {})
+    node.setdefault("properties", {})[where[-1]] = {"description": message, "not": {}}
+
+
+def generate(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """The schema with its task-dependent parts made anew from the registry (the rest as it is)."""
+    out: dict[str, Any] = json.loads(json.dumps(schema))
+    default = out["properties"]["task"]["default"]
+    out["properties"]["task"]["enum"] = list(tasks.names())
+    out.pop("allOf", None)
+    branches = {task: branch(task) for task in tasks.names()}
+    keys = {task: _keys(then) for task, then in branches.items()}
+    entries = []
+    for task, then in branches.items():
+        _placed(out, then, out)
+        # Keys only other tasks have: the generic section accepts them (for those tasks), this task's branch not.
+        foreign = set().union(*keys.values()) - keys[task]
+        for where in sorted(w for w in foreign if not any(w[:i] in foreign for i in range(1, len(w)))):
+            owners = ", ".join(t for t in branches if where in keys[t])
+            _refuse(then, where, f"a key of task {owners}, not of {task}: remove it, or set `task: {owners}`")
+        entries.append({"if": _condition(task, default), "then": then})
+    out["allOf"] = entries
+    return out
+
+
+def effective(schema: Mapping[str, Any], task: str) -> dict[str, Any]:
+    """The schema as it applies to files of one task: its branch merged into the generic sections and no
+    `allOf` left (what the defaults are filled in from and the reference is written from)."""
+    out = {k: v for k, v in schema.items() if k != "allOf"}
+    out["$defs"] = dict(schema.get("$defs", {}))
+    for entry in schema.get("allOf", []):
+        if entry["if"]["properties"]["task"]["const"] == task:
+            out = _merged(out, entry["then"], out)
+    return out
+
+
+def default_task(schema: Mapping[str, Any]) -> str:
+    """The task of a file that names none."""
+    task: str = schema["properties"]["task"]["default"]
+    return task
+
+
+def dumps(schema: Mapping[str, Any]) -> str:
+    """The schema as schemas/ml.schema.json holds it."""
+    return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
+
+
+def main() -> int:
+    from ml_ci.resources import resource
+
+    path = resource("schemas/ml.schema.json")
+    text = path.read_text(encoding="utf-8")
+    new = dumps(generate(json.loads(text)))
+    if new != text:
+        path.write_text(new, encoding="utf-8")
+        print(f"wrote {path}; regenerate docs/ml-yaml.md with `ml-ci schema --markdown > docs/ml-yaml.md`", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
