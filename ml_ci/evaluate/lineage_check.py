@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ml_ci.errors import OperationalError
+from ml_ci.pipeline import layout
 
-LINEAGE = "lineage.json"
+LINEAGE = layout.LINEAGE.name  # beside the model folder, whether train's or one given with --model
 TRAINED_ON = ("train", "validation")
 
 
