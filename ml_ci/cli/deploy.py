@@ -9,7 +9,7 @@ from typing import Optional
 import click
 
 from ml_ci.cli.app import FORMAT_OPTION, config_option, run_guarded
-from ml_ci.deploy.deployer import Result
+from ml_ci.deploy.inputs import Result
 
 
 def report(result: Result) -> int:
@@ -32,7 +32,9 @@ def report(result: Result) -> int:
 
 def deploy(config_path: Path, env_name: str, image: Optional[str]) -> int:
     from ml_ci.config import load_config
-    from ml_ci.deploy.deployer import Deployer, build_inputs, environment
+    from ml_ci.deploy.deployer import Deployer
+    from ml_ci.deploy.environments import environment
+    from ml_ci.deploy.inputs import build_inputs
 
     config = load_config(config_path).config
     environment(config, env_name)  # an unknown environment fails before anything is read

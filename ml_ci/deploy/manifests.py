@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -229,14 +228,3 @@ def release_record(config: Config, env: Environment, files: dict[str, str]) -> M
         "metadata": {"name": f"{config.name}-ml-ci-release", "namespace": env.k8s_namespace, "labels": common_labels(config)},
         "data": files,
     }
-
-
-@dataclass(frozen=True)
-class Ident:
-    api_version: str
-    kind: str
-    name: str
-
-
-def ident(obj: Manifest) -> Ident:
-    return Ident(obj["apiVersion"], obj["kind"], obj["metadata"]["name"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from ml_ci.deploy.records import PASSING_VERDICTS, Release
+from ml_ci.records.release import PASSING_VERDICTS, Release
 
 
 def refusal(source_env: str, release: Optional[Release], health_problem: Optional[str]) -> Optional[str]:

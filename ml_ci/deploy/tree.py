@@ -10,7 +10,6 @@ its smoke test; `eval.json` is the evaluation record of that model.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import yaml
@@ -18,12 +17,9 @@ import yaml
 from ml_ci.config.model import Config, Environment
 from ml_ci.deploy import manifests
 from ml_ci.deploy.imageref import ImageRef
-from ml_ci.deploy.records import Release
+from ml_ci.records.release import Deployed
 
 HEADER = "# Written by `ml-ci deploy`; changes here are replaced on the next deploy.\n"
-RELEASE = "release.json"
-EVAL = "eval.json"
-GOLDEN = "golden.json"
 FILE_OF_KIND = {
     "Deployment": "deployment.yaml",
     "Service": "service.yaml",
@@ -56,9 +52,7 @@ def base_files(config: Config) -> dict[str, str]:
     return files
 
 
-def overlay_files(
-    config: Config, env: Environment, image: ImageRef, release: Release, eval_record: Any, golden: Any = None
-) -> dict[str, str]:
+def overlay_files(config: Config, env: Environment, image: ImageRef, deployed: Deployed) -> dict[str, str]:
     objs = manifests.overlay(config, env)
     files = {FILE_OF_KIND[o["kind"]]: dump(o) for o in objs}
     files["deployment-patch.yaml"] = dump(manifests.deployment_patch(config, env))
@@ -72,22 +66,13 @@ def overlay_files(
         "images": [{"name": config.name, "newName": image.name, "digest": image.digest}],
     }
     files["kustomization.yaml"] = dump(kustomization)
-    files[EVAL] = _json(eval_record)
-    if golden is not None:  # so that a promotion smoke-tests the next environment with this model's examples
-        files[GOLDEN] = _json(golden)
-    files[RELEASE] = release.to_json()
+    files.update(deployed.files())  # eval.json, golden.json, release.json
     return files
 
 
-def _json(data: Any) -> str:
-    return json.dumps(data, indent=2, sort_keys=True) + "\n"
-
-
-def environment_tree(
-    config: Config, env: Environment, image: ImageRef, release: Release, eval_record: Any, golden: Any = None
-) -> dict[str, dict[str, str]]:
+def environment_tree(config: Config, env: Environment, image: ImageRef, deployed: Deployed) -> dict[str, dict[str, str]]:
     """Folder -> {file name -> text}: each folder is owned whole (files not listed are removed)."""
     return {
         base_dir(config): base_files(config),
-        overlay_dir(config, env.name): overlay_files(config, env, image, release, eval_record, golden),
+        overlay_dir(config, env.name): overlay_files(config, env, image, deployed),
     }

@@ -15,7 +15,7 @@ import yaml
 from ml_ci.config import Config
 from ml_ci.deploy import manifests, tree
 from ml_ci.deploy.imageref import parse
-from ml_ci.deploy.records import Release
+from ml_ci.records.release import Deployed, Release
 from tests.services import require_tool
 from tests.unit.deploy.helpers import IMAGE_A, config, eval_record, golden_record, validate_custom
 
@@ -28,7 +28,9 @@ def write_tree(cfg: Config, out: Path) -> None:
         release = Release(
             environment=env.name, image=IMAGE_A, verdict="pass", smoke="passed", status="live", deployed_at="t", source="deploy"
         )
-        for folder, files in tree.environment_tree(cfg, env, parse(IMAGE_A), release, eval_record(), golden_record()).items():
+        for folder, files in tree.environment_tree(
+            cfg, env, parse(IMAGE_A), Deployed(release=release, eval_record=eval_record(), golden=golden_record())
+        ).items():
             (out / folder).mkdir(parents=True, exist_ok=True)
             for name, text in files.items():
                 (out / folder / name).write_text(text, encoding="utf-8")

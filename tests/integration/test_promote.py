@@ -12,8 +12,7 @@ import pytest
 from ml_ci.cli.main import main
 from ml_ci.config import Config
 from ml_ci.deploy import state
-from ml_ci.deploy.records import Release
-from ml_ci.deploy.tree import RELEASE
+from ml_ci.records.release import RELEASE, Deployed, Release
 from tests.unit.deploy.helpers import IMAGE_A, config, eval_record, golden_record
 
 pytestmark = pytest.mark.integration
@@ -35,7 +34,7 @@ def seed(cfg: Config, **changes: Any) -> None:
         deployed_at="2026-01-01T00:00:00+00:00",
         source="deploy",
     ).with_(**changes)
-    state.save(cfg.root, release, eval_record(release.verdict), golden_record())
+    state.save(cfg.root, Deployed(release=release, eval_record=eval_record(release.verdict), golden=golden_record()))
 
 
 def promote(cfg: Config, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:

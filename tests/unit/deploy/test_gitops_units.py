@@ -13,7 +13,7 @@ from ml_ci.deploy import tree
 from ml_ci.deploy.git import Git, auth_env
 from ml_ci.deploy.gitops import push_rejection
 from ml_ci.deploy.imageref import parse
-from ml_ci.deploy.records import Release
+from ml_ci.records.release import Deployed, Release
 from tests.unit.deploy.helpers import IMAGE_A, config, eval_record, golden_record
 
 
@@ -67,7 +67,9 @@ def test_tree_has_a_base_and_an_overlay_pinned_by_digest(tmp_path: Path) -> None
         deployed_at="t",
         source="deploy",
     )
-    files = tree.environment_tree(cfg, env, parse(IMAGE_A), rel, eval_record(), golden_record())
+    files = tree.environment_tree(
+        cfg, env, parse(IMAGE_A), Deployed(release=rel, eval_record=eval_record(), golden=golden_record())
+    )
     assert set(files) == {"apps/tiny/base", "apps/tiny/overlays/production"}
     assert set(files["apps/tiny/base"]) == {"kustomization.yaml", "deployment.yaml", "service.yaml", "servicemonitor.yaml"}
     overlay = files["apps/tiny/overlays/production"]

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from ml_ci.deploy.promotion import refusal
-from ml_ci.deploy.records import Release
+from ml_ci.records.release import Release
 from tests.unit.deploy.helpers import IMAGE_A
 
 
