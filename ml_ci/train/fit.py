@@ -1,15 +1,17 @@
-"""`fit`: fine-tune model.base for sequence classification with transformers' Trainer.
+"""`fit`: fine-tune model.base for ml.yaml's task with transformers' Trainer.
 
 The one training routine: `ml-ci train` calls it once (under torchrun when scaled out), `ml-ci
-tune` once per trial. torch and transformers are imported inside the functions.
+tune` once per trial. The task's training half gives the model and its head, the encoding, the
+collator, the metrics and any loss of its own; this module is the Trainer loop every task shares.
+torch and transformers are imported inside the functions.
 
     fit(config, splits, *, overrides=None, output_dir, report=None) -> FitResult
 
 - `overrides`: train.* hyperparameters replacing ml.yaml's (validated like ml.yaml).
 - `output_dir`: the model is saved to `output_dir/model` (safetensors + tokenizer) by the
   main process; nothing else is written there unless `checkpoint_dir` is inside it.
-- `report(step, metrics)`: called after each validation evaluation with metrics such as
-  `accuracy`, `f1_macro`, `loss`; an exception raised from it stops training and propagates
+- `report(step, metrics)`: called after each validation evaluation with the task's metrics
+  and `loss`; an exception raised from it stops training and propagates
   (Optuna's TrialPruned), before any model is saved.
 - `checkpoint_dir`: where checkpoints go (one per evaluation); None saves none. `resume`
   continues from the latest checkpoint there.
@@ -22,14 +24,15 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ml_ci import tasks
 from ml_ci.config.model import Config
 from ml_ci.progress import quiet_unless_terminal
-from ml_ci.train import base_model, precision, weights
+from ml_ci.train import base_model, precision
 from ml_ci.train.params import HParams, merge
 
 if TYPE_CHECKING:
@@ -41,7 +44,7 @@ Log = Callable[[str], None]
 
 @dataclass(frozen=True)
 class FitResult:
-    metrics: dict[str, float]  # validation metrics of the final model: accuracy, f1_macro, loss
+    metrics: dict[str, float]  # validation metrics of the final model: the task's, and loss
     loss_curve: tuple[tuple[int, float], ...]  # (optimizer step, training loss)
     eval_curve: tuple[tuple[int, dict[str, float]], ...]  # (optimizer step, validation metrics)
     steps: int  # optimizer steps taken
@@ -51,7 +54,7 @@ class FitResult:
     world_size: int
     seconds: float
     resumed_from: str | None = None
-    class_weights: dict[str, float] | None = None  # label -> loss weight (train.class_weights); None: unweighted
+    loss_weights: dict[str, float] | None = None  # the task's loss weights by name (Loss.weights); None: the model's own loss
 
 
 def world_size(env: Mapping[str, str] | None = None) -> int:
@@ -81,18 +84,6 @@ def per_device_batch(hp: HParams, processes: int, *, source: str = "ml.yaml") ->
             ]
         )
     return hp.batch_size // processes
-
-
-def classification_metrics(logits: Any, labels: Any) -> dict[str, float]:
-    import numpy as np
-
-    from ml_ci.evaluate.metrics import confusion_matrix, f1_macro_from_confusion
-
-    preds = np.asarray(logits).argmax(axis=-1).astype(np.int64)
-    truth = np.asarray(labels).astype(np.int64)
-    n = int(max(preds.max(initial=0), truth.max(initial=0)) + 1)
-    cm = confusion_matrix(truth, preds, max(n, np.asarray(logits).shape[-1]))
-    return {"accuracy": float((preds == truth).mean()), "f1_macro": f1_macro_from_confusion(cm)}
 
 
 def latest_checkpoint(folder: Path) -> Path | None:
@@ -130,21 +121,6 @@ def _strip(metrics: Mapping[str, float]) -> dict[str, float]:
         for k, v in metrics.items()
         if isinstance(v, (int, float)) and not k.removeprefix("eval_").endswith(skip)
     }
-
-
-def _tokenize(splits: Splits, tokenizer: Any, max_length: int) -> tuple[Any, Any]:
-    """Tokenized once, without padding: DataCollatorWithPadding pads each batch to its own longest row."""
-    from ml_ci.tasks.text_classification.data import LABEL, TEXT
-
-    def encode(batch: dict[str, list[Any]]) -> Any:
-        return tokenizer(batch[TEXT], truncation=True, max_length=max_length)
-
-    out = []
-    for role in ("train", "validation"):
-        dataset = splits[role]
-        drop = [c for c in dataset.column_names if c != LABEL]
-        out.append(dataset.map(encode, batched=True, remove_columns=drop, desc=f"tokenize {role}"))
-    return out[0], out[1]
 
 
 def _training_arguments(
@@ -193,7 +169,7 @@ def _training_arguments(
         report_to="none",
         dataloader_num_workers=0,
         save_only_model=False,
-        # A classification head takes the mean loss of its own batch; DDP then averages gradients over
+        # The model's loss is the mean over its own batch; DDP then averages gradients over
         # processes. Token averaging across devices would multiply loss (and gradients) by the world size.
         average_tokens_across_devices=False,
     )
@@ -226,51 +202,6 @@ def _callback(report: Report | None, log: Log, bar: bool, evals: list[tuple[int,
     return Progress()
 
 
-def weighted_loss(weights: Sequence[float]) -> Callable[..., Any]:
-    """Trainer's compute_loss_func: cross-entropy with each row scaled by its label's weight. The sum is
-    divided by the rows of the whole accumulated batch (num_items_in_batch) when Trainer gives it,
-    as it expects of such a function, else by the rows of this batch."""
-    import torch
-
-    table = torch.tensor(list(weights), dtype=torch.float32)
-
-    def loss(outputs: Any, labels: Any, num_items_in_batch: Any = None) -> Any:
-        logits = outputs["logits"] if isinstance(outputs, Mapping) else outputs[0]
-        labels = labels.view(-1)
-        rows = torch.nn.functional.cross_entropy(logits.view(-1, logits.shape[-1]).float(), labels, reduction="none")
-        total = (rows * table.to(rows.device)[labels]).sum()
-        return total / (num_items_in_batch if num_items_in_batch is not None else labels.numel())
-
-    return loss
-
-
-def load_pretrained(base: base_model.BaseModel, labels: Sequence[str]) -> tuple[Any, Any]:
-    """The tokenizer and the base model with a new head for labels; a hub model that cannot be had
-    is an OperationalError naming it (not transformers' traceback)."""
-    import transformers
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    verbosity = transformers.logging.get_verbosity()
-    transformers.logging.set_verbosity_error()  # type: ignore[no-untyped-call] # "newly initialized head" is expected, not news
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(base.location, revision=base.revision)
-        model = AutoModelForSequenceClassification.from_pretrained(
-            base.location,
-            revision=base.revision,
-            num_labels=len(labels),
-            ignore_mismatched_sizes=True,
-            id2label=dict(enumerate(labels)),
-            label2id={name: i for i, name in enumerate(labels)},
-        )
-    except OSError as e:
-        if base.is_local:
-            raise
-        raise base_model.load_error(base, e) from None
-    finally:
-        transformers.logging.set_verbosity(verbosity)
-    return tokenizer, model
-
-
 def fit(
     config: Config,
     splits: Splits,
@@ -284,7 +215,7 @@ def fit(
 ) -> FitResult:
     """Fine-tune; see the module docstring for the contract."""
     import transformers
-    from transformers import DataCollatorWithPadding, Trainer
+    from transformers import Trainer
     from transformers.trainer_callback import PrinterCallback
 
     started = time.perf_counter()
@@ -296,12 +227,12 @@ def fit(
     processes = world_size()
     per_device = per_device_batch(hp, processes, source=source)
     base = base_model.resolve(config)
-    labels = config.data.labels
+    half = tasks.get(config.task).training()
 
     bar = quiet_unless_terminal()  # loading, tokenizing and saving draw bars too; in CI logs they are noise
     transformers.set_seed(hp.seed, deterministic=True)  # before the new head is initialized
-    tokenizer, model = load_pretrained(base, labels)
-    train_set, val_set = _tokenize(splits, tokenizer, config.model.max_length)
+    tokenizer, model = half.load_pretrained(base, config)
+    train_set, val_set = (half.encode(splits[role], tokenizer, config.model.max_length, role) for role in ("train", "validation"))
 
     steps_per_epoch = math.ceil(len(train_set) / (per_device * processes) / hp.gradient_accumulation_steps)
     work = checkpoint_dir or output_dir / ".trainer"
@@ -316,23 +247,17 @@ def fit(
         bar=bar,
     )
     evals: list[tuple[int, dict[str, float]]] = []
-
-    def compute_metrics(prediction: Any) -> dict[str, float]:
-        return classification_metrics(prediction.predictions, prediction.label_ids)
-
-    from ml_ci.tasks.text_classification.data import LABEL
-
-    class_weights = weights.resolve(hp.class_weights, labels, splits["train"][LABEL])
+    loss = half.loss(config, hp, splits["train"])
     trainer = Trainer(
         model=model,
         args=args,
         train_dataset=train_set,
         eval_dataset=val_set,
-        data_collator=DataCollatorWithPadding(tokenizer),
+        data_collator=half.collator(tokenizer),
         processing_class=tokenizer,
-        compute_metrics=compute_metrics,
+        compute_metrics=half.compute_metrics,
         callbacks=[_callback(report, say, bar, evals)],
-        compute_loss_func=weighted_loss(list(class_weights.values())) if class_weights else None,
+        compute_loss_func=loss.compute if loss else None,
     )
     if not bar:  # our log lines replace the raw dicts Trainer prints when it has no bar
         trainer.remove_callback(PrinterCallback)
@@ -343,15 +268,14 @@ def fit(
     if trainer.is_world_process_zero():
         say(
             f"training {base.spec} on {len(train_set)} rows: {processes} process(es), {chosen}, global batch {hp.batch_size}, "
-            f"{hp.epochs} epoch(s), learning rate {hp.learning_rate:g}, seed {hp.seed}"
-            + ("" if not class_weights else ", class weights " + " ".join(f"{k} {v:.3g}" for k, v in class_weights.items()))
+            f"{hp.epochs} epoch(s), learning rate {hp.learning_rate:g}, seed {hp.seed}" + (loss.summary if loss else "")
         )
     trainer.train(resume_from_checkpoint=last)
     step = trainer.state.global_step
     final = evals[-1][1] if evals and evals[-1][0] == step else _strip(trainer.evaluate())
     model_dir = output_dir / "model"
     if trainer.is_world_process_zero():
-        trainer.save_model(str(model_dir))  # weights as safetensors, config with id2label, the tokenizer
+        trainer.save_model(str(model_dir))  # weights as safetensors, the model's config, the tokenizer
         # The folder is loaded by other processes and images: no pickles in it, readable by all.
         (model_dir / "training_args.bin").unlink(missing_ok=True)
         for path in model_dir.iterdir():
@@ -372,5 +296,5 @@ def fit(
         world_size=processes,
         seconds=time.perf_counter() - started,
         resumed_from=last,
-        class_weights=class_weights,
+        loss_weights=loss.weights if loss else None,
     )

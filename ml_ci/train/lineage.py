@@ -10,6 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from ml_ci import tasks
 from ml_ci.config.model import Config
 
 # The packages whose versions can change a trained model; read from metadata, never imported.
@@ -51,8 +52,7 @@ def cache_inputs(
         "task": config.task,
         "model": asdict(config.model),
         "train": asdict(config.train),
-        "labels": list(config.data.labels),
-        "columns": [config.data.text_column, config.data.label_column],
+        **tasks.get(config.task).training().key_inputs(config),
         "data": dict(sorted(fingerprints.items())),
         "base_model": base_identity,
         "params": dict(sorted((overrides or {}).items())),
@@ -74,9 +74,10 @@ def lineage_record(
     world_size: int,
     cache_key: str,
     params_file: str | None,
-    class_weights: Mapping[str, Any] | None = None,
+    loss_weights: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
-    """lineage.json: enough to tell, later, exactly what produced this model."""
+    """lineage.json: enough to tell, later, exactly what produced this model (with the task's part,
+    TrainingHalf.lineage, given the loss weights training used)."""
     from ml_ci.data.split import holdout
 
     data: dict[str, dict[str, Any]] = {
@@ -93,7 +94,7 @@ def lineage_record(
         "base_model": {"spec": config.model.base, "revision": config.model.revision, "identity": base_identity},
         "hyperparameters": dict(hparams),
         "params_file": params_file,
-        "class_weights": dict(class_weights) if class_weights else None,  # ml_ci.train.weights.lineage_entry
+        **tasks.get(config.task).training().lineage(config, loss_weights),
         "seed": hparams.get("seed"),
         "precision": precision,
         "world_size": world_size,

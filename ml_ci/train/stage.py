@@ -1,7 +1,7 @@
 """The train stage: cache lookup, training (here or under torchrun), and the artifact folder.
 
     .ml-ci/artifacts/train/
-      model/          safetensors weights, config with id2label, tokenizer
+      model/          safetensors weights, config, tokenizer
       metrics.json    validation metrics, loss curve, steps, precision
       lineage.json    git commit, ml.yaml hash, data fingerprints, base model identity, versions, seed
       README.md       Hugging Face model card
@@ -27,8 +27,8 @@ from ml_ci.atomic import staged_dir, write_text
 from ml_ci.cache import StageCache, cache_key, folder_digest
 from ml_ci.config.model import Config
 from ml_ci.data.fingerprint import fingerprints
-from ml_ci.pipeline.layout import Layout
-from ml_ci.train import base_model, card, launch, lineage, pytorchjob, weights
+from ml_ci.pipeline.layout import LINEAGE, MODEL, TRAIN_METRICS, Layout
+from ml_ci.train import base_model, card, launch, lineage, pytorchjob
 from ml_ci.train.params import as_dict, merge, read_params_file, validate_overrides
 
 if TYPE_CHECKING:
@@ -171,12 +171,12 @@ def write_artifact(
         world_size=result.world_size,
         cache_key=inputs.key,
         params_file=params_file,
-        class_weights=weights.lineage_entry(config.train.class_weights, result.class_weights),
+        loss_weights=result.loss_weights,
     )
     if tune_trial is not None:  # trained by a tuning trial, kept so that this training is not repeated
         record["tune_trial"] = dict(tune_trial)
     write_json(
-        folder / "metrics.json",
+        TRAIN_METRICS.within(folder),
         {
             "validation": result.metrics,
             "loss_curve": [list(p) for p in result.loss_curve],
@@ -187,7 +187,7 @@ def write_artifact(
             "resumed_from": result.resumed_from,
         },
     )
-    write_json(folder / "lineage.json", record)
+    write_json(LINEAGE.within(folder), record)
     (folder / "README.md").write_text(card.render(config, result.metrics, record), encoding="utf-8")
 
 
@@ -210,7 +210,7 @@ def store_trial(
     scratch.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="trial-artifact-", dir=scratch) as tmp:
         folder = Path(tmp) / STAGE
-        shutil.copytree(result.model_dir, folder / "model")
+        shutil.copytree(result.model_dir, MODEL.within(folder))
         write_artifact(folder, config, inputs, result, sources, params_file=params_file, tune_trial=tune_trial)
         StageCache(layout.cache).store(STAGE, inputs.key, folder, replace=True)
     return inputs.key
@@ -234,7 +234,7 @@ def emit_k8s(config: Config, options: TrainOptions, target: Path) -> list[Path]:
 
 def read_metrics(folder: Path) -> dict[str, float]:
     try:
-        data = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+        data = json.loads(TRAIN_METRICS.within(folder).read_text(encoding="utf-8"))
         return {k: float(v) for k, v in data.get("validation", {}).items()}
     except (OSError, ValueError, AttributeError):
         return {}
@@ -288,4 +288,4 @@ def _preflight(config: Config, inputs: Inputs) -> None:
 
 
 def model_digest(folder: Path) -> str:
-    return folder_digest(folder / "model")
+    return folder_digest(MODEL.within(folder))

