@@ -45,3 +45,15 @@ def test_setup_installs_the_same_version_or_a_local_path() -> None:
     install = next(s for s in setup.steps if s.id == "install")
     assert install.run is not None and 'spec="$spec==$ML_CI_VERSION"' in install.run
     assert install.env["ML_CI_SOURCE"] == "${{ inputs.source }}"
+
+
+def test_the_readme_lists_each_action_with_its_outputs() -> None:
+    rows = {}
+    for line in (ROOT / "actions" / "README.md").read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) == 3 and cells[0].startswith("`") and cells[0] != "action":
+            rows[cells[0].strip("`")] = [name.strip(" `") for name in cells[2].split(",") if name.strip()]
+    actions = all_actions()
+    assert set(rows) == set(actions)
+    for name, action in actions.items():
+        assert rows[name] == list(action.outputs), f"actions/README.md: {name}'s outputs"
