@@ -12,9 +12,10 @@ import yaml
 
 from ml_ci.generate.bundled import PIPELINE_FILE, render_bundled
 from ml_ci.generate.reusable import ML_CI_COMMIT, PLAN
+from ml_ci.pipeline import stages
 from tests.golden.variants import GOLDEN
 
-STAGES = ("data-check", "tune", "train", "evaluate", "report", "export", "build", "deploy", "promote")
+STAGES = tuple(stage.name for stage in stages.STAGES if stage.action)
 
 
 def pipeline() -> dict[str, Any]:

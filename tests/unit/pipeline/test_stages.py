@@ -20,6 +20,7 @@ from ml_ci.generate.reusable import pipeline_workflow
 from ml_ci.generate.workflows import pr_workflow, release_workflow
 from ml_ci.generate.yamlout import Commented
 from ml_ci.pipeline import layout, stages
+from ml_ci.pipeline.layout import IN_REPO
 from ml_ci.pipeline.plan import plan
 from tests.conftest import EXAMPLE, ROOT
 from tests.golden.variants import GOLDEN, options_for
@@ -176,6 +177,26 @@ def test_workflows_pass_each_action_only_its_inputs() -> None:
                 assert not unknown, f"{where} {job.id}: {name} has no input {unknown}"
                 checked += 1
     assert checked > 50
+
+
+def test_each_job_downloads_what_its_stage_needs_from_earlier_stages() -> None:
+    """A stage's required reads come from other jobs' uploads (what it reads when present may be absent)."""
+    folders = {IN_REPO.artifacts(name).as_posix(): name for name in layout.STAGES}
+    checked = 0
+    for where, workflow in _workflows():
+        for job in workflow.jobs:
+            downloaded = {folders.get(str(s.with_.get("path"))) for s in job.steps if "download-artifact" in str(s.uses)}
+            for step in job.steps:
+                uses = step.uses.value if isinstance(step.uses, Commented) else step.uses
+                name = str(uses or "").split("@")[0].rstrip("/").rsplit("/", 1)[-1]
+                if "ml-ci" not in str(uses) or name not in stages.BY_NAME:
+                    continue
+                needed = {a.stage for a in stages.get(name).reads} - {name}
+                assert needed <= downloaded, (
+                    f"{where} {job.id}: {name} reads {needed - downloaded}, which the job does not download"
+                )
+                checked += needed != set()
+    assert checked > 20
 
 
 def test_docs_table_is_generated_from_the_table() -> None:
