@@ -15,12 +15,11 @@ The evaluation record and the golden examples travel as their stages wrote them 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Optional
 
+from ml_ci.atomic import write_text
 from ml_ci.deploy.imageref import ImageRef, parse
 from ml_ci.errors import OperationalError
 
@@ -105,7 +104,7 @@ def read(path: Path) -> Release:
 
 
 def write(path: Path, release: Release) -> None:
-    _atomic_write(path, release.to_json())
+    _write_private(path, release.to_json())
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -150,7 +149,7 @@ class Deployed:
 def write_deployed(folder: Path, deployed: Deployed) -> None:
     """The state folder's files, each written atomically; release.json last: the release names a complete record."""
     for name, text in deployed.files().items():
-        _atomic_write(folder / name, text)
+        _write_private(folder / name, text)
 
 
 def read_deployed(folder: Path) -> Optional[Deployed]:
@@ -172,13 +171,6 @@ def _json(data: Any) -> str:
     return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _write_private(path: Path, text: str) -> None:
+    # Whole or not at all; private (0600) as the state folder always was.
+    write_text(path, text, mode=0o600)

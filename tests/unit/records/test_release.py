@@ -75,6 +75,7 @@ def test_the_deploy_record_round_trips_through_its_folder(tmp_path: Path) -> Non
     assert records.read_deployed(tmp_path / "staging") is None
     records.write_deployed(tmp_path / "staging", deployed)
     assert sorted(p.name for p in (tmp_path / "staging").iterdir()) == ["eval.json", "golden.json", "release.json"]
+    assert {p.stat().st_mode & 0o777 for p in (tmp_path / "staging").iterdir()} == {0o600}  # private, as always
     assert (tmp_path / "staging" / "eval.json").read_text(encoding="utf-8") == (
         '{\n  "predictions": [\n    1,\n    2\n  ],\n  "verdict": "pass"\n}\n'
     )
