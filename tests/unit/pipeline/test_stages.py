@@ -5,13 +5,17 @@ stage; the plan, the actions and the docs derive from it."""
 from __future__ import annotations
 
 import ast
+import importlib
 import importlib.util
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import click
 import pytest
 
 from ml_ci import cache
+from ml_ci.cli.main import COMMANDS
 from ml_ci.config import load_config
 from ml_ci.generate import jobs
 from ml_ci.generate.actions import all_actions
@@ -147,6 +151,24 @@ def test_the_plan_runs_the_table_commands_in_table_order() -> None:
         spec = stages.get(kind)
         assert step.command[: len(spec.command)] == spec.command
         assert step.description and "{" not in step.description
+
+
+def _click_command(command: tuple[str, ...]) -> click.Command:
+    found: click.Command = importlib.import_module(COMMANDS[command[0]][0]).command
+    for sub in command[1:]:
+        assert isinstance(found, click.Group)
+        found = found.commands[sub]
+    return found
+
+
+def test_usage_and_options_are_the_commands_own() -> None:
+    for stage in stages.STAGES:
+        assert stage.usage.startswith(f"ml-ci {' '.join(stage.command)}"), stage.name
+        flags = {opt for param in _click_command(stage.command).params for opt in (*param.opts, *param.secondary_opts)}
+        for flag in (*re.findall(r"--[a-z][a-z0-9-]*", stage.usage), *(o.flag for o in stage.options)):
+            assert flag in flags, f"{stage.name}: ml-ci {' '.join(stage.command)} has no option {flag}"
+        for option in stage.options:
+            assert option.flag in stage.usage, f"{stage.name}: the usage leaves out {option.flag}"
 
 
 def test_a_job_passes_on_only_what_its_stage_sets() -> None:
