@@ -1,0 +1,251 @@
+"""The evaluation record, eval.json: what `ml-ci evaluate` writes and what baselines, `ml-ci report`,
+export, build and deploy read.
+
+It travels with the model (image labels, and beside each environment's overlay in the GitOps
+repository), so it is self-describing: model name, task, the split's fingerprint, the metrics, the
+gate results and verdict, and the per-example predictions keyed by a hash of the text, which lets a
+later evaluation pair its examples with these for a significance test.
+
+What the task adds is opaque here: `task_head` (the keys written right after `task`: for
+text-classification its `labels`), `task_scores` (after `undefined`: its `per_class` and
+`confusion_matrix`) and each prediction row past `index` and `text_sha256`. Only the task reads them.
+
+The version is the file's `format` key (`VERSION`): 2 since latency is the exported model's through
+the serving runtime (`latency.method` says how it was measured) and `model.lineage` says whether the
+model's training data is ml.yaml's. Every key of format 1 is kept with its meaning, so format 1
+records are read as before (a relative latency gate against one compares with a PyTorch timing: the
+gate's row says the baseline). A record of a newer format is refused, naming the upgrade.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ml_ci.atomic import write_text
+from ml_ci.errors import OperationalError
+from ml_ci.jsonfile import read_object
+
+KIND = "ml-ci/eval"
+VERSION = 2  # written as the record's `format` key
+HISTORY_LIMIT = 50  # evaluations kept in a record's metric history
+PREDICTIONS = "predictions"
+TAIL = "[]\n}"  # how an indented record whose last key holds an empty list ends
+
+# The generic keys, in the order the file holds them; the task's keys go after `task` (task_head)
+# and after `undefined` (task_scores).
+HEAD = ("kind", "format", "name", "task")
+BODY = (
+    "split",
+    "data_fingerprint",
+    "examples",
+    "created",
+    "git",
+    "model",
+    "metrics",
+    "reported_metrics",
+    "undefined",
+)
+TAIL_KEYS = ("latency", "slices", "gates", "verdict", "baselines", "history", PREDICTIONS)
+GENERIC = frozenset(HEAD + BODY + TAIL_KEYS)
+
+
+def text_hash(text: str) -> str:
+    """16 hex digits of sha256: enough to match examples across runs without storing the text."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return dict(value) if isinstance(value, Mapping) else {}
+
+
+def _optional(value: Any) -> dict[str, Any] | None:
+    return dict(value) if isinstance(value, Mapping) else None
+
+
+def _rows(value: Any) -> tuple[dict[str, Any], ...]:
+    return tuple(dict(v) for v in value if isinstance(v, Mapping)) if isinstance(value, list) else ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvalRecord:
+    """eval.json. Nested rows (gates, slices, baselines, history, predictions) are JSON objects as
+    written; a record read from a hand-made or older file gets empty defaults for what it lacks."""
+
+    name: str | None
+    task: str | None
+    metrics: dict[str, float | None]
+    format: int = VERSION
+    task_head: dict[str, Any] = field(default_factory=dict)
+    split: str | None = None
+    data_fingerprint: str | None = None
+    examples: int | None = None
+    created: str | None = None
+    git: dict[str, Any] | None = None
+    model: dict[str, Any] | None = None
+    reported_metrics: tuple[str, ...] = ()
+    undefined: dict[str, str] = field(default_factory=dict)
+    task_scores: dict[str, Any] = field(default_factory=dict)
+    latency: dict[str, Any] = field(default_factory=dict)
+    slices: tuple[dict[str, Any], ...] = ()
+    gates: tuple[dict[str, Any], ...] = ()
+    verdict: str | None = None
+    baselines: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    history: tuple[dict[str, Any], ...] = ()
+    predictions: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def all_gates(self) -> list[dict[str, Any]]:
+        """The gate rows, overall then per slice: the order `assemble` judged them in."""
+        return [*self.gates, *(g for s in self.slices for g in s.get("gates", []))]
+
+    @property
+    def hashes(self) -> list[str]:
+        """The text hash of each prediction row (KeyError or TypeError on a malformed row)."""
+        return [str(r["text_sha256"]) for r in self.predictions]
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as eval.json holds it, keys in the file's order."""
+        return {
+            "kind": KIND,
+            "format": self.format,
+            "name": self.name,
+            "task": self.task,
+            **self.task_head,
+            "split": self.split,
+            "data_fingerprint": self.data_fingerprint,
+            "examples": self.examples,
+            "created": self.created,
+            "git": self.git,
+            "model": self.model,
+            "metrics": self.metrics,
+            "reported_metrics": list(self.reported_metrics),
+            "undefined": self.undefined,
+            **self.task_scores,
+            "latency": self.latency,
+            "slices": list(self.slices),
+            "gates": list(self.gates),
+            "verdict": self.verdict,
+            "baselines": self.baselines,
+            "history": list(self.history),
+            PREDICTIONS: list(self.predictions),
+        }
+
+    def summary(self) -> dict[str, Any]:
+        """Everything but the per-example rows (what `ml-ci evaluate --format json` prints)."""
+        return {k: v for k, v in self.to_json().items() if k != PREDICTIONS}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> EvalRecord:
+        """From a parsed eval.json; a key this module does not know belongs to the task: to task_head
+        when it comes before any key after `task`, else to task_scores."""
+        head: dict[str, Any] = {}
+        scores: dict[str, Any] = {}
+        past_head = False
+        for key, value in data.items():
+            if key in GENERIC:
+                past_head = past_head or key not in HEAD
+            else:
+                (scores if past_head else head)[key] = value
+        baselines = {str(k): (dict(v) if isinstance(v, Mapping) else None) for k, v in _mapping(data.get("baselines")).items()}
+        return cls(
+            format=int(data.get("format", 0)),
+            name=data.get("name"),
+            task=data.get("task"),
+            task_head=head,
+            split=data.get("split"),
+            data_fingerprint=data.get("data_fingerprint"),
+            examples=data.get("examples"),
+            created=data.get("created"),
+            git=_optional(data.get("git")),
+            model=_optional(data.get("model")),
+            metrics=_mapping(data.get("metrics")),
+            reported_metrics=tuple(data.get("reported_metrics") or ()),
+            undefined=_mapping(data.get("undefined")),
+            task_scores=scores,
+            latency=_mapping(data.get("latency")),
+            slices=_rows(data.get("slices")),
+            gates=_rows(data.get("gates")),
+            verdict=data.get("verdict"),
+            baselines=baselines,
+            history=_rows(data.get("history")),
+            # As written: a malformed row is the pairing's to refuse (it pairs nothing then).
+            predictions=tuple(data[PREDICTIONS]) if isinstance(data.get(PREDICTIONS), list) else (),
+        )
+
+
+def clean(value: Any) -> Any:
+    """JSON-safe: NaN and infinities become null (json would write the invalid token NaN)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean(v) for v in value]
+    return value
+
+
+def dumps(data: Mapping[str, Any]) -> str:
+    """The record as indented JSON, but each of its per-example rows (`predictions`) on one compact line.
+
+    json's indenting encoder is pure Python: for 10,000 predictions it took seconds, most of
+    evaluate's writing. Compact rows go through the C encoder; the file stays one row per line."""
+    head = clean({k: v for k, v in data.items() if k != PREDICTIONS})
+    rows = data.get(PREDICTIONS)
+    if not isinstance(rows, list) or not rows:
+        return json.dumps(clean(dict(data)), indent=1, allow_nan=False) + "\n"
+    body = ",\n  ".join(_compact(row) for row in rows)
+    # predictions is the last key: its empty list, at the end of the text, is replaced by the rows.
+    text = json.dumps({**head, PREDICTIONS: []}, indent=1, allow_nan=False)
+    return f"{text.removesuffix(TAIL)}[\n  {body}\n ]\n}}\n"
+
+
+def _compact(row: Any) -> str:
+    try:
+        return json.dumps(row, allow_nan=False, separators=(", ", ": "))
+    except ValueError:  # a NaN or an infinity: null, as `clean` writes it (rare: probabilities are checked finite)
+        return json.dumps(clean(row), allow_nan=False, separators=(", ", ": "))
+
+
+def write(path: Path, record: EvalRecord) -> None:
+    """eval.json, atomically (readers never see half a file), readable by all (it is shipped)."""
+    write_text(path, dumps(record.to_json()))
+
+
+def read(path: Path, what: str = "evaluation record", *, head: Sequence[str] = ()) -> EvalRecord:
+    """eval.json, checked: an OperationalError names the file and what is wrong with it. `head`: the
+    list-valued keys the reader's task puts after `task` (its `RECORD_HEAD`), which must be there."""
+    data = read_object(path, what)
+    if (
+        data.get("kind") != KIND
+        or not isinstance(data.get("metrics"), dict)
+        or not all(isinstance(data.get(k), list) for k in head)
+    ):
+        raise OperationalError(f"{what} {path} is not an ml-ci evaluation record (eval.json written by `ml-ci evaluate`)")
+    if int(data.get("format", 0)) > VERSION:
+        raise OperationalError(
+            f"{what} {path} has format {data['format']}, newer than this ml-ci reads ({VERSION}): pip install -U ml-ci"
+        )
+    return EvalRecord.from_json(data)
+
+
+def history_entry(record: EvalRecord) -> dict[str, Any]:
+    git = record.git or {}
+    return {
+        "created": record.created,
+        "git_sha": git.get("sha"),
+        "ref": git.get("ref"),
+        "metrics": record.metrics,
+    }
+
+
+def history(baseline: EvalRecord | None) -> list[dict[str, Any]]:
+    """The metric history this evaluation continues: the baseline's own history, then the baseline."""
+    if baseline is None:
+        return []
+    return [*baseline.history, history_entry(baseline)][-HISTORY_LIMIT:]
