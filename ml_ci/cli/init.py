@@ -5,6 +5,7 @@ from pathlib import Path
 
 import click
 
+from ml_ci import tasks
 from ml_ci.atomic import write_text
 from ml_ci.cli.app import run_guarded
 from ml_ci.errors import OperationalError
@@ -13,7 +14,7 @@ from ml_ci.resources import resource
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
 
-def init(directory: Path, name: str | None, owner: str, force: bool) -> int:
+def init(directory: Path, name: str | None, owner: str, force: bool, task: str = tasks.names()[0]) -> int:
     target = directory / "ml.yaml"
     name = name or re.sub(r"[^a-z0-9-]+", "-", directory.resolve().name.lower()).strip("-")[:53] or "model"
     if not _LABEL.match(name):
@@ -21,10 +22,12 @@ def init(directory: Path, name: str | None, owner: str, force: bool) -> int:
         raise click.BadParameter(f"{name!r} must be a DNS-1123 label (lowercase letters, digits, '-')", param_hint="--name")
     if target.exists() and not force:
         raise OperationalError(f"{target} already exists; pass --force to overwrite it")
-    text = resource("templates/init/ml.yaml").read_text(encoding="utf-8").format(name=name, owner=owner)
+    half = tasks.get(task).config()  # the task's own data keys, and what to edit in them
+    template = resource("templates/init/ml.yaml").read_text(encoding="utf-8")
+    text = template.format(name=name, owner=owner, task=task, task_data=half.INIT_DATA)
     directory.mkdir(parents=True, exist_ok=True)
     write_text(target, text)
-    click.echo(f"wrote {target}; edit the data paths and labels, then run `ml-ci validate {target}`")
+    click.echo(f"wrote {target}; {half.INIT_NEXT}, then run `ml-ci validate {target}`")
     if ignore_state(directory / ".gitignore"):
         click.echo(f"added {STATE_DIR} to {directory / '.gitignore'}: artifacts, caches and local state stay out of git")
     return 0
@@ -59,6 +62,9 @@ def ignore_state(gitignore: Path) -> bool:
 @click.option("--name", help="Model name (a DNS-1123 label); default: the folder's name.")
 @click.option("--owner", default="my-org", show_default=True, help="GitHub owner used in image and GitOps repository names.")
 @click.option("--force", is_flag=True, help="Overwrite an existing ml.yaml.")
-def command(directory: Path, name: str | None, owner: str, force: bool) -> None:
+@click.option(
+    "--task", type=click.Choice(tasks.names()), default=tasks.names()[0], show_default=True, help="What the model does."
+)
+def command(directory: Path, name: str | None, owner: str, force: bool, task: str) -> None:
     """Write a commented starter ml.yaml that validates (with the schema line editors use)."""
-    raise SystemExit(run_guarded(lambda: init(directory, name, owner, force)))
+    raise SystemExit(run_guarded(lambda: init(directory, name, owner, force, task)))

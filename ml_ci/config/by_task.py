@@ -6,7 +6,7 @@ place in the generic section for each key a task adds there (so that the section
 `additionalProperties: false` knows the key; the task's branch says what it holds). A test fails when
 the committed file differs from what this module makes of it; regenerate it with
 
-    python -m ml_ci.config.by_task
+    ml-ci schema --regenerate
 
 The generic metrics (latency and size: evaluate measures them for any task) are listed here; each task's
 config half lists its own (ml_ci.tasks.protocols.config). Light: `ml-ci validate` imports it.
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -148,7 +147,8 @@ def _refuse(then: dict[str, Any], where: Where, message: str) -> None:
 def generate(schema: Mapping[str, Any]) -> dict[str, Any]:
     """The schema with its task-dependent parts made anew from the registry (the rest as it is)."""
     out: dict[str, Any] = json.loads(json.dumps(schema))
-    default = out["properties"]["task"]["default"]
+    # The first task of the registry is the default: ml-ci knew only it before `task` chose anything.
+    default = out["properties"]["task"]["default"] = tasks.names()[0]
     out["properties"]["task"]["enum"] = list(tasks.names())
     out.pop("allOf", None)
     branches = {task: branch(task) for task in tasks.names()}
@@ -186,19 +186,3 @@ def default_task(schema: Mapping[str, Any]) -> str:
 def dumps(schema: Mapping[str, Any]) -> str:
     """The schema as schemas/ml.schema.json holds it."""
     return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
-
-
-def main() -> int:
-    from ml_ci.resources import resource
-
-    path = resource("schemas/ml.schema.json")
-    text = path.read_text(encoding="utf-8")
-    new = dumps(generate(json.loads(text)))
-    if new != text:
-        path.write_text(new, encoding="utf-8")
-        print(f"wrote {path}; regenerate docs/ml-yaml.md with `ml-ci schema --markdown > docs/ml-yaml.md`", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
+from ml_ci.cli.init import init
 from ml_ci.cli.main import cli
 from ml_ci.config import load_config
 from ml_ci.errors import EXIT_USAGE
+from tests.unit.config.fake_task import register_fake_task
 
 
 def _run(*args: str) -> tuple[int, str, str]:
@@ -80,3 +83,27 @@ def test_init_leaves_a_gitignore_that_already_ignores_the_state_folder(tmp_path:
     assert code == 0
     assert "added .ml-ci/" not in out
     assert (tmp_path / ".gitignore").read_text(encoding="utf-8") == "/.ml-ci\n"
+
+
+def test_init_writes_the_tasks_own_data_keys(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The task gives its starter keys and what to edit; the rest of the template is the same for every task."""
+    classifier = tmp_path / "classifier"
+    assert init(classifier, "demo", "acme", False) == 0
+    register_fake_task(monkeypatch)
+    assert init(tmp_path / "fake", "demo", "acme", False, task="fake-task") == 0
+    assert capsys.readouterr().out.splitlines()[2] == (
+        f"wrote {tmp_path / 'fake' / 'ml.yaml'}; edit the data paths and the prompt column, "
+        f"then run `ml-ci validate {tmp_path / 'fake' / 'ml.yaml'}`"
+    )
+    written = (classifier / "ml.yaml").read_text(encoding="utf-8")
+    assert "task: text-classification\n" in written
+    assert (
+        "  test: data/test.csv\n  text_column: text\n  label_column: label\n  labels: [negative, positive]\n  checks:\n"
+        in written
+    )
+    fake = (tmp_path / "fake" / "ml.yaml").read_text(encoding="utf-8")
+    assert fake == written.replace("task: text-classification", "task: fake-task").replace(
+        "  text_column: text\n  label_column: label\n  labels: [negative, positive]\n", "  prompt_column: prompt\n"
+    )

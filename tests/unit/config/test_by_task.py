@@ -4,9 +4,6 @@ schema is what the generator makes of it, each task gets its own branch, and a f
 from __future__ import annotations
 
 import json
-import sys
-import types
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,17 +12,17 @@ import pytest
 from ml_ci import tasks
 from ml_ci.config import by_task, load
 from ml_ci.config.load import check_file
-from ml_ci.errors import ConfigError, Problem
+from ml_ci.errors import ConfigError
 from ml_ci.resources import schema
-from ml_ci.tasks.task import Task
+from tests.unit.config.fake_task import FAKE_METRICS, register_fake_task
 
 MINIMAL = (Path(__file__).parent / "cases" / "positive" / "minimal.yaml").read_text(encoding="utf-8")
 
 
 def test_the_committed_schema_is_the_generated_one(repo_root: Path) -> None:
-    """schemas/ml.schema.json is stale when this fails: run `python -m ml_ci.config.by_task`."""
+    """schemas/ml.schema.json is stale when this fails: run `ml-ci schema --regenerate`."""
     text = (repo_root / "schemas" / "ml.schema.json").read_text(encoding="utf-8")
-    assert by_task.dumps(by_task.generate(json.loads(text))) == text, "run `python -m ml_ci.config.by_task`"
+    assert by_task.dumps(by_task.generate(json.loads(text))) == text, "run `ml-ci schema --regenerate`"
 
 
 def test_generation_notices_a_stale_enum() -> None:
@@ -53,36 +50,10 @@ def test_the_effective_schema_has_no_branches_left() -> None:
     assert "allOf" in schema()  # the published one is left alone
 
 
-# A second task, registered for the test only: its metrics differ from text-classification's.
-FAKE_METRICS = ("bleu", "rouge_l")
-
-
-def _fake_check(data: Mapping[str, Any], problem: Any) -> list[Problem]:
-    return []
-
-
 @pytest.fixture
 def fake_task(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    package = types.ModuleType("fake_task")
-    package.TASK = Task(name="fake-task", package="fake_task", summary="a task for the test")  # type: ignore[attr-defined]
-    half = types.ModuleType("fake_task.config")
-    for name, value in {
-        "METRICS": FAKE_METRICS,
-        "LOWER_IS_BETTER": frozenset(),
-        "METRIC_RANGES": dict.fromkeys(FAKE_METRICS, (0.0, 1.0, True)),
-        "TUNE_METRICS": FAKE_METRICS,
-        "DEFAULT_METRICS": FAKE_METRICS,
-        "SECTIONS": {"data": {"properties": {"prompt_column": {"type": "string", "default": "prompt"}}}},
-        "MINIMAL_DATA": "",
-        "INIT_DATA": "",
-        "INIT_NEXT": "edit the data paths",
-        "check": _fake_check,
-        "spec": lambda data: None,
-    }.items():
-        setattr(half, name, value)
-    monkeypatch.setitem(sys.modules, "fake_task", package)
-    monkeypatch.setitem(sys.modules, "fake_task.config", half)
-    monkeypatch.setitem(tasks.REGISTRY, "fake-task", "fake_task")
+    """The schema generated with a second task registered; load checks files against it."""
+    register_fake_task(monkeypatch)
     generated = by_task.generate(schema())
     monkeypatch.setattr(load, "schema", lambda: generated)
     return generated

@@ -1,0 +1,45 @@
+"""A second task, registered for a test only (monkeypatch): its metrics and data keys differ from
+text-classification's, and it has a config half only."""
+
+from __future__ import annotations
+
+import sys
+import types
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+
+from ml_ci import tasks
+from ml_ci.errors import Problem
+from ml_ci.tasks.task import Task
+
+FAKE_METRICS = ("bleu", "rouge_l")
+
+
+def _check(data: Mapping[str, Any], problem: Any) -> list[Problem]:
+    return []
+
+
+def register_fake_task(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Registers `fake-task` (package `fake_task`) until the test ends."""
+    package = types.ModuleType("fake_task")
+    package.TASK = Task(name="fake-task", package="fake_task", summary="a task for the test")  # type: ignore[attr-defined]
+    half = types.ModuleType("fake_task.config")
+    for name, value in {
+        "METRICS": FAKE_METRICS,
+        "LOWER_IS_BETTER": frozenset(),
+        "METRIC_RANGES": dict.fromkeys(FAKE_METRICS, (0.0, 1.0, True)),
+        "TUNE_METRICS": FAKE_METRICS,
+        "DEFAULT_METRICS": FAKE_METRICS,
+        "SECTIONS": {"data": {"properties": {"prompt_column": {"type": "string", "default": "prompt"}}}},
+        "MINIMAL_DATA": "",
+        "INIT_DATA": "  prompt_column: prompt\n",
+        "INIT_NEXT": "edit the data paths and the prompt column",
+        "check": _check,
+        "spec": lambda data: None,
+    }.items():
+        setattr(half, name, value)
+    monkeypatch.setitem(sys.modules, "fake_task", package)
+    monkeypatch.setitem(sys.modules, "fake_task.config", half)
+    monkeypatch.setitem(tasks.REGISTRY, "fake-task", "fake_task")
