@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import click
 
 from ml_ci.cli.app import FORMAT_OPTION, config_option, run_guarded
-from ml_ci.deploy.inputs import Result
+
+if TYPE_CHECKING:
+    from ml_ci.deploy.inputs import Result
 
 
 def report(result: Result) -> int:
