@@ -169,6 +169,8 @@ def test_usage_and_options_are_the_commands_own() -> None:
             assert flag in flags, f"{stage.name}: ml-ci {' '.join(stage.command)} has no option {flag}"
         for option in stage.options:
             assert option.flag in stage.usage, f"{stage.name}: the usage leaves out {option.flag}"
+        if stage.action and stage.annotations:
+            assert "--format" in flags, f"{stage.name}: its action passes --format github"
 
 
 def test_a_job_passes_on_only_what_its_stage_sets() -> None:
