@@ -22,10 +22,10 @@ def evaluate(
     no_cache: bool = False,
     allow_stale_model: bool = False,
 ) -> int:
-    from ml_ci.evaluate import latency
+    from ml_ci import tasks
     from ml_ci.evaluate.baseline import BaselineSources
     from ml_ci.evaluate.stage import Options, gate_failure, run
-    from ml_ci.report import text
+    from ml_ci.report import markdown, text
 
     config = load_config(config_path).config
     outcome = run(
@@ -36,11 +36,12 @@ def evaluate(
     )
     record = outcome.record
     if fmt == "json":
-        json.dump({k: v for k, v in record.items() if k != "predictions"}, sys.stdout, indent=1, default=str)
+        json.dump(record.summary(), sys.stdout, indent=1, default=str)
         print()
     else:
-        print(text.evaluation(record, [r.to_json() for r in outcome.results]), end="")
-        if note := latency.describe(record):
+        parts = tasks.get(config.task).evaluation().report(record)
+        print(text.evaluation(record, [r.to_json() for r in outcome.results], parts), end="")
+        if note := markdown.latency_note(record):
             print(f"\n{note}")
         print(f"\nverdict: {outcome.verdict} (.ml-ci/artifacts/evaluate/eval.json)")
     if outcome.failures:

@@ -1,7 +1,8 @@
 """From predictions and measurements to the evaluation record and the gate results. Pure.
 
 Everything effectful (the model, the clock, git) is measured elsewhere and passed in, so this
-is tested on toy arrays.
+is tested on toy arrays. What is scored, and how examples pair for a significance test, is the
+task's (its evaluation half); this keeps what every task shares: gates, slices, baselines, the record.
 """
 
 from __future__ import annotations
@@ -12,13 +13,29 @@ from typing import Any, Literal
 
 import numpy as np
 
+from ml_ci import tasks
 from ml_ci.config.model import Config
 from ml_ci.evaluate.baseline import Baseline, pair
 from ml_ci.evaluate.gates import BaselineMetrics, GateResult, evaluate_gates, verdict
-from ml_ci.evaluate.metrics import percentile, score
-from ml_ci.evaluate.record import FORMAT, KIND, Predictions, history
-from ml_ci.evaluate.significance import Paired, PairedTest, regression_test
+from ml_ci.evaluate.latency import percentile
+from ml_ci.evaluate.significance import PairedTest, regression_test
 from ml_ci.evaluate.slices import select
+from ml_ci.records.evaluation import EvalRecord, history, text_hash
+from ml_ci.tasks.protocols.evaluation import EvaluationHalf, Rows
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """Per-example results on the evaluated split, in the split's order: the text hashes (to pair
+    examples across runs), and the task's truth and outputs."""
+
+    hashes: tuple[str, ...]
+    truth: Any
+    outputs: Any
+
+    @classmethod
+    def of(cls, texts: list[str], truth: Any, outputs: Any) -> Predictions:
+        return cls(tuple(text_hash(t) for t in texts), truth, outputs)
 
 
 @dataclass(frozen=True)
@@ -34,7 +51,7 @@ class Measured:
 
 @dataclass(frozen=True)
 class Outcome:
-    record: dict[str, Any]
+    record: EvalRecord
     results: list[GateResult]
 
     @property
@@ -47,20 +64,29 @@ class Outcome:
 
 
 def _tester(
+    half: EvaluationHalf,
+    config: Config,
     preds: Predictions,
     baselines: Mapping[str, Baseline | None],
-    labels: tuple[str, ...],
-    rows: np.ndarray[Any, Any] | None = None,
+    rows: Rows | None = None,
 ) -> Any:
-    cache: dict[str, Paired] = {}
+    aligned: dict[str, tuple[Any, Rows, Rows] | None] = {}
 
     def test(metric: str, against: str) -> PairedTest | None:
         base = baselines.get(against)
         if base is None:
             return None
-        if against not in cache:
-            cache[against] = pair(preds, base.record, labels, rows)
-        return regression_test(cache[against], metric)
+        if against not in aligned:
+            try:  # the baseline's rows, as its task wrote them; malformed ones pair nothing
+                _, theirs = half.read_predictions(config, base.record.predictions)
+                aligned[against] = (theirs, *pair(preds.hashes, base.record.hashes, rows))
+            except (KeyError, TypeError, ValueError):
+                aligned[against] = None
+        found = aligned[against]
+        if found is None:
+            return None
+        theirs, mine_idx, their_idx = found
+        return regression_test(half.paired(metric, preds.truth, preds.outputs, theirs, mine_idx, their_idx), metric)
 
     return test
 
@@ -84,9 +110,9 @@ def assemble(
     lineage: Mapping[str, Any] | None = None,
 ) -> Outcome:
     """lineage: whether the model's training data is ml.yaml's (`lineage_check.Freshness.to_json`)."""
-    labels = config.data.labels
+    half = tasks.get(config.task).evaluation()
     ev = config.evaluate
-    scores = score(preds.y_true, preds.probs, labels)
+    scores = half.score(config, preds.truth, preds.outputs)
     metrics: dict[str, float | None] = dict(scores.metrics)
     if measured.latencies_ms:
         metrics["latency_p50_ms"] = percentile(measured.latencies_ms, 50)
@@ -97,7 +123,7 @@ def assemble(
         metrics,
         undefined=scores.undefined,
         baselines=_scope_baselines(baselines, "overall"),
-        test=_tester(preds, baselines, labels),
+        test=_tester(half, config, preds, baselines),
         allow_missing_baseline=ev.allow_missing_baseline,
     )
     slice_records = []
@@ -113,7 +139,7 @@ def assemble(
         }
         if s.rows:
             idx = np.asarray(s.rows, dtype=np.int64)
-            sub = score(preds.y_true[idx], preds.probs[idx], labels)
+            sub = half.score(config, preds.truth, preds.outputs, idx)
             entry["metrics"] = sub.metrics
             if s.gated:
                 slice_results = evaluate_gates(
@@ -122,47 +148,47 @@ def assemble(
                     scope=s.name,
                     undefined=sub.undefined,
                     baselines=_scope_baselines(baselines, s.name),
-                    test=_tester(preds, baselines, labels, idx),
+                    test=_tester(half, config, preds, baselines, idx),
                     allow_missing_baseline=ev.allow_missing_baseline,
                 )
                 entry["gates"] = [r.to_json() for r in slice_results]
                 results.extend(slice_results)
         slice_records.append(entry)
-    record: dict[str, Any] = {
-        "kind": KIND,
-        "format": FORMAT,
-        "name": config.name,
-        "task": config.task,
-        "labels": list(labels),
-        "split": role,
-        "data_fingerprint": fingerprint,
-        "examples": len(preds.hashes),
-        "created": created,
-        "git": dict(git),
-        "model": {
+    record = EvalRecord(
+        name=config.name,
+        task=config.task,
+        task_head=half.record_head(config),
+        split=role,
+        data_fingerprint=fingerprint,
+        examples=len(preds.hashes),
+        created=created,
+        git=dict(git),
+        model={
             "path": measured.model_path,
             "digest": measured.model_digest,
             "size_mb": measured.size_mb,
             "lineage": dict(lineage) if lineage is not None else None,
         },
-        "metrics": metrics,
-        "reported_metrics": list(ev.metrics),
-        "undefined": scores.undefined,
-        "per_class": {k: vars(v) for k, v in scores.per_class.items()},
-        "confusion_matrix": scores.confusion,
-        "latency": {
+        metrics=metrics,
+        reported_metrics=tuple(ev.metrics),
+        undefined=scores.undefined,
+        task_scores=scores.record,
+        latency={
             "samples": len(measured.latencies_ms),
             "p50_ms": metrics.get("latency_p50_ms"),
             "p95_ms": metrics.get("latency_p95_ms"),
             "method": measured.latency_method or None,
         },
-        "slices": slice_records,
-        "gates": [r.to_json() for r in results if r.scope == "overall"],
-        "verdict": verdict(results),
-        "baselines": {k: (b.summary() if b is not None else None) for k, b in baselines.items()},
-        "history": _history(baselines),
-        "predictions": preds.to_json(labels),
-    }
+        slices=tuple(slice_records),
+        gates=tuple(r.to_json() for r in results if r.scope == "overall"),
+        verdict=verdict(results),
+        baselines={k: (b.summary() if b is not None else None) for k, b in baselines.items()},
+        history=tuple(_history(baselines)),
+        predictions=tuple(
+            {"index": i, "text_sha256": h, **row}
+            for i, (h, row) in enumerate(zip(preds.hashes, half.prediction_rows(config, preds.truth, preds.outputs), strict=True))
+        ),
+    )
     return Outcome(record, results)
 
 

@@ -3,23 +3,26 @@
 `against: production` reads the eval.json that deploy commits beside the production overlay of
 the GitOps repository; `against: main` reads the record of the latest evaluation on main (a file
 or a folder holding eval.json, e.g. a downloaded workflow artifact). A record of another model or
-label set is refused: comparing against it would be meaningless.
+task, or one its task refuses (`EvaluationHalf.check_baseline`), is refused: comparing against it
+would be meaningless.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ml_ci import tasks
 from ml_ci.config.model import Config
 from ml_ci.errors import OperationalError
 from ml_ci.evaluate.gates import BaselineMetrics
-from ml_ci.evaluate.record import Predictions, read_record
-from ml_ci.evaluate.significance import Paired
+from ml_ci.records import evaluation as eval_record
+from ml_ci.records.evaluation import EvalRecord
+from ml_ci.tasks.protocols.evaluation import Rows
 
 PRODUCTION = "production"
 
@@ -37,12 +40,12 @@ class BaselineSources:
 class Baseline:
     against: str
     source: str
-    record: dict[str, Any]
+    record: EvalRecord
 
     def metrics(self, scope: str = "overall") -> BaselineMetrics | None:
         if scope == "overall":
-            return BaselineMetrics(self.against, self.source, self.record["metrics"])
-        for s in self.record.get("slices", []):
+            return BaselineMetrics(self.against, self.source, self.record.metrics)
+        for s in self.record.slices:
             if s.get("name") == scope and s.get("metrics"):
                 return BaselineMetrics(self.against, self.source, s["metrics"])
         return None
@@ -50,10 +53,10 @@ class Baseline:
     def summary(self) -> dict[str, Any]:
         return {
             "source": self.source,
-            "git": self.record.get("git"),
-            "model": self.record.get("model"),
-            "created": self.record.get("created"),
-            "metrics": self.record["metrics"],
+            "git": self.record.git,
+            "model": self.record.model,
+            "created": self.record.created,
+            "metrics": self.record.metrics,
         }
 
 
@@ -66,25 +69,22 @@ def production_path(config: Config, gitops_dir: Path) -> Path:
     return gitops_dir / config.deploy.gitops.path / "overlays" / PRODUCTION / "eval.json"
 
 
-def check_compatible(record: Mapping[str, Any], config: Config, source: str) -> None:
-    """Refuse a record of another model, task or label set, naming what differs."""
-    theirs = (record.get("name"), record.get("task"))
+def check_compatible(record: EvalRecord, config: Config, source: str) -> None:
+    """Refuse a record of another model or task, or one the task refuses, naming what differs."""
+    theirs = (record.name, record.task)
     if theirs != (config.name, config.task):
         raise OperationalError(
             f"baseline {source} is the evaluation of {theirs[0]!r} ({theirs[1]}), not of "
             f"{config.name!r} ({config.task}): point the baseline at this model's eval.json"
         )
-    if list(record.get("labels", [])) != list(config.data.labels):
-        raise OperationalError(
-            f"baseline {source} has labels {record.get('labels')}, but ml.yaml data.labels is "
-            f"{list(config.data.labels)}: a model with another label set is not a baseline"
-        )
+    tasks.get(config.task).evaluation().check_baseline(record, config, source)
 
 
 def _load(path: Path, against: str, config: Config) -> Baseline:
     if path.is_dir():
         path = path / "eval.json"
-    record = read_record(path, f"baseline for `against: {against}`")
+    head = tasks.get(config.task).evaluation().RECORD_HEAD
+    record = eval_record.read(path, f"baseline for `against: {against}`", head=head)
     check_compatible(record, config, str(path))
     return Baseline(against, str(path), record)
 
@@ -115,26 +115,18 @@ def resolve(config: Config, sources: BaselineSources) -> dict[str, Baseline | No
     return out
 
 
-def pair(
-    current: Predictions, baseline: Mapping[str, Any], labels: tuple[str, ...], subset: np.ndarray[Any, Any] | None = None
-) -> Paired:
-    """Align current and baseline predictions on the same texts (by hash; repeated texts in order)."""
-    rows = baseline.get("predictions") or []
-    try:
-        theirs = Predictions.from_json(rows, labels)
-    except (KeyError, TypeError, ValueError):
-        return Paired(np.zeros(0, np.int64), np.zeros((0, len(labels))), np.zeros((0, len(labels))))
+def pair(current: Sequence[str], theirs: Sequence[str], subset: Rows | None = None) -> tuple[Rows, Rows]:
+    """Align current and baseline examples on the same texts, by hash (repeated texts in order):
+    the rows of each, in current's order (of `subset` only, when given)."""
     slots: dict[str, list[int]] = {}
-    for j, h in enumerate(theirs.hashes):
+    for j, h in enumerate(theirs):
         slots.setdefault(h, []).append(j)
     mine_idx: list[int] = []
     their_idx: list[int] = []
-    wanted = range(len(current.hashes)) if subset is None else (int(i) for i in subset)
+    wanted = range(len(current)) if subset is None else (int(i) for i in subset)
     for i in wanted:
-        queue = slots.get(current.hashes[i])
+        queue = slots.get(current[i])
         if queue:
             mine_idx.append(i)
             their_idx.append(queue.pop(0))
-    mi = np.asarray(mine_idx, dtype=np.int64)
-    ti = np.asarray(their_idx, dtype=np.int64)
-    return Paired(current.y_true[mi], current.probs[mi], theirs.probs[ti])
+    return np.asarray(mine_idx, dtype=np.int64), np.asarray(their_idx, dtype=np.int64)

@@ -21,8 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
+from ml_ci import tasks
 from ml_ci.atomic import staged_dir
 from ml_ci.cache import (
     StageCache,
@@ -39,16 +39,19 @@ from ml_ci.config.model import Config
 from ml_ci.data.fingerprint import fingerprints
 from ml_ci.errors import GateError
 from ml_ci.evaluate import baseline as baselines_mod
-from ml_ci.evaluate import inference, latency
-from ml_ci.evaluate.assemble import Measured, Outcome, assemble
+from ml_ci.evaluate import latency, model_folder
+from ml_ci.evaluate.assemble import Measured, Outcome, Predictions, assemble
 from ml_ci.evaluate.cache_inputs import PACKAGES, cache_inputs
-from ml_ci.evaluate.dataset import EvalSplit, load_eval_split, split_role
+from ml_ci.evaluate.dataset import load_eval_split, split_role
 from ml_ci.evaluate.gates import GateResult
 from ml_ci.evaluate.lineage_check import LINEAGE, Freshness, compare, read_lineage, refusal
-from ml_ci.evaluate.record import Predictions, read_json, read_record, text_hash, write_json_atomic
 from ml_ci.github import actions_io
-from ml_ci.pipeline.layout import Layout
+from ml_ci.jsonfile import read_object
+from ml_ci.pipeline.layout import EVAL_RECORD, Layout
+from ml_ci.records import evaluation as eval_record
+from ml_ci.records.evaluation import EvalRecord
 from ml_ci.report import markdown, plots
+from ml_ci.tasks.protocols.evaluation import Examples
 
 STAGE = "evaluate"
 
@@ -66,15 +69,17 @@ def git_of(env: Mapping[str, str]) -> dict[str, str | None]:
     return {"sha": env.get("GITHUB_SHA"), "ref": env.get("GITHUB_REF_NAME"), "repository": env.get("GITHUB_REPOSITORY")}
 
 
-def write_outputs(out_dir: Path, outcome: Outcome, train_metrics: Path | None = None) -> None:
+def write_outputs(config: Config, out_dir: Path, outcome: Outcome, train_metrics: Path | None = None) -> None:
     """eval.json, report.md and the PNGs into a fresh folder that replaces out_dir at once."""
     with staged_dir(out_dir) as tmp:
         tmp.chmod(0o755)  # mkdtemp makes it private; artifacts are shared
         record = outcome.record
-        write_json_atomic(tmp / "eval.json", record)
-        curves = read_json(train_metrics, "training metrics") if train_metrics and train_metrics.is_file() else None
-        images = plots.draw_all(record, tmp, curves)
-        (tmp / "report.md").write_text(markdown.evaluation(record, images=[p.name for p in images]), encoding="utf-8")
+        half = tasks.get(config.task).evaluation()
+        eval_record.write(EVAL_RECORD.within(tmp), record)
+        curves = read_object(train_metrics, "training metrics") if train_metrics and train_metrics.is_file() else None
+        images = plots.draw_all(record, tmp, half, curves)
+        parts = half.report(record)
+        (tmp / "report.md").write_text(markdown.evaluation(record, parts, images=[p.name for p in images]), encoding="utf-8")
 
 
 def gate_failure(outcome: Outcome) -> GateError:
@@ -96,10 +101,11 @@ def wants_latency(config: Config) -> bool:
     return any(m in LATENCY_METRICS for m in config.evaluate.metrics)
 
 
-def measure(config: Config, model_dir: Path, split: EvalSplit, digest: str) -> tuple[Predictions, Measured]:
-    m = inference.load(model_dir, config.data.labels, config.model.max_length)
-    probs = inference.predict_proba(m, split.texts)
-    preds = Predictions(tuple(text_hash(t) for t in split.texts), split.labels, probs)
+def measure(config: Config, model_dir: Path, split: Examples, digest: str) -> tuple[Predictions, Measured]:
+    half = tasks.get(config.task).evaluation()
+    model_folder.check_model_dir(model_dir)
+    outputs = half.predict(half.load(model_dir, config), split.texts)
+    preds = Predictions.of(split.texts, split.truth, outputs)
     timed = latency.Latency([], {})
     if wants_latency(config):
         # As production runs it: exported with export's own code, timed through the server's runtime.
@@ -108,13 +114,10 @@ def measure(config: Config, model_dir: Path, split: EvalSplit, digest: str) -> t
             split.texts,
             config.evaluate.latency_samples,
             work=Path(tempfile.mkdtemp(prefix="ml-ci-latency-")),
-            name=config.name,
-            max_length=config.model.max_length,
-            opset=config.package.opset,
-            quantize=config.package.quantize,
+            config=config,
         )
     return preds, Measured(
-        timed.timings_ms, inference.folder_size_mb(model_dir), digest, shown_path(config, model_dir), timed.method
+        timed.timings_ms, model_folder.folder_size_mb(model_dir), digest, shown_path(config, model_dir), timed.method
     )
 
 
@@ -125,11 +128,10 @@ def reusable(outcome: Outcome) -> bool:
     return not any(r.metric.startswith("latency_") for r in outcome.failures)
 
 
-def results_of(record: Mapping[str, Any]) -> list[GateResult]:
+def results_of(record: EvalRecord) -> list[GateResult]:
     """The gate results a record holds, overall then per slice: the order `assemble` made them in."""
-    rows = [*record.get("gates", []), *(g for s in record.get("slices", []) for g in s.get("gates", []))]
     names = {f.name for f in fields(GateResult)}
-    return [GateResult(**{k: v for k, v in row.items() if k in names}) for row in rows]
+    return [GateResult(**{k: v for k, v in row.items() if k in names}) for row in record.all_gates]
 
 
 @dataclass(frozen=True)
@@ -169,10 +171,10 @@ def gather_inputs(config: Config, options: Options, env: Mapping[str, str]) -> I
 
     layout = Layout(config.root)
     model_dir = options.model or layout.model_dir
-    inference.check_model_dir(model_dir)
+    model_folder.check_model_dir(model_dir)
     freshness = freshness_of(config, model_dir, options.allow_stale_model)
     resolved = baselines_mod.resolve(config, options.sources)
-    train_metrics = layout.artifacts("train") / "metrics.json"
+    train_metrics = layout.train_metrics
     digest = folder_digest(model_dir)
     role = split_role(config)
     fps = fingerprints(config, [role])
@@ -220,11 +222,11 @@ def run(config: Config, options: Options, env: Mapping[str, str] | None = None) 
             git=git_of(env),
             lineage=inputs.freshness.to_json(),
         )
-        write_outputs(layout.eval_record.parent, outcome, inputs.train_metrics)
+        write_outputs(config, layout.eval_record.parent, outcome, inputs.train_metrics)
         return outcome
 
     def restored() -> Outcome:
-        record = read_record(layout.eval_record)
+        record = eval_record.read(layout.eval_record, head=tasks.get(config.task).evaluation().RECORD_HEAD)
         return Outcome(record, results_of(record))
 
     outcome, cached = through_cache(
@@ -237,7 +239,7 @@ def run(config: Config, options: Options, env: Mapping[str, str] | None = None) 
         restored=restored,
         keep=reusable,
     )
-    actions_io.add_summary(markdown.evaluation(outcome.record), env)
+    actions_io.add_summary(markdown.evaluation(outcome.record, tasks.get(config.task).evaluation().report(outcome.record)), env)
     actions_io.set_output("verdict", outcome.verdict, env)
     announce(cached, env)
     return outcome

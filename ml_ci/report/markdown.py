@@ -1,13 +1,18 @@
-"""The markdown report: metrics with deltas, gates, slices, confusion matrix, data and tuning summaries.
+"""The markdown report: metrics with deltas, gates, slices, the task's sections, data and tuning summaries.
 
 Pure functions of the records (eval.json, the data-check and tuning reports), so the PR comment,
-the job summary and evaluate's report.md say the same thing and are tested without a model.
+the job summary and evaluate's report.md say the same thing and are tested without a model. What
+the task adds comes in as `ReportParts`, made by the task's evaluation half from the record.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ml_ci.records.evaluation import EvalRecord
+    from ml_ci.tasks.protocols.evaluation import ReportParts
 
 PASS, FAIL, INFO = "✅", "❌", "➖"
 WARN = "⚠️"  # a data check whose severity is warn
@@ -51,13 +56,13 @@ def _delta(value: Any, base: Any) -> str:
     return "n/a"
 
 
-def metrics_rows(record: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
+def metrics_rows(record: EvalRecord) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the metrics table, as plain text (the text and markdown reporters render them)."""
-    metrics = record.get("metrics", {})
-    shown = list(record.get("reported_metrics") or metrics)
-    gated = {g.get("metric") for g in record.get("gates", [])}
+    metrics = record.metrics
+    shown = list(record.reported_metrics or metrics)
+    gated = {str(g.get("metric")) for g in record.gates}
     shown += [m for m in sorted(gated) if m not in shown and m in metrics]
-    baselines = {k: v for k, v in (record.get("baselines") or {}).items() if v}
+    baselines = {k: v for k, v in record.baselines.items() if v}
     againsts = [a for a in AGAINST_ORDER if a in baselines]
     header = ["metric", "value"] + [h for a in againsts for h in (a, "Δ")]
     rows = []
@@ -74,7 +79,7 @@ def escaped_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return table(header, [[escape(cell) for cell in row] for row in rows])
 
 
-def metrics_table(record: Mapping[str, Any]) -> str:
+def metrics_table(record: EvalRecord) -> str:
     return escaped_table(*metrics_rows(record))
 
 
@@ -118,30 +123,10 @@ def _note(gate: Mapping[str, Any]) -> str:
     return "" if gate.get("passed") else "failed"
 
 
-PER_CLASS_HEADER = ["label", "precision", "recall", "F1", "support"]
-
-
-def per_class_rows(record: Mapping[str, Any]) -> list[list[str]]:
-    return [
-        [str(label), plain_num(c.get("precision")), plain_num(c.get("recall")), plain_num(c.get("f1")), str(c.get("support"))]
-        for label, c in (record.get("per_class") or {}).items()
-    ]
-
-
-def per_class_table(record: Mapping[str, Any]) -> str:
-    return escaped_table(PER_CLASS_HEADER, per_class_rows(record))
-
-
-def confusion_table(record: Mapping[str, Any]) -> str:
-    labels = [escape(str(x)) for x in record.get("labels", [])]
-    cm = record.get("confusion_matrix") or []
-    rows = [[f"**{labels[i]}**", *(str(v) for v in row)] for i, row in enumerate(cm)]
-    return table(["true \\ predicted", *labels], rows)
-
-
-def slices_table(record: Mapping[str, Any]) -> str:
+def slices_table(record: EvalRecord, headline: Sequence[tuple[str, str]]) -> str:
+    """One row per slice; its columns of metrics are the task's headline ones."""
     rows = []
-    for s in record.get("slices", []):
+    for s in record.slices:
         gates = s.get("gates", [])
         if not s.get("gated"):
             status = f"{INFO} not gated (rows < {s.get('min_rows')})"
@@ -155,42 +140,55 @@ def slices_table(record: Mapping[str, Any]) -> str:
                 escape(str(s.get("name"))),
                 escape(str(s.get("selection"))),
                 str(s.get("rows")),
-                num(metrics.get("accuracy")),
-                num(metrics.get("f1_macro")),
+                *(num(metrics.get(metric)) for metric, _ in headline),
                 status,
             ]
         )
-    return table(["slice", "selection", "rows", "accuracy", "F1 macro", "gates"], rows)
+    return table(["slice", "selection", "rows", *(title for _, title in headline), "gates"], rows)
 
 
-def headline(record: Mapping[str, Any]) -> str:
-    ok = record.get("verdict") == "pass"
-    gates = list(record.get("gates", [])) + [g for s in record.get("slices", []) for g in s.get("gates", [])]
+def headline(record: EvalRecord) -> str:
+    ok = record.verdict == "pass"
+    gates = record.all_gates
     failed = sum(1 for g in gates if not g.get("passed"))
     state = f"{PASS} all {len(gates)} gates passed" if ok else f"{FAIL} {failed} of {len(gates)} gates failed"
-    digest = str((record.get("model") or {}).get("digest", ""))[:19]
+    digest = str((record.model or {}).get("digest", ""))[:19]
     return (
-        f"### ml-ci evaluation of `{escape(str(record.get('name')))}`: {state}\n\n"
-        f"{record.get('examples')} examples of the {record.get('split')} split; model {digest}"
+        f"### ml-ci evaluation of `{escape(str(record.name))}`: {state}\n\n"
+        f"{record.examples} examples of the {record.split} split; model {digest}"
     )
 
 
-def evaluation(record: Mapping[str, Any], *, images: Sequence[str] = ()) -> str:
-    """The evaluation section: headline, metrics, gates, slices, per-class and confusion matrix."""
-    from ml_ci.evaluate.latency import describe
+def latency_note(record: EvalRecord) -> str:
+    """How an evaluation record's latency was measured, in one plain sentence; '' when it was not
+    (not reported, or a format 1 record: PyTorch per example on the machine that evaluated)."""
+    latency = record.latency
+    method = latency.get("method")
+    if not isinstance(method, Mapping):
+        return ""
+    spent = method.get("seconds")
+    seconds: Mapping[str, Any] = spent if isinstance(spent, Mapping) else {}
+    return (
+        f"Latency: the model exported to ONNX (package.quantize {method.get('quantize')}), run by "
+        f"{method.get('runtime')}; {latency.get('samples')} texts after {method.get('warmup')} warm-up requests, "
+        f"{method.get('statistic')}; load average {method.get('load_average')}; it cost "
+        f"{seconds.get('export')} s of export and {seconds.get('timing')} s of timing."
+    )
 
-    parts = [headline(record), "#### Metrics\n\n" + metrics_table(record)]
-    if note := describe(record):  # a latency gate's number means little without how it was measured
-        parts.append(escape(note))
-    all_gates = list(record.get("gates", [])) + [g for s in record.get("slices", []) for g in s.get("gates", [])]
+
+def evaluation(record: EvalRecord, parts: ReportParts, *, images: Sequence[str] = ()) -> str:
+    """The evaluation section: headline, metrics, gates, slices, then the task's sections and the images."""
+    sections = [headline(record), "#### Metrics\n\n" + metrics_table(record)]
+    if note := latency_note(record):  # a latency gate's number means little without how it was measured
+        sections.append(escape(note))
+    all_gates = record.all_gates
     if all_gates:
-        parts.append("#### Gates\n\n" + gates_table(all_gates))
-    if record.get("slices"):
-        parts.append("#### Slices\n\n" + slices_table(record))
-    parts.append("#### Per class\n\n" + per_class_table(record))
-    parts.append("#### Confusion matrix\n\n" + confusion_table(record))
-    parts += [f"![{name}]({name})" for name in images]
-    return "\n\n".join(parts) + "\n"
+        sections.append("#### Gates\n\n" + gates_table(all_gates))
+    if record.slices:
+        sections.append("#### Slices\n\n" + slices_table(record, parts.headline))
+    sections += [f"#### {title}\n\n{body}" for title, body in parts.sections]
+    sections += [f"![{name}]({name})" for name in images]
+    return "\n\n".join(sections) + "\n"
 
 
 def data_check(report: Mapping[str, Any]) -> str:
@@ -230,7 +228,8 @@ def tuning(report: Mapping[str, Any]) -> str:
 
 
 def pr_comment(
-    record: Mapping[str, Any],
+    record: EvalRecord,
+    parts: ReportParts,
     *,
     data_report: Mapping[str, Any] | None = None,
     tune_report: Mapping[str, Any] | None = None,
@@ -238,18 +237,19 @@ def pr_comment(
     sha: str | None = None,
 ) -> str:
     """The sticky PR comment. Images cannot be attached through the API: link the run's artifacts."""
-    parts = [marker(str(record.get("name"))), evaluation(record).rstrip("\n")]
+    sections = [marker(str(record.name)), evaluation(record, parts).rstrip("\n")]
     if data_report is not None:
-        parts.append(data_check(data_report))
+        sections.append(data_check(data_report))
     if tune_report is not None:
-        parts.append(tuning(tune_report))
+        sections.append(tuning(tune_report))
     footer = []
     if run_url:
-        footer.append(f"Plots (confusion matrix, metric history) and eval.json: [workflow run artifacts]({run_url}#artifacts)")
+        shown = ", ".join(p for p in (parts.plots, "metric history") if p)
+        footer.append(f"Plots ({shown}) and eval.json: [workflow run artifacts]({run_url}#artifacts)")
     if sha:
         footer.append(f"Commit {sha[:12]}")
     tail = "<sub>" + " · ".join(footer) + "</sub>\n" if footer else ""
-    body = "\n\n".join(parts) + "\n\n"
+    body = "\n\n".join(sections) + "\n\n"
     if len(body) + len(tail) > COMMENT_MAX:
         note = "\n\n… (cut to fit a comment: the full report is in the job summary and the run's artifacts)\n\n"
         body = body[: COMMENT_MAX - len(tail) - len(note)].rsplit("\n", 1)[0] + note

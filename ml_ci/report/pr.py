@@ -13,15 +13,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ml_ci import tasks
 from ml_ci.atomic import staged_dir
 from ml_ci.config.model import Config
 from ml_ci.errors import OperationalError
-from ml_ci.evaluate.record import read_json, read_record
 from ml_ci.github import actions_io
 from ml_ci.github.api import Posted, State, connect, post_status, upsert_comment
 from ml_ci.github.context import Target, resolve
+from ml_ci.jsonfile import read_object
 from ml_ci.pipeline.layout import Layout
+from ml_ci.records import evaluation as eval_record
+from ml_ci.records.evaluation import EvalRecord
 from ml_ci.report import markdown, plots
+from ml_ci.tasks.protocols.evaluation import EvaluationHalf
 
 REPORT_DIR = "report"  # under .ml-ci/, beside artifacts/: the report is not a pipeline stage
 
@@ -44,27 +48,28 @@ class Result:
     skipped: str | None = None  # why nothing was posted, when that is not an error
 
 
-def status_of(record: Mapping[str, Any]) -> tuple[State, str]:
+def status_of(record: EvalRecord) -> tuple[State, str]:
     """The commit status: success or failure, and which gates failed."""
-    gates = list(record.get("gates", [])) + [g for s in record.get("slices", []) for g in s.get("gates", [])]
+    gates = record.all_gates
     failed = [str(g.get("name")) for g in gates if not g.get("passed")]
-    if record.get("verdict") == "pass" and not failed:
+    if record.verdict == "pass" and not failed:
         return "success", f"all {len(gates)} quality gates passed"
     return "failure", f"{len(failed)} of {len(gates)} gates failed: " + "; ".join(failed)
 
 
 def _optional(path: Path, what: str) -> dict[str, Any] | None:
-    return read_json(path, what) if path.is_file() else None
+    return read_object(path, what) if path.is_file() else None
 
 
-def render(layout: Layout, target: Target) -> tuple[dict[str, Any], str]:
+def render(layout: Layout, target: Target, half: EvaluationHalf) -> tuple[EvalRecord, str]:
     if not layout.eval_record.is_file():
         raise OperationalError(f"no evaluation record at {layout.eval_record}: run `ml-ci evaluate` first")
-    record = read_record(layout.eval_record)
+    record = eval_record.read(layout.eval_record, head=half.RECORD_HEAD)
     body = markdown.pr_comment(
         record,
+        half.report(record),
         data_report=_optional(layout.data_report, "data-check report"),
-        tune_report=_optional(layout.artifacts("tune") / "report.json", "tuning report"),
+        tune_report=_optional(layout.tune_report, "tuning report"),
         run_url=target.run_url,
         sha=target.sha,
     )
@@ -75,12 +80,13 @@ def run(config: Config, options: Options, env: Mapping[str, str] | None = None) 
     env = os.environ if env is None else env
     layout = Layout(config.root)
     target = resolve(env, repo=options.repo, pr=options.pr, sha=options.sha, github_url=options.github_url)
-    record, body = render(layout, target)
+    half = tasks.get(config.task).evaluation()
+    record, body = render(layout, target, half)
     out_dir = layout.state / REPORT_DIR
     with staged_dir(out_dir) as tmp:
         tmp.chmod(0o755)  # mkdtemp makes it private; the folder is uploaded as an artifact
-        train_metrics = layout.artifacts("train") / "metrics.json"
-        plots.draw_all(record, tmp, _optional(train_metrics, "training metrics"))
+        train_metrics = layout.train_metrics
+        plots.draw_all(record, tmp, half, _optional(train_metrics, "training metrics"))
         (tmp / "report.md").write_text(body, encoding="utf-8")
     path = out_dir / "report.md"
     actions_io.add_summary(body, env)

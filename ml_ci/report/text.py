@@ -8,14 +8,15 @@ padded to line up; the marks are words, whose width every terminal agrees on.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ml_ci.report import markdown
 
+if TYPE_CHECKING:
+    from ml_ci.records.evaluation import EvalRecord
+    from ml_ci.tasks.protocols.evaluation import ReportParts
+
 MARKS = {markdown.PASS: "pass", markdown.FAIL: "FAIL", markdown.INFO: "n/a"}
-# With two classes the metrics already say it all; from three on, the per-class table shows which
-# class the model gets wrong (a rare class hides behind a good macro average).
-PER_CLASS_FROM = 3
 
 
 def cell(text: str) -> str:
@@ -36,15 +37,10 @@ def gates_table(gates: Sequence[Mapping[str, Any]]) -> str:
     return table(["", *markdown.GATE_HEADER[1:]], rows)
 
 
-def per_class_table(record: Mapping[str, Any]) -> str:
-    return table(markdown.PER_CLASS_HEADER, markdown.per_class_rows(record))
-
-
-def evaluation(record: Mapping[str, Any], gates: Sequence[Mapping[str, Any]]) -> str:
-    """Metrics, the gates, and the per-class results when there are more than two classes."""
-    parts = [table(*markdown.metrics_rows(record))]
+def evaluation(record: EvalRecord, gates: Sequence[Mapping[str, Any]], parts: ReportParts) -> str:
+    """Metrics, the gates, and what the task adds for a terminal."""
+    blocks = [table(*markdown.metrics_rows(record))]
     if gates:
-        parts.append(gates_table(gates))
-    if len(record.get("labels") or ()) >= PER_CLASS_FROM and record.get("per_class"):
-        parts.append("per class:\n" + per_class_table(record))
-    return "\n\n".join(parts) + "\n"
+        blocks.append(gates_table(gates))
+    blocks += parts.text
+    return "\n\n".join(blocks) + "\n"

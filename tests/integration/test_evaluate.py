@@ -257,7 +257,10 @@ def test_latency_is_the_exported_models_through_the_serving_runtime(
 ) -> None:
     """Issue 20 item 9: not PyTorch per example, but what the serving image runs, and the record says how."""
     from ml_ci.evaluate import latency
-    from ml_ci.serve.model import Classifier
+    from ml_ci.records.evaluation import EvalRecord
+    from ml_ci.report.markdown import latency_note
+    from ml_ci.tasks.text_classification import evaluation as tc
+    from ml_ci.tasks.text_classification.serving import Classifier
 
     served: list[list[str]] = []
     probabilities = Classifier.probabilities
@@ -273,8 +276,8 @@ def test_latency_is_the_exported_models_through_the_serving_runtime(
     assert r["format"] == 2
     assert len(served) == latency.WARMUP + 5 * latency.REPEATS and all(len(t) == 1 for t in served)
     method = r["latency"]["method"]
-    assert (method["runtime"], method["quantize"], method["repeats"]) == (latency.RUNTIME, "int8", latency.REPEATS)
+    assert (method["runtime"], method["quantize"], method["repeats"]) == (tc.LATENCY_RUNTIME, "int8", latency.REPEATS)
     assert method["seconds"]["export"] > 0 and method["seconds"]["timing"] > 0
     assert r["latency"]["p95_ms"] == r["metrics"]["latency_p95_ms"] > 0
-    assert latency.describe(r) in (Layout(tmp_path).eval_record.parent / "report.md").read_text()
+    assert latency_note(EvalRecord.from_json(r)) in (Layout(tmp_path).eval_record.parent / "report.md").read_text()
     assert not list(tmp_path.glob("**/*.onnx"))  # the serving copy is temporary

@@ -29,9 +29,10 @@ import pytest
 
 from ml_ci.config import Config, load_config
 from ml_ci.errors import OperationalError
-from ml_ci.evaluate.assemble import Measured, assemble
-from ml_ci.evaluate.record import Predictions, text_hash, write_json_atomic
+from ml_ci.evaluate.assemble import Measured, Predictions, assemble
 from ml_ci.pipeline.layout import Layout
+from ml_ci.records import evaluation as eval_record
+from ml_ci.records.evaluation import text_hash
 from ml_ci.report.pr import Options, run
 from tests.modelrepo import make_model_repo
 
@@ -359,7 +360,7 @@ def write_eval(config: Config, wrong: int) -> None:
         created="2026-01-01T00:00:00+00:00",
         git={"sha": SHA},
     )
-    write_json_atomic(Layout(config.root).eval_record, out.record)
+    eval_record.write(Layout(config.root).eval_record, out.record)
 
 
 @pytest.fixture

@@ -13,12 +13,13 @@ import pytest
 
 from ml_ci.data import check
 from ml_ci.errors import DataCheckError
-from ml_ci.evaluate.assemble import Measured, assemble
-from ml_ci.evaluate.record import Predictions, read_record, text_hash, write_json_atomic
+from ml_ci.evaluate.assemble import Measured, Predictions, assemble
 from ml_ci.evaluate.stage import results_of, reusable
-from ml_ci.export.parity import compare
 from ml_ci.export.stage import read_result
 from ml_ci.pipeline.layout import Layout
+from ml_ci.records import evaluation as eval_record
+from ml_ci.records.evaluation import text_hash
+from ml_ci.tasks.text_classification.export import compare
 from ml_ci.tune import run as tune_run
 from ml_ci.tune import study as tune_study
 from tests.modelrepo import make_model_repo
@@ -94,8 +95,8 @@ def test_gate_results_read_back_from_the_record_are_the_judged_ones(tmp_path: Pa
         created="2026-01-01T00:00:00+00:00",
         git={"sha": None, "ref": None, "repository": None},
     )
-    write_json_atomic(tmp_path / "eval.json", outcome.record)
-    restored = results_of(read_record(tmp_path / "eval.json"))
+    eval_record.write(tmp_path / "eval.json", outcome.record)
+    restored = results_of(eval_record.read(tmp_path / "eval.json"))
     assert restored == outcome.results
     assert [r.name for r in restored if not r.passed] == ["accuracy >= 0.99", "[short] accuracy >= 0.5"]
 
@@ -105,11 +106,14 @@ def test_export_result_is_read_back_from_the_folder(tmp_path: Path) -> None:
     parity = compare(logits, logits + 1e-3, [1, 0, 0], min_agreement=0.99, max_accuracy_drop=0.01)
     for name, data in (
         ("parity.json", {**parity.record(), "quantize": "none", "sha256": "ab"}),
-        ("model.json", {"sha256": "ab"}),
+        (
+            "model.json",
+            {"name": "m", "task": "t", "max_length": 8, "onnx": "model.onnx", "sha256": "ab", "inputs": [], "pad_id": 0},
+        ),
         ("golden.json", {"examples": [{}, {}]}),
     ):
         (tmp_path / name).write_text(json.dumps(data))
-    result = read_result(tmp_path, cache_hit=True)
+    result = read_result(tmp_path, "text-classification", cache_hit=True)
     assert (result.parity, result.sha256, result.golden, result.cache_hit) == (parity, "ab", 2, True)
 
 

@@ -2,16 +2,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
 from ml_ci.config import Config
 from ml_ci.errors import OperationalError
-from ml_ci.evaluate.assemble import Measured, Outcome, assemble
+from ml_ci.evaluate.assemble import Measured, Outcome, Predictions, assemble
 from ml_ci.evaluate.baseline import Baseline
-from ml_ci.evaluate.record import KIND, Predictions, read_record, text_hash, write_json_atomic
+from ml_ci.records import evaluation as eval_record
+from ml_ci.records.evaluation import KIND, text_hash
 from tests.unit.evaluate.conftest import MakeConfig
 
 MEASURED = Measured([5.0, 7.0, 9.0, 11.0], 4.5, "sha256:abc", "model")
@@ -52,7 +52,7 @@ def test_record_carries_metrics_gates_slices_and_predictions(make_config: MakeCo
         }
     )
     out = run(config, preds(wrong_first=4))
-    r = out.record
+    r = out.record.to_json()
     assert (r["kind"], r["name"], r["labels"], r["split"], r["examples"]) == (
         KIND,
         "tiny-sentiment",
@@ -80,40 +80,39 @@ def test_record_carries_metrics_gates_slices_and_predictions(make_config: MakeCo
 
 def test_relative_gate_pairs_with_the_baseline_predictions(make_config: MakeConfig) -> None:
     config = make_config(evaluate={"gates": [{"metric": "accuracy", "against": "main", "max_drop": 0.01, "significance": 0.05}]})
-    base_record: dict[str, Any] = run(config, preds(wrong_first=2)).record
-    base = Baseline("main", "main/eval.json", base_record)
+    base = Baseline("main", "main/eval.json", run(config, preds(wrong_first=2)).record)
     regression = run(config, preds(wrong_first=20), {"main": base})
     [gate] = regression.results
     assert (gate.status, gate.test, gate.paired_examples) == ("fail", "mcnemar", 100)
     assert gate.p_value is not None and gate.p_value < 0.001
     noise = run(config, preds(wrong_first=4), {"main": base})
     assert noise.results[0].status == "noise" and noise.results[0].passed
-    assert noise.record["baselines"]["main"]["source"] == "main/eval.json"
-    assert noise.record["history"][-1]["git_sha"] == "abc123"
+    assert noise.record.baselines["main"] is not None and noise.record.baselines["main"]["source"] == "main/eval.json"
+    assert noise.record.history[-1]["git_sha"] == "abc123"
 
 
 def test_the_record_round_trips_through_json_without_nan(make_config: MakeConfig, tmp_path: Path) -> None:
     config = make_config(evaluate={"metrics": ["accuracy", "roc_auc", "ece"], "gates": [{"metric": "roc_auc", "min": 0.5}]})
     p = preds(0, n=4)
-    one_class = Predictions(p.hashes, np.zeros(4, dtype=np.int64), p.probs)
+    one_class = Predictions(p.hashes, np.zeros(4, dtype=np.int64), p.outputs)
     out = run(config, one_class)
     assert out.failures[0].message == (
         "roc_auc >= 0.5 failed: roc_auc has no value: ROC AUC needs both classes among the true labels"
     )
-    out.record["metrics"]["ece"] = float("nan")
+    out.record.metrics["ece"] = float("nan")
     out_dir = tmp_path / "out"
-    write_json_atomic(out_dir / "eval.json", out.record)
+    eval_record.write(out_dir / "eval.json", out.record)
     text = (out_dir / "eval.json").read_text()
     assert "NaN" not in text
-    back = read_record(out_dir / "eval.json")
-    assert back["metrics"]["roc_auc"] is None and back["metrics"]["ece"] is None
+    back = eval_record.read(out_dir / "eval.json")
+    assert back.metrics["roc_auc"] is None and back.metrics["ece"] is None
     assert [p.name for p in out_dir.iterdir()] == ["eval.json"]  # no temp file left behind
 
 
 def test_reading_a_bad_record_says_which_file_and_why(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(OperationalError, match=r"bad.json is not valid JSON: Expecting property name"):
-        read_record(tmp_path / "bad.json")
+        eval_record.read(tmp_path / "bad.json")
     (tmp_path / "new.json").write_text(json.dumps({"kind": KIND, "format": 9, "metrics": {}, "labels": []}))
     with pytest.raises(OperationalError, match="has format 9, newer than this ml-ci reads"):
-        read_record(tmp_path / "new.json")
+        eval_record.read(tmp_path / "new.json")

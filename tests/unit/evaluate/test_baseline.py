@@ -8,7 +8,7 @@ import pytest
 
 from ml_ci.errors import OperationalError
 from ml_ci.evaluate.baseline import BaselineSources, check_compatible, pair, production_path, resolve
-from ml_ci.evaluate.record import KIND, Predictions
+from ml_ci.records.evaluation import KIND, EvalRecord
 from tests.unit.evaluate.conftest import MakeConfig
 
 GITOPS = {
@@ -44,15 +44,15 @@ def write(path: Path, data: object) -> Path:
 
 def test_a_record_of_another_model_or_label_set_is_refused(make_config: MakeConfig) -> None:
     config = make_config()
-    check_compatible(record(), config, "b.json")
+    check_compatible(EvalRecord.from_json(record()), config, "b.json")
     with pytest.raises(OperationalError) as e:
-        check_compatible(record(name="spam-filter"), config, "b.json")
+        check_compatible(EvalRecord.from_json(record(name="spam-filter")), config, "b.json")
     assert str(e.value) == (
         "baseline b.json is the evaluation of 'spam-filter' (text-classification), not of "
         "'tiny-sentiment' (text-classification): point the baseline at this model's eval.json"
     )
     with pytest.raises(OperationalError) as e:
-        check_compatible(record(labels=["neg", "pos", "neutral"]), config, "b.json")
+        check_compatible(EvalRecord.from_json(record(labels=["neg", "pos", "neutral"])), config, "b.json")
     assert str(e.value) == (
         "baseline b.json has labels ['neg', 'pos', 'neutral'], but ml.yaml data.labels is "
         "['negative', 'positive']: a model with another label set is not a baseline"
@@ -67,7 +67,7 @@ def test_production_comes_from_the_gitops_checkout_and_main_from_its_own_file(ma
     main_dir = tmp_path / "main-artifact"
     write(main_dir / "eval.json", record(metrics={"f1_macro": 0.8}))
     found = resolve(config, BaselineSources(gitops_dir=gitops, main=main_dir))
-    assert found["production"] is not None and found["production"].record["metrics"] == {"accuracy": 0.91}
+    assert found["production"] is not None and found["production"].record.metrics == {"accuracy": 0.91}
     assert found["main"] is not None and found["main"].source == str(main_dir / "eval.json")
 
 
@@ -88,20 +88,7 @@ def test_gitops_dir_without_deploy_gitops_says_what_is_missing(make_config: Make
 
 
 def test_pairing_matches_texts_by_hash_and_repeats_in_order() -> None:
-    labels = ("negative", "positive")
-    current = Predictions(
-        ("a", "b", "a", "c"), np.array([0, 1, 0, 1]), np.array([[0.9, 0.1], [0.2, 0.8], [0.7, 0.3], [0.4, 0.6]])
-    )
-    theirs = {
-        "predictions": [
-            {"text_sha256": "a", "label": "negative", "probabilities": [0.6, 0.4]},
-            {"text_sha256": "z", "label": "positive", "probabilities": [0.1, 0.9]},
-            {"text_sha256": "a", "label": "negative", "probabilities": [0.55, 0.45]},
-            {"text_sha256": "b", "label": "positive", "probabilities": [0.3, 0.7]},
-        ]
-    }
-    p = pair(current, theirs, labels)
-    assert len(p) == 3  # c has no partner, z is not in the current split
-    assert p.current[:, 0].tolist() == [0.9, 0.2, 0.7]
-    assert p.baseline[:, 0].tolist() == [0.6, 0.3, 0.55]
-    assert len(pair(current, {"predictions": [{"broken": 1}]}, labels)) == 0
+    mine, theirs = pair(("a", "b", "a", "c"), ("a", "z", "a", "b"))
+    assert (mine.tolist(), theirs.tolist()) == ([0, 1, 2], [0, 3, 2])  # c has no partner, z is not in the current split
+    mine, theirs = pair(("a", "b", "a", "c"), ("a", "z", "a", "b"), np.asarray([2, 3]))
+    assert (mine.tolist(), theirs.tolist()) == ([2], [0])  # a slice pairs its own rows, in order

@@ -5,7 +5,10 @@ from __future__ import annotations
 from ml_ci.config import Config
 from ml_ci.evaluate import latency
 from ml_ci.evaluate.stage import wants_latency
-from ml_ci.report.markdown import evaluation
+from ml_ci.records.evaluation import EvalRecord
+from ml_ci.report.markdown import evaluation, latency_note
+from ml_ci.tasks.protocols.evaluation import ReportParts
+from ml_ci.tasks.text_classification import evaluation as tc
 from tests.unit.evaluate.conftest import MakeConfig
 
 
@@ -47,7 +50,7 @@ def test_latency_is_measured_only_when_reported_or_gated(make_config: MakeConfig
 
 
 def test_the_report_says_how_latency_was_measured() -> None:
-    record = {
+    data = {
         "name": "m",
         "examples": 1,
         "split": "test",
@@ -58,7 +61,7 @@ def test_the_report_says_how_latency_was_measured() -> None:
             "p50_ms": 6.0,
             "p95_ms": 7.5,
             "method": {
-                "runtime": latency.RUNTIME,
+                "runtime": tc.LATENCY_RUNTIME,
                 "quantize": "int8",
                 "warmup": 5,
                 "statistic": latency.STATISTIC,
@@ -67,11 +70,13 @@ def test_the_report_says_how_latency_was_measured() -> None:
             },
         },
     }
-    assert latency.describe(record) == (
+    record = EvalRecord.from_json(data)
+    assert latency_note(record) == (
         "Latency: the model exported to ONNX (package.quantize int8), run by onnxruntime, through ml-ci serve's "
         "Classifier (the serving image's code path), one text per request; 50 texts after 5 warm-up requests, each "
         "sampled text sent 3 times, its fastest kept (load only ever slows a request); p50/p95 over the sampled texts; "
         "load average 6.5; it cost 4.2 s of export and 1.1 s of timing."
     )
-    assert latency.describe(record) in evaluation(record)
-    assert latency.describe({"latency": {"samples": 50, "p50_ms": 6.0}}) == ""  # format 1: no method to tell
+    assert latency_note(record) in evaluation(record, ReportParts())
+    format_1 = EvalRecord.from_json({**data, "latency": {"samples": 50, "p50_ms": 6.0}})
+    assert latency_note(format_1) == ""  # no method to tell

@@ -3,7 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ml_ci.evaluate.significance import Paired, mcnemar, paired_bootstrap, regression_test
+from ml_ci.evaluate.significance import mcnemar, paired_bootstrap, regression_test
+from ml_ci.tasks.protocols.evaluation import Paired
+from ml_ci.tasks.text_classification import evaluation as tc
 
 
 def onehot(pred: np.ndarray, n: int = 2) -> np.ndarray:
@@ -12,12 +14,20 @@ def onehot(pred: np.ndarray, n: int = 2) -> np.ndarray:
     return out
 
 
-def paired(worse: int, better: int, same: int = 100) -> Paired:
+def pair(metric: str, y: np.ndarray, current: np.ndarray, baseline: np.ndarray) -> Paired:
+    """As text-classification pairs a metric: the same examples, in order."""
+    rows = np.arange(len(y))
+    found = tc.paired(metric, y, current, baseline, rows, rows)
+    assert found is not None
+    return found
+
+
+def paired(worse: int, better: int, same: int = 100, metric: str = "accuracy") -> Paired:
     """`worse` examples only the baseline gets right, `better` only the current model, `same` both."""
     y = np.zeros(worse + better + same, dtype=np.int64)
     cur = np.concatenate([np.ones(worse), np.zeros(better), np.zeros(same)]).astype(np.int64)
     base = np.concatenate([np.zeros(worse), np.ones(better), np.zeros(same)]).astype(np.int64)
-    return Paired(y, onehot(cur), onehot(base))
+    return pair(metric, y, onehot(cur), onehot(base))
 
 
 def test_mcnemar_is_the_one_sided_binomial_on_discordant_pairs() -> None:
@@ -33,16 +43,16 @@ def test_mcnemar_is_the_one_sided_binomial_on_discordant_pairs() -> None:
 
 
 def test_bootstrap_tells_a_real_regression_from_noise() -> None:
-    real = paired_bootstrap(paired(worse=30, better=2), "f1_macro")
-    noise = paired_bootstrap(paired(worse=3, better=2), "f1_macro")
+    real = paired_bootstrap(paired(worse=30, better=2, metric="f1_macro"))
+    noise = paired_bootstrap(paired(worse=3, better=2, metric="f1_macro"))
     assert real.test == "paired-bootstrap"
     assert real.p_value < 0.01
     assert noise.p_value > 0.2
 
 
 def test_bootstrap_is_seeded() -> None:
-    data = paired(worse=6, better=3)
-    assert paired_bootstrap(data, "recall_macro").p_value == paired_bootstrap(data, "recall_macro").p_value
+    data = paired(worse=6, better=3, metric="recall_macro")
+    assert paired_bootstrap(data).p_value == paired_bootstrap(data).p_value
 
 
 def test_lower_is_better_metrics_are_read_the_other_way_round() -> None:
@@ -51,12 +61,15 @@ def test_lower_is_better_metrics_are_read_the_other_way_round() -> None:
     calibrated[:40] = [0.2, 0.8]  # 80% right at confidence 0.8: ECE 0
     overconfident = np.tile([0.99, 0.01], (200, 1))
     overconfident[:40] = [0.01, 0.99]
-    assert paired_bootstrap(Paired(y, overconfident, calibrated), "ece").p_value < 0.01
-    assert paired_bootstrap(Paired(y, calibrated, overconfident), "ece").p_value > 0.99
+    assert regression_test(pair("ece", y, overconfident, calibrated), "ece").p_value < 0.01  # type: ignore[union-attr]
+    assert regression_test(pair("ece", y, calibrated, overconfident), "ece").p_value > 0.99  # type: ignore[union-attr]
 
 
 def test_no_paired_test_for_latency_or_without_pairs() -> None:
-    assert regression_test(paired(1, 1), "latency_p95_ms") is None
-    empty = Paired(np.zeros(0, np.int64), np.zeros((0, 2)), np.zeros((0, 2)))
-    assert regression_test(empty, "accuracy") is None
+    rows = np.arange(3)
+    assert tc.paired("latency_p95_ms", np.zeros(3, np.int64), onehot(rows % 2), onehot(rows % 2), rows, rows) is None
+    assert regression_test(None, "latency_p95_ms") is None
+    empty = np.zeros(0, np.int64)
+    assert regression_test(tc.paired("accuracy", empty, np.zeros((0, 2)), np.zeros((0, 2)), empty, empty), "accuracy") is None
     assert regression_test(paired(5, 1), "accuracy").test == "mcnemar"  # type: ignore[union-attr]
+    assert regression_test(paired(5, 1, metric="f1_micro"), "f1_micro").test == "paired-bootstrap"  # type: ignore[union-attr]

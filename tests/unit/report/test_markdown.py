@@ -3,14 +3,27 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ml_ci.records.evaluation import EvalRecord
 from ml_ci.report import markdown, plots
 from ml_ci.report.pr import status_of
+from ml_ci.tasks.protocols.evaluation import ReportParts
+from ml_ci.tasks.text_classification import evaluation as tc
 
 
-def record(**changes: Any) -> dict[str, Any]:
+def record(**changes: Any) -> EvalRecord:
+    """A text-classification record, as eval.json holds it."""
+    return EvalRecord.from_json(data(**changes))
+
+
+def parts(r: EvalRecord) -> ReportParts:
+    return tc.report(r)
+
+
+def data(**changes: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
         "kind": "ml-ci/eval",
         "name": "sentiment",
+        "task": "text-classification",
         "labels": ["negative", "positive"],
         "split": "test",
         "examples": 40,
@@ -57,7 +70,7 @@ def record(**changes: Any) -> dict[str, Any]:
 
 
 def test_the_comment_starts_with_its_marker_and_shows_deltas_gates_and_slices() -> None:
-    body = markdown.pr_comment(record(), run_url="https://github.com/o/r/actions/runs/7", sha="a" * 40)
+    body = markdown.pr_comment(record(), parts(record()), run_url="https://github.com/o/r/actions/runs/7", sha="a" * 40)
     assert body.splitlines()[0] == "<!-- ml-ci-report:sentiment -->"
     assert "### ml-ci evaluation of `sentiment`: ❌ 1 of 3 gates failed" in body
     # metrics: reported ones, then gated ones; the production baseline and its delta
@@ -74,7 +87,7 @@ def test_the_comment_starts_with_its_marker_and_shows_deltas_gates_and_slices() 
 
 
 def test_data_check_and_tuning_sections_read_their_stage_reports() -> None:
-    data = {
+    data_report = {
         "passed": False,
         "checks": [
             {"check": "min_rows", "split": "train", "passed": True, "message": "160 rows"},
@@ -86,7 +99,7 @@ def test_data_check_and_tuning_sections_read_their_stage_reports() -> None:
         "best": {"trial": 2, "value": 0.91, "params": {"learning_rate": 0.0001}},
         "counts": {"COMPLETE": 3, "PRUNED": 1},
     }
-    body = markdown.pr_comment(record(), data_report=data, tune_report=tune)
+    body = markdown.pr_comment(record(), parts(record()), data_report=data_report, tune_report=tune)
     assert "#### Data checks: ❌ 1 of 2 checks failed" in body
     assert body.index("duplicates") < body.index("min_rows")  # failures first
     assert "| ❌ | duplicates | test | 3 duplicates \\| first at test.csv:4 |" in body
@@ -95,7 +108,8 @@ def test_data_check_and_tuning_sections_read_their_stage_reports() -> None:
 
 
 def test_html_in_values_cannot_break_out_of_the_comment() -> None:
-    body = markdown.evaluation(record(name="x<script>", per_class={"<b>": {"precision": 1.0}}))
+    r = record(name="x<script>", per_class={"<b>": {"precision": 1.0}})
+    body = markdown.evaluation(r, parts(r))
     assert "<script>" not in body and "<b>" not in body
 
 
@@ -106,18 +120,19 @@ def test_commit_status_names_the_failed_gates() -> None:
 
 
 def test_plots_are_written_as_png(tmp_path: Path) -> None:
-    cm = plots.confusion_png(["negative", "positive"], [[18, 2], [4, 16]], tmp_path / "confusion.png")
+    cm = tc.confusion_png(["negative", "positive"], [[18, 2], [4, 16]], tmp_path / "confusion.png")
     history: list[dict[str, Any]] = [
         {"git_sha": "abc1234", "metrics": {"accuracy": 0.8, "f1_macro": 0.79}},
         {"git_sha": None, "metrics": {"accuracy": None}},
     ]
-    hist = plots.history_png(history, {"accuracy": 0.85, "f1_macro": 0.84}, tmp_path / "history.png")
+    metrics = ["accuracy", "f1_macro"]
+    hist = plots.history_png(history, {"accuracy": 0.85, "f1_macro": 0.84}, tmp_path / "history.png", metrics)
     curves = {"loss_curve": [[1, 0.7], [2, 0.5]], "eval_curve": [{"step": 2, "accuracy": 0.8, "f1_macro": 0.78}]}
-    train = plots.training_png(curves, tmp_path / "training.png")
+    train = plots.training_png(curves, tmp_path / "training.png", metrics)
     assert train is not None
     for path in (cm, hist, train):
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert plots.training_png({"validation": {"accuracy": 0.9}}, tmp_path / "none.png") is None
+    assert plots.training_png({"validation": {"accuracy": 0.9}}, tmp_path / "none.png", metrics) is None
     assert not (tmp_path / "none.png").exists()
 
 
@@ -126,7 +141,7 @@ def test_a_huge_report_is_cut_to_fit_a_comment_keeping_marker_and_footer() -> No
         {"name": f"s{i}", "selection": "x" * 100, "rows": 50, "min_rows": 1, "gated": True, "metrics": {}, "gates": []}
         for i in range(2000)
     ]
-    body = markdown.pr_comment(record(slices=many), run_url="https://github.com/o/r/actions/runs/7")
+    body = markdown.pr_comment(record(slices=many), parts(record()), run_url="https://github.com/o/r/actions/runs/7")
     assert len(body) <= markdown.COMMENT_MAX
     assert body.startswith("<!-- ml-ci-report:sentiment -->")
     assert "… (cut to fit a comment" in body

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
 
 import pytest
 
+from ml_ci.records.evaluation import EvalRecord
 from ml_ci.report import markdown, text
-from tests.unit.report.test_markdown import record
+from tests.unit.report.test_markdown import parts, record
 
 LATENCY = {"name": "latency_p95_ms <= 250", "metric": "latency_p95_ms", "passed": True, "status": "pass", "value": 12.5}
 SIX = ["DESC", "ENTY", "ABBR", "HUM", "NUM", "LOC"]
 
 
-def six_classes() -> dict[str, Any]:
+def six_classes() -> EvalRecord:
     per_class = {label: {"precision": 0.9, "recall": 0.8, "f1": 0.85, "support": 10} for label in SIX}
     per_class["ABBR"] = {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 2}
     return record(labels=SIX, per_class=per_class, gates=[LATENCY])
@@ -35,12 +35,12 @@ def test_columns_line_up() -> None:
 
 
 def test_per_class_results_are_printed_from_three_classes_on() -> None:
-    printed = text.evaluation(six_classes(), [LATENCY])
+    printed = text.evaluation(six_classes(), [LATENCY], parts(six_classes()))
     assert "per class:" in printed
     rows = {line.split()[0]: line.split()[1:] for line in printed.split("per class:\n", 1)[1].splitlines()[2:]}
     assert list(rows) == SIX
     assert rows["ABBR"] == ["0.0000", "0.0000", "0.0000", "2"]
-    two = text.evaluation(record(), record()["gates"])
+    two = text.evaluation(record(), list(record().gates), parts(record()))
     assert "per class" not in two and "negative" not in two
 
 
@@ -52,9 +52,9 @@ def test_evaluate_prints_the_text_report(monkeypatch: pytest.MonkeyPatch, capsys
     rec = six_classes()
     results = [SimpleNamespace(to_json=lambda: LATENCY, passed=True)]
     outcome = SimpleNamespace(record=rec, results=results, verdict="pass", failures=[])
-    monkeypatch.setattr(cli, "load_config", lambda path: SimpleNamespace(config=None))
+    monkeypatch.setattr(cli, "load_config", lambda path: SimpleNamespace(config=SimpleNamespace(task="text-classification")))
     monkeypatch.setattr(stage, "run", lambda config, options: outcome)
     assert cli.evaluate(Path("ml.yaml"), None, None, None, None, "text") == 0
     out = capsys.readouterr().out
-    assert out == text.evaluation(rec, [LATENCY]) + "\nverdict: pass (.ml-ci/artifacts/evaluate/eval.json)\n"
+    assert out == text.evaluation(rec, [LATENCY], parts(rec)) + "\nverdict: pass (.ml-ci/artifacts/evaluate/eval.json)\n"
     assert "latency_p95_ms <= 250" in out and "&lt;" not in out and "ABBR" in out

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ml_ci.evaluate.metrics import expected_calibration_error, roc_auc_binary, score
+from ml_ci.tasks.text_classification.scores import expected_calibration_error, roc_auc_binary, score
 
 
 def probs_for(pred: list[int], n: int = 2, confidence: float = 0.9) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""ml_ci.evaluate.metrics against scikit-learn, the reference implementation.
+"""text-classification's scores against scikit-learn, the reference implementation.
 
 ml-ci computes metrics from a confusion matrix with numpy because the paired bootstrap and
 training's per-evaluation metrics call them thousands of times, where sklearn's per-call input
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as sk
 
-from ml_ci.evaluate.metrics import score
+from ml_ci.tasks.text_classification.scores import score
 
 
 @pytest.mark.parametrize("n_classes", [2, 3, 5])

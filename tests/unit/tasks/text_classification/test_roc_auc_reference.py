@@ -7,15 +7,15 @@ import numpy as np
 import pytest
 from sklearn import metrics as sk
 
-from ml_ci.evaluate.metrics import roc_auc, score
-from ml_ci.evaluate.significance import metric_fn
+from ml_ci.tasks.text_classification.scores import metric_fn, roc_auc, score
 
 
 def _probs(rng: np.random.Generator, y_true: np.ndarray, n_classes: int) -> np.ndarray:
     logits = rng.normal(size=(len(y_true), n_classes)) + 1.5 * np.eye(n_classes)[y_true] * rng.random((len(y_true), 1))
     # Rounded so that ties occur: both sides must average tied ranks the same way.
     probs = np.round(np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True), 2)
-    return probs / probs.sum(axis=1, keepdims=True)
+    normalised: np.ndarray = probs / probs.sum(axis=1, keepdims=True)
+    return normalised
 
 
 @pytest.mark.parametrize("n_classes", [2, 3, 6])

@@ -1,11 +1,14 @@
-"""Classification metrics over integer labels and probability rows, with numpy only.
+"""text-classification's scores: metrics over integer labels and probability rows, with numpy only.
 
 A metric that is undefined for the data (ROC AUC with a class missing among the true labels)
-is None with a reason, never NaN: NaN would pass or fail gates silently.
+is None with a reason, never NaN: NaN would pass or fail gates silently. `metric_fn` computes one
+metric as `score` does, for the resamples of the paired bootstrap (training's validation metrics use
+`confusion_matrix` and `f1_macro_from_confusion` too).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -137,5 +140,29 @@ def score(y_true: IntArray, probs: FloatArray, labels: tuple[str, ...]) -> Score
     return Scores(metrics, per_class, cm.tolist(), undefined)
 
 
-def percentile(values: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(values, dtype=np.float64), q))
+# Metrics computed from predictions, so a paired test applies; latency and size are not.
+PAIRED_METRICS = frozenset({"accuracy", "f1_macro", "f1_micro", "precision_macro", "recall_macro", "roc_auc", "ece"})
+
+
+def _present_mean(values: FloatArray, cm: IntArray) -> float:
+    present = (cm.sum(axis=0) + cm.sum(axis=1)) > 0
+    return float(values[present].mean()) if present.any() else 0.0
+
+
+def metric_fn(metric: str, n_classes: int) -> Callable[[IntArray, FloatArray], float]:
+    """metric(y_true, probs) for one metric, as `score` computes it."""
+
+    def from_cm(pick: Callable[[IntArray], float]) -> Callable[[IntArray, FloatArray], float]:
+        return lambda y, p: pick(confusion_matrix(y, p.argmax(axis=1).astype(np.int64), n_classes))
+
+    fns: dict[str, Callable[[IntArray, FloatArray], float]] = {
+        "accuracy": lambda y, p: float((p.argmax(axis=1) == y).mean()),
+        "f1_micro": lambda y, p: float((p.argmax(axis=1) == y).mean()),
+        "f1_macro": from_cm(f1_macro_from_confusion),
+        "precision_macro": from_cm(lambda cm: _present_mean(prf_from_confusion(cm)[0], cm)),
+        "recall_macro": from_cm(lambda cm: _present_mean(prf_from_confusion(cm)[1], cm)),
+        "ece": expected_calibration_error,
+        # An undefined AUC on a resample (one class drawn) counts as no change.
+        "roc_auc": lambda y, p: auc if (auc := roc_auc(y, p)) is not None else float("nan"),
+    }
+    return fns[metric]
