@@ -1,9 +1,14 @@
-"""Fill in the schema's defaults, so that the typed model never repeats them."""
+"""Fill in the schema's defaults, so that the typed model never repeats them.
+
+Applied to data that passed the schema, and to the schema as it applies to the file's task
+(by_task.effective: no `if`/`then` left), so each value has one schema to take its defaults from."""
 
 from __future__ import annotations
 
 import copy
 from typing import Any
+
+from ml_ci.config.validator import is_valid
 
 
 def _resolve(schema: dict[str, Any], root: dict[str, Any]) -> dict[str, Any]:
@@ -21,10 +26,9 @@ def apply(schema: dict[str, Any], value: Any, root: dict[str, Any] | None = None
     root = root or schema
     schema = _resolve(schema, root)
     if isinstance(value, dict):
-        if "oneOf" in schema:  # pick the branch whose `type` matches (search-space params)
+        if "oneOf" in schema:  # the value passed the schema, so exactly one branch holds: its defaults apply
             for branch in schema["oneOf"]:
-                kind = branch.get("properties", {}).get("type", {}).get("enum", [None])[0]
-                if kind == value.get("type"):
+                if is_valid(value, branch, root):
                     return apply(branch, value, root)
             return value
         out = dict(value)

@@ -2,8 +2,10 @@
 
 Why not jsonschema at run time: importing it (referencing, attrs, rpds and its bundled
 metaschemas) costs about 0.15 s, half of what `ml-ci validate` takes as a pre-commit hook.
-The schema uses a dozen keywords; `unsupported()` refuses a schema that uses any other, and the
-tests check that this module and jsonschema agree on every example file.
+The schema uses a score of keywords (among them `allOf`, `if`/`then`/`else`, `const` and `not`, for the
+task branches that config/by_task.py generates); `unsupported()` refuses a schema that uses any other,
+and the tests check that this module and jsonschema agree on every example file. jsonschema-rs and
+fastjsonschema cost more at start-up (benchmarks/validate.py --validators).
 
 One deliberate difference: "integer" means an int. jsonschema also accepts 16.0, which the typed
 Config could not hold.
