@@ -1,5 +1,6 @@
 """text-classification's config half (`ml_ci.tasks.protocols.config.ConfigHalf`): its metrics, its keys of
-ml.yaml (data.labels, data.text_column, data.label_column, train.class_weights), their checks and typed view."""
+ml.yaml (data.labels, data.text_column, data.label_column, the class-balance thresholds of data.checks,
+train.class_weights), their checks and typed view."""
 
 from __future__ import annotations
 
@@ -46,6 +47,24 @@ SECTIONS: Mapping[str, Mapping[str, Any]] = {
                 "minItems": 2,
                 "uniqueItems": True,
                 "examples": [["negative", "positive"]],
+            },
+            "checks": {
+                "properties": {
+                    "min_rows_per_class": {
+                        "type": "integer",
+                        "description": "Minimum rows of each label in the training split.",
+                        "minimum": 0,
+                        "default": 1,
+                        "examples": [20],
+                    },
+                    "max_class_imbalance": {
+                        "type": "number",
+                        "description": "Largest allowed ratio between the most and the least frequent label in training.",
+                        "minimum": 1,
+                        "default": 10.0,
+                        "examples": [3.0],
+                    },
+                }
             },
         },
         "required": ["labels"],
