@@ -10,13 +10,13 @@ model, so evaluating on it is what one wants.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from ml_ci.errors import OperationalError
+from ml_ci.jsonfile import JsonFileError, load_json
 from ml_ci.pipeline import layout
 
 LINEAGE = layout.LINEAGE.name  # beside the model folder, whether train's or one given with --model
@@ -83,11 +83,11 @@ def read_lineage(path: Path) -> dict[str, Any] | None:
     """lineage.json's content; None when there is none. An unreadable one is an error, not 'unknown':
     it would let any model through."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise OperationalError(f"the model's lineage {path} cannot be read ({e}): run `ml-ci train` again") from None
+        data = load_json(path)
+    except JsonFileError as e:
+        if e.reason == "missing":
+            return None
+        raise OperationalError(f"the model's lineage {path} cannot be read ({e.detail}): run `ml-ci train` again") from None
     if not isinstance(data, dict):
         raise OperationalError(f"the model's lineage {path} is not a JSON object: run `ml-ci train` again")
     return data

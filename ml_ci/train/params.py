@@ -9,7 +9,6 @@ value ml.yaml would refuse.
 from __future__ import annotations
 
 import difflib
-import json
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -19,6 +18,7 @@ import jsonschema
 
 from ml_ci.config.model import Train
 from ml_ci.errors import ConfigError, Problem
+from ml_ci.jsonfile import JsonFileError, load_json
 from ml_ci.resources import schema
 
 # Scale-out is a property of the machine, not of a trial: it cannot be overridden.
@@ -84,11 +84,14 @@ def validate_overrides(raw: Mapping[str, Any], *, source: str) -> dict[str, Any]
 def read_params_file(path: Path) -> dict[str, Any]:
     """A tuned-params file: a JSON object of train.* keys, or one with those under "params"."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError([Problem(str(path), 0, 0, "", "the params file does not exist (run `ml-ci tune` first?)")]) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ConfigError([Problem(str(path), 0, 0, "", f"cannot read the params file as JSON: {e}")]) from None
+        data = load_json(path)
+    except JsonFileError as e:
+        why = (
+            "the params file does not exist (run `ml-ci tune` first?)"
+            if e.reason == "missing"
+            else f"cannot read the params file as JSON: {e.detail}"
+        )
+        raise ConfigError([Problem(str(path), 0, 0, "", why)]) from None
     if isinstance(data, dict) and isinstance(data.get("params"), dict):
         data = data["params"]
     if not isinstance(data, dict):
