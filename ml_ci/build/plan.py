@@ -11,6 +11,7 @@ from typing import Any
 
 from ml_ci.build.reproducible import rfc3339
 from ml_ci.config.model import Config
+from ml_ci.provenance import GitInfo
 from ml_ci.resources import resource
 
 # The serving runtime. Versions are pinned to what this ml-ci runs with (see `pins`), so the image
@@ -23,14 +24,6 @@ SEMVER = re.compile(r"^v?(\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?)$")
 # A Docker tag: [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}
 TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 LABEL_PREFIX = "io.ml-ci"
-
-
-@dataclass(frozen=True, kw_only=True)
-class GitInfo:
-    sha: str | None = None
-    tag: str | None = None  # the git tag at HEAD, if any
-    source: str | None = None  # the repository's URL
-    timestamp: int | None = None  # the commit's time (seconds since 1970), what the image's times are set to
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -35,19 +35,6 @@ TIME_RECORDS = ("mtime", "atime", "ctime", "LIBARCHIVE.creationtime")
 VOLATILE_CONFIG = ("container", "container_config", "docker_version")
 
 
-def source_date_epoch(env: Mapping[str, str], commit_time: int | None, fallback: int | None) -> int:
-    """SOURCE_DATE_EPOCH when set (reproducible-builds.org), else the commit's time, else fallback, else 0."""
-    raw = env.get("SOURCE_DATE_EPOCH", "").strip()
-    if raw:
-        if not raw.isdigit():
-            raise ValueError(f"SOURCE_DATE_EPOCH={raw!r} is not a number of seconds since 1970-01-01")
-        return int(raw)
-    for value in (commit_time, fallback):
-        if value is not None:
-            return value
-    return 0
-
-
 def rfc3339(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 

@@ -13,9 +13,8 @@ from typing import Any
 from ml_ci.atomic import write_json
 from ml_ci.build import docker_ops
 from ml_ci.build.context import write_context
-from ml_ci.build.git import git_info
-from ml_ci.build.plan import NO_DEPS, RUNTIME, BuildPlan, GitInfo, data_fingerprint, dependency_pins, make_plan
-from ml_ci.build.reproducible import normalize_saved, source_date_epoch
+from ml_ci.build.plan import NO_DEPS, RUNTIME, BuildPlan, data_fingerprint, dependency_pins, make_plan
+from ml_ci.build.reproducible import normalize_saved
 from ml_ci.build.verify import check_server, free_port, wait_ready
 from ml_ci.config.load import check_file
 from ml_ci.config.model import Config
@@ -23,6 +22,7 @@ from ml_ci.errors import ConfigError, MlCiError, OperationalError, Problem
 from ml_ci.export.stage import eval_summary, installed_versions
 from ml_ci.jsonfile import read_optional
 from ml_ci.pipeline.layout import Layout
+from ml_ci.provenance import GitInfo, git_info, source_date_epoch
 
 READY_TIMEOUT_S = 120.0
 

@@ -121,10 +121,9 @@ def _source_digest(model_dir: Path) -> str:
 
 
 def export_epoch(root: Path, env: Mapping[str, str]) -> int | None:
-    """The build's rule (`ml_ci.build.reproducible.source_date_epoch`): SOURCE_DATE_EPOCH, else the commit's
+    """The build's rule (`ml_ci.provenance.source_date_epoch`): SOURCE_DATE_EPOCH, else the commit's
     time; None outside a repository without SOURCE_DATE_EPOCH."""
-    from ml_ci.build.git import git_info
-    from ml_ci.build.reproducible import source_date_epoch
+    from ml_ci.provenance import git_info, source_date_epoch
 
     commit = git_info(root, env).timestamp
     if commit is None and not env.get("SOURCE_DATE_EPOCH", "").strip():

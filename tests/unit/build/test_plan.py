@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from ml_ci.build.plan import GitInfo, data_fingerprint, labels, make_plan, render_dockerfile, repository, requirements, tags
+from ml_ci.build.plan import data_fingerprint, labels, make_plan, render_dockerfile, repository, requirements, tags
 from ml_ci.config import load_config
 from ml_ci.config.model import Config
+from ml_ci.provenance import GitInfo
 from tests.modelrepo import make_model_repo
 
 MANIFEST = {

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from ml_ci.build.reproducible import normalize_config, normalize_layer, normalize_saved, rfc3339, source_date_epoch
+from ml_ci.build.reproducible import normalize_config, normalize_layer, normalize_saved, rfc3339
+from ml_ci.provenance import source_date_epoch
 
 EPOCH = 1_767_225_600  # 2026-01-01T00:00:00Z
 
@@ -180,8 +181,8 @@ def test_rfc3339() -> None:
 
 
 def test_the_build_takes_the_commit_time_else_the_export_time() -> None:
-    from ml_ci.build.plan import GitInfo
     from ml_ci.build.stage import build_epoch
+    from ml_ci.provenance import GitInfo
 
     manifest = {"exported_at": "2026-02-01T00:00:00+00:00"}
     assert build_epoch(GitInfo(sha="a" * 40, timestamp=EPOCH), manifest, {}) == EPOCH
@@ -190,8 +191,9 @@ def test_the_build_takes_the_commit_time_else_the_export_time() -> None:
 
 
 def test_the_created_label_is_the_epoch(tmp_path: Path) -> None:
-    from ml_ci.build.plan import GitInfo, make_plan
+    from ml_ci.build.plan import make_plan
     from ml_ci.config import load_config
+    from ml_ci.provenance import GitInfo
     from tests.modelrepo import make_model_repo
 
     config = load_config(make_model_repo(tmp_path, overrides={"image": {"registry": "127.0.0.1:5000"}})).config

@@ -1,13 +1,25 @@
-"""Where the build comes from: the Actions environment when there is one, else the repository's git."""
+"""Where the source comes from and when: its commit (from the Actions environment when there is one, else
+the repository's git) and the time that stands for "now" in what is built from it.
+
+Export and build stamp their artifacts with the same time, so that the same commit gives the same bytes
+(reproducible-builds.org's SOURCE_DATE_EPOCH, else the commit's time): both stages read it here.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import subprocess
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
-from ml_ci.build.plan import GitInfo
+
+@dataclass(frozen=True, kw_only=True)
+class GitInfo:
+    sha: str | None = None
+    tag: str | None = None  # the git tag at HEAD, if any
+    source: str | None = None  # the repository's URL
+    timestamp: int | None = None  # the commit's time (seconds since 1970), what the image's times are set to
 
 
 def from_env(env: Mapping[str, str]) -> GitInfo | None:
@@ -52,3 +64,16 @@ def git_info(root: Path, env: Mapping[str, str]) -> GitInfo:
     if info.sha is None:
         return info
     return dataclasses.replace(info, timestamp=commit_time(root, info.sha))
+
+
+def source_date_epoch(env: Mapping[str, str], commit_time: int | None, fallback: int | None) -> int:
+    """SOURCE_DATE_EPOCH when set (reproducible-builds.org), else the commit's time, else fallback, else 0."""
+    raw = env.get("SOURCE_DATE_EPOCH", "").strip()
+    if raw:
+        if not raw.isdigit():
+            raise ValueError(f"SOURCE_DATE_EPOCH={raw!r} is not a number of seconds since 1970-01-01")
+        return int(raw)
+    for value in (commit_time, fallback):
+        if value is not None:
+            return value
+    return 0

@@ -1,9 +1,8 @@
-"""Where a build comes from, read from the Actions environment."""
+"""Where the source comes from, read from the Actions environment (ml_ci.provenance: export and build share it)."""
 
 from __future__ import annotations
 
-from ml_ci.build.git import from_env
-from ml_ci.build.plan import GitInfo
+from ml_ci.provenance import GitInfo, from_env
 
 
 def test_actions_environment() -> None:
