@@ -1,6 +1,6 @@
 """What the data-dependent stages' cache keys read from ml.yaml's `data` section. Pure.
 
-`loading` is what turns the split files into rows (columns, labels, format, where the files are);
+`loading` is what turns the split files into rows (columns, the task's settings, format, where the files are);
 every stage that loads the splits keys on it. `check_inputs` adds the checks, for `data check`.
 """
 
