@@ -8,7 +8,6 @@ serving, untouched.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable
 from typing import Any, Optional
 
@@ -16,14 +15,9 @@ from ml_ci.deploy.imageref import ImageRef
 from ml_ci.deploy.manifests import HOST_ENV, PORT_ENV, stop_grace_seconds
 from ml_ci.deploy.smoke import SmokeReport, wait_ready
 from ml_ci.errors import DeployError, OperationalError
+from ml_ci.net import free_port
 
 LABEL = "dev.ml-ci.environment"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def container_name(model: str, env: str) -> str:

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from ml_ci.cli.main import main as cli
-from ml_ci.deploy.local import free_port
 from ml_ci.generate import pins
+from ml_ci.net import free_port
 from tests.conftest import ROOT
 from tests.modelrepo import make_model_repo, tiny_model
 from tests.services import require_tool

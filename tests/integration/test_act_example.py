@@ -43,7 +43,7 @@ import pytest
 import yaml
 
 from ml_ci.cli.main import main as cli
-from ml_ci.deploy.local import free_port
+from ml_ci.net import free_port
 from tests.conftest import ROOT
 from tests.integration.actrun import (
     METRICS,

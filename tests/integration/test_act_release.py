@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from ml_ci.deploy.local import free_port
+from ml_ci.net import free_port
 from tests.integration.actrun import (
     FAILING_GATES,
     METRICS,

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from ml_ci.cli.main import main
-from ml_ci.deploy.local import free_port
+from ml_ci.net import free_port
 from tests.integration.test_deploy_local import predict, remove_containers
 from tests.modelrepo import tiny_model
 from tests.services import base_image, registry

@@ -25,7 +25,7 @@ import pytest
 
 from ml_ci.cli.main import main
 from ml_ci.config import Config
-from ml_ci.deploy.local import free_port
+from ml_ci.net import free_port
 from tests.integration import test_gitops as gitops_tests  # its merge_review: a reviewer's merge, with git
 from tests.services import base_image, registry
 from tests.unit.deploy.helpers import config, golden_record, write_artifacts

@@ -92,7 +92,7 @@ def test_without_a_record_or_cluster_access_promotion_says_so(
 
 def test_an_unhealthy_source_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # The record says live, but the environment's URL does not answer /readyz (a closed port).
-    from ml_ci.deploy.local import free_port
+    from ml_ci.net import free_port
 
     cfg = apply_config(tmp_path, url=f"http://127.0.0.1:{free_port()}")
     seed(cfg)
