@@ -1,4 +1,4 @@
-"""Label mapping, normalization and the drift measures."""
+"""Normalization, missing values and the drift measures."""
 
 from __future__ import annotations
 
@@ -10,37 +10,6 @@ import pytest
 from ml_ci.data import drift
 from ml_ci.data.normalize import normalize, text_hash
 from ml_ci.data.table import is_missing
-from ml_ci.tasks.text_classification.data import label_index
-
-LABELS = ("negative", "positive")
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        ("negative", 0),
-        ("positive", 1),
-        (0, 0),
-        (1, 1),
-        ("1", 1),
-        (" 0 ", 0),
-        (1.0, 1),
-        (2, None),
-        ("2", None),
-        (-1, None),
-        ("neutral", None),
-        (True, None),
-        (None, None),
-        (0.5, None),
-        ("", None),
-    ],
-)
-def test_label_index(value: object, expected: int | None) -> None:
-    assert label_index(value, LABELS) == expected
-
-
-def test_a_label_name_wins_over_an_index() -> None:
-    assert label_index("1", ("1", "0")) == 0
 
 
 def test_is_missing() -> None:
