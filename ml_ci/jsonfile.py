@@ -73,6 +73,19 @@ def read_object(path: Path, what: str) -> dict[str, Any]:
     return data
 
 
+def read_json(path: Path, what: str, hint: str) -> Any:
+    """A record another stage wrote, or an OperationalError that starts with the path (so that an editor
+    jumps to it), names the record (`what`) and says what to do when it is missing (`hint`)."""
+    try:
+        return load_json(path)
+    except JsonFileError as e:
+        if e.reason == "missing":
+            raise OperationalError(f"{path}: {what} is missing; {hint}") from None
+        if e.reason == "invalid":
+            raise OperationalError(f"{path}:{e.line}:{e.col}: {what} is not valid JSON: {e.msg}") from None
+        raise OperationalError(f"{path}: cannot read {what}: {e.detail}") from None
+
+
 def read_optional(path: Path) -> Any:
     """path's JSON value, or None when the file is absent or cannot be read as JSON (an optional input)."""
     try:

@@ -6,23 +6,10 @@ ml_ci.records.release; export/golden.json is ml_ci.records.golden.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from ml_ci.deploy.imageref import ImageRef, parse
-from ml_ci.errors import DeployError, OperationalError
-from ml_ci.jsonfile import JsonFileError, load_json
-
-
-def read_json(path: Path, what: str, hint: str) -> Any:
-    try:
-        return load_json(path)
-    except JsonFileError as e:
-        if e.reason == "missing":
-            raise OperationalError(f"{path}: {what} is missing; {hint}") from None
-        if e.reason == "invalid":
-            raise OperationalError(f"{path}:{e.line}:{e.col}: {what} is not valid JSON: {e.msg}") from None
-        raise OperationalError(f"{path}: cannot read {what}: {e.detail}") from None
+from ml_ci.errors import DeployError
 
 
 def image_from_record(data: Any, source: str) -> ImageRef:

@@ -22,6 +22,7 @@ from typing import Any, ClassVar, Literal, Optional
 from ml_ci.atomic import write_text
 from ml_ci.deploy.imageref import ImageRef, parse
 from ml_ci.errors import OperationalError
+from ml_ci.jsonfile import read_json
 
 VERSION = 1
 SmokeResult = Literal["passed", "failed", "skipped", "not-run", "pending"]
@@ -154,8 +155,6 @@ def write_deployed(folder: Path, deployed: Deployed) -> None:
 
 def read_deployed(folder: Path) -> Optional[Deployed]:
     """The record in `folder`, or None when nothing was deployed there."""
-    from ml_ci.deploy.records import read_json
-
     if not (folder / RELEASE).is_file():
         return None
     release = read(folder / RELEASE)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from ml_ci.errors import OperationalError
-from ml_ci.jsonfile import JsonFileError, load_json, read_object, read_optional
+from ml_ci.jsonfile import JsonFileError, load_json, read_json, read_object, read_optional
 
 
 @pytest.fixture
@@ -77,3 +77,19 @@ def test_read_object_returns_the_object(files: Path) -> None:
 def test_read_optional_is_none_for_whatever_cannot_be_read(files: Path) -> None:
     assert read_optional(files / "ok.json") == {"a": [1, 2]}
     assert [read_optional(files / n) for n in ("absent.json", "folder.json", "latin1.json", "bad.json")] == [None] * 4
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        # deploy's wording for the records it reads (tests/unit/deploy pins the missing one).
+        ("absent.json", "{path}: the image record is missing; run `ml-ci build --push`"),
+        ("folder.json", "{path}: cannot read the image record: [Errno 21] Is a directory: '{path}'"),
+        ("bad.json", "{path}:2:2: the image record is not valid JSON: Expecting property name enclosed in double quotes"),
+    ],
+)
+def test_read_json_starts_with_the_path_and_says_what_to_do(files: Path, name: str, message: str) -> None:
+    with pytest.raises(OperationalError) as caught:
+        read_json(files / name, "the image record", "run `ml-ci build --push`")
+    assert str(caught.value) == message.format(path=files / name)
+    assert read_json(files / "list.json", "the image record", "") == [1]
