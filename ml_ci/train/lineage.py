@@ -1,9 +1,9 @@
 """What a trained model came from: the cache inputs of the train stage and lineage.json (pure
-builders), plus the few effectful lookups they need (git commit, package versions, file hashes)."""
+builders), plus the git commit they record; package versions come from ml_ci.versions, file hashes from
+ml_ci.digest."""
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 from collections.abc import Mapping
 from dataclasses import asdict
@@ -32,10 +32,6 @@ def git_commit(root: Path) -> dict[str, Any] | None:
         return None
     status = git("status", "--porcelain", "--", ".")
     return {"commit": commit, "dirty": bool(status)}
-
-
-def file_sha256(path: Path) -> str:
-    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def cache_inputs(

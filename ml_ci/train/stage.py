@@ -27,6 +27,7 @@ from ml_ci.atomic import staged_dir, write_text
 from ml_ci.cache import StageCache, cache_key, folder_digest
 from ml_ci.config.model import Config
 from ml_ci.data.fingerprint import fingerprints
+from ml_ci.digest import file_sha256
 from ml_ci.pipeline.layout import LINEAGE, MODEL, TRAIN_METRICS, Layout
 from ml_ci.train import base_model, card, launch, lineage, pytorchjob
 from ml_ci.train.params import as_dict, merge, read_params_file, validate_overrides
@@ -160,7 +161,7 @@ def write_artifact(
     """metrics.json, lineage.json and README.md beside the model that fit saved in folder/model."""
     record = lineage.lineage_record(
         config,
-        config_sha256=lineage.file_sha256(config.path),
+        config_sha256="sha256:" + file_sha256(config.path),
         git=lineage.git_commit(config.root),
         fingerprints=inputs.fingerprints,
         sources=sources,
