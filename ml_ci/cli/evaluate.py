@@ -40,7 +40,7 @@ def evaluate(
         print()
     else:
         parts = tasks.get(config.task).evaluation().report(record)
-        print(text.evaluation(record, [r.to_json() for r in outcome.results], parts), end="")
+        print(text.evaluation(record, outcome.results, parts), end="")
         if note := markdown.latency_note(record):
             print(f"\n{note}")
         print(f"\nverdict: {outcome.verdict} (.ml-ci/artifacts/evaluate/eval.json)")

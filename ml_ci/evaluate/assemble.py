@@ -16,11 +16,11 @@ import numpy as np
 from ml_ci import tasks
 from ml_ci.config.model import Config
 from ml_ci.evaluate.baseline import Baseline, pair
-from ml_ci.evaluate.gates import BaselineMetrics, GateResult, evaluate_gates, verdict
+from ml_ci.evaluate.gates import BaselineMetrics, evaluate_gates, verdict
 from ml_ci.evaluate.latency import percentile
 from ml_ci.evaluate.significance import PairedTest, regression_test
 from ml_ci.evaluate.slices import select
-from ml_ci.records.evaluation import EvalRecord, history, text_hash
+from ml_ci.records.evaluation import EvalRecord, GateResult, SliceRecord, history, text_hash
 from ml_ci.tasks.protocols.evaluation import EvaluationHalf, Rows
 
 
@@ -128,19 +128,12 @@ def assemble(
     )
     slice_records = []
     for s in select(ev.slices, texts_lengths, columns):
-        entry: dict[str, Any] = {
-            "name": s.name,
-            "selection": s.spec,
-            "rows": len(s.rows),
-            "min_rows": s.min_rows,
-            "gated": s.gated,
-            "metrics": {},
-            "gates": [],
-        }
+        slice_metrics: dict[str, float | None] = {}
+        slice_results: list[GateResult] = []
         if s.rows:
             idx = np.asarray(s.rows, dtype=np.int64)
             sub = half.score(config, preds.truth, preds.outputs, idx)
-            entry["metrics"] = sub.metrics
+            slice_metrics = sub.metrics
             if s.gated:
                 slice_results = evaluate_gates(
                     s.gates,
@@ -151,9 +144,8 @@ def assemble(
                     test=_tester(half, config, preds, baselines, idx),
                     allow_missing_baseline=ev.allow_missing_baseline,
                 )
-                entry["gates"] = [r.to_json() for r in slice_results]
                 results.extend(slice_results)
-        slice_records.append(entry)
+        slice_records.append(SliceRecord(s.name, s.spec, len(s.rows), s.min_rows, s.gated, slice_metrics, tuple(slice_results)))
     record = EvalRecord(
         name=config.name,
         task=config.task,
@@ -180,7 +172,7 @@ def assemble(
             "method": measured.latency_method or None,
         },
         slices=tuple(slice_records),
-        gates=tuple(r.to_json() for r in results if r.scope == "overall"),
+        gates=tuple(r for r in results if r.scope == "overall"),
         verdict=verdict(results),
         baselines={k: (b.summary() if b is not None else None) for k, b in baselines.items()},
         history=tuple(_history(baselines)),

@@ -46,8 +46,8 @@ class Baseline:
         if scope == "overall":
             return BaselineMetrics(self.against, self.source, self.record.metrics)
         for s in self.record.slices:
-            if s.get("name") == scope and s.get("metrics"):
-                return BaselineMetrics(self.against, self.source, s["metrics"])
+            if s.name == scope and s.metrics:
+                return BaselineMetrics(self.against, self.source, s.metrics)
         return None
 
     def summary(self) -> dict[str, Any]:

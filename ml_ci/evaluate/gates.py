@@ -14,8 +14,8 @@ from typing import Any, Literal
 
 from ml_ci.config.model import LOWER_IS_BETTER, Gate
 from ml_ci.evaluate.significance import PairedTest
+from ml_ci.records.evaluation import GateResult
 
-Status = Literal["pass", "fail", "no-baseline", "noise"]
 # Float tolerance, so that 0.80 - 0.78 (0.020000000000000018) is not a drop past 0.02.
 EPS = 1e-9
 
@@ -27,36 +27,6 @@ class BaselineMetrics:
     against: str
     source: str
     metrics: Mapping[str, float | None]
-
-
-@dataclass(frozen=True)
-class GateResult:
-    scope: str  # "overall" or a slice name
-    metric: str
-    condition: str  # "min", "max" or "drop"
-    threshold: float
-    value: float | None
-    status: Status
-    passed: bool
-    message: str
-    against: str | None = None
-    baseline: float | None = None
-    delta: float | None = None  # value - baseline
-    p_value: float | None = None
-    test: str | None = None
-    paired_examples: int | None = None
-
-    @property
-    def name(self) -> str:
-        where = "" if self.scope == "overall" else f"[{self.scope}] "
-        if self.condition == "min":
-            return f"{where}{self.metric} >= {self.threshold:g}"
-        if self.condition == "max":
-            return f"{where}{self.metric} <= {self.threshold:g}"
-        return f"{where}{self.metric} vs {self.against} (max drop {self.threshold:g})"
-
-    def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, **asdict(self)}
 
 
 def fmt(value: float | None) -> str:

@@ -18,7 +18,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -43,13 +43,12 @@ from ml_ci.evaluate import latency, model_folder
 from ml_ci.evaluate.assemble import Measured, Outcome, Predictions, assemble
 from ml_ci.evaluate.cache_inputs import PACKAGES, cache_inputs
 from ml_ci.evaluate.dataset import load_eval_split, split_role
-from ml_ci.evaluate.gates import GateResult
 from ml_ci.evaluate.lineage_check import LINEAGE, Freshness, compare, read_lineage, refusal
 from ml_ci.github import actions_io
 from ml_ci.jsonfile import read_object
 from ml_ci.pipeline.layout import EVAL_RECORD, Layout
 from ml_ci.records import evaluation as eval_record
-from ml_ci.records.evaluation import EvalRecord
+from ml_ci.records.evaluation import EvalRecord, GateResult
 from ml_ci.report import markdown, plots
 from ml_ci.tasks.protocols.evaluation import Examples
 
@@ -130,8 +129,7 @@ def reusable(outcome: Outcome) -> bool:
 
 def results_of(record: EvalRecord) -> list[GateResult]:
     """The gate results a record holds, overall then per slice: the order `assemble` made them in."""
-    names = {f.name for f in fields(GateResult)}
-    return [GateResult(**{k: v for k, v in row.items() if k in names}) for row in record.all_gates]
+    return record.all_gates
 
 
 @dataclass(frozen=True)
@@ -184,7 +182,7 @@ def gather_inputs(config: Config, options: Options, env: Mapping[str, str]) -> I
         fingerprint=fps.get(role),
         model_digest=digest,
         model_path=shown_path(config, model_dir),
-        baselines={k: (b.source, value_digest(b.record)) if b is not None else None for k, b in resolved.items()},
+        baselines={k: (b.source, value_digest(b.record.to_json())) if b is not None else None for k, b in resolved.items()},
         train_metrics=optional_file_digest(train_metrics),
         git=git_of(env),
         packages=package_versions(PACKAGES),

@@ -23,9 +23,9 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ml_ci.atomic import write_text
 from ml_ci.errors import OperationalError
@@ -72,10 +72,79 @@ def _rows(value: Any) -> tuple[dict[str, Any], ...]:
     return tuple(dict(v) for v in value if isinstance(v, Mapping)) if isinstance(value, list) else ()
 
 
+Status = Literal["pass", "fail", "no-baseline", "noise"]
+
+
+@dataclass(frozen=True)
+class GateResult:
+    scope: str  # "overall" or a slice name
+    metric: str
+    condition: str  # "min", "max" or "drop"
+    threshold: float
+    value: float | None
+    status: Status
+    passed: bool
+    message: str
+    against: str | None = None
+    baseline: float | None = None
+    delta: float | None = None  # value - baseline
+    p_value: float | None = None
+    test: str | None = None
+    paired_examples: int | None = None
+
+    @property
+    def name(self) -> str:
+        where = "" if self.scope == "overall" else f"[{self.scope}] "
+        if self.condition == "min":
+            return f"{where}{self.metric} >= {self.threshold:g}"
+        if self.condition == "max":
+            return f"{where}{self.metric} <= {self.threshold:g}"
+        return f"{where}{self.metric} vs {self.against} (max drop {self.threshold:g})"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, **asdict(self)}
+
+    @classmethod
+    def from_json(cls, row: Mapping[str, Any]) -> GateResult:
+        """A row as `to_json` wrote it (its `name` is made again from the fields); TypeError when one is missing."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in row.items() if k in names})
+
+
+@dataclass(frozen=True)
+class SliceRecord:
+    """A slice's row of eval.json: how it was selected, its metrics, and its gates when gated."""
+
+    name: str
+    selection: str
+    rows: int
+    min_rows: int
+    gated: bool
+    metrics: dict[str, float | None] = field(default_factory=dict)
+    gates: tuple[GateResult, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {**{f.name: getattr(self, f.name) for f in fields(self)}, "gates": [g.to_json() for g in self.gates]}
+
+    @classmethod
+    def from_json(cls, row: Mapping[str, Any]) -> SliceRecord:
+        """TypeError or KeyError when a key is missing."""
+        return cls(
+            name=row["name"],
+            selection=row["selection"],
+            rows=row["rows"],
+            min_rows=row["min_rows"],
+            gated=row["gated"],
+            metrics=dict(row.get("metrics") or {}),
+            gates=tuple(GateResult.from_json(g) for g in row.get("gates") or ()),
+        )
+
+
 @dataclass(frozen=True, kw_only=True)
 class EvalRecord:
-    """eval.json. Nested rows (gates, slices, baselines, history, predictions) are JSON objects as
-    written; a record read from a hand-made or older file gets empty defaults for what it lacks."""
+    """eval.json. Gates and slices are typed; baselines and history are JSON objects as written, and
+    predictions the task's rows. A record read from a hand-made or older file gets empty defaults for
+    the keys it lacks."""
 
     name: str | None
     task: str | None
@@ -92,17 +161,17 @@ class EvalRecord:
     undefined: dict[str, str] = field(default_factory=dict)
     task_scores: dict[str, Any] = field(default_factory=dict)
     latency: dict[str, Any] = field(default_factory=dict)
-    slices: tuple[dict[str, Any], ...] = ()
-    gates: tuple[dict[str, Any], ...] = ()
+    slices: tuple[SliceRecord, ...] = ()
+    gates: tuple[GateResult, ...] = ()  # the overall ones (a slice's are in its row)
     verdict: str | None = None
     baselines: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     history: tuple[dict[str, Any], ...] = ()
     predictions: tuple[dict[str, Any], ...] = ()
 
     @property
-    def all_gates(self) -> list[dict[str, Any]]:
-        """The gate rows, overall then per slice: the order `assemble` judged them in."""
-        return [*self.gates, *(g for s in self.slices for g in s.get("gates", []))]
+    def all_gates(self) -> list[GateResult]:
+        """The gate results, overall then per slice: the order `assemble` judged them in."""
+        return [*self.gates, *(g for s in self.slices for g in s.gates)]
 
     @property
     def hashes(self) -> list[str]:
@@ -128,8 +197,8 @@ class EvalRecord:
             "undefined": self.undefined,
             **self.task_scores,
             "latency": self.latency,
-            "slices": list(self.slices),
-            "gates": list(self.gates),
+            "slices": [s.to_json() for s in self.slices],
+            "gates": [g.to_json() for g in self.gates],
             "verdict": self.verdict,
             "baselines": self.baselines,
             "history": list(self.history),
@@ -169,8 +238,8 @@ class EvalRecord:
             undefined=_mapping(data.get("undefined")),
             task_scores=scores,
             latency=_mapping(data.get("latency")),
-            slices=_rows(data.get("slices")),
-            gates=_rows(data.get("gates")),
+            slices=tuple(SliceRecord.from_json(s) for s in data.get("slices") or ()),
+            gates=tuple(GateResult.from_json(g) for g in data.get("gates") or ()),
             verdict=data.get("verdict"),
             baselines=baselines,
             history=_rows(data.get("history")),
@@ -231,7 +300,12 @@ def read(path: Path, what: str = "evaluation record", *, head: Sequence[str] = (
         raise OperationalError(
             f"{what} {path} has format {data['format']}, newer than this ml-ci reads ({VERSION}): pip install -U ml-ci"
         )
-    return EvalRecord.from_json(data)
+    try:
+        return EvalRecord.from_json(data)
+    except (KeyError, TypeError, ValueError, AttributeError):  # a gate or slice row that is not one
+        raise OperationalError(
+            f"{what} {path} is not an ml-ci evaluation record (eval.json written by `ml-ci evaluate`)"
+        ) from None
 
 
 def history_entry(record: EvalRecord) -> dict[str, Any]:

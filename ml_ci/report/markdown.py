@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ml_ci.records.evaluation import EvalRecord
+    from ml_ci.records.evaluation import EvalRecord, GateResult
     from ml_ci.tasks.protocols.evaluation import ReportParts
 
 PASS, FAIL, INFO = "✅", "❌", "➖"
@@ -60,7 +60,7 @@ def metrics_rows(record: EvalRecord) -> tuple[list[str], list[list[str]]]:
     """Header and rows of the metrics table, as plain text (the text and markdown reporters render them)."""
     metrics = record.metrics
     shown = list(record.reported_metrics or metrics)
-    gated = {str(g.get("metric")) for g in record.gates}
+    gated = {g.metric for g in record.gates}
     shown += [m for m in sorted(gated) if m not in shown and m in metrics]
     baselines = {k: v for k, v in record.baselines.items() if v}
     againsts = [a for a in AGAINST_ORDER if a in baselines]
@@ -83,64 +83,61 @@ def metrics_table(record: EvalRecord) -> str:
     return escaped_table(*metrics_rows(record))
 
 
-def gate_mark(gate: Mapping[str, Any]) -> str:
-    if not gate.get("passed"):
+def gate_mark(gate: GateResult) -> str:
+    if not gate.passed:
         return FAIL
-    return INFO if gate.get("status") == "no-baseline" else PASS
+    return INFO if gate.status == "no-baseline" else PASS
 
 
 GATE_HEADER = ["", "gate", "value", "baseline", "Δ", "p-value", "note"]
 
 
-def gate_rows(gates: Sequence[Mapping[str, Any]]) -> list[list[str]]:
+def gate_rows(gates: Sequence[GateResult]) -> list[list[str]]:
     """The gates table's rows as plain text (a gate's name holds `<=`: escaped for markdown only)."""
     return [
         [
             gate_mark(g),
-            str(g.get("name")),
-            plain_num(g.get("value")),
-            plain_num(g.get("baseline")),
-            plain_num(g.get("delta")),
-            plain_num(g.get("p_value"), 4),
+            g.name,
+            plain_num(g.value),
+            plain_num(g.baseline),
+            plain_num(g.delta),
+            plain_num(g.p_value, 4),
             _note(g),
         ]
         for g in gates
     ]
 
 
-def gates_table(gates: Sequence[Mapping[str, Any]]) -> str:
+def gates_table(gates: Sequence[GateResult]) -> str:
     return escaped_table(GATE_HEADER, gate_rows(gates))
 
 
-def _note(gate: Mapping[str, Any]) -> str:
-    status = gate.get("status")
-    if status == "no-baseline":
+def _note(gate: GateResult) -> str:
+    if gate.status == "no-baseline":
         return "no baseline"
-    if status == "noise":
+    if gate.status == "noise":
         return "drop within noise"
-    if gate.get("p_value") is not None:
-        return "real regression" if not gate.get("passed") else "not significant"
-    return "" if gate.get("passed") else "failed"
+    if gate.p_value is not None:
+        return "real regression" if not gate.passed else "not significant"
+    return "" if gate.passed else "failed"
 
 
 def slices_table(record: EvalRecord, headline: Sequence[tuple[str, str]]) -> str:
     """One row per slice; its columns of metrics are the task's headline ones."""
     rows = []
     for s in record.slices:
-        gates = s.get("gates", [])
-        if not s.get("gated"):
-            status = f"{INFO} not gated (rows < {s.get('min_rows')})"
-        elif not gates:
+        if not s.gated:
+            status = f"{INFO} not gated (rows < {s.min_rows})"
+        elif not s.gates:
             status = "no gates"
         else:
-            status = " ".join(f"{gate_mark(g)} {escape(str(g.get('name')))}" for g in gates)
-        metrics = s.get("metrics", {})
+            status = " ".join(f"{gate_mark(g)} {escape(g.name)}" for g in s.gates)
         rows.append(
             [
-                escape(str(s.get("name"))),
-                escape(str(s.get("selection"))),
-                str(s.get("rows")),
-                *(num(metrics.get(metric)) for metric, _ in headline),
+                escape(str(s.name)),
+                escape(str(s.selection)),
+                str(s.rows),
+                *(num(s.metrics.get(metric)) for metric, _ in headline),
                 status,
             ]
         )
@@ -150,7 +147,7 @@ def slices_table(record: EvalRecord, headline: Sequence[tuple[str, str]]) -> str
 def headline(record: EvalRecord) -> str:
     ok = record.verdict == "pass"
     gates = record.all_gates
-    failed = sum(1 for g in gates if not g.get("passed"))
+    failed = sum(1 for g in gates if not g.passed)
     state = f"{PASS} all {len(gates)} gates passed" if ok else f"{FAIL} {failed} of {len(gates)} gates failed"
     digest = str((record.model or {}).get("digest", ""))[:19]
     return (

@@ -51,7 +51,7 @@ class Result:
 def status_of(record: EvalRecord) -> tuple[State, str]:
     """The commit status: success or failure, and which gates failed."""
     gates = record.all_gates
-    failed = [str(g.get("name")) for g in gates if not g.get("passed")]
+    failed = [g.name for g in gates if not g.passed]
     if record.verdict == "pass" and not failed:
         return "success", f"all {len(gates)} quality gates passed"
     return "failure", f"{len(failed)} of {len(gates)} gates failed: " + "; ".join(failed)

@@ -7,13 +7,13 @@ padded to line up; the marks are words, whose width every terminal agrees on.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ml_ci.report import markdown
 
 if TYPE_CHECKING:
-    from ml_ci.records.evaluation import EvalRecord
+    from ml_ci.records.evaluation import EvalRecord, GateResult
     from ml_ci.tasks.protocols.evaluation import ReportParts
 
 MARKS = {markdown.PASS: "pass", markdown.FAIL: "FAIL", markdown.INFO: "n/a"}
@@ -32,12 +32,12 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
-def gates_table(gates: Sequence[Mapping[str, Any]]) -> str:
+def gates_table(gates: Sequence[GateResult]) -> str:
     rows = [[MARKS.get(row[0], row[0]), *row[1:]] for row in markdown.gate_rows(gates)]
     return table(["", *markdown.GATE_HEADER[1:]], rows)
 
 
-def evaluation(record: EvalRecord, gates: Sequence[Mapping[str, Any]], parts: ReportParts) -> str:
+def evaluation(record: EvalRecord, gates: Sequence[GateResult], parts: ReportParts) -> str:
     """Metrics, the gates, and what the task adds for a terminal."""
     blocks = [table(*markdown.metrics_rows(record))]
     if gates:

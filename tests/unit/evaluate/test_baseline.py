@@ -92,3 +92,24 @@ def test_pairing_matches_texts_by_hash_and_repeats_in_order() -> None:
     assert (mine.tolist(), theirs.tolist()) == ([0, 1, 2], [0, 3, 2])  # c has no partner, z is not in the current split
     mine, theirs = pair(("a", "b", "a", "c"), ("a", "z", "a", "b"), np.asarray([2, 3]))
     assert (mine.tolist(), theirs.tolist()) == ([2], [0])  # a slice pairs its own rows, in order
+
+
+def test_the_cache_key_reads_a_baseline_as_its_file_says(
+    make_config: MakeConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The key's baseline digest is the file's JSON (what it was before the record was typed), not a spelling
+    of the EvalRecord object."""
+    from ml_ci.cache import value_digest
+    from ml_ci.evaluate import stage
+    from tests.unit.evaluate.test_lineage_check import trained
+
+    config = make_config(evaluate=RELATIVE)
+    trained(config)
+    full = {**record(), "format": 2, "split": "test", "data_fingerprint": None, "examples": 0, "created": None}
+    full |= {"git": {}, "model": {}, "reported_metrics": [], "undefined": {}, "per_class": {}, "confusion_matrix": []}
+    full |= {"latency": {}, "slices": [], "gates": [], "verdict": "pass", "baselines": {}, "history": [], "predictions": []}
+    main = write(tmp_path / "main.json", full)
+    seen: dict[str, object] = {}
+    monkeypatch.setattr(stage, "cache_inputs", lambda config, **inputs: seen.update(inputs) or {})
+    stage.gather_inputs(config, stage.Options(sources=BaselineSources(main=main)), {})
+    assert seen["baselines"] == {"main": (str(main), value_digest(json.loads(main.read_text()))), "production": None}

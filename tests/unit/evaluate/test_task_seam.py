@@ -127,5 +127,5 @@ def test_the_task_decides_scores_pairs_record_and_report(make_config: MakeConfig
     parts = half.report(back)
     body = markdown.pr_comment(back, parts, run_url="https://x/run")
     assert "#### Guesses\n\n30 guessed" in body and "Plots (numbers, metric history)" in body
-    assert "guessed: yes" in text.evaluation(back, list(back.gates), parts)
+    assert "guessed: yes" in text.evaluation(back, back.gates, parts)
     assert [p.name for p in plots.draw_all(back, tmp_path, half)] == ["numbers.png", "history.png"]

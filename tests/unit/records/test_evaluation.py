@@ -57,8 +57,18 @@ FULL = {
     "per_class": {"a": {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 1}},
     "confusion_matrix": [[1, 0], [0, 0]],
     "latency": {"samples": 0, "p50_ms": None, "p95_ms": None, "method": None},
-    "slices": [{"name": "s", "gates": [{"name": "[s] accuracy >= 0.5", "passed": False}]}],
-    "gates": [{"name": "accuracy >= 0.5", "passed": True}],
+    "slices": [
+        {
+            "name": "s",
+            "selection": "all rows",
+            "rows": 1,
+            "min_rows": 1,
+            "gated": True,
+            "metrics": {"accuracy": 0.0},
+            "gates": [evaluation.GateResult("s", "accuracy", "min", 0.5, 0.0, "fail", False, "failed").to_json()],
+        }
+    ],
+    "gates": [evaluation.GateResult("overall", "accuracy", "min", 0.5, 1.0, "pass", True, "passed").to_json()],
     "verdict": "fail",
     "baselines": {"main": None},
     "history": [{"created": None, "git_sha": "x", "ref": None, "metrics": {}}],
@@ -75,7 +85,7 @@ def test_a_record_round_trips_byte_for_byte_and_the_task_keys_stay_where_they_we
         {"labels": ["a", "b"]},
         ["per_class", "confusion_matrix"],
     )
-    assert [g["name"] for g in record.all_gates] == ["accuracy >= 0.5", "[s] accuracy >= 0.5"]
+    assert [g.name for g in record.all_gates] == ["accuracy >= 0.5", "[s] accuracy >= 0.5"]
     assert record.hashes == ["0123456789abcdef"]
     again = tmp_path / "again.json"
     evaluation.write(again, record)
@@ -104,6 +114,11 @@ def test_a_format_1_record_reads_and_a_newer_one_is_refused(tmp_path: Path) -> N
         (json.dumps({"accuracy": 1}), "is not an ml-ci evaluation record (eval.json written by `ml-ci evaluate`)"),
         (json.dumps({**FULL, "metrics": [1]}), "is not an ml-ci evaluation record (eval.json written by `ml-ci evaluate`)"),
         (json.dumps({**FULL, "labels": None}), "is not an ml-ci evaluation record (eval.json written by `ml-ci evaluate`)"),
+        (
+            json.dumps({**FULL, "gates": [{"name": "x"}]}),
+            "is not an ml-ci evaluation record (eval.json written by `ml-ci evaluate`)",
+        ),
+        (json.dumps({**FULL, "slices": ["s"]}), "is not an ml-ci evaluation record (eval.json written by `ml-ci evaluate`)"),
     ],
 )
 def test_a_bad_file_is_named_with_why(tmp_path: Path, content: str, why: str) -> None:

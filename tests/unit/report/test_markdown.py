@@ -3,7 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ml_ci.records.evaluation import EvalRecord
+from ml_ci.records.evaluation import EvalRecord, GateResult
 from ml_ci.report import markdown, plots
 from ml_ci.report.pr import status_of
 from ml_ci.tasks.protocols.evaluation import ReportParts
@@ -33,24 +33,22 @@ def data(**changes: Any) -> dict[str, Any]:
         "reported_metrics": ["accuracy", "latency_p95_ms"],
         "baselines": {"production": {"source": "gitops", "metrics": {"accuracy": 0.9, "f1_macro": 0.9}}, "main": None},
         "gates": [
-            {"name": "accuracy >= 0.8", "metric": "accuracy", "passed": True, "status": "pass", "value": 0.85},
-            {
-                "name": "f1_macro vs production (max drop 0.02)",
-                "metric": "f1_macro",
-                "passed": False,
-                "status": "fail",
-                "value": 0.84,
-                "baseline": 0.9,
-                "delta": -0.06,
-                "p_value": 0.0012,
-            },
-            {
-                "name": "accuracy vs main (max drop 0)",
-                "metric": "accuracy",
-                "passed": True,
-                "status": "no-baseline",
-                "value": 0.85,
-            },
+            GateResult("overall", "accuracy", "min", 0.8, 0.85, "pass", True, "").to_json(),
+            GateResult(
+                "overall",
+                "f1_macro",
+                "drop",
+                0.02,
+                0.84,
+                "fail",
+                False,
+                "",
+                against="production",
+                baseline=0.9,
+                delta=-0.06,
+                p_value=0.0012,
+            ).to_json(),
+            GateResult("overall", "accuracy", "drop", 0.0, 0.85, "no-baseline", True, "", against="main").to_json(),
         ],
         "slices": [
             {
@@ -115,7 +113,7 @@ def test_html_in_values_cannot_break_out_of_the_comment() -> None:
 
 def test_commit_status_names_the_failed_gates() -> None:
     assert status_of(record()) == ("failure", "1 of 3 gates failed: f1_macro vs production (max drop 0.02)")
-    ok = record(verdict="pass", gates=[{"name": "accuracy >= 0.8", "passed": True}], slices=[])
+    ok = record(verdict="pass", gates=[GateResult("overall", "accuracy", "min", 0.8, 0.9, "pass", True, "").to_json()], slices=[])
     assert status_of(ok) == ("success", "all 1 quality gates passed")
 
 

@@ -7,18 +7,18 @@ from types import SimpleNamespace
 
 import pytest
 
-from ml_ci.records.evaluation import EvalRecord
+from ml_ci.records.evaluation import EvalRecord, GateResult
 from ml_ci.report import markdown, text
 from tests.unit.report.test_markdown import parts, record
 
-LATENCY = {"name": "latency_p95_ms <= 250", "metric": "latency_p95_ms", "passed": True, "status": "pass", "value": 12.5}
+LATENCY = GateResult("overall", "latency_p95_ms", "max", 250, 12.5, "pass", True, "")
 SIX = ["DESC", "ENTY", "ABBR", "HUM", "NUM", "LOC"]
 
 
 def six_classes() -> EvalRecord:
     per_class = {label: {"precision": 0.9, "recall": 0.8, "f1": 0.85, "support": 10} for label in SIX}
     per_class["ABBR"] = {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 2}
-    return record(labels=SIX, per_class=per_class, gates=[LATENCY])
+    return record(labels=SIX, per_class=per_class, gates=[LATENCY.to_json()])
 
 
 def test_a_gate_reads_as_written_in_the_terminal_and_escaped_in_markdown() -> None:
@@ -40,7 +40,7 @@ def test_per_class_results_are_printed_from_three_classes_on() -> None:
     rows = {line.split()[0]: line.split()[1:] for line in printed.split("per class:\n", 1)[1].splitlines()[2:]}
     assert list(rows) == SIX
     assert rows["ABBR"] == ["0.0000", "0.0000", "0.0000", "2"]
-    two = text.evaluation(record(), list(record().gates), parts(record()))
+    two = text.evaluation(record(), record().gates, parts(record()))
     assert "per class" not in two and "negative" not in two
 
 
@@ -50,7 +50,7 @@ def test_evaluate_prints_the_text_report(monkeypatch: pytest.MonkeyPatch, capsys
     from ml_ci.evaluate import stage
 
     rec = six_classes()
-    results = [SimpleNamespace(to_json=lambda: LATENCY, passed=True)]
+    results = [LATENCY]
     outcome = SimpleNamespace(record=rec, results=results, verdict="pass", failures=[])
     monkeypatch.setattr(cli, "load_config", lambda path: SimpleNamespace(config=SimpleNamespace(task="text-classification")))
     monkeypatch.setattr(stage, "run", lambda config, options: outcome)
