@@ -1,4 +1,6 @@
-"""The data checks: pure functions over Tables, listed once in CHECKS, run in that order.
+"""The data checks every task shares: pure functions over Tables. A task lists the checks it runs,
+these and its own, in the order they run and are reported (`DataHalf.checks`); `run_checks` runs a
+task's list, and `fix` says what changes a failed one.
 
 Each check returns one Outcome per split (or per pair of splits) it looked at, naming the
 numbers and the first offending rows, so that a failure says what to fix where.

@@ -235,11 +235,7 @@ def columns(data: Data) -> tuple[str, ...]:
 
 def describe(table: Table, data: Data) -> dict[str, Any]:
     """The split's rows per label, every label named (0 for one without rows)."""
-    counts = dict.fromkeys(data.labels, 0)
-    for v in table.column(data.label_column):
-        if (i := label_index(v, data.labels)) is not None:
-            counts[data.labels[i]] += 1
-    return {"labels": counts}
+    return {"labels": dict(zip(data.labels, label_counts(table.column(data.label_column), data.labels), strict=True))}
 
 
 def strata(table: Table, data: Data) -> list[int | None]:
