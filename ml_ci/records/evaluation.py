@@ -142,9 +142,11 @@ class SliceRecord:
 
 @dataclass(frozen=True, kw_only=True)
 class EvalRecord:
-    """eval.json. Gates and slices are typed; baselines and history are JSON objects as written, and
-    predictions the task's rows. A record read from a hand-made or older file gets empty defaults for
-    the keys it lacks."""
+    """eval.json. Gates and slices are typed. `git`, `model`, `latency`, `baselines` and `history` stay the
+    JSON objects the file holds: a later evaluation copies a baseline's `git`, `model` and `history` into
+    its own record verbatim, so reading them into dataclasses would rewrite an older record's rows (a
+    format 1 `model` has no `lineage`). `predictions` are the task's rows. A record read from a
+    hand-made or older file gets empty defaults for the top-level keys it lacks."""
 
     name: str | None
     task: str | None
