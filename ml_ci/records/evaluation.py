@@ -212,23 +212,24 @@ class EvalRecord:
         return {k: v for k, v in self.to_json().items() if k != PREDICTIONS}
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> EvalRecord:
+    def from_json(cls, data: Mapping[str, Any], head: Sequence[str] = ()) -> EvalRecord:
         """From a parsed eval.json; a key this module does not know belongs to the task: to task_head
-        when it comes before any key after `task`, else to task_scores."""
-        head: dict[str, Any] = {}
+        when it comes before any key after `task` or is one of `head` (wherever a hand-made file put
+        it), else to task_scores."""
+        task_head: dict[str, Any] = {}
         scores: dict[str, Any] = {}
         past_head = False
         for key, value in data.items():
             if key in GENERIC:
                 past_head = past_head or key not in HEAD
             else:
-                (scores if past_head else head)[key] = value
+                (scores if past_head and key not in head else task_head)[key] = value
         baselines = {str(k): (dict(v) if isinstance(v, Mapping) else None) for k, v in _mapping(data.get("baselines")).items()}
         return cls(
             format=int(data.get("format", 0)),
             name=data.get("name"),
             task=data.get("task"),
-            task_head=head,
+            task_head=task_head,
             split=data.get("split"),
             data_fingerprint=data.get("data_fingerprint"),
             examples=data.get("examples"),
@@ -303,7 +304,7 @@ def read(path: Path, what: str = "evaluation record", *, head: Sequence[str] = (
             f"{what} {path} has format {data['format']}, newer than this ml-ci reads ({VERSION}): pip install -U ml-ci"
         )
     try:
-        return EvalRecord.from_json(data)
+        return EvalRecord.from_json(data, head)
     except (KeyError, TypeError, ValueError, AttributeError):  # a gate or slice row that is not one
         raise OperationalError(
             f"{what} {path} is not an ml-ci evaluation record (eval.json written by `ml-ci evaluate`)"

@@ -45,6 +45,9 @@ def write(path: Path, data: object) -> Path:
 def test_a_record_of_another_model_or_label_set_is_refused(make_config: MakeConfig) -> None:
     config = make_config()
     check_compatible(EvalRecord.from_json(record()), config, "b.json")
+    at_the_end = {k: v for k, v in record().items() if k != "labels"} | {"labels": ["negative", "positive"]}
+    found = resolve(make_config(evaluate=RELATIVE), BaselineSources(baseline=write(config.root / "end.json", at_the_end)))
+    assert found["main"] is not None and found["main"].record.task_head == {"labels": ["negative", "positive"]}
     with pytest.raises(OperationalError) as e:
         check_compatible(EvalRecord.from_json(record(name="spam-filter")), config, "b.json")
     assert str(e.value) == (
