@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from ml_ci.config.model import Config
-from ml_ci.deploy.imageref import ImageRef, parse
 from ml_ci.deploy.records import image_from_record
 from ml_ci.jsonfile import read_json
 from ml_ci.pipeline.layout import Layout
+from ml_ci.records.imageref import ImageRef, parse
 from ml_ci.records.release import Release
 
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Optional
 
-from ml_ci.deploy.imageref import ImageRef
 from ml_ci.deploy.manifests import HOST_ENV, PORT_ENV, stop_grace_seconds
-from ml_ci.deploy.smoke import SmokeReport, wait_ready
+from ml_ci.deploy.smoke import SmokeReport
 from ml_ci.errors import DeployError, OperationalError
 from ml_ci.net import free_port
+from ml_ci.records.imageref import ImageRef
+from ml_ci.serving_client import ready_problem as wait_ready
 
 LABEL = "dev.ml-ci.environment"
 

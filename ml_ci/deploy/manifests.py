@@ -19,7 +19,7 @@ import yaml
 
 from ml_ci.config.model import Config, Environment, ResourceSet
 from ml_ci.deploy import alerts
-from ml_ci.deploy.imageref import ImageRef
+from ml_ci.records.imageref import ImageRef
 from ml_ci.resources import resource
 from ml_ci.serve.limits import Limits
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ml_ci.deploy.imageref import ImageRef, parse
 from ml_ci.errors import DeployError
+from ml_ci.records.imageref import ImageRef, parse
 
 
 def image_from_record(data: Any, source: str) -> ImageRef:

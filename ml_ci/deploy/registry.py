@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from typing import Any, Optional
 
 from ml_ci.config.model import Image
-from ml_ci.deploy.imageref import ImageRef
 from ml_ci.errors import DeployError, OperationalError
+from ml_ci.records.imageref import ImageRef
 
 ACCEPT = ", ".join(
     [

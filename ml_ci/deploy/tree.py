@@ -16,7 +16,7 @@ import yaml
 
 from ml_ci.config.model import Config, Environment
 from ml_ci.deploy import manifests
-from ml_ci.deploy.imageref import ImageRef
+from ml_ci.records.imageref import ImageRef
 from ml_ci.records.release import Deployed
 
 HEADER = "# Written by `ml-ci deploy`; changes here are replaced on the next deploy.\n"

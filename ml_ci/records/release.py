@@ -20,9 +20,9 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, Optional
 
 from ml_ci.atomic import write_text
-from ml_ci.deploy.imageref import ImageRef, parse
 from ml_ci.errors import OperationalError
 from ml_ci.jsonfile import read_json
+from ml_ci.records.imageref import ImageRef, parse
 
 VERSION = 1
 SmokeResult = Literal["passed", "failed", "skipped", "not-run", "pending"]

@@ -24,9 +24,9 @@ import pytest
 from ml_ci.config import Config
 from ml_ci.deploy.apply import Kube
 from ml_ci.deploy.deployer import Deployer
-from ml_ci.deploy.imageref import parse
 from ml_ci.deploy.inputs import Inputs
 from ml_ci.errors import DeployError
+from ml_ci.records.imageref import parse
 from tests.integration.test_deploy_local import build_stub, remove_stub_images
 from tests.unit.deploy.helpers import IMAGE_A, IMAGE_B, JsonHandler, config, eval_record, golden_record
 

@@ -14,7 +14,7 @@ import yaml
 
 from ml_ci.config import Config
 from ml_ci.deploy import manifests, tree
-from ml_ci.deploy.imageref import parse
+from ml_ci.records.imageref import parse
 from ml_ci.records.release import Deployed, Release
 from tests.services import require_tool
 from tests.unit.deploy.helpers import IMAGE_A, config, eval_record, golden_record, validate_custom

@@ -13,9 +13,9 @@ import pytest
 
 from ml_ci.config import Config
 from ml_ci.deploy.deployer import Deployer
-from ml_ci.deploy.imageref import parse
 from ml_ci.deploy.inputs import Inputs
 from ml_ci.errors import DeployError
+from ml_ci.records.imageref import parse
 from ml_ci.records.release import Release
 from tests.unit.deploy.helpers import DIGEST_A, IMAGE_A, IMAGE_B, ModelServer, config, eval_record, golden_record
 

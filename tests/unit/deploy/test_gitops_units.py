@@ -12,7 +12,7 @@ from ml_ci.config.gitops_remote import resolve_remote
 from ml_ci.deploy import tree
 from ml_ci.deploy.git import Git, auth_env
 from ml_ci.deploy.gitops import push_rejection
-from ml_ci.deploy.imageref import parse
+from ml_ci.records.imageref import parse
 from ml_ci.records.release import Deployed, Release
 from tests.unit.deploy.helpers import IMAGE_A, config, eval_record, golden_record
 

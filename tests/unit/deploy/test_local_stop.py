@@ -8,8 +8,8 @@ import docker.errors
 import pytest
 
 from ml_ci.deploy import local
-from ml_ci.deploy.imageref import parse
 from ml_ci.deploy.manifests import stop_grace_seconds
+from ml_ci.records.imageref import parse
 from ml_ci.serve.limits import Limits
 from tests.unit.deploy.helpers import IMAGE_B
 

@@ -11,7 +11,7 @@ import pytest
 
 from ml_ci.config import Config
 from ml_ci.deploy import manifests
-from ml_ci.deploy.imageref import parse
+from ml_ci.records.imageref import parse
 from ml_ci.serve.__main__ import parse as serve_flags
 from tests.unit.deploy.helpers import IMAGE_A, config, environments, validate_any, validate_custom
 

@@ -13,10 +13,10 @@ from ml_ci.config.model import Environment
 from ml_ci.deploy import targets
 from ml_ci.deploy.context import Context
 from ml_ci.deploy.deployer import Deployer
-from ml_ci.deploy.imageref import parse
 from ml_ci.deploy.inputs import Inputs, Result
 from ml_ci.deploy.targets.protocol import Target
 from ml_ci.errors import DeployError
+from ml_ci.records.imageref import parse
 from ml_ci.records.release import Deployed, Release
 from tests.unit.deploy.helpers import IMAGE_A, IMAGE_B, config, environments, eval_record, golden_record
 

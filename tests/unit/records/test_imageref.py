@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from ml_ci.deploy.imageref import parse
 from ml_ci.errors import DeployError
+from ml_ci.records.imageref import parse
 
 D = "sha256:" + "0123456789abcdef" * 4
 

@@ -1,4 +1,5 @@
-"""Image references by digest: `registry/repository@sha256:<64 hex>`, never a tag."""
+"""Image references by digest: `registry/repository@sha256:<64 hex>`, never a tag: what the build
+record names and a release record pins (ml_ci.records.release), and what deploy ships."""
 
 from __future__ import annotations
 
