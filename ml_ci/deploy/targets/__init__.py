@@ -19,6 +19,8 @@ from ml_ci.deploy.targets.local import LocalTarget
 from ml_ci.deploy.targets.protocol import Factory, Target
 
 # target name -> its class. Environment `kind: local` picks "local"; a Kubernetes environment picks deploy.strategy.
+# Typed as factories of Target, so mypy checks each class against the whole protocol (tests/unit/deploy/test_targets.py
+# checks the same at run time).
 REGISTRY: dict[str, Factory] = {"local": LocalTarget, "gitops": GitOpsTarget, "apply": ApplyTarget}
 
 
