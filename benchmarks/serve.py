@@ -169,15 +169,15 @@ def prepare(work: Path, texts: list[str], base: str, quantize: str) -> tuple[Pat
 
 
 def free_port() -> int:
-    from ml_ci.build.verify import free_port as free
+    from ml_ci.net import free_port as free
 
     return free()
 
 
 def wait_ready(port: int, process: subprocess.Popen[bytes] | None = None, timeout: float = 180) -> float:
-    from ml_ci.build.verify import wait_ready as wait
+    from ml_ci.serving_client import wait_ready as wait
 
-    return wait(f"http://127.0.0.1:{port}", timeout, lambda: process is None or process.poll() is None)
+    return wait(f"http://127.0.0.1:{port}", timeout, alive=lambda: process is None or process.poll() is None, interval=0.1)
 
 
 @contextmanager
@@ -255,7 +255,7 @@ def load(
 
 def in_process(export: Path, texts: list[str], seconds: float, batch: int = 32) -> float:
     """onnxruntime's own throughput (texts/s) in batches of `batch`, through the server's Classifier."""
-    from ml_ci.serve.model import Classifier
+    from ml_ci.tasks.text_classification.serving import Classifier
 
     model = Classifier(export)
     model.probabilities(texts[:batch])

@@ -14,6 +14,30 @@ from ml_ci.errors import OperationalError
 MODEL_FILES = ("model.onnx", "tokenizer.json", "model.json", "golden.json")
 
 
+def server_sources() -> tuple[str, ...]:
+    """What `python -m ml_ci.serve` runs of ml_ci, relative to the package: the server, the model record, the
+    task registry and every task's serving half, and the two standard-library helpers they name
+    (tests/unit/serve/test_slim_imports.py checks that these import nothing else)."""
+    from ml_ci import tasks
+
+    halves = [
+        f"{package.removeprefix('ml_ci.').replace('.', '/')}/{name}"
+        for package in tasks.REGISTRY.values()
+        for name in ("__init__.py", "serving.py")
+    ]
+    return (
+        "__init__.py",
+        "serve",
+        "errors.py",
+        "atomic.py",
+        "records/__init__.py",
+        "records/model.py",
+        "tasks/__init__.py",
+        "tasks/task.py",
+        *halves,
+    )
+
+
 def write_context(plan: BuildPlan, export_dir: Path, target: Path) -> None:
     missing = [f for f in MODEL_FILES if not (export_dir / f).is_file()]
     if missing:
@@ -27,8 +51,12 @@ def write_context(plan: BuildPlan, export_dir: Path, target: Path) -> None:
         shutil.copyfile(export_dir / name, model / name)
     package = Path(ml_ci.__file__).parent
     app = target / "app" / "ml_ci"
-    shutil.copytree(package / "serve", app / "serve", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    shutil.copyfile(package / "__init__.py", app / "__init__.py")
+    for source in server_sources():
+        if (package / source).is_dir():
+            shutil.copytree(package / source, app / source, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        else:
+            (app / source).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(package / source, app / source)
     # Docker copies modes and mtimes as they are: world-readable, so that the image's non-root user can
     # read them; the build's epoch, since a checkout's mtimes say when it was edited or cloned, not what it holds.
     for path in sorted(target.rglob("*"), reverse=True):  # children before the folders their writes touch

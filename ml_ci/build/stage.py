@@ -15,7 +15,7 @@ from ml_ci.build import docker_ops
 from ml_ci.build.context import write_context
 from ml_ci.build.plan import NO_DEPS, RUNTIME, BuildPlan, data_fingerprint, dependency_pins, make_plan
 from ml_ci.build.reproducible import normalize_saved
-from ml_ci.build.verify import check_server, free_port, wait_ready
+from ml_ci.build.verify import verify
 from ml_ci.config.load import check_file
 from ml_ci.config.model import Config
 from ml_ci.errors import ConfigError, MlCiError, OperationalError, Problem
@@ -23,8 +23,7 @@ from ml_ci.export.stage import eval_summary, installed_versions
 from ml_ci.jsonfile import read_optional
 from ml_ci.pipeline.layout import Layout
 from ml_ci.provenance import GitInfo, git_info, source_date_epoch
-
-READY_TIMEOUT_S = 120.0
+from ml_ci.records.golden import GoldenRecord
 
 
 @dataclass(frozen=True)
@@ -66,9 +65,9 @@ def runtime_dependencies() -> dict[str, str]:
 def plan_build(config: Config, env: Mapping[str, str], extra_tags: tuple[str, ...] = ()) -> BuildPlan:
     """Everything about the image that can be known before Docker runs (reads artifacts, writes nothing)."""
     layout = Layout(config.root)
-    manifest = read_optional(layout.export_dir / "model.json")
+    manifest = read_optional(layout.model_record)
     if not isinstance(manifest, dict):
-        raise OperationalError(f"{layout.export_dir / 'model.json'} is missing; run `ml-ci export` first")
+        raise OperationalError(f"{layout.model_record} is missing; run `ml-ci export` first")
     git = git_info(config.root, env)
     epoch = build_epoch(git, manifest, env)
     try:
@@ -80,7 +79,7 @@ def plan_build(config: Config, env: Mapping[str, str], extra_tags: tuple[str, ..
             epoch=epoch,
             dependencies=runtime_dependencies(),
             data_fingerprint=data_fingerprint(
-                read_optional(layout.artifacts("train") / "lineage.json"),
+                read_optional(layout.lineage),
                 read_optional(layout.eval_record),
                 read_optional(layout.data_report),
             ),
@@ -89,45 +88,6 @@ def plan_build(config: Config, env: Mapping[str, str], extra_tags: tuple[str, ..
         )
     except ValueError as e:
         raise OperationalError(str(e)) from None
-
-
-def verify(
-    c: Any, image_id: str, config: Config, golden: dict[str, Any], eval_record: Any, log: Callable[[str], None]
-) -> dict[str, Any]:
-    """Run the image (host network, a free port on 127.0.0.1) and check it; raises when it fails."""
-    port = free_port()
-    container = docker_ops.run_detached(c, image_id, {"ML_CI_SERVE_HOST": "127.0.0.1", "ML_CI_SERVE_PORT": str(port)})
-    base = f"http://127.0.0.1:{port}"
-    exit_code = None
-    try:
-
-        def alive() -> bool:
-            container.reload()
-            return container.status in ("created", "running")
-
-        try:
-            seconds = wait_ready(base, READY_TIMEOUT_S, alive)
-        except (TimeoutError, RuntimeError) as e:
-            raise OperationalError(f"the image did not become ready: {e}\n{docker_ops.logs(container)}") from None
-        # An int8 model is compared with its own golden answers only: PyTorch's may differ within the parity bounds.
-        problems, compared = check_server(
-            base, golden, config.serve.max_texts, eval_record if config.package.quantize == "none" else None
-        )
-        if problems:
-            shown = "\n  ".join(problems[:10])
-            raise OperationalError(
-                f"the image answers {len(problems)} golden example(s) differently; nothing was pushed:\n  {shown}"
-            )
-    finally:
-        exit_code = docker_ops.stop(container)
-    if exit_code != 0:
-        raise OperationalError(f"the image did not stop cleanly on SIGTERM (exit code {exit_code}); nothing was pushed")
-    log(
-        f"verified: ready in {seconds:.1f} s, {len(golden['examples'])} golden examples match"
-        + (f" ({compared} also against evaluate's predictions)" if compared else "")
-        + ", clean exit on SIGTERM"
-    )
-    return {"ready_seconds": round(seconds, 3), "golden_examples": len(golden["examples"]), "compared_with_eval": compared}
 
 
 def check_platforms(config: Config, engine: str) -> None:
@@ -172,9 +132,10 @@ def run_build(
     env = os.environ if env is None else env
     layout = Layout(config.root)
     plan = plan_build(config, env, extra_tags)
-    golden = read_optional(layout.export_dir / "golden.json")
+    golden = read_optional(layout.golden)
     if not isinstance(golden, dict) or not golden.get("examples"):
-        raise OperationalError(f"{layout.export_dir / 'golden.json'} has no golden examples; run `ml-ci export` again")
+        raise OperationalError(f"{layout.golden} has no golden examples; run `ml-ci export` again")
+    golden_examples = GoldenRecord.from_data(golden, str(layout.golden))
     auth = docker_ops.auth_config(config.image.registry_username_env, config.image.registry_password_env, env) if push else None
     c = docker_ops.client()
     check_platforms(config, docker_ops.engine_platform(c))
@@ -187,7 +148,7 @@ def run_build(
         image = normalize(c, built.id, config.image.base, plan, Path(tmp))
     for ref in plan.references:
         image.tag(plan.repository, tag=ref.rsplit(":", 1)[1])
-    checks = verify(c, image.id, config, golden, read_optional(layout.eval_record), log)
+    checks = verify(c, image.id, config, golden_examples, read_optional(layout.eval_record), log)
 
     record: dict[str, Any] = {
         "repository": plan.repository,

@@ -17,12 +17,10 @@ def export(config_path: Path, model: Path | None, no_cache: bool = False) -> int
 
     config = load_config(config_path).config
     result = run_export(config, model_dir=model, no_cache=no_cache)
-    p = result.parity
     lines = [
         f"{'restored from the cache' if result.cache_hit else 'exported'} {result.folder} "
         f"(sha256 {result.sha256[:12]}, quantize {config.package.quantize})",
-        f"parity on {p.examples} validation examples: agreement {p.agreement:.2%}, max |logit diff| {p.max_abs_logit_diff:.2e}"
-        + (f", accuracy {p.accuracy_pytorch:.4f} -> {p.accuracy_exported:.4f}" if p.accuracy_exported is not None else ""),
+        result.parity.summary(),
         f"golden examples: {result.golden}",
     ]
     click.echo("\n".join(lines))

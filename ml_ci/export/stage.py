@@ -13,12 +13,12 @@ import contextlib
 import os
 import shutil
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ml_ci import __version__
+from ml_ci import __version__, tasks
 from ml_ci.atomic import staged_dir, write_json
 from ml_ci.cache import StageCache, announce, cache_key, folder_digest, mode, optional_file_digest, through_cache, unpinned
 from ml_ci.config.model import Config
@@ -26,13 +26,19 @@ from ml_ci.data.fingerprint import fingerprints
 from ml_ci.digest import file_sha256
 from ml_ci.errors import GateError, OperationalError
 from ml_ci.export import cache_inputs
-from ml_ci.export.golden import golden_record, tolerance_for
-from ml_ci.export.parity import Parity, compare
 from ml_ci.jsonfile import read_optional
-from ml_ci.pipeline.layout import Layout
+from ml_ci.pipeline.layout import GOLDEN, MODEL_RECORD, Layout
+from ml_ci.records import golden as golden_record
+from ml_ci.records import model as model_record
+from ml_ci.records.golden import tolerance_for
+from ml_ci.records.model import ModelRecord
+
+if TYPE_CHECKING:
+    from ml_ci.tasks.protocols.export import ParityCheck
 
 STAGE = "export"
 ONNX_FILE = "model.onnx"
+TOKENIZER = "tokenizer.json"  # the fast tokenizer the serving half reads, copied as the trained model has it
 # Recorded in model.json: what made the export.
 TOOLCHAIN = ("torch", "transformers", "onnx", "onnxruntime", "tokenizers")
 # Enough golden examples for the image check even when no environment asks for more.
@@ -45,7 +51,7 @@ MEASURED_METRICS = frozenset({"latency_p50_ms", "latency_p95_ms"})
 @dataclass(frozen=True)
 class ExportResult:
     folder: Path
-    parity: Parity
+    parity: ParityCheck  # the task's
     sha256: str
     golden: int
     cache_hit: bool = False
@@ -86,27 +92,28 @@ def manifest(
     metrics: dict[str, Any],
     versions: dict[str, str],
     epoch: int | None,
-) -> dict[str, Any]:
-    """model.json: what the server and the image labels need to know about the exported model.
-    `exported_at` is `epoch` (`export_epoch`), None without one: never the clock, which would make a new image."""
-    return {
-        "name": config.name,
-        "task": config.task,
-        "labels": list(config.data.labels),
-        "max_length": config.model.max_length,
-        "onnx": ONNX_FILE,
-        "sha256": sha256,
-        "quantize": config.package.quantize,
-        "opset": config.package.opset,
-        "inputs": list(inputs),
-        "pad_id": pad_id,
-        "source_sha256": source_sha256,
-        "lineage": lineage if isinstance(lineage, dict) else {},
-        "metrics": metrics,
-        "ml_ci_version": __version__,
-        "versions": versions,
-        "exported_at": None if epoch is None else datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="seconds"),
-    }
+) -> ModelRecord:
+    """model.json: what the server and the image labels need to know about the exported model (the task adds
+    its own keys). `exported_at` is `epoch` (`export_epoch`), None without one: never the clock, which would
+    make a new image."""
+    return ModelRecord(
+        name=config.name,
+        task=config.task,
+        payload=tasks.get(config.task).export().manifest_payload(config),
+        max_length=config.model.max_length,
+        onnx=ONNX_FILE,
+        sha256=sha256,
+        quantize=config.package.quantize,
+        opset=config.package.opset,
+        inputs=tuple(inputs),
+        pad_id=pad_id,
+        source_sha256=source_sha256,
+        lineage=lineage if isinstance(lineage, dict) else {},
+        metrics=metrics,
+        ml_ci_version=__version__,
+        versions=versions,
+        exported_at=None if epoch is None else datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="seconds"),
+    )
 
 
 def _source_digest(model_dir: Path) -> str:
@@ -156,7 +163,7 @@ def key_of(config: Config, model_dir: Path, epoch: int | None) -> tuple[str, lis
         model_digest=folder_digest(model_dir),
         fingerprints=fps,
         golden_examples=golden_count(config),
-        lineage=optional_file_digest(layout.artifacts("train") / "lineage.json"),
+        lineage=optional_file_digest(layout.lineage),
         eval_summary=eval_summary(read_optional(layout.eval_record)),
         packages=package_versions(cache_inputs.PACKAGES),
         epoch=epoch,
@@ -164,15 +171,13 @@ def key_of(config: Config, model_dir: Path, epoch: int | None) -> tuple[str, lis
     return cache_key(STAGE, inputs), unpinned(fps)
 
 
-def read_result(folder: Path, *, cache_hit: bool) -> ExportResult:
+def read_result(folder: Path, task: str, *, cache_hit: bool) -> ExportResult:
     """The result as the folder on disk says it: the same whether just written or restored."""
-    parity = read_optional(folder / "parity.json")
-    names = {f.name for f in fields(Parity)}
     return ExportResult(
         folder=folder,
-        parity=Parity(**{k: v for k, v in parity.items() if k in names}),
-        sha256=read_optional(folder / "model.json")["sha256"],
-        golden=len(read_optional(folder / "golden.json")["examples"]),
+        parity=tasks.get(task).export().read_parity(read_optional(folder / "parity.json")),
+        sha256=model_record.read(MODEL_RECORD.within(folder)).sha256,
+        golden=len(golden_record.read(GOLDEN.within(folder)).examples),
         cache_hit=cache_hit,
     )
 
@@ -197,27 +202,25 @@ def run_export(
         restored=lambda: None,
     )
     announce(cached, env)
-    return read_result(layout.export_dir, cache_hit=cached.hit)
+    return read_result(layout.export_dir, config.task, cache_hit=cached.hit)
 
 
 def export(config: Config, model_dir: Path, epoch: int | None) -> None:
-    """Export, check parity and write layout.export_dir whole; GateError (and nothing written) when parity fails."""
+    """Export, check parity and write layout.export_dir whole; GateError (and nothing written) when parity fails.
+    What the model is, how it is compared with PyTorch and what its golden examples hold is the task's."""
     from ml_ci.data.load import load_splits
-    from ml_ci.export.onnx_export import TorchModel, quantize_int8
-    from ml_ci.serve.model import TOKENIZER, Classifier
+    from ml_ci.export.onnx_export import quantize_int8
 
+    task = tasks.get(config.task)
+    half, serving = task.export(), task.serving()
     layout = Layout(config.root)
     splits = load_splits(config)
     if splits.get("validation") is None:
         raise OperationalError("the parity check needs a validation split; set data.validation")
-    validation = _columns(splits["validation"])
-    golden_split = _columns(splits.get("test") or splits["validation"])
+    validation = half.examples(splits["validation"])
+    golden_split = half.examples(splits.get("test") or splits["validation"])
 
-    torch_model = TorchModel(model_dir, config.model.max_length)
-    if len(torch_model.id2label()) != len(config.data.labels):
-        raise OperationalError(
-            f"the model has {len(torch_model.id2label())} outputs but data.labels has {len(config.data.labels)}"
-        )
+    torch_model = half.load(model_dir, config)
     source_sha256 = _source_digest(model_dir)
     with staged_dir(layout.export_dir) as out:
         exported = out / ONNX_FILE
@@ -231,7 +234,7 @@ def export(config: Config, model_dir: Path, epoch: int | None) -> None:
                 fp32.with_name(fp32.name + ".data").unlink(missing_ok=True)
         else:
             torch_model.export(exported, config.package.opset)
-        shutil.copyfile(model_dir / "tokenizer.json", out / TOKENIZER)
+        shutil.copyfile(model_dir / TOKENIZER, out / TOKENIZER)
         sha256 = file_sha256(exported)
         record = manifest(
             config,
@@ -239,46 +242,18 @@ def export(config: Config, model_dir: Path, epoch: int | None) -> None:
             source_sha256=source_sha256,
             inputs=torch_model.inputs,
             pad_id=torch_model.pad_id,
-            lineage=read_optional(layout.artifacts("train") / "lineage.json"),
+            lineage=read_optional(layout.lineage),
             metrics=eval_summary(read_optional(layout.eval_record)),
             versions=installed_versions(TOOLCHAIN),
             epoch=epoch,
         )
-        write_json(out / "model.json", record)
+        model_record.write(MODEL_RECORD.within(out), record)
 
         # The exported side runs through the server's own code path: what passes here is what is served.
-        served = Classifier(out)
-        texts, truth = validation
-        parity = compare(
-            torch_model.logits(texts),
-            served.logits(texts),
-            truth,
-            min_agreement=config.package.min_agreement,
-            max_accuracy_drop=config.package.max_accuracy_drop,
-        )
+        served = serving.load(out)
+        parity = half.parity(torch_model, served, *validation, config.package)
         write_json(out / "parity.json", {**parity.record(), "quantize": config.package.quantize, "sha256": sha256})
-        g_texts, g_truth = golden_split
-        write_json(
-            out / "golden.json",
-            golden_record(
-                g_texts,
-                g_truth,
-                served.labels,
-                served.probabilities(g_texts),
-                _softmax(torch_model.logits(g_texts)),
-                golden_count(config),
-                tolerance_for(config.package.quantize),
-            ),
-        )
+        golden = half.golden(torch_model, served, *golden_split, golden_count(config), tolerance_for(config.package.quantize))
+        golden_record.write(GOLDEN.within(out), golden)
         if not parity.passed:
             raise GateError("the exported model does not match PyTorch:\n  " + "\n  ".join(parity.failures))
-
-
-def _columns(dataset: Any) -> tuple[list[str], list[int]]:
-    return list(dataset["text"]), [int(x) for x in dataset["label"]]
-
-
-def _softmax(logits: Any) -> Any:
-    from ml_ci.serve.model import softmax
-
-    return softmax(logits)

@@ -65,13 +65,17 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from ml_ci.serve.batcher import MicroBatcher
 from ml_ci.serve.limits import Limits
 from ml_ci.serve.metrics import ServerMetrics
 from ml_ci.serve.probes import HEALTH_PATH, READY_PATH, probe_answer
-from ml_ci.serve.protocol import Refusal, check_content_type, check_length, parse_texts, predictions_body
+from ml_ci.serve.protocol import Refusal, check_content_type, check_length
+
+if TYPE_CHECKING:
+    from ml_ci.records.model import ModelRecord
+    from ml_ci.tasks.protocols.serving import ServedModel, ServingHalf
 
 PREDICT_PATH = "/v1/predict"
 # A too-large body up to this size is read and discarded before the 413, so that clients which send
@@ -237,7 +241,10 @@ class InferenceServer:
         self.draining = threading.Event()
         self.exit_code = 0
         self.metadata: dict[str, Any] = {}
-        self.labels: tuple[str, ...] = ()
+        # The task's serving half (what a request holds, what an answer is), named by model.json; None when
+        # model.json cannot say, and then the load fails and says why.
+        self.serving: ServingHalf | None = _serving_half(model_dir)
+        self.model: ServedModel | None = None
         self.model_sha256 = ""
         self.batcher: MicroBatcher | None = None
         self._log_stream = log or sys.stderr
@@ -276,23 +283,20 @@ class InferenceServer:
 
     def load(self) -> None:
         """Load the model, start the batcher and pass one warm-up prediction; then ready."""
-        from ml_ci.serve.model import Classifier
-
         try:
-            classifier = Classifier(self.model_dir, threads=self.limits.threads)
-            self.labels = classifier.labels
-            self.model_sha256 = classifier.manifest.sha256
-            self.metadata = _metadata(classifier.manifest.raw)
+            serving = self.serving or _serving_half(self.model_dir, strict=True)
+            assert serving is not None  # strict: it raised otherwise
+            model = self.model = serving.load(self.model_dir, threads=self.limits.threads)
+            self.model_sha256 = model.record.sha256
+            self.metadata = _metadata(model.record)
             self.batcher = MicroBatcher(
-                classifier.probabilities,
+                model.predict,
                 max_batch_size=self.limits.max_batch_size,
                 max_batch_delay_ms=self.limits.max_batch_delay_ms,
                 on_batch=self.metrics.observe_batch,
                 active=lambda: self.predicting,
             )
-            rows = self.batcher.predict(["warm up"], timeout=60)
-            if len(rows) != 1 or len(rows[0]) != len(self.labels):
-                raise RuntimeError(f"the warm-up prediction has shape {len(rows)}x{len(rows[0]) if rows else 0}")
+            serving.check(model, self.batcher.predict(serving.WARM_UP, timeout=60))
         except Exception as e:
             self.log({"event": "load_failed", "error": f"{type(e).__name__}: {e}"})
             self.exit_code = 1
@@ -421,9 +425,38 @@ def _read_timeout(limits: Limits) -> Refusal:
     )
 
 
-def _metadata(manifest: dict[str, Any]) -> dict[str, Any]:
-    keys = ("name", "labels", "max_length", "sha256", "quantize", "opset", "source_sha256", "lineage", "metrics", "ml_ci_version")
-    return {k: manifest[k] for k in keys if k in manifest}
+def _serving_half(model_dir: Path, *, strict: bool = False) -> ServingHalf | None:
+    """The serving half of the task model.json names; None when it cannot be read (strict: the error)."""
+    from ml_ci import tasks
+    from ml_ci.records import model as model_record
+
+    try:
+        task = model_record.read(model_dir / model_record.FILE).task
+        if task is None:
+            raise ValueError(f"{model_dir / model_record.FILE} names no task")
+        return tasks.get(task).serving()
+    except Exception:
+        if strict:
+            raise
+        return None
+
+
+def _metadata(record: ModelRecord) -> dict[str, Any]:
+    """What GET / says of the model: model.json but what only the server and the export need."""
+    data = record.data()
+    keys = (
+        "name",
+        *record.payload,
+        "max_length",
+        "sha256",
+        "quantize",
+        "opset",
+        "source_sha256",
+        "lineage",
+        "metrics",
+        "ml_ci_version",
+    )
+    return {k: data[k] for k in keys if k in data}
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -549,23 +582,25 @@ class _Handler(BaseHTTPRequestHandler):
         app = self.app
         try:
             body = self._read_body()
-            texts = parse_texts(body, app.limits)
+            if app.serving is None:  # model.json says no task: the load fails, and says why in the log
+                raise Refusal(503, "not_ready", "the model is still loading; retry when /readyz answers 200")
+            inputs = app.serving.parse(body, app.limits)
         except Refusal as refusal:
             self._refuse(refusal)
             return
-        self._log_extra["texts"] = len(texts)
-        if not app.ready.is_set() or app.batcher is None:
+        self._log_extra["texts"] = len(inputs)
+        if not app.ready.is_set() or app.batcher is None or app.model is None:
             self._refuse(Refusal(503, "not_ready", "the model is still loading; retry when /readyz answers 200"))
             return
         try:
-            rows = app.batcher.predict(texts, timeout=app.limits.request_timeout_s)
+            rows = app.batcher.predict(inputs, timeout=app.limits.request_timeout_s)
         except FutureTimeout:
             self._refuse(Refusal(503, "timeout", f"no prediction within {app.limits.request_timeout_s} s"))
             return
         except Exception as e:
             self._refuse(Refusal(500, "internal", f"{type(e).__name__}: {e}"))
             return
-        self._send(200, predictions_body(app.labels, rows, app.model_sha256))
+        self._send(200, app.serving.answer(app.model, rows, app.model_sha256))
         self._finish_log(200)
 
     def _read_body(self) -> bytes:

@@ -76,7 +76,7 @@ def test_int8_quantization_shrinks_the_model_and_records_parity(tmp_path: Path) 
 def test_a_failed_parity_check_exits_4_and_writes_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from ml_ci.serve.model import Classifier
+    from ml_ci.tasks.text_classification.serving import Classifier
 
     real = Classifier.logits
 

@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
-from ml_ci.build.verify import free_port, http_json, wait_ready
 from ml_ci.cli.main import main
-from ml_ci.serve.model import Classifier
+from ml_ci.net import free_port
+from ml_ci.serving_client import http_json, wait_ready
+from ml_ci.tasks.text_classification.serving import Classifier
 from tests.integration.test_serve_support import exported_repo
 from tests.services import base_image, registry
 
@@ -82,7 +83,7 @@ def test_build_push_pull_by_digest_and_serve(tmp_path: Path) -> None:
             container.reload()
             return container.status in ("created", "running")
 
-        wait_ready(f"http://127.0.0.1:{port}", 60, alive)
+        wait_ready(f"http://127.0.0.1:{port}", 60, alive=alive)
         texts = [line.split(",")[0] for line in (tmp_path / "data/test.csv").read_text().splitlines()[1:101]]
         assert len(texts) == 100
         status, body = http_json(f"http://127.0.0.1:{port}/v1/predict", {"texts": texts})

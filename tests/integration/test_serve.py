@@ -22,9 +22,9 @@ from typing import Any
 
 import pytest
 
-from ml_ci.build.verify import free_port
-from ml_ci.serve.model import Classifier
+from ml_ci.net import free_port
 from ml_ci.serve.server import PROBE_CONNECTIONS
+from ml_ci.tasks.text_classification.serving import Classifier
 from tests.integration.test_serve_support import (
     Case,
     Tally,

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ml_ci.build.verify import free_port, wait_ready
+from ml_ci.net import free_port
+from ml_ci.serving_client import wait_ready
 from tests.modelrepo import make_model_repo, tiny_model
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,7 +71,7 @@ def server(model_dir: Path, tmp: Path, *args: str) -> Iterator[Server]:
             cwd=ROOT,
         )
     try:
-        wait_ready(f"http://127.0.0.1:{port}", 60, lambda: process.poll() is None)
+        wait_ready(f"http://127.0.0.1:{port}", 60, alive=lambda: process.poll() is None, interval=0.1)
         yield Server(process, port, log_path)
     finally:
         if process.poll() is None:

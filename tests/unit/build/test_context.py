@@ -21,8 +21,13 @@ def test_the_whole_tree(tmp_path: Path) -> None:
     target = tmp_path / "ctx"
     write_context(PLAN, export, target)
     files = {p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file()}
-    serve = {f"app/ml_ci/serve/{p.name}" for p in (Path(__file__).parents[3] / "ml_ci" / "serve").glob("*.py")}
-    assert files == {"Dockerfile", "requirements.txt", "app/ml_ci/__init__.py", *serve, *(f"model/{n}" for n in MODEL_FILES)}
+    package = Path(__file__).parents[3] / "ml_ci"
+    serve = {f"app/ml_ci/serve/{p.name}" for p in (package / "serve").glob("*.py")}
+    # The server's other modules: the model record, the task registry and each task's serving half.
+    others = {"__init__.py", "errors.py", "atomic.py", "records/__init__.py", "records/model.py", "tasks/__init__.py"}
+    others |= {"tasks/task.py", "tasks/text_classification/__init__.py", "tasks/text_classification/serving.py"}
+    app = {f"app/ml_ci/{name}" for name in others}
+    assert files == {"Dockerfile", "requirements.txt", *app, *serve, *(f"model/{n}" for n in MODEL_FILES)}
     assert all(p.stat().st_mode & 0o004 for p in target.rglob("*")), "readable by the image's non-root user"
 
 

@@ -1,53 +1,69 @@
-"""Comparing a server's answers with `ml-ci evaluate`'s per-example predictions."""
+"""The image check's comparison: the golden answers and evaluate's predictions, through the serving client
+(stubbed here: no socket in unit tests), in the build's wording."""
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
-from ml_ci.build.verify import eval_mismatches, text_hash
+import pytest
 
-GOLDEN: dict[str, Any] = {
-    "labels": ["neg", "pos"],
-    "tolerance": 1e-3,
-    "examples": [
-        {"text": "good", "expected": {"label": "pos", "probabilities": {"neg": 0.1, "pos": 0.9}}},
-        {"text": "bad", "expected": {"label": "neg", "probabilities": {"neg": 0.8, "pos": 0.2}}},
-        {"text": "not evaluated", "expected": {"label": "neg", "probabilities": {"neg": 0.6, "pos": 0.4}}},
-    ],
-}
+from ml_ci import serving_client, tasks
+from ml_ci.build.verify import check_server
+from ml_ci.records.golden import GoldenRecord
+from ml_ci.tasks.text_classification.serving import text_hash
+
+SERVING = tasks.get("text-classification").serving()
+ROWS = (("good", "pos", 0.9), ("bad", "neg", 0.2))  # text, label, p(pos)
+GOLDEN = GoldenRecord.from_data(
+    {
+        "labels": ["neg", "pos"],
+        "tolerance": 1e-3,
+        "examples": [
+            {"text": text, "expected": {"label": label, "probabilities": {"neg": round(1 - pos, 7), "pos": pos}}}
+            for text, label, pos in ROWS
+        ],
+    },
+    "golden.json",
+)
 EVAL = {
     "labels": ["neg", "pos"],
-    "predictions": [
-        {"index": 0, "text_sha256": text_hash("good"), "label": "pos", "predicted": "pos", "probabilities": [0.1, 0.9]},
-        {"index": 1, "text_sha256": text_hash("bad"), "label": "neg", "predicted": "neg", "probabilities": [0.8, 0.2]},
-    ],
+    "predictions": [{"text_sha256": text_hash("good"), "predicted": "neg", "probabilities": [0.6, 0.4]}],
 }
 
 
-def answers() -> list[dict[str, Any]]:
-    return [copy.deepcopy(e["expected"]) for e in GOLDEN["examples"]]
+def serving(monkeypatch: pytest.MonkeyPatch, answers: dict[str, dict[str, Any]]) -> list[int]:
+    """The server answers `answers[text]`, in requests whose sizes are returned."""
+    sizes: list[int] = []
+
+    def http_json(url: str, payload: Any = None, timeout: float = 30.0) -> tuple[int, Any]:
+        assert url == "http://s/v1/predict"
+        sizes.append(len(payload["texts"]))
+        return 200, {"predictions": [answers[t] for t in payload["texts"]], "model_sha256": "x"}
+
+    monkeypatch.setattr(serving_client, "http_json", http_json)
+    return sizes
 
 
-def test_matching_answers() -> None:
-    assert eval_mismatches(GOLDEN, answers(), EVAL) == ([], 2)
+def test_a_server_that_answers_as_exported_passes(monkeypatch: pytest.MonkeyPatch) -> None:
+    sizes = serving(monkeypatch, {e["text"]: e["expected"] for e in GOLDEN.examples})
+    assert check_server("http://s", GOLDEN, SERVING, 1) == ([], 0)
+    assert sizes == [1, 1], "requests of at most serve.max_texts"
 
 
-def test_differences_from_evaluate() -> None:
-    got = answers()
-    got[0]["label"] = "neg"
-    got[1]["probabilities"]["neg"] = 0.7
-    problems, compared = eval_mismatches(GOLDEN, got, EVAL)
-    assert compared == 2
-    assert problems == ["'good': label 'neg', evaluated 'pos'", "'bad': probabilities differ from the evaluated ones by 1.00e-01"]
+def test_golden_and_evaluate_differences_are_named_in_the_builds_words(monkeypatch: pytest.MonkeyPatch) -> None:
+    serving(
+        monkeypatch,
+        {
+            "good": {"label": "pos", "probabilities": {"neg": 0.1, "pos": 0.9}},
+            "bad": {"label": "pos", "probabilities": {"neg": 0.3, "pos": 0.7}},
+        },
+    )
+    problems, compared = check_server("http://s", GOLDEN, SERVING, 64, EVAL)
+    assert compared == 1
+    assert problems == ["example 1 ('bad'): label 'pos', expected 'neg'", "'good': label 'pos', evaluated 'neg'"]
 
 
-def test_no_or_foreign_eval_record_compares_nothing() -> None:
-    assert eval_mismatches(GOLDEN, answers(), None) == ([], 0)
-    assert eval_mismatches(GOLDEN, answers(), {**EVAL, "labels": ["a", "b"]}) == ([], 0)
-
-
-def test_the_hash_is_evaluates() -> None:
-    from ml_ci.evaluate.record import text_hash as evaluate_hash
-
-    assert text_hash("héllo") == evaluate_hash("héllo")
+def test_an_error_answer_stops_the_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(serving_client, "http_json", lambda url, payload=None, timeout=30.0: (503, {"error": "busy"}))
+    with pytest.raises(RuntimeError, match=r"^POST /v1/predict answered 503: \{'error': 'busy'\}$"):
+        check_server("http://s", GOLDEN, SERVING, 64)

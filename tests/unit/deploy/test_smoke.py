@@ -1,59 +1,94 @@
+"""The smoke test's flow (readiness, batches, another model still served, the comparison's verdict), with the
+server's answers stubbed: no socket in unit tests. The comparison itself: tests/unit/tasks/text_classification."""
+
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 
-from ml_ci.deploy.records import Golden, golden_examples
-from ml_ci.deploy.smoke import Prediction, compare, parse_predictions
+from ml_ci import tasks
+from ml_ci.deploy import smoke
+from ml_ci.errors import OperationalError
+from ml_ci.records.golden import GoldenRecord
+from ml_ci.serving_client import NotReady
 from tests.unit.deploy.helpers import golden_record
 
-G = [
-    Golden("good film", "positive", {"negative": 0.1, "positive": 0.9}),
-    Golden("bad film", "negative", {"negative": 0.8, "positive": 0.2}),
-]
+SERVING = tasks.get("text-classification").serving()
 
 
-def test_match_within_tolerance() -> None:
-    got = [
-        Prediction("positive", {"negative": 0.1004, "positive": 0.8996}),
-        Prediction("negative", {"negative": 0.8, "positive": 0.2}),
-    ]
-    report = compare(G, got, 0.001)
-    assert report.passed
-    assert report.summary() == "smoke test passed: /readyz ready, 2 golden examples match"
+def answering(monkeypatch: pytest.MonkeyPatch, answer: Any, *, ready: bool = True) -> list[Any]:
+    """Stub the server: /readyz (ready or not) and /v1/predict answering `answer(request)`; the requests sent."""
+    sent: list[Any] = []
+
+    def wait_ready(base: str, timeout: float, **_: Any) -> float:
+        if not ready:
+            raise NotReady(f"/readyz at {base} was not ready within {timeout:.0f} s (last: HTTP 503)", stopped=False)
+        return 0.0
+
+    def post_predict(base: str, request: Any, timeout: float) -> tuple[Any, str | None]:
+        sent.append(request)
+        return answer(request), None
+
+    monkeypatch.setattr(smoke, "wait_ready", wait_ready)
+    monkeypatch.setattr(smoke, "post_predict", post_predict)
+    return sent
 
 
-def test_label_and_probability_mismatches_are_named() -> None:
-    got = [Prediction("negative", {"negative": 0.6, "positive": 0.4}), Prediction("negative", {"negative": 0.7, "positive": 0.3})]
-    report = compare(G, got, 0.001)
-    assert not report.passed
-    assert report.problems == (
-        "example 0 ('good film'): label 'negative', recorded 'positive'",
-        "example 1 ('bad film'): p(negative)=0.7000, recorded 0.8000 (tolerance 0.001)",
+def echo(flip: bool = False) -> Any:
+    """The golden answers of tests.unit.deploy.helpers.golden_record for the texts asked (labels swapped when flip)."""
+    examples = {e["text"]: e["expected"] for e in golden_record(8, flip=flip)["examples"]}
+    return lambda request: {"predictions": [examples[t] for t in request["texts"]], "model_sha256": "m"}
+
+
+def run(**kwargs: Any) -> smoke.SmokeReport:
+    golden = GoldenRecord.from_data(golden_record(8), "golden.json")
+    return smoke.run("http://127.0.0.1:9/", golden, kwargs.pop("count", 5), 5, serving=SERVING, sleep=lambda s: None, **kwargs)
+
+
+def test_the_golden_examples_match_in_batches_of_max_texts(monkeypatch: pytest.MonkeyPatch) -> None:
+    sent = answering(monkeypatch, echo())
+    report = run(batch=2)
+    assert report == smoke.SmokeReport(True, 5, ())
+    assert report.summary() == "smoke test passed: /readyz ready, 5 golden examples match"
+    assert [len(r["texts"]) for r in sent] == [2, 2, 1]
+
+
+def test_another_models_answers_fail_with_the_recorded_labels_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    answering(monkeypatch, echo(flip=True))
+    report = run(count=2)
+    assert report.summary() == (
+        "smoke test failed: example 0 ('text number 0'): label 'negative', recorded 'positive'; "
+        "example 1 ('text number 1'): label 'positive', recorded 'negative'"
     )
 
 
-def test_near_tie_compares_probabilities_only() -> None:
-    tie = [Golden("so-so film", "positive", {"negative": 0.4995, "positive": 0.5005}, near_tie=True)]
-    flipped = [Prediction("negative", {"negative": 0.5001, "positive": 0.4999})]
-    assert compare(tie, flipped, 0.02).passed
-    far = [Prediction("negative", {"negative": 0.9, "positive": 0.1})]
-    assert compare(tie, far, 0.02).problems == ("example 0 ('so-so film'): p(negative)=0.9000, recorded 0.4995 (tolerance 0.02)",)
-    row = {"text": "t", "near_tie": True, "expected": {"label": "a", "probabilities": {"a": 0.5}}}
-    assert golden_examples({"examples": [row]}, "golden.json").examples[0].near_tie
+def test_not_ready_is_the_whole_report(monkeypatch: pytest.MonkeyPatch) -> None:
+    answering(monkeypatch, echo(), ready=False)
+    assert run().problems == ("/readyz at http://127.0.0.1:9 was not ready within 5 s (last: HTTP 503)",)
 
 
-def test_count_mismatch() -> None:
-    assert compare(G, [], 0.001).problems[0] == "sent 2 texts, got 0 predictions"
+def test_a_rollout_that_never_arrives_fails_after_the_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
+    answering(monkeypatch, lambda request: {"predictions": [], "model_sha256": "0" * 64})
+    golden = GoldenRecord.from_data(golden_record(2), "golden.json")
+    report = smoke.run("http://x", golden, 2, 0, serving=SERVING, model_sha256="f" * 64, sleep=lambda s: None)
+    assert report.problems == (
+        "http://x still serves model 000000000000, not ffffffffffff, after 0 s (the rollout did not reach it)",
+    )
 
 
-def test_parse_server_answer() -> None:
-    body = {"predictions": [{"label": "positive", "probabilities": {"negative": 0.1, "positive": 0.9}}], "model_sha256": "x"}
-    assert parse_predictions(body) == [Prediction("positive", {"negative": 0.1, "positive": 0.9})]
-    with pytest.raises(ValueError, match="unrecognized"):
-        parse_predictions({"oops": 1})
+def test_an_answer_of_another_shape_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    answering(monkeypatch, lambda request: {"oops": 1})
+    assert run().problems == (
+        '/v1/predict: unrecognized /v1/predict answer (expected {"predictions": [{"label", "probabilities"}]})',
+    )
 
 
-def test_golden_json_from_export() -> None:
-    golden = golden_examples(golden_record(2), "golden.json")
-    assert golden.tolerance == 0.001
-    assert golden.examples[0] == Golden("text number 0", "positive", {"negative": 0.1, "positive": 0.9})
+def test_a_malformed_golden_json_is_refused_before_asking(monkeypatch: pytest.MonkeyPatch) -> None:
+    sent = answering(monkeypatch, echo())
+    bad = GoldenRecord.from_data({"examples": [{"text": "t"}]}, "golden.json")
+    with pytest.raises(OperationalError, match=r"^golden.json: golden example 0 is malformed"):
+        smoke.run("http://x", bad, 1, 5, serving=SERVING)
+    assert sent == []
+    with pytest.raises(OperationalError, match=r"^golden.json: no golden examples in it"):
+        GoldenRecord.from_data({"examples": []}, "golden.json")

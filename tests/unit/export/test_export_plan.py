@@ -26,7 +26,7 @@ def test_golden_count_covers_the_largest_smoke_test(tmp_path: Path) -> None:
 
 def test_manifest_names_what_the_server_reads(tmp_path: Path) -> None:
     config = load_config(make_model_repo(tmp_path)).config
-    m = manifest(
+    record = manifest(
         config,
         sha256="ab" * 32,
         source_sha256="cd" * 32,
@@ -37,6 +37,8 @@ def test_manifest_names_what_the_server_reads(tmp_path: Path) -> None:
         versions={"torch": "2"},
         epoch=1767225600,
     )
+    m = record.data()
+    assert list(m)[:4] == ["name", "task", "labels", "max_length"], "the task's labels where model.json always had them"
     assert {k: m[k] for k in ("name", "labels", "max_length", "onnx", "sha256", "inputs", "pad_id", "lineage", "metrics")} == {
         "name": "tiny-sentiment",
         "labels": ["negative", "positive"],

@@ -7,7 +7,9 @@ import json
 import pytest
 
 from ml_ci.serve.limits import Limits
-from ml_ci.serve.protocol import Refusal, check_content_type, check_length, parse_texts, predictions_body
+from ml_ci.serve.protocol import Refusal, check_content_type, check_length
+from ml_ci.tasks.text_classification.serving import parse as parse_texts
+from ml_ci.tasks.text_classification.serving import predictions_body
 
 LIMITS = Limits(max_body_bytes=2048, max_texts=3, max_text_chars=10)
 

@@ -1,11 +1,11 @@
-"""The parity numbers and verdict, on toy logits."""
+"""text-classification's parity check: the numbers and verdict, on toy logits."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from ml_ci.export.parity import compare
+from ml_ci.tasks.text_classification.export import compare
 
 REF = np.array([[2.0, 0.0], [0.0, 2.0], [1.0, 0.5], [0.2, 0.1]], dtype=np.float32)
 
@@ -43,3 +43,13 @@ def test_without_gold_labels_only_agreement_counts() -> None:
 def test_shapes_must_match() -> None:
     with pytest.raises(ValueError, match="cannot be compared"):
         compare(REF, REF[:2], None, min_agreement=1.0, max_accuracy_drop=0.0)
+
+
+def test_the_line_export_prints() -> None:
+    exported = REF.copy()
+    exported[2] = [0.5, 1.0]
+    p = compare(REF, exported, [0, 1, 0, 1], min_agreement=0.5, max_accuracy_drop=1.0)
+    assert (
+        p.summary() == "parity on 4 validation examples: agreement 75.00%, max |logit diff| 5.00e-01, accuracy 0.7500 -> 0.5000"
+    )
+    assert compare(REF, REF, None, min_agreement=1.0, max_accuracy_drop=0.0).summary().endswith("max |logit diff| 0.00e+00")
