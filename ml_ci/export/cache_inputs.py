@@ -3,7 +3,7 @@
 What goes in, and why:
 - the trained model folder's digest (weights, config, tokenizer: all are exported or copied);
 - the `package` section (format, quantize, opset, and the parity thresholds that decide pass/fail);
-- `name`, `task`, `data.labels`, `model.max_length` (model.json and the exported graph carry them);
+- `name`, `task`, the task's part of `data`, `model.max_length` (model.json and the exported graph carry them);
 - the validation split (parity) and the test split (golden examples) by content, how rows are
   loaded (`data` without its checks), and how many golden examples the environments ask for;
 - train's lineage.json and the headline of evaluate's eval.json, which model.json embeds;

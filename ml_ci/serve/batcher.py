@@ -24,7 +24,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-# Rows of class probabilities; a numpy array in the server, plain lists in tests.
+# Rows of the served model (one per input: a task's scores); a numpy array in the server, plain lists in tests.
 Predict = Callable[[list[str]], Any]
 
 
