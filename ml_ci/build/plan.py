@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from string import Template
 from typing import Any
 
+from ml_ci import tasks
 from ml_ci.build.reproducible import rfc3339
 from ml_ci.config.model import Config
 from ml_ci.provenance import GitInfo
@@ -116,7 +117,8 @@ def tags(git: GitInfo, model_sha256: str, extra: tuple[str, ...] = ()) -> tuple[
 def labels(
     config: Config, git: GitInfo, manifest: dict[str, Any], *, created: str, data_fingerprint: str | None, metrics: dict[str, Any]
 ) -> dict[str, str]:
-    """OCI annotations (as image labels) and ml-ci's own: the model's digest, its data and its evaluation."""
+    """OCI annotations (as image labels) and ml-ci's own: the model's digest, the task's own (its export half's
+    image_labels, under io.ml-ci.model), its data and its evaluation."""
     semver = SEMVER.match(git.tag) if git.tag else None
     version = semver.group(1) if semver else (git.sha or manifest["sha256"])[:12]
     out = {
@@ -126,7 +128,10 @@ def labels(
         f"{LABEL_PREFIX}.model.sha256": manifest["sha256"],
         f"{LABEL_PREFIX}.model.source-sha256": str(manifest.get("source_sha256", "")),
         f"{LABEL_PREFIX}.model.quantize": str(manifest.get("quantize", "none")),
-        f"{LABEL_PREFIX}.model.labels": ",".join(manifest["labels"]),
+        **{
+            f"{LABEL_PREFIX}.model.{name}": value
+            for name, value in tasks.get(config.task).export().image_labels(manifest).items()
+        },
         f"{LABEL_PREFIX}.metrics": json.dumps(metrics, sort_keys=True, separators=(",", ":")),
         f"{LABEL_PREFIX}.version": str(manifest.get("ml_ci_version", "")),
     }

@@ -67,6 +67,11 @@ class ExportHalf(Protocol):
         """The task's keys of model.json (after `task`), which its serving half reads."""
         ...
 
+    def image_labels(self, manifest: dict[str, Any]) -> dict[str, str]:
+        """The task's labels of the image, from model.json (`manifest_payload`'s keys): name -> value, each
+        name under the model's (`ml-ci build` writes `io.ml-ci.model.<name>`), in the order they are written."""
+        ...
+
     def examples(self, dataset: Any) -> tuple[list[Any], Any]:
         """A split's model inputs and what it says each is (None when it does not say)."""
         ...

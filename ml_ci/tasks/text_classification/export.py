@@ -121,6 +121,11 @@ def manifest_payload(config: Config) -> dict[str, Any]:
     return {"labels": list(config.data.labels)}
 
 
+def image_labels(manifest: dict[str, Any]) -> dict[str, str]:
+    """The label names, comma-separated, as `io.ml-ci.model.labels`."""
+    return {"labels": ",".join(manifest["labels"])}
+
+
 def examples(dataset: Any) -> tuple[list[str], list[int]]:
     """A split's texts and gold label indices."""
     return list(dataset["text"]), [int(x) for x in dataset["label"]]

@@ -85,6 +85,22 @@ def test_labels_carry_oci_annotations_and_the_model(tmp_path: Path) -> None:
     assert out["io.ml-ci.model.sha256"] == "f" * 64
     assert out["io.ml-ci.data.fingerprint"] == "d" * 16
     assert json.loads(out["io.ml-ci.metrics"]) == {"accuracy": 0.9}
+    # The task's own (text-classification's label names) sit where they always did: the order is build.json's.
+    assert out["io.ml-ci.model.labels"] == "negative,positive"
+    assert list(out) == [
+        "org.opencontainers.image.title",
+        "org.opencontainers.image.created",
+        "org.opencontainers.image.version",
+        "io.ml-ci.model.sha256",
+        "io.ml-ci.model.source-sha256",
+        "io.ml-ci.model.quantize",
+        "io.ml-ci.model.labels",
+        "io.ml-ci.metrics",
+        "io.ml-ci.version",
+        "org.opencontainers.image.source",
+        "org.opencontainers.image.revision",
+        "io.ml-ci.data.fingerprint",
+    ]
 
 
 def test_labels_without_git(tmp_path: Path) -> None:
