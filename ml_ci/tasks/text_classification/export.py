@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ml_ci.records.golden import DEFAULT_TOLERANCE, GoldenRecord
+from ml_ci.tasks.text_classification.config import of as spec_of
 
 if TYPE_CHECKING:
     from ml_ci.config.model import Config, Package
@@ -109,16 +110,15 @@ def load(model_dir: Path, config: Config) -> TorchModel:
     """The trained model, checked against ml.yaml: as many outputs as data.labels."""
     from ml_ci.errors import OperationalError
 
+    labels = spec_of(config).labels
     torch_model = TorchModel(model_dir, config.model.max_length)
-    if len(torch_model.id2label()) != len(config.data.labels):
-        raise OperationalError(
-            f"the model has {len(torch_model.id2label())} outputs but data.labels has {len(config.data.labels)}"
-        )
+    if len(torch_model.id2label()) != len(labels):
+        raise OperationalError(f"the model has {len(torch_model.id2label())} outputs but data.labels has {len(labels)}")
     return torch_model
 
 
 def manifest_payload(config: Config) -> dict[str, Any]:
-    return {"labels": list(config.data.labels)}
+    return {"labels": list(spec_of(config).labels)}
 
 
 def image_labels(manifest: dict[str, Any]) -> dict[str, str]:
