@@ -17,10 +17,14 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
 
 from ml_ci import tasks
 from ml_ci.tasks.protocols.config import ConfigHalf
+
+if TYPE_CHECKING:
+    from ml_ci.config.model import Config
 
 GENERIC_METRICS = ("latency_p50_ms", "latency_p95_ms", "size_mb")
 # A latency or a size is never 0, and smaller is better.
@@ -134,6 +138,76 @@ def _keys(fragment: Mapping[str, Any], at: Where = ()) -> set[Where]:
     if isinstance(fragment.get("items"), Mapping):
         found |= _keys(fragment["items"], (*at, "[]"))
     return found
+
+
+# A fragment with only these keywords adds keys to a generic key (data.checks); any other keyword makes the
+# key the task's own (data.labels: its type, its default).
+_MERGING = frozenset({"properties", "required", "items"})
+
+
+def own_keys(task: str) -> set[Where]:
+    """The places of the keys the task defines itself (not those of the generic keys it adds keys to)."""
+
+    def walk(fragment: Mapping[str, Any], at: Where) -> set[Where]:
+        if at and set(fragment) - _MERGING:
+            return {at}
+        found: set[Where] = set()
+        for name, sub in fragment.get("properties", {}).items():
+            found |= walk(sub, (*at, name))
+        if isinstance(fragment.get("items"), Mapping):
+            found |= walk(fragment["items"], (*at, "[]"))
+        return found
+
+    return walk({"properties": _half(task).SECTIONS}, ())
+
+
+def only(data: Any, keys: set[Where]) -> Any:
+    """ml.yaml's data with nothing but the keys at these places (and the sections and lists that lead to
+    them): the task's keys as written, defaults filled in (Config.task_keys)."""
+    if isinstance(data, list):
+        inner = {where[1:] for where in keys if where[0] == "[]"}
+        return [only(item, inner) for item in data]
+    out = {}
+    for name, value in data.items() if isinstance(data, dict) else ():
+        if (name,) in keys:
+            out[name] = value
+        elif isinstance(value, (dict, list)) and (inner := {w[1:] for w in keys if w[0] == name and len(w) > 1}):
+            out[name] = only(value, inner)
+    return out
+
+
+def _put(generic: Any, task: Any) -> Any:
+    """generic with task's keys put into it, at the same places (lists item by item)."""
+    if isinstance(generic, list) and isinstance(task, list):
+        return [_put(g, t) for g, t in zip(generic, task, strict=True)]
+    if isinstance(generic, dict) and isinstance(task, dict):
+        return {**generic, **{k: _put(generic[k], v) if k in generic else v for k, v in task.items()}}
+    return task
+
+
+def section(config: Config, name: str) -> dict[str, Any]:
+    """A section of ml.yaml whole, as the cache keys read it: the generic dataclass's fields with the task's
+    keys (Config.task_keys) in their places, and not the task's typed view (a section may carry it)."""
+    generic = {k: v for k, v in asdict(getattr(config, name)).items() if k != "spec"}
+    merged: dict[str, Any] = _put(generic, config.task_keys.get(name, {}))
+    return merged
+
+
+def without(data: Any, keys: set[Where]) -> Any:
+    """ml.yaml's data without the keys at these places (copies along the way): what the generic typed
+    Config is built from, the task's keys going into its own typed view (Config.spec)."""
+    if isinstance(data, list):
+        inner = {where[1:] for where in keys if where[0] == "[]"}
+        return [without(item, inner) for item in data] if inner else data
+    if not isinstance(data, dict):
+        return data
+    out = {}
+    for name, value in data.items():
+        if (name,) in keys:
+            continue
+        inner = {where[1:] for where in keys if where[0] == name and len(where) > 1}
+        out[name] = without(value, inner) if inner else value
+    return out
 
 
 def _refuse(then: dict[str, Any], where: Where, message: str) -> None:

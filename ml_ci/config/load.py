@@ -114,10 +114,14 @@ def _build(data: dict[str, Any], path: Path) -> Config:
     from ml_ci import tasks
     from ml_ci.config.model import Config
 
+    # The task's keys go into its typed view alone, which both the Config and its data section carry (the
+    # task's data half is given the section); the generic dataclasses know none of them.
     spec = tasks.get(data["task"]).config().spec(data)
+    keys = by_task.own_keys(data["task"])
+    generic = by_task.without(data, keys)
     return dacite.from_dict(
         Config,
-        {**data, "path": path, "spec": spec},
+        {**generic, "data": {**generic["data"], "spec": spec}, "path": path, "spec": spec, "task_keys": by_task.only(data, keys)},
         config=dacite.Config(cast=[tuple], strict=True, check_types=True, type_hooks={Path: Path}),
     )
 

@@ -1,14 +1,15 @@
 """The typed, immutable view of ml.yaml that the rest of ml-ci reads.
 
-Field names mirror the schema's keys; defaults live in the schema alone and are applied
-before these objects are built, so nothing here repeats them.
+Field names mirror the schema's generic keys (a task's own keys are in its typed view, Config.spec);
+defaults live in the schema alone and are applied before these objects are built, so nothing here
+repeats them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Optional, Union
+from typing import Any, Literal, Optional, Union
 
 # A metric name: the task's own (its config half's METRICS) or a generic one (ml_ci.config.by_task); the schema
 # lists those of each task, so the typed model need not.
@@ -48,11 +49,9 @@ class Drift:
 @dataclass(frozen=True, kw_only=True)
 class DataChecks:
     min_rows: int
-    min_rows_per_class: int
     max_null_fraction: float
     max_empty_fraction: float
     max_duplicate_fraction: float
-    max_class_imbalance: float
     text_length: TextLength
     leakage: bool
     drift: Drift
@@ -70,9 +69,6 @@ class SplitFrom:
 
 @dataclass(frozen=True, kw_only=True)
 class Data:
-    labels: tuple[str, ...]
-    text_column: str
-    label_column: str
     slice_columns: tuple[str, ...]
     checks: DataChecks
     train: Optional[str] = None
@@ -82,6 +78,9 @@ class Data:
     hub: Optional[HubDataset] = None
     format: Optional[Literal["csv", "tsv", "json", "parquet"]] = None
     delimiter: Optional[str] = None
+    # The task's typed view of its own keys (the same object as Config.spec): the task's data half is given
+    # this section and reads its keys (columns, ...) from it. Not part of ml.yaml.
+    spec: object = None
 
     def split_paths(self) -> dict[str, str]:
         """Role -> path for the splits given as files (a validation split held out of train is none)."""
@@ -113,7 +112,6 @@ class Train:
     eval_steps: int
     seed: int
     precision: Literal["auto", "fp32", "bf16", "fp16"]
-    class_weights: Union[Literal["none", "balanced"], dict[str, float]]  # label -> weight (ml_ci.train.weights)
     distributed: Distributed
 
 
@@ -347,6 +345,9 @@ class Config:
     # The task's typed view of its own keys (its config half's spec(), built by load_config); opaque here:
     # the task's halves read it through their config half's accessor. Not part of ml.yaml.
     spec: object = None
+    # The task's keys as ml.yaml gives them (defaults filled in), by section as in the file: what reads a
+    # section whole, as the cache keys do, puts them back in their places (ml_ci.config.by_task.section).
+    task_keys: dict[str, Any] = field(default_factory=dict)
 
     @property
     def root(self) -> Path:

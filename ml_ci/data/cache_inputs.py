@@ -7,18 +7,18 @@ every stage that loads the splits keys on it. `check_inputs` adds the checks, fo
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict
 from typing import Any
 
-from ml_ci.config.model import Config, Data
+from ml_ci.config.by_task import section
+from ml_ci.config.model import Config
 
 # Read only for the version: the parquet reader (csv and json are the stdlib's).
 CHECK_PACKAGES = ("pyarrow",)
 
 
-def loading(data: Data) -> dict[str, Any]:
+def loading(config: Config) -> dict[str, Any]:
     """The data section without its checks: a changed check changes no loaded row."""
-    return {k: v for k, v in asdict(data).items() if k != "checks"}
+    return {k: v for k, v in section(config, "data").items() if k != "checks"}
 
 
 def split_fingerprints(fingerprints: Mapping[str, str], roles: Iterable[str]) -> dict[str, str | None]:
@@ -30,7 +30,7 @@ def check_inputs(config: Config, *, fingerprints: Mapping[str, str], packages: M
     """Everything `data check` reads: the whole data section and every split's content (the
     reference split too, for drift)."""
     return {
-        "data": asdict(config.data),
+        "data": section(config, "data"),
         "fingerprints": dict(sorted(fingerprints.items())),
         "packages": dict(sorted(packages.items())),
     }

@@ -35,6 +35,9 @@ class Outcome:
 
 Tables = Mapping[str, Table]
 Check = Callable[[Tables, Data], list[Outcome]]
+# The text of each row that the text checks measure, None for a missing or non-text one: the task's (its
+# data half's `texts`), bound by the task's check.
+Texts = Callable[[Table], list[str | None]]
 
 
 # --- primitives over columns ---------------------------------------------------------------
@@ -97,10 +100,6 @@ def _fraction(n: int, total: int) -> float:
 
 def _chars(n: int) -> str:
     return f"{n} character{'s' if n != 1 else ''}"
-
-
-def _texts(table: Table, data: Data) -> list[str | None]:
-    return as_texts(table.column(data.text_column))
 
 
 # --- the checks ---------------------------------------------------------------------------
@@ -210,24 +209,24 @@ def check_null_fraction(tables: Tables, data: Data, columns: Sequence[str], what
     )
 
 
-def check_empty_texts(tables: Tables, data: Data) -> list[Outcome]:
+def check_empty_texts(tables: Tables, data: Data, texts: Texts) -> list[Outcome]:
     """Empty or whitespace-only texts, per split, at most data.checks.max_empty_fraction."""
     return _fraction_check(
         "empty_texts",
         "max_empty_fraction",
         data.checks.max_empty_fraction,
         "have an empty or whitespace-only text",
-        lambda t: empty_rows(_texts(t, data)),
+        lambda t: empty_rows(texts(t)),
         tables,
     )
 
 
-def check_duplicates(tables: Tables, data: Data) -> list[Outcome]:
+def check_duplicates(tables: Tables, data: Data, texts: Texts) -> list[Outcome]:
     """Texts repeated within a split (exact, or after normalization), at most data.checks.max_duplicate_fraction."""
     out: list[Outcome] = []
     limit = data.checks.max_duplicate_fraction
     for role, t in tables.items():
-        dups = duplicate_rows(_texts(t, data))
+        dups = duplicate_rows(texts(t))
         exact = sum(1 for *_, same in dups if same)
         frac = _fraction(len(dups), len(t))
         passed = frac <= limit
@@ -252,18 +251,18 @@ def check_duplicates(tables: Tables, data: Data) -> list[Outcome]:
     return out
 
 
-def check_text_length(tables: Tables, data: Data) -> list[Outcome]:
+def check_text_length(tables: Tables, data: Data, texts: Texts) -> list[Outcome]:
     """Every text is between data.checks.text_length.min and .max characters long."""
     out: list[Outcome] = []
     low, high = data.checks.text_length.min, data.checks.text_length.max
     for role, t in tables.items():
-        texts = _texts(t, data)
-        rows = length_violations(texts, low, high)
-        lengths = [len(x) for x in texts if x is not None]
+        values = texts(t)
+        rows = length_violations(values, low, high)
+        lengths = [len(x) for x in values if x is not None]
         span = f"{min(lengths)}-{max(lengths)}" if lengths else "none"
         message = (
             f"{t.source}: {count(len(rows), 'text')} outside {low}..{high} characters"
-            + listing(first_rows(t, rows, texts, lambda x: _chars(len(str(x)))), len(rows))
+            + listing(first_rows(t, rows, values, lambda x: _chars(len(str(x)))), len(rows))
             if rows
             else f"{t.source}: text lengths {span} characters, within {low}..{high}"
         )
@@ -281,21 +280,21 @@ def check_text_length(tables: Tables, data: Data) -> list[Outcome]:
     return out
 
 
-def check_leakage(tables: Tables, data: Data) -> list[Outcome]:
+def check_leakage(tables: Tables, data: Data, texts: Texts) -> list[Outcome]:
     """No normalized text appears in two of train, validation and test (by its sha256)."""
     out: list[Outcome] = []
     roles = [r for r in ("train", "validation", "test") if r in tables]
     for a_i, a in enumerate(roles):
         seen: dict[str, int] = {}
         ta = tables[a]
-        for i, text in enumerate(_texts(ta, data)):
+        for i, text in enumerate(texts(ta)):
             if text is not None and text.strip():
                 seen.setdefault(text_hash(text), i)
         for b in roles[a_i + 1 :]:
             tb = tables[b]
             hits = [
                 (i, seen[h])
-                for i, text in enumerate(_texts(tb, data))
+                for i, text in enumerate(texts(tb))
                 if text is not None and text.strip() and (h := text_hash(text)) in seen
             ]
             first = tuple(f"{tb.locations[i]} = {ta.locations[j]}" for i, j in hits[:SHOWN])
@@ -325,7 +324,7 @@ def _drift_measure(method: str, expected: list[int], actual: list[int]) -> float
 Histogram = Callable[[Table], list[int]]
 
 
-def check_drift(tables: Tables, data: Data, histograms: Mapping[str, Histogram]) -> list[Outcome]:
+def check_drift(tables: Tables, data: Data, texts: Texts, histograms: Mapping[str, Histogram]) -> list[Outcome]:
     """The task's distributions (name -> counts over fixed bins, measured first) and the text-length
     distribution of each split against the reference (data.reference, else train).
 
@@ -337,11 +336,11 @@ def check_drift(tables: Tables, data: Data, histograms: Mapping[str, Histogram])
         return out
     ref = tables[ref_role]
     ref_counts = {name: histogram(ref) for name, histogram in histograms.items()}
-    ref_lengths = [len(x) for x in _texts(ref, data) if x is not None]
+    ref_lengths = [len(x) for x in texts(ref) if x is not None]
     for role, t in tables.items():
         if role in (ref_role, "reference"):
             continue
-        lengths = [len(x) for x in _texts(t, data) if x is not None]
+        lengths = [len(x) for x in texts(t) if x is not None]
         bins = drift.bin_count(len(ref_lengths), len(lengths))
         edges = drift.quantile_edges(ref_lengths, bins)
         measures = {name: _drift_measure(method, ref_counts[name], histogram(t)) for name, histogram in histograms.items()}

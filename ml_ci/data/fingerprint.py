@@ -58,8 +58,8 @@ def fingerprints(config: Config, roles: Iterable[str] | None = None) -> dict[str
     if spec is not None and "train" in out:
         # Both sides of a held-out validation split are named by the file and the split's settings.
         keys = tasks.get(config.task).data().split_keys(config.data)
-        out["validation"] = derived_fingerprint(out["train"], config.data, spec, "validation", keys)
-        out["train"] = derived_fingerprint(out["train"], config.data, spec, "train", keys)
+        out["validation"] = derived_fingerprint(out["train"], spec, "validation", keys)
+        out["train"] = derived_fingerprint(out["train"], spec, "train", keys)
     return {role: fp for role, fp in out.items() if wanted is None or role in wanted}
 
 

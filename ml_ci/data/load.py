@@ -80,7 +80,7 @@ def load_tables(config: Config, hub_loader: HubLoader = load_hub_split) -> dict[
         half = tasks.get(config.task).data()
         train = tables["train"]
         tables["train"], tables["validation"] = split_table(
-            train, data, spec, strata=half.strata(train, data), keys=half.split_keys(data)
+            train, spec, texts=half.texts(train, data), strata=half.strata(train, data), keys=half.split_keys(data)
         )
     return {role: tables[role] for role in ROLES if role in tables}
 

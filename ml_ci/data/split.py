@@ -72,16 +72,15 @@ def held_out(texts: Sequence[object], strata: Sequence[int | None], fraction: fl
     return sorted(out)
 
 
-def derived_fingerprint(file_fingerprint: str, data: Data, spec: SplitFrom, role: str, keys: Sequence[str]) -> str:
+def derived_fingerprint(file_fingerprint: str, spec: SplitFrom, role: str, keys: Sequence[str]) -> str:
     """The fingerprint of one side of the split: the file's, with everything that decides the rows
-    (`keys`: the task's settings that decide the strata, `DataHalf.split_keys`)."""
+    (`keys`: the task's settings that decide the texts and the strata, `DataHalf.split_keys`)."""
     parts = [
         ALGORITHM,
         file_fingerprint,
         role,
         repr(spec.fraction),
         str(spec.seed),
-        data.text_column,
         *keys,
     ]
     return "sha256:" + hashlib.sha256("\0".join(parts).encode()).hexdigest()
@@ -104,10 +103,10 @@ def _rows(table: Table, rows: Sequence[int], *, role: str, source: str, fingerpr
 
 
 def split_table(
-    train: Table, data: Data, spec: SplitFrom, *, strata: Sequence[int | None], keys: Sequence[str]
+    train: Table, spec: SplitFrom, *, texts: Sequence[object], strata: Sequence[int | None], keys: Sequence[str]
 ) -> tuple[Table, Table]:
-    """(train without the held-out rows, the validation split); strata and keys are the task's."""
-    held = held_out(train.column(data.text_column), strata, spec.fraction, spec.seed)
+    """(train without the held-out rows, the validation split); texts, strata and keys are the task's."""
+    held = held_out(texts, strata, spec.fraction, spec.seed)
     chosen = set(held)
     kept = [i for i in range(len(train)) if i not in chosen]
     return (
@@ -116,13 +115,13 @@ def split_table(
             kept,
             role="train",
             source=train.source,
-            fingerprint=derived_fingerprint(train.fingerprint, data, spec, "train", keys),
+            fingerprint=derived_fingerprint(train.fingerprint, spec, "train", keys),
         ),
         _rows(
             train,
             held,
             role="validation",
             source=source_of(train.source, spec),
-            fingerprint=derived_fingerprint(train.fingerprint, data, spec, "validation", keys),
+            fingerprint=derived_fingerprint(train.fingerprint, spec, "validation", keys),
         ),
     )

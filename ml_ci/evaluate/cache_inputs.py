@@ -44,7 +44,7 @@ def cache_inputs(
     return {
         "name": config.name,
         "task": config.task,
-        "data": loading(config.data),
+        "data": loading(config),
         "split": {"role": role, "fingerprint": fingerprint},
         "max_length": config.model.max_length,
         "package": {"quantize": config.package.quantize, "opset": config.package.opset},

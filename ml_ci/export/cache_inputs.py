@@ -45,7 +45,7 @@ def cache_inputs(
         "task": config.task,
         "max_length": config.model.max_length,
         "package": asdict(config.package),
-        "data": loading(config.data),
+        "data": loading(config),
         "splits": split_fingerprints(fingerprints, ROLES),
         "golden_examples": golden_examples,
         "model": model_digest,

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ml_ci import tasks
+from ml_ci.config.by_task import section
 from ml_ci.config.model import Config
 
 # The packages whose versions can change a trained model; read from metadata, never imported.
@@ -47,7 +48,7 @@ def cache_inputs(
     return {
         "task": config.task,
         "model": asdict(config.model),
-        "train": asdict(config.train),
+        "train": section(config, "train"),
         **tasks.get(config.task).training().key_inputs(config),
         "data": dict(sorted(fingerprints.items())),
         "base_model": base_identity,

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any, Optional
 
+from ml_ci.config.by_task import section
 from ml_ci.config.model import Config
 from ml_ci.data.cache_inputs import loading, split_fingerprints
 from ml_ci.tune.plan import StudyPlan
@@ -40,9 +41,9 @@ def cache_inputs(
     return {
         "plan": plan.to_json(),
         "tune": asdict(config.tune),
-        "train": asdict(config.train),
+        "train": section(config, "train"),
         "model": asdict(config.model),
-        "data": loading(config.data),
+        "data": loading(config),
         "splits": split_fingerprints(fingerprints, ROLES),
         "base_model": base_identity,
         "fit_hook": fit_hook,

@@ -31,9 +31,15 @@ class DataHalf(Protocol):
 
     def checks(self) -> Sequence[Registered]:
         """Every data check of the task, in the order they run and are reported: the generic ones of
-        ml_ci.data.checks (bound to the task's columns where they take them) and its own. The first is
+        ml_ci.data.checks (bound to the task's columns and texts where they take them) and its own. The first is
         the `columns` check, run on every split. Each check that can warn is a name of the schema's
         data.checks.severity; a failure names the check's `setting`."""
+        ...
+
+    def texts(self, table: Table, data: Data) -> list[str | None]:
+        """The text of each row (None for a missing or non-text one): what the generic text checks
+        measure (emptiness, duplicates, length, leakage, length drift) and the held-out validation
+        split groups rows by."""
         ...
 
     def describe(self, table: Table, data: Data) -> dict[str, Any]:
@@ -47,8 +53,8 @@ class DataHalf(Protocol):
         ...
 
     def split_keys(self, data: Data) -> tuple[str, ...]:
-        """The settings that decide `strata`: part of the held-out splits' fingerprints, so that
-        changing one changes the cache keys of every stage that reads them."""
+        """The settings that decide `texts` and `strata`: part of the held-out splits' fingerprints, so
+        that changing one changes the cache keys of every stage that reads them."""
         ...
 
     def rows(self, table: Table, data: Data) -> dict[str, list[object]]:

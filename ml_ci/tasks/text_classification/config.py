@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal, Union
 from ml_ci.errors import Problem
 
 if TYPE_CHECKING:
-    from ml_ci.config.model import Config
+    from ml_ci.config.model import Config, Data
     from ml_ci.tasks.protocols.config import ProblemAt
 
 METRICS: tuple[str, ...] = ("accuracy", "f1_macro", "f1_micro", "precision_macro", "recall_macro", "roc_auc", "ece")
@@ -97,6 +97,8 @@ class TextClassificationSpec:
     labels: tuple[str, ...]
     text_column: str
     label_column: str
+    min_rows_per_class: int  # data.checks
+    max_class_imbalance: float  # data.checks
     class_weights: Union[Literal["none", "balanced"], dict[str, float]]  # label -> weight (the training half)
 
 
@@ -107,14 +109,19 @@ def spec(data: Mapping[str, Any]) -> TextClassificationSpec:
         labels=tuple(d["labels"]),
         text_column=d["text_column"],
         label_column=d["label_column"],
+        min_rows_per_class=d["checks"]["min_rows_per_class"],
+        max_class_imbalance=d["checks"]["max_class_imbalance"],  # as written: 3 stays 3 in messages
         class_weights=dict(weights) if isinstance(weights, dict) else weights,
     )
 
 
-def of(config: Config) -> TextClassificationSpec:
-    """The typed view load_config stored on a text-classification Config."""
+def of(config: Config | Data) -> TextClassificationSpec:
+    """The typed view load_config stored on a text-classification Config (and on its data section, which
+    the data half is given)."""
     if not isinstance(config.spec, TextClassificationSpec):
-        raise TypeError(f"{config.path}: task {config.task!r} is not text-classification")
+        task = getattr(config, "task", None)  # a data section names no task
+        what = f"{getattr(config, 'path', '')}: task {task!r}" if task else "the data section's task"
+        raise TypeError(f"{what} is not text-classification")
     return config.spec
 
 

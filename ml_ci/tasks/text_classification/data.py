@@ -17,6 +17,7 @@ from ml_ci.data import checks as generic
 from ml_ci.data.checks import Outcome, Registered, Tables
 from ml_ci.data.table import Table, count, is_missing
 from ml_ci.errors import DataCheckError
+from ml_ci.tasks.text_classification.config import of
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -86,35 +87,58 @@ def _is_label(v: object) -> bool:
 
 def check_columns(tables: Tables, data: Data) -> list[Outcome]:
     """The text, label and slice columns exist; texts are strings, labels strings or integers."""
+    spec = of(data)
     return generic.check_columns(
         tables,
         data,
         (
-            generic.Column(data.text_column, "data.text_column", "text", lambda v: isinstance(v, str)),
-            generic.Column(data.label_column, "data.label_column", "label names or indices", _is_label),
+            generic.Column(spec.text_column, "data.text_column", "text", lambda v: isinstance(v, str)),
+            generic.Column(spec.label_column, "data.label_column", "label names or indices", _is_label),
         ),
     )
 
 
+def texts(table: Table, data: Data) -> list[str | None]:
+    """The text column's values, None for a missing or non-text one."""
+    return generic.as_texts(table.column(of(data).text_column))
+
+
 def check_null_fraction(tables: Tables, data: Data) -> list[Outcome]:
     """Rows missing the text or the label, per split, at most data.checks.max_null_fraction."""
-    return generic.check_null_fraction(tables, data, (data.text_column, data.label_column), "the text or the label")
+    spec = of(data)
+    return generic.check_null_fraction(tables, data, (spec.text_column, spec.label_column), "the text or the label")
+
+
+def check_empty_texts(tables: Tables, data: Data) -> list[Outcome]:
+    return generic.check_empty_texts(tables, data, lambda t: texts(t, data))
+
+
+def check_duplicates(tables: Tables, data: Data) -> list[Outcome]:
+    return generic.check_duplicates(tables, data, lambda t: texts(t, data))
+
+
+def check_text_length(tables: Tables, data: Data) -> list[Outcome]:
+    return generic.check_text_length(tables, data, lambda t: texts(t, data))
+
+
+def check_leakage(tables: Tables, data: Data) -> list[Outcome]:
+    return generic.check_leakage(tables, data, lambda t: texts(t, data))
 
 
 def check_labels(tables: Tables, data: Data) -> list[Outcome]:
     """Every label is a name from data.labels or an index into it."""
     out: list[Outcome] = []
+    spec = of(data)
+    labels = spec.labels
     for role, t in tables.items():
-        values = t.column(data.label_column)
-        rows = unknown_labels(values, data.labels)
+        values = t.column(spec.label_column)
+        rows = unknown_labels(values, labels)
         first = generic.first_rows(t, rows, values)
         message = (
-            f"{t.source}: {count(len(rows), 'row')} with a label outside {list(data.labels)} "
-            f"(or its indices 0-{len(data.labels) - 1})"
-            + generic.listing(first, len(rows))
-            + label_hint([values[i] for i in rows])
+            f"{t.source}: {count(len(rows), 'row')} with a label outside {list(labels)} "
+            f"(or its indices 0-{len(labels) - 1})" + generic.listing(first, len(rows)) + label_hint([values[i] for i in rows])
             if rows
-            else f"{t.source}: every label is in {list(data.labels)}"
+            else f"{t.source}: every label is in {list(labels)}"
         )
         out.append(
             Outcome(
@@ -137,10 +161,11 @@ def _train(tables: Tables) -> list[tuple[str, Table]]:
 def check_min_rows_per_class(tables: Tables, data: Data) -> list[Outcome]:
     """Each label has at least data.checks.min_rows_per_class rows in the training split."""
     out: list[Outcome] = []
-    limit = data.checks.min_rows_per_class
+    spec = of(data)
+    limit = spec.min_rows_per_class
     for role, t in _train(tables):
-        counts = label_counts(t.column(data.label_column), data.labels)
-        short = [(name, n) for name, n in zip(data.labels, counts, strict=True) if n < limit]
+        counts = label_counts(t.column(spec.label_column), spec.labels)
+        short = [(name, n) for name, n in zip(spec.labels, counts, strict=True) if n < limit]
         if short:
             message = (
                 f"{t.source}: "
@@ -157,7 +182,7 @@ def check_min_rows_per_class(tables: Tables, data: Data) -> list[Outcome]:
                 value=min(counts),
                 limit=limit,
                 message=message,
-                details=dict(zip(data.labels, counts, strict=True)),
+                details=dict(zip(spec.labels, counts, strict=True)),
             )
         )
     return out
@@ -166,9 +191,10 @@ def check_min_rows_per_class(tables: Tables, data: Data) -> list[Outcome]:
 def check_class_balance(tables: Tables, data: Data) -> list[Outcome]:
     """The most frequent label has at most data.checks.max_class_imbalance times the rows of the least frequent."""
     out: list[Outcome] = []
-    limit = data.checks.max_class_imbalance
+    spec = of(data)
+    limit = spec.max_class_imbalance
     for role, t in _train(tables):
-        counts = dict(zip(data.labels, label_counts(t.column(data.label_column), data.labels), strict=True))
+        counts = dict(zip(spec.labels, label_counts(t.column(spec.label_column), spec.labels), strict=True))
         most, least = max(counts, key=counts.__getitem__), min(counts, key=counts.__getitem__)
         if counts[least] == 0:
             absent = [name for name, n in counts.items() if n == 0]
@@ -202,7 +228,10 @@ def check_class_balance(tables: Tables, data: Data) -> list[Outcome]:
 
 def check_drift(tables: Tables, data: Data) -> list[Outcome]:
     """The label distribution and the text lengths of each split against the reference."""
-    return generic.check_drift(tables, data, {"label": lambda t: label_counts(t.column(data.label_column), data.labels)})
+    spec = of(data)
+    return generic.check_drift(
+        tables, data, lambda t: texts(t, data), {"label": lambda t: label_counts(t.column(spec.label_column), spec.labels)}
+    )
 
 
 # The one list of checks, in the order they run and are reported. Those that can warn are the schema's
@@ -211,13 +240,13 @@ CHECKS: tuple[Registered, ...] = (
     Registered("columns", check_columns, setting="data.text_column / data.label_column", can_warn=False),
     Registered("min_rows", generic.check_min_rows, setting="data.checks.min_rows"),
     Registered("null_fraction", check_null_fraction, setting="data.checks.max_null_fraction", can_warn=False),
-    Registered("empty_texts", generic.check_empty_texts, setting="data.checks.max_empty_fraction"),
+    Registered("empty_texts", check_empty_texts, setting="data.checks.max_empty_fraction"),
     Registered("labels", check_labels, setting="data.labels", can_warn=False),
-    Registered("duplicates", generic.check_duplicates, setting="data.checks.max_duplicate_fraction"),
-    Registered("text_length", generic.check_text_length, setting="data.checks.text_length"),
+    Registered("duplicates", check_duplicates, setting="data.checks.max_duplicate_fraction"),
+    Registered("text_length", check_text_length, setting="data.checks.text_length"),
     Registered("min_rows_per_class", check_min_rows_per_class, setting="data.checks.min_rows_per_class"),
     Registered("class_balance", check_class_balance, setting="data.checks.max_class_imbalance"),
-    Registered("leakage", generic.check_leakage, lambda data: data.checks.leakage, setting="data.checks.leakage"),
+    Registered("leakage", check_leakage, lambda data: data.checks.leakage, setting="data.checks.leakage"),
     Registered("drift", check_drift, setting="data.checks.drift.threshold"),
 )
 
@@ -230,24 +259,29 @@ def checks() -> tuple[Registered, ...]:
 
 
 def columns(data: Data) -> tuple[str, ...]:
-    return (data.text_column, data.label_column)
+    spec = of(data)
+    return (spec.text_column, spec.label_column)
 
 
 def describe(table: Table, data: Data) -> dict[str, Any]:
     """The split's rows per label, every label named (0 for one without rows)."""
-    return {"labels": dict(zip(data.labels, label_counts(table.column(data.label_column), data.labels), strict=True))}
+    spec = of(data)
+    return {"labels": dict(zip(spec.labels, label_counts(table.column(spec.label_column), spec.labels), strict=True))}
 
 
 def strata(table: Table, data: Data) -> list[int | None]:
-    return [label_index(v, data.labels) for v in table.column(data.label_column)]
+    spec = of(data)
+    return [label_index(v, spec.labels) for v in table.column(spec.label_column)]
 
 
 def split_keys(data: Data) -> tuple[str, ...]:
-    return (data.label_column, *data.labels)
+    spec = of(data)
+    return (spec.text_column, spec.label_column, *spec.labels)
 
 
 def missing_columns(table: Table, data: Data) -> list[str]:
-    wanted = [data.text_column, data.label_column, *data.slice_columns]
+    spec = of(data)
+    wanted = [spec.text_column, spec.label_column, *data.slice_columns]
     return [name for name in wanted if name not in table.columns]
 
 
@@ -262,12 +296,13 @@ def _rows_for_training(table: Table, data: Data) -> tuple[list[str], list[int]]:
     labels: list[int] = []
     bad: list[str] = []
     bad_labels: list[object] = []
-    for loc, text, value in zip(table.locations, table.columns[data.text_column], table.columns[data.label_column], strict=True):
-        index = label_index(value, data.labels)
+    spec = of(data)
+    for loc, text, value in zip(table.locations, table.columns[spec.text_column], table.columns[spec.label_column], strict=True):
+        index = label_index(value, spec.labels)
         if is_missing(text) or not isinstance(text, str):
             bad.append(f"{loc} (text is {'missing' if is_missing(text) else type(text).__name__})")
         elif index is None:
-            bad.append(f"{loc} (label {'is missing' if is_missing(value) else f'{value!r} is not one of {list(data.labels)}'})")
+            bad.append(f"{loc} (label {'is missing' if is_missing(value) else f'{value!r} is not one of {list(spec.labels)}'})")
             bad_labels.append(value)
         else:
             texts.append(text)
@@ -302,10 +337,11 @@ def to_dataset(table: Table, data: Data) -> Dataset:
     from datasets import ClassLabel, Dataset, Features, Value
 
     columns = rows(table, data)
+    spec = of(data)
     features = Features(
         {
             TEXT: Value("string"),
-            LABEL: ClassLabel(names=list(data.labels)),
+            LABEL: ClassLabel(names=list(spec.labels)),
             **{name: Value("string") for name in data.slice_columns},
         }
     )

@@ -23,6 +23,7 @@ import numpy as np
 
 from ml_ci.errors import DataCheckError, OperationalError
 from ml_ci.tasks.protocols.evaluation import Examples, Paired, ReportParts, Rows, Scores
+from ml_ci.tasks.text_classification.config import of
 from ml_ci.tasks.text_classification.scores import PAIRED_METRICS, FloatArray, IntArray, metric_fn
 from ml_ci.tasks.text_classification.scores import score as score_all
 
@@ -50,13 +51,13 @@ def examples(config: Config, role: str, columns: dict[str, list[Any]], fingerpri
     for col in (TEXT, LABEL):
         if col not in columns:
             raise DataCheckError(f"the {role} split has no column {col!r}")
-    n = len(config.data.labels)
+    n = len(of(config).labels)
     labels = np.asarray(columns[LABEL], dtype=np.int64)
     if len(labels) == 0:
         raise DataCheckError(f"the {role} split is empty: nothing to evaluate")
     if labels.min() < 0 or labels.max() >= n:
         bad = int(labels[(labels < 0) | (labels >= n)][0])
-        raise DataCheckError(f"the {role} split has label index {bad}, outside data.labels {list(config.data.labels)}")
+        raise DataCheckError(f"the {role} split has label index {bad}, outside data.labels {list(of(config).labels)}")
     texts = ["" if t is None else str(t) for t in columns[TEXT]]
     slice_cols = {c: columns[c] for c in config.data.slice_columns if c in columns}
     return Examples(role, texts, labels, slice_cols, fingerprint)
@@ -98,7 +99,7 @@ def load(model_dir: Path, config: Config) -> Model:
     model.eval()
     id2label = model.config.id2label or {}
     model_labels = [str(id2label.get(i, id2label.get(str(i), f"LABEL_{i}"))) for i in range(model.config.num_labels)]
-    return Model(model, tokenizer, label_columns(model_labels, config.data.labels, model_dir), config.model.max_length)
+    return Model(model, tokenizer, label_columns(model_labels, of(config).labels, model_dir), config.model.max_length)
 
 
 def _softmax(logits: Any) -> FloatArray:
@@ -206,7 +207,7 @@ def latency_predictor(model_dir: Path, work: Path, config: Config) -> Callable[[
 def score(config: Config, truth: IntArray, outputs: FloatArray, rows: Rows | None = None) -> Scores:
     if rows is not None:
         truth, outputs = truth[rows], outputs[rows]
-    s = score_all(truth, outputs, config.data.labels)
+    s = score_all(truth, outputs, of(config).labels)
     record = {"per_class": {k: vars(v) for k, v in s.per_class.items()}, "confusion_matrix": s.confusion}
     return Scores(dict(s.metrics), s.undefined, record)
 
@@ -228,11 +229,11 @@ def paired(metric: str, truth: IntArray, current: FloatArray, baseline: FloatArr
 
 
 def record_head(config: Config) -> dict[str, Any]:
-    return {"labels": list(config.data.labels)}
+    return {"labels": list(of(config).labels)}
 
 
 def prediction_rows(config: Config, truth: IntArray, outputs: FloatArray) -> list[dict[str, Any]]:
-    labels = config.data.labels
+    labels = of(config).labels
     predicted = outputs.argmax(axis=1)
     return [
         {"label": labels[int(t)], "predicted": labels[int(p)], "probabilities": [round(float(x), 6) for x in row]}
@@ -241,7 +242,7 @@ def prediction_rows(config: Config, truth: IntArray, outputs: FloatArray) -> lis
 
 
 def read_predictions(config: Config, rows: Sequence[Mapping[str, Any]]) -> tuple[IntArray, FloatArray]:
-    labels = config.data.labels
+    labels = of(config).labels
     index = {label: i for i, label in enumerate(labels)}
     return (
         np.asarray([index[r["label"]] for r in rows], dtype=np.int64),
@@ -251,10 +252,11 @@ def read_predictions(config: Config, rows: Sequence[Mapping[str, Any]]) -> tuple
 
 def check_baseline(record: EvalRecord, config: Config, source: str) -> None:
     labels = record.task_head.get("labels")
-    if list(labels or []) != list(config.data.labels):
+    ours = of(config).labels
+    if list(labels or []) != list(ours):
         raise OperationalError(
             f"baseline {source} has labels {labels}, but ml.yaml data.labels is "
-            f"{list(config.data.labels)}: a model with another label set is not a baseline"
+            f"{list(ours)}: a model with another label set is not a baseline"
         )
 
 

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Union
 
 from ml_ci.config.model import Config
 from ml_ci.tasks.protocols.training import CardText, Loss
+from ml_ci.tasks.text_classification.config import of
 from ml_ci.tasks.text_classification.data import LABEL, TEXT
 from ml_ci.train import base_model
 
@@ -59,7 +60,7 @@ def _load(base: base_model.BaseModel, labels: Sequence[str]) -> tuple[Any, Any]:
 
 
 def load_pretrained(base: base_model.BaseModel, config: Config) -> tuple[Any, Any]:
-    return _load(base, config.data.labels)
+    return _load(base, of(config).labels)
 
 
 def encode(dataset: Dataset, tokenizer: Any, max_length: int, role: str) -> Dataset:
@@ -135,8 +136,10 @@ def weighted_loss(weights: Sequence[float]) -> Callable[..., Any]:
 
 
 def loss(config: Config, hp: HParams, train: Dataset) -> Loss | None:
-    """train.class_weights (as the hyperparameters have it), resolved against the train split's labels."""
-    weights = resolve(hp.class_weights, config.data.labels, train[LABEL])
+    """train.class_weights (the task's key of ml.yaml: no hyperparameter overrides it), resolved against the
+    train split's labels."""
+    spec = of(config)
+    weights = resolve(spec.class_weights, spec.labels, train[LABEL])
     if not weights:
         return None
     summary = ", class weights " + " ".join(f"{k} {v:.3g}" for k, v in weights.items())
@@ -147,16 +150,17 @@ def loss(config: Config, hp: HParams, train: Dataset) -> Loss | None:
 
 
 def key_inputs(config: Config) -> dict[str, Any]:
-    return {"labels": list(config.data.labels), "columns": [config.data.text_column, config.data.label_column]}
+    spec = of(config)
+    return {"labels": list(spec.labels), "columns": [spec.text_column, spec.label_column]}
 
 
 def lineage(config: Config, loss_weights: Mapping[str, float] | None) -> dict[str, Any]:
-    entry = lineage_entry(config.train.class_weights, loss_weights)
+    entry = lineage_entry(of(config).class_weights, loss_weights)
     return {"class_weights": dict(entry) if entry else None}
 
 
 def card(config: Config) -> CardText:
-    labels = ", ".join(f"`{label}`" for label in config.data.labels)
+    labels = ", ".join(f"`{label}`" for label in of(config).labels)
     return CardText(
         pipeline_tag="text-classification",
         task_name="Text Classification",

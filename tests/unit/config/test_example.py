@@ -2,6 +2,7 @@ from pathlib import Path
 
 from ml_ci.config import load_config
 from ml_ci.pipeline.plan import plan
+from ml_ci.tasks.text_classification import config as tc_config
 from tests.conftest import EXAMPLE
 from tests.modelrepo import make_model_repo
 
@@ -42,5 +43,5 @@ def test_plan_orders_stages_by_dependency() -> None:
 
 def test_scratch_repo_is_valid(tmp_path: Path) -> None:
     config = load_config(make_model_repo(tmp_path)).config
-    assert config.data.labels == ("negative", "positive")
+    assert tc_config.of(config).labels == ("negative", "positive")
     assert config.train.distributed.nproc_per_node == 1  # default from the schema

@@ -100,7 +100,7 @@ def test_null_fraction_treats_nan_as_missing() -> None:
 
 def test_empty_texts_are_whitespace_only() -> None:
     t = table("train", ["a", " \t", "", "b"], ["negative"] * 4)
-    o = only(checks.check_empty_texts({"train": t}, data_config()))
+    o = only(tc.check_empty_texts({"train": t}, data_config()))
     assert (
         o.message == "train.csv: 2 of 4 rows (50.0%) have an empty or whitespace-only text, above max_empty_fraction 0.0; "
         "first: train.csv:3, train.csv:4"
@@ -112,7 +112,7 @@ def test_empty_texts_are_whitespace_only() -> None:
 
 def test_duplicates_exact_and_normalized() -> None:
     texts = ["Great movie!", "great   MOVIE", "Great movie!", "something else", "ｇｒｅａｔ movie."]
-    o = only(checks.check_duplicates({"train": table("train", texts, ["positive"] * 5)}, data_config(max_duplicate_fraction=0.5)))
+    o = only(tc.check_duplicates({"train": table("train", texts, ["positive"] * 5)}, data_config(max_duplicate_fraction=0.5)))
     assert (o.passed, o.value, o.details) == (False, 0.6, {"normalized": 3, "exact": 1})
     assert o.message == (
         "train.csv: 3 of 5 rows (60.0%) repeat an earlier text after normalization (1 exact), "
@@ -123,7 +123,7 @@ def test_duplicates_exact_and_normalized() -> None:
 
 def test_duplicates_within_the_limit_pass() -> None:
     t = table("train", ["a", "a", "b", "c"], [0] * 4)
-    o = only(checks.check_duplicates({"train": t}, data_config(max_duplicate_fraction=0.25)))
+    o = only(tc.check_duplicates({"train": t}, data_config(max_duplicate_fraction=0.25)))
     assert o.passed
     assert o.message == "train.csv: 1 of 4 rows (25.0%) repeat an earlier text after normalization (1 exact)"
 
@@ -137,13 +137,13 @@ def test_duplicate_rows_ignore_missing_and_empty_texts() -> None:
 
 def test_text_length_bounds() -> None:
     t = table("train", ["ok text", "a", "x" * 30, None], [0] * 4)
-    o = only(checks.check_text_length({"train": t}, data_config(text_length=TextLength(min=2, max=20))))
+    o = only(tc.check_text_length({"train": t}, data_config(text_length=TextLength(min=2, max=20))))
     assert (o.passed, o.value) == (False, 2)
     assert o.message == "train.csv: 2 texts outside 2..20 characters: train.csv:3 (1 character), train.csv:4 (30 characters)"
 
 
 def test_text_length_pass_reports_the_range() -> None:
-    o = only(checks.check_text_length({"train": table("train", ["abc", "abcdef"], [0, 1])}, data_config()))
+    o = only(tc.check_text_length({"train": table("train", ["abc", "abcdef"], [0, 1])}, data_config()))
     assert o.message == "train.csv: text lengths 3-6 characters, within 1..10000"
 
 
@@ -156,7 +156,7 @@ def test_leakage_by_normalized_text_across_each_pair_of_splits() -> None:
         "validation": table("validation", ["something new", "the plot  was DULL"], [1, 0]),
         "test": table("test", ["Great fun!", "something new"], [1, 1]),
     }
-    by_pair = {o.split: o for o in checks.check_leakage(tables, data_config())}
+    by_pair = {o.split: o for o in tc.check_leakage(tables, data_config())}
     assert list(by_pair) == ["train+validation", "train+test", "validation+test"]
     assert (
         by_pair["train+validation"].message
@@ -169,7 +169,7 @@ def test_leakage_by_normalized_text_across_each_pair_of_splits() -> None:
 
 def test_leakage_pass_and_disabled() -> None:
     tables = {"train": balanced("train", 4), "validation": balanced("validation", 4, prefix="other")}
-    o = only(checks.check_leakage(tables, data_config()))
+    o = only(tc.check_leakage(tables, data_config()))
     assert o.passed
     assert o.message == "validation.csv: no text also in train.csv"
     clash = {"train": balanced("train", 4), "validation": balanced("validation", 4)}

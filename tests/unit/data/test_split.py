@@ -16,12 +16,12 @@ from tests.unit.data.toy import data_config, table
 
 
 def derived_fingerprint(file_fingerprint: str, data: Data, spec: SplitFrom, role: str) -> str:
-    return split.derived_fingerprint(file_fingerprint, data, spec, role, tc.split_keys(data))
+    return split.derived_fingerprint(file_fingerprint, spec, role, tc.split_keys(data))
 
 
 def split_table(train: Table, data: Data, spec: SplitFrom) -> tuple[Table, Table]:
     """As load_tables splits it for text-classification: stratified by label."""
-    return split.split_table(train, data, spec, strata=tc.strata(train, data), keys=tc.split_keys(data))
+    return split.split_table(train, spec, texts=tc.texts(train, data), strata=tc.strata(train, data), keys=tc.split_keys(data))
 
 
 def rows(counts: dict[int, int]) -> tuple[list[object], list[int | None]]:

@@ -9,19 +9,21 @@ from ml_ci.config.model import Data, DataChecks, Drift, TextLength
 from ml_ci.data import checks
 from ml_ci.data.table import Table
 from ml_ci.tasks.text_classification import data as tc
+from ml_ci.tasks.text_classification.config import TextClassificationSpec
 
 LABELS = ("negative", "positive")
 
 
 def data_config(*, labels: tuple[str, ...] = LABELS, slice_columns: tuple[str, ...] = (), **checks: Any) -> Data:
-    """A Data section with the schema's defaults, thresholds overridden by keyword."""
+    """A Data section with the schema's defaults, thresholds overridden by keyword (text-classification's
+    min_rows_per_class and max_class_imbalance among them: they go into the task's view)."""
+    spec = {"min_rows_per_class": 1, "max_class_imbalance": 10.0}
+    spec.update({k: checks.pop(k) for k in list(checks) if k in spec})
     values: dict[str, Any] = {
         "min_rows": 1,
-        "min_rows_per_class": 1,
         "max_null_fraction": 0.0,
         "max_empty_fraction": 0.0,
         "max_duplicate_fraction": 0.05,
-        "max_class_imbalance": 10.0,
         "text_length": TextLength(min=1, max=10000),
         "leakage": True,
         "drift": Drift(method="psi", threshold=0.2),
@@ -29,13 +31,18 @@ def data_config(*, labels: tuple[str, ...] = LABELS, slice_columns: tuple[str, .
     }
     values.update(checks)
     return Data(
-        labels=labels,
-        text_column="text",
-        label_column="label",
         slice_columns=slice_columns,
         checks=DataChecks(**values),
         train="train.csv",
         validation="validation.csv",
+        spec=TextClassificationSpec(
+            labels=labels,
+            text_column="text",
+            label_column="label",
+            min_rows_per_class=int(spec["min_rows_per_class"]),
+            max_class_imbalance=spec["max_class_imbalance"],
+            class_weights="none",
+        ),
     )
 
 

@@ -29,7 +29,6 @@ TRAIN = Train(
     eval_steps=0,
     seed=1,
     precision="auto",
-    class_weights="none",
     distributed=Distributed(nproc_per_node=1, nodes=1),
 )
 

@@ -10,6 +10,7 @@ import pytest
 
 from ml_ci.config import load_config
 from ml_ci.errors import ConfigError
+from ml_ci.tasks.text_classification import config as tc_config
 from ml_ci.tasks.text_classification import training
 from ml_ci.train.lineage import lineage_record
 from ml_ci.train.params import as_dict, merge
@@ -86,10 +87,11 @@ def test_bad_class_weights_are_config_errors_at_their_place(tmp_path: Path, clas
 
 
 def test_good_class_weights_load_and_go_into_lineage(tmp_path: Path) -> None:
-    assert _load(tmp_path / "a", "balanced").train.class_weights == "balanced"
+    assert tc_config.of(_load(tmp_path / "a", "balanced")).class_weights == "balanced"
     config = _load(tmp_path / "b", {"positive": 4})
-    assert config.train.class_weights == {"positive": 4}
-    resolved = training.resolve(config.train.class_weights, config.data.labels, [0, 1])
+    spec = tc_config.of(config)
+    assert spec.class_weights == {"positive": 4}
+    resolved = training.resolve(spec.class_weights, spec.labels, [0, 1])
     record = lineage_record(
         config,
         config_sha256="sha256:cfg",
