@@ -141,7 +141,7 @@ def _keys(fragment: Mapping[str, Any], at: Where = ()) -> set[Where]:
 
 
 # A fragment with only these keywords adds keys to a generic key (data.checks); any other keyword makes the
-# key the task's own (data.labels: its type, its default).
+# key the task's own (its type, its default, ...).
 _MERGING = frozenset({"properties", "required", "items"})
 
 
