@@ -108,8 +108,10 @@ def run(commit: str | None, work: Path) -> dict[str, bytes]:
 
 
 def blank_latency_lines(text: str) -> str:
-    """Numbers on the lines that report a measured latency."""
-    return "\n".join(NUMBER.sub("<n>", line) if "latency" in line.lower() else line for line in text.splitlines())
+    """Numbers on the lines that report a measured latency; and the padding of aligned tables, whose
+    column widths follow the widest value, a measured one included."""
+    lines = (NUMBER.sub("<n>", line) if "latency" in line.lower() else line for line in text.splitlines())
+    return "\n".join(re.sub(r"-{2,}", "--", re.sub(r" {2,}", " ", line)) for line in lines)
 
 
 def normalise_log(text: str, repo: Path) -> str:
