@@ -51,6 +51,7 @@ ends the drain period early.
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import ctypes
 import io
@@ -100,15 +101,16 @@ PROBE_CONNECTIONS = 16
 PROBE_READ_TIMEOUT_S = 1.0
 
 
-class _CappedServer(ThreadingHTTPServer):
+class _CappedServer(ThreadingHTTPServer, abc.ABC):
     """One thread per connection, up to capacity(); beyond, a canned 503 at once instead of a thread."""
 
     allow_reuse_address = True
     overflow = TOO_MANY_CONNECTIONS
     app: InferenceServer
 
+    @abc.abstractmethod
     def capacity(self) -> int:
-        raise NotImplementedError
+        """How many connections may hold a thread at once."""
 
     def server_activate(self) -> None:
         super().server_activate()
