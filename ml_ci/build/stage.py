@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ml_ci.atomic import write_json
 from ml_ci.build import docker_ops
 from ml_ci.build.context import write_context
 from ml_ci.build.plan import NO_DEPS, RUNTIME, BuildPlan, data_fingerprint, dependency_pins, make_plan
@@ -23,16 +22,18 @@ from ml_ci.export.stage import eval_summary, installed_versions
 from ml_ci.jsonfile import read_optional
 from ml_ci.pipeline.layout import Layout
 from ml_ci.provenance import GitInfo, git_info, source_date_epoch
+from ml_ci.records import image as image_record
 from ml_ci.records.golden import GoldenRecord
+from ml_ci.records.image import ImageRecord
 
 
 @dataclass(frozen=True)
 class BuildResult:
-    record: dict[str, Any]
+    record: ImageRecord
 
     @property
     def reference(self) -> str:
-        return str(self.record["reference"])
+        return self.record.reference
 
 
 def build_epoch(git: GitInfo, manifest: dict[str, Any], env: Mapping[str, str]) -> int:
@@ -150,24 +151,24 @@ def run_build(
         image.tag(plan.repository, tag=ref.rsplit(":", 1)[1])
     checks = verify(c, image.id, config, golden_examples, read_optional(layout.eval_record), log)
 
-    record: dict[str, Any] = {
-        "repository": plan.repository,
-        "tags": list(plan.tags),
-        "image_id": image.id,
-        "size": image.attrs.get("Size"),
-        "labels": plan.labels,
-        "source_date_epoch": plan.epoch,
-        "verification": checks,
-        "pushed": push,
-        "digest": None,
-        "reference": plan.references[0],
-    }
+    record = ImageRecord(
+        repository=plan.repository,
+        tags=plan.tags,
+        image_id=image.id,
+        size=image.attrs.get("Size"),
+        labels=plan.labels,
+        source_date_epoch=plan.epoch,
+        verification=checks,
+        pushed=push,
+        digest=None,
+        reference=plan.references[0],
+    )
     if push:
         digests = {t: docker_ops.push(c, plan.repository, t, auth) for t in plan.tags}
         digest = digests[plan.tags[0]].digest
         if any(p.digest != digest for p in digests.values()):
             raise OperationalError(f"the tags of one image were pushed with different digests: {digests}")
-        record.update(digest=digest, reference=f"{plan.repository}@{digest}")
-        log(f"pushed {record['reference']} (tags: {', '.join(plan.tags)})")
-    write_json(layout.image_record, record)
+        record = replace(record, digest=digest, reference=f"{plan.repository}@{digest}")
+        log(f"pushed {record.reference} (tags: {', '.join(plan.tags)})")
+    image_record.write(layout.image_record, record)
     return BuildResult(record)

@@ -19,15 +19,15 @@ def build(config_path: Path, push: bool, tags: tuple[str, ...], no_cache: bool =
     config = load_config(config_path).config
     result = run_build(config, push=push, extra_tags=tags, log=click.echo, no_cache=no_cache)
     record = result.record
-    size = f"{record['size'] / 1e6:.0f} MB" if record.get("size") else "unknown size"
-    click.echo(f"image: {record['reference']} ({size})")
-    actions_io.set_output("image", record["reference"], os.environ)
-    actions_io.set_output("digest", record["digest"] or "", os.environ)
+    size = f"{record.size / 1e6:.0f} MB" if record.size else "unknown size"
+    click.echo(f"image: {record.reference} ({size})")
+    actions_io.set_output("image", record.reference, os.environ)
+    actions_io.set_output("digest", record.digest or "", os.environ)
     actions_io.add_summary(
-        f"### ml-ci build\n\n- image: `{record['reference']}` ({size})\n- tags: "
-        + ", ".join(f"`{t}`" for t in record["tags"])
-        + f"\n- verified: ready in {record['verification']['ready_seconds']} s, "
-        f"{record['verification']['golden_examples']} golden examples",
+        f"### ml-ci build\n\n- image: `{record.reference}` ({size})\n- tags: "
+        + ", ".join(f"`{t}`" for t in record.tags)
+        + f"\n- verified: ready in {record.verification['ready_seconds']} s, "
+        f"{record.verification['golden_examples']} golden examples",
         os.environ,
     )
     return 0

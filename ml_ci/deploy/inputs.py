@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from ml_ci.config.model import Config
-from ml_ci.deploy.records import image_from_record
 from ml_ci.jsonfile import read_json
 from ml_ci.pipeline.layout import Layout
+from ml_ci.records import image as image_record
 from ml_ci.records.imageref import ImageRef, parse
 from ml_ci.records.release import Release
 
@@ -36,13 +36,7 @@ class Result:
 def build_inputs(config: Config, image: Optional[str]) -> Inputs:
     """The inputs of a fresh deploy: --image or build/image.json, evaluate/eval.json, export/golden.json."""
     layout = Layout(config.root)
-    if image:
-        ref = parse(image)
-    else:
-        ref = image_from_record(
-            read_json(layout.image_record, "the image record", "run `ml-ci build --push` or pass --image"),
-            str(layout.image_record),
-        )
+    ref = parse(image) if image else image_record.read_reference(layout.image_record)
     eval_record = read_json(layout.eval_record, "the evaluation record", "run `ml-ci evaluate` first")
     golden_path = layout.golden
     golden = read_json(golden_path, "golden examples", "") if golden_path.is_file() else None

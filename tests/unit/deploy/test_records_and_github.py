@@ -9,8 +9,9 @@ import pytest
 
 from ml_ci.deploy import github
 from ml_ci.deploy.inputs import build_inputs
-from ml_ci.deploy.records import image_from_record, verdict_of
+from ml_ci.deploy.records import verdict_of
 from ml_ci.errors import DeployError, OperationalError
+from ml_ci.records.image import reference as image_from_record
 from tests.unit.deploy.helpers import DIGEST_A, IMAGE_A, config, write_artifacts
 
 

@@ -32,10 +32,11 @@ ALLOWED: dict[str, list[str]] = {
     # Prometheus client: a counter's label values (errors_total{kind=...}, requests_total{route,status}).
     "serve/server.py": [r"\.metrics\.(errors|requests)\.labels\("],
     # Docker/OCI: the labels of a container (deploy's local target) and of an image (the registry's config
-    # blob, the build plan's, written to build.json).
+    # blob, the build plan's, written to build/image.json by its record).
     "deploy/local.py": [r"\bc\.labels\b"],
     "deploy/deployer.py": [r"\bregistry\.labels\("],
-    "build/stage.py": [r"\"labels\":\s*plan\.labels\b", r"\bplan\.labels\b"],
+    "build/stage.py": [r"\bplan\.labels\b"],
+    "records/image.py": [r"\"labels\":\s*self\.labels\b", r"\bdata\[\"labels\"\]"],
     # Kubernetes: object metadata labels.
     "deploy/manifests.py": [r"\"labels\":\s*common_labels\(", r"\[\"metadata\"\]\[\"labels\"\]"],
     "train/pytorchjob.py": [r"\"labels\":\s*\{\"app\.kubernetes\.io/"],
