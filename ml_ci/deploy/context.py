@@ -13,8 +13,8 @@ from ml_ci.config.gitops_remote import ALLOW_HTTP_ENV, insecure_http, missing_re
 from ml_ci.config.model import Config, Environment
 from ml_ci.deploy import gitops, smoke, state
 from ml_ci.deploy.inputs import Inputs
-from ml_ci.deploy.records import verdict_of
 from ml_ci.errors import ConfigError, DeployError, Problem
+from ml_ci.records.evaluation import verdict_of
 from ml_ci.records.golden import GoldenRecord
 from ml_ci.records.release import Deployed, Release, SmokeResult, extra_for
 

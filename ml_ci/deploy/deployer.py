@@ -15,9 +15,9 @@ from ml_ci.deploy import promotion, registry, targets
 from ml_ci.deploy.context import Context
 from ml_ci.deploy.environments import deploy_section, environment
 from ml_ci.deploy.inputs import Inputs, Result
-from ml_ci.deploy.records import verdict_of
 from ml_ci.deploy.targets.protocol import Target
 from ml_ci.errors import ConfigError, DeployError, Problem
+from ml_ci.records.evaluation import verdict_of
 from ml_ci.records.release import PASSING_VERDICTS
 
 MODEL_LABEL = f"{LABEL_PREFIX}.model.sha256"  # set by `ml-ci build`: the digest of the model file the image serves

@@ -11,8 +11,8 @@ from ml_ci.config.model import Environment
 from ml_ci.deploy import gitops, smoke, tree
 from ml_ci.deploy.context import Context
 from ml_ci.deploy.inputs import Inputs, Result
-from ml_ci.deploy.records import verdict_of
 from ml_ci.errors import DeployError
+from ml_ci.records.evaluation import verdict_of
 from ml_ci.records.release import EVAL, GOLDEN, RELEASE, Deployed, Release, SmokeResult
 
 

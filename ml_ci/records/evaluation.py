@@ -311,6 +311,26 @@ def read(path: Path, what: str = "evaluation record", *, head: Sequence[str] = (
         ) from None
 
 
+def verdict_of(data: Any) -> str:
+    """The gate verdict of an evaluation record as parsed ("pass" or "fail"); "unknown" when absent. Deploy
+    ships eval.json verbatim, whatever its shape, and needs only this: a hand-made record's `verdict`
+    ({"status": ...} too) or `passed` counts as well."""
+    if isinstance(data, dict):
+        verdict = data.get("verdict")
+        if isinstance(verdict, str):
+            return verdict.lower()
+        if isinstance(verdict, dict) and isinstance(verdict.get("status"), str):
+            return str(verdict["status"]).lower()
+        if isinstance(data.get("passed"), bool):
+            return "pass" if data["passed"] else "fail"
+    return "unknown"
+
+
+def without_predictions(data: Any) -> Any:
+    """An evaluation record as parsed, less its per-example predictions (what a size-bound copy keeps)."""
+    return {k: v for k, v in data.items() if k != PREDICTIONS} if isinstance(data, dict) else data
+
+
 def history_entry(record: EvalRecord) -> dict[str, Any]:
     git = record.git or {}
     return {

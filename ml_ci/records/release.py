@@ -22,6 +22,7 @@ from typing import Any, ClassVar, Literal, Optional
 from ml_ci.atomic import write_text
 from ml_ci.errors import OperationalError
 from ml_ci.jsonfile import read_json
+from ml_ci.records.evaluation import without_predictions
 from ml_ci.records.imageref import ImageRef, parse
 
 VERSION = 1
@@ -127,12 +128,7 @@ class Deployed:
     def compact_files(self) -> dict[str, str]:
         """The record's files as the cluster's ConfigMap holds them (`strategy: apply`)."""
         # Per-example predictions can outgrow a ConfigMap (1 MiB); the gates and metrics are what promotion reads.
-        compact = (
-            {k: v for k, v in self.eval_record.items() if k != "predictions"}
-            if isinstance(self.eval_record, dict)
-            else self.eval_record
-        )
-        files = {RELEASE: self.release.to_json(), EVAL: json.dumps(compact, sort_keys=True)}
+        files = {RELEASE: self.release.to_json(), EVAL: json.dumps(without_predictions(self.eval_record), sort_keys=True)}
         if self.golden is not None:
             files[GOLDEN] = json.dumps(self.golden, sort_keys=True)
         return files

@@ -9,7 +9,6 @@ import pytest
 
 from ml_ci.deploy import github
 from ml_ci.deploy.inputs import build_inputs
-from ml_ci.deploy.records import verdict_of
 from ml_ci.errors import DeployError, OperationalError
 from ml_ci.records.image import reference as image_from_record
 from tests.unit.deploy.helpers import DIGEST_A, IMAGE_A, config, write_artifacts
@@ -21,12 +20,6 @@ def test_image_record_from_ml_ci_build() -> None:
     assert str(image_from_record({"repository": "127.0.0.1:5000/acme/tiny", "digest": DIGEST_A}, "x")) == IMAGE_A
     with pytest.raises(DeployError, match=r"the image was built but not pushed; deploys need it in the registry"):
         image_from_record({"pushed": False, "reference": "127.0.0.1:5000/acme/tiny:abc", "digest": None}, "image.json")
-
-
-def test_verdicts() -> None:
-    assert verdict_of({"verdict": "pass"}) == "pass"
-    assert verdict_of({"verdict": "FAIL"}) == "fail"
-    assert verdict_of({}) == "unknown"
 
 
 def test_missing_inputs_name_the_file_and_the_fix(tmp_path: Path) -> None:

@@ -129,3 +129,18 @@ def test_a_bad_file_is_named_with_why(tmp_path: Path, content: str, why: str) ->
     assert str(e.value) == f"evaluation record {path} {why}"
     with pytest.raises(OperationalError, match=r"evaluation record .*/absent.json does not exist"):
         evaluation.read(tmp_path / "absent.json")
+
+
+def test_the_verdict_deploy_reads_from_a_record_of_any_shape() -> None:
+    assert evaluation.verdict_of({"verdict": "pass"}) == "pass"
+    assert evaluation.verdict_of({"verdict": "FAIL"}) == "fail"
+    assert evaluation.verdict_of({"verdict": {"status": "Pass"}}) == "pass"
+    assert evaluation.verdict_of({"passed": False}) == "fail"
+    assert evaluation.verdict_of({"passed": True}) == "pass"
+    assert evaluation.verdict_of({}) == "unknown"
+    assert evaluation.verdict_of([]) == "unknown"
+
+
+def test_without_predictions_keeps_the_rest_and_other_shapes() -> None:
+    assert evaluation.without_predictions({"verdict": "pass", "predictions": [1]}) == {"verdict": "pass"}
+    assert evaluation.without_predictions([1]) == [1]
