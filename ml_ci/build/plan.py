@@ -13,6 +13,7 @@ from ml_ci import tasks
 from ml_ci.build.reproducible import rfc3339
 from ml_ci.config.model import Config
 from ml_ci.provenance import GitInfo
+from ml_ci.records.model import ModelRecord
 from ml_ci.resources import resource
 
 # The serving runtime. Versions are pinned to what this ml-ci runs with (see `pins`), so the image
@@ -115,25 +116,22 @@ def tags(git: GitInfo, model_sha256: str, extra: tuple[str, ...] = ()) -> tuple[
 
 
 def labels(
-    config: Config, git: GitInfo, manifest: dict[str, Any], *, created: str, data_fingerprint: str | None, metrics: dict[str, Any]
+    config: Config, git: GitInfo, model: ModelRecord, *, created: str, data_fingerprint: str | None, metrics: dict[str, Any]
 ) -> dict[str, str]:
     """OCI annotations (as image labels) and ml-ci's own: the model's digest, the task's own (its export half's
     image_labels, under io.ml-ci.model), its data and its evaluation."""
     semver = SEMVER.match(git.tag) if git.tag else None
-    version = semver.group(1) if semver else (git.sha or manifest["sha256"])[:12]
+    version = semver.group(1) if semver else (git.sha or model.sha256)[:12]
     out = {
         "org.opencontainers.image.title": config.name,
         "org.opencontainers.image.created": created,
         "org.opencontainers.image.version": version,
-        f"{LABEL_PREFIX}.model.sha256": manifest["sha256"],
-        f"{LABEL_PREFIX}.model.source-sha256": str(manifest.get("source_sha256", "")),
-        f"{LABEL_PREFIX}.model.quantize": str(manifest.get("quantize", "none")),
-        **{
-            f"{LABEL_PREFIX}.model.{name}": value
-            for name, value in tasks.get(config.task).export().image_labels(manifest).items()
-        },
+        f"{LABEL_PREFIX}.model.sha256": model.sha256,
+        f"{LABEL_PREFIX}.model.source-sha256": model.source_sha256 or "",
+        f"{LABEL_PREFIX}.model.quantize": model.quantize or "none",
+        **{f"{LABEL_PREFIX}.model.{name}": value for name, value in tasks.get(config.task).export().image_labels(model).items()},
         f"{LABEL_PREFIX}.metrics": json.dumps(metrics, sort_keys=True, separators=(",", ":")),
-        f"{LABEL_PREFIX}.version": str(manifest.get("ml_ci_version", "")),
+        f"{LABEL_PREFIX}.version": model.ml_ci_version or "",
     }
     if git.source:
         out["org.opencontainers.image.source"] = git.source
@@ -161,7 +159,7 @@ def make_plan(
     config: Config,
     *,
     git: GitInfo,
-    manifest: dict[str, Any],
+    model: ModelRecord,
     pins: dict[str, str],
     epoch: int,
     data_fingerprint: str | None,
@@ -172,9 +170,9 @@ def make_plan(
     """The plan; `epoch` (SOURCE_DATE_EPOCH, else the commit's time) is the image's created time, never the clock."""
     return BuildPlan(
         repository=repository(config),
-        tags=tags(git, manifest["sha256"], extra_tags),
+        tags=tags(git, model.sha256, extra_tags),
         dockerfile=render_dockerfile(config, pins),
         requirements=requirements(pins, dependencies),
         epoch=epoch,
-        labels=labels(config, git, manifest, created=rfc3339(epoch), data_fingerprint=data_fingerprint, metrics=metrics),
+        labels=labels(config, git, model, created=rfc3339(epoch), data_fingerprint=data_fingerprint, metrics=metrics),
     )

@@ -25,6 +25,7 @@ from ml_ci.provenance import GitInfo, git_info, source_date_epoch
 from ml_ci.records import image as image_record
 from ml_ci.records.golden import GoldenRecord
 from ml_ci.records.image import ImageRecord
+from ml_ci.records.model import ModelRecord
 
 
 @dataclass(frozen=True)
@@ -36,10 +37,10 @@ class BuildResult:
         return self.record.reference
 
 
-def build_epoch(git: GitInfo, manifest: dict[str, Any], env: Mapping[str, str]) -> int:
+def build_epoch(git: GitInfo, model: ModelRecord, env: Mapping[str, str]) -> int:
     """The one time the image carries (its created label, config and file times): SOURCE_DATE_EPOCH, else
     the commit's time, else when the model was exported (kept by export's cache), never the clock."""
-    exported = manifest.get("exported_at")
+    exported = model.exported_at
     try:
         fallback = int(datetime.fromisoformat(exported).timestamp()) if isinstance(exported, str) else None
     except ValueError:
@@ -48,6 +49,19 @@ def build_epoch(git: GitInfo, manifest: dict[str, Any], env: Mapping[str, str]) 
         return source_date_epoch(env, git.timestamp, fallback)
     except ValueError as e:
         raise OperationalError(str(e)) from None
+
+
+def read_model(path: Path) -> ModelRecord:
+    """export/model.json; OperationalError when it is absent, not JSON or not what `ml-ci export` writes."""
+    data = read_optional(path)
+    if not isinstance(data, dict):
+        raise OperationalError(f"{path} is missing; run `ml-ci export` first")
+    try:
+        return ModelRecord.from_data(data)
+    except KeyError as e:
+        raise OperationalError(f"{path}: the model record has no {e}; run `ml-ci export` again") from None
+    except (TypeError, ValueError) as e:
+        raise OperationalError(f"{path}: the model record is not one `ml-ci export` writes: {e}") from None
 
 
 def runtime_dependencies() -> dict[str, str]:
@@ -66,16 +80,14 @@ def runtime_dependencies() -> dict[str, str]:
 def plan_build(config: Config, env: Mapping[str, str], extra_tags: tuple[str, ...] = ()) -> BuildPlan:
     """Everything about the image that can be known before Docker runs (reads artifacts, writes nothing)."""
     layout = Layout(config.root)
-    manifest = read_optional(layout.model_record)
-    if not isinstance(manifest, dict):
-        raise OperationalError(f"{layout.model_record} is missing; run `ml-ci export` first")
+    model = read_model(layout.model_record)
     git = git_info(config.root, env)
-    epoch = build_epoch(git, manifest, env)
+    epoch = build_epoch(git, model, env)
     try:
         return make_plan(
             config,
             git=git,
-            manifest=manifest,
+            model=model,
             pins=installed_versions(RUNTIME),
             epoch=epoch,
             dependencies=runtime_dependencies(),
@@ -84,7 +96,7 @@ def plan_build(config: Config, env: Mapping[str, str], extra_tags: tuple[str, ..
                 read_optional(layout.eval_record),
                 read_optional(layout.data_report),
             ),
-            metrics=eval_summary(read_optional(layout.eval_record)) or manifest.get("metrics", {}),
+            metrics=eval_summary(read_optional(layout.eval_record)) or model.metrics,
             extra_tags=extra_tags,
         )
     except ValueError as e:

@@ -9,6 +9,7 @@ from ml_ci.config.model import Config
 from ml_ci.jsonfile import read_json
 from ml_ci.pipeline.layout import Layout
 from ml_ci.records import image as image_record
+from ml_ci.records import model as model_record
 from ml_ci.records.imageref import ImageRef, parse
 from ml_ci.records.release import Release
 
@@ -42,5 +43,4 @@ def build_inputs(config: Config, image: Optional[str]) -> Inputs:
     golden = read_json(golden_path, "golden examples", "") if golden_path.is_file() else None
     model_path = layout.model_record
     model = read_json(model_path, "the model manifest", "") if model_path.is_file() else {}
-    sha = model.get("sha256") if isinstance(model, dict) else None
-    return Inputs(image=ref, eval_record=eval_record, golden=golden, model_sha256=sha if isinstance(sha, str) else None)
+    return Inputs(image=ref, eval_record=eval_record, golden=golden, model_sha256=model_record.sha256_of(model))

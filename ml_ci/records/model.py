@@ -92,6 +92,13 @@ class ModelRecord:
         )
 
 
+def sha256_of(data: Any) -> str | None:
+    """The served model's digest from a model.json as parsed; None when it names none. Deploy checks the
+    running server against it when the file is there, and takes a hand-made one that has only `sha256`."""
+    sha = data.get("sha256") if isinstance(data, dict) else None
+    return sha if isinstance(sha, str) else None
+
+
 def read(path: Path) -> ModelRecord:
     """OSError or ValueError (KeyError included) when absent or unreadable."""
     return ModelRecord.from_data(json.loads(path.read_text(encoding="utf-8")))

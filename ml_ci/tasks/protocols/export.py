@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from ml_ci.config.model import Config, Package
     from ml_ci.records.golden import GoldenRecord
+    from ml_ci.records.model import ModelRecord
 
 
 class TracedModel(Protocol):
@@ -67,8 +68,8 @@ class ExportHalf(Protocol):
         """The task's keys of model.json (after `task`), which its serving half reads."""
         ...
 
-    def image_labels(self, manifest: dict[str, Any]) -> dict[str, str]:
-        """The task's labels of the image, from model.json (`manifest_payload`'s keys): name -> value, each
+    def image_labels(self, model: ModelRecord) -> dict[str, str]:
+        """The task's labels of the image, from model.json's payload (`manifest_payload`'s keys): name -> value, each
         name under the model's (`ml-ci build` writes `io.ml-ci.model.<name>`), in the order they are written."""
         ...
 

@@ -26,6 +26,7 @@ from ml_ci.tasks.text_classification.config import of as spec_of
 
 if TYPE_CHECKING:
     from ml_ci.config.model import Config, Package
+    from ml_ci.records.model import ModelRecord
     from ml_ci.tasks.text_classification.serving import Classifier
 
 Floats = npt.NDArray[np.float32]
@@ -121,9 +122,9 @@ def manifest_payload(config: Config) -> dict[str, Any]:
     return {"labels": list(spec_of(config).labels)}
 
 
-def image_labels(manifest: dict[str, Any]) -> dict[str, str]:
+def image_labels(model: ModelRecord) -> dict[str, str]:
     """The label names, comma-separated, as `io.ml-ci.model.labels`."""
-    return {"labels": ",".join(manifest["labels"])}
+    return {"labels": ",".join(model.payload["labels"])}
 
 
 def examples(dataset: Any) -> tuple[list[str], list[int]]:

@@ -11,15 +11,22 @@ from ml_ci.build.plan import data_fingerprint, labels, make_plan, render_dockerf
 from ml_ci.config import load_config
 from ml_ci.config.model import Config
 from ml_ci.provenance import GitInfo
+from ml_ci.records.model import ModelRecord
 from tests.modelrepo import make_model_repo
 
-MANIFEST = {
-    "sha256": "f" * 64,
-    "source_sha256": "e" * 64,
-    "labels": ["negative", "positive"],
-    "quantize": "none",
-    "ml_ci_version": "0.1.0",
-}
+MODEL = ModelRecord(
+    name="m",
+    task="text-classification",
+    payload={"labels": ["negative", "positive"]},
+    max_length=128,
+    onnx="model.onnx",
+    sha256="f" * 64,
+    inputs=("input_ids", "attention_mask"),
+    pad_id=0,
+    source_sha256="e" * 64,
+    quantize="none",
+    ml_ci_version="0.1.0",
+)
 
 
 def config(tmp_path: Path, **image: str) -> Config:
@@ -76,7 +83,7 @@ def test_an_invalid_tag_is_refused() -> None:
 def test_labels_carry_oci_annotations_and_the_model(tmp_path: Path) -> None:
     git = GitInfo(sha="a" * 40, tag="v2.0.0", source="https://github.com/acme/m")
     out = labels(
-        config(tmp_path), git, MANIFEST, created="2026-01-01T00:00:00+00:00", data_fingerprint="d" * 16, metrics={"accuracy": 0.9}
+        config(tmp_path), git, MODEL, created="2026-01-01T00:00:00+00:00", data_fingerprint="d" * 16, metrics={"accuracy": 0.9}
     )
     assert out["org.opencontainers.image.source"] == "https://github.com/acme/m"
     assert out["org.opencontainers.image.revision"] == "a" * 40
@@ -104,7 +111,7 @@ def test_labels_carry_oci_annotations_and_the_model(tmp_path: Path) -> None:
 
 
 def test_labels_without_git(tmp_path: Path) -> None:
-    out = labels(config(tmp_path), GitInfo(), MANIFEST, created="c", data_fingerprint=None, metrics={})
+    out = labels(config(tmp_path), GitInfo(), MODEL, created="c", data_fingerprint=None, metrics={})
     assert out["org.opencontainers.image.version"] == "f" * 12
     assert not {"org.opencontainers.image.source", "org.opencontainers.image.revision", "io.ml-ci.data.fingerprint"} & set(out)
 
@@ -128,7 +135,7 @@ def test_make_plan_references(tmp_path: Path) -> None:
     plan = make_plan(
         config(tmp_path, repository="acme/m"),
         git=GitInfo(sha="b" * 40),
-        manifest=MANIFEST,
+        model=MODEL,
         pins={},
         epoch=0,
         data_fingerprint=None,

@@ -6,12 +6,14 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from ml_ci.build.reproducible import normalize_config, normalize_layer, normalize_saved, rfc3339
 from ml_ci.provenance import source_date_epoch
+from tests.unit.build.test_plan import MODEL
 
 EPOCH = 1_767_225_600  # 2026-01-01T00:00:00Z
 
@@ -184,10 +186,10 @@ def test_the_build_takes_the_commit_time_else_the_export_time() -> None:
     from ml_ci.build.stage import build_epoch
     from ml_ci.provenance import GitInfo
 
-    manifest = {"exported_at": "2026-02-01T00:00:00+00:00"}
-    assert build_epoch(GitInfo(sha="a" * 40, timestamp=EPOCH), manifest, {}) == EPOCH
-    assert build_epoch(GitInfo(), manifest, {}) == EPOCH + 31 * 86400, "outside git: when the model was exported"
-    assert build_epoch(GitInfo(sha="a" * 40, timestamp=EPOCH), manifest, {"SOURCE_DATE_EPOCH": "7"}) == 7
+    model = replace(MODEL, exported_at="2026-02-01T00:00:00+00:00")
+    assert build_epoch(GitInfo(sha="a" * 40, timestamp=EPOCH), model, {}) == EPOCH
+    assert build_epoch(GitInfo(), model, {}) == EPOCH + 31 * 86400, "outside git: when the model was exported"
+    assert build_epoch(GitInfo(sha="a" * 40, timestamp=EPOCH), model, {"SOURCE_DATE_EPOCH": "7"}) == 7
 
 
 def test_the_created_label_is_the_epoch(tmp_path: Path) -> None:
@@ -197,11 +199,10 @@ def test_the_created_label_is_the_epoch(tmp_path: Path) -> None:
     from tests.modelrepo import make_model_repo
 
     config = load_config(make_model_repo(tmp_path, overrides={"image": {"registry": "127.0.0.1:5000"}})).config
-    manifest = {"sha256": "f" * 64, "labels": ["negative", "positive"]}
     plan = make_plan(
         config,
         git=GitInfo(sha="a" * 40, timestamp=EPOCH),
-        manifest=manifest,
+        model=MODEL,
         pins={},
         epoch=EPOCH,
         data_fingerprint=None,
@@ -217,3 +218,24 @@ def test_a_compressed_layer_is_read_as_its_tar(tmp_path: Path) -> None:
     packed = tmp_path / "p.tar.gz"
     packed.write_bytes(gzip.compress(plain.read_bytes(), mtime=0))
     assert normalize_layer(packed, tmp_path / "a.tar", EPOCH) == normalize_layer(plain, tmp_path / "b.tar", EPOCH)
+
+
+def test_the_build_reads_model_json_as_the_model_record(tmp_path: Path) -> None:
+    from ml_ci.build.stage import read_model
+    from ml_ci.errors import OperationalError
+    from ml_ci.records import model
+
+    path = tmp_path / "model.json"
+    with pytest.raises(OperationalError, match=r"model.json is missing; run `ml-ci export` first"):
+        read_model(path)
+    path.write_text("{", encoding="utf-8")
+    with pytest.raises(OperationalError, match=r"model.json is missing; run `ml-ci export` first"):
+        read_model(path)
+    model.write(path, MODEL)
+    assert read_model(path) == MODEL
+    path.write_text(json.dumps({k: v for k, v in MODEL.data().items() if k != "sha256"}), encoding="utf-8")
+    with pytest.raises(OperationalError, match=r"model.json: the model record has no 'sha256'; run `ml-ci export` again"):
+        read_model(path)
+    path.write_text(json.dumps({**MODEL.data(), "pad_id": "x"}), encoding="utf-8")
+    with pytest.raises(OperationalError, match=r"model.json: the model record is not one `ml-ci export` writes"):
+        read_model(path)

@@ -32,6 +32,18 @@ def test_missing_inputs_name_the_file_and_the_fix(tmp_path: Path) -> None:
     assert str(build_inputs(cfg, None).image) == IMAGE_A
 
 
+def test_the_model_digest_comes_from_model_json_when_there_is_one(tmp_path: Path) -> None:
+    cfg = config(tmp_path)
+    write_artifacts(tmp_path)
+    assert build_inputs(cfg, None).model_sha256 is None
+    model_json = tmp_path / ".ml-ci/artifacts/export/model.json"
+    model_json.write_text('{"sha256": "' + "ab" * 32 + '"}', encoding="utf-8")
+    assert build_inputs(cfg, None).model_sha256 == "ab" * 32
+    model_json.write_text("{", encoding="utf-8")
+    with pytest.raises(OperationalError, match=r"model.json:1:2: the model manifest is not valid JSON"):
+        build_inputs(cfg, None)
+
+
 class FakeDeployment:
     url = "https://api.github.com/repos/acme/tiny/deployments/7"
 

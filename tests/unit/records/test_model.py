@@ -60,3 +60,10 @@ def test_a_serving_copy_without_the_exports_own_keys_is_read() -> None:
 def test_a_missing_key_the_server_needs_is_an_error() -> None:
     with pytest.raises(KeyError, match="sha256"):
         model.ModelRecord.from_data({k: v for k, v in WRITTEN.items() if k != "sha256"})
+
+
+def test_deploy_takes_the_digest_of_any_model_json_that_names_one() -> None:
+    assert model.sha256_of(WRITTEN) == "ab" * 32
+    assert model.sha256_of({"sha256": "cd" * 32}) == "cd" * 32, "a hand-made one"
+    assert model.sha256_of({"sha256": 1}) is None
+    assert model.sha256_of([]) is None
