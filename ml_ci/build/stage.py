@@ -18,11 +18,12 @@ from ml_ci.build.verify import verify
 from ml_ci.config.load import check_file
 from ml_ci.config.model import Config
 from ml_ci.errors import ConfigError, MlCiError, OperationalError, Problem
-from ml_ci.export.stage import eval_summary, installed_versions
+from ml_ci.export.stage import installed_versions
 from ml_ci.jsonfile import read_optional
 from ml_ci.pipeline.layout import Layout
 from ml_ci.provenance import GitInfo, git_info, source_date_epoch
 from ml_ci.records import image as image_record
+from ml_ci.records.evaluation import headline
 from ml_ci.records.golden import GoldenRecord
 from ml_ci.records.image import ImageRecord
 from ml_ci.records.model import ModelRecord
@@ -96,7 +97,7 @@ def plan_build(config: Config, env: Mapping[str, str], extra_tags: tuple[str, ..
                 read_optional(layout.eval_record),
                 read_optional(layout.data_report),
             ),
-            metrics=eval_summary(read_optional(layout.eval_record)) or model.metrics,
+            metrics=headline(read_optional(layout.eval_record)) or model.metrics,
             extra_tags=extra_tags,
         )
     except ValueError as e:

@@ -11,7 +11,7 @@ What goes in, and why:
 - with `package.quantize: int8`, the quantization settings (per-channel, the nodes kept in float), so
   that changing them in ml-ci re-exports instead of restoring a model quantized the old way.
 - the epoch model.json records as `exported_at` (SOURCE_DATE_EPOCH, else the commit's time).
-Left out: the clock, and evaluate's measured latency (`ml_ci.export.stage.MEASURED_METRICS`): neither is
+Left out: the clock, and evaluate's measured latency (`ml_ci.records.evaluation.MEASURED_METRICS`): neither is
 written, and both differ between two runs of the same inputs.
 """
 

@@ -30,6 +30,7 @@ from ml_ci.jsonfile import read_optional
 from ml_ci.pipeline.layout import GOLDEN, MODEL_RECORD, Layout
 from ml_ci.records import golden as golden_record
 from ml_ci.records import model as model_record
+from ml_ci.records.evaluation import headline
 from ml_ci.records.golden import tolerance_for
 from ml_ci.records.model import ModelRecord
 
@@ -43,9 +44,6 @@ TOKENIZER = "tokenizer.json"  # the fast tokenizer the serving half reads, copie
 TOOLCHAIN = ("torch", "transformers", "onnx", "onnxruntime", "tokenizers")
 # Enough golden examples for the image check even when no environment asks for more.
 MIN_GOLDEN = 32
-# Measured, not computed: two evaluations of the same model differ in them. They stay in eval.json (which
-# travels beside the image in the GitOps record) and out of model.json, the image's labels and the cache key.
-MEASURED_METRICS = frozenset({"latency_p50_ms", "latency_p95_ms"})
 
 
 @dataclass(frozen=True)
@@ -60,25 +58,6 @@ class ExportResult:
 def golden_count(config: Config) -> int:
     wanted = [env.smoke_test.golden_examples for env in (config.deploy.environments if config.deploy else ())]
     return max([MIN_GOLDEN, *wanted])
-
-
-def eval_summary(record: Any) -> dict[str, Any]:
-    """The headline numbers of evaluate/eval.json (its `metrics` and `verdict`), when present; not the measured ones."""
-    if not isinstance(record, dict):
-        return {}
-    summary: dict[str, Any] = {}
-    metrics = record.get("metrics")
-    if isinstance(metrics, dict):
-        summary.update(
-            {
-                k: v
-                for k, v in metrics.items()
-                if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in MEASURED_METRICS
-            }
-        )
-    if isinstance(record.get("verdict"), str):
-        summary["verdict"] = record["verdict"]
-    return summary
 
 
 def manifest(
@@ -164,7 +143,7 @@ def key_of(config: Config, model_dir: Path, epoch: int | None) -> tuple[str, lis
         fingerprints=fps,
         golden_examples=golden_count(config),
         lineage=optional_file_digest(layout.lineage),
-        eval_summary=eval_summary(read_optional(layout.eval_record)),
+        eval_summary=headline(read_optional(layout.eval_record)),
         packages=package_versions(cache_inputs.PACKAGES),
         epoch=epoch,
     )
@@ -243,7 +222,7 @@ def export(config: Config, model_dir: Path, epoch: int | None) -> None:
             inputs=torch_model.inputs,
             pad_id=torch_model.pad_id,
             lineage=read_optional(layout.lineage),
-            metrics=eval_summary(read_optional(layout.eval_record)),
+            metrics=headline(read_optional(layout.eval_record)),
             versions=installed_versions(TOOLCHAIN),
             epoch=epoch,
         )

@@ -36,6 +36,9 @@ VERSION = 2  # written as the record's `format` key
 HISTORY_LIMIT = 50  # evaluations kept in a record's metric history
 PREDICTIONS = "predictions"
 TAIL = "[]\n}"  # how an indented record whose last key holds an empty list ends
+# Measured, not computed: two evaluations of the same model differ in them. They stay in eval.json (which
+# travels beside the image in the GitOps record) and out of model.json, the image's labels and the cache key.
+MEASURED_METRICS = frozenset({"latency_p50_ms", "latency_p95_ms"})
 
 # The generic keys, in the order the file holds them; the task's keys go after `task` (task_head)
 # and after `undefined` (task_scores).
@@ -309,6 +312,27 @@ def read(path: Path, what: str = "evaluation record", *, head: Sequence[str] = (
         raise OperationalError(
             f"{what} {path} is not an ml-ci evaluation record (eval.json written by `ml-ci evaluate`)"
         ) from None
+
+
+def headline(record: Any) -> dict[str, Any]:
+    """The headline numbers of evaluate/eval.json (its `metrics` and `verdict`), when present; not the measured ones.
+    `record` is eval.json as parsed (None when absent): export and build record these in model.json and the
+    image's labels, and take an older or hand-made file as they always have."""
+    if not isinstance(record, dict):
+        return {}
+    summary: dict[str, Any] = {}
+    metrics = record.get("metrics")
+    if isinstance(metrics, dict):
+        summary.update(
+            {
+                k: v
+                for k, v in metrics.items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in MEASURED_METRICS
+            }
+        )
+    if isinstance(record.get("verdict"), str):
+        summary["verdict"] = record["verdict"]
+    return summary
 
 
 def verdict_of(data: Any) -> str:

@@ -1,4 +1,4 @@
-"""The pure parts of the export stage: how many golden examples, model.json, eval summary, atomic writes."""
+"""The pure parts of the export stage: how many golden examples, model.json, atomic writes."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from ml_ci.atomic import staged_dir, write_json
 from ml_ci.config import load_config
-from ml_ci.export.stage import MIN_GOLDEN, eval_summary, golden_count, manifest
+from ml_ci.export.stage import MIN_GOLDEN, golden_count, manifest
 from ml_ci.jsonfile import read_optional
 from tests.modelrepo import make_model_repo
 
@@ -51,26 +51,6 @@ def test_manifest_names_what_the_server_reads(tmp_path: Path) -> None:
         "metrics": {"accuracy": 0.9},
     }
     assert m["exported_at"] == "2026-01-01T00:00:00+00:00", "the epoch given, never the clock"
-
-
-@pytest.mark.parametrize(
-    ("record", "summary"),
-    [
-        (None, {}),
-        (
-            {"metrics": {"accuracy": 0.91, "f1_macro": 0.9, "undefined": None, "flag": True}, "verdict": "pass"},
-            {"accuracy": 0.91, "f1_macro": 0.9, "verdict": "pass"},
-        ),
-        # Measured figures differ between two evaluations of the same model: they stay out of the image.
-        (
-            {"metrics": {"accuracy": 0.91, "latency_p50_ms": 3.2, "latency_p95_ms": 4.0, "size_mb": 17.5}, "verdict": "pass"},
-            {"accuracy": 0.91, "size_mb": 17.5, "verdict": "pass"},
-        ),
-        ({"metrics": "nonsense"}, {}),
-    ],
-)
-def test_eval_summary(record: object, summary: dict[str, object]) -> None:
-    assert eval_summary(record) == summary
 
 
 def test_staged_dir_replaces_whole_or_leaves_the_old(tmp_path: Path) -> None:

@@ -144,3 +144,23 @@ def test_the_verdict_deploy_reads_from_a_record_of_any_shape() -> None:
 def test_without_predictions_keeps_the_rest_and_other_shapes() -> None:
     assert evaluation.without_predictions({"verdict": "pass", "predictions": [1]}) == {"verdict": "pass"}
     assert evaluation.without_predictions([1]) == [1]
+
+
+@pytest.mark.parametrize(
+    ("record", "summary"),
+    [
+        (None, {}),
+        (
+            {"metrics": {"accuracy": 0.91, "f1_macro": 0.9, "undefined": None, "flag": True}, "verdict": "pass"},
+            {"accuracy": 0.91, "f1_macro": 0.9, "verdict": "pass"},
+        ),
+        # Measured figures differ between two evaluations of the same model: they stay out of the image.
+        (
+            {"metrics": {"accuracy": 0.91, "latency_p50_ms": 3.2, "latency_p95_ms": 4.0, "size_mb": 17.5}, "verdict": "pass"},
+            {"accuracy": 0.91, "size_mb": 17.5, "verdict": "pass"},
+        ),
+        ({"metrics": "nonsense"}, {}),
+    ],
+)
+def test_the_headline_export_and_build_record(record: object, summary: dict[str, object]) -> None:
+    assert evaluation.headline(record) == summary
