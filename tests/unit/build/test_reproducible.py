@@ -8,6 +8,7 @@ import json
 import tarfile
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -80,7 +81,7 @@ def test_a_hard_link_that_would_come_before_its_file_takes_its_place(tmp_path: P
         assert tar.extractfile(a).read() == b"data"  # type: ignore[union-attr]
 
 
-BUILT = {
+BUILT: dict[str, Any] = {
     "architecture": "amd64",
     "os": "linux",
     "created": "2026-12-04T15:01:02.123456789Z",
@@ -112,9 +113,9 @@ def test_two_builds_at_other_times_on_other_machines_give_the_same_config() -> N
         "created": "2026-12-05T09:00:00Z",
         "container": "beef",
         "docker_version": "24.0.0",
-        "config": {**BUILT["config"], "Image": "sha256:" + "2" * 64},  # type: ignore[dict-item]
+        "config": {**BUILT["config"], "Image": "sha256:" + "2" * 64},
         "history": [BUILT["history"][0], {**BUILT["history"][1], "created": "2026-12-05T08:59:00Z"}],
-    }  # type: ignore[index]
+    }
     ids = ["sha256:" + "a" * 64]
     assert normalize_config(BUILT, EPOCH, ids) == normalize_config(later, EPOCH, ids)
     assert normalize_config(BUILT, EPOCH, ids) != normalize_config(BUILT, EPOCH + 1, ids)
@@ -152,7 +153,8 @@ def test_a_saved_image_keeps_its_base_layers_and_normalizes_the_rest(tmp_path: P
         with tarfile.open(result.archive) as tar:
             manifest = json.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
             assert manifest[0]["Layers"][0] == f"{base_id.split(':')[1]}.tar"
-            assert tar.extractfile(manifest[0]["Layers"][0]).read() == base.read_bytes(), "the base is kept byte for byte"
+            layer0 = tar.extractfile(manifest[0]["Layers"][0])
+            assert layer0 is not None and layer0.read() == base.read_bytes(), "the base is kept byte for byte"
             config_bytes = tar.extractfile(manifest[0]["Config"]).read()  # type: ignore[union-attr]
             assert "sha256:" + hashlib.sha256(config_bytes).hexdigest() == result.image_id
     assert ids[0] == ids[1]

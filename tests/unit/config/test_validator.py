@@ -190,7 +190,7 @@ def test_only_local_references() -> None:
 
 
 # The keywords the task branches use (ml_ci.config.by_task): allOf, if/then/else, const and not.
-BY_TASK = {
+BY_TASK: dict[str, Any] = {
     "properties": {"kind": {"type": "string"}, "size": {}},
     "allOf": [
         {"if": {"properties": {"kind": {"const": "a"}}}, "then": {"properties": {"size": {"type": "integer"}}}},

@@ -68,8 +68,10 @@ def test_appending_rows_keeps_most_held_out_rows_where_they_were() -> None:
 
 def test_near_duplicate_texts_land_on_the_same_side() -> None:
     """The split never puts a text in validation and its normalized twin in train (no leakage from the split)."""
-    texts: list[object] = [f"Text number {i}!" for i in range(40)] + [f"text  number {i}" for i in range(40)]
-    labels: list[int | None] = [i % 2 for i in range(40)] * 2
+    texts: list[object] = [f"Text number {i}!" for i in range(40)]
+    texts += [f"text  number {i}" for i in range(40)]
+    labels: list[int | None] = [i % 2 for i in range(40)]
+    labels += labels
     held = set(held_out(texts, labels, 0.25, seed=0))
     assert held
     for i in range(40):

@@ -24,7 +24,7 @@ LABELS = ("negative", "positive")
 
 
 def environments(**overrides: dict[str, Any]) -> list[dict[str, Any]]:
-    envs = [
+    envs: list[dict[str, Any]] = [
         {"name": "staging", "namespace": "ml-staging"},
         {
             "name": "production",

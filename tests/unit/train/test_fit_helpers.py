@@ -87,7 +87,7 @@ def bars_restored(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     def on() -> None:
         transformers.utils.logging.enable_progress_bar()  # type: ignore[no-untyped-call]
         datasets.enable_progress_bars()
-        huggingface_hub.utils.enable_progress_bars()
+        huggingface_hub.utils.enable_progress_bars()  # type: ignore[attr-defined]  # exported, but not in __all__
 
     on()
     yield
@@ -102,7 +102,7 @@ def _bars_on() -> list[bool]:
     return [
         transformers.utils.logging.is_progress_bar_enabled(),
         datasets.is_progress_bar_enabled(),
-        not huggingface_hub.utils.are_progress_bars_disabled(),
+        not huggingface_hub.utils.are_progress_bars_disabled(),  # type: ignore[attr-defined]
     ]
 
 

@@ -110,7 +110,7 @@ def test_without_a_budget_train_reuses_the_best_trials_model_instead_of_training
     assert outcome.metrics["accuracy"] == result.summary.best.value
     art = Layout(repo).artifacts("train")
     assert json.loads((art / "model/model.safetensors").read_text()) == result.summary.best.params
-    lineage = json.loads((art / "lineage.json").read_text())
-    assert lineage["tune_trial"] == {"study": result.plan.study_name, "number": result.summary.best.number}
-    assert lineage["cache_key"] == outcome.key and lineage["params_file"] == ".ml-ci/artifacts/tune/best_params.json"
+    written = json.loads((art / "lineage.json").read_text())
+    assert written["tune_trial"] == {"study": result.plan.study_name, "number": result.summary.best.number}
+    assert written["cache_key"] == outcome.key and written["params_file"] == ".ml-ci/artifacts/tune/best_params.json"
     assert sorted(p.name for p in art.iterdir()) == ["README.md", "lineage.json", "metrics.json", "model"]

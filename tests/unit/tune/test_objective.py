@@ -14,6 +14,7 @@ from ml_ci.tune.objective import STEPS_ATTR, make_objective
 from tests.unit.tune.conftest import MakeConfig
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
+# study.optimize(...) below: an optuna.Trial satisfies ml-ci's TrialLike, which mypy cannot see through the Callable.
 
 
 class FakeTrainer:
@@ -42,7 +43,7 @@ def test_a_trial_trains_with_suggested_overrides(make_config: MakeConfig, tmp_pa
     config = make_config()
     fit = FakeTrainer([0.6, 0.7, 0.8])
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=1))
-    study.optimize(make_objective(config, "splits", fit, workdir=tmp_path / "work"), n_trials=2)
+    study.optimize(make_objective(config, "splits", fit, workdir=tmp_path / "work"), n_trials=2)  # type: ignore[arg-type]
     assert [t.value for t in study.trials] == [0.8, 0.8]
     # Optuna's step is the examples seen: optimizer steps x the trial's batch (no accumulation here).
     assert [t.intermediate_values for t in study.trials] == [
@@ -57,7 +58,7 @@ def test_a_trial_trains_with_suggested_overrides(make_config: MakeConfig, tmp_pa
 def test_pruning_stops_the_trainer(make_config: MakeConfig, tmp_path: Path) -> None:
     fit = FakeTrainer([0.6, 0.7, 0.8])
     study = optuna.create_study(direction="maximize", pruner=AlwaysPrune())
-    study.optimize(make_objective(make_config(), None, fit, workdir=tmp_path), n_trials=1)
+    study.optimize(make_objective(make_config(), None, fit, workdir=tmp_path), n_trials=1)  # type: ignore[arg-type]
     trial = study.trials[0]
     assert trial.state == optuna.trial.TrialState.PRUNED
     assert trial.intermediate_values == {10 * trial.params["batch_size"]: 0.6}  # stopped at the first evaluation
@@ -69,13 +70,13 @@ def test_a_metric_the_trainer_does_not_compute_is_an_error(make_config: MakeConf
     study = optuna.create_study(direction="maximize")
     objective = make_objective(make_config(), None, FakeTrainer([0.5], metric="loss"), workdir=tmp_path)
     with pytest.raises(OperationalError, match="did not report the tuned metric 'accuracy' \\(it reported: loss\\)"):
-        study.optimize(objective, n_trials=1)
+        study.optimize(objective, n_trials=1)  # type: ignore[arg-type]
     assert study.trials[0].state == optuna.trial.TrialState.FAIL
 
 
 def test_a_diverged_trial_is_pruned_and_the_study_goes_on(make_config: MakeConfig, tmp_path: Path) -> None:
     study = optuna.create_study(direction="maximize")
-    study.optimize(make_objective(make_config(), None, FakeTrainer([0.5, math.nan]), workdir=tmp_path), n_trials=2)
+    study.optimize(make_objective(make_config(), None, FakeTrainer([0.5, math.nan]), workdir=tmp_path), n_trials=2)  # type: ignore[arg-type]
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.PRUNED] * 2
     assert study.trials[0].user_attrs[STEPS_ATTR] == 20
 
@@ -89,12 +90,12 @@ def test_trials_of_different_batch_sizes_are_compared_at_equal_data(make_config:
     study = optuna.create_study(direction="maximize", pruner=optuna.pruners.MedianPruner(n_startup_trials=1))
     objective = make_objective(config, None, FakeTrainer([0.9, 0.9, 0.9, 0.9]), workdir=tmp_path)
     study.enqueue_trial({"batch_size": 16})
-    study.optimize(objective, n_trials=1)
+    study.optimize(objective, n_trials=1)  # type: ignore[arg-type]
     # A batch-8 trial that learns more slowly per step but not per example: 0.5 at step 10 (160
     # examples), then 0.9 from step 20 on (320 examples, where the batch-16 trial first reported).
     slow = make_objective(config, None, FakeTrainer([0.5, 0.9, 0.9, 0.9]), workdir=tmp_path)
     study.enqueue_trial({"batch_size": 8})
-    study.optimize(slow, n_trials=1)
+    study.optimize(slow, n_trials=1)  # type: ignore[arg-type]
     second = study.trials[1]
     assert second.state == optuna.trial.TrialState.COMPLETE, "judged at step 10 against a trial with twice its data"
     assert sorted(second.intermediate_values) == [160, 320, 480, 640]
