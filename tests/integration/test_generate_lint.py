@@ -15,7 +15,6 @@ import re
 import shutil
 import stat
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -251,46 +250,6 @@ def test_hostile_values_execute_nothing(tmp_path: Path) -> None:
     ml_ci_calls = [r for r in records if r[0] == "ml-ci"]
     assert ml_ci_calls and all(r[r.index("-c") + 1] == HOSTILE_NAME for r in ml_ci_calls if "-c" in r)
     assert any(r[1:] == ["validate", "--format", "github", HOSTILE_NAME] for r in ml_ci_calls)
-
-
-# --- generate stays light (it runs as a pre-commit hook) ------------------------------------------
-
-HEAVY = (
-    "torch",
-    "transformers",
-    "datasets",
-    "optuna",
-    "docker",
-    "kubernetes",
-    "github3",
-    "onnx",
-    "onnxruntime",
-    "accelerate",
-    "numpy",
-    "scipy",
-    "matplotlib",
-)
-PROBE = """
-import json, sys
-from ml_ci.cli.main import main
-code = main(sys.argv[1:])
-print(json.dumps({"code": code, "modules": sorted({m.split(".")[0] for m in sys.modules})}), file=sys.stderr)
-"""
-
-
-def test_generate_check_imports_nothing_heavy() -> None:
-    """In a fresh interpreter, so that what other tests imported cannot hide an import."""
-    result = subprocess.run(
-        [sys.executable, "-c", PROBE, "generate", "--check", "-c", str(EXAMPLE)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    report = json.loads(result.stderr.strip().splitlines()[-1])
-    assert report["code"] == 0
-    assert "ml_ci" in report["modules"]
-    assert sorted(set(report["modules"]) & set(HEAVY)) == []
 
 
 # --- the reusable workflow's default commit ---------------------------------------------------------

@@ -1,4 +1,5 @@
-"""`ml-ci validate` (the pre-commit hook) stays light: it never imports the ML, cloud or GitHub libraries.
+"""The light path stays light: `ml-ci validate` and `ml-ci generate` (both pre-commit hooks) never import the
+ML, cloud or GitHub libraries.
 
 Run in a fresh interpreter, so that modules other tests imported cannot hide an import.
 """
@@ -56,6 +57,7 @@ def _modules_after(*args: str) -> tuple[int, set[str]]:
         ("validate", "--format", "json", str(EXAMPLE / "ml.yaml")),
         ("schema",),
         ("--help",),
+        ("generate", "--check", "-c", str(EXAMPLE)),
     ],
     ids=lambda a: " ".join(Path(x).name for x in a),
 )
