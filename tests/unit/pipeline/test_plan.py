@@ -19,20 +19,6 @@ def test_every_stage_comes_after_what_it_needs() -> None:
         assert all(position[n] < position[stage.name] for n in stage.needs), stage
 
 
-def test_example_pipeline_order() -> None:
-    assert [s.name for s in plan(load_config(EXAMPLE).config)] == [
-        "validate",
-        "data-check",
-        "tune",
-        "train",
-        "evaluate",
-        "export",
-        "build",
-        "deploy-staging",
-        "promote-production",
-    ]
-
-
 def test_tuning_off_trains_right_after_the_data_check(tmp_path: Path) -> None:
     stages = {s.name: s for s in plan(load_config(make_model_repo(tmp_path)).config)}
     assert "tune" not in stages and stages["train"].needs == ("data-check",)
