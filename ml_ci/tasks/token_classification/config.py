@@ -137,6 +137,9 @@ class TokenClassificationSpec:
     min_entities_per_type: int  # data.checks
     max_type_imbalance: float  # data.checks
     max_truncated_fraction: float  # data.checks
+    # model.base and model.max_length, as written: the data check counts the sentences whose subwords would be cut.
+    base: str
+    max_length: int
 
     @property
     def tags(self) -> tuple[str, ...]:
@@ -161,6 +164,8 @@ def spec(data: Mapping[str, Any]) -> TokenClassificationSpec:
         min_entities_per_type=d["checks"]["min_entities_per_type"],
         max_type_imbalance=d["checks"]["max_type_imbalance"],
         max_truncated_fraction=d["checks"]["max_truncated_fraction"],
+        base=data["model"]["base"],
+        max_length=data["model"]["max_length"],
     )
 
 
