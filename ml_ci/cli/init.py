@@ -24,7 +24,7 @@ def init(directory: Path, name: str | None, owner: str, force: bool, task: str =
         raise OperationalError(f"{target} already exists; pass --force to overwrite it")
     half = tasks.get(task).config()  # the task's own data keys, and what to edit in them
     template = resource("templates/init/ml.yaml").read_text(encoding="utf-8")
-    text = template.format(name=name, owner=owner, task=task, task_data=half.INIT_DATA)
+    text = template.format(name=name, owner=owner, task=task, task_data=half.INIT_DATA, metric=half.TUNE_METRICS[0])
     directory.mkdir(parents=True, exist_ok=True)
     write_text(target, text)
     click.echo(f"wrote {target}; {half.INIT_NEXT}, then run `ml-ci validate {target}`")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
@@ -50,6 +51,27 @@ def metric_ranges(task: str) -> dict[str, tuple[float, float, bool]]:
     return {**_half(task).METRIC_RANGES, **GENERIC_RANGES}
 
 
+def metric_range(task: str, metric: str) -> tuple[float, float, bool]:
+    """The range of one metric the schema accepted: a named one, or one of a family the task names by pattern
+    (token-classification's `f1.PER`)."""
+    named = metric_ranges(task)
+    if metric in named:
+        return named[metric]
+    for pattern, span in _half(task).PATTERN_METRICS.items():
+        if re.fullmatch(pattern, metric):
+            return span
+    raise KeyError(metric)
+
+
+def _metric_names(task: str, names: list[str]) -> dict[str, Any]:
+    """The schema of a metric name: one of the task's and the generic metrics, or of a family the task names by
+    pattern (a metric per entity type, written `f1.PER`)."""
+    patterns = list(_half(task).PATTERN_METRICS)
+    if not patterns:
+        return {"enum": names}
+    return {"oneOf": [{"enum": names}, *({"pattern": f"^{p}$"} for p in patterns)]}
+
+
 def _merged(node: Mapping[str, Any], fragment: Mapping[str, Any], root: dict[str, Any]) -> dict[str, Any]:
     """node with fragment's keywords merged in: `properties` key by key and `items` recursively, `required`
     appended, any other keyword set. A node that refers to a shared definition has the fragment merged into
@@ -79,7 +101,7 @@ def branch(task: str) -> dict[str, Any]:
     half = _half(task)
     names = list(metrics(task))
     tune = list(half.TUNE_METRICS)
-    gate_metric = {"type": "string", "enum": names, "examples": names[:1]}
+    gate_metric = {"type": "string", **_metric_names(task, names), "examples": names[:1]}
     made: dict[str, Any] = {
         "properties": {
             "tune": {
@@ -92,7 +114,7 @@ def branch(task: str) -> dict[str, Any]:
                 "properties": {
                     "metrics": {
                         "type": "array",
-                        "items": {"enum": names},
+                        "items": _metric_names(task, names),
                         "uniqueItems": True,
                         "default": [*half.DEFAULT_METRICS, *GENERIC_METRICS],
                         "examples": [names[:2]],
@@ -227,11 +249,13 @@ def generate(schema: Mapping[str, Any]) -> dict[str, Any]:
     out.pop("allOf", None)
     branches = {task: branch(task) for task in tasks.names()}
     keys = {task: _keys(then) for task, then in branches.items()}
+    # The places each task defines itself: a generic section it adds keys to (train) is not among them.
+    owned = {task: own_keys(task) for task in branches}
     entries = []
     for task, then in branches.items():
         _placed(out, then, out)
         # Keys only other tasks have: the generic section accepts them (for those tasks), this task's branch not.
-        foreign = set().union(*keys.values()) - keys[task]
+        foreign = set().union(*owned.values()) - keys[task]
         for where in sorted(w for w in foreign if not any(w[:i] in foreign for i in range(1, len(w)))):
             owners = ", ".join(t for t in branches if where in keys[t])
             _refuse(then, where, f"a key of task {owners}, not of {task}: remove it, or set `task: {owners}`")

@@ -16,6 +16,7 @@ _LABEL = "a DNS-1123 label: lowercase letters, digits and '-', starting and endi
 _RELEASE = "a release number such as 0.1.0"
 # Patterns are for machines; these say the same in words ("must be ...").
 PATTERN_HELP: dict[str, str] = {
+    "^(f1|precision|recall)\\.[A-Za-z0-9_]+$": "a metric of one entity type (f1.TYPE, precision.TYPE or recall.TYPE)",
     "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$": _LABEL,
     "^[A-Z_][A-Z0-9_]*$": "the NAME of an environment variable (A-Z, 0-9, _); ml.yaml names the variable, never holds its value",
     "^[0-9]+(\\.[0-9]+){0,2}$": _RELEASE,
@@ -141,7 +142,12 @@ def messages(err: SchemaError, doc: Document, root: Mapping[str, Any]) -> Iterat
         for e in iter_errors(inst, branch, root, path):
             yield from messages(e, doc, root)
         return
-    if kw == "type":
+    if kw == "oneOf" and isinstance(inst, str) and all(set(b) <= {"enum", "pattern"} for b in val):
+        # A name from a list, or of a family named by pattern (a task's metric per entity type: f1.PER).
+        options = [str(o) for b in val for o in b.get("enum", [])]
+        families = [PATTERN_HELP.get(b["pattern"], f"a name matching {b['pattern']}") for b in val if "pattern" in b]
+        msg = f"{show(inst)} is not one of: {', '.join(options)}; nor {' or '.join(families)}{suggest(inst, options)}"
+    elif kw == "type":
         msg = _type_message(err, doc)
     elif kw == "minimum":
         msg = f"{show(inst)} is less than the minimum {val}"

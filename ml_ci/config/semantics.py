@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +36,11 @@ def _inside(doc: Document, root: Path, path: tuple[Any, ...], value: str, what: 
 
 
 def _out_of_range(
-    doc: Document, at: tuple[Any, ...], gate: dict[str, Any], ranges: dict[str, tuple[float, float, bool]]
+    doc: Document, at: tuple[Any, ...], gate: dict[str, Any], ranges: Callable[[str], tuple[float, float, bool]]
 ) -> Problem | None:
-    """The gate's min or max lies where its metric can never be (ranges: by_task.metric_ranges): no model could pass it."""
+    """The gate's min or max lies where its metric can never be (ranges: by_task.metric_range): no model could pass it."""
     metric = gate["metric"]
-    low, high, low_occurs = ranges[metric]
+    low, high, low_occurs = ranges(metric)
     span = f"between {low:g} and {high:g}" if math.isfinite(high) else f"greater than {low:g}"
     always = "" if math.isfinite(high) else "always "
     if "min" in gate and gate["min"] > high:
@@ -88,7 +90,7 @@ def check(doc: Document, data: dict[str, Any], root: Path) -> list[Problem]:
     task = data["task"]
     # A gate whose min is above the highest value of its metric, or whose max is below the lowest, fails every
     # model, so it is refused here, not after training.
-    ranges = by_task.metric_ranges(task)
+    ranges = functools.partial(by_task.metric_range, task)
 
     d = data["data"]
     files = [k for k in ("train", "validation", "test", "reference") if k in d]

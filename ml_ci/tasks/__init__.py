@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 # task name (ml.yaml `task:`) -> the package that defines TASK. The schema's enum of tasks is made from it.
 REGISTRY: dict[str, str] = {
     "text-classification": "ml_ci.tasks.text_classification",
+    "token-classification": "ml_ci.tasks.token_classification",
 }
 
 

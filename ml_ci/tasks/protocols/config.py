@@ -31,6 +31,11 @@ class ConfigHalf(Protocol):
     """Each of METRICS -> (lowest, highest, whether the lowest itself can occur): a gate that no model could
     pass is refused when ml.yaml is checked."""
 
+    PATTERN_METRICS: Mapping[str, tuple[float, float, bool]]
+    """Families of metrics named by a pattern (a regular expression, unanchored) rather than listed, each with
+    its range: a metric per value of the data, such as token-classification's `f1.PER` per entity type. The task's
+    `check` refuses a name that matches but names no such value."""
+
     TUNE_METRICS: tuple[str, ...]
     """The validation metrics tune.metric may name (computed while training); the first is its default."""
 
@@ -46,7 +51,8 @@ class ConfigHalf(Protocol):
     """The data keys a smallest valid ml.yaml needs beyond the files (YAML lines indented by two)."""
 
     INIT_DATA: str
-    """The data keys `ml-ci init` writes beyond the files (YAML lines indented by two)."""
+    """The data section `ml-ci init` writes before data.checks: the files and the task's keys (YAML lines indented by
+    two). The starter's gates are on the first of TUNE_METRICS."""
 
     INIT_NEXT: str
     """What `ml-ci init` asks the user to edit before validating, e.g. "edit the data paths and ..."."""

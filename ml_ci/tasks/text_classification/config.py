@@ -22,6 +22,7 @@ METRIC_RANGES: Mapping[str, tuple[float, float, bool]] = dict.fromkeys(METRICS, 
 # What the Trainer computes on the validation split while training (ECE is not among them).
 TUNE_METRICS: tuple[str, ...] = ("accuracy", "f1_macro", "f1_micro", "precision_macro", "recall_macro", "roc_auc")
 DEFAULT_METRICS: tuple[str, ...] = METRICS
+PATTERN_METRICS: Mapping[str, tuple[float, float, bool]] = {}  # every metric is named in METRICS
 
 SECTIONS: Mapping[str, Mapping[str, Any]] = {
     "data": {
@@ -86,7 +87,11 @@ SECTIONS: Mapping[str, Mapping[str, Any]] = {
 }
 
 MINIMAL_DATA: str = "  labels: [negative, positive]\n"
-INIT_DATA: str = "  text_column: text\n  label_column: label\n  labels: [negative, positive]\n"
+INIT_DATA: str = (
+    "  # csv, json/jsonl or parquet files inside the repository\n"
+    "  train: data/train.csv\n  validation: data/validation.csv\n  test: data/test.csv\n"
+    "  text_column: text\n  label_column: label\n  labels: [negative, positive]\n"
+)
 INIT_NEXT: str = "edit the data paths and labels"
 
 

@@ -120,7 +120,12 @@ SECTIONS: Mapping[str, Mapping[str, Any]] = {
 }
 
 MINIMAL_DATA: str = "  entity_types: [PER, LOC, ORG, MISC]\n"
-INIT_DATA: str = "  tokens_column: tokens\n  tags_column: tags\n  scheme: IOB2\n  entity_types: [PER, LOC, ORG, MISC]\n"
+INIT_DATA: str = (
+    "  # CoNLL files (a `word TAG` line per word, a blank line between sentences), JSON Lines of\n"
+    "  # {tokens: [...], tags: [...]}, or parquet, inside the repository\n"
+    "  train: data/train.conll\n  validation: data/validation.conll\n  test: data/test.conll\n"
+    "  scheme: IOB2\n  entity_types: [PER, LOC, ORG, MISC]\n"
+)
 INIT_NEXT: str = "edit the data paths and entity types"
 
 

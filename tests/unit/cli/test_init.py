@@ -7,11 +7,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from ml_ci import tasks
 from ml_ci.cli.init import init
 from ml_ci.cli.main import cli
 from ml_ci.config import load_config
 from ml_ci.errors import EXIT_USAGE
-from tests.unit.config.fake_task import register_fake_task
+from tests.unit.config.fake_task import FAKE_METRICS, register_fake_task
 
 
 def _run(*args: str) -> tuple[int, str, str]:
@@ -106,4 +107,16 @@ def test_init_writes_the_tasks_own_data_keys(
     fake = (tmp_path / "fake" / "ml.yaml").read_text(encoding="utf-8")
     assert fake == written.replace("task: text-classification", "task: fake-task").replace(
         "  text_column: text\n  label_column: label\n  labels: [negative, positive]\n", "  prompt_column: prompt\n"
-    )
+    ).replace("metric: accuracy,", f"metric: {FAKE_METRICS[0]},")
+
+
+@pytest.mark.parametrize("task", tasks.names())
+def test_init_for_every_task_validates(tmp_path: Path, task: str) -> None:
+    """Each task's starter is valid as written: its data keys, and gates on one of its own metrics."""
+    repo = tmp_path / "model"
+    code, _, err = _run("init", str(repo), "--task", task)
+    assert (code, err) == (0, "")
+    loaded = load_config(repo / "ml.yaml")
+    assert loaded.config.task == task
+    assert all(p.message.endswith("does not exist (yet)") for p in loaded.warnings)
+    assert {g.metric for g in loaded.config.evaluate.gates} == {tasks.get(task).config().TUNE_METRICS[0]}
