@@ -255,7 +255,7 @@ def fit(
         eval_dataset=val_set,
         data_collator=half.collator(tokenizer),
         processing_class=tokenizer,
-        compute_metrics=half.compute_metrics,
+        compute_metrics=half.compute_metrics(config),
         callbacks=[_callback(report, say, bar, evals)],
         compute_loss_func=loss.compute if loss else None,
     )

@@ -59,10 +59,10 @@ class TrainingHalf(Protocol):
         """Trainer's data_collator: pads each batch of `encode`'s rows."""
         ...
 
-    def compute_metrics(self, prediction: Any) -> dict[str, float]:
-        """Trainer's compute_metrics over an EvalPrediction of the validation split: metric -> value.
-        These names (with `loss`) are what FitResult.metrics, metrics.json, the report callback and
-        tune's objective read."""
+    def compute_metrics(self, config: Config) -> Callable[[Any], dict[str, float]]:
+        """Trainer's compute_metrics for this config (a task may need its labels or tags to name what the
+        model predicts): over an EvalPrediction of the validation split, metric -> value. These names (with
+        `loss`) are what FitResult.metrics, metrics.json, the report callback and tune's objective read."""
         ...
 
     def loss(self, config: Config, hp: HParams, train: Dataset) -> Loss | None:
