@@ -84,9 +84,9 @@ def runner(tmp_path_factory: pytest.TempPathFactory) -> Runner:
     return make_runner(tmp_path_factory.mktemp("runner"))
 
 
-def example_copy(dest: Path, ports: dict[str, int]) -> tuple[Path, dict[str, Any]]:
+def example_copy(dest: Path, ports: dict[str, int], example: Path = EXAMPLE) -> tuple[Path, dict[str, Any]]:
     """The example as a committed repository of its own, its environments on `ports`; and its ml.yaml."""
-    shutil.copytree(EXAMPLE, dest, ignore=shutil.ignore_patterns(".ml-ci"))
+    shutil.copytree(example, dest, ignore=shutil.ignore_patterns(".ml-ci"))
     ml_yaml = dest / "ml.yaml"
     text = ml_yaml.read_text()
     config = yaml.safe_load(text)
@@ -98,7 +98,7 @@ def example_copy(dest: Path, ports: dict[str, int]) -> tuple[Path, dict[str, Any
     (dest / ".gitignore").write_text(".ml-ci/\n")  # the workspace's outputs, as the ml-ci checkout ignores them
     # The committed workflows are what runs: the new ports do not change them.
     assert cli(["generate", "-c", str(ml_yaml), "--check"]) == 0
-    commit_all(dest, "the sentiment example")
+    commit_all(dest, f"the {example.name} example")
     return dest, yaml.safe_load(text)
 
 

@@ -49,11 +49,11 @@ def write_tree(root: Path, rendered: dict[str, str]) -> None:
 
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Every variant's golden files; the default output for every golden ml.yaml and the example;
+    """Every variant's golden files; the default output for every golden ml.yaml and the examples;
     the bundled actions and reusable workflow."""
     root = tmp_path_factory.mktemp("lint")
     shutil.copytree(GOLDEN, root / "golden", ignore=shutil.ignore_patterns("*.py", "__pycache__"))
-    for folder in [*variant_dirs(), EXAMPLE]:
+    for folder in [*variant_dirs(), EXAMPLE, EXAMPLE.parent / "ner"]:
         write_tree(root / "default" / folder.name, render(load_config(folder / "ml.yaml").config, Options()))
     write_tree(root / "bundled", render_bundled())
     for repo in {p.parents[2] for p in workflows(root)}:

@@ -36,8 +36,9 @@ def test_rendering_is_deterministic() -> None:
         assert render_variant(folder) == render_variant(folder)
 
 
-def test_the_example_workflows_are_up_to_date(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("example", ["sentiment", "ner"])
+def test_the_example_workflows_are_up_to_date(capsys: pytest.CaptureFixture[str], example: str) -> None:
     from ml_ci.cli.main import main
     from tests.conftest import EXAMPLE
 
-    assert main(["generate", "--check", "-c", str(EXAMPLE)]) == 0, capsys.readouterr().out
+    assert main(["generate", "--check", "-c", str(EXAMPLE.parent / example)]) == 0, capsys.readouterr().out
