@@ -76,7 +76,7 @@ class Data:
     test: Optional[str] = None
     reference: Optional[str] = None
     hub: Optional[HubDataset] = None
-    format: Optional[Literal["csv", "tsv", "json", "parquet"]] = None
+    format: Optional[Literal["csv", "tsv", "json", "parquet", "conll"]] = None
     delimiter: Optional[str] = None
     # The task's typed view of its own keys (the same object as Config.spec): the task's data half is given
     # this section and reads its keys (columns, ...) from it. Not part of ml.yaml.

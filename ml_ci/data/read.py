@@ -1,4 +1,4 @@
-"""Read a split file (CSV or TSV, JSON / JSON Lines, Parquet) into a Table, with row locations.
+"""Read a split file (CSV or TSV, JSON / JSON Lines, Parquet, CoNLL columns) into a Table, with row locations.
 
 Parsing is ours rather than `datasets.load_dataset("csv")` so that every problem names its file
 and line (a ragged row, bad quoting, a byte that is not UTF-8), nothing is written to a cache,
@@ -29,7 +29,13 @@ FORMATS = {
     ".ndjson": "json",
     ".parquet": "parquet",
     ".pq": "parquet",
+    ".conll": "conll",
 }
+# The columns a CoNLL file is read into: each sentence's words and their tags (token-classification's
+# default data.tokens_column and data.tags_column).
+CONLL_COLUMNS = ("tokens", "tags")
+# A line that starts a document in CoNLL-2003, not a word.
+DOCSTART = "-DOCSTART-"
 # What a delimited file is split on when data.delimiter does not say.
 DELIMITERS = {"csv": ",", "tsv": "\t"}
 # How a delimiter is named in messages ("quote values that contain tabs").
@@ -192,6 +198,44 @@ def parse_json(text: str, source: str) -> tuple[dict[str, list[object]], list[st
     return _columns_of(records), locations
 
 
+def parse_conll(text: str, source: str) -> tuple[dict[str, list[object]], list[str]]:
+    """CoNLL column format: one word a line, `word ... TAG` (the first whitespace-separated field is the
+    word, the last its tag, so CoNLL-2003's `EU NNP B-NP B-ORG` reads as `EU` tagged `B-ORG`), a blank
+    line between sentences, `-DOCSTART-` lines skipped. A sentence's location is its first word's line;
+    its word i is on the line after that + i (no blank line falls inside a sentence)."""
+    tokens: list[object] = []
+    tags: list[object] = []
+    locations: list[str] = []
+    words: list[str] = []
+    labels: list[str] = []
+    start = 0
+
+    def close() -> None:
+        if words:
+            tokens.append(list(words))
+            tags.append(list(labels))
+            locations.append(f"{source}:{start}")
+            words.clear()
+            labels.clear()
+
+    for n, line in enumerate(text.splitlines(), 1):
+        fields = line.split()
+        if not fields or fields[0] == DOCSTART:
+            close()
+            continue
+        if len(fields) < 2:
+            raise DataCheckError(
+                f"{source}:{n}: one field ({fields[0]!r}); a CoNLL line is a word and its tag separated by "
+                "whitespace (`EU B-ORG`), and a blank line ends a sentence"
+            )
+        if not words:
+            start = n
+        words.append(fields[0])
+        labels.append(fields[-1])
+    close()
+    return dict(zip(CONLL_COLUMNS, (tokens, tags), strict=True)), locations
+
+
 def parse_parquet(data: bytes, source: str) -> tuple[dict[str, list[object]], list[str]]:
     try:
         import pyarrow as pa
@@ -224,6 +268,8 @@ def read_table(
         columns, locations = parse_parquet(data, source)
     elif fmt == "json":
         columns, locations = parse_json(decode(data, source), source)
+    elif fmt == "conll":
+        columns, locations = parse_conll(decode(data, source), source)
     else:
         columns, locations = parse_csv(decode(data, source), source, delimiter_of(fmt, delimiter))
     return Table(role=role, source=source, columns=columns, locations=locations, fingerprint=file_fingerprint(data))
