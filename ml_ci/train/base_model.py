@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from ml_ci.config.model import Config
 from ml_ci.digest import update_from_file
@@ -135,3 +136,31 @@ def check_loadable(base: BaseModel) -> None:
         AutoConfig.from_pretrained(base.location, revision=base.revision)
     except OSError as e:
         raise load_error(base, e) from None
+
+
+def load_with_head(base: BaseModel, auto_model: Any, labels: Sequence[str]) -> tuple[Any, Any]:
+    """The tokenizer and the base model through `auto_model` (a transformers AutoModelFor... class) with a new
+    head over labels (id2label and label2id in its config); a hub model that cannot be had is `load_error`'s
+    OperationalError naming it (not transformers' traceback)."""
+    import transformers
+    from transformers import AutoTokenizer
+
+    verbosity = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity_error()  # type: ignore[no-untyped-call] # "newly initialized head" is expected, not news
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(base.location, revision=base.revision)
+        model = auto_model.from_pretrained(
+            base.location,
+            revision=base.revision,
+            num_labels=len(labels),
+            ignore_mismatched_sizes=True,
+            id2label=dict(enumerate(labels)),
+            label2id={name: i for i, name in enumerate(labels)},
+        )
+    except OSError as e:
+        if base.is_local:
+            raise
+        raise load_error(base, e) from None
+    finally:
+        transformers.logging.set_verbosity(verbosity)
+    return tokenizer, model

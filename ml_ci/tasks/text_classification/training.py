@@ -33,30 +33,10 @@ Spec = Union[str, Mapping[str, float]]
 
 
 def _load(base: base_model.BaseModel, labels: Sequence[str]) -> tuple[Any, Any]:
-    """The tokenizer and the base model with a new head for labels; a hub model that cannot be had
-    is an OperationalError naming it (not transformers' traceback)."""
-    import transformers
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    """The tokenizer and the base model with a new head for labels (base_model.load_with_head)."""
+    from transformers import AutoModelForSequenceClassification
 
-    verbosity = transformers.logging.get_verbosity()
-    transformers.logging.set_verbosity_error()  # type: ignore[no-untyped-call] # "newly initialized head" is expected, not news
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(base.location, revision=base.revision)
-        model = AutoModelForSequenceClassification.from_pretrained(
-            base.location,
-            revision=base.revision,
-            num_labels=len(labels),
-            ignore_mismatched_sizes=True,
-            id2label=dict(enumerate(labels)),
-            label2id={name: i for i, name in enumerate(labels)},
-        )
-    except OSError as e:
-        if base.is_local:
-            raise
-        raise base_model.load_error(base, e) from None
-    finally:
-        transformers.logging.set_verbosity(verbosity)
-    return tokenizer, model
+    return base_model.load_with_head(base, AutoModelForSequenceClassification, labels)
 
 
 def load_pretrained(base: base_model.BaseModel, config: Config) -> tuple[Any, Any]:
