@@ -118,8 +118,9 @@ class MicroBatcher:
         started = time.perf_counter()
         try:
             result = self._predict(texts)
-            # numpy's tolist() is one C call; plain sequences (tests) are converted row by row.
-            rows: list[list[float]] = result.tolist() if hasattr(result, "tolist") else [list(map(float, r)) for r in result]
+            # numpy's tolist() is one C call; any other sequence's rows are the task's as they are (scores in
+            # tests, entities for a tagger): the batcher only hands each request its own.
+            rows: list[Any] = result.tolist() if hasattr(result, "tolist") else list(result)
         except Exception as e:
             if len(batch) == 1:
                 batch[0].future.set_exception(e)

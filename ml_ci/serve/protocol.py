@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Sequence
+from typing import Any
 
 from ml_ci.serve.limits import Limits
 
@@ -69,3 +71,53 @@ def check_content_type(value: str | None) -> None:
         name, _, charset = param.partition("=")
         if name.strip().lower() == "charset" and charset.strip().strip('"').lower() not in ("utf-8", "utf8"):
             raise Refusal(415, "unsupported_media_type", f"charset {charset.strip()[:40]!r}; the body must be UTF-8")
+
+
+def json_body(body: bytes) -> Any:
+    """A request body as JSON: a Refusal (400) for bytes that are not UTF-8 or not JSON. What the JSON must
+    hold is the task's (its serving half's `parse`)."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise Refusal(400, "invalid_utf8", f"the body is not valid UTF-8 (byte {e.start})") from None
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as e:
+        where = f" at line {e.lineno} column {e.colno}" if isinstance(e, json.JSONDecodeError) else ""
+        raise Refusal(400, "invalid_json", f"the body is not valid JSON{where}") from None
+    except ValueError:
+        # What the decoder itself refuses once the syntax is right: Python will not convert an integer of
+        # more digits than sys.get_int_max_str_digits() (quadratic time), whatever key holds it.
+        raise Refusal(
+            400,
+            "invalid_json",
+            f"the body has a number of more than {sys.get_int_max_str_digits()} digits; send texts as strings",
+        ) from None
+
+
+def check_encodable(text: str, where: str) -> None:
+    """JSON's \\u escapes can name a lone UTF-16 surrogate (\\ud800), which is no character: Python keeps
+    it in a str, but it has no UTF-8 form, and the tokenizer (Rust) refuses the whole batch it is in.
+    `where` names the field (`texts[3]`)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise Refusal(
+            400,
+            "invalid_text",
+            f"{where} has a lone surrogate \\u{ord(text[e.start]):04x} at character "
+            f"{e.start}, which is not a character; send valid Unicode",
+        ) from None
+
+
+def kind(value: Any) -> str:
+    """A JSON value's kind, as a refusal names it ("a number", "null")."""
+    return {
+        type(None): "null",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "an object",
+    }.get(type(value), type(value).__name__)

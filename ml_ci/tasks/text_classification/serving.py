@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from ml_ci.records import model as model_record
 from ml_ci.serve.limits import Limits
-from ml_ci.serve.protocol import Refusal
+from ml_ci.serve.protocol import Refusal, check_encodable, json_body, kind
 
 if TYPE_CHECKING:
     import numpy as np
@@ -42,23 +41,7 @@ WARM_UP: list[Any] = ["warm up"]
 
 def parse(body: bytes, limits: Limits) -> list[str]:
     """The texts of a request body, or a Refusal (400 for bytes that are not JSON, 422 for JSON of the wrong shape)."""
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise Refusal(400, "invalid_utf8", f"the body is not valid UTF-8 (byte {e.start})") from None
-    try:
-        payload: Any = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as e:
-        where = f" at line {e.lineno} column {e.colno}" if isinstance(e, json.JSONDecodeError) else ""
-        raise Refusal(400, "invalid_json", f"the body is not valid JSON{where}") from None
-    except ValueError:
-        # What the decoder itself refuses once the syntax is right: Python will not convert an integer of
-        # more digits than sys.get_int_max_str_digits() (quadratic time), whatever key holds it.
-        raise Refusal(
-            400,
-            "invalid_json",
-            f"the body has a number of more than {sys.get_int_max_str_digits()} digits; send texts as strings",
-        ) from None
+    payload: Any = json_body(body)
     if not isinstance(payload, dict):
         raise Refusal(422, "invalid_request", 'send an object: {"texts": ["..."]} or {"text": "..."}')
     unknown = sorted(set(payload) - {"texts", "text"})
@@ -70,48 +53,22 @@ def parse(body: bytes, limits: Limits) -> list[str]:
         raise Refusal(422, "invalid_request", "send exactly one of 'texts' (a list of strings) or 'text' (a string)")
     texts: Any = payload["texts"] if "texts" in payload else [payload["text"]]
     if not isinstance(texts, list):
-        raise Refusal(422, "invalid_request", f"'texts' must be a list of strings, not {_kind(texts)}")
+        raise Refusal(422, "invalid_request", f"'texts' must be a list of strings, not {kind(texts)}")
     if not texts:
         raise Refusal(422, "invalid_request", "'texts' is empty; send at least one text")
     if len(texts) > limits.max_texts:
         raise Refusal(422, "too_many_texts", f"{len(texts)} texts in one request; the limit is {limits.max_texts}")
     for i, item in enumerate(texts):
         if not isinstance(item, str):
-            raise Refusal(422, "invalid_request", f"texts[{i}] must be a string, not {_kind(item)}")
+            raise Refusal(422, "invalid_request", f"texts[{i}] must be a string, not {kind(item)}")
         if len(item) > limits.max_text_chars:
             raise Refusal(422, "text_too_long", f"texts[{i}] has {len(item)} characters; the limit is {limits.max_text_chars}")
         if not item.strip():
             # A model gives every input a label, the empty one too, with confidence; say no, as for an empty list.
             what = "empty" if not item else "only whitespace"
             raise Refusal(422, "empty_text", f"texts[{i}] is {what}; send text to classify")
-        _check_encodable(item, i)
+        check_encodable(item, f"texts[{i}]")
     return texts
-
-
-def _check_encodable(text: str, index: int) -> None:
-    """JSON's \\u escapes can name a lone UTF-16 surrogate (\\ud800), which is no character: Python keeps
-    it in a str, but it has no UTF-8 form, and the tokenizer (Rust) refuses the whole batch it is in."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as e:
-        raise Refusal(
-            400,
-            "invalid_text",
-            f"texts[{index}] has a lone surrogate \\u{ord(text[e.start]):04x} at character "
-            f"{e.start}, which is not a character; send valid Unicode",
-        ) from None
-
-
-def _kind(value: Any) -> str:
-    return {
-        type(None): "null",
-        bool: "a boolean",
-        int: "a number",
-        float: "a number",
-        str: "a string",
-        list: "a list",
-        dict: "an object",
-    }.get(type(value), type(value).__name__)
 
 
 def predictions_body(labels: tuple[str, ...], probabilities: list[list[float]], model_sha256: str) -> bytes:
