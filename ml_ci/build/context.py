@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 from pathlib import Path
@@ -23,7 +24,7 @@ def server_sources() -> tuple[str, ...]:
     halves = [
         f"{package.removeprefix('ml_ci.').replace('.', '/')}/{name}"
         for package in tasks.REGISTRY.values()
-        for name in ("__init__.py", "serving.py")
+        for name in ("__init__.py", "serving.py", *_own_modules(package))
     ]
     return (
         "__init__.py",
@@ -36,6 +37,36 @@ def server_sources() -> tuple[str, ...]:
         "tasks/task.py",
         *halves,
     )
+
+
+def _own_modules(package: str) -> list[str]:
+    """The modules of a task's package that its serving half runs, through each other (e.g. how raw text is
+    split into words), as file names; their names are read from the source, not imported (a task's other
+    halves import torch, which the image has none of)."""
+    folder = Path(ml_ci.__file__).parent / package.removeprefix("ml_ci.").replace(".", "/")
+    found: list[str] = []
+    pending = ["serving"]
+    while pending:
+        path = folder / f"{pending.pop()}.py"
+        if not path.is_file():
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        typing_only = {
+            id(n) for b in ast.walk(tree) if isinstance(b, ast.If) and "TYPE_CHECKING" in ast.unparse(b.test) for n in ast.walk(b)
+        }
+        for node in ast.walk(tree):
+            names: list[str] = []
+            if id(node) in typing_only:
+                continue
+            elif isinstance(node, ast.ImportFrom) and node.module == package:
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith(package + "."):
+                names = [(node.module or "").removeprefix(package + ".").split(".")[0]]
+            for name in names:
+                if name not in ("__init__", "serving") and f"{name}.py" not in found and (folder / f"{name}.py").is_file():
+                    found.append(f"{name}.py")
+                    pending.append(name)
+    return sorted(found)
 
 
 def write_context(plan: BuildPlan, export_dir: Path, target: Path) -> None:
