@@ -96,14 +96,35 @@ def _merged(node: Mapping[str, Any], fragment: Mapping[str, Any], root: dict[str
     return out
 
 
+# What data.checks.severity says for every task; each task's branch adds which of its checks are always errors.
+SEVERITY = (
+    "What a failed check does, by check name: error (the default) fails `ml-ci data check` with exit 3; warn reports "
+    "it (report, job summary, a warning annotation) and passes."
+)
+
+
+def severity(task: str) -> dict[str, Any]:
+    """data.checks.severity for the task: its names are the task's checks that can warn (its data half's list, in
+    run order); the others are always errors. Read when the schema is generated, not by `ml-ci validate`."""
+    registered = tasks.get(task).data().checks()
+    always = sorted(c.name for c in registered if not c.can_warn)
+    listed = ", ".join(always[:-1]) + " and " + always[-1] if len(always) > 1 else "".join(always)
+    return {
+        "description": SEVERITY + (f" {listed} are always errors: training cannot use such rows." if always else ""),
+        "propertyNames": {"enum": [c.name for c in registered if c.can_warn]},
+    }
+
+
 def branch(task: str) -> dict[str, Any]:
-    """What ml.yaml holds when its task is `task`: the task's own keys, and the metric enums made of its metrics."""
+    """What ml.yaml holds when its task is `task`: the task's own keys, the metric enums made of its metrics, and
+    the names of its data checks that can warn."""
     half = _half(task)
     names = list(metrics(task))
     tune = list(half.TUNE_METRICS)
     gate_metric = {"type": "string", **_metric_names(task, names), "examples": names[:1]}
     made: dict[str, Any] = {
         "properties": {
+            "data": {"properties": {"checks": {"properties": {"severity": severity(task)}}}},
             "tune": {
                 "properties": {
                     # The example differs from the default, to show a choice.

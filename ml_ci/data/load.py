@@ -8,7 +8,7 @@ reports everything at once.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from ml_ci import tasks
@@ -59,7 +59,10 @@ def load_tables(config: Config, hub_loader: HubLoader = load_hub_split) -> dict[
     """Role -> Table for every split ml.yaml names (train, validation, test, reference), read once."""
     data = config.data
     if data.hub is not None:
-        return {role: hub_table(data.hub, role, split, hub_loader) for role, split in hub_split_names(data.hub).items()}
+        return {
+            role: replace(hub_table(data.hub, role, split, hub_loader), root=config.root)
+            for role, split in hub_split_names(data.hub).items()
+        }
     tables: dict[str, Table] = {}
     for role, rel in file_paths(config).items():
         fmt = infer_format(rel, data.format)
@@ -82,7 +85,7 @@ def load_tables(config: Config, hub_loader: HubLoader = load_hub_split) -> dict[
         tables["train"], tables["validation"] = split_table(
             train, spec, texts=half.texts(train, data), strata=half.strata(train, data), keys=half.split_keys(data)
         )
-    return {role: tables[role] for role in ROLES if role in tables}
+    return {role: replace(tables[role], root=config.root) for role in ROLES if role in tables}
 
 
 @dataclass(frozen=True)

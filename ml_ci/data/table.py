@@ -7,6 +7,7 @@ toy tables.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 ROLES = ("train", "validation", "test", "reference")
 
@@ -24,6 +25,9 @@ class Table:
     columns: dict[str, list[object]]
     locations: list[str]
     fingerprint: str = ""
+    # The model repository the split belongs to (load_tables sets it): what a check that reads a file named in
+    # ml.yaml relative to it (token-classification's tokenizer of model.base) resolves against.
+    root: Path | None = None
 
     def __len__(self) -> int:
         return len(self.locations)

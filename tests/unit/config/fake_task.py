@@ -42,6 +42,9 @@ def register_fake_task(monkeypatch: pytest.MonkeyPatch) -> None:
         "spec": lambda data: None,
     }.items():
         setattr(half, name, value)
+    data = types.ModuleType("fake_task.data")  # for the schema: its data checks that can warn (none)
+    data.checks = lambda: ()  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "fake_task", package)
     monkeypatch.setitem(sys.modules, "fake_task.config", half)
+    monkeypatch.setitem(sys.modules, "fake_task.data", data)
     monkeypatch.setitem(tasks.REGISTRY, "fake-task", "fake_task")

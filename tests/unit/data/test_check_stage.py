@@ -212,11 +212,13 @@ def test_a_check_whose_severity_is_warn_reports_and_passes(tmp_path: Path) -> No
 
 def test_columns_labels_and_nulls_cannot_be_made_warnings() -> None:
     """Training cannot use such rows: the schema does not offer them, and the runner ignores a severity given in code."""
+    from ml_ci.config.by_task import effective
     from ml_ci.resources import schema
     from ml_ci.tasks.text_classification.data import CHECKS
     from tests.unit.data.toy import run_checks as run
 
-    names = schema()["properties"]["data"]["properties"]["checks"]["properties"]["severity"]["propertyNames"]["enum"]
+    checks = effective(schema(), "text-classification")["properties"]["data"]["properties"]["checks"]
+    names = checks["properties"]["severity"]["propertyNames"]["enum"]
     assert names == [c.name for c in CHECKS if c.can_warn]
     assert {c.name for c in CHECKS if not c.can_warn} == {"columns", "labels", "null_fraction"}
     data = data_config(min_rows=3, severity={"labels": "warn", "min_rows": "warn"})
