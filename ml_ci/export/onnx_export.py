@@ -1,9 +1,14 @@
-"""int8 quantization of an exported ONNX graph (the task's export half exports the graph itself)."""
+"""int8 quantization of an exported ONNX graph (the task's export half exports the graph itself), and a serving
+copy of a model as export writes it (what evaluate times latency on)."""
 
 from __future__ import annotations
 
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ml_ci.tasks.protocols.export import TracedModel
 
 # int8 settings, measured on the bundled example (benchmarks/README.md, "int8 quantization"): per-tensor
 # weights (onnxruntime's default) flipped 7 of 200 validation answers (agreement 96.5%, accuracy -0.015);
@@ -38,3 +43,44 @@ def quantize_int8(source: Path, target: Path) -> None:
             per_channel=INT8_PER_CHANNEL,
             nodes_to_exclude=int8_excluded(names),
         )
+
+
+def serving_copy(
+    traced: TracedModel,
+    dest: Path,
+    *,
+    name: str,
+    payload: dict[str, Any],
+    max_length: int,
+    opset: int,
+    quantize: str,
+    tokenizer: Path,
+) -> Path:
+    """dest/ as `ml-ci export` writes it, as far as the server reads it: model.onnx (int8 when package.quantize
+    says so), tokenizer.json and model.json (the task's keys in `payload`). What evaluate times latency on."""
+    import shutil
+
+    from ml_ci.digest import file_sha256
+    from ml_ci.records import model as model_record
+
+    dest.mkdir(parents=True, exist_ok=True)
+    onnx = dest / "model.onnx"
+    if quantize == "int8":
+        fp32 = dest / "fp32.onnx"
+        traced.export(fp32, opset)
+        quantize_int8(fp32, onnx)
+    else:
+        traced.export(onnx, opset)
+    shutil.copyfile(tokenizer, dest / tokenizer.name)
+    record = model_record.ModelRecord(
+        name=name,
+        task=None,
+        payload=payload,
+        max_length=max_length,
+        onnx=onnx.name,
+        sha256=file_sha256(onnx),
+        inputs=tuple(traced.inputs),
+        pad_id=traced.pad_id,
+    )
+    model_record.write(dest / model_record.FILE, record)
+    return dest

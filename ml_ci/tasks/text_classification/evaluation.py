@@ -13,7 +13,6 @@ batch (dynamic padding), which wastes far less compute than padding everything t
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,37 +151,23 @@ def check_finite(probs: FloatArray) -> None:
 
 
 def serving_copy(model_dir: Path, dest: Path, *, name: str, max_length: int, opset: int, quantize: str) -> Path:
-    """dest/ as `ml-ci export` writes it, as far as the server reads it: model.onnx (int8 when
-    package.quantize says so), tokenizer.json and model.json. Export's own functions do the export."""
-    from ml_ci.digest import file_sha256
-    from ml_ci.export.onnx_export import quantize_int8
-    from ml_ci.records import model as model_record
+    """dest/ as `ml-ci export` writes it, as far as the server reads it (export's own functions do the export)."""
+    from ml_ci.export import onnx_export
     from ml_ci.tasks.text_classification.export import TorchModel
     from ml_ci.tasks.text_classification.serving import TOKENIZER
 
-    dest.mkdir(parents=True, exist_ok=True)
     torch_model = TorchModel(model_dir, max_length)
-    onnx = dest / "model.onnx"
-    if quantize == "int8":
-        fp32 = dest / "fp32.onnx"
-        torch_model.export(fp32, opset)
-        quantize_int8(fp32, onnx)
-    else:
-        torch_model.export(onnx, opset)
-    shutil.copyfile(model_dir / TOKENIZER, dest / TOKENIZER)
     labels = [label for _, label in sorted(torch_model.id2label().items())]
-    record = model_record.ModelRecord(
+    return onnx_export.serving_copy(
+        torch_model,
+        dest,
         name=name,
-        task=None,
         payload={"labels": labels},
         max_length=max_length,
-        onnx=onnx.name,
-        sha256=file_sha256(onnx),
-        inputs=tuple(torch_model.inputs),
-        pad_id=torch_model.pad_id,
+        opset=opset,
+        quantize=quantize,
+        tokenizer=model_dir / TOKENIZER,
     )
-    model_record.write(dest / model_record.FILE, record)
-    return dest
 
 
 def latency_predictor(model_dir: Path, work: Path, config: Config) -> Callable[[list[str]], Any]:

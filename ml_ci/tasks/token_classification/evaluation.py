@@ -25,6 +25,7 @@ import numpy as np
 
 from ml_ci.errors import DataCheckError, OperationalError
 from ml_ci.tasks.protocols.evaluation import Examples, Paired, ReportParts, Rows, Scores
+from ml_ci.tasks.token_classification import decode
 from ml_ci.tasks.token_classification import scores as sc
 from ml_ci.tasks.token_classification.config import of
 from ml_ci.tasks.token_classification.training import TAGS, TOKENS
@@ -36,9 +37,7 @@ if TYPE_CHECKING:
 BATCH_SIZE = 64
 HEADLINE_METRICS: tuple[tuple[str, str], ...] = (("f1_micro", "entity F1 micro"), ("token_accuracy", "token accuracy"))
 RECORD_HEAD: tuple[str, ...] = ("entity_types", "tags")
-LATENCY_RUNTIME = (
-    "PyTorch, the evaluated model through this task's predict (not the serving image's runtime), one text per request"
-)
+LATENCY_RUNTIME = "onnxruntime, through ml-ci serve's Tagger (the serving image's code path), one text per request"
 ENTITIES = "entities"  # the derived slice column: "none" or "some" true entity in the sentence
 PER_TYPE_HEADER = ["type", "precision", "recall", "F1", "support", "predicted"]
 OUTSIDE = "O"
@@ -135,15 +134,6 @@ def load(model_dir: Path, config: Config) -> Model:
     return Model(model, tokenizer, tags, config.model.max_length)
 
 
-def first_subwords(word_ids: Sequence[int | None]) -> dict[int, int]:
-    """word -> the position of its first subword (words cut by truncation are absent)."""
-    first: dict[int, int] = {}
-    for position, word in enumerate(word_ids):
-        if word is not None and word not in first:
-            first[word] = position
-    return first
-
-
 def predict(m: Model, texts: Sequence[str], batch_size: int = BATCH_SIZE) -> list[list[str]]:
     """Each text's predicted tag per word (its words: the text split on single spaces), in the order of texts."""
     import torch
@@ -173,12 +163,15 @@ def predict(m: Model, texts: Sequence[str], batch_size: int = BATCH_SIZE) -> lis
                 batch["token_type_ids"] = torch.from_numpy(tt)
             logits = m.model(**batch).logits.float().numpy()
             for row, i in enumerate(idx):
-                first = first_subwords(enc.word_ids(int(i)))
-                picked = logits[row, [first[w] for w in sorted(first)]]
-                bad += int((~np.isfinite(picked)).any())
-                best = picked.argmax(axis=-1) if len(picked) else []
-                tag_of = dict(zip(sorted(first), (m.tags[int(b)] for b in best), strict=True))
-                out[int(i)] = [tag_of.get(w, OUTSIDE) for w in range(len(words[int(i)]))]
+                # The server's rule (decode.first_subwords): a word's first subword, none for a word cut off.
+                firsts = decode.first_subwords(enc.word_ids(int(i)), len(words[int(i)]))
+                found = [(w, p) for w, p in enumerate(firsts) if p is not None]
+                picked = logits[row, [p for _, p in found]]
+                bad += int(not np.isfinite(picked).all())
+                tags = [OUTSIDE] * len(firsts)
+                for (w, _), best in zip(found, picked.argmax(axis=-1) if found else [], strict=True):
+                    tags[w] = m.tags[int(best)]
+                out[int(i)] = tags
     if bad:
         raise OperationalError(
             f"the model produced NaN or infinite scores for {bad} of {len(texts)} sentences: its weights are broken, "
@@ -187,13 +180,30 @@ def predict(m: Model, texts: Sequence[str], batch_size: int = BATCH_SIZE) -> lis
     return out
 
 
+def serving_copy(model_dir: Path, dest: Path, config: Config) -> Path:
+    """dest/ as `ml-ci export` writes it, as far as the server reads it (export's own functions do the export)."""
+    from ml_ci.export import onnx_export
+    from ml_ci.tasks.token_classification.export import TorchTagger, manifest_payload
+    from ml_ci.tasks.token_classification.serving import TOKENIZER
+
+    return onnx_export.serving_copy(
+        TorchTagger(model_dir, config.model.max_length),
+        dest,
+        name=config.name,
+        payload=manifest_payload(config),
+        max_length=config.model.max_length,
+        opset=config.package.opset,
+        quantize=config.package.quantize,
+        tokenizer=model_dir / TOKENIZER,
+    )
+
+
 def latency_predictor(model_dir: Path, work: Path, config: Config) -> Callable[[list[str]], Any]:
-    """The PyTorch model through `predict`: the serving half's runtime is not timed here (LATENCY_RUNTIME says so)."""
-    loaded = load(model_dir, config)
+    """The server's own Tagger (tokenizers + onnxruntime, raw texts split into words as the server splits
+    them, entities decoded) on a serving copy exported into `work`."""
+    from ml_ci.tasks.token_classification.serving import Tagger
 
-    def timed(texts: list[str]) -> Any:
-        return predict(loaded, texts)
-
+    timed: Callable[[list[str]], Any] = Tagger(serving_copy(model_dir, work, config)).predict
     return timed
 
 

@@ -87,7 +87,15 @@ def test_predict_gives_a_tag_per_word_and_O_past_max_length(tmp_path: Path) -> N
     assert out[1][6:] == ["O"] * 6  # [CLS] + 6 words + [SEP] fill 8: the rest is cut
     alone = ev.predict(model, texts[:1])
     assert alone[0] == out[0]  # batching and padding change nothing
-    assert ev.latency_predictor(tmp_path / "model", tmp_path / "work", config)(texts[:1]) == alone
+
+
+def test_latency_is_timed_on_the_servers_tagger_over_an_exported_copy(tmp_path: Path) -> None:
+    config = ner_config(tmp_path, model={"max_length": 8})
+    timed = ev.latency_predictor(tiny_ner_model(tmp_path / "model", TAGS), tmp_path / "work", config)
+    assert {p.name for p in (tmp_path / "work").iterdir()} == {"model.onnx", "tokenizer.json", "model.json"}
+    (entities,) = timed(["Peter Blackburn visited Brussels"])  # the served answer: entities with offsets
+    assert all(set(e) == {"type", "start", "end", "text", "score"} for e in entities)
+    assert "onnxruntime" in ev.LATENCY_RUNTIME
 
 
 def test_prediction_rows_read_back_and_other_rows_are_refused(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from ml_ci.tasks.token_classification import training as tr
-from ml_ci.tasks.token_classification.evaluation import first_subwords
+from ml_ci.tasks.token_classification.decode import first_subwords
 from tests.unit.tasks.token_classification.test_evaluation import ner_config
 
 IGNORED = tr.IGNORED
@@ -42,7 +42,7 @@ def test_encode_aligns_real_subwords_and_cuts_at_max_length() -> None:
     cut = tr.encode(data, tokenizer, 8, "train")[0]  # [CLS] + 5 subwords of the first word + visited + [SEP]
     assert cut["labels"] == [IGNORED, 1, IGNORED, IGNORED, IGNORED, IGNORED, 0, IGNORED]
     enc = tokenizer([words], is_split_into_words=True, truncation=True, max_length=64)
-    assert sorted(first_subwords(enc.word_ids(0))) == [0, 1, 2, 3]  # evaluation reads the same positions
+    assert first_subwords(enc.word_ids(0), 4) == [1, 6, 7, 8]  # evaluation and serving read the labelled positions
 
 
 def test_validation_metrics_from_trainers_padded_arrays(tmp_path: Path) -> None:
