@@ -26,11 +26,14 @@ def split_fingerprints(fingerprints: Mapping[str, str], roles: Iterable[str]) ->
     return {role: fingerprints.get(role) for role in sorted(roles)}
 
 
-def check_inputs(config: Config, *, fingerprints: Mapping[str, str], packages: Mapping[str, str]) -> dict[str, Any]:
-    """Everything `data check` reads: the whole data section and every split's content (the
-    reference split too, for drift)."""
-    return {
+def check_inputs(
+    config: Config, *, fingerprints: Mapping[str, str], packages: Mapping[str, str], task: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Everything `data check` reads: the whole data section, every split's content (the reference split too,
+    for drift), and what the task's checks read besides (DataHalf.check_inputs; absent when nothing)."""
+    inputs = {
         "data": section(config, "data"),
         "fingerprints": dict(sorted(fingerprints.items())),
         "packages": dict(sorted(packages.items())),
     }
+    return {**inputs, "task": dict(task)} if task else inputs

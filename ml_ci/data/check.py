@@ -58,7 +58,10 @@ def key_of(config: Config) -> tuple[str, list[str]]:
     from ml_ci.versions import package_versions
 
     fps = fingerprints(config)
-    return cache_key(STAGE, check_inputs(config, fingerprints=fps, packages=package_versions(CHECK_PACKAGES))), unpinned(fps)
+    task = tasks.get(config.task).data().check_inputs(config)
+    return cache_key(
+        STAGE, check_inputs(config, fingerprints=fps, packages=package_versions(CHECK_PACKAGES), task=task)
+    ), unpinned(fps)
 
 
 def data_check(

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from datasets import Dataset
 
-    from ml_ci.config.model import Data
+    from ml_ci.config.model import Config, Data
     from ml_ci.data.checks import Registered
     from ml_ci.data.table import Table
 
@@ -40,6 +40,12 @@ class DataHalf(Protocol):
         """The text of each row (None for a missing or non-text one): what the generic text checks
         measure (emptiness, duplicates, length, leakage, length drift) and the held-out validation
         split groups rows by."""
+        ...
+
+    def check_inputs(self, config: Config) -> dict[str, Any]:
+        """What the task's checks read besides the data section and the splits' content, for the cache key of
+        `data check` (token-classification's truncation check: model.base's tokenizer and model.max_length);
+        empty when nothing, which leaves the key as it was before tasks could add to it."""
         ...
 
     def describe(self, table: Table, data: Data) -> dict[str, Any]:

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ml_ci.config.model import Data
+from ml_ci.config.model import Config, Data
 from ml_ci.data import checks as generic
 from ml_ci.data.checks import Registered
 from ml_ci.data.table import Table, count, is_missing
 from ml_ci.errors import DataCheckError
 from ml_ci.tasks.token_classification import checks as c
+from ml_ci.tasks.token_classification import data_tokenizer
 from ml_ci.tasks.token_classification.config import of
 from ml_ci.tasks.token_classification.data_sentences import entities, sentences, tag_names, word_problem
 
@@ -67,6 +68,15 @@ def columns(data: Data) -> tuple[str, ...]:
 def texts(table: Table, data: Data) -> list[str | None]:
     """Each sentence's words joined by single spaces; None for a row without a list of words."""
     return c.texts(table, data)
+
+
+def check_inputs(config: Config) -> dict[str, Any]:
+    """The truncation check reads model.base's tokenizer and model.max_length: a change to either re-runs the checks."""
+    spec = of(config)
+    return {
+        "model": {"base": spec.base, "revision": config.model.revision, "max_length": spec.max_length},
+        "tokenizer": data_tokenizer.identity(spec.base, config.root),
+    }
 
 
 def describe(table: Table, data: Data) -> dict[str, Any]:

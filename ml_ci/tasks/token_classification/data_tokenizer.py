@@ -9,6 +9,7 @@ had, the check says it was not measured and why, rather than failing the stage o
 from __future__ import annotations
 
 import functools
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -31,6 +32,19 @@ def _folder(base: str, root: Path | None) -> Path | None:
         return Path(str(resources.files(module) / rel))
     candidate = (root / base) if root is not None else Path(base)
     return candidate if base.startswith((".", "/")) or candidate.exists() else None
+
+
+def identity(base: str, root: Path | None) -> str | None:
+    """The sha256 of model.base's tokenizer.json when it is on disk (a folder or a package's), else None (a hub id
+    is named by itself): what the truncation check's result depends on, for the data check's cache key."""
+    try:
+        folder = _folder(base, root)
+    except (ModuleNotFoundError, ValueError):
+        return None
+    path = folder / "tokenizer.json" if folder is not None else None
+    if path is None or not path.is_file():
+        return None
+    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @functools.lru_cache(maxsize=4)

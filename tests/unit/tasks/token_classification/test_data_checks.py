@@ -331,7 +331,7 @@ def test_drift_measures_the_entity_types() -> None:
     assert outcome.details["entity type"] > 0.2
 
 
-def _tokenizer(folder: Path) -> Path:
+def write_tokenizer(folder: Path) -> Path:
     """A WordPiece tokenizer.json where `ab` is two subwords (a ##b) and every sentence gets [CLS] and [SEP]."""
     from tokenizers import Tokenizer, models, pre_tokenizers, processors
 
@@ -348,7 +348,7 @@ def test_truncation_counts_sentences_and_the_words_cut(tmp_path: Path) -> None:
     """max_length 6 leaves 4 subwords after [CLS] and [SEP]: `ab c ab` (5 subwords) is longer but keeps the first
     subword of each word (no word cut: a word's tag is on its first), `ab ab ab` (6) loses its last word (whose first
     subword would be the 5th), `c c c c` (4) fits."""
-    _tokenizer(tmp_path / "model")
+    write_tokenizer(tmp_path / "model")
     sentences = [[("ab", "O"), ("c", "O"), ("ab", "B-PER")], [("ab", "O"), ("ab", "O"), ("ab", "O")], [("c", "O")] * 4]
     table = replace(conll("train", sentences), root=tmp_path)
     data = ner_data(base="model", max_length=6)
@@ -366,7 +366,7 @@ def test_truncation_counts_sentences_and_the_words_cut(tmp_path: Path) -> None:
 
 def test_truncation_cuts_whole_words_beyond_the_limit(tmp_path: Path) -> None:
     """`ab ab ab ab` at max_length 4: two subwords fit, the first word; the other three are cut."""
-    _tokenizer(tmp_path / "model")
+    write_tokenizer(tmp_path / "model")
     table = replace(conll("train", [[("ab", "O")] * 4]), root=tmp_path)
     assert only(run("truncation", {"train": table}, ner_data(base="model", max_length=4))).details["words_cut"] == 3
 

@@ -3,12 +3,17 @@ and what the data half tells the generic data stage (texts, strata, split keys, 
 
 from __future__ import annotations
 
-import pytest
+from pathlib import Path
 
+import pytest
+import yaml
+
+from ml_ci.config import load_config
+from ml_ci.config.model import Config
 from ml_ci.errors import DataCheckError
 from ml_ci.tasks.token_classification import data as ner
 from ml_ci.tasks.token_classification.data_sentences import sentences
-from tests.unit.tasks.token_classification.test_data_checks import GOOD, S, conll, jsonl, ner_data
+from tests.unit.tasks.token_classification.test_data_checks import GOOD, S, conll, jsonl, ner_data, write_tokenizer
 
 
 def test_rows_are_words_and_tag_indices() -> None:
@@ -120,3 +125,32 @@ def test_to_dataset_has_the_tag_list_as_class_labels() -> None:
     dataset = ner.to_dataset(conll("train", GOOD), ner_data())
     assert dataset.features["tags"].feature.names == ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
     assert dataset[1] == {"tokens": ["Anna", "saw", "Rome"], "tags": [1, 0, 3]}
+
+
+def _config(root: Path, base: str, max_length: int) -> Config:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "ml.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "version": 1,
+                "name": "tiny-ner",
+                "task": "token-classification",
+                "data": {"train": "data/train.conll", "validation": "data/validation.conll", "entity_types": ["PER"]},
+                "model": {"base": base, "max_length": max_length},
+            }
+        ),
+        encoding="utf-8",
+    )
+    return load_config(root / "ml.yaml").config
+
+
+def test_the_check_inputs_follow_the_tokenizer_and_max_length(tmp_path: Path) -> None:
+    """The truncation check's result depends on them: the data check's cache key must change with each."""
+    write_tokenizer(tmp_path / "repo" / "model")
+    first = ner.check_inputs(_config(tmp_path / "repo", "./model", 16))
+    assert first["model"] == {"base": "./model", "revision": None, "max_length": 16}
+    assert str(first["tokenizer"]).startswith("sha256:")
+    assert ner.check_inputs(_config(tmp_path / "repo", "./model", 32))["model"]["max_length"] == 32
+    (tmp_path / "repo" / "model" / "tokenizer.json").write_text("{}", encoding="utf-8")
+    assert ner.check_inputs(_config(tmp_path / "repo", "./model", 16))["tokenizer"] != first["tokenizer"]
+    assert ner.check_inputs(_config(tmp_path / "repo", "org/hub-model", 16))["tokenizer"] is None
