@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ml_ci.records import model as model_record
+from ml_ci.serve import runtime
 from ml_ci.serve.limits import Limits
 from ml_ci.serve.protocol import Refusal, check_encodable, json_body, kind
 
@@ -102,45 +103,25 @@ class Classifier:
     """Texts in, class probabilities out. Thread-compatible: the batcher calls it from one thread."""
 
     def __init__(self, folder: Path, *, threads: int = 0) -> None:
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
         self.record = model_record.read(folder / model_record.FILE)
         self.tokenizer = Tokenizer.from_file(str(folder / TOKENIZER))
         self.tokenizer.enable_truncation(max_length=self.record.max_length)
-        self.tokenizer.no_padding()  # padding is done per length group, below
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        # onnxruntime's pool spins after each run by default; the HTTP threads, the tokenizer and the
-        # batcher share these cores, and spinning threads take their time (measured: benchmarks/serve.py).
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(str(folder / self.record.onnx), options, providers=["CPUExecutionProvider"])
+        self.tokenizer.no_padding()  # padding is done per length group (runtime.runs)
+        self.session = runtime.session(folder / self.record.onnx, threads)
 
     @property
     def labels(self) -> tuple[str, ...]:
         return tuple(self.record.payload["labels"])
 
     def logits(self, texts: list[str]) -> npt.NDArray[np.float32]:
-        """One row of logits per text, in order. Texts of similar length run together (see length_groups):
-        on a CPU every padding token costs as much as a real one."""
+        """One row of logits per text, in order (texts of similar length run together: runtime.runs)."""
         import numpy as np
 
-        encodings = self.tokenizer.encode_batch(texts)
-        lengths = [len(e.ids) for e in encodings]
         out = np.empty((len(texts), len(self.labels)), dtype=np.float32)
-        for group in length_groups(lengths):
-            width = max(lengths[i] for i in group)
-            arrays = {name: np.zeros((len(group), width), dtype=np.int64) for name in self.record.inputs}
-            arrays["input_ids"].fill(self.record.pad_id)
-            for row, i in enumerate(group):
-                e, n = encodings[i], lengths[i]
-                arrays["input_ids"][row, :n] = e.ids
-                if "attention_mask" in arrays:
-                    arrays["attention_mask"][row, :n] = 1
-                if "token_type_ids" in arrays:
-                    arrays["token_type_ids"][row, :n] = e.type_ids
-            out[group] = self.session.run(None, arrays)[0]
+        for group, logits in runtime.runs(self.session, self.record, self.tokenizer.encode_batch(texts)):
+            out[group] = logits
         return out
 
     def probabilities(self, texts: list[str]) -> npt.NDArray[np.float32]:
@@ -149,20 +130,6 @@ class Classifier:
     def predict(self, inputs: list[Any]) -> npt.NDArray[np.float32]:
         """The served rows: class probabilities, one row per text."""
         return self.probabilities(inputs)
-
-
-def length_groups(lengths: list[int], waste: float = 0.25) -> list[list[int]]:
-    """Indices grouped by length so that padding adds at most `waste` (25 %) to a group's real tokens."""
-    groups: list[list[int]] = []
-    width = real = 0  # of the current group: its first (longest) length, and its real tokens
-    for i in sorted(range(len(lengths)), key=lengths.__getitem__, reverse=True):
-        if groups and width * (len(groups[-1]) + 1) <= (1 + waste) * (real + lengths[i]):
-            groups[-1].append(i)
-            real += lengths[i]
-        else:
-            groups.append([i])
-            width = real = lengths[i]
-    return groups
 
 
 def softmax(logits: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:

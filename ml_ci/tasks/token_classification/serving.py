@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ml_ci.records import model as model_record
+from ml_ci.serve import runtime
 from ml_ci.serve.limits import Limits
 from ml_ci.serve.protocol import Refusal, check_encodable, json_body, kind
 from ml_ci.tasks.token_classification import decode, words
@@ -167,7 +168,6 @@ class Tagger:
     """Sentences in, entities out. Thread-compatible: the batcher calls it from one thread."""
 
     def __init__(self, folder: Path, *, threads: int = 0) -> None:
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
         self.record = model_record.read(folder / model_record.FILE)
@@ -176,42 +176,23 @@ class Tagger:
         self.tokenizer = Tokenizer.from_file(str(folder / TOKENIZER))
         # Words past max_length subwords are cut (no tag: `O`), as evaluate's predictions cut them.
         self.tokenizer.enable_truncation(max_length=self.record.max_length)
-        self.tokenizer.no_padding()  # padding is done per length group, below
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        # As the classifier's runtime: no spinning (the HTTP threads and the tokenizer share the cores).
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(str(folder / self.record.onnx), options, providers=["CPUExecutionProvider"])
+        self.tokenizer.no_padding()  # padding is done per length group (runtime.runs)
+        self.session = runtime.session(folder / self.record.onnx, threads)
 
     def word_logits(self, inputs: Sequence[Any]) -> list[Floats]:
         """Each input's logits at its words' first subwords (words x tags; NaN for a word without one), in
         order. Sentences of similar length run together: on a CPU every padding token costs as much as a real one."""
         import numpy as np
 
-        from ml_ci.tasks.text_classification.serving import length_groups
-
         sentences = [sentence(x) for x in inputs]
         encodings = self.tokenizer.encode_batch([list(s.words) for s in sentences], is_pretokenized=True)
-        lengths = [len(e.ids) for e in encodings]
         out: list[Floats] = [np.empty((0, len(self.tags)), dtype=np.float32)] * len(sentences)
-        for group in length_groups(lengths):
-            width = max(lengths[i] for i in group)
-            arrays = {name: np.zeros((len(group), width), dtype=np.int64) for name in self.record.inputs}
-            arrays["input_ids"].fill(self.record.pad_id)
-            for row, i in enumerate(group):
-                e, n = encodings[i], lengths[i]
-                arrays["input_ids"][row, :n] = e.ids
-                if "attention_mask" in arrays:
-                    arrays["attention_mask"][row, :n] = 1
-                if "token_type_ids" in arrays:
-                    arrays["token_type_ids"][row, :n] = e.type_ids
-            logits = self.session.run(None, arrays)[0]
+        for group, logits in runtime.runs(self.session, self.record, encodings):
             if logits.ndim != 3 or logits.shape[-1] != len(self.tags):
                 raise RuntimeError(f"the model gives logits of shape {logits.shape}; model.json has {len(self.tags)} tags")
             for row, i in enumerate(group):
                 firsts = decode.first_subwords(encodings[i].word_ids, len(sentences[i].words))
-                out[i] = decode.gather(logits[row, : lengths[i]], firsts)
+                out[i] = decode.gather(logits[row, : len(encodings[i].ids)], firsts)
         return out
 
     def predict(self, inputs: list[Any]) -> list[list[dict[str, Any]]]:

@@ -95,7 +95,7 @@ def test_batch_observer_sees_every_model_call() -> None:
 
 
 def test_length_groups_bound_padding_and_cover_every_text() -> None:
-    from ml_ci.tasks.text_classification.serving import length_groups
+    from ml_ci.serve.runtime import length_groups
 
     lengths = [5, 64, 7, 6, 60, 30, 5, 62, 8]
     groups = length_groups(lengths)
