@@ -19,6 +19,12 @@ if TYPE_CHECKING:
     from ml_ci.tasks.text_classification import export as tc_export
     from ml_ci.tasks.text_classification import serving as tc_serving
     from ml_ci.tasks.text_classification import training as tc_training
+    from ml_ci.tasks.token_classification import config as ner_config
+    from ml_ci.tasks.token_classification import data as ner_data
+    from ml_ci.tasks.token_classification import evaluation as ner_evaluation
+    from ml_ci.tasks.token_classification import export as ner_export
+    from ml_ci.tasks.token_classification import serving as ner_serving
+    from ml_ci.tasks.token_classification import training as ner_training
 
     _tc_config: ConfigHalf = tc_config
     _tc_data: DataHalf = tc_data
@@ -26,5 +32,11 @@ if TYPE_CHECKING:
     _tc_evaluation: EvaluationHalf = tc_evaluation
     _tc_export: ExportHalf = tc_export
     _tc_serving: ServingHalf = tc_serving
+    _ner_config: ConfigHalf = ner_config
+    _ner_data: DataHalf = ner_data
+    _ner_training: TrainingHalf = ner_training
+    _ner_evaluation: EvaluationHalf = ner_evaluation
+    _ner_export: ExportHalf = ner_export
+    _ner_serving: ServingHalf = ner_serving
 
-CHECKED = ("text-classification",)
+CHECKED = ("text-classification", "token-classification")
