@@ -154,3 +154,48 @@ def test_the_check_inputs_follow_the_tokenizer_and_max_length(tmp_path: Path) ->
     (tmp_path / "repo" / "model" / "tokenizer.json").write_text("{}", encoding="utf-8")
     assert ner.check_inputs(_config(tmp_path / "repo", "./model", 16))["tokenizer"] != first["tokenizer"]
     assert ner.check_inputs(_config(tmp_path / "repo", "org/hub-model", 16))["tokenizer"] is None
+
+
+def test_a_hub_dataset_with_integer_tags_is_checked_and_loaded(tmp_path: Path) -> None:
+    """As Hugging Face's conll2003 gives it: `ner_tags` as indices into O, B-PER, I-PER, B-ORG, ... (entity_types
+    in that order), extra columns beside; a row is named `org/ner[train]: row N` and its word by index."""
+    from datasets import ClassLabel, Dataset, Features, Sequence, Value
+
+    from ml_ci.data.checks import run_checks
+    from ml_ci.data.load import load_splits, load_tables
+
+    names = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG"]
+    features = Features(
+        {"id": Value("string"), "tokens": Sequence(Value("string")), "ner_tags": Sequence(ClassLabel(names=names))}
+    )
+
+    def fake(hub: object, split: str) -> Dataset:
+        rows = {"id": ["0", "1"], "tokens": [["Peter", "Blackburn"], ["Acme", "Corp", "hires"]], "ner_tags": [[1, 2], [3, 4, 0]]}
+        if split == "validation":
+            rows = {"id": ["0"], "tokens": [["Acme", "fires", "Peter"]], "ner_tags": [[3, 0, 2]]}
+        return Dataset.from_dict(rows, features=features)
+
+    root = tmp_path / "repo"
+    root.mkdir()
+    doc = {
+        "version": 1,
+        "name": "hub-ner",
+        "task": "token-classification",
+        "data": {
+            "hub": {"id": "org/ner", "splits": {"train": "train", "validation": "validation"}, "revision": "abc"},
+            "tags_column": "ner_tags",
+            "entity_types": ["PER", "ORG"],
+            "checks": {"min_rows": 1, "drift": {"method": "psi", "threshold": 10.0}},
+        },
+        "model": {"base": "org/not-cached", "max_length": 16},
+    }
+    (root / "ml.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
+    config = load_config(root / "ml.yaml").config
+    tables = load_tables(config, hub_loader=fake)  # type: ignore[arg-type]
+    outcomes = run_checks(tables, config.data, ner.checks(), ner.columns(config.data))
+    failed = [o for o in outcomes if not o.passed]
+    assert [(o.check, o.split) for o in failed] == [("transitions", "validation")]
+    assert failed[0].message.endswith(": org/ner[validation]: row 1 ner_tags[2] (I-PER after O: an entity begins with B-PER)")
+    splits = load_splits(config, hub_loader=fake)  # type: ignore[arg-type]
+    assert splits["train"]["tags"] == [[1, 2], [3, 4, 0]]
+    assert splits["train"].features["tags"].feature.names == names
