@@ -1,16 +1,14 @@
-"""`ml-ci train` then `ml-ci evaluate` of a token-classification model, through the real CLI in subprocesses as
-CI runs them, on a repository made from examples/ner/ml.yaml with a sample of its data and a tiny random BERT as
-model.base (a few steps: the point is the mechanics, not the quality): the validation metrics by entity type in
-metrics.json and the model card, eval.json's per-type scores and predictions, the report's sections, a gate
-per entity type, and gates against a production baseline decided by the paired bootstrap over sentences."""
+"""`ml-ci train` then `ml-ci evaluate` of a token-classification model, through the real CLI in subprocesses
+as CI runs them (test_train's `ml_ci`), on a repository made from examples/ner/ml.yaml with a sample of its
+data and a tiny random BERT as model.base (a few steps: the point is the mechanics, not the quality): the
+validation metrics by entity type in metrics.json and the model card, eval.json's per-type scores and
+predictions, the report's sections, a gate per entity type, and gates against a production baseline decided
+by the paired bootstrap over sentences."""
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,22 +16,14 @@ import pytest
 import yaml
 
 from ml_ci.tasks.token_classification.config import tag_list
+from tests.integration.test_ner_export import sentences
+from tests.integration.test_train import ml_ci
 from tests.modelrepo import tiny_ner_model
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples/ner"
 TYPES = ("PER", "LOC", "ORG", "MISC")
-ENV = {
-    **os.environ,
-    "CI": "true",
-    "HF_HUB_OFFLINE": "1",
-    "TRANSFORMERS_OFFLINE": "1",
-    "HF_DATASETS_OFFLINE": "1",
-    "TOKENIZERS_PARALLELISM": "false",
-}
-ENV.pop("GITHUB_OUTPUT", None)
-ENV.pop("GITHUB_STEP_SUMMARY", None)
 EVALUATE: dict[str, Any] = {
     "split": "test",
     "metrics": ["f1_micro", "f1_macro", "token_accuracy", "f1.PER", "recall.LOC", "size_mb"],
@@ -43,17 +33,6 @@ EVALUATE: dict[str, Any] = {
         {"name": "short", "length": {"min": 0, "max": 60}, "min_rows": 5, "gates": [{"metric": "token_accuracy", "min": 0.3}]}
     ],
 }
-
-
-def ml_ci(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ml_ci", *args], cwd=root, env=ENV, capture_output=True, text=True, timeout=900, check=False
-    )
-
-
-def sentences(path: Path, count: int) -> str:
-    blocks = [b for b in path.read_text(encoding="utf-8").split("\n\n") if b.strip() and "-DOCSTART-" not in b]
-    return "\n\n".join(blocks[:count]) + "\n"
 
 
 def write_config(root: Path, **sections: Any) -> Path:
