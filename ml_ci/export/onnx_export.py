@@ -1,5 +1,5 @@
-"""int8 quantization of an exported ONNX graph (the task's export half exports the graph itself), and a serving
-copy of a model as export writes it (what evaluate times latency on)."""
+"""The ONNX graph of a task's model (`trace`, which the task's export half calls with its inputs), its int8
+quantization, and a serving copy of a model as export writes it (what evaluate times latency on)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,42 @@ INT8_PER_CHANNEL = True
 # Nodes kept in float, by the name the TorchScript exporter gives them (BERT-family models: BERT, RoBERTa,
 # MiniLM, ELECTRA); another architecture's nodes do not match and all of its MatMuls are quantized.
 INT8_FLOAT_NODES = ("/attention/output/dense/",)
+
+
+def trace(model: Any, names: tuple[str, ...], example: Any, path: Path, opset: int, logits_axes: dict[int, str]) -> None:
+    """A Hugging Face model's `logits` as an ONNX graph at path, taking `names` (from the encoded `example`)
+    positionally, with dynamic batch and sequence axes on the inputs and `logits_axes` on the output.
+
+    The TorchScript-based exporter (`dynamo=False`): torch's default dynamo exporter needs onnxscript, which
+    ml-ci does not install, and the TorchScript path exports BERT-style models with dynamic axes exactly
+    (the task's parity check proves it on every export)."""
+    import torch
+
+    axes: dict[str, dict[int, str]] = {**{n: {0: "batch", 1: "sequence"} for n in names}, "logits": logits_axes}
+
+    class Positional(torch.nn.Module):
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, *args: Any) -> Any:
+            return self.inner(**dict(zip(names, args, strict=True))).logits
+
+    with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+        # The exporter warns about its own deprecation and about tracing; the parity check is what tells.
+        warnings.simplefilter("ignore")
+        # The wrapper must be in eval mode too: the exporter restores the wrapper's mode on the way
+        # out, which would otherwise leave dropout on in the reference model.
+        torch.onnx.export(
+            Positional(model).eval(),
+            tuple(example[n] for n in names),
+            str(path),
+            input_names=list(names),
+            output_names=["logits"],
+            dynamic_axes=axes,
+            opset_version=opset,
+            dynamo=False,
+        )
 
 
 def int8_excluded(node_names: list[str]) -> list[str]:

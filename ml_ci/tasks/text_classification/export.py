@@ -13,7 +13,6 @@ marked `near_tie` (see the serving half's comparison).
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,8 +32,6 @@ Floats = npt.NDArray[np.float32]
 
 
 # --- the model and its graph ------------------------------------------------------------------
-
-AXES = {0: "batch", 1: "sequence"}
 
 
 class TorchModel:
@@ -75,36 +72,11 @@ class TorchModel:
         return np.concatenate(out).astype(np.float32)
 
     def export(self, path: Path, opset: int) -> None:
-        import torch
+        from ml_ci.export.onnx_export import trace
 
         # A padded batch of two lengths, so that the traced graph has the attention-mask path.
         example = self.encode(["a short text", "a somewhat longer text that needs more tokens than the first"])
-        names = self.inputs
-        axes: dict[str, dict[int, str]] = {**{n: AXES for n in names}, "logits": {0: "batch"}}
-
-        class Positional(torch.nn.Module):
-            def __init__(self, inner: Any) -> None:
-                super().__init__()
-                self.inner = inner
-
-            def forward(self, *args: Any) -> Any:
-                return self.inner(**dict(zip(names, args, strict=True))).logits
-
-        with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
-            # The exporter warns about its own deprecation and about tracing; the parity check is what tells.
-            warnings.simplefilter("ignore")
-            # The wrapper must be in eval mode too: the exporter restores the wrapper's mode on the way
-            # out, which would otherwise leave dropout on in the reference model.
-            torch.onnx.export(
-                Positional(self.model).eval(),
-                tuple(example[n] for n in names),
-                str(path),
-                input_names=list(names),
-                output_names=["logits"],
-                dynamic_axes=axes,
-                opset_version=opset,
-                dynamo=False,
-            )
+        trace(self.model, self.inputs, example, path, opset, {0: "batch"})
 
 
 def load(model_dir: Path, config: Config) -> TorchModel:

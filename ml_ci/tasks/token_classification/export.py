@@ -20,7 +20,6 @@ beside them; a word whose top two tag probabilities are within `2 * tolerance` i
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
@@ -38,9 +37,6 @@ if TYPE_CHECKING:
     from ml_ci.records.model import ModelRecord
     from ml_ci.tasks.token_classification.decode import Floats
     from ml_ci.tasks.token_classification.serving import Tagger
-
-AXES = {0: "batch", 1: "sequence"}
-
 
 # --- the model and its graph ------------------------------------------------------------------
 
@@ -90,35 +86,11 @@ class TorchTagger:
         return out
 
     def export(self, path: Path, opset: int) -> None:
-        import torch
+        from ml_ci.export.onnx_export import trace
 
         # A padded batch of two lengths, so that the traced graph has the attention-mask path.
         example = self.encode([["a", "short", "text"], ["a", "somewhat", "longer", "text", "that", "needs", "more", "tokens"]])
-        names = self.inputs
-        axes: dict[str, dict[int, str]] = {**{n: AXES for n in names}, "logits": AXES}
-
-        class Positional(torch.nn.Module):
-            def __init__(self, inner: Any) -> None:
-                super().__init__()
-                self.inner = inner
-
-            def forward(self, *args: Any) -> Any:
-                return self.inner(**dict(zip(names, args, strict=True))).logits
-
-        with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
-            # The exporter warns about its own deprecation and about tracing; the parity check is what tells.
-            warnings.simplefilter("ignore")
-            # The wrapper in eval mode too: the exporter restores its mode on the way out (dropout stays off).
-            torch.onnx.export(
-                Positional(self.model).eval(),
-                tuple(example[n] for n in names),
-                str(path),
-                input_names=list(names),
-                output_names=["logits"],
-                dynamic_axes=axes,
-                opset_version=opset,
-                dynamo=False,
-            )
+        trace(self.model, self.inputs, example, path, opset, {0: "batch", 1: "sequence"})
 
 
 def load(model_dir: Path, config: Config) -> TorchTagger:
