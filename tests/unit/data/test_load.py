@@ -103,7 +103,7 @@ def test_unknown_extension_needs_data_format(tmp_path: Path) -> None:
         load_tables(config)
     assert str(e.value) == (
         f"{config.path}: data.train: cannot tell the format of 'data/train.txt' from its extension; "
-        "set data.format (csv, tsv, json or parquet)"
+        "set data.format (csv, tsv, json, parquet or conll)"
     )
     assert load_tables(repo(tmp_path, train="data/train.txt", format="csv"))["train"].columns["text"] == ["a"]
 
