@@ -36,6 +36,10 @@ class ConfigHalf(Protocol):
     its range: a metric per value of the data, such as token-classification's `f1.PER` per entity type. The task's
     `check` refuses a name that matches but names no such value."""
 
+    SLICE_COLUMNS: Mapping[str, str]
+    """Columns the task's evaluation half derives for every example (`Examples.columns`), which evaluate.slices may
+    name without listing them in data.slice_columns (nor having them in the data): column -> what its values say."""
+
     TUNE_METRICS: tuple[str, ...]
     """The validation metrics tune.metric may name (computed while training); the first is its default."""
 

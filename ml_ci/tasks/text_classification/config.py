@@ -19,6 +19,7 @@ METRICS: tuple[str, ...] = ("accuracy", "f1_macro", "f1_micro", "precision_macro
 LOWER_IS_BETTER: frozenset[str] = frozenset({"ece"})
 # Each is a fraction; an accuracy of 0 (or an ECE of 0) can occur.
 METRIC_RANGES: Mapping[str, tuple[float, float, bool]] = dict.fromkeys(METRICS, (0.0, 1.0, True))
+SLICE_COLUMNS: Mapping[str, str] = {}  # every slice column comes from the data (data.slice_columns)
 # What the Trainer computes on the validation split while training (ECE is not among them).
 TUNE_METRICS: tuple[str, ...] = ("accuracy", "f1_macro", "f1_micro", "precision_macro", "recall_macro", "roc_auc")
 DEFAULT_METRICS: tuple[str, ...] = METRICS

@@ -29,6 +29,8 @@ METRIC_RANGES: Mapping[str, tuple[float, float, bool]] = dict.fromkeys(METRICS, 
 # evaluate.metrics and gates may name them; each is a fraction.
 PER_TYPE: tuple[str, ...] = ("f1", "precision", "recall")
 PATTERN_METRICS: Mapping[str, tuple[float, float, bool]] = {r"(f1|precision|recall)\.[A-Za-z0-9_]+": (0.0, 1.0, True)}
+# evaluate.slices may slice by it without data.slice_columns: the evaluation half derives it from the true tags.
+SLICE_COLUMNS: Mapping[str, str] = {"entities": "`none` for a sentence without a true entity, `some` otherwise"}
 TUNE_METRICS: tuple[str, ...] = METRICS
 DEFAULT_METRICS: tuple[str, ...] = METRICS
 

@@ -9,7 +9,8 @@ every one is paired over sentences by a bootstrap that recomputes it from resamp
 The report adds the per-type table (with deltas against the baselines) and the confusion of entity types.
 
 Examples.columns carries `entities` (`none` or `some`: whether the sentence has a true entity) besides the
-data.slice_columns, for the slice of sentences with no entity.
+data.slice_columns, for the slice of sentences with no entity: `{name: no-entity, column: entities, value: none}`
+(config.SLICE_COLUMNS lets ml.yaml name it without data.slice_columns).
 
 torch and transformers are imported inside the functions: importing this module stays cheap.
 """
@@ -38,7 +39,7 @@ BATCH_SIZE = 64
 HEADLINE_METRICS: tuple[tuple[str, str], ...] = (("f1_micro", "entity F1 micro"), ("token_accuracy", "token accuracy"))
 RECORD_HEAD: tuple[str, ...] = ("entity_types", "tags")
 LATENCY_RUNTIME = "onnxruntime, through ml-ci serve's Tagger (the serving image's code path), one text per request"
-ENTITIES = "entities"  # the derived slice column: "none" or "some" true entity in the sentence
+ENTITIES = "entities"  # the derived slice column (config.SLICE_COLUMNS): "none" or "some" true entity in the sentence
 PER_TYPE_HEADER = ["type", "precision", "recall", "F1", "support", "predicted"]
 OUTSIDE = "O"
 

@@ -31,6 +31,7 @@ def register_fake_task(monkeypatch: pytest.MonkeyPatch) -> None:
         "LOWER_IS_BETTER": frozenset(),
         "METRIC_RANGES": dict.fromkeys(FAKE_METRICS, (0.0, 1.0, True)),
         "PATTERN_METRICS": {},
+        "SLICE_COLUMNS": {},
         "TUNE_METRICS": FAKE_METRICS,
         "DEFAULT_METRICS": FAKE_METRICS,
         "SECTIONS": {"data": {"properties": {"prompt_column": {"type": "string", "default": "prompt"}}}},

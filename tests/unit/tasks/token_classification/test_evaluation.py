@@ -50,10 +50,23 @@ def test_the_split_becomes_joined_texts_tag_names_and_an_entities_column(tmp_pat
     assert list(found.truth) == [["B-PER", "I-PER"], ["O", "O"]]
     assert (found.truth.scheme, found.truth.types) == ("IOB2", ("PER", "LOC"))
     assert found.columns == {"entities": ["some", "none"]}  # `source` is no slice column of ml.yaml
-    assert ev.examples(ner_config(tmp_path, data={"slice_columns": ["source"]}), "test", columns, None).columns["source"] == [
-        "a",
-        "b",
-    ]
+    with_source = ner_config(tmp_path, data={"slice_columns": ["source"]})
+    assert ev.examples(with_source, "test", columns, None).columns["source"] == ["a", "b"]
+
+
+def test_the_sentences_without_an_entity_are_a_slice_ml_yaml_may_name(tmp_path: Path) -> None:
+    from ml_ci.errors import ConfigError
+    from ml_ci.evaluate.slices import select
+    from ml_ci.tasks.token_classification.config import SLICE_COLUMNS
+
+    assert ev.ENTITIES in SLICE_COLUMNS
+    no_entity = {"name": "no-entity", "column": "entities", "value": "none", "gates": [{"metric": "token_accuracy", "min": 0.9}]}
+    config = ner_config(tmp_path, evaluate={"slices": [no_entity, {"name": "by-entities", "column": "entities"}]})
+    found = ev.examples(config, "test", {"tokens": [["Peter"], ["no"], ["one"]], "tags": [[1], [0], [0]]}, None)
+    rows = select(config.evaluate.slices, [len(t) for t in found.texts], found.columns)
+    assert [(s.name, s.rows) for s in rows] == [("no-entity", (1, 2)), ("by-entities:none", (1, 2)), ("by-entities:some", (0,))]
+    with pytest.raises(ConfigError, match=r"'lang' is not listed in data\.slice_columns"):
+        ner_config(tmp_path, evaluate={"slices": [{"name": "x", "column": "lang"}]})
 
 
 @pytest.mark.parametrize(
