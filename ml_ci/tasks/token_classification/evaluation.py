@@ -29,7 +29,7 @@ from ml_ci.tasks.protocols.evaluation import Examples, Paired, ReportParts, Rows
 from ml_ci.tasks.token_classification import decode
 from ml_ci.tasks.token_classification import scores as sc
 from ml_ci.tasks.token_classification.config import of
-from ml_ci.tasks.token_classification.training import TAGS, TOKENS
+from ml_ci.tasks.token_classification.data import TAGS, TOKENS
 
 if TYPE_CHECKING:
     from ml_ci.config.model import Config

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ml_ci.config.model import Config
 from ml_ci.tasks.protocols.training import CardText, Loss
 from ml_ci.tasks.token_classification.config import of
+from ml_ci.tasks.token_classification.data import TAGS, TOKENS
 from ml_ci.train import base_model
 
 if TYPE_CHECKING:
@@ -27,9 +28,6 @@ if TYPE_CHECKING:
 
     from ml_ci.train.params import HParams
 
-# The columns of the data half's rows (docs/tasks/token-classification.md): words and their tag indices.
-TOKENS = "tokens"
-TAGS = "tags"
 IGNORED = -100  # transformers' ignore_index: no loss, no metric
 
 
