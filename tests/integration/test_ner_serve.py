@@ -109,3 +109,39 @@ def test_the_build_check_and_the_smoke_test_pass_on_the_golden_sentences(model_d
         assert len(problems) == 1 and problems[0].startswith("example 0 (") and f"no ORG {first['text']!r}" in problems[0]
         report = smoke.run(s.url, altered, 5, 30, serving=serving, batch=8)
         assert not report.passed and "recorded with score" in report.problems[0]
+
+
+@pytest.mark.slow
+def test_the_image_is_verified_against_golden_and_evaluated_entities(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`ml-ci build` of a tagger: the image answers the golden sentences (through serving_client and the task's
+    comparison) and agrees with evaluate's word tags decoded into entities; a changed golden example fails it."""
+    import docker
+
+    from ml_ci.cli.main import main
+    from tests.integration.test_image import image_overrides
+
+    overrides = {**image_overrides("ner"), "evaluate": {"metrics": ["f1_micro"], "gates": [], "latency_samples": 1}}
+    path = exported_ner_repo(tmp_path, bias=1, overrides=overrides)
+    repository = f"{overrides['image']['registry']}/{overrides['image']['repository']}"
+    try:
+        assert main(["evaluate", "-c", str(path)]) == 0
+        assert main(["build", "-c", str(path), "--no-push"]) == 0
+        record = json.loads((tmp_path / ".ml-ci/artifacts/build/image.json").read_text())
+        assert record["verification"]["golden_examples"] == record["verification"]["compared_with_eval"] == 32
+        labels = docker.from_env().images.get(record["image_id"]).labels
+        assert labels["io.ml-ci.model.scheme"] == "IOB2" and labels["io.ml-ci.model.entity_types"] == "PER,LOC,ORG,MISC"
+
+        golden_path = tmp_path / ".ml-ci/artifacts/export/golden.json"
+        golden = json.loads(golden_path.read_text())
+        first = golden["examples"][3]["expected"]["entities"][0]
+        first["type"] = "ORG"
+        golden_path.write_text(json.dumps(golden))
+        capsys.readouterr()
+        assert main(["build", "-c", str(path), "--no-push"]) == 1
+        err = capsys.readouterr().err
+        assert "the image answers 1 golden example(s) differently; nothing was pushed" in err
+        assert "example 3 (" in err and f"no ORG {first['text']!r}" in err
+    finally:
+        client = docker.from_env()
+        for image in client.images.list(name=repository):
+            client.images.remove(image.id, force=True)
