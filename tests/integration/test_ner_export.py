@@ -113,3 +113,19 @@ def test_int8_export_of_a_certain_tagger_passes_parity(tmp_path: Path) -> None:
     [found] = Tagger(out).entities([["EU", "rejects", "it"]])
     assert [(e.type, e.text) for e in found] == [("PER", "EU"), ("PER", "rejects"), ("PER", "it")]
     assert np.mean([e.score for e in found]) > 0.9
+
+
+def test_a_model_with_its_tags_in_another_order_is_refused(tmp_path: Path) -> None:
+    """model.json's tags are ml.yaml's order, which the server reads the logits by: a model trained with
+    another order would be served with its types swapped."""
+    from ml_ci.config import load_config
+    from ml_ci.errors import OperationalError
+    from ml_ci.export.stage import run_export
+    from ml_ci.tasks.token_classification.config import tag_list
+
+    path = exported_ner_repo(tmp_path)
+    tags = list(tag_list(tuple(TYPES), "IOB2"))
+    swapped = [tags[0], *tags[3:5], *tags[1:3], *tags[5:]]  # LOC's tags before PER's
+    tiny_ner_model(tmp_path / "swapped", swapped)
+    with pytest.raises(OperationalError, match=r"gives its tags in the order \['O', 'B-LOC', 'I-LOC', 'B-PER'"):
+        run_export(load_config(path).config, model_dir=tmp_path / "swapped", no_cache=True, env={"SOURCE_DATE_EPOCH": "0"})
