@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -138,10 +138,10 @@ def check_loadable(base: BaseModel) -> None:
         raise load_error(base, e) from None
 
 
-def load_with_head(base: BaseModel, auto_model: Any, labels: Sequence[str]) -> tuple[Any, Any]:
-    """The tokenizer and the base model through `auto_model` (a transformers AutoModelFor... class) with a new
-    head over labels (id2label and label2id in its config); a hub model that cannot be had is `load_error`'s
-    OperationalError naming it (not transformers' traceback)."""
+def load_with_head(base: BaseModel, auto_model: Any, **head: Any) -> tuple[Any, Any]:
+    """The tokenizer and the base model through `auto_model` (a transformers AutoModelFor... class) with a new,
+    randomly initialized head that the task describes in `head` (from_pretrained's config keywords); a hub model
+    that cannot be had is `load_error`'s OperationalError naming it (not transformers' traceback)."""
     import transformers
     from transformers import AutoTokenizer
 
@@ -149,14 +149,7 @@ def load_with_head(base: BaseModel, auto_model: Any, labels: Sequence[str]) -> t
     transformers.logging.set_verbosity_error()  # type: ignore[no-untyped-call] # "newly initialized head" is expected, not news
     try:
         tokenizer = AutoTokenizer.from_pretrained(base.location, revision=base.revision)
-        model = auto_model.from_pretrained(
-            base.location,
-            revision=base.revision,
-            num_labels=len(labels),
-            ignore_mismatched_sizes=True,
-            id2label=dict(enumerate(labels)),
-            label2id={name: i for i, name in enumerate(labels)},
-        )
+        model = auto_model.from_pretrained(base.location, revision=base.revision, ignore_mismatched_sizes=True, **head)
     except OSError as e:
         if base.is_local:
             raise

@@ -36,7 +36,13 @@ def _load(base: base_model.BaseModel, labels: Sequence[str]) -> tuple[Any, Any]:
     """The tokenizer and the base model with a new head for labels (base_model.load_with_head)."""
     from transformers import AutoModelForSequenceClassification
 
-    return base_model.load_with_head(base, AutoModelForSequenceClassification, labels)
+    return base_model.load_with_head(
+        base,
+        AutoModelForSequenceClassification,
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id={name: i for i, name in enumerate(labels)},
+    )
 
 
 def load_pretrained(base: base_model.BaseModel, config: Config) -> tuple[Any, Any]:

@@ -35,7 +35,14 @@ def load_pretrained(base: base_model.BaseModel, config: Config) -> tuple[Any, An
     """The tokenizer and model.base with a new token-classification head over the tag list."""
     from transformers import AutoModelForTokenClassification
 
-    return base_model.load_with_head(base, AutoModelForTokenClassification, of(config).tags)
+    tags = of(config).tags
+    return base_model.load_with_head(
+        base,
+        AutoModelForTokenClassification,
+        num_labels=len(tags),
+        id2label=dict(enumerate(tags)),
+        label2id={name: i for i, name in enumerate(tags)},
+    )
 
 
 def align(word_ids: Sequence[int | None], tags: Sequence[int]) -> list[int]:
