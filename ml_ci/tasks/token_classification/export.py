@@ -123,11 +123,13 @@ def image_labels(model: ModelRecord) -> dict[str, str]:
 
 def examples(dataset: Any) -> tuple[list[list[str]], Optional[list[list[str]]]]:
     """A split's sentences (their words) and gold tag names (None when the split has no tags)."""
-    sentences = [[str(w) for w in row] for row in dataset["tokens"]]
-    if "tags" not in dataset.column_names:
+    from ml_ci.tasks.token_classification.data import TAGS, TOKENS
+
+    sentences = [[str(w) for w in row] for row in dataset[TOKENS]]
+    if TAGS not in dataset.column_names:
         return sentences, None
-    names = getattr(getattr(dataset.features["tags"], "feature", None), "names", None)
-    truth = [[str(t) if isinstance(t, str) or names is None else names[int(t)] for t in row] for row in dataset["tags"]]
+    names = getattr(getattr(dataset.features[TAGS], "feature", None), "names", None)
+    truth = [[str(t) if isinstance(t, str) or names is None else names[int(t)] for t in row] for row in dataset[TAGS]]
     return sentences, truth
 
 
