@@ -21,7 +21,7 @@ pre-tokenizer makes of the text (it splits `U.S.` at the periods and `AL-AIN` at
 piece from its own first subword), while ml-ci's server splits raw text with `words.split` (which keeps both
 whole, as CoNLL does): the report counts the differing sentences that hold such a word.
 
-    .venv/bin/python benchmarks/ner_serve.py [--data ../shared/datasets/conll2003] [--repo DIR]
+    .venv/bin/python benchmarks/ner_serve.py [--conll ../shared/datasets/conll2003] [--repo DIR]
         [--train-sentences 1000] [--seconds 10] [--runs 3] [--golden 100] [--baseline-only DIR]
 """
 
@@ -225,9 +225,9 @@ def prepare(args: argparse.Namespace, work: Path) -> Path:
         repo: Path = args.repo.resolve()
     else:
         repo = work / "repo"
-        write(repo / "data/train.jsonl", read(args.data, "train", args.train_sentences))
-        write(repo / "data/validation.jsonl", read(args.data, "validation", 300))
-        write(repo / "data/test.jsonl", read(args.data, "test", 300))
+        write(repo / "data/train.jsonl", read(args.conll, "train", args.train_sentences))
+        write(repo / "data/validation.jsonl", read(args.conll, "validation", 300))
+        write(repo / "data/test.jsonl", read(args.conll, "test", 300))
         (repo / "ml.yaml").write_text(
             ml_yaml(epochs=1, batch=32, lr="1.0e-4", seed=42, max_length=MAX_LENGTH, warmup=0.1, weight_decay=0.01),
             encoding="utf-8",
@@ -245,7 +245,7 @@ def prepare(args: argparse.Namespace, work: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=DATA, help="CoNLL-2003 folder ({train,validation,test}.jsonl)")
+    parser.add_argument("--conll", type=Path, default=DATA, help="CoNLL-2003 folder ({train,validation,test}.jsonl)")
     parser.add_argument("--repo", type=Path, default=None, help="an ml-ci model repository already trained (ml-ci train)")
     parser.add_argument("--train-sentences", type=int, default=1000, help="without --repo: train on the first N (default 1000)")
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each load phase (default 10)")
@@ -260,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         help="serve a PyTorch model folder with the pipeline alone",
     )
     args = parser.parse_args(argv)
-    sentences = read(args.data, "test")
+    sentences = read(args.conll, "test")
     texts = [" ".join(s.tokens) for s in sentences]
     work = Path(tempfile.mkdtemp(prefix="ml-ci-bench-ner-serve-"))
     try:

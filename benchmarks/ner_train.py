@@ -14,7 +14,7 @@ from its first subword, seqeval strict IOB2 entity F1): the F1s, the per-type ta
 --no-cache` also scores ml-ci's model on the test split, printed beside (its figure, not this scorer's).
 Nothing is asserted (this is not a test).
 
-    .venv/bin/python benchmarks/ner_train.py [--data ../shared/datasets/conll2003] [--train-sentences N]
+    .venv/bin/python benchmarks/ner_train.py [--conll ../shared/datasets/conll2003] [--train-sentences N]
         [--validation-sentences N] [--test-sentences N] [--epochs 1] [--pairs 1] [--ml-ci-evaluate]
 """
 
@@ -97,7 +97,7 @@ def computed(run: Run) -> Run:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=DATA, help="CoNLL-2003 folder ({train,validation,test}.jsonl)")
+    parser.add_argument("--conll", type=Path, default=DATA, help="CoNLL-2003 folder ({train,validation,test}.jsonl)")
     parser.add_argument("--train-sentences", type=int, default=None, help="the first N of train (default: all 14,041)")
     parser.add_argument("--validation-sentences", type=int, default=None, help="the first N of validation (default: all)")
     parser.add_argument("--test-sentences", type=int, default=None, help="the first N of test scored (default: all 3,453)")
@@ -125,9 +125,9 @@ def main() -> None:
 def run(args: argparse.Namespace, work: Path) -> None:
     repo = work / "repo"
     train, val, test = (
-        read(args.data, "train", args.train_sentences),
-        read(args.data, "validation", args.validation_sentences),
-        read(args.data, "test", args.test_sentences),
+        read(args.conll, "train", args.train_sentences),
+        read(args.conll, "validation", args.validation_sentences),
+        read(args.conll, "test", args.test_sentences),
     )
     for name, rows in (("train", train), ("validation", val), ("test", test)):
         write(repo / f"data/{name}.jsonl", rows)

@@ -56,6 +56,10 @@ SPECS: dict[str, Spec] = {
     "tune": Spec(quick=None),
     "serve": Spec(quick=("--seconds", "3", "--runs", "1")),
     "soak": Spec(quick=("--seconds", "10", "--sigterms", "2")),
+    # CoNLL-2003 (../shared/datasets/conll2003, their --conll; not --data, which is SST-2): in full, one training of
+    # each side on all 14,041 train sentences; --quick on the first 500 (a try, not a figure of quality).
+    "ner_train": Spec(quick=("--train-sentences", "500", "--validation-sentences", "100", "--test-sentences", "500")),
+    "ner_serve": Spec(quick=("--seconds", "3", "--runs", "1")),
 }
 
 
