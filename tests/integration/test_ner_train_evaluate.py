@@ -155,3 +155,48 @@ def test_gates_against_production_pair_sentences(trained: Path, tmp_path: Path) 
         assert done.returncode == 1 and "a model of other entity types is not a baseline" in done.stderr
     finally:
         write_config(trained)
+
+
+def small_repo(root: Path) -> Path:
+    for split, count in (("train", 64), ("validation", 24), ("test", 24)):
+        (root / "data").mkdir(exist_ok=True)
+        (root / f"data/{split}.conll").write_text(sentences(EXAMPLE / f"data/{split}.conll", count), encoding="utf-8")
+    tiny_ner_model(root / "models/tiny", tag_list(TYPES, "IOB2"))
+    return root
+
+
+def test_tuning_works_unchanged_over_the_tasks_metrics(tmp_path: Path) -> None:
+    """`ml-ci tune` chooses on f1_micro (the task's first tuning metric) and train restores its best trial."""
+    root = small_repo(tmp_path)
+    write_config(
+        root,
+        tune={
+            "enabled": True,
+            "trials": 2,
+            "metric": "f1_micro",
+            "search_space": {"learning_rate": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True}},
+        },
+    )
+    tuned = ml_ci(root, "tune")
+    assert tuned.returncode == 0, tuned.stderr
+    report = json.loads((artifacts(root, "tune") / "report.json").read_text())
+    assert len(report["trials"]) == 2 and report["metric"] == "f1_micro"
+    values = [t["value"] for t in report["trials"] if t["state"] == "COMPLETE"]
+    assert report["best"]["value"] == max(values)
+    trained = ml_ci(root, "train", "--params", str(artifacts(root, "tune") / "best_params.json"))
+    assert trained.returncode == 0, trained.stderr
+    assert "train: cache hit: restored" in trained.stdout
+
+
+def test_two_gloo_processes_train_a_tagger_with_the_same_global_batch(tmp_path: Path) -> None:
+    """DDP under torchrun as text-classification has it: the tagger's labels are padded per batch on each
+    process, the global batch is split, and the parent alone reports."""
+    root = small_repo(tmp_path)
+    train = {"epochs": 1, "batch_size": 16, "learning_rate": 1.0e-3, "seed": 7, "precision": "fp32"}
+    write_config(root, train={**train, "distributed": {"nproc_per_node": 2, "nodes": 1}})
+    done = ml_ci(root, "train")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count(" rows: 2 process(es)") == 1, done.stderr
+    metrics = json.loads((artifacts(root, "train") / "metrics.json").read_text())
+    assert metrics["world_size"] == 2 and metrics["steps"] == 64 // 16
+    assert 0 <= metrics["validation"]["token_accuracy"] <= 1
