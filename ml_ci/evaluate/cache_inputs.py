@@ -24,7 +24,7 @@ from typing import Any
 from ml_ci.config.model import Config
 from ml_ci.data.cache_inputs import loading
 
-PACKAGES = ("torch", "transformers", "tokenizers", "safetensors", "numpy", "matplotlib")
+PACKAGES = ("torch", "transformers", "tokenizers", "safetensors", "numpy", "matplotlib", "seqeval")
 
 
 def cache_inputs(

@@ -15,7 +15,7 @@ from ml_ci.config.by_task import section
 from ml_ci.config.model import Config
 
 # The packages whose versions can change a trained model; read from metadata, never imported.
-PACKAGES = ("torch", "transformers", "accelerate", "datasets", "tokenizers", "safetensors", "numpy")
+PACKAGES = ("torch", "transformers", "accelerate", "datasets", "tokenizers", "safetensors", "numpy", "seqeval")
 
 
 def git_commit(root: Path) -> dict[str, Any] | None:
