@@ -1,9 +1,11 @@
 """The NER example's release workflow (examples/ner: task token-classification) runs green under act on the
 push to main, with the real Docker engine and registry, as test_act_example.py runs examples/sentiment (its
 docstring says what is replaced and why: the ports, and ml-ci installed from a wheel of this checkout). The
-release runs every job of the PR workflow but the report (validate, data check, train, evaluate) before its
-own; the PR workflow of a task is the same file for every task (the golden tests), and test_act_example.py
-runs it, so it is not run a second time here: it would train the example again for nothing new. Its
+release validates, trains and evaluates before it exports, builds, deploys and promotes (it checks the data
+again only where it tunes again, and the example does not tune); the PR workflow, with the data check, is the
+same file for every task (the golden tests) and test_act_example.py runs it, so it is not run a second time
+here: it would train the example again for nothing new. The NER data check runs through the real CLI in
+test_data_check_ner.py. Its
 production has no approval, so the release ends with production live: the test asks it for entities in a raw
 text and in pre-split words and checks their offsets.
 """
@@ -29,7 +31,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 NER = ROOT / "examples" / "ner"
 RELEASE_JOBS = {
     "validate ml.yaml": "succeeded",
-    "data check": "succeeded",
     "train": "succeeded",
     "evaluate": "succeeded",
     "export": "succeeded",
