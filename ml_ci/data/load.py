@@ -74,7 +74,8 @@ def load_tables(config: Config, hub_loader: HubLoader = load_hub_split) -> dict[
                         0,
                         0,
                         f"data.{role}",
-                        f"cannot tell the format of {rel!r} from its extension; set data.format (csv, tsv, json, parquet or conll)",
+                        f"cannot tell the format of {rel!r} from its extension; "
+                        "set data.format (csv, tsv, json, parquet or conll)",
                     )
                 ]
             )

@@ -25,7 +25,18 @@ from ml_ci.data.cache_inputs import loading, split_fingerprints
 from ml_ci.tune.plan import StudyPlan
 from ml_ci.tune.summary import FINISHED, Summary, TrialRow
 
-PACKAGES = ("optuna", "matplotlib", "torch", "transformers", "accelerate", "datasets", "tokenizers", "safetensors", "numpy", "seqeval")
+PACKAGES = (
+    "optuna",
+    "matplotlib",
+    "torch",
+    "transformers",
+    "accelerate",
+    "datasets",
+    "tokenizers",
+    "safetensors",
+    "numpy",
+    "seqeval",
+)
 ROLES = ("train", "validation")
 
 
