@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ml_ci.errors import DataCheckError, OperationalError
+from ml_ci.evaluate.batches import padded_batches
 from ml_ci.tasks.protocols.evaluation import Examples, Paired, ReportParts, Rows, Scores
 from ml_ci.tasks.text_classification.config import of
 from ml_ci.tasks.text_classification.scores import PAIRED_METRICS, FloatArray, IntArray, metric_fn
@@ -116,23 +117,9 @@ def predict(m: Model, texts: Sequence[str], batch_size: int = BATCH_SIZE) -> Flo
     ids: list[list[int]] = enc["input_ids"]
     types: list[list[int]] | None = enc.get("token_type_ids")
     pad_id = m.tokenizer.pad_token_id or 0
-    order = np.argsort([-len(x) for x in ids], kind="stable")  # longest first: peak memory shows up at once
     out = np.empty((len(texts), len(m.columns)), dtype=np.float64)
     with torch.inference_mode():
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
-            width = max(len(ids[i]) for i in idx)
-            input_ids = np.full((len(idx), width), pad_id, dtype=np.int64)
-            mask = np.zeros((len(idx), width), dtype=np.int64)
-            for row, i in enumerate(idx):
-                input_ids[row, : len(ids[i])] = ids[i]
-                mask[row, : len(ids[i])] = 1
-            batch = {"input_ids": torch.from_numpy(input_ids), "attention_mask": torch.from_numpy(mask)}
-            if types is not None:
-                tt = np.zeros((len(idx), width), dtype=np.int64)
-                for row, i in enumerate(idx):
-                    tt[row, : len(types[i])] = types[i]
-                batch["token_type_ids"] = torch.from_numpy(tt)
+        for idx, batch in padded_batches(ids, types, pad_id, batch_size):
             out[idx] = _softmax(m.model(**batch).logits)[:, m.columns]
     check_finite(out)
     return out
