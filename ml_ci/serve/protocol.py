@@ -121,3 +121,18 @@ def kind(value: Any) -> str:
         list: "a list",
         dict: "an object",
     }.get(type(value), type(value).__name__)
+
+
+def check_text(item: Any, where: str, limits: Limits, purpose: str) -> str:
+    """One text of a request at `where` (`texts[3]`): a string of at most serve.max_text_chars characters, not
+    blank, that the tokenizer can encode; else the Refusal naming it. `purpose` ends the message for a blank one
+    ("send text to classify"): a model answers every input, the empty one too, with confidence."""
+    if not isinstance(item, str):
+        raise Refusal(422, "invalid_request", f"{where} must be a string, not {kind(item)}")
+    if len(item) > limits.max_text_chars:
+        raise Refusal(422, "text_too_long", f"{where} has {len(item)} characters; the limit is {limits.max_text_chars}")
+    if not item.strip():
+        what = "empty" if not item else "only whitespace"
+        raise Refusal(422, "empty_text", f"{where} is {what}; send text to {purpose}")
+    check_encodable(item, where)
+    return item

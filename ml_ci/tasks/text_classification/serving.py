@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from ml_ci.records import model as model_record
 from ml_ci.serve import runtime
 from ml_ci.serve.limits import Limits
-from ml_ci.serve.protocol import Refusal, check_encodable, json_body, kind
+from ml_ci.serve.protocol import Refusal, check_text, json_body, kind
 
 if TYPE_CHECKING:
     import numpy as np
@@ -60,15 +60,7 @@ def parse(body: bytes, limits: Limits) -> list[str]:
     if len(texts) > limits.max_texts:
         raise Refusal(422, "too_many_texts", f"{len(texts)} texts in one request; the limit is {limits.max_texts}")
     for i, item in enumerate(texts):
-        if not isinstance(item, str):
-            raise Refusal(422, "invalid_request", f"texts[{i}] must be a string, not {kind(item)}")
-        if len(item) > limits.max_text_chars:
-            raise Refusal(422, "text_too_long", f"texts[{i}] has {len(item)} characters; the limit is {limits.max_text_chars}")
-        if not item.strip():
-            # A model gives every input a label, the empty one too, with confidence; say no, as for an empty list.
-            what = "empty" if not item else "only whitespace"
-            raise Refusal(422, "empty_text", f"texts[{i}] is {what}; send text to classify")
-        check_encodable(item, f"texts[{i}]")
+        check_text(item, f"texts[{i}]", limits, "classify")
     return texts
 
 

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from ml_ci.records import model as model_record
 from ml_ci.serve import runtime
 from ml_ci.serve.limits import Limits
-from ml_ci.serve.protocol import Refusal, check_encodable, json_body, kind
+from ml_ci.serve.protocol import Refusal, check_encodable, check_text, json_body, kind
 from ml_ci.tasks.token_classification import decode, words
 from ml_ci.tasks.token_classification.decode import Entity
 
@@ -108,15 +108,7 @@ def parse(body: bytes, limits: Limits) -> list[Sentence]:
 
 
 def _text(item: Any, i: int, limits: Limits) -> Sentence:
-    if not isinstance(item, str):
-        raise Refusal(422, "invalid_request", f"texts[{i}] must be a string, not {kind(item)}")
-    if len(item) > limits.max_text_chars:
-        raise Refusal(422, "text_too_long", f"texts[{i}] has {len(item)} characters; the limit is {limits.max_text_chars}")
-    if not item.strip():
-        what = "empty" if not item else "only whitespace"
-        raise Refusal(422, "empty_text", f"texts[{i}] is {what}; send text to tag")
-    check_encodable(item, f"texts[{i}]")
-    return Sentence.of_text(item)
+    return Sentence.of_text(check_text(item, f"texts[{i}]", limits, "tag"))
 
 
 def _tokens(item: Any, i: int, limits: Limits) -> Sentence:
