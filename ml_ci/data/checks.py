@@ -94,7 +94,7 @@ def listing(rows: Sequence[str], total: int) -> str:
     return f": {', '.join(rows)}{more}"
 
 
-def _fraction(n: int, total: int) -> float:
+def fraction(n: int, total: int) -> float:
     return n / total if total else 0.0
 
 
@@ -179,15 +179,22 @@ def check_min_rows(tables: Tables, data: Data) -> list[Outcome]:
     return out
 
 
-def _fraction_check(
-    name: str, limit_name: str, limit: float, what: str, find: Callable[[Table], list[int]], tables: Tables
+def fraction_check(
+    name: str,
+    limit_name: str,
+    limit: float,
+    what: str,
+    find: Callable[[Table], list[int]],
+    tables: Tables,
+    noun: str = "rows",
 ) -> list[Outcome]:
+    """The rows `find` picks in each split, at most `limit` of them: "{n} of {total} {noun} ({frac}) {what}"."""
     out: list[Outcome] = []
     for role, t in tables.items():
         rows = find(t)
-        frac = _fraction(len(rows), len(t))
+        frac = fraction(len(rows), len(t))
         passed = frac <= limit
-        message = f"{t.source}: {len(rows)} of {len(t)} rows ({frac:.1%}) {what}"
+        message = f"{t.source}: {len(rows)} of {len(t)} {noun} ({frac:.1%}) {what}"
         if not passed:
             message += f", above {limit_name} {limit}; first" + listing(first_rows(t, rows), len(rows))
         out.append(
@@ -199,7 +206,7 @@ def _fraction_check(
 def check_null_fraction(tables: Tables, data: Data, columns: Sequence[str], what: str) -> list[Outcome]:
     """Rows missing a value of the columns (`what` says which, as the message reads: "the text or
     ..."), per split, at most data.checks.max_null_fraction."""
-    return _fraction_check(
+    return fraction_check(
         "null_fraction",
         "max_null_fraction",
         data.checks.max_null_fraction,
@@ -211,7 +218,7 @@ def check_null_fraction(tables: Tables, data: Data, columns: Sequence[str], what
 
 def check_empty_texts(tables: Tables, data: Data, texts: Texts) -> list[Outcome]:
     """Empty or whitespace-only texts, per split, at most data.checks.max_empty_fraction."""
-    return _fraction_check(
+    return fraction_check(
         "empty_texts",
         "max_empty_fraction",
         data.checks.max_empty_fraction,
@@ -228,7 +235,7 @@ def check_duplicates(tables: Tables, data: Data, texts: Texts) -> list[Outcome]:
     for role, t in tables.items():
         dups = duplicate_rows(texts(t))
         exact = sum(1 for *_, same in dups if same)
-        frac = _fraction(len(dups), len(t))
+        frac = fraction(len(dups), len(t))
         passed = frac <= limit
         first = tuple(f"{t.locations[i]} repeats {t.locations[j]}" for i, j, _ in dups[:SHOWN])
         message = (

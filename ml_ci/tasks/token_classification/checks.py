@@ -36,10 +36,6 @@ def texts(table: Table, data: Data) -> list[str | None]:
     return [joined(s.tokens) if s.tokens is not None else None for s in sentences(table, data)]
 
 
-def _fraction(n: int, total: int) -> float:
-    return n / total if total else 0.0
-
-
 def _problems(check: str, role: str, t: Table, problems: list[Problem], passed: str, failed: str) -> Outcome:
     """One outcome of a check that lists its problems, each at its place."""
     first = [f"{p.place} ({p.what})" for p in problems[:SHOWN]]
@@ -83,27 +79,15 @@ def check_null_fraction(tables: Tables, data: Data) -> list[Outcome]:
 
 def check_empty_sentences(tables: Tables, data: Data) -> list[Outcome]:
     """Sentences without a word, per split, at most data.checks.max_empty_fraction (training drops them)."""
-    out: list[Outcome] = []
-    limit = data.checks.max_empty_fraction
-    for role, t in tables.items():
-        rows = [i for i, s in enumerate(sentences(t, data)) if s.tokens is not None and not s.tokens]
-        frac = _fraction(len(rows), len(t))
-        passed = frac <= limit
-        message = f"{t.source}: {len(rows)} of {len(t)} sentences ({frac:.1%}) have no word"
-        if not passed:
-            message += f", above max_empty_fraction {limit}; first" + generic.listing(generic.first_rows(t, rows), len(rows))
-        out.append(
-            Outcome(
-                check="empty_sentences",
-                split=role,
-                passed=passed,
-                value=frac,
-                limit=limit,
-                message=message,
-                rows=generic.first_rows(t, rows),
-            )
-        )
-    return out
+    return generic.fraction_check(
+        "empty_sentences",
+        "max_empty_fraction",
+        data.checks.max_empty_fraction,
+        "have no word",
+        lambda t: [i for i, s in enumerate(sentences(t, data)) if s.tokens is not None and not s.tokens],
+        tables,
+        noun="sentences",
+    )
 
 
 def _word_column(data: Data) -> str:
@@ -263,7 +247,7 @@ def check_truncation(tables: Tables, data: Data) -> list[Outcome]:
         measured = data_tokenizer.lengths(loaded.tokenizer, [tokens for _, tokens in usable], max_length)
         long = [(row, m) for (row, _), m in zip(usable, measured, strict=True) if m.subwords > max_length]
         cut = sum(m.cut for _, m in long)
-        frac = _fraction(len(long), len(t))
+        frac = generic.fraction(len(long), len(t))
         passed = frac <= limit
         longest = max((m.subwords for m in measured), default=0)
         message = (
