@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from ml_ci.config.model import Config
 
 GENERIC_METRICS = ("latency_p50_ms", "latency_p95_ms", "size_mb")
+# The train.* keys every task's tune.search_space may name; a task's config half adds its own (TUNABLE).
+SEARCHABLE = ("learning_rate", "batch_size", "epochs", "weight_decay", "warmup_ratio", "gradient_accumulation_steps")
 # A latency or a size is never 0, and smaller is better.
 GENERIC_RANGES: dict[str, tuple[float, float, bool]] = dict.fromkeys(GENERIC_METRICS, (0.0, math.inf, False))
 
@@ -128,7 +130,8 @@ def branch(task: str) -> dict[str, Any]:
             "tune": {
                 "properties": {
                     # The example differs from the default, to show a choice.
-                    "metric": {"type": "string", "enum": tune, "default": tune[0], "examples": tune[1:2] or tune[:1]}
+                    "metric": {"type": "string", "enum": tune, "default": tune[0], "examples": tune[1:2] or tune[:1]},
+                    "search_space": {"propertyNames": {"enum": [*SEARCHABLE, *half.TUNABLE]}},
                 }
             },
             "evaluate": {
@@ -230,8 +233,9 @@ def _put(generic: Any, task: Any) -> Any:
 
 def section(config: Config, name: str) -> dict[str, Any]:
     """A section of ml.yaml whole, as the cache keys read it: the generic dataclass's fields with the task's
-    keys (Config.task_keys) in their places, and not the task's typed view (a section may carry it)."""
-    generic = {k: v for k, v in asdict(getattr(config, name)).items() if k != "spec"}
+    keys (Config.task_keys) in their places, and not what load_config derives from them (the typed view a
+    section may carry; Train.task_params, the task's tunable values, which are keys of the task's own)."""
+    generic = {k: v for k, v in asdict(getattr(config, name)).items() if k not in ("spec", "task_params")}
     merged: dict[str, Any] = _put(generic, config.task_keys.get(name, {}))
     return merged
 
@@ -268,6 +272,8 @@ def generate(schema: Mapping[str, Any]) -> dict[str, Any]:
     default = out["properties"]["task"]["default"] = tasks.names()[0]
     out["properties"]["task"]["enum"] = list(tasks.names())
     out.pop("allOf", None)
+    # Which parameters a search may name depends on the task: each branch says it (`branch`).
+    out["properties"]["tune"]["properties"]["search_space"].pop("propertyNames", None)
     branches = {task: branch(task) for task in tasks.names()}
     keys = {task: _keys(then) for task, then in branches.items()}
     # The places each task defines itself: a generic section it adds keys to (train) is not among them.

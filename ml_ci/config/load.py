@@ -116,12 +116,21 @@ def _build(data: dict[str, Any], path: Path) -> Config:
 
     # The task's keys go into its typed view alone, which both the Config and its data section carry (the
     # task's data half is given the section); the generic dataclasses know none of them.
-    spec = tasks.get(data["task"]).config().spec(data)
+    half = tasks.get(data["task"]).config()
+    spec = half.spec(data)
     keys = by_task.own_keys(data["task"])
     generic = by_task.without(data, keys)
+    train = {**generic["train"], "task_params": half.task_params(data)}
     return dacite.from_dict(
         Config,
-        {**generic, "data": {**generic["data"], "spec": spec}, "path": path, "spec": spec, "task_keys": by_task.only(data, keys)},
+        {
+            **generic,
+            "data": {**generic["data"], "spec": spec},
+            "train": train,
+            "path": path,
+            "spec": spec,
+            "task_keys": by_task.only(data, keys),
+        },
         config=dacite.Config(cast=[tuple], strict=True, check_types=True, type_hooks={Path: Path}),
     )
 

@@ -113,6 +113,9 @@ class Train:
     seed: int
     precision: Literal["auto", "fp32", "bf16", "fp16"]
     distributed: Distributed
+    # The task's own tunable hyperparameters (its config half's TUNABLE: text-generation's adapter.rank), as
+    # ml.yaml gives them or a run overrides them. Not a key of ml.yaml: load_config fills it in.
+    task_params: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, kw_only=True)

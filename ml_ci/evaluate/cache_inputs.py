@@ -6,7 +6,8 @@ What goes in, and why:
 - the evaluated split (role and content) and how rows are loaded (`data` without its checks);
 - `model.max_length` (inference truncates to it), `name`, `task` (the record carries them);
 - `package.quantize` and `package.opset`: latency is timed on the model exported as they say;
-- the whole `evaluate` section: metrics, gates, slices, latency samples, allow_missing_baseline;
+- the whole `evaluate` section: metrics, gates, slices, latency samples, allow_missing_baseline (and the task's keys);
+- what the task reads besides the split (EvaluationHalf.key_inputs: text-generation's prompt set);
 - each baseline's source and content (relative gates, significance tests, history);
 - train's metrics.json (the training plot);
 - the commit the Actions runner names (the record says which commit it belongs to);
@@ -18,9 +19,9 @@ Left out: the clock (`created`) and the measured latencies: a hit keeps the firs
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict
 from typing import Any
 
+from ml_ci.config.by_task import section
 from ml_ci.config.model import Config
 from ml_ci.data.cache_inputs import loading
 
@@ -39,16 +40,19 @@ def cache_inputs(
     git: Mapping[str, str | None],
     packages: Mapping[str, str],
     lineage: Mapping[str, Any] | None = None,
+    task_inputs: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """baselines: per `against`, (source, digest of its record) or None."""
-    return {
+    """baselines: per `against`, (source, digest of its record) or None. task_inputs: the task's
+    EvaluationHalf.key_inputs (files it reads besides the split, as text-generation's prompt set), left out
+    when empty so that the other tasks' keys stay as they were."""
+    inputs = {
         "name": config.name,
         "task": config.task,
         "data": loading(config),
         "split": {"role": role, "fingerprint": fingerprint},
         "max_length": config.model.max_length,
         "package": {"quantize": config.package.quantize, "opset": config.package.opset},
-        "evaluate": asdict(config.evaluate),
+        "evaluate": section(config, "evaluate"),
         "model": {"digest": model_digest, "path": model_path},
         "baselines": {k: (list(v) if v is not None else None) for k, v in sorted(baselines.items())},
         "train_metrics": train_metrics,
@@ -56,3 +60,6 @@ def cache_inputs(
         "packages": dict(sorted(packages.items())),
         "lineage": dict(lineage) if lineage is not None else None,
     }
+    if task_inputs:
+        inputs["task_inputs"] = dict(sorted(task_inputs.items()))
+    return inputs

@@ -1,6 +1,7 @@
 """Slices of the evaluated split: by a metadata column's values, or by text length. Pure.
 
-A slice with a column and no value expands into one slice per value found, named `name:value`.
+A slice with a column and no value expands into one slice per value found, named `name:value`. A column whose
+values are lists (text-generation's prompt tags) puts a row in the slice of each value its list holds.
 Slices smaller than min_rows are reported but not gated: their metrics are too noisy to block on.
 """
 
@@ -49,10 +50,10 @@ def select(slices: Sequence[Slice], lengths: Sequence[int], columns: Mapping[str
                 f"evaluate.slices {s.name}: column {s.column!r} is not in the evaluated split "
                 f"(its columns: {', '.join(sorted(columns)) or 'none'})"
             )
-        values = [_value_text(v) for v in columns[s.column]]
-        wanted = [s.value] if s.value is not None else sorted(set(values))
+        values = [{_value_text(x) for x in v} if isinstance(v, (list, tuple)) else {_value_text(v)} for v in columns[s.column]]
+        wanted = [s.value] if s.value is not None else sorted(set().union(*values))
         for value in wanted:
-            rows = tuple(i for i, v in enumerate(values) if v == value)
+            rows = tuple(i for i, v in enumerate(values) if value in v)
             name = s.name if s.value is not None else f"{s.name}:{value}"
             out.append(SliceRows(name, f"{s.column} = {value!r}", rows, s.min_rows, s.gates))
     return out

@@ -103,7 +103,7 @@ def wants_latency(config: Config) -> bool:
 def measure(config: Config, model_dir: Path, split: Examples, digest: str) -> tuple[Predictions, Measured]:
     half = tasks.get(config.task).evaluation()
     model_folder.check_model_dir(model_dir)
-    outputs = half.predict(half.load(model_dir, config), split.texts)
+    outputs = half.outputs(half.load(model_dir, config), split)
     preds = Predictions.of(split.texts, split.truth, outputs)
     timed = latency.Latency([], {})
     if wants_latency(config):
@@ -187,6 +187,7 @@ def gather_inputs(config: Config, options: Options, env: Mapping[str, str]) -> I
         git=git_of(env),
         packages=package_versions(PACKAGES),
         lineage=freshness.to_json(),
+        task_inputs=tasks.get(config.task).evaluation().key_inputs(config),
     )
     return Inputs(
         model_dir,

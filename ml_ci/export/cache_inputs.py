@@ -39,8 +39,11 @@ def cache_inputs(
     eval_summary: Mapping[str, Any],
     packages: Mapping[str, str],
     epoch: int | None,
+    task_inputs: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    return {
+    """task_inputs: the task's EvaluationHalf.key_inputs (its golden prompts may come from them), left out when
+    empty so that the other tasks' keys stay as they were."""
+    inputs = {
         "name": config.name,
         "task": config.task,
         "max_length": config.model.max_length,
@@ -55,6 +58,9 @@ def cache_inputs(
         "int8": int8_settings() if config.package.quantize == "int8" else None,
         "epoch": epoch,
     }
+    if task_inputs:
+        inputs["task_inputs"] = dict(sorted(task_inputs.items()))
+    return inputs
 
 
 def int8_settings() -> dict[str, Any]:

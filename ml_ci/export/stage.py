@@ -25,6 +25,7 @@ from ml_ci.config.model import Config
 from ml_ci.data.fingerprint import fingerprints
 from ml_ci.digest import file_sha256
 from ml_ci.errors import GateError, OperationalError
+from ml_ci.evaluate import model_folder
 from ml_ci.export import cache_inputs
 from ml_ci.jsonfile import read_optional
 from ml_ci.pipeline.layout import GOLDEN, MODEL_RECORD, Layout
@@ -95,6 +96,17 @@ def manifest(
     )
 
 
+def onnx_sha256(path: Path) -> str:
+    """The exported graph's digest: its file's, or, when its weights are in an external data file beside it (a
+    graph over 2 GB, and ONNX Runtime GenAI's always), the digest of both files' digests, so that it covers the weights."""
+    data = path.with_name(path.name + ".data")
+    if not data.is_file():
+        return file_sha256(path)
+    import hashlib
+
+    return hashlib.sha256((file_sha256(path) + file_sha256(data)).encode()).hexdigest()
+
+
 def _source_digest(model_dir: Path) -> str:
     weights = sorted(model_dir.glob("*.safetensors")) or sorted(model_dir.glob("*.bin"))
     if not weights:
@@ -146,6 +158,7 @@ def key_of(config: Config, model_dir: Path, epoch: int | None) -> tuple[str, lis
         eval_summary=headline(read_optional(layout.eval_record)),
         packages=package_versions(cache_inputs.PACKAGES),
         epoch=epoch,
+        task_inputs=tasks.get(config.task).evaluation().key_inputs(config),
     )
     return cache_key(STAGE, inputs), unpinned(fps)
 
@@ -166,7 +179,7 @@ def run_export(
 ) -> ExportResult:
     layout = Layout(config.root)
     model_dir = model_dir or layout.model_dir
-    if not (model_dir / "config.json").is_file():
+    if not model_folder.is_model_dir(model_dir):
         raise OperationalError(f"{model_dir}: no trained model; run `ml-ci train` first")
     env = os.environ if env is None else env
     epoch = export_epoch(config.root, env)
@@ -214,7 +227,7 @@ def export(config: Config, model_dir: Path, epoch: int | None) -> None:
         else:
             torch_model.export(exported, config.package.opset)
         shutil.copyfile(model_dir / TOKENIZER, out / TOKENIZER)
-        sha256 = file_sha256(exported)
+        sha256 = onnx_sha256(exported)
         record = manifest(
             config,
             sha256=sha256,

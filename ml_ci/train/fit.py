@@ -182,7 +182,13 @@ def _training_arguments(
     return TrainingArguments(**{k: v for k, v in kwargs.items() if k in accepted})
 
 
-def _callback(report: Report | None, log: Log, bar: bool, evals: list[tuple[int, dict[str, float]]]) -> Any:
+def _callback(
+    report: Report | None,
+    log: Log,
+    bar: bool,
+    evals: list[tuple[int, dict[str, float]]],
+    derive: Callable[[dict[str, float]], dict[str, float]],
+) -> Any:
     from transformers import TrainerCallback
 
     class Progress(TrainerCallback):  # type: ignore[misc]
@@ -192,7 +198,7 @@ def _callback(report: Report | None, log: Log, bar: bool, evals: list[tuple[int,
             log(f"step {state.global_step}/{state.max_steps} loss {logs['loss']:.4f} lr {logs.get('learning_rate', 0):.2e}")
 
         def on_evaluate(self, args: Any, state: Any, control: Any, metrics: Any = None, **kw: Any) -> None:
-            clean = _strip(metrics or {})
+            clean = derive(_strip(metrics or {}))
             evals.append((state.global_step, clean))
             if state.is_world_process_zero:
                 log(f"validation at step {state.global_step}: " + " ".join(f"{k} {v:.4f}" for k, v in sorted(clean.items())))
@@ -221,7 +227,7 @@ def fit(
     started = time.perf_counter()
     say: Log = log or (lambda line: print(line, file=sys.stderr, flush=True))
     source = str(config.path)
-    hp = merge(config.train, overrides, source="--params" if overrides else source)
+    hp = merge(config.train, overrides, source="--params" if overrides else source, task=config.task)
     device = probe_device()
     chosen = precision.choose(hp.precision, device, source=source)
     processes = world_size()
@@ -232,7 +238,8 @@ def fit(
     bar = quiet_unless_terminal()  # loading, tokenizing and saving draw bars too; in CI logs they are noise
     transformers.set_seed(hp.seed, deterministic=True)  # before the new head is initialized
     tokenizer, model = half.load_pretrained(base, config)
-    train_set, val_set = (half.encode(splits[role], tokenizer, config.model.max_length, role) for role in ("train", "validation"))
+    model = half.adapt(model, config, hp)
+    train_set, val_set = (half.encode(splits[role], tokenizer, config, role) for role in ("train", "validation"))
 
     steps_per_epoch = math.ceil(len(train_set) / (per_device * processes) / hp.gradient_accumulation_steps)
     work = checkpoint_dir or output_dir / ".trainer"
@@ -256,7 +263,7 @@ def fit(
         data_collator=half.collator(tokenizer),
         processing_class=tokenizer,
         compute_metrics=half.compute_metrics(config),
-        callbacks=[_callback(report, say, bar, evals)],
+        callbacks=[_callback(report, say, bar, evals, half.derived_metrics)],
         compute_loss_func=loss.compute if loss else None,
     )
     if not bar:  # our log lines replace the raw dicts Trainer prints when it has no bar
@@ -272,7 +279,7 @@ def fit(
         )
     trainer.train(resume_from_checkpoint=last)
     step = trainer.state.global_step
-    final = evals[-1][1] if evals and evals[-1][0] == step else _strip(trainer.evaluate())
+    final = evals[-1][1] if evals and evals[-1][0] == step else half.derived_metrics(_strip(trainer.evaluate()))
     model_dir = output_dir / "model"
     if trainer.is_world_process_zero():
         trainer.save_model(str(model_dir))  # weights as safetensors, the model's config, the tokenizer

@@ -40,8 +40,18 @@ HParams = Train
 
 
 def as_dict(hp: Train) -> dict[str, Any]:
-    """The tunable hyperparameters of a run, for metrics.json, lineage.json and the model card."""
-    return {k: getattr(hp, k) for k in TUNABLE}
+    """The tunable hyperparameters of a run, for metrics.json, lineage.json and the model card: the generic
+    ones, then the task's (Train.task_params) when it has any."""
+    return {**{k: getattr(hp, k) for k in TUNABLE}, **hp.task_params}
+
+
+def _task_tunable(task: str | None) -> Mapping[str, Mapping[str, Any]]:
+    """The task's own tunable hyperparameters: name -> JSON Schema of a value."""
+    if task is None:
+        return {}
+    from ml_ci import tasks
+
+    return tasks.get(task).config().TUNABLE
 
 
 def _train_schema() -> dict[str, Any]:
@@ -53,16 +63,19 @@ def _problem(source: str, key: str, message: str) -> Problem:
     return Problem(source, 0, 0, f"train.{key}" if key else "", message)
 
 
-def validate_overrides(raw: Mapping[str, Any], *, source: str) -> dict[str, Any]:
-    """The overrides with bare train.* keys, or a ConfigError listing every bad key and value."""
-    props = _train_schema()
+def validate_overrides(raw: Mapping[str, Any], *, source: str, task: str | None = None) -> dict[str, Any]:
+    """The overrides with bare train.* keys, or a ConfigError listing every bad key and value. `task` adds the
+    task's own tunable keys (its config half's TUNABLE)."""
+    own = _task_tunable(task)
+    props = {**_train_schema(), **own}
+    known = (*TUNABLE, *own)
     problems: list[Problem] = []
     clean: dict[str, Any] = {}
     for key, value in raw.items():
         name = key.removeprefix("train.") if isinstance(key, str) else str(key)
-        if name not in TUNABLE:
-            close = difflib.get_close_matches(name, TUNABLE, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else f"; known keys: {', '.join(TUNABLE)}"
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else f"; known keys: {', '.join(known)}"
             why = " (scale-out is set in ml.yaml only)" if name == "distributed" else ""
             problems.append(_problem(source, name, f"unknown hyperparameter{why}{hint}"))
             continue
@@ -81,7 +94,7 @@ def validate_overrides(raw: Mapping[str, Any], *, source: str) -> dict[str, Any]
     return clean
 
 
-def read_params_file(path: Path) -> dict[str, Any]:
+def read_params_file(path: Path, *, task: str | None = None) -> dict[str, Any]:
     """A tuned-params file: a JSON object of train.* keys, or one with those under "params"."""
     try:
         data = load_json(path)
@@ -96,11 +109,20 @@ def read_params_file(path: Path) -> dict[str, Any]:
         data = data["params"]
     if not isinstance(data, dict):
         raise ConfigError([Problem(str(path), 0, 0, "", "the params file must hold a JSON object of train.* keys")])
-    return validate_overrides(data, source=str(path))
+    return validate_overrides(data, source=str(path), task=task)
 
 
-def merge(train: Train, overrides: Mapping[str, Any] | None = None, *, source: str = "overrides") -> Train:
-    """ml.yaml's train section with the (validated) overrides applied."""
+def merge(
+    train: Train, overrides: Mapping[str, Any] | None = None, *, source: str = "overrides", task: str | None = None
+) -> Train:
+    """ml.yaml's train section with the (validated) overrides applied; the task's own keys (`task`'s TUNABLE)
+    replace those of Train.task_params, and only those ml.yaml's settings use."""
     if not overrides:
         return train
-    return replace(train, **validate_overrides(overrides, source=source))
+    clean = validate_overrides(overrides, source=source, task=task)
+    own = {k: v for k, v in clean.items() if k not in TUNABLE}
+    unused = [k for k in own if k not in train.task_params]
+    if unused:
+        raise ConfigError([_problem(source, k, "ml.yaml's settings do not use this hyperparameter; remove it") for k in unused])
+    generic = {k: v for k, v in clean.items() if k in TUNABLE}
+    return replace(train, **generic, task_params={**train.task_params, **own})

@@ -73,8 +73,8 @@ class Inputs:
 
 def gather_inputs(config: Config, params: Path | None) -> Inputs:
     """Reads and hashes what the key depends on; imports neither torch nor datasets."""
-    overrides = read_params_file(params) if params else {}
-    merge(config.train, overrides, source=str(params))  # a bad combination fails before any work
+    overrides = read_params_file(params, task=config.task) if params else {}
+    merge(config.train, overrides, source=str(params), task=config.task)  # a bad combination fails before any work
     return inputs_for(config, overrides)
 
 
@@ -204,7 +204,7 @@ def store_trial(
     """Put a full tuning trial's model in train's cache under the key `ml-ci train --params params_file`
     will compute once the file holds `suggested`; returns that key. The parameters go through JSON and
     the params file's validation, as they will on the way to train."""
-    overrides = validate_overrides(json.loads(json.dumps(dict(suggested))), source=params_file)
+    overrides = validate_overrides(json.loads(json.dumps(dict(suggested))), source=params_file, task=config.task)
     inputs = inputs_for(config, overrides)
     layout = Layout(config.root)
     scratch = layout.state / "tmp"
@@ -283,7 +283,7 @@ def _preflight(config: Config, inputs: Inputs) -> None:
     from ml_ci.train.precision import choose
 
     base_model.check_loadable(inputs.base)
-    hp = merge(config.train, inputs.overrides)
+    hp = merge(config.train, inputs.overrides, task=config.task)
     choose(hp.precision, probe_device(), source=str(config.path))
     per_device_batch(hp, config.train.distributed.nproc_per_node * config.train.distributed.nodes, source=str(config.path))
 

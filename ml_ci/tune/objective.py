@@ -72,7 +72,7 @@ def final_metrics(result: Any) -> Mapping[str, Any]:
 
 def examples_per_step(config: Config, overrides: Mapping[str, Any]) -> int:
     """Training examples behind one optimizer step of a trial: its global batch x gradient accumulation."""
-    hp = merge(config.train, overrides)
+    hp = merge(config.train, overrides, task=config.task)
     return hp.batch_size * hp.gradient_accumulation_steps
 
 

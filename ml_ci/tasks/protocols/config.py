@@ -44,6 +44,10 @@ class ConfigHalf(Protocol):
     """The validation metrics tune.metric may name (computed while training); the first is its default."""
 
     DEFAULT_METRICS: tuple[str, ...]
+
+    TUNABLE: Mapping[str, Mapping[str, Any]]
+    """The task's own hyperparameters that tune.search_space and --params files may set, beside the generic train.*
+    ones: name -> JSON Schema of a value (text-generation's `adapter.rank`). A run's values are Train.task_params."""
     """evaluate.metrics when ml.yaml gives none (the task's and the generic ones it wants)."""
 
     SECTIONS: Mapping[str, Mapping[str, Any]]
@@ -64,6 +68,11 @@ class ConfigHalf(Protocol):
     def check(self, data: Mapping[str, Any], problem: ProblemAt) -> list[Problem]:
         """The task's semantic checks of a schema-valid ml.yaml (its defaults filled in): rules across its
         own keys that the schema cannot say. `problem` places a message at a path of the file."""
+        ...
+
+    def task_params(self, data: Mapping[str, Any]) -> dict[str, Any]:
+        """The values of TUNABLE that the checked ml.yaml gives (Train.task_params: what a run uses unless tuned);
+        empty when none applies (text-generation without an adapter)."""
         ...
 
     def spec(self, data: Mapping[str, Any]) -> object:

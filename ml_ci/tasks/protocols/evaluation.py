@@ -95,6 +95,17 @@ class EvaluationHalf(Protocol):
         Export's parity check compares the exported model with these."""
         ...
 
+    def outputs(self, loaded: Any, examples: Examples) -> Any:
+        """What `score` reads for the evaluated examples (evaluate runs the model through it): `predict` on their
+        texts for a task whose every example is a text to predict; a task whose examples differ in kind (text-
+        generation's split records, scored by their loss, and prompt items, generated) reads examples.truth."""
+        ...
+
+    def key_inputs(self, config: Config) -> dict[str, Any]:
+        """What the evaluation reads besides the split and ml.yaml, for evaluate's and export's cache keys (JSON
+        values: text-generation's prompt set, by digest); empty when nothing."""
+        ...
+
     def latency_predictor(self, model_dir: Path, work: Path, config: Config) -> Callable[[list[str]], Any]:
         """Predict as the serving image does (the model exported into `work` as export would): what
         latency is timed on. ValueError when the model cannot be served so."""

@@ -50,19 +50,32 @@ class TrainingHalf(Protocol):
         set). A hub model that cannot be had is base_model.load_error's OperationalError, not a traceback."""
         ...
 
-    def encode(self, dataset: Dataset, tokenizer: Any, max_length: int, role: str) -> Dataset:
-        """A split of `DataHalf.to_dataset` as the model takes it: tokenized (truncated to max_length,
-        unpadded), with only the columns the model and `compute_metrics` read."""
+    def adapt(self, model: Any, config: Config, hp: HParams) -> Any:
+        """The model `load_pretrained` gave, made ready to train with these hyperparameters: wrapped in an adapter
+        (text-generation's LoRA, sized by hp.task_params), with gradient checkpointing; the model itself when
+        the task trains every weight as loaded."""
+        ...
+
+    def encode(self, dataset: Dataset, tokenizer: Any, config: Config, role: str) -> Dataset:
+        """A split of `DataHalf.to_dataset` as the model takes it: tokenized (truncated to model.max_length,
+        unpadded, or packed where the task's settings say so), with only the columns the model and
+        `compute_metrics` read."""
         ...
 
     def collator(self, tokenizer: Any) -> Any:
         """Trainer's data_collator: pads each batch of `encode`'s rows."""
         ...
 
-    def compute_metrics(self, config: Config) -> Callable[[Any], dict[str, float]]:
+    def compute_metrics(self, config: Config) -> Callable[[Any], dict[str, float]] | None:
         """Trainer's compute_metrics for this config (a task may need its labels or tags to name what the
         model predicts): over an EvalPrediction of the validation split, metric -> value. These names (with
-        `loss`) are what FitResult.metrics, metrics.json, the report callback and tune's objective read."""
+        `loss`) are what FitResult.metrics, metrics.json, the report callback and tune's objective read. None:
+        the validation loss alone, and Trainer keeps no predictions (a language model's logits are vocabulary-wide)."""
+        ...
+
+    def derived_metrics(self, metrics: dict[str, float]) -> dict[str, float]:
+        """A validation's metrics (Trainer's, `loss` among them) with those the task derives from them added
+        (text-generation's perplexity = exp(loss)); unchanged for a task whose compute_metrics names them all."""
         ...
 
     def loss(self, config: Config, hp: HParams, train: Dataset) -> Loss | None:

@@ -23,6 +23,7 @@ SLICE_COLUMNS: Mapping[str, str] = {}  # every slice column comes from the data 
 # What the Trainer computes on the validation split while training (ECE is not among them).
 TUNE_METRICS: tuple[str, ...] = ("accuracy", "f1_macro", "f1_micro", "precision_macro", "recall_macro", "roc_auc")
 DEFAULT_METRICS: tuple[str, ...] = METRICS
+TUNABLE: Mapping[str, Mapping[str, Any]] = {}  # the generic train.* hyperparameters only
 PATTERN_METRICS: Mapping[str, tuple[float, float, bool]] = {}  # every metric is named in METRICS
 
 SECTIONS: Mapping[str, Mapping[str, Any]] = {
@@ -106,6 +107,10 @@ class TextClassificationSpec:
     min_rows_per_class: int  # data.checks
     max_class_imbalance: float  # data.checks
     class_weights: Union[Literal["none", "balanced"], dict[str, float]]  # label -> weight (the training half)
+
+
+def task_params(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {}
 
 
 def spec(data: Mapping[str, Any]) -> TextClassificationSpec:

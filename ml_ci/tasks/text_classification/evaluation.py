@@ -157,6 +157,14 @@ def serving_copy(model_dir: Path, dest: Path, *, name: str, max_length: int, ops
     )
 
 
+def outputs(loaded: Any, examples: Examples) -> Any:
+    return predict(loaded, examples.texts)
+
+
+def key_inputs(config: Config) -> dict[str, Any]:
+    return {}
+
+
 def latency_predictor(model_dir: Path, work: Path, config: Config) -> Callable[[list[str]], Any]:
     """The server's own Classifier (tokenizers + onnxruntime) on a serving copy exported into `work`."""
     from ml_ci.tasks.text_classification.serving import Classifier

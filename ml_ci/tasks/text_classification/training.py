@@ -49,8 +49,14 @@ def load_pretrained(base: base_model.BaseModel, config: Config) -> tuple[Any, An
     return _load(base, of(config).labels)
 
 
-def encode(dataset: Dataset, tokenizer: Any, max_length: int, role: str) -> Dataset:
+def adapt(model: Any, config: Config, hp: HParams) -> Any:
+    """Every weight is trained, as loaded."""
+    return model
+
+
+def encode(dataset: Dataset, tokenizer: Any, config: Config, role: str) -> Dataset:
     """Tokenized once, without padding: DataCollatorWithPadding pads each batch to its own longest row."""
+    max_length = config.model.max_length
 
     def tokenize(batch: dict[str, list[Any]]) -> Any:
         return tokenizer(batch[TEXT], truncation=True, max_length=max_length)
@@ -124,6 +130,11 @@ def weighted_loss(weights: Sequence[float]) -> Callable[..., Any]:
         return total / (num_items_in_batch if num_items_in_batch is not None else labels.numel())
 
     return loss
+
+
+def derived_metrics(metrics: dict[str, float]) -> dict[str, float]:
+    """compute_metrics names every metric the task has."""
+    return metrics
 
 
 def loss(config: Config, hp: HParams, train: Dataset) -> Loss | None:

@@ -33,6 +33,7 @@ PATTERN_METRICS: Mapping[str, tuple[float, float, bool]] = {r"(f1|precision|reca
 SLICE_COLUMNS: Mapping[str, str] = {"entities": "`none` for a sentence without a true entity, `some` otherwise"}
 TUNE_METRICS: tuple[str, ...] = METRICS
 DEFAULT_METRICS: tuple[str, ...] = METRICS
+TUNABLE: Mapping[str, Mapping[str, Any]] = {}  # the generic train.* hyperparameters only
 
 SCHEMES = ("IOB2", "BIOES")
 # Entity types are the part after `B-`: letters, digits and underscores, so `f1.TYPE` names one metric.
@@ -157,6 +158,10 @@ class TokenClassificationSpec:
 def tag_list(entity_types: tuple[str, ...] | list[str], scheme: str) -> tuple[str, ...]:
     prefixes = ("B", "I") if scheme == "IOB2" else ("B", "I", "E", "S")
     return ("O", *(f"{p}-{t}" for t in entity_types for p in prefixes))
+
+
+def task_params(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {}
 
 
 def spec(data: Mapping[str, Any]) -> TokenClassificationSpec:

@@ -186,6 +186,14 @@ def serving_copy(model_dir: Path, dest: Path, config: Config) -> Path:
     )
 
 
+def outputs(loaded: Any, examples: Examples) -> Any:
+    return predict(loaded, examples.texts)
+
+
+def key_inputs(config: Config) -> dict[str, Any]:
+    return {}
+
+
 def latency_predictor(model_dir: Path, work: Path, config: Config) -> Callable[[list[str]], Any]:
     """The server's own Tagger (tokenizers + onnxruntime, raw texts split into words as the server splits
     them, entities decoded) on a serving copy exported into `work`."""

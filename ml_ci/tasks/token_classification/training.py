@@ -55,8 +55,14 @@ def align(word_ids: Sequence[int | None], tags: Sequence[int]) -> list[int]:
     return labels
 
 
-def encode(dataset: Dataset, tokenizer: Any, max_length: int, role: str) -> Dataset:
+def adapt(model: Any, config: Config, hp: HParams) -> Any:
+    """Every weight is trained, as loaded."""
+    return model
+
+
+def encode(dataset: Dataset, tokenizer: Any, config: Config, role: str) -> Dataset:
     """Tokenized once, word by word, without padding (the collator pads each batch, labels with -100)."""
+    max_length = config.model.max_length
 
     def tokenize(batch: dict[str, list[Any]]) -> Any:
         enc = tokenizer(batch[TOKENS], is_split_into_words=True, truncation=True, max_length=max_length)
@@ -104,6 +110,11 @@ def compute_metrics(config: Config) -> Callable[[Any], dict[str, float]]:
         return validation_metrics(truth, predicted, spec.scheme, spec.entity_types)
 
     return compute
+
+
+def derived_metrics(metrics: dict[str, float]) -> dict[str, float]:
+    """compute_metrics names every metric the task has."""
+    return metrics
 
 
 def loss(config: Config, hp: HParams, train: Dataset) -> Loss | None:

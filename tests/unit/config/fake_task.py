@@ -34,6 +34,8 @@ def register_fake_task(monkeypatch: pytest.MonkeyPatch) -> None:
         "SLICE_COLUMNS": {},
         "TUNE_METRICS": FAKE_METRICS,
         "DEFAULT_METRICS": FAKE_METRICS,
+        "TUNABLE": {},
+        "task_params": lambda data: {},
         "SECTIONS": {"data": {"properties": {"prompt_column": {"type": "string", "default": "prompt"}}}},
         "MINIMAL_DATA": "",
         "INIT_DATA": "  # csv, json/jsonl or parquet files inside the repository\n"

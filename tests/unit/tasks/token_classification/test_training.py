@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -22,7 +23,8 @@ def test_the_first_subword_carries_the_tag() -> None:
     assert tr.align([None, None], []) == [IGNORED, IGNORED]
 
 
-def test_encode_aligns_real_subwords_and_cuts_at_max_length() -> None:
+def test_encode_aligns_real_subwords_and_cuts_at_max_length(tmp_path: Path) -> None:
+    from dataclasses import replace
     from importlib import resources
 
     from datasets import Dataset
@@ -32,14 +34,19 @@ def test_encode_aligns_real_subwords_and_cuts_at_max_length() -> None:
     words = ["Kowalczykowa", "visited", "Brussels", "yesterday"]  # ko ##wal ##cz ##yk ##owa
     tags = [1, 0, 3, 0]
     data = Dataset.from_dict({"tokens": [words], "tags": [tags], "lang": ["en"]})
-    row = tr.encode(data, tokenizer, 64, "train")[0]
+    config = ner_config(tmp_path)
+
+    def at(max_length: int) -> Any:
+        return replace(config, model=replace(config.model, max_length=max_length))
+
+    row = tr.encode(data, tokenizer, at(64), "train")[0]
     assert "lang" not in row and "tokens" not in row and set(row) >= {"input_ids", "attention_mask", "labels"}
     pieces = tokenizer.convert_ids_to_tokens(row["input_ids"])
     assert len(pieces) > len(words) + 2  # some word is more than one subword, or this checks nothing
     first = [p for p, label in zip(pieces, row["labels"], strict=True) if label != IGNORED]
     assert len(first) == len(words) and [label for label in row["labels"] if label != IGNORED] == tags
     assert not any(p.startswith("##") for p in first) and pieces[0] == "[CLS]" and row["labels"][0] == IGNORED
-    cut = tr.encode(data, tokenizer, 8, "train")[0]  # [CLS] + 5 subwords of the first word + visited + [SEP]
+    cut = tr.encode(data, tokenizer, at(8), "train")[0]  # [CLS] + 5 subwords of the first word + visited + [SEP]
     assert cut["labels"] == [IGNORED, 1, IGNORED, IGNORED, IGNORED, IGNORED, 0, IGNORED]
     enc = tokenizer([words], is_split_into_words=True, truncation=True, max_length=64)
     assert first_subwords(enc.word_ids(0), 4) == [1, 6, 7, 8]  # evaluation and serving read the labelled positions
