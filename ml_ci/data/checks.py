@@ -94,6 +94,18 @@ def listing(rows: Sequence[str], total: int) -> str:
     return f": {', '.join(rows)}{more}"
 
 
+def listed(
+    check: str, role: str, table: Table, found: Sequence[tuple[str, str]], rows: Sequence[str], passed: str, failed: str
+) -> Outcome:
+    """One outcome of a check that lists what it found, each "{place} ({what})": `failed` and the first of them when
+    it found any (`rows`: their locations, for annotations), else `passed`."""
+    first = [f"{place} ({what})" for place, what in found[:SHOWN]]
+    message = f"{table.source}: {failed}" + listing(first, len(found)) if found else f"{table.source}: {passed}"
+    return Outcome(
+        check=check, split=role, passed=not found, value=len(found), limit=0, message=message, rows=tuple(rows[:SHOWN])
+    )
+
+
 def fraction(n: int, total: int) -> float:
     return n / total if total else 0.0
 

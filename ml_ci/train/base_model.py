@@ -53,6 +53,16 @@ def _package_folder(config: Config, spec: str) -> Path:
     return folder
 
 
+def folder_of(spec: str, root: Path | None) -> Path | None:
+    """Where model.base would be on disk (a folder of the repository, or an installed package's), unchecked; None for a
+    hub id. What the data checks read the base's tokenizer from without `resolve` (no Config, nothing refused)."""
+    if spec.startswith(PACKAGE_PREFIX):
+        module, _, rel = spec.removeprefix(PACKAGE_PREFIX).partition("/")
+        return Path(str(resources.files(module) / rel))
+    candidate = (root / spec) if root is not None else Path(spec)
+    return candidate if spec.startswith((".", "/")) or candidate.exists() else None
+
+
 def resolve(config: Config) -> BaseModel:
     """The base model, checked: a folder must exist, stay inside the repository and hold weights."""
     spec = config.model.base

@@ -38,17 +38,8 @@ def texts(table: Table, data: Data) -> list[str | None]:
 
 def _problems(check: str, role: str, t: Table, problems: list[Problem], passed: str, failed: str) -> Outcome:
     """One outcome of a check that lists its problems, each at its place."""
-    first = [f"{p.place} ({p.what})" for p in problems[:SHOWN]]
-    message = f"{t.source}: {failed}" + generic.listing(first, len(problems)) if problems else f"{t.source}: {passed}"
-    return Outcome(
-        check=check,
-        split=role,
-        passed=not problems,
-        value=len(problems),
-        limit=0,
-        message=message,
-        rows=tuple(line_of(t, p) for p in problems[:SHOWN]),
-    )
+    found = [(p.place, p.what) for p in problems]
+    return generic.listed(check, role, t, found, [line_of(t, p) for p in problems[:SHOWN]], passed, failed)
 
 
 def check_columns(tables: Tables, data: Data) -> list[Outcome]:

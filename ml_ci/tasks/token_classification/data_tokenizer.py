@@ -12,11 +12,10 @@ import functools
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-PACKAGE_PREFIX = "package:"  # as ml_ci.train.base_model writes it
+from ml_ci.train import base_model
 
 
 @dataclass(frozen=True)
@@ -27,11 +26,7 @@ class Loaded:
 
 def _folder(base: str, root: Path | None) -> Path | None:
     """The model's folder, or None for a hub id."""
-    if base.startswith(PACKAGE_PREFIX):
-        module, _, rel = base.removeprefix(PACKAGE_PREFIX).partition("/")
-        return Path(str(resources.files(module) / rel))
-    candidate = (root / base) if root is not None else Path(base)
-    return candidate if base.startswith((".", "/")) or candidate.exists() else None
+    return base_model.folder_of(base, root)
 
 
 def identity(base: str, root: Path | None) -> str | None:
