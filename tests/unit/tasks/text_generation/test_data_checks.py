@@ -11,10 +11,12 @@ from typing import Any
 
 import pytest
 
+from ml_ci.config.by_task import effective
 from ml_ci.config.model import Data, Drift
 from ml_ci.data import checks as generic
 from ml_ci.data.checks import Outcome
 from ml_ci.data.table import Table
+from ml_ci.resources import schema
 from ml_ci.tasks.text_generation import data as tg
 from ml_ci.tasks.text_generation import data_tokenizer
 from ml_ci.tasks.text_generation.config import Adapter, Generation, TextGenerationSpec
@@ -121,6 +123,15 @@ def test_the_checks_in_run_order() -> None:
         "drift",
     ]
     assert [c.name for c in tg.CHECKS if not c.can_warn] == ["columns", "records", "roles", "chat_template"]
+
+
+def test_the_schema_offers_exactly_the_checks_that_can_warn() -> None:
+    checks = effective(schema(), "text-generation")["properties"]["data"]["properties"]["checks"]
+    severity = checks["properties"]["severity"]
+    assert severity["propertyNames"]["enum"] == [c.name for c in tg.CHECKS if c.can_warn]
+    assert severity["description"].endswith(
+        "chat_template, columns, records and roles are always errors: training cannot use such rows."
+    )
 
 
 def test_a_good_split_passes_every_check(repo: Path) -> None:
