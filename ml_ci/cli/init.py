@@ -24,7 +24,15 @@ def init(directory: Path, name: str | None, owner: str, force: bool, task: str =
         raise OperationalError(f"{target} already exists; pass --force to overwrite it")
     half = tasks.get(task).config()  # the task's own data keys, and what to edit in them
     template = resource("templates/init/ml.yaml").read_text(encoding="utf-8")
-    text = template.format(name=name, owner=owner, task=task, task_data=half.INIT_DATA, metric=half.TUNE_METRICS[0])
+    text = template.format(
+        name=name,
+        owner=owner,
+        task=task,
+        task_data=half.INIT_DATA,
+        task_model=half.INIT_MODEL,
+        metric=half.TUNE_METRICS[0],
+        bound=half.INIT_BOUND,
+    )
     directory.mkdir(parents=True, exist_ok=True)
     write_text(target, text)
     click.echo(f"wrote {target}; {half.INIT_NEXT}, then run `ml-ci validate {target}`")

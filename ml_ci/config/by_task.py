@@ -149,6 +149,8 @@ def branch(task: str) -> dict[str, Any]:
             },
         }
     }
+    if tune[0] in half.LOWER_IS_BETTER:  # its default tuning metric (a loss) is minimized unless ml.yaml says otherwise
+        made["properties"]["tune"]["properties"]["direction"] = {"default": "minimize"}
     sections = {"properties": {name: json.loads(json.dumps(section)) for name, section in half.SECTIONS.items()}}
     scratch: dict[str, Any] = {"$defs": {}}
     return _merged(sections, made, scratch)
@@ -284,8 +286,13 @@ def generate(schema: Mapping[str, Any]) -> dict[str, Any]:
         # Keys only other tasks have: the generic section accepts them (for those tasks), this task's branch not.
         foreign = set().union(*owned.values()) - keys[task]
         for where in sorted(w for w in foreign if not any(w[:i] in foreign for i in range(1, len(w)))):
-            owners = ", ".join(t for t in branches if where in keys[t])
-            _refuse(then, where, f"a key of task {owners}, not of {task}: remove it, or set `task: {owners}`")
+            owners = [t for t in branches if where in keys[t]]
+            if len(owners) == 1:
+                why = f"a key of task {owners[0]}, not of {task}: remove it, or set `task: {owners[0]}`"
+            else:
+                named = ", ".join(owners[:-1]) + f" and {owners[-1]}"
+                why = f"a key of tasks {named}, not of {task}: remove it, or set `task:` to one of them"
+            _refuse(then, where, why)
         entries.append({"if": _condition(task, default), "then": then})
     out["allOf"] = entries
     return out

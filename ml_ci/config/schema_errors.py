@@ -116,10 +116,30 @@ def _described(schema: Mapping[str, Any], key: str) -> str:
     return f": {desc[0].lower()}{desc[1:]}" if desc else ""
 
 
+def _other_tasks_keys(doc: Document, root: Mapping[str, Any], path: Any) -> set[str]:
+    """The keys of the object at `path` (the unknown key's parent) that the file's task refuses (its branch of
+    the schema says they belong to another task): a generic section leaves them a place, but they are no
+    option for this file."""
+    data = doc.data if isinstance(doc.data, Mapping) else {}
+    task = data.get("task", root.get("properties", {}).get("task", {}).get("default"))
+    for entry in root.get("allOf", []):
+        if entry.get("if", {}).get("properties", {}).get("task", {}).get("const") != task:
+            continue
+        node: Any = entry.get("then", {})
+        for part in path:
+            if not isinstance(part, str) or not isinstance(node, Mapping):
+                return set()
+            node = node.get("properties", {}).get(part, {})
+        props = node.get("properties", {}) if isinstance(node, Mapping) else {}
+        return {k for k, v in props.items() if isinstance(v, Mapping) and "not" in v}
+    return set()
+
+
 def messages(err: SchemaError, doc: Document, root: Mapping[str, Any]) -> Iterator[Problem]:
     path, kw, val, inst = err.path, err.keyword, err.expected, err.instance
     if kw == "additionalProperties":
-        yield doc.problem(path, _choices(inst, sorted(err.schema.get("properties", {})), "unknown key"), key=True)
+        options = sorted(set(err.schema.get("properties", {})) - _other_tasks_keys(doc, root, path[:-1]))
+        yield doc.problem(path, _choices(inst, options, "unknown key"), key=True)
         return
     if kw == "propertyNames":
         yield doc.problem(path, _choices(str(inst), list(val.get("enum", [])), "unknown key"), key=True)

@@ -14,6 +14,7 @@ from typing import Any, Literal
 import numpy as np
 
 from ml_ci import tasks
+from ml_ci.config import by_task
 from ml_ci.config.model import Config
 from ml_ci.evaluate.baseline import Baseline, pair
 from ml_ci.evaluate.gates import BaselineMetrics, evaluate_gates, verdict
@@ -86,7 +87,8 @@ def _tester(
         if found is None:
             return None
         theirs, mine_idx, their_idx = found
-        return regression_test(half.paired(metric, preds.truth, preds.outputs, theirs, mine_idx, their_idx), metric)
+        paired = half.paired(metric, preds.truth, preds.outputs, theirs, mine_idx, their_idx)
+        return regression_test(paired, metric, by_task.lower_is_better(config.task))
 
     return test
 
@@ -125,6 +127,7 @@ def assemble(
         baselines=_scope_baselines(baselines, "overall"),
         test=_tester(half, config, preds, baselines),
         allow_missing_baseline=ev.allow_missing_baseline,
+        lower_is_better=by_task.lower_is_better(config.task),
     )
     slice_records = []
     for s in select(ev.slices, texts_lengths, columns):
@@ -143,6 +146,7 @@ def assemble(
                     baselines=_scope_baselines(baselines, s.name),
                     test=_tester(half, config, preds, baselines, idx),
                     allow_missing_baseline=ev.allow_missing_baseline,
+                    lower_is_better=by_task.lower_is_better(config.task),
                 )
                 results.extend(slice_results)
         slice_records.append(SliceRecord(s.name, s.spec, len(s.rows), s.min_rows, s.gated, slice_metrics, tuple(slice_results)))

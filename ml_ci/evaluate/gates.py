@@ -76,6 +76,7 @@ def _relative(
     baseline: BaselineMetrics | None,
     test: Callable[[], PairedTest | None],
     allow_missing_baseline: bool,
+    lower_is_better: frozenset[str] = LOWER_IS_BETTER,
 ) -> GateResult:
     assert gate.against is not None
     max_drop = gate.max_drop if gate.max_drop is not None else 0.0
@@ -101,7 +102,7 @@ def _relative(
     reference = baseline.metrics[gate.metric]
     assert reference is not None
     delta = value - reference
-    drop = delta if gate.metric in LOWER_IS_BETTER else -delta
+    drop = delta if gate.metric in lower_is_better else -delta
     base = _replace(base, baseline=reference, delta=delta)
     numbers = f"{fmt(value)} vs baseline {fmt(reference)} ({baseline.source}), delta {delta:+.4f}"
     if drop <= max_drop + EPS:
@@ -150,8 +151,10 @@ def evaluate_gates(
     baselines: Mapping[str, BaselineMetrics | None] | None = None,
     test: Callable[[str, str], PairedTest | None] | None = None,
     allow_missing_baseline: bool = True,
+    lower_is_better: frozenset[str] = LOWER_IS_BETTER,
 ) -> list[GateResult]:
-    """Check each gate; `test(metric, against)` runs the paired test only when a verdict needs it."""
+    """Check each gate; `test(metric, against)` runs the paired test only when a verdict needs it. A rise of a
+    metric of `lower_is_better` (the task's: ml_ci.config.by_task.lower_is_better) is its drop."""
     undefined = undefined or {}
     baselines = baselines or {}
     results: list[GateResult] = []
@@ -169,6 +172,7 @@ def evaluate_gates(
                     baselines.get(against),
                     _bind(test, gate.metric, against),
                     allow_missing_baseline,
+                    lower_is_better,
                 )
             )
     return results

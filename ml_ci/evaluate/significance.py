@@ -61,11 +61,11 @@ def paired_bootstrap(
     return PairedTest("paired-bootstrap", (not_worse + 1) / (samples + 1), n)
 
 
-def regression_test(paired: Paired | None, metric: str) -> PairedTest | None:
+def regression_test(paired: Paired | None, metric: str, lower_is_better: frozenset[str] = LOWER_IS_BETTER) -> PairedTest | None:
     """The paired test for a metric the task paired, or None when it did not (the metric is not
     per-example: latency, size) or when no example is paired."""
     if paired is None or len(paired) == 0:
         return None
     if paired.correct is not None:
         return mcnemar(paired)
-    return paired_bootstrap(paired, lower_is_better=metric in LOWER_IS_BETTER)
+    return paired_bootstrap(paired, lower_is_better=metric in lower_is_better)

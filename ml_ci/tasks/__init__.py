@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 REGISTRY: dict[str, str] = {
     "text-classification": "ml_ci.tasks.text_classification",
     "token-classification": "ml_ci.tasks.token_classification",
+    "text-generation": "ml_ci.tasks.text_generation",
 }
 
 

@@ -62,6 +62,14 @@ class ConfigHalf(Protocol):
     """The data section `ml-ci init` writes before data.checks: the files and the task's keys (YAML lines indented by
     two). The starter's gates are on the first of TUNE_METRICS."""
 
+    INIT_MODEL: str
+    """The model section `ml-ci init` writes (base and max_length, YAML lines indented by two): a base of the kind the
+    task fine-tunes."""
+
+    INIT_BOUND: str
+    """The bound of the starter's absolute gate on the first of TUNE_METRICS (`min: 0.80`; `max: ...` for a metric
+    where lower is better)."""
+
     INIT_NEXT: str
     """What `ml-ci init` asks the user to edit before validating, e.g. "edit the data paths and ..."."""
 

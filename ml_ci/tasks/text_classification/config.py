@@ -94,6 +94,8 @@ INIT_DATA: str = (
     "  train: data/train.csv\n  validation: data/validation.csv\n  test: data/test.csv\n"
     "  text_column: text\n  label_column: label\n  labels: [negative, positive]\n"
 )
+INIT_MODEL: str = "  base: sentence-transformers/all-MiniLM-L6-v2\n  max_length: 128\n"
+INIT_BOUND: str = "min: 0.80"
 INIT_NEXT: str = "edit the data paths and labels"
 
 

@@ -192,7 +192,6 @@ SECTIONS: Mapping[str, Mapping[str, Any]] = {
                         "type": "array",
                         "description": "Strings that end a completion (cut before them).",
                         "items": {"type": "string", "minLength": 1},
-                        "maxItems": 8,
                         "default": [],
                     },
                 },
@@ -207,6 +206,8 @@ INIT_DATA: str = (
     "  # JSON Lines of {prompt, completion} or of chat {messages: [{role, content}, ...]}, inside the repository\n"
     "  train: data/train.jsonl\n  validation: data/validation.jsonl\n  test: data/test.jsonl\n"
 )
+INIT_MODEL: str = "  base: Qwen/Qwen2.5-0.5B-Instruct\n  max_length: 512\n"
+INIT_BOUND: str = "max: 2.0"  # the validation loss, nats per completion token
 INIT_NEXT: str = "edit model.base (a causal LM) and the data paths"
 
 

@@ -129,6 +129,8 @@ INIT_DATA: str = (
     "  train: data/train.conll\n  validation: data/validation.conll\n  test: data/test.conll\n"
     "  scheme: IOB2\n  entity_types: [PER, LOC, ORG, MISC]\n"
 )
+INIT_MODEL: str = "  base: sentence-transformers/all-MiniLM-L6-v2\n  max_length: 128\n"
+INIT_BOUND: str = "min: 0.80"
 INIT_NEXT: str = "edit the data paths and entity types"
 
 

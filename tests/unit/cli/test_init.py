@@ -95,7 +95,7 @@ def test_init_writes_the_tasks_own_data_keys(
     register_fake_task(monkeypatch)
     assert init(tmp_path / "fake", "demo", "acme", False, task="fake-task") == 0
     assert capsys.readouterr().out.splitlines()[2] == (
-        f"wrote {tmp_path / 'fake' / 'ml.yaml'}; edit the data paths and the prompt column, "
+        f"wrote {tmp_path / 'fake' / 'ml.yaml'}; edit the data paths and the question column, "
         f"then run `ml-ci validate {tmp_path / 'fake' / 'ml.yaml'}`"
     )
     written = (classifier / "ml.yaml").read_text(encoding="utf-8")
@@ -106,7 +106,7 @@ def test_init_writes_the_tasks_own_data_keys(
     )
     fake = (tmp_path / "fake" / "ml.yaml").read_text(encoding="utf-8")
     assert fake == written.replace("task: text-classification", "task: fake-task").replace(
-        "  text_column: text\n  label_column: label\n  labels: [negative, positive]\n", "  prompt_column: prompt\n"
+        "  text_column: text\n  label_column: label\n  labels: [negative, positive]\n", "  question_column: question\n"
     ).replace("metric: accuracy,", f"metric: {FAKE_METRICS[0]},")
 
 

@@ -36,11 +36,13 @@ def register_fake_task(monkeypatch: pytest.MonkeyPatch) -> None:
         "DEFAULT_METRICS": FAKE_METRICS,
         "TUNABLE": {},
         "task_params": lambda data: {},
-        "SECTIONS": {"data": {"properties": {"prompt_column": {"type": "string", "default": "prompt"}}}},
+        "SECTIONS": {"data": {"properties": {"question_column": {"type": "string", "default": "question"}}}},
         "MINIMAL_DATA": "",
         "INIT_DATA": "  # csv, json/jsonl or parquet files inside the repository\n"
-        "  train: data/train.csv\n  validation: data/validation.csv\n  test: data/test.csv\n  prompt_column: prompt\n",
-        "INIT_NEXT": "edit the data paths and the prompt column",
+        "  train: data/train.csv\n  validation: data/validation.csv\n  test: data/test.csv\n  question_column: question\n",
+        "INIT_MODEL": "  base: sentence-transformers/all-MiniLM-L6-v2\n  max_length: 128\n",
+        "INIT_BOUND": "min: 0.80",
+        "INIT_NEXT": "edit the data paths and the question column",
         "check": _check,
         "spec": lambda data: None,
     }.items():

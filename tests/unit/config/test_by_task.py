@@ -64,14 +64,19 @@ def fake_task(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
 
 
 def test_a_registered_task_gets_its_own_metric_enum(fake_task: dict[str, Any]) -> None:
-    assert fake_task["properties"]["task"]["enum"] == ["text-classification", "token-classification", "fake-task"]
+    assert fake_task["properties"]["task"]["enum"] == [
+        "text-classification",
+        "token-classification",
+        "text-generation",
+        "fake-task",
+    ]
     fake = by_task.effective(fake_task, "fake-task")
     assert fake["$defs"]["gate"]["properties"]["metric"]["enum"] == [*FAKE_METRICS, *by_task.GENERIC_METRICS]
     assert fake["properties"]["tune"]["properties"]["metric"]["enum"] == list(FAKE_METRICS)
-    assert "prompt_column" in fake["properties"]["data"]["properties"]
+    assert "question_column" in fake["properties"]["data"]["properties"]
     # text-classification's branch is unchanged by the second task, but for refusing the fake task's key
     before, after = by_task.effective(schema(), "text-classification"), by_task.effective(fake_task, "text-classification")
-    refused = after["properties"]["data"]["properties"].pop("prompt_column")
+    refused = after["properties"]["data"]["properties"].pop("question_column")
     assert refused == {
         "description": "a key of task fake-task, not of text-classification: remove it, or set `task: fake-task`",
         "not": {},
@@ -111,7 +116,7 @@ def test_a_key_of_another_task_is_refused(fake_task: dict[str, Any], tmp_path: P
         "ml.yaml:8:3: data.labels: a key of task text-classification, not of fake-task: remove it, "
         "or set `task: text-classification`"
     ]
-    assert _problems(tmp_path, MINIMAL.replace("  labels:", "  prompt_column: q\n  labels:")) == [
-        "ml.yaml:7:3: data.prompt_column: a key of task fake-task, not of text-classification: remove it, "
+    assert _problems(tmp_path, MINIMAL.replace("  labels:", "  question_column: q\n  labels:")) == [
+        "ml.yaml:7:3: data.question_column: a key of task fake-task, not of text-classification: remove it, "
         "or set `task: fake-task`"
     ]

@@ -20,7 +20,7 @@ def members(protocol: type) -> set[str]:
 
 
 def test_the_registry_lists_the_tasks() -> None:
-    assert tasks.names() == ("text-classification", "token-classification")
+    assert tasks.names() == ("text-classification", "token-classification", "text-generation")
     assert tasks.get("text-classification").name == "text-classification"
     assert tasks.get("token-classification").name == "token-classification"
     with pytest.raises(KeyError):
