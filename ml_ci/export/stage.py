@@ -25,7 +25,6 @@ from ml_ci.config.model import Config
 from ml_ci.data.fingerprint import fingerprints
 from ml_ci.digest import file_sha256
 from ml_ci.errors import GateError, OperationalError
-from ml_ci.evaluate import model_folder
 from ml_ci.export import cache_inputs
 from ml_ci.jsonfile import read_optional
 from ml_ci.pipeline.layout import GOLDEN, MODEL_RECORD, Layout
@@ -179,7 +178,7 @@ def run_export(
 ) -> ExportResult:
     layout = Layout(config.root)
     model_dir = model_dir or layout.model_dir
-    if not model_folder.is_model_dir(model_dir):
+    if not any((model_dir / name).is_file() for name in ("config.json", "adapter_config.json")):  # a model, or an adapter
         raise OperationalError(f"{model_dir}: no trained model; run `ml-ci train` first")
     env = os.environ if env is None else env
     epoch = export_epoch(config.root, env)
