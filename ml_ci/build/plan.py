@@ -52,10 +52,20 @@ def pinned(dist: str, pins: dict[str, str]) -> str:
     return f"{dist}=={pins[dist]}" if dist in pins else dist
 
 
-def requirements(pins: dict[str, str], dependencies: dict[str, str] | None = None) -> str:
-    """requirements.txt: the runtime installed with its dependencies, these pinned too where known
-    (`dependency_pins`), so that the same ml-ci installs the same files into the image at any later date."""
-    top = [pinned(d, pins) for d in RUNTIME if d not in NO_DEPS]
+def runtime(task: str) -> tuple[str, ...]:
+    """What the image installs to serve the task: the generic runtime, then what the task's serving half adds
+    (its ServingHalf.RUNTIME: text-generation's onnxruntime-genai)."""
+    from ml_ci import tasks
+
+    return (*RUNTIME, *(d for d in tasks.get(task).serving().RUNTIME if d not in RUNTIME))
+
+
+def requirements(
+    pins: dict[str, str], dependencies: dict[str, str] | None = None, distributions: tuple[str, ...] = RUNTIME
+) -> str:
+    """requirements.txt: the runtime (`distributions`) installed with its dependencies, these pinned too where
+    known (`dependency_pins`), so that the same ml-ci installs the same files into the image at any later date."""
+    top = [pinned(d, pins) for d in distributions if d not in NO_DEPS]
     return "".join(f"{line}\n" for line in top + [f"{d}=={v}" for d, v in sorted((dependencies or {}).items())])
 
 
@@ -172,7 +182,7 @@ def make_plan(
         repository=repository(config),
         tags=tags(git, model.sha256, extra_tags),
         dockerfile=render_dockerfile(config, pins),
-        requirements=requirements(pins, dependencies),
+        requirements=requirements(pins, dependencies, runtime(config.task)),
         epoch=epoch,
         labels=labels(config, git, model, created=rfc3339(epoch), data_fingerprint=data_fingerprint, metrics=metrics),
     )

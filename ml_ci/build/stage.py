@@ -12,7 +12,7 @@ from typing import Any
 
 from ml_ci.build import docker_ops
 from ml_ci.build.context import write_context
-from ml_ci.build.plan import NO_DEPS, RUNTIME, BuildPlan, data_fingerprint, dependency_pins, make_plan
+from ml_ci.build.plan import NO_DEPS, RUNTIME, BuildPlan, data_fingerprint, dependency_pins, make_plan, runtime
 from ml_ci.build.reproducible import normalize_saved
 from ml_ci.build.verify import verify
 from ml_ci.config.load import check_file
@@ -65,17 +65,17 @@ def read_model(path: Path) -> ModelRecord:
         raise OperationalError(f"{path}: the model record is not one `ml-ci export` writes: {e}") from None
 
 
-def runtime_dependencies() -> dict[str, str]:
+def runtime_dependencies(distributions: tuple[str, ...] = RUNTIME) -> dict[str, str]:
     """The installed versions of what the runtime (but tokenizers, installed --no-deps) depends on."""
     from importlib.metadata import distributions
 
     try:
         installed = {d.metadata["Name"]: (d.version, list(d.requires or [])) for d in distributions() if d.metadata["Name"]}
-        pins = dependency_pins(tuple(d for d in RUNTIME if d not in NO_DEPS), installed)
+        pins = dependency_pins(tuple(d for d in distributions if d not in NO_DEPS), installed)
     except ImportError:  # packaging: what onnxruntime itself needs; without it, pip resolves them at build time
         return {}
-    runtime = {d.lower().replace("_", "-") for d in RUNTIME}
-    return {name: version for name, version in pins.items() if name not in runtime}
+    top = {d.lower().replace("_", "-") for d in distributions}
+    return {name: version for name, version in pins.items() if name not in top}
 
 
 def plan_build(config: Config, env: Mapping[str, str], extra_tags: tuple[str, ...] = ()) -> BuildPlan:
@@ -89,9 +89,9 @@ def plan_build(config: Config, env: Mapping[str, str], extra_tags: tuple[str, ..
             config,
             git=git,
             model=model,
-            pins=installed_versions(RUNTIME),
+            pins=installed_versions(runtime(config.task)),
             epoch=epoch,
-            dependencies=runtime_dependencies(),
+            dependencies=runtime_dependencies(runtime(config.task)),
             data_fingerprint=data_fingerprint(
                 read_optional(layout.lineage),
                 read_optional(layout.eval_record),

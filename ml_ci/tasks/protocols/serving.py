@@ -42,6 +42,8 @@ class ServingHalf(Protocol):
     """A task's serving half: a module of the task's package that provides these names."""
 
     WARM_UP: list[Any]  # the inputs of the server's first prediction, before it says ready
+    # Distributions the image installs for this task beyond the generic runtime (ml_ci.build.plan.RUNTIME).
+    RUNTIME: tuple[str, ...]
 
     def parse(self, body: bytes, limits: Limits) -> list[Any]:
         """The inputs of a POST /v1/predict body, or ml_ci.serve.protocol.Refusal (400 for bytes that

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from ml_ci.tasks.protocols.serving import Caller, ServedModel
 
 TOKENIZER = "tokenizer.json"
+RUNTIME: tuple[str, ...] = ()  # the generic serving runtime is all it needs
 WARM_UP: list[Any] = ["warm up"]
 
 

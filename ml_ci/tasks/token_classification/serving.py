@@ -70,6 +70,7 @@ def sentence(item: Any) -> Sentence:
     return Sentence.of_tokens(item)
 
 
+RUNTIME: tuple[str, ...] = ()  # the generic serving runtime is all it needs
 WARM_UP: list[Any] = [Sentence.of_text("warm up")]
 
 
