@@ -1,0 +1,206 @@
+"""The exported language model run by ONNX Runtime GenAI: what serving, export's parity and golden checks and
+evaluate's speed measurement generate with. Torch-free (onnxruntime_genai, tokenizers, numpy and the standard
+library), as the serving image runs it.
+
+An export folder (`ml-ci export`'s: model.onnx, model.onnx.data, genai_config.json, the tokenizer files) is loaded
+whole: its genai_config.json says the graph's inputs, the key/value cache layout, the context length and the end of
+sequence tokens, so nothing of it is repeated here.
+
+Text is encoded and decoded by `tokenizers` from the folder's tokenizer.json, the library transformers' fast
+tokenizers are: the same prompt tokens as training, and the same text as evaluate's decode (special tokens skipped).
+ONNX Runtime GenAI's own tokenizer drops the rest of a text after a character left incomplete (measured on the
+tiny test models' byte-level BPE), so a completion would differ from evaluate's where the model writes such bytes.
+
+Generation is one prompt at a time (a single stream): the KV cache of a batch is as long as its longest row, and
+on a CPU each padded position costs what a real one does; evaluate measures speed as one user sees it. Each new
+token is handed to `on_token` (the token, its text, and the seconds since the start), for streaming and timing.
+Greedy decoding (temperature 0) gives the same tokens as transformers' `generate` on the merged PyTorch model
+(export's parity check holds it to that); above 0 it samples (temperature, top_p, seeded; top-k off).
+
+Stop strings end a completion before them: the decoded text is searched after each token, and the completion is
+cut at the first stop found (its tokens are kept in `tokens`). End-of-sequence tokens end it too and are not part
+of it. A prompt longer than the context leaves room for max_new_tokens by keeping its last tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Optional, Union
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+GENAI_CONFIG = "genai_config.json"
+TOKENIZER = "tokenizer.json"
+Finish = Literal["eos", "length", "stop"]
+# A token, its text (possibly empty: a character split over tokens comes with its last one), and the seconds since
+# generation started (prompt included).
+OnToken = Callable[[int, str, float], None]
+Prompt = Union[str, Sequence[int]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """How to generate (evaluate.generation's keys)."""
+
+    max_new_tokens: int = 64
+    temperature: float = 0.0  # 0: greedy
+    top_p: float = 1.0
+    seed: int = 0
+    stop: tuple[str, ...] = ()
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Completion:
+    text: str  # decoded, cut before the first stop string
+    tokens: tuple[int, ...]  # the generated tokens, without the end-of-sequence one
+    prompt_tokens: int  # as the model saw the prompt (after any cut)
+    finish: Finish
+    first_token_s: float  # from the prompt's first token in to the first new token out (the prompt's forward pass)
+    total_s: float  # from the same start to the last token out
+
+    @property
+    def tokens_per_second(self) -> Optional[float]:
+        """The decode phase's speed: the tokens after the first, over the time after the first; None under two."""
+        decode = self.total_s - self.first_token_s
+        return (len(self.tokens) - 1) / decode if len(self.tokens) > 1 and decode > 0 else None
+
+
+def _stop_at(text: str, stops: Sequence[str], start: int) -> Optional[int]:
+    """Where the first stop string found at or after `start` begins, or None."""
+    found = [i for i in (text.find(s, start) for s in stops) if i >= 0]
+    return min(found) if found else None
+
+
+class Runtime:
+    """An export folder loaded by ONNX Runtime GenAI. Thread-compatible: use it from one thread at a time."""
+
+    def __init__(self, folder: Path, *, threads: int = 0) -> None:
+        import onnxruntime_genai as og
+        from tokenizers import Tokenizer
+
+        self.folder = folder
+        genai = json.loads((folder / GENAI_CONFIG).read_text(encoding="utf-8"))["model"]
+        self.context_length = int(genai["context_length"])
+        eos = genai.get("eos_token_id")
+        self.eos_token_ids: tuple[int, ...] = tuple(int(t) for t in (eos if isinstance(eos, list) else [eos]) if t is not None)
+        bos = genai.get("bos_token_id")
+        self.bos_token_id: Optional[int] = int(bos) if isinstance(bos, int) else None
+        self.tokenizer = Tokenizer.from_file(str(folder / TOKENIZER))
+        self.tokenizer.no_truncation()
+        self.tokenizer.no_padding()
+        config = og.Config(str(folder))
+        if threads > 0:
+            config.overlay(json.dumps({"model": {"decoder": {"session_options": {"intra_op_num_threads": threads}}}}))
+        self._og = og
+        self.model = og.Model(config)
+
+    # --- tokens --------------------------------------------------------------------------------
+
+    def encode(self, text: str) -> list[int]:
+        """The prompt's tokens as the served model sees them. A text that starts with the BOS token's own text
+        (a rendered chat) would get a second one from a tokenizer that adds it: that one is dropped."""
+        ids = [int(i) for i in self.tokenizer.encode(text).ids]
+        if len(ids) >= 2 and self.bos_token_id is not None and ids[0] == ids[1] == self.bos_token_id:
+            ids = ids[1:]
+        return ids
+
+    def decode(self, tokens: Sequence[int]) -> str:
+        return str(self.tokenizer.decode(list(tokens), skip_special_tokens=True)) if tokens else ""
+
+    def prompt_ids(self, prompt: Prompt, room: int = 0) -> list[int]:
+        """The prompt's tokens, its first ones dropped when it and `room` new tokens exceed the context."""
+        ids = self.encode(prompt) if isinstance(prompt, str) else [int(i) for i in prompt]
+        if not ids:
+            raise ValueError("the prompt has no tokens")
+        keep = max(1, self.context_length - max(room, 1))
+        return ids[-keep:] if len(ids) > keep else ids
+
+    # --- generation ----------------------------------------------------------------------------
+
+    def _generator(self, ids: list[int], settings: Settings) -> Any:
+        params = self._og.GeneratorParams(self.model)
+        length = min(self.context_length, len(ids) + settings.max_new_tokens)
+        if settings.greedy:
+            params.set_search_options(max_length=length, do_sample=False)
+        else:
+            # top_k 0 is off (measured: the same tokens as top_k = the vocabulary), as evaluate samples with transformers.
+            params.set_search_options(
+                max_length=length,
+                do_sample=True,
+                temperature=settings.temperature,
+                top_p=settings.top_p,
+                top_k=0,
+                random_seed=settings.seed,
+            )
+        return self._og.Generator(self.model, params)
+
+    def generate(self, prompt: Prompt, settings: Settings = Settings(), on_token: Optional[OnToken] = None) -> Completion:
+        """One completion of `prompt` (a text, or its token ids)."""
+        ids = self.prompt_ids(prompt, settings.max_new_tokens)
+        longest_stop = max((len(s) for s in settings.stop), default=0)
+        start = time.perf_counter()
+        generator = self._generator(ids, settings)
+        generator.append_tokens(ids)
+        tokens: list[int] = []
+        text, shown, cut, finish = "", 0, None, "length"
+        first = 0.0
+        while not generator.is_done() and len(tokens) < settings.max_new_tokens:
+            generator.generate_next_token()
+            token = int(generator.get_next_tokens()[0])
+            now = time.perf_counter() - start
+            if not tokens:
+                first = now
+            if token in self.eos_token_ids:
+                finish = "eos"
+                break
+            tokens.append(token)
+            if on_token is None and not settings.stop:
+                continue
+            searched = max(0, len(text) - longest_stop)
+            text = self.decode(tokens)
+            cut = _stop_at(text, settings.stop, searched) if settings.stop else None
+            if on_token is not None:
+                # A character split over tokens decodes to U+FFFD until its last byte comes: it is held back till then.
+                ready = shown if text.endswith("\ufffd") else len(text)
+                ready = max(shown, ready if cut is None else min(ready, cut))
+                on_token(token, text[shown:ready], now)
+                shown = ready
+            if cut is not None:
+                finish = "stop"
+                break
+        total = time.perf_counter() - start
+        if on_token is None and not settings.stop:
+            text = self.decode(tokens)
+        return Completion(
+            text=text if cut is None else text[:cut],
+            tokens=tuple(tokens),
+            prompt_tokens=len(ids),
+            finish=finish,  # type: ignore[arg-type]
+            first_token_s=first or total,
+            total_s=total,
+        )
+
+    def generate_many(self, prompts: Sequence[Prompt], settings: Settings = Settings()) -> list[Completion]:
+        """Each prompt's completion, in order (one after the other: see the module's docstring)."""
+        return [self.generate(p, settings) for p in prompts]
+
+    def first_logits(self, prompt: Prompt) -> npt.NDArray[np.float32]:
+        """The logits the prompt's forward pass gives at each of its positions (tokens x vocabulary), float32."""
+        import numpy as np
+
+        ids = self.prompt_ids(prompt, 1)
+        generator = self._generator(ids, Settings(max_new_tokens=1))
+        generator.append_tokens(ids)
+        logits = np.asarray(generator.get_output("logits"), dtype=np.float32)
+        out: npt.NDArray[np.float32] = logits.reshape(-1, logits.shape[-1])[-len(ids) :]
+        return out
