@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from ml_ci.tasks.protocols.serving import Caller, ServedModel
 
 WARM_UP: list[Any] = ["warm up"]
+RUNTIME: tuple[str, ...] = ("onnxruntime-genai",)  # runtime.Runtime generates with it (tokenizers is the generic runtime's)
 SHAPE = '{"prompts": ["..."]}'
 
 
