@@ -370,7 +370,7 @@ def record_head(config: Config) -> dict[str, Any]:
     path = spec.prompts_path(config.root)
     g = spec.generation
     return {
-        "prompts": None if path is None else {"path": spec.prompts, "sha256": prompts.digest(path)},
+        "prompt_set": None if path is None else {"path": spec.prompts, "sha256": prompts.digest(path)},
         "generation": {
             "max_new_tokens": g.max_new_tokens,
             "temperature": g.temperature,
@@ -466,7 +466,7 @@ def failed_rows(record: EvalRecord) -> list[list[str]]:
 
 def failed_lines(record: EvalRecord) -> list[str]:
     """The terminal's list: each failed item by id and line, with the assertions it failed."""
-    source = (record.task_head.get("prompts") or {}).get("path") or "evaluate.prompts"
+    source = (record.task_head.get("prompt_set") or {}).get("path") or "evaluate.prompts"
     lines = []
     for r in _items(record):
         if r.get("passed") is False:
@@ -483,7 +483,7 @@ def per_tag_rows(record: EvalRecord) -> tuple[list[str], list[list[str]]]:
     baselines = [(a, found[a].get("metrics") or {}) for a in AGAINST_ORDER if a in found]
     header = ["tag", "items", "passed", "pass rate", *(f"Δ {a}" for a, _ in baselines)]
     rows = []
-    for tag, t in ((record.task_scores.get("prompts") or {}).get("per_tag") or {}).items():
+    for tag, t in ((record.task_scores.get("prompt_items") or {}).get("per_tag") or {}).items():
         now = record.metrics.get(f"pass_rate.{tag}")
         row = [str(tag), str(t.get("items")), str(t.get("passed")), plain_num(now)]
         for _, metrics in baselines:
@@ -544,7 +544,7 @@ def sampled_rows(record: EvalRecord) -> tuple[list[str], list[list[str]]]:
 def report(record: EvalRecord) -> ReportParts:
     from ml_ci.report import markdown, text
 
-    p = record.task_scores.get("prompts") or {}
+    p = record.task_scores.get("prompt_items") or {}
     sections: list[tuple[str, str]] = []
     terminal: list[str] = []
     if p.get("items"):
@@ -598,5 +598,5 @@ def per_tag_png(per_tag: Mapping[str, Mapping[str, Any]], path: Path) -> Path:
 
 
 def plots(record: EvalRecord, folder: Path) -> list[Path]:
-    per_tag = (record.task_scores.get("prompts") or {}).get("per_tag") or {}
+    per_tag = (record.task_scores.get("prompt_items") or {}).get("per_tag") or {}
     return [per_tag_png(per_tag, folder / "pass_rate_per_tag.png")] if per_tag else []

@@ -240,8 +240,9 @@ def score(
         mine = np.asarray([tag in t for t in s.tags], dtype=np.bool_)
         per_tag[tag] = {"items": int(mine.sum()), "passed": int(s.correct[mine].sum())}
     record: dict[str, Any] = {
-        "split": {"records": len(s.nll), "target_tokens": int(s.tokens.sum())},
-        "prompts": {
+        # Named apart from eval.json's generic keys (`split` is the evaluated split's role) and the head's `prompt_set`.
+        "records": {"scored": len(s.nll), "target_tokens": int(s.tokens.sum())},
+        "prompt_items": {
             "items": len(items),
             "with_assertions": len(s.correct),
             "passed": int(s.correct.sum()),

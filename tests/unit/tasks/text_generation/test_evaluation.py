@@ -206,6 +206,7 @@ def test_the_report_names_failed_items_and_tags(repo: Path, loaded: ev.Model, tm
     record = EvalRecord(
         name="tiny-lm",
         task="text-generation",
+        split="validation",
         metrics=s.metrics,
         task_head=ev.record_head(config),
         task_scores=s.record,
@@ -214,6 +215,11 @@ def test_the_report_names_failed_items_and_tags(repo: Path, loaded: ev.Model, tm
         ),
     )
     assert record.task_head["tags"] == ["json", "math"]
+    # The task's keys in eval.json never shadow the generic ones (`split` is the role), and are read back whole.
+    back = EvalRecord.from_json(json.loads(json.dumps(record.to_json())), ev.RECORD_HEAD)
+    assert back.split == "validation"
+    assert (back.task_head, back.task_scores) == (record.task_head, record.task_scores)
+    assert list(back.task_head) == ["prompt_set", "generation", "tags"] and list(back.task_scores) == ["records", "prompt_items"]
     parts = ev.report(record)
     titles = [t for t, _ in parts.sections]
     assert titles == ["Failed assertions", "Pass rate per tag"]

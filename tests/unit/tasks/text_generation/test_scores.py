@@ -47,7 +47,7 @@ def test_the_loss_is_token_weighted_and_perplexity_its_exponential() -> None:
     assert s.metrics["perplexity"] == pytest.approx(math.exp(2.0))
     uneven = sc.score(sc.Cases([record(0), record(1)]), sc.Outputs([sc.Loss(9.0, 3), sc.Loss(1.0, 1)]))
     assert uneven.metrics["loss"] == pytest.approx(10.0 / 4)  # the mean of per-record means would be 2.0
-    assert s.record["split"] == {"records": 2, "target_tokens": 4}
+    assert s.record["records"] == {"scored": 2, "target_tokens": 4}
 
 
 def test_pass_rates_overall_and_per_tag() -> None:
@@ -56,7 +56,7 @@ def test_pass_rates_overall_and_per_tag() -> None:
     assert s.metrics["pass_rate"] == pytest.approx(2 / 3)
     assert s.metrics["pass_rate.math"] == pytest.approx(1 / 2)
     assert s.metrics["pass_rate.json"] == pytest.approx(1 / 2)
-    assert s.record["prompts"] == {
+    assert s.record["prompt_items"] == {
         "items": 4,
         "with_assertions": 3,
         "passed": 2,
