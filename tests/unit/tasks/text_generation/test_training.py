@@ -201,6 +201,27 @@ def test_encode_labels_completions_cuts_and_drops_records_without_a_target(tmp_p
         tr.encode(chats, tok, rules, "train")
 
 
+def test_encode_reads_a_split_mixing_pairs_and_chats_as_the_data_half_gives_it(tmp_path: Path) -> None:
+    from datasets import Dataset, Features, Value
+    from transformers import AutoTokenizer
+
+    config = lm_config(tmp_path, "llama", model={"max_length": 64})
+    tok = AutoTokenizer.from_pretrained(config.root / "llama")
+    chat = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]
+    features = Features(
+        {
+            "prompt": Value("string"),
+            "completion": Value("string"),
+            "messages": [{"role": Value("string"), "content": Value("string")}],
+        }
+    )
+    split = Dataset.from_dict(
+        {"prompt": ["1 plus 2 =", None], "completion": [" 3", None], "messages": [None, chat]}, features=features
+    )
+    rows = tr.encode(split, tok, config, "validation")
+    assert [tok.decode([t for t in r["labels"] if t != IGNORED]) for r in rows] == [" 3<|endoftext|>", "yo<|im_end|>\n"]
+
+
 def test_packing_keeps_each_records_labels_and_attention_inside_it(tmp_path: Path) -> None:
     import torch
     from datasets import Dataset
