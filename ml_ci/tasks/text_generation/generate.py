@@ -56,12 +56,13 @@ def losses(model: Any, encoded: dict[str, list[list[int]]], pad_id: int, batch_s
                 x[row, :n] = torch.tensor(ids[i], dtype=torch.long)
                 y[row, :n] = torch.tensor(labels[i], dtype=torch.long)
                 mask[row, :n] = 1
-            logits = model(input_ids=x, attention_mask=mask).logits[:, :-1].float()
-            target = y[:, 1:]
+            device = model.device  # the inputs go where the weights are (a GPU when the loader put them there)
+            logits = model(input_ids=x.to(device), attention_mask=mask.to(device)).logits[:, :-1].float()
+            target = y[:, 1:].to(device)
             nll = torch.nn.functional.cross_entropy(logits.transpose(1, 2), target, ignore_index=-100, reduction="none")
             counted = (target != -100).sum(dim=1)
             for row, i in enumerate(idx):
-                out[i] = Loss(float(nll[row].sum()), int(counted[row]))
+                out[i] = Loss(float(nll[row].sum().cpu()), int(counted[row].cpu()))
     return [o for o in out if o is not None]
 
 
@@ -134,7 +135,9 @@ def completions(
                     n = len(kept[i])
                     x[row, width - n :] = torch.tensor(kept[i], dtype=torch.long)
                     mask[row, width - n :] = 1
-                generated = model.generate(input_ids=x, attention_mask=mask, generation_config=config, **stop)
+                generated = model.generate(
+                    input_ids=x.to(model.device), attention_mask=mask.to(model.device), generation_config=config, **stop
+                ).cpu()
                 for row, i in enumerate(idx):
                     tokens, ended = finish([int(t) for t in generated[row, width:]], eos)
                     text = tokenizer.decode(tokens, skip_special_tokens=True)

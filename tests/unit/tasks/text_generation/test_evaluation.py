@@ -230,3 +230,17 @@ def test_the_report_names_failed_items_and_tags(repo: Path, loaded: ev.Model, tm
     assert "| json | 1 | 0 | 0 |" in dict(parts.sections)["Pass rate per tag"].replace(".0000", "")
     images = ev.plots(record, tmp_path)
     assert [p.name for p in images] == ["pass_rate_per_tag.png"] and images[0].stat().st_size > 0
+
+
+def test_speed_keeps_each_prompts_fastest_run() -> None:
+    runs = iter([(9.0, 1.0), (0.004, 50.0), (0.002, None), (0.003, 70.0), (0.010, None), (0.020, None), (0.030, None)])
+    seen: list[tuple[int, ...]] = []
+
+    def run(ids: Any) -> tuple[float, float | None]:
+        seen.append(tuple(ids))
+        return next(runs)
+
+    ttft, tps = ev.time_prompts(run, [[1], [2]], repeats=3, warmup=1)
+    assert seen == [(1,), (1,), (1,), (1,), (2,), (2,), (2,)]  # one warm-up run, untimed
+    assert ttft == pytest.approx([2.0, 10.0])  # ms: the fastest first token of each prompt's three runs
+    assert tps == [70.0]  # the fastest decode; a prompt whose runs had under two tokens has none
