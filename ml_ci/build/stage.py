@@ -65,16 +65,16 @@ def read_model(path: Path) -> ModelRecord:
         raise OperationalError(f"{path}: the model record is not one `ml-ci export` writes: {e}") from None
 
 
-def runtime_dependencies(distributions: tuple[str, ...] = RUNTIME) -> dict[str, str]:
+def runtime_dependencies(roots: tuple[str, ...] = RUNTIME) -> dict[str, str]:
     """The installed versions of what the runtime (but tokenizers, installed --no-deps) depends on."""
     from importlib.metadata import distributions
 
     try:
         installed = {d.metadata["Name"]: (d.version, list(d.requires or [])) for d in distributions() if d.metadata["Name"]}
-        pins = dependency_pins(tuple(d for d in distributions if d not in NO_DEPS), installed)
+        pins = dependency_pins(tuple(d for d in roots if d not in NO_DEPS), installed)
     except ImportError:  # packaging: what onnxruntime itself needs; without it, pip resolves them at build time
         return {}
-    top = {d.lower().replace("_", "-") for d in distributions}
+    top = {d.lower().replace("_", "-") for d in roots}
     return {name: version for name, version in pins.items() if name not in top}
 
 

@@ -24,6 +24,12 @@ if TYPE_CHECKING:
     from ml_ci.tasks.token_classification import evaluation as ner_evaluation
     from ml_ci.tasks.token_classification import export as ner_export
     from ml_ci.tasks.token_classification import serving as ner_serving
+    from ml_ci.tasks.text_generation import config as lm_config
+    from ml_ci.tasks.text_generation import data as lm_data
+    from ml_ci.tasks.text_generation import evaluation as lm_evaluation
+    from ml_ci.tasks.text_generation import export as lm_export
+    from ml_ci.tasks.text_generation import serving as lm_serving
+    from ml_ci.tasks.text_generation import training as lm_training
     from ml_ci.tasks.token_classification import training as ner_training
 
     _tc_config: ConfigHalf = tc_config
@@ -38,5 +44,11 @@ if TYPE_CHECKING:
     _ner_evaluation: EvaluationHalf = ner_evaluation
     _ner_export: ExportHalf = ner_export
     _ner_serving: ServingHalf = ner_serving
+    _lm_config: ConfigHalf = lm_config
+    _lm_data: DataHalf = lm_data
+    _lm_training: TrainingHalf = lm_training
+    _lm_evaluation: EvaluationHalf = lm_evaluation
+    _lm_export: ExportHalf = lm_export
+    _lm_serving: ServingHalf = lm_serving
 
-CHECKED = ("text-classification", "token-classification")
+CHECKED = ("text-classification", "token-classification", "text-generation")
