@@ -244,3 +244,14 @@ def test_speed_keeps_each_prompts_fastest_run() -> None:
     assert seen == [(1,), (1,), (1,), (1,), (2,), (2,), (2,)]  # one warm-up run, untimed
     assert ttft == pytest.approx([2.0, 10.0])  # ms: the fastest first token of each prompt's three runs
     assert tps == [70.0]  # the fastest decode; a prompt whose runs had under two tokens has none
+
+
+def test_a_chat_item_without_a_chat_template_names_its_line(repo: Path, loaded: ev.Model) -> None:
+    import copy
+
+    tokenizer = copy.copy(loaded.tokenizer)
+    tokenizer.chat_template = None
+    config = lm_config(repo)
+    bare = ev.Model(loaded.model, tokenizer, config, loaded.model_dir)
+    with pytest.raises(DataCheckError, match=r"^eval/prompts\.jsonl:3: chat records need a chat template"):
+        ev.outputs(bare, ev.examples(config, "validation", dict(RECORDS), None))
