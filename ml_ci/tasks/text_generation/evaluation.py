@@ -512,14 +512,23 @@ def _baseline_items(record: EvalRecord) -> list[tuple[str, dict[str, Mapping[str
     return out
 
 
-def sampled_rows(record: EvalRecord) -> tuple[list[str], list[list[str]]]:
-    """A few items beside each baseline's completion: first those whose verdict changed, then those whose text did."""
+MARK = {True: " ✓", False: " ✗", None: ""}  # an output's verdict, after it in the sampled table
+
+
+def sampled_rows(record: EvalRecord) -> tuple[str, list[str], list[list[str]]]:
+    """(title, header, rows) of a few items' outputs: beside the first readable baseline's, those whose verdict
+    changed first, then those whose text did; without a baseline, the first items."""
     baselines = _baseline_items(record)
+    items = _items(record)
     if not baselines:
-        return [], []
+        rows = [
+            [str(r.get("id")), cut(str(r.get("prompt", ""))), cut(str(r.get("output", ""))) + MARK[r.get("passed")]]
+            for r in items
+        ]
+        return "Sampled outputs", ["id", "prompt", "output"], rows[:SAMPLED]
     against, theirs = baselines[0]
     changed, differ = [], []
-    for r in _items(record):
+    for r in items:
         b = theirs.get(str(r.get("text_sha256")))
         if b is None:
             continue
@@ -527,18 +536,16 @@ def sampled_rows(record: EvalRecord) -> tuple[list[str], list[list[str]]]:
             changed.append((r, b))
         elif b.get("output") != r.get("output"):
             differ.append((r, b))
-    header = ["id", "prompt", "output", f"{against}'s output"]
-    mark = {True: " ✓", False: " ✗", None: ""}
     rows = [
         [
             str(r.get("id")),
             cut(str(r.get("prompt", ""))),
-            cut(str(r.get("output", ""))) + mark[r.get("passed")],
-            cut(str(b.get("output", ""))) + mark[b.get("passed")],
+            cut(str(r.get("output", ""))) + MARK[r.get("passed")],
+            cut(str(b.get("output", ""))) + MARK[b.get("passed")],
         ]
         for r, b in (changed + differ)[:SAMPLED]
     ]
-    return header, rows
+    return "Outputs beside the baseline's", ["id", "prompt", "output", f"{against}'s output"], rows
 
 
 def report(record: EvalRecord) -> ReportParts:
@@ -562,9 +569,9 @@ def report(record: EvalRecord) -> ReportParts:
         if rows:
             sections.append(("Pass rate per tag", markdown.escaped_table(header, rows)))
             terminal.append("pass rate per tag:\n" + text.table(header, rows))
-        sheader, srows = sampled_rows(record)
+        title, sheader, srows = sampled_rows(record)
         if srows:
-            sections.append(("Outputs beside the baseline's", markdown.escaped_table(sheader, srows)))
+            sections.append((title, markdown.escaped_table(sheader, srows)))
         lines = failed_lines(record)
         if lines:
             terminal.append(

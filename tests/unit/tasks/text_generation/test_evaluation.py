@@ -222,7 +222,8 @@ def test_the_report_names_failed_items_and_tags(repo: Path, loaded: ev.Model, tm
     assert list(back.task_head) == ["prompt_set", "generation", "tags"] and list(back.task_scores) == ["records", "prompt_items"]
     parts = ev.report(record)
     titles = [t for t, _ in parts.sections]
-    assert titles == ["Failed assertions", "Pass rate per tag"]
+    assert titles == ["Failed assertions", "Pass rate per tag", "Sampled outputs"]  # no baseline: the first items
+    assert "| json | answer as JSON | not json ✗ |" in dict(parts.sections)["Sampled outputs"]
     failed = dict(parts.sections)["Failed assertions"]
     assert "| json | answer as JSON | not json | is-json: output not JSON (Expecting value at line 1 column 1) |" in failed
     assert "1 of 2 items with assertions passed; 1 have a reference." in failed
