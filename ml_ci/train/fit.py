@@ -133,6 +133,7 @@ def _training_arguments(
     steps_per_epoch: int,
     checkpoints: bool,
     bar: bool,
+    eval_batch: int,
 ) -> Any:
     import inspect
 
@@ -148,7 +149,7 @@ def _training_arguments(
         full_determinism=True,
         num_train_epochs=hp.epochs,
         per_device_train_batch_size=per_device,
-        per_device_eval_batch_size=max(per_device, 32),
+        per_device_eval_batch_size=eval_batch,
         learning_rate=hp.learning_rate,
         weight_decay=hp.weight_decay,
         gradient_accumulation_steps=hp.gradient_accumulation_steps,
@@ -243,6 +244,7 @@ def fit(
 
     steps_per_epoch = math.ceil(len(train_set) / (per_device * processes) / hp.gradient_accumulation_steps)
     work = checkpoint_dir or output_dir / ".trainer"
+    metrics_fn = half.compute_metrics(config)
     args = _training_arguments(
         hp,
         chosen,
@@ -252,6 +254,9 @@ def fit(
         steps_per_epoch=steps_per_epoch,
         checkpoints=checkpoint_dir is not None,
         bar=bar,
+        # Validation batches of 32 are cheap for a classifier; a language model's logits are vocabulary-wide
+        # (a batch of 32 x 2048 tokens x 152k is 40 GB), so a task that keeps none validates at the training batch.
+        eval_batch=max(per_device, 32) if metrics_fn is not None else per_device,
     )
     evals: list[tuple[int, dict[str, float]]] = []
     loss = half.loss(config, hp, splits["train"])
@@ -262,7 +267,7 @@ def fit(
         eval_dataset=val_set,
         data_collator=half.collator(tokenizer),
         processing_class=tokenizer,
-        compute_metrics=half.compute_metrics(config),
+        compute_metrics=metrics_fn,
         callbacks=[_callback(report, say, bar, evals, half.derived_metrics)],
         compute_loss_func=loss.compute if loss else None,
     )

@@ -333,9 +333,11 @@ def check(data: Mapping[str, Any], problem: ProblemAt) -> list[Problem]:
         for i, gate in enumerate(sl.get("gates") or []):
             named(gate.get("metric"), ("evaluate", "slices", j, "gates", i, "metric"))
     adapter = (data["train"].get("adapter") or {}) if isinstance(data["train"].get("adapter"), dict) else {}
+    defaults = {k: v.get("default") for k, v in SECTIONS["train"]["properties"]["adapter"]["properties"].items()}
     if s.adapter.type == "none":
+        # The schema has filled in the defaults: only a value written otherwise was meant for an adapter.
         for key in ("rank", "alpha", "dropout", "target_modules", "quantize_base"):
-            if key in adapter:
+            if key in adapter and adapter[key] != defaults.get(key):
                 problems.append(
                     problem(("train", "adapter", key), f"'{key}' applies to a LoRA adapter; train.adapter.type is none")
                 )
