@@ -241,12 +241,16 @@ class TorchLM:
         (model.onnx at `path`, its weights in `path`.data, genai_config.json, the tokenizer). `opset` is the
         builder's to choose."""
         scratch = path.parent.parent
-        with tempfile.TemporaryDirectory(prefix=f".{path.parent.name}.merged-", dir=scratch) as tmp:
+        with tempfile.TemporaryDirectory(prefix=".ml-ci-merged-", dir=scratch) as tmp:
             merged = Path(tmp) / "model"
             self.model.save_pretrained(merged, safe_serialization=True)
-            if self.spec.chat_template:  # the template training rendered chats with, as the exported one
-                self.tokenizer.chat_template = self.spec.chat_template
-            self.tokenizer.save_pretrained(merged)
+            own = self.tokenizer.chat_template
+            try:
+                # The template training rendered chats with is the exported one (the builder copies the tokenizer's).
+                self.tokenizer.chat_template = self.spec.chat_template or own
+                self.tokenizer.save_pretrained(merged)
+            finally:
+                self.tokenizer.chat_template = own
             build(merged, path.parent, Path(tmp) / "cache", path.name)
         self._inputs = graph_inputs(path)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +95,7 @@ def test_the_export_folder_holds_what_the_runtime_reads(exported: tuple[Config, 
     names = {p.name for p in out.iterdir()}
     assert {"model.onnx", "model.onnx.data", "genai_config.json", "tokenizer.json", "chat_template.jinja"} <= names
     assert traced.inputs[:2] == ("input_ids", "attention_mask") and "past_key_values.0.key" in traced.inputs
-    assert not [p for p in out.parent.iterdir() if p.name.startswith(".export.merged-")]  # the merged copy is gone
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".ml-ci-merged-")]  # the merged copy is gone
 
 
 def test_a_merged_lora_model_passes_parity(exported: tuple[Config, Path, X.TorchLM, Path]) -> None:
@@ -261,3 +262,15 @@ def test_the_prompt_set_s_items_come_first_in_parity_and_golden(
     assert [r.get("item_max_new_tokens") for r in rows] == [None, 4, None] and rows[0]["reference"] == " 8"
     assert rows[1]["prompt"] == "<|im_start|>user\nwhat is 2 plus 2?<|im_end|>\n<|im_start|>assistant\n"
     assert rows[2]["prompt"] == ROWS[0]["prompt"]
+
+
+def test_data_chat_template_is_the_exported_one(exported: tuple[Config, Path, X.TorchLM, Path], tmp_path: Path) -> None:
+    _, _, traced, _ = exported
+    template = "{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}"
+    (tmp_path / "repo").mkdir()
+    config = make_repo(tmp_path / "repo")
+    config = replace(config, spec=replace(config.spec, chat_template=template))
+    own = traced.tokenizer.chat_template
+    X.TorchLM(traced.tokenizer, traced.model, config).export(tmp_path / "out" / "model.onnx", 17)
+    assert (tmp_path / "out" / "chat_template.jinja").read_text() == template
+    assert traced.tokenizer.chat_template == own  # the loaded tokenizer is left as it was
