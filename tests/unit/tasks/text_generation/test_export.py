@@ -269,7 +269,7 @@ def test_data_chat_template_is_the_exported_one(exported: tuple[Config, Path, X.
     template = "{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}"
     (tmp_path / "repo").mkdir()
     config = make_repo(tmp_path / "repo")
-    config = replace(config, spec=replace(config.spec, chat_template=template))
+    config = replace(config, spec=replace(X.spec_of(config), chat_template=template))
     own = traced.tokenizer.chat_template
     X.TorchLM(traced.tokenizer, traced.model, config).export(tmp_path / "out" / "model.onnx", 17)
     assert (tmp_path / "out" / "chat_template.jinja").read_text() == template
