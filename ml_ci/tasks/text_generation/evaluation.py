@@ -260,7 +260,13 @@ def measure_speed(m: Model, prompts_ids: Sequence[Sequence[int]]) -> sc.Speed:
     work = Path(tempfile.mkdtemp(prefix="ml-ci-speed-"))
     started = time.perf_counter()
     try:
-        folder = serving_copy(m.model_dir, work / "model", m.config)
+        try:
+            folder = serving_copy(m.model_dir, work / "model", m.config)
+        except (OperationalError, ValueError) as e:  # e.g. an architecture the model builder cannot convert
+            raise OperationalError(
+                f"time_to_first_token_ms and tokens_per_second are measured on the model as it is served, which "
+                f"cannot be had: {e} (or leave them out of evaluate.metrics)"
+            ) from None
         exported = time.perf_counter()
         from ml_ci.records import model as model_record
 

@@ -256,3 +256,13 @@ def test_a_chat_item_without_a_chat_template_names_its_line(repo: Path, loaded: 
     bare = ev.Model(loaded.model, tokenizer, config, loaded.model_dir)
     with pytest.raises(DataCheckError, match=r"^eval/prompts\.jsonl:3: chat records need a chat template"):
         ev.outputs(bare, ev.examples(config, "validation", dict(RECORDS), None))
+
+
+def test_speed_of_a_model_that_cannot_be_served_says_so(repo: Path) -> None:
+    from ml_ci.errors import OperationalError
+
+    gpt2 = tiny_lm(repo / "base", "gpt2")  # ONNX Runtime GenAI's builder does not convert GPT-2
+    config = lm_config(repo, metrics=["loss", "time_to_first_token_ms"])
+    with pytest.raises(OperationalError, match=r"^time_to_first_token_ms and tokens_per_second are measured on the model as it"):
+        ev.measure_speed(ev.Model(None, None, config, gpt2), [[1, 2]])
+    lm_config(repo)
