@@ -19,6 +19,7 @@ from ml_ci.records import model as model_record
 from ml_ci.records.model import ModelRecord
 from ml_ci.tasks.text_generation import export as X
 from ml_ci.tasks.text_generation import serving
+from ml_ci.tasks.text_generation.config import of as spec_of
 from tests.lm import tiny_lm
 
 ROWS = [{"prompt": f"Q: what is {a} plus {b}? A:", "completion": f" {a + b}"} for a in range(4) for b in range(3)]
@@ -269,7 +270,7 @@ def test_data_chat_template_is_the_exported_one(exported: tuple[Config, Path, X.
     template = "{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}"
     (tmp_path / "repo").mkdir()
     config = make_repo(tmp_path / "repo")
-    config = replace(config, spec=replace(X.spec_of(config), chat_template=template))
+    config = replace(config, spec=replace(spec_of(config), chat_template=template))
     own = traced.tokenizer.chat_template
     X.TorchLM(traced.tokenizer, traced.model, config).export(tmp_path / "out" / "model.onnx", 17)
     assert (tmp_path / "out" / "chat_template.jinja").read_text() == template
