@@ -1,6 +1,6 @@
 """`ml-ci train` then `ml-ci evaluate` of a text-generation model, through the real CLI in subprocesses as CI runs
-them (test_train's `ml_ci`), on a repository made from examples/assistant (its data, a prompt set of our own) with a
-tiny random Llama as model.base (tests/lm.py; one short epoch: the point is the mechanics, not the quality): the
+them (test_train's `ml_ci`), on test_llm_export's repository (examples/assistant's data, a tiny random Llama as
+model.base, one short epoch: the point is the mechanics, not the quality) with a prompt set of our own: the
 split's loss and the prompt set's scores in eval.json, the speed through the exported model, a pass-rate gate that
 fails naming the prompt (exit 4), gates against a production baseline decided per item (McNemar), and a bad prompt
 file refused naming its line (exit 3)."""
@@ -15,12 +15,11 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.integration.test_llm_export import make_repo
 from tests.integration.test_train import ml_ci
-from tests.lm import tiny_lm
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples/assistant"
 NEVER = "zzzz-never"  # no completion of this model holds it
 ITEMS: list[dict[str, Any]] = [
     {
@@ -69,20 +68,9 @@ EVALUATE: dict[str, Any] = {
 
 
 def write_config(root: Path, **evaluate: Any) -> None:
-    config = yaml.safe_load((EXAMPLE / "ml.yaml").read_text(encoding="utf-8"))
-    config["model"] = {"base": "models/llama", "max_length": 48}
-    config["train"] = {
-        "epochs": 1,
-        "batch_size": 16,
-        "learning_rate": 3.0e-3,
-        "seed": 7,
-        "precision": "fp32",
-        "adapter": {"type": "lora", "rank": 4},
-    }
-    config["tune"] = {"enabled": False, "metric": "loss"}
+    """test_llm_export's repository's ml.yaml with this module's evaluate section (`evaluate` over it)."""
+    config = yaml.safe_load((root / "ml.yaml").read_text(encoding="utf-8"))
     config["evaluate"] = {**EVALUATE, **evaluate}
-    for key in ("image", "ci"):
-        config.pop(key, None)
     (root / "ml.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
 
 
@@ -94,9 +82,7 @@ def write_prompts(root: Path, name: str, items: list[Any]) -> None:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("assistant")
-    shutil.copytree(EXAMPLE / "data", root / "data")
-    tiny_lm(root / "models")
+    root = make_repo(tmp_path_factory.mktemp("assistant"))  # examples/assistant's data, a tiny Llama, a short training
     write_prompts(root, "prompts.jsonl", ITEMS)
     write_config(root)
     done = ml_ci(root, "train")
