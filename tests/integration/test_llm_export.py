@@ -65,7 +65,8 @@ def test_export_writes_the_runtime_s_folder_and_passes_parity(exported: Path) ->
     folder = out(exported)
     assert all((folder / name).is_file() for name in EXPORTED)
     record = read(folder / "model.json")
-    assert record["task"] == "text-generation" and record["generation"]["max_new_tokens"] == 16
+    example = yaml.safe_load((EXAMPLE / "ml.yaml").read_text(encoding="utf-8"))["evaluate"]["generation"]
+    assert record["task"] == "text-generation" and record["generation"]["max_new_tokens"] == example["max_new_tokens"]
     assert record["inputs"][:2] == ["input_ids", "attention_mask"] and record["base"] == "models/llama"
     parity = read(folder / "parity.json")
     assert parity["passed"] is True and parity["identical"] == parity["prompts"] == 32
