@@ -128,3 +128,19 @@ def test_stats_keep_per_example_numbers_in_order() -> None:
     assert st.correct.tolist() == [True, False, True]
     assert st.tags == [("math",), ("math", "json"), ("json",)]
     assert math.isnan(sc.loss_value(np.zeros(0), np.zeros(0)))
+
+
+def test_rouge_l_is_rouge_scores_scorer_without_its_import() -> None:
+    from rouge_score import rouge_scorer
+
+    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=False)
+    rng = np.random.default_rng(0)
+    words = ["the", "The", "cat", "sat", "on", "mat", "42", "x-y", "é", "Cats!", ",", '{"a": 1}', ""]
+    pairs = [
+        (" ".join(rng.choice(words, rng.integers(0, 9))), " ".join(rng.choice(words, rng.integers(0, 9)))) for _ in range(300)
+    ]
+    pairs += [("", "the cat"), ("the cat", ""), ("!!", "cat"), ("a b c d", "d c b a")]
+    ours = sc.rouge_l([h for h, _ in pairs], [r for _, r in pairs])
+    theirs = [scorer.score(r, h)["rougeL"].fmeasure for h, r in pairs]
+    assert ours == pytest.approx(theirs, abs=1e-12)
+    assert sc.lcs_length(list("abcbdab"), list("bdcaba")) == 4  # the textbook example (CLRS)
