@@ -33,6 +33,7 @@ def server_sources() -> tuple[str, ...]:
         "atomic.py",
         "records/__init__.py",
         "records/model.py",
+        "records/texts.py",
         "tasks/__init__.py",
         "tasks/task.py",
         *halves,

@@ -19,7 +19,6 @@ gate's row says the baseline). A record of a newer format is refused, naming the
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -30,6 +29,7 @@ from typing import Any, Literal
 from ml_ci.atomic import write_text
 from ml_ci.errors import OperationalError
 from ml_ci.jsonfile import read_object
+from ml_ci.records.texts import text_hash as text_hash  # where the stages and tests have always found it
 
 KIND = "ml-ci/eval"
 VERSION = 2  # written as the record's `format` key
@@ -56,11 +56,6 @@ BODY = (
 )
 TAIL_KEYS = ("latency", "slices", "gates", "verdict", "baselines", "history", PREDICTIONS)
 GENERIC = frozenset(HEAD + BODY + TAIL_KEYS)
-
-
-def text_hash(text: str) -> str:
-    """16 hex digits of sha256: enough to match examples across runs without storing the text."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 def _mapping(value: Any) -> dict[str, Any]:

@@ -14,7 +14,6 @@ are compared (a check that can flip for no reason is no check).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ml_ci.records import model as model_record
+from ml_ci.records.texts import text_hash
 from ml_ci.serve import runtime
 from ml_ci.serve.limits import Limits
 from ml_ci.serve.protocol import Refusal, check_text, json_body, kind
@@ -247,11 +247,6 @@ def mismatches(examples: Sequence[Golden], answers: Sequence[Prediction], tolera
             worst = float("nan") if missing else max(abs(got[name] - want) for name, want in g.probabilities.items())
             problems.append(f"example {i} ({shown!r}): probabilities differ by {worst:.2e} (tolerance {tolerance})")
     return problems
-
-
-def text_hash(text: str) -> str:
-    """As `ml-ci evaluate` keys its per-example predictions (16 hex digits of sha256)."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 def eval_mismatches(record: GoldenRecord, answers: Sequence[Prediction], eval_record: Any) -> tuple[list[str], int]:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 from ml_ci.records import model as model_record
+from ml_ci.records.texts import text_hash
 from ml_ci.serve.limits import Limits
 from ml_ci.serve.protocol import Refusal, check_text, json_body, kind
 from ml_ci.tasks.text_generation.runtime import Completion, Runtime, Settings
@@ -193,7 +194,6 @@ def eval_mismatches(golden: GoldenRecord, answers: Sequence[str], eval_record: A
     source `prompts`, paired by the hash of the item's text): the same text, where evaluate generated as the server
     does (greedy, the same max_new_tokens and stop strings; an item with its own max_new_tokens is left out). Returns
     the problems and how many were compared (0 without a record that matches)."""
-    from ml_ci.records.evaluation import text_hash
 
     rows = eval_record.get("predictions") if isinstance(eval_record, dict) else None
     generation = eval_record.get("generation") if isinstance(eval_record, dict) else None

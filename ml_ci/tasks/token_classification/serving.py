@@ -20,7 +20,6 @@ it and beside it, so those are left out of the comparison (a check that can flip
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ml_ci.records import model as model_record
+from ml_ci.records.texts import text_hash
 from ml_ci.serve import runtime
 from ml_ci.serve.limits import Limits
 from ml_ci.serve.protocol import Refusal, check_encodable, check_text, json_body, kind
@@ -313,11 +313,6 @@ def mismatches(examples: Sequence[Golden], answers: Sequence[Sequence[Entity]], 
             worst = max(abs(a.score - w.score) for a, w in off)
             problems.append(f"example {i} ({shown!r}): entity scores differ by {worst:.2e} (tolerance {tolerance})")
     return problems
-
-
-def text_hash(text: str) -> str:
-    """As `ml-ci evaluate` keys its per-example predictions (16 hex digits of sha256 of the words joined by spaces)."""
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 def eval_mismatches(record: GoldenRecord, answers: Sequence[Sequence[Entity]], eval_record: Any) -> tuple[list[str], int]:

@@ -10,7 +10,7 @@ import pytest
 from ml_ci import serving_client, tasks
 from ml_ci.build.verify import check_server
 from ml_ci.records.golden import GoldenRecord
-from ml_ci.tasks.text_classification.serving import text_hash
+from ml_ci.records.texts import text_hash
 
 SERVING = tasks.get("text-classification").serving()
 ROWS = (("good", "pos", 0.9), ("bad", "neg", 0.2))  # text, label, p(pos)

@@ -12,6 +12,7 @@ import pytest
 
 from ml_ci.errors import OperationalError
 from ml_ci.records.golden import GoldenRecord
+from ml_ci.records.texts import text_hash
 from ml_ci.tasks.text_classification.export import golden_record
 from ml_ci.tasks.text_classification.serving import (
     Golden,
@@ -20,7 +21,6 @@ from ml_ci.tasks.text_classification.serving import (
     eval_mismatches,
     golden_examples,
     mismatches,
-    text_hash,
 )
 
 G = [

@@ -10,6 +10,7 @@ import pytest
 
 from ml_ci.errors import OperationalError
 from ml_ci.records.golden import GoldenRecord
+from ml_ci.records.texts import text_hash
 from ml_ci.tasks.token_classification.decode import Entity
 from ml_ci.tasks.token_classification.export import golden_record
 from ml_ci.tasks.token_classification.serving import (
@@ -18,7 +19,6 @@ from ml_ci.tasks.token_classification.serving import (
     eval_mismatches,
     golden_examples,
     mismatches,
-    text_hash,
 )
 
 TAGS = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG")
