@@ -19,17 +19,17 @@ if TYPE_CHECKING:
     from ml_ci.tasks.text_classification import export as tc_export
     from ml_ci.tasks.text_classification import serving as tc_serving
     from ml_ci.tasks.text_classification import training as tc_training
-    from ml_ci.tasks.token_classification import config as ner_config
-    from ml_ci.tasks.token_classification import data as ner_data
-    from ml_ci.tasks.token_classification import evaluation as ner_evaluation
-    from ml_ci.tasks.token_classification import export as ner_export
-    from ml_ci.tasks.token_classification import serving as ner_serving
     from ml_ci.tasks.text_generation import config as lm_config
     from ml_ci.tasks.text_generation import data as lm_data
     from ml_ci.tasks.text_generation import evaluation as lm_evaluation
     from ml_ci.tasks.text_generation import export as lm_export
     from ml_ci.tasks.text_generation import serving as lm_serving
     from ml_ci.tasks.text_generation import training as lm_training
+    from ml_ci.tasks.token_classification import config as ner_config
+    from ml_ci.tasks.token_classification import data as ner_data
+    from ml_ci.tasks.token_classification import evaluation as ner_evaluation
+    from ml_ci.tasks.token_classification import export as ner_export
+    from ml_ci.tasks.token_classification import serving as ner_serving
     from ml_ci.tasks.token_classification import training as ner_training
 
     _tc_config: ConfigHalf = tc_config

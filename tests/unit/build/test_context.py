@@ -24,7 +24,15 @@ def test_the_whole_tree(tmp_path: Path) -> None:
     package = Path(__file__).parents[3] / "ml_ci"
     serve = {f"app/ml_ci/serve/{p.name}" for p in (package / "serve").glob("*.py")}
     # The server's other modules: the model record, the task registry and each task's serving half.
-    others = {"__init__.py", "errors.py", "atomic.py", "records/__init__.py", "records/model.py", "records/texts.py", "tasks/__init__.py"}
+    others = {
+        "__init__.py",
+        "errors.py",
+        "atomic.py",
+        "records/__init__.py",
+        "records/model.py",
+        "records/texts.py",
+        "tasks/__init__.py",
+    }
     others |= {"tasks/task.py", "tasks/text_classification/__init__.py", "tasks/text_classification/serving.py"}
     # token-classification's serving half runs two more modules of its package: the word splitter and the decoding.
     others |= {f"tasks/token_classification/{name}" for name in ("__init__.py", "serving.py", "words.py", "decode.py")}
