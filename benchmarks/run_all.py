@@ -60,6 +60,10 @@ SPECS: dict[str, Spec] = {
     # each side on all 14,041 train sentences; --quick on the first 500 (a try, not a figure of quality).
     "ner_train": Spec(quick=("--train-sentences", "500", "--validation-sentences", "100", "--test-sentences", "500")),
     "ner_serve": Spec(quick=("--seconds", "3", "--runs", "1")),
+    # text-generation: the assistant example's records (their --records; not --data, which is SST-2) and a tiny random
+    # Llama; --quick trains one epoch a side and evaluates 50 prompts once.
+    "llm_train": Spec(quick=("--epochs", "1")),
+    "llm_evaluate": Spec(quick=("--runs", "1", "--n", "50")),
 }
 
 
