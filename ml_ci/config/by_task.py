@@ -48,6 +48,15 @@ def lower_is_better(task: str) -> frozenset[str]:
     return _half(task).LOWER_IS_BETTER | frozenset(GENERIC_METRICS)
 
 
+# The generic metrics that time the machine (a task adds its own: ConfigHalf.TIMED).
+GENERIC_TIMED = frozenset({"latency_p50_ms", "latency_p95_ms"})
+
+
+def timed(task: str) -> frozenset[str]:
+    """The task's metrics that are timings, not functions of the inputs: the generic latency and the task's own."""
+    return GENERIC_TIMED | _half(task).TIMED
+
+
 def metric_ranges(task: str) -> dict[str, tuple[float, float, bool]]:
     """Metric -> (lowest, highest, whether the lowest itself can occur), for every metric of the task."""
     return {**_half(task).METRIC_RANGES, **GENERIC_RANGES}
@@ -140,7 +149,7 @@ def branch(task: str) -> dict[str, Any]:
                         "type": "array",
                         "items": _metric_names(task, names),
                         "uniqueItems": True,
-                        "default": [*half.DEFAULT_METRICS, *GENERIC_METRICS],
+                        "default": list(half.DEFAULT_METRICS),
                         "examples": [names[:2]],
                     },
                     "gates": {"items": {"properties": {"metric": gate_metric}}},

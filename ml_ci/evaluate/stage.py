@@ -123,8 +123,12 @@ def measure(config: Config, model_dir: Path, split: Examples, digest: str) -> tu
 def reusable(outcome: Outcome) -> bool:
     """Whether a result may be cached. A gate on latency judges a timing, not the inputs: failed, it
     may pass when measured again (it failed on a busy machine), so that failure is measured anew
-    next time instead of being restored. Every other result is a function of the key."""
-    return not any(r.metric.startswith("latency_") for r in outcome.failures)
+    next time instead of being restored (so with the task's other timings: text-generation's time to first
+    token). Every other result is a function of the key."""
+    from ml_ci.config import by_task
+
+    timed = by_task.timed(outcome.record.task) if outcome.record.task else by_task.GENERIC_TIMED
+    return not any(r.metric in timed for r in outcome.failures)
 
 
 def results_of(record: EvalRecord) -> list[GateResult]:

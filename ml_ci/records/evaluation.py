@@ -309,6 +309,14 @@ def read(path: Path, what: str = "evaluation record", *, head: Sequence[str] = (
         ) from None
 
 
+def _timed(task: Any) -> frozenset[str]:
+    """The metrics of the record's task that are timings; the generic ones for a task this ml-ci does not know."""
+    from ml_ci import tasks
+    from ml_ci.config import by_task
+
+    return by_task.timed(task) if isinstance(task, str) and task in tasks.names() else MEASURED_METRICS
+
+
 def headline(record: Any) -> dict[str, Any]:
     """The headline numbers of evaluate/eval.json (its `metrics` and `verdict`), when present; not the measured ones.
     `record` is eval.json as parsed (None when absent): export and build record these in model.json and the
@@ -316,14 +324,11 @@ def headline(record: Any) -> dict[str, Any]:
     if not isinstance(record, dict):
         return {}
     summary: dict[str, Any] = {}
+    measured = _timed(record.get("task"))
     metrics = record.get("metrics")
     if isinstance(metrics, dict):
         summary.update(
-            {
-                k: v
-                for k, v in metrics.items()
-                if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in MEASURED_METRICS
-            }
+            {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in measured}
         )
     if isinstance(record.get("verdict"), str):
         summary["verdict"] = record["verdict"]

@@ -44,11 +44,15 @@ class ConfigHalf(Protocol):
     """The validation metrics tune.metric may name (computed while training); the first is its default."""
 
     DEFAULT_METRICS: tuple[str, ...]
+    """evaluate.metrics when ml.yaml gives none (the task's and the generic ones it wants: latency costs an export)."""
+
+    TIMED: frozenset[str]
+    """Those of METRICS that time the machine rather than follow from the inputs (as the generic latency does): kept out
+    of model.json and the image's labels, and a failed gate on one is measured again, never restored from the cache."""
 
     TUNABLE: Mapping[str, Mapping[str, Any]]
     """The task's own hyperparameters that tune.search_space and --params files may set, beside the generic train.*
     ones: name -> JSON Schema of a value (text-generation's `adapter.rank`). A run's values are Train.task_params."""
-    """evaluate.metrics when ml.yaml gives none (the task's and the generic ones it wants)."""
 
     SECTIONS: Mapping[str, Mapping[str, Any]]
     """The task's own keys, by section: section -> {"properties": {key: JSON Schema}, "required": [...]}.

@@ -22,7 +22,8 @@ METRIC_RANGES: Mapping[str, tuple[float, float, bool]] = dict.fromkeys(METRICS, 
 SLICE_COLUMNS: Mapping[str, str] = {}  # every slice column comes from the data (data.slice_columns)
 # What the Trainer computes on the validation split while training (ECE is not among them).
 TUNE_METRICS: tuple[str, ...] = ("accuracy", "f1_macro", "f1_micro", "precision_macro", "recall_macro", "roc_auc")
-DEFAULT_METRICS: tuple[str, ...] = METRICS
+DEFAULT_METRICS: tuple[str, ...] = (*METRICS, "latency_p50_ms", "latency_p95_ms", "size_mb")
+TIMED: frozenset[str] = frozenset()
 TUNABLE: Mapping[str, Mapping[str, Any]] = {}  # the generic train.* hyperparameters only
 PATTERN_METRICS: Mapping[str, tuple[float, float, bool]] = {}  # every metric is named in METRICS
 

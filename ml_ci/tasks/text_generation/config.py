@@ -47,7 +47,9 @@ SLICE_COLUMNS: Mapping[str, str] = {
 }
 # Trainer's validation loss (and its exponential): the completion tokens' mean NLL on the validation split.
 TUNE_METRICS: tuple[str, ...] = ("loss", "perplexity")
-DEFAULT_METRICS: tuple[str, ...] = ("loss", "perplexity", "pass_rate", "rouge_l", "chrf")
+# No latency by default: it costs an export through ONNX Runtime GenAI, which not every architecture has.
+DEFAULT_METRICS: tuple[str, ...] = ("loss", "perplexity", "pass_rate", "rouge_l", "chrf", "size_mb")
+TIMED: frozenset[str] = frozenset({"time_to_first_token_ms", "tokens_per_second"})
 
 ASSERTIONS = ("equals", "contains", "icontains", "regex", "is-json", "max-length")
 

@@ -32,7 +32,8 @@ PATTERN_METRICS: Mapping[str, tuple[float, float, bool]] = {r"(f1|precision|reca
 # evaluate.slices may slice by it without data.slice_columns: the evaluation half derives it from the true tags.
 SLICE_COLUMNS: Mapping[str, str] = {"entities": "`none` for a sentence without a true entity, `some` otherwise"}
 TUNE_METRICS: tuple[str, ...] = METRICS
-DEFAULT_METRICS: tuple[str, ...] = METRICS
+DEFAULT_METRICS: tuple[str, ...] = (*METRICS, "latency_p50_ms", "latency_p95_ms", "size_mb")
+TIMED: frozenset[str] = frozenset()
 TUNABLE: Mapping[str, Mapping[str, Any]] = {}  # the generic train.* hyperparameters only
 
 SCHEMES = ("IOB2", "BIOES")
