@@ -102,3 +102,16 @@ def test_what_needs_the_prompt_set_or_another_runtime_is_refused(tmp_path: Path)
     assert _load(tmp_path, gates.replace("evaluate: {", "evaluate: {prompts: eval/p.jsonl, "))
     assert _problems(tmp_path, "package: {quantize: int8}\n")[0].startswith("package.quantize: int8 is not available")
     assert _problems(tmp_path, "evaluate: {gates: [{metric: accuracy, min: 0.8}]}\n")[0].startswith("evaluate.gates[0].metric:")
+
+
+def test_its_timings_stay_out_of_the_model_record_as_latency_does() -> None:
+    from ml_ci.records.evaluation import headline
+
+    metrics = {"loss": 1.2, "pass_rate": 0.5, "time_to_first_token_ms": 3.1, "tokens_per_second": 900.0, "latency_p50_ms": 9.0}
+    assert headline({"task": "text-generation", "metrics": metrics, "verdict": "pass"}) == {
+        "loss": 1.2,
+        "pass_rate": 0.5,
+        "verdict": "pass",
+    }
+    # a classifier's record is read as it always was (its task times nothing else)
+    assert headline({"task": "text-classification", "metrics": {"accuracy": 0.9, "latency_p95_ms": 4.0}}) == {"accuracy": 0.9}
