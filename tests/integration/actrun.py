@@ -174,6 +174,8 @@ class Act:
     job: str | None = None
     env: Mapping[str, str] = field(default_factory=dict)
     local_repositories: Mapping[str, Path] = field(default_factory=dict)  # OWNER/REPO@REF -> folder
+    # Secrets of the run; GITHUB_TOKEN becomes `github.token`, as the job's own token on GitHub.
+    secrets: Mapping[str, str] = field(default_factory=dict)
 
 
 def run_act(repo: Path, runner: Runner, work: Path, act: Act, timeout: float = 1500, caches_of: ActRun | None = None) -> ActRun:
@@ -227,6 +229,8 @@ def run_act(repo: Path, runner: Runner, work: Path, act: Act, timeout: float = 1
     ]
     for name, value in act.env.items():
         args += ["--env", f"{name}={value}"]
+    for name, value in act.secrets.items():
+        args += ["--secret", f"{name}={value}"]
     for pin, folder in runner.standins.items():
         args += ["--local-repository", f"{pin.repo}@{pin.sha}={folder}"]
     for ref, folder in act.local_repositories.items():
