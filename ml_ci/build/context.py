@@ -70,7 +70,9 @@ def _own_modules(package: str) -> list[str]:
     return sorted(found)
 
 
-def write_context(plan: BuildPlan, export_dir: Path, target: Path) -> None:
+def write_context(plan: BuildPlan, export_dir: Path, target: Path, served: tuple[str, ...] = ()) -> None:
+    """The build context: Dockerfile, requirements, the server's code and the model (MODEL_FILES, and the task's
+    `served` files of the export folder, ExportHalf.SERVED_FILES, those the export wrote)."""
     missing = [f for f in MODEL_FILES if not (export_dir / f).is_file()]
     if missing:
         raise OperationalError(f"{export_dir}: {', '.join(missing)} missing; run `ml-ci export` first")
@@ -79,7 +81,7 @@ def write_context(plan: BuildPlan, export_dir: Path, target: Path) -> None:
     (target / "requirements.txt").write_text(plan.requirements, encoding="utf-8")
     model = target / "model"
     model.mkdir()
-    for name in MODEL_FILES:
+    for name in (*MODEL_FILES, *(f for f in served if (export_dir / f).is_file())):
         shutil.copyfile(export_dir / name, model / name)
     package = Path(ml_ci.__file__).parent
     app = target / "app" / "ml_ci"

@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ml_ci import tasks
 from ml_ci.build import docker_ops
 from ml_ci.build.context import write_context
 from ml_ci.build.plan import NO_DEPS, RUNTIME, BuildPlan, data_fingerprint, dependency_pins, make_plan, runtime
@@ -155,7 +156,7 @@ def run_build(
     check_platforms(config, docker_ops.engine_platform(c))
     with tempfile.TemporaryDirectory(prefix="ml-ci-build-") as tmp:
         context = Path(tmp) / "context"
-        write_context(plan, layout.export_dir, context)
+        write_context(plan, layout.export_dir, context, tasks.get(config.task).export().SERVED_FILES)
         log(f"building {plan.references[0]} FROM {config.image.base}")
         # Untagged: the classic builder's image keeps its layer cache; what is tagged and pushed is the normalized one.
         built = docker_ops.build(c, context, None, plan.labels, lambda line: None, nocache=no_cache)

@@ -1,11 +1,12 @@
 """`ml-ci run` on the text-generation example (examples/assistant, copied as it is: its random tiny Llama, its
-data, prompt set, tuning and gates), stage by stage in the plan's order from validate through export, each with
-`ml-ci run --only` as a person reruns one stage (the plan's last stage, build, serves the model: the next issue).
+data, prompt set, tuning and gates), stage by stage in the plan's order from validate through build, each with
+`ml-ci run --only` as a person reruns one stage: build makes the serving image (ONNX Runtime GenAI), checks its
+golden prompts against the export's and evaluate's completions, and pushes it to the test registry by digest.
 Then two copies of the finished run: one whose ml.yaml asks for every exact answer fails its gate at evaluate
 (exit 4), naming each failed item by id, file:line and prompt; and the untrained base evaluated with the same
 gates, which it fails all of: the gates measure what training taught.
 
-Measured on 2 shared cores at a load average of 4: validate through export in 75-100 s.
+Measured on 2 shared cores at a load average of 4: validate through export in 75-100 s; build 22 s more.
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ from tests.conftest import ROOT
 from tests.integration.test_run import table
 from tests.integration.test_train import ENV as TRAIN_ENV
 from tests.integration.test_train import ml_ci as train_ml_ci
+from tests.services import base_image, registry
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 EXAMPLE = ROOT / "examples" / "assistant"
-STAGES = ["validate", "data-check", "tune", "train", "evaluate", "export"]
+STAGES = ["validate", "data-check", "tune", "train", "evaluate", "export", "build"]
 # The study goes to a SQLite file of the copy, whatever OPTUNA_STORAGE (tune.storage_env) names here.
 ENV = {k: v for k, v in TRAIN_ENV.items() if k != "OPTUNA_STORAGE"}
 
@@ -44,9 +46,12 @@ def eval_record(repo: Path) -> Any:
 def example_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, subprocess.CompletedProcess[str]]]:
     repo = tmp_path_factory.mktemp("run") / "assistant"
     shutil.copytree(EXAMPLE, repo, ignore=shutil.ignore_patterns(".ml-ci"))
+    # The example's image section names this machine's registry and base image (.ci/services.sh makes both).
+    config = (repo / "ml.yaml").read_text(encoding="utf-8")
+    assert f"registry: {registry()}" in config and f"base: {base_image()}" in config
     plan = ml_ci("run", "--dry-run", ".", cwd=repo)
     assert plan.returncode == 0, plan.stdout + plan.stderr
-    assert re.findall(r"^\s*\d+\.\s+(\S+)", plan.stdout, re.MULTILINE) == [*STAGES, "build"]
+    assert re.findall(r"^\s*\d+\.\s+(\S+)", plan.stdout, re.MULTILINE) == STAGES
     done: dict[str, subprocess.CompletedProcess[str]] = {}
     for stage in STAGES:
         done[stage] = ml_ci("run", "--only", stage, ".", cwd=repo)
@@ -55,7 +60,7 @@ def example_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[st
     return repo, done
 
 
-def test_the_example_runs_from_the_data_check_through_export(
+def test_the_example_runs_from_the_data_check_through_the_image(
     example_run: tuple[Path, dict[str, subprocess.CompletedProcess[str]]],
 ) -> None:
     repo, done = example_run
@@ -85,6 +90,13 @@ def test_the_example_runs_from_the_data_check_through_export(
     assert re.search(
         r"parity on \d+ prompts: (\d+) greedy continuations identical", done["export"].stdout + done["export"].stderr
     )
+    # The image served the golden prompts as export and evaluate completed them, and was pushed by digest.
+    built = done["build"].stdout + done["build"].stderr
+    assert re.search(
+        r"verified: ready in [\d.]+ s, 32 golden examples match \(32 also against evaluate's predictions\)", built
+    ), built
+    image = json.loads((repo / ".ml-ci/artifacts/build/image.json").read_text())
+    assert re.fullmatch(rf"{re.escape(registry())}/examples/assistant@sha256:[0-9a-f]{{64}}", image["reference"]), image
 
 
 def copy_of(run: Path, dest: Path) -> Path:

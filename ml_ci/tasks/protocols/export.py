@@ -59,6 +59,10 @@ class ParityCheck(Protocol):
 class ExportHalf(Protocol):
     """A task's export half: a module of the task's package that provides these names."""
 
+    # Files of the export folder the serving image needs beyond the graph, the tokenizer and the records (those the
+    # export wrote: text-generation's external weights and ONNX Runtime GenAI's config).
+    SERVED_FILES: tuple[str, ...]
+
     def load(self, model_dir: Path, config: Config) -> TracedModel:
         """The trained model folder; OperationalError when it does not fit ml.yaml (e.g. other outputs),
         ValueError when it cannot be served (e.g. no fast tokenizer)."""

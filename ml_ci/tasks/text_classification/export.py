@@ -79,6 +79,9 @@ class TorchModel:
         trace(self.model, self.inputs, example, path, opset, {0: "batch"})
 
 
+SERVED_FILES: tuple[str, ...] = ()  # model.onnx and tokenizer.json are all it serves from
+
+
 def load(model_dir: Path, config: Config) -> TorchModel:
     """The trained model, checked against ml.yaml: as many outputs as data.labels."""
     from ml_ci.errors import OperationalError

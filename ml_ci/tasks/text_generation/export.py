@@ -255,6 +255,10 @@ class TorchLM:
         self._inputs = graph_inputs(path)
 
 
+# What ONNX Runtime GenAI reads besides model.onnx and tokenizer.json (the chat template only when the model has one).
+SERVED_FILES: tuple[str, ...] = ("model.onnx.data", "genai_config.json", "tokenizer_config.json", "chat_template.jinja")
+
+
 def load(model_dir: Path, config: Config) -> TorchLM:
     """The trained model (a full model, or an adapter merged into model.base); OperationalError before any weight is
     loaded when the builder cannot export its architecture."""

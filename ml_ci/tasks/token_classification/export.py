@@ -93,6 +93,9 @@ class TorchTagger:
         trace(self.model, self.inputs, example, path, opset, {0: "batch", 1: "sequence"})
 
 
+SERVED_FILES: tuple[str, ...] = ()  # model.onnx and tokenizer.json are all it serves from
+
+
 def load(model_dir: Path, config: Config) -> TorchTagger:
     """The trained model, checked against ml.yaml: one output per tag, in the tag list's order (model.json's
     `tags`, which the server reads)."""
