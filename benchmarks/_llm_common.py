@@ -137,6 +137,13 @@ def common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--base", default=None, help="base model: a folder or hub id (default: a tiny random Llama)")
     parser.add_argument("--hidden", type=int, default=64, help="the random Llama's hidden size (default 64, the example's)")
     parser.add_argument("--layers", type=int, default=2, help="the random Llama's layers (default 2, the example's)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="OMP_NUM_THREADS for every side (default: torch's own, one per core); 1 keeps a shared machine's other "
+        "processes from stalling a run's thread barrier, so that they slow it in proportion",
+    )
     parser.add_argument("--log", type=Path, default=None, help="append every run's output here, time-stamped")
     parser.add_argument("--workdir", type=Path, default=None, help="keep everything here (default: a temporary folder)")
 
@@ -175,6 +182,14 @@ def cpu_seconds() -> float:
     less with the load than wall time does."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
+
+
+def threads(env: dict[str, str], n: int | None) -> str:
+    """Set every side's OpenMP/MKL threads (in `env`, which the benchmarks start their processes with); say how many."""
+    if n is None:
+        return "torch's default (one per core)"
+    env.update({"OMP_NUM_THREADS": str(n), "MKL_NUM_THREADS": str(n)})
+    return f"{n} (OMP_NUM_THREADS, MKL_NUM_THREADS), every side"
 
 
 def loadavg() -> str:

@@ -40,8 +40,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT))
 
-from _llm_common import TARGETS, Settings, common_arguments, cpu_seconds, in_workdir, loadavg, ml_yaml, prepared, records  # noqa: E402
-from train import Run, computed, ml_ci, timed  # noqa: E402  (benchmarks/train.py: the timed process, the trained check)
+from _llm_common import TARGETS, Settings, common_arguments, cpu_seconds, in_workdir, loadavg, ml_yaml, prepared, records, threads  # noqa: E402
+from train import ENV, Run, computed, ml_ci, timed  # noqa: E402  (benchmarks/train.py: environment, timed process, trained check)
 
 # What one writes by hand: the records tokenized with the completion's (assistant turns') tokens as labels and -100
 # elsewhere, cut to max_length; LoRA by peft; Trainer with the same arguments as ml.yaml's, validated at each
@@ -201,6 +201,7 @@ def main() -> None:
 
 
 def run(args: argparse.Namespace, work: Path) -> None:
+    pinned = threads(ENV, args.threads)
     made = prepared(args, work)
     repo, counts = made.folder, made.counts
     if args.targets is None:
@@ -234,6 +235,7 @@ def run(args: argparse.Namespace, work: Path) -> None:
         "validation": "once at the end of each epoch, both",
         "precision": "auto (fp32 on CPU, bf16 on a GPU that has it), both",
         "runs": args.runs,
+        "threads": pinned,
     }
     print("settings: " + json.dumps(conditions), flush=True)
     encode = runpy.run_path(str(script), run_name="bare_lora")["encode"]
