@@ -6,16 +6,14 @@ the clean one passes; each kind of bad record exits 3 naming the file and line (
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from tests.integration.test_data_check_ner import ml_ci  # `ml-ci data check --no-cache` on a repository
 from tests.lm import tiny_lm
 
 pytestmark = pytest.mark.integration
@@ -23,17 +21,6 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 REPORT = Path(".ml-ci/artifacts/data-check/report.json")
 CHECKS = {"min_rows": 5, "max_duplicate_fraction": 0.0, "leakage": True, "drift": {"method": "psi", "threshold": 5.0}}
-
-
-def ml_ci(repo: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ml_ci", "data", "check", "-c", str(repo), "--no-cache"],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"},
-    )
 
 
 def record(i: int) -> dict[str, Any]:
