@@ -18,7 +18,6 @@ from tests.lm import tiny_lm
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 REPORT = Path(".ml-ci/artifacts/data-check/report.json")
 CHECKS = {"min_rows": 5, "max_duplicate_fraction": 0.0, "leakage": True, "drift": {"method": "psi", "threshold": 5.0}}
 
