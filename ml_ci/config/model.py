@@ -219,6 +219,8 @@ class Image:
     base: str
     platforms: tuple[str, ...]
     repository: Optional[str] = None
+    # None: cpu. Not defaulted in the schema, so that a config that does not set it resolves as it always did.
+    accelerator: Optional[str] = None
     registry_username_env: Optional[str] = None
     registry_password_env: Optional[str] = None
 

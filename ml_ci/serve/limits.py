@@ -30,3 +30,11 @@ class Limits:
     # main port's accept queue, so that a flood of clients cannot fail liveness; 0: none. The Deployment sets
     # it and probes it; its Service does not expose it (ml_ci/serve/server.py says why a port of its own).
     probe_port: int = 0
+    # Models that generate tokens (a task's own routes, e.g. text-generation's OpenAI-compatible API): the most
+    # new tokens one request may ask for (400 beyond); the longest prompt in tokens (0: the model's context less
+    # the new tokens asked; 400 beyond); how many sequences generate at once (the engine's batch); and how many
+    # more may wait for a place (429 beyond, with Retry-After).
+    max_tokens: int = 512
+    max_prompt_tokens: int = 0
+    max_sequences: int = 8
+    max_queued: int = 64

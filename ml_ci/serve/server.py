@@ -56,6 +56,7 @@ import contextlib
 import ctypes
 import io
 import json
+import select
 import signal
 import socket
 import struct
@@ -73,12 +74,14 @@ from ml_ci.serve.limits import Limits
 from ml_ci.serve.metrics import ServerMetrics
 from ml_ci.serve.probes import HEALTH_PATH, READY_PATH, probe_answer
 from ml_ci.serve.protocol import Refusal, check_content_type, check_length
+from ml_ci.serve.routes import Call, Route, RouteContext, Stream, find, index, paths
 
 if TYPE_CHECKING:
     from ml_ci.records.model import ModelRecord
     from ml_ci.tasks.protocols.serving import ServedModel, ServingHalf
 
 PREDICT_PATH = "/v1/predict"
+SERVER_PATHS = (PREDICT_PATH, HEALTH_PATH, READY_PATH, "/metrics", "/")
 # A too-large body up to this size is read and discarded before the 413, so that clients which send
 # the whole body before reading (most do) get the answer instead of a broken pipe. Beyond it the
 # connection is closed unread. Reading in small chunks keeps memory flat either way.
@@ -247,6 +250,17 @@ class InferenceServer:
         # model.json cannot say, and then the load fails and says why.
         self.serving: ServingHalf | None = _serving_half(model_dir)
         self.model: ServedModel | None = None
+        # The task's own routes (ml_ci/serve/routes.py), known from model.json before the model loads.
+        self.routes: dict[tuple[str, str], Route] = {}
+        if self.serving is not None:
+            context = RouteContext(
+                limits=limits,
+                model=self._loaded_model,
+                registry=self.metrics.registry,
+                log=self.log,
+                draining=self.draining.is_set,
+            )
+            self.routes = index(self.serving.routes(context), reserved=SERVER_PATHS)
         self.model_sha256 = ""
         self.batcher: MicroBatcher | None = None
         self._log_stream = log or sys.stderr
@@ -271,6 +285,11 @@ class InferenceServer:
     @property
     def port(self) -> int:
         return int(self.httpd.server_address[1])
+
+    def _loaded_model(self) -> ServedModel:
+        if not self.ready.is_set() or self.model is None:
+            raise Refusal(503, "not_ready", "the model is still loading; retry when /readyz answers 200")
+        return self.model
 
     def probe(self, path: str) -> tuple[int, dict[str, Any]]:
         beat = self.loop_beat
@@ -558,13 +577,19 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, app.metrics.exposition(), content_type=app.metrics.content_type)
             self._finish_log(200)
         elif path == "/":
-            endpoints = [PREDICT_PATH, "/healthz", "/readyz", "/metrics"]
+            endpoints = [PREDICT_PATH, *paths(app.routes), "/healthz", "/readyz", "/metrics"]
             self._json(200, {"model": app.metadata, "ready": app.ready.is_set(), "endpoints": endpoints})
+        elif (route := find(app.routes, "GET", path)) is not None:
+            self._route(route)
         else:
             self._refuse(Refusal(404, "not_found", f"no such path {path!r}; predictions are POST {PREDICT_PATH}"))
 
     def do_POST(self) -> None:
-        if self.path.split("?", 1)[0] != PREDICT_PATH:
+        path = self.path.split("?", 1)[0]
+        if (route := find(self.app.routes, "POST", path)) is not None:
+            self._route(route)
+            return
+        if path != PREDICT_PATH:
             self._drain_body()
             self._refuse(Refusal(404, "not_found", f"no such path; predictions are POST {PREDICT_PATH}"))
             return
@@ -604,6 +629,93 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._send(200, app.serving.answer(app.model, rows, app.model_sha256))
         self._finish_log(200)
+
+    def _route(self, route: Route) -> None:
+        """A task's route: read the body under the server's framing rules, call the handler, send its reply."""
+        app = self.app
+        app.metrics.in_flight.inc()
+        try:
+            try:
+                body = self._read_body() if route.method == "POST" else b""
+            except Refusal as refusal:
+                self._refuse(refusal, route)
+                return
+            query = self.path.partition("?")[2]
+            call = Call(body=body, query=query, headers=dict(self.headers.items()), gone=self._client_gone)
+            try:
+                reply = route.handle(call)
+            except Refusal as refusal:
+                self._log_extra.update(call.log)
+                self._refuse(refusal, route)
+                return
+            except Exception as e:
+                self._log_extra.update(call.log)
+                self._refuse(Refusal(500, "internal", f"{type(e).__name__}: {e}"), route)
+                return
+            self._log_extra.update(call.log)
+            if isinstance(reply, Stream):
+                self._stream(reply)
+            else:
+                self._send(reply.status, reply.body, content_type=reply.content_type)
+                self._finish_log(reply.status)
+        finally:
+            app.metrics.in_flight.dec()
+            app.metrics.latency.observe(time.perf_counter() - self._started)
+
+    def _client_gone(self) -> bool:
+        """Whether the client closed its side of the connection (EOF waiting to be read); not whether it sent a next
+        request (that is data, pipelined, and says it is still there)."""
+        sock = self.connection
+        try:
+            readable, _, _ = select.select([sock], [], [], 0)
+            if not readable:
+                return False
+            return bool(sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b"")
+        except BlockingIOError:
+            return False
+        except (OSError, ValueError):
+            return True
+
+    def _stream(self, stream: Stream) -> None:
+        """Send chunks as they come: HTTP/1.1 chunked (the connection stays usable), or to the close for HTTP/1.0.
+        A client that goes away closes the iterator, which stops the handler's work (cancellation)."""
+        chunked = self.request_version == "HTTP/1.1"
+        self.answered = True
+        sent, cut = 0, False
+        try:
+            try:
+                self.connection.settimeout(self.app.limits.idle_timeout_s)
+                self.send_response(200)
+                self.send_header("Content-Type", stream.content_type)
+                for name, value in stream.headers.items():
+                    self.send_header(name, value)
+                if chunked:
+                    self.send_header("Transfer-Encoding", "chunked")
+                if not chunked or self.close_connection or self.app.draining.is_set():
+                    self.send_header("Connection", "close")
+                    self.close_connection = True
+                self.end_headers()
+                for chunk in stream.chunks:
+                    if not chunk:
+                        continue  # an empty chunk would end a chunked body
+                    self.wfile.write(b"%x\r\n%b\r\n" % (len(chunk), chunk) if chunked else chunk)
+                    sent += 1
+                if chunked:
+                    self.wfile.write(b"0\r\n\r\n")
+            except OSError:
+                cut = True  # the client hung up: the handler stops at its next chunk (close() below)
+                self.close_connection = True
+        finally:
+            close = getattr(stream.chunks, "close", None)
+            if close is not None:
+                close()
+        with self.app._connections_lock:
+            self.app.answered += 1
+        if cut:
+            self.app.metrics.errors.labels("client_gone").inc()
+            self._finish_log(200, chunks=sent, error="client_gone")
+        else:
+            self._finish_log(200, chunks=sent)
 
     def _read_body(self) -> bytes:
         """The request's body, or a Refusal; the stream is left at the next request, or marked to close."""
@@ -673,9 +785,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._discard_body(str(size))
 
-    def _refuse(self, refusal: Refusal) -> None:
+    def _refuse(self, refusal: Refusal, route: Route | None = None) -> None:
         self.app.metrics.errors.labels(refusal.kind).inc()
-        self._send(refusal.status, refusal.body())
+        self._send(refusal.status, refusal.body() if route is None else route.refusal_body(refusal))
         self._finish_log(refusal.status, error=refusal.kind, message=refusal.message)
 
     def _json(self, status: int, payload: dict[str, Any]) -> None:
@@ -703,7 +815,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _finish_log(self, status: int, **extra: Any) -> None:
         path = getattr(self, "path", "")
-        route = path.split("?", 1)[0] if path in ("/", "/healthz", "/readyz", "/metrics", PREDICT_PATH) else "other"
+        route = path.split("?", 1)[0]
+        if route not in SERVER_PATHS and not any(p == route for _, p in self.app.routes):
+            route = "other"  # a label per path sent would let any client grow the metrics without bound
         self.app.metrics.requests.labels(route, str(status)).inc()
         started = self._started or time.perf_counter()
         self.app.log(

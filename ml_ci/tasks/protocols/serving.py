@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from ml_ci.records.golden import GoldenRecord
     from ml_ci.records.model import ModelRecord
     from ml_ci.serve.limits import Limits
+    from ml_ci.serve.routes import Route, RouteContext
 
 # Who compares answers with golden examples; each keeps the wording its messages always had.
 Caller = Literal["build", "smoke"]
@@ -48,6 +49,11 @@ class ServingHalf(Protocol):
     def parse(self, body: bytes, limits: Limits) -> list[Any]:
         """The inputs of a POST /v1/predict body, or ml_ci.serve.protocol.Refusal (400 for bytes that
         are not JSON, 422 for JSON of the wrong shape) saying what to change."""
+        ...
+
+    def routes(self, context: RouteContext) -> Sequence[Route]:
+        """The task's own HTTP routes beside POST /v1/predict (ml_ci/serve/routes.py); () for none. Called once, when
+        the server starts, before the model loads."""
         ...
 
     def load(self, folder: Path, *, threads: int = 0) -> ServedModel:

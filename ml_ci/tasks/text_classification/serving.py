@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
     from ml_ci.records.golden import GoldenRecord
+    from ml_ci.serve.routes import Route, RouteContext
     from ml_ci.tasks.protocols.serving import Caller, ServedModel
 
 TOKENIZER = "tokenizer.json"
@@ -73,6 +74,9 @@ def predictions_body(labels: tuple[str, ...], probabilities: list[list[float]], 
         predictions.append({"label": labels[best], "probabilities": dict(zip(labels, row, strict=True))})
     return json.dumps({"predictions": predictions, "model_sha256": model_sha256}).encode()
 
+
+def routes(context: RouteContext) -> Sequence[Route]:
+    return ()  # POST /v1/predict is all it serves
 
 def load(folder: Path, *, threads: int = 0) -> Classifier:
     return Classifier(folder, threads=threads)

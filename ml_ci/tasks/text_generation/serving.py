@@ -32,6 +32,7 @@ from ml_ci.tasks.text_generation.runtime import Completion, Runtime, Settings
 if TYPE_CHECKING:
     from ml_ci.records.golden import GoldenRecord
     from ml_ci.records.model import ModelRecord
+    from ml_ci.serve.routes import Route, RouteContext
     from ml_ci.tasks.protocols.serving import Caller, ServedModel
 
 WARM_UP: list[Any] = ["warm up"]
@@ -87,6 +88,9 @@ class LanguageModel:
         """The served rows: each prompt's completion text."""
         return [c.text for c in self.completions(inputs)]
 
+
+def routes(context: RouteContext) -> Sequence[Route]:
+    return ()  # POST /v1/predict is all it serves
 
 def load(folder: Path, *, threads: int = 0) -> LanguageModel:
     return LanguageModel(folder, threads=threads)

@@ -36,6 +36,7 @@ from ml_ci.tasks.token_classification.decode import Entity
 
 if TYPE_CHECKING:
     from ml_ci.records.golden import GoldenRecord
+    from ml_ci.serve.routes import Route, RouteContext
     from ml_ci.tasks.protocols.serving import Caller, ServedModel
     from ml_ci.tasks.token_classification.decode import Floats
 
@@ -139,6 +140,9 @@ def _tokens(item: Any, i: int, limits: Limits) -> Sentence:
         )
     return Sentence.of_tokens(item)
 
+
+def routes(context: RouteContext) -> Sequence[Route]:
+    return ()  # POST /v1/predict is all it serves
 
 def load(folder: Path, *, threads: int = 0) -> Tagger:
     return Tagger(folder, threads=threads)
