@@ -20,12 +20,16 @@ def _lines(path: str) -> list[dict[str, Any]]:
 
 def test_the_assistant_example_is_valid() -> None:
     loaded = load_config(ASSISTANT / "ml.yaml")
-    assert loaded.warnings == ()
+    # As the other examples: its GitOps repository is on disk, on purpose.
+    assert [(p.path, p.severity) for p in loaded.warnings] == [("deploy.gitops.repo", "warning")]
     spec = tg_config.of(loaded.config)
     assert (spec.adapter.type, spec.prompts, spec.generation.greedy) == ("lora", "eval/prompts.jsonl", True)
     assert "lm_head" in spec.adapter.target_modules  # the random base's head: see the comment in ml.yaml
     assert loaded.config.tune.enabled and loaded.config.tune.trials == 2
     assert {"pass_rate.json", "pass_rate.exact"} <= set(loaded.config.evaluate.metrics)
+    # Staging and production without approval: the release ends with a live production.
+    environments = loaded.config.deploy.environments
+    assert [(e.name, e.kind, e.approval) for e in environments] == [("staging", "local", False), ("production", "local", False)]
 
 
 def test_the_committed_files_are_make_datas_output() -> None:

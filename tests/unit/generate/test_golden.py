@@ -36,7 +36,7 @@ def test_rendering_is_deterministic() -> None:
         assert render_variant(folder) == render_variant(folder)
 
 
-@pytest.mark.parametrize("example", ["sentiment", "ner"])
+@pytest.mark.parametrize("example", ["sentiment", "ner", "assistant"])
 def test_the_example_workflows_are_up_to_date(capsys: pytest.CaptureFixture[str], example: str) -> None:
     from ml_ci.cli.main import main
     from tests.conftest import EXAMPLE
