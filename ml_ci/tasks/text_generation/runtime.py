@@ -11,15 +11,20 @@ tokenizers are: the same prompt tokens as training, and the same text as evaluat
 ONNX Runtime GenAI's own tokenizer drops the rest of a text after a character left incomplete (measured on the
 tiny test models' byte-level BPE), so a completion would differ from evaluate's where the model writes such bytes.
 
-Generation is one prompt at a time (a single stream): the KV cache of a batch is as long as its longest row, and
-on a CPU each padded position costs what a real one does; evaluate measures speed as one user sees it. Each new
-token is handed to `on_token` (the token, its text, and the seconds since the start), for streaming and timing.
+`Runtime.generate` is one prompt at a time (a single stream): the KV cache of a batch is as long as its longest
+row, and on a CPU each padded position costs what a real one does; evaluate measures speed as one user sees it.
+Each new token is handed to `on_token` (the token, its new text, and the seconds since the start), for streaming
+and timing. The server batches concurrent requests with ONNX Runtime GenAI's engine instead (engine.py), on the
+same loaded model: `max_batch_size` sizes its static batches (set before the model loads, as the library asks).
 Greedy decoding (temperature 0) gives the same tokens as transformers' `generate` on the merged PyTorch model
 (export's parity check holds it to that); above 0 it samples (temperature, top_p, seeded; top-k off).
 
 Stop strings end a completion before them: the decoded text is searched after each token, and the completion is
 cut at the first stop found (its tokens are kept in `tokens`). End-of-sequence tokens end it too and are not part
-of it. A prompt longer than the context leaves room for max_new_tokens by keeping its last tokens.
+of it. A prompt longer than the context leaves room for max_new_tokens by keeping its last tokens. `TextStream` is
+that logic, in the one place both `Runtime.generate` and the engine use: it also says which new text is safe to
+show as it streams (a character split over tokens, or text that may be the start of a stop string, is held back
+until it is whole, or is not one).
 """
 
 from __future__ import annotations
@@ -37,9 +42,9 @@ if TYPE_CHECKING:
 
 GENAI_CONFIG = "genai_config.json"
 TOKENIZER = "tokenizer.json"
-Finish = Literal["eos", "length", "stop"]
-# A token, its text (possibly empty: a character split over tokens comes with its last one), and the seconds since
-# generation started (prompt included).
+Finish = Literal["eos", "length", "stop", "cancelled"]  # cancelled: only the engine's (a client gone)
+# A token, its new text (possibly empty: what TextStream holds back comes with a later token; what is still held at
+# the end is the completion's tail after the pieces), and the seconds since generation started (prompt included).
 OnToken = Callable[[int, str, float], None]
 Prompt = Union[str, Sequence[int]]
 
@@ -81,10 +86,69 @@ def _stop_at(text: str, stops: Sequence[str], start: int) -> Optional[int]:
     return min(found) if found else None
 
 
+def _stop_prefix(text: str, stops: Sequence[str]) -> int:
+    """The length of the longest end of `text` that is the start of a stop string (it may become one)."""
+    held = 0
+    for stop in stops:
+        for k in range(min(len(stop) - 1, len(text)), held, -1):
+            if text.endswith(stop[:k]):
+                held = k
+                break
+    return held
+
+
+class TextStream:
+    """One completion's text as its tokens come: the decoded text, where a stop string cuts it, and the new text safe
+    to show. The whole sequence is decoded after each token (what the final text is: a byte-level tokenizer's
+    character split over tokens decodes to U+FFFD until its last byte, so a piece decoded alone would differ)."""
+
+    def __init__(self, decode: Callable[[Sequence[int]], str], stops: Sequence[str]) -> None:
+        self._decode = decode
+        self.stops = tuple(stops)
+        self._longest = max((len(s) for s in self.stops), default=0)
+        self.tokens: list[int] = []
+        self.text = ""  # all the tokens decoded
+        self.cut: Optional[int] = None  # where the first stop string begins, once one is found
+        self.shown = 0  # how much of text the pieces returned so far cover
+
+    @property
+    def stopped(self) -> bool:
+        return self.cut is not None
+
+    @property
+    def final(self) -> str:
+        """The completion's text: cut before the stop string."""
+        return self.text if self.cut is None else self.text[: self.cut]
+
+    def push(self, token: int) -> str:
+        """Add a token; the new text now safe to show (possibly empty)."""
+        searched = max(0, len(self.text) - self._longest)  # a stop may straddle the text already searched
+        self.tokens.append(token)
+        self.text = self._decode(self.tokens)
+        if self.stops:
+            self.cut = _stop_at(self.text, self.stops, searched)
+        if self.cut is not None:
+            ready = self.cut
+        else:
+            ready = len(self.text.rstrip("\ufffd"))  # a character still incomplete
+            ready -= _stop_prefix(self.text[:ready], self.stops)
+        ready = max(self.shown, ready)
+        piece = self.text[self.shown : ready]
+        self.shown = ready
+        return piece
+
+    def rest(self) -> str:
+        """What the pieces have not shown of the final text (the held-back tail, once the completion ends)."""
+        final = self.final
+        piece = final[self.shown :]
+        self.shown = max(self.shown, len(final))
+        return piece
+
+
 class Runtime:
     """An export folder loaded by ONNX Runtime GenAI. Thread-compatible: use it from one thread at a time."""
 
-    def __init__(self, folder: Path, *, threads: int = 0) -> None:
+    def __init__(self, folder: Path, *, threads: int = 0, max_batch_size: int = 0) -> None:
         import onnxruntime_genai as og
         from tokenizers import Tokenizer
 
@@ -98,9 +162,17 @@ class Runtime:
         self.tokenizer = Tokenizer.from_file(str(folder / TOKENIZER))
         self.tokenizer.no_truncation()
         self.tokenizer.no_padding()
+        self.vocab_size = int(genai["vocab_size"])
         config = og.Config(str(folder))
+        overlay: dict[str, Any] = {}
         if threads > 0:
-            config.overlay(json.dumps({"model": {"decoder": {"session_options": {"intra_op_num_threads": threads}}}}))
+            overlay["model"] = {"decoder": {"session_options": {"intra_op_num_threads": threads}}}
+        if max_batch_size > 0:
+            # The engine's static batches (CPU: the builder's KV cache is not paged, so no dynamic batching).
+            overlay["engine"] = {"static_batching": {"max_batch_size": max_batch_size}}
+        if overlay:
+            config.overlay(json.dumps(overlay))
+        self.max_batch_size = max_batch_size
         self._og = og
         self.model = og.Model(config)
 
@@ -147,12 +219,12 @@ class Runtime:
     def generate(self, prompt: Prompt, settings: Settings = Settings(), on_token: Optional[OnToken] = None) -> Completion:
         """One completion of `prompt` (a text, or its token ids)."""
         ids = self.prompt_ids(prompt, settings.max_new_tokens)
-        longest_stop = max((len(s) for s in settings.stop), default=0)
+        stream = TextStream(self.decode, settings.stop)
         start = time.perf_counter()
         generator = self._generator(ids, settings)
         generator.append_tokens(ids)
         tokens: list[int] = []
-        text, shown, cut, finish = "", 0, None, "length"
+        finish: Finish = "length"
         first = 0.0
         while not generator.is_done() and len(tokens) < settings.max_new_tokens:
             generator.generate_next_token()
@@ -165,27 +237,19 @@ class Runtime:
                 break
             tokens.append(token)
             if on_token is None and not settings.stop:
-                continue
-            searched = max(0, len(text) - longest_stop)
-            text = self.decode(tokens)
-            cut = _stop_at(text, settings.stop, searched) if settings.stop else None
+                continue  # decoded once at the end
+            piece = stream.push(token)
             if on_token is not None:
-                # A character split over tokens decodes to U+FFFD until its last byte comes: it is held back till then.
-                ready = shown if text.endswith("\ufffd") else len(text)
-                ready = max(shown, ready if cut is None else min(ready, cut))
-                on_token(token, text[shown:ready], now)
-                shown = ready
-            if cut is not None:
+                on_token(token, piece, now)
+            if stream.stopped:
                 finish = "stop"
                 break
         total = time.perf_counter() - start
-        if on_token is None and not settings.stop:
-            text = self.decode(tokens)
         return Completion(
-            text=text if cut is None else text[:cut],
+            text=stream.final if stream.tokens else self.decode(tokens),
             tokens=tuple(tokens),
             prompt_tokens=len(ids),
-            finish=finish,  # type: ignore[arg-type]
+            finish=finish,
             first_token_s=first or total,
             total_s=total,
         )
