@@ -22,6 +22,26 @@ RUNTIME = ("onnxruntime", "tokenizers", "numpy", "prometheus_client")
 # Installed without their dependencies: tokenizers depends on huggingface_hub (with httpx, hf_xet,
 # fsspec, pyyaml, tqdm: about 25 MB) only to download from the hub; the server reads tokenizer.json.
 NO_DEPS = ("tokenizers",)
+# The GPU flavour (image.accelerator: cuda): onnxruntime's CUDA builds in place of the CPU ones, the CUDA and cuDNN
+# libraries coming from PyPI with onnxruntime-gpu's [cuda,cudnn] extras (any base image works: only the NVIDIA
+# driver comes from the host). They are not installed where ml-ci runs (building needs no GPU), so they are pinned
+# here, the whole set as pip resolved it (CPython 3.11, linux/x86_64, 2026-12-05) for the CPU runtime of CUDA_FOR;
+# onnxruntime-gpu's newest release then was 1.31.1, one behind the CPU build's. tests/unit/build/test_accelerator.py
+# fails when the installed CPU runtime moves off CUDA_FOR, so that these are resolved again with it.
+CUDA_BUILDS = {"onnxruntime": "onnxruntime-gpu[cuda,cudnn]", "onnxruntime-genai": "onnxruntime-genai-cuda"}
+CUDA_FOR = {"onnxruntime": "1.32.0", "onnxruntime-genai": "0.18.0"}
+CUDA_PINS = {"onnxruntime-gpu": "1.31.1", "onnxruntime-genai-cuda": "0.18.0"}
+# onnxruntime-gpu 1.31's extras: CUDA 13 (an NVIDIA driver >= 580 on the host) and cuDNN 9.
+CUDA_LIBRARIES = {
+    "nvidia-cublas": "13.10.0.20",
+    "nvidia-cuda-nvrtc": "13.5.37",
+    "nvidia-cuda-runtime": "13.5.37",
+    "nvidia-cudnn-cu13": "9.28.1.4",
+    "nvidia-cufft": "12.5.0.14",
+    "nvidia-curand": "10.4.5.25",
+    "nvidia-nvjitlink": "13.5.37",
+}
+ACCELERATORS = ("cpu", "cuda")
 SEMVER = re.compile(r"^v?(\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?)$")
 # A Docker tag: [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}
 TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
@@ -48,8 +68,9 @@ def repository(config: Config) -> str:
 
 
 def pinned(dist: str, pins: dict[str, str]) -> str:
-    """A requirement; a distribution without a known version is left unpinned."""
-    return f"{dist}=={pins[dist]}" if dist in pins else dist
+    """A requirement (`name` or `name[extras]`); a distribution without a known version is left unpinned."""
+    name = dist.split("[", 1)[0]
+    return f"{dist}=={pins[name]}" if name in pins else dist
 
 
 def runtime(task: str) -> tuple[str, ...]:
@@ -58,6 +79,20 @@ def runtime(task: str) -> tuple[str, ...]:
     from ml_ci import tasks
 
     return (*RUNTIME, *(d for d in tasks.get(task).serving().RUNTIME if d not in RUNTIME))
+
+
+def flavour(
+    accelerator: str | None, pins: dict[str, str], dependencies: dict[str, str] | None, distributions: tuple[str, ...]
+) -> tuple[dict[str, str], dict[str, str] | None, tuple[str, ...]]:
+    """`requirements`' arguments for image.accelerator (None: cpu, as given): for cuda, each CPU build's CUDA build
+    (CUDA_BUILDS) pinned at CUDA_PINS, and the CUDA libraries (CUDA_LIBRARIES) beside the CPU runtime's other
+    dependencies (the CUDA builds depend on the same ones)."""
+    if (accelerator or "cpu") == "cpu":
+        return pins, dependencies, distributions
+    if accelerator != "cuda":
+        raise ValueError(f"image.accelerator {accelerator!r} is not one of {', '.join(ACCELERATORS)}")
+    swapped = tuple(CUDA_BUILDS.get(d, d) for d in distributions)
+    return {**pins, **CUDA_PINS}, {**(dependencies or {}), **CUDA_LIBRARIES}, swapped
 
 
 def requirements(
@@ -99,8 +134,11 @@ def render_dockerfile(config: Config, pins: dict[str, str] | None = None, templa
     text = template if template is not None else resource("templates/docker/Dockerfile.onnx").read_text(encoding="utf-8")
     s = config.serve
     no_deps = " ".join(pinned(d, pins or {}) for d in NO_DEPS)
+    # The server's device (ml_ci.serve.device); a CPU image sets none, so that its Dockerfile is what it always was.
+    device_env = " \\\n    ML_CI_SERVE_DEVICE=cuda" if config.image.accelerator == "cuda" else ""
     return Template(text).substitute(
         base=config.image.base,
+        device_env=device_env,
         no_deps=no_deps,
         port=s.port,
         max_batch_size=s.max_batch_size,
@@ -182,7 +220,7 @@ def make_plan(
         repository=repository(config),
         tags=tags(git, model.sha256, extra_tags),
         dockerfile=render_dockerfile(config, pins),
-        requirements=requirements(pins, dependencies, runtime(config.task)),
+        requirements=requirements(*flavour(config.image.accelerator, pins, dependencies, runtime(config.task))),
         epoch=epoch,
         labels=labels(config, git, model, created=rfc3339(epoch), data_fingerprint=data_fingerprint, metrics=metrics),
     )

@@ -10,10 +10,16 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ml_ci.records.model import ModelRecord
+    from ml_ci.serve.device import Device
 
 
-def session(path: Path, threads: int = 0) -> Any:
-    """The ONNX model at path on the CPU; `threads` for its intra-op pool (0: onnxruntime's choice)."""
+def session(path: Path, threads: int = 0, device: Device | None = None) -> Any:
+    """The ONNX model at path on the device (None: ML_CI_SERVE_DEVICE's, the CPU when unset; a GPU that cannot
+    run it is an error, see ml_ci.serve.device); `threads` for its intra-op pool (0: onnxruntime's choice)."""
+    from ml_ci.serve import device as devices
+
+    where = devices.selected() if device is None else device
+    devices.preload(where)
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -22,7 +28,7 @@ def session(path: Path, threads: int = 0) -> Any:
     # batcher share these cores, and spinning threads take their time (measured: benchmarks/serve.py).
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return devices.check_session(ort.InferenceSession(str(path), options, providers=devices.providers(where)), where)
 
 
 def runs(model: Any, record: ModelRecord, encodings: Sequence[Any]) -> Iterator[tuple[list[int], Any]]:
