@@ -311,6 +311,10 @@ class Monitoring:
     error_rate: float
     no_traffic_minutes: int
     for_minutes: int
+    # Alerts on the token metrics of a task that has them (ConfigHalf.TOKEN_METRICS); None: no such alert. Not
+    # defaulted in the schema, so that other configs resolve as they always did.
+    time_to_first_token_p95_ms: Optional[float] = None
+    min_tokens_per_second: Optional[float] = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -17,6 +17,8 @@ from ml_ci.config.yamlfile import Document
 from ml_ci.errors import Problem
 
 PACKAGE_PREFIX = "package:"
+# monitoring keys that alert on token metrics (ConfigHalf.TOKEN_METRICS says whether a task's server has them).
+TOKEN_ALERTS = ("time_to_first_token_p95_ms", "min_tokens_per_second")
 
 # Keys of an environment that only a Kubernetes Deployment reads: kind: local runs one container on this machine.
 KUBERNETES_ONLY = {
@@ -220,6 +222,19 @@ def check(doc: Document, data: dict[str, Any], root: Path) -> list[Problem]:
     if dist["nodes"] > 1 and dist["nproc_per_node"] < 1:
         add(doc.problem(("train", "distributed"), "nodes > 1 needs nproc_per_node >= 1"))
     problems.extend(tasks.get(task).config().check(data, doc.problem))  # the rules across the task's own keys
+    # An alert on a metric the server never exports would never fire: refused, not rendered in silence.
+    token_alerts = [key for key in TOKEN_ALERTS if key in (data.get("monitoring") or {})]
+    if token_alerts and not tasks.get(task).config().TOKEN_METRICS:
+        having = " or ".join(t for t in tasks.names() if tasks.get(t).config().TOKEN_METRICS)
+        for key in token_alerts:
+            add(
+                doc.problem(
+                    ("monitoring", key),
+                    f"a {task} server measures no generated tokens: this alert could never fire "
+                    f"(only a {having} server exports its metric); remove it",
+                    key=True,
+                )
+            )
 
     platforms = (data.get("image") or {}).get("platforms") or []
     if len(platforms) > 1:

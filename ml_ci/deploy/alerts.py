@@ -16,18 +16,31 @@ from ml_ci.config.model import Monitoring
 LATENCY_HISTOGRAM = "mlci_request_latency_seconds"
 REQUESTS_TOTAL = "mlci_requests_total"
 STATUS_LABEL = "status"
-PREDICT = 'path="/v1/predict"'
+PREDICT_PATH = "/v1/predict"
+PREDICT = f'path="{PREDICT_PATH}"'
 WINDOW = "5m"
+# What the server of a task with token metrics (ConfigHalf.TOKEN_METRICS) also exports: histograms of each
+# sequence's time from its submission to its first token (queueing included, as users wait for it) and of each
+# finished sequence's decode speed.
+TTFT_HISTOGRAM = "mlci_time_to_first_token_seconds"
+SPEED_HISTOGRAM = "mlci_tokens_per_second"
 
 
 def _fmt(number: float) -> str:
     return f"{number:g}"
 
 
-def rules(name: str, namespace: str, monitoring: Monitoring) -> list[dict[str, Any]]:
-    """The alerting rules for one environment's deployment of model `name`."""
+def _requests(paths: tuple[str, ...]) -> str:
+    """The label matcher of the requests clients send: /v1/predict's, and the task's own routes' (ConfigHalf.CLIENT_PATHS)
+    where it has some. The paths are fixed strings of ml-ci's, not regular expressions to escape."""
+    return PREDICT if not paths else f'path=~"{"|".join((PREDICT_PATH, *paths))}"'
+
+
+def rules(name: str, namespace: str, monitoring: Monitoring, paths: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    """The alerting rules for one environment's deployment of model `name`; `paths`: the task's own routes that clients
+    call beside /v1/predict, whose failures and traffic count too."""
     scope = f'namespace="{namespace}", job="{name}"'
-    predict = f"{scope}, {PREDICT}"
+    predict = f"{scope}, {_requests(paths)}"
     hold = f"{monitoring.for_minutes}m"
     labels = {"severity": "warning", "model": name}
     out: list[dict[str, Any]] = [
@@ -58,6 +71,46 @@ def rules(name: str, namespace: str, monitoring: Monitoring) -> list[dict[str, A
             },
         },
     ]
+    if monitoring.time_to_first_token_p95_ms is not None:
+        out.append(
+            {
+                "alert": "ModelTimeToFirstTokenP95High",
+                "expr": (
+                    f"histogram_quantile(0.95, sum by (le) (rate({TTFT_HISTOGRAM}_bucket{{{scope}}}[{WINDOW}])))"
+                    f" > {_fmt(monitoring.time_to_first_token_p95_ms / 1000)}"
+                ),
+                "for": hold,
+                "labels": {**labels, "severity": "warning"},
+                "annotations": {
+                    "summary": f"{name}: p95 time to first token above {_fmt(monitoring.time_to_first_token_p95_ms)} ms",
+                    "description": (
+                        f"p95 of {TTFT_HISTOGRAM} over {WINDOW} in {namespace} is {{{{ $value | humanizeDuration }}}}"
+                        " (queueing included: more sequences than the engine's batch wait for it)."
+                    ),
+                },
+            }
+        )
+    if monitoring.min_tokens_per_second is not None:
+        # The median sequence, not the mean: one long or one stalled sequence should not decide. Without finished
+        # sequences in the window the quantile is NaN and the comparison false: no traffic is another alert's.
+        out.append(
+            {
+                "alert": "ModelTokensPerSecondLow",
+                "expr": (
+                    f"histogram_quantile(0.5, sum by (le) (rate({SPEED_HISTOGRAM}_bucket{{{scope}}}[{WINDOW}])))"
+                    f" < {_fmt(monitoring.min_tokens_per_second)}"
+                ),
+                "for": hold,
+                "labels": {**labels, "severity": "warning"},
+                "annotations": {
+                    "summary": f"{name}: median decode speed below {_fmt(monitoring.min_tokens_per_second)} tokens per second",
+                    "description": (
+                        f"Median of {SPEED_HISTOGRAM} over {WINDOW} in {namespace} is {{{{ $value | humanize }}}}"
+                        " tokens per second."
+                    ),
+                },
+            }
+        )
     if monitoring.no_traffic_minutes > 0:
         quiet = f"{monitoring.no_traffic_minutes}m"
         out.append(

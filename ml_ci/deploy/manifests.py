@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from ml_ci import tasks
 from ml_ci.config.model import Config, Environment, ResourceSet
 from ml_ci.deploy import alerts
 from ml_ci.records.imageref import ImageRef
@@ -32,6 +33,9 @@ DRAIN_ENV = "ML_CI_SERVE_DRAIN_SECONDS"
 PROBE_ENV, PROBE_PORT = "ML_CI_SERVE_PROBE_PORT", 8081
 # Seconds left to the kubelet between the end of the drain and SIGKILL, beyond the server's own bounds.
 GRACE_MARGIN_S = 5
+# image.accelerator: cuda asks the scheduler for one GPU (the NVIDIA device plugin's resource), in limits as
+# extended resources must be (their request follows the limit).
+GPU_RESOURCE, GPU_ACCELERATOR = "nvidia.com/gpu", "cuda"
 
 
 @cache
@@ -93,7 +97,23 @@ def deployment(config: Config, image: str) -> Manifest:
         {"name": DRAIN_ENV, "value": f"{config.serve.drain_seconds:g}"},
     ]
     _termination(spec["template"]["spec"], container, config.serve.drain_seconds)
+    _startup(spec, container, tasks.get(config.task).config().STARTUP_SECONDS)
     return obj
+
+
+def _startup(spec: Manifest, container: Manifest, startup_seconds: int) -> None:
+    """Time for a server that loads for long (ConfigHalf.STARTUP_SECONDS: a language model's minutes).
+
+    The template's startup probe (its period times its failure threshold) and the rollout's progress deadline are
+    made for a model that loads in seconds. For a longer start both grow by the difference: the kubelet keeps
+    liveness off for that long (the probe asks /healthz, which answers while the model loads unless loading stalls
+    the accept loop, and then a restart would start the load over), and `ml-ci deploy` and Argo CD do not call a
+    rollout failed while its new pod is still loading (readiness waits for the load either way)."""
+    probe = container["startupProbe"]
+    window = probe["periodSeconds"] * probe["failureThreshold"]
+    if startup_seconds > window:
+        probe["failureThreshold"] = math.ceil(startup_seconds / probe["periodSeconds"])
+        spec["progressDeadlineSeconds"] += startup_seconds - window
 
 
 def probe_port(serve_port: int) -> int:
@@ -145,7 +165,12 @@ def service_monitor(config: Config) -> Manifest:
 def prometheus_rule(config: Config, env: Environment) -> Manifest:
     obj = _named("prometheusrule", config)
     obj["spec"]["groups"] = [
-        {"name": f"{config.name}.rules", "rules": alerts.rules(config.name, env.k8s_namespace, config.monitoring)}
+        {
+            "name": f"{config.name}.rules",
+            "rules": alerts.rules(
+                config.name, env.k8s_namespace, config.monitoring, tasks.get(config.task).config().CLIENT_PATHS
+            ),
+        }
     ]
     return obj
 
@@ -166,13 +191,15 @@ def pdb(config: Config) -> Manifest:
 
 
 def deployment_patch(config: Config, env: Environment) -> Manifest:
-    """The environment's strategic-merge patch: replicas (unless an HPA owns them) and resources."""
+    """The environment's strategic-merge patch: replicas (unless an HPA owns them) and resources (a GPU in limits for
+    image.accelerator: cuda)."""
     spec: dict[str, Any] = {}
     if env.autoscale is None:
         spec["replicas"] = env.replicas
-    resources = {
-        k: v for k, v in (("requests", _quantities(env.resources.requests)), ("limits", _quantities(env.resources.limits))) if v
-    }
+    limits = _quantities(env.resources.limits)
+    if config.image.accelerator == GPU_ACCELERATOR:
+        limits[GPU_RESOURCE] = "1"
+    resources = {k: v for k, v in (("requests", _quantities(env.resources.requests)), ("limits", limits)) if v}
     if resources:
         spec["template"] = {"spec": {"containers": [{"name": CONTAINER, "resources": resources}]}}
     return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": config.name}, "spec": spec}

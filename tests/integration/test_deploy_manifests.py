@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+from ml_ci import tasks
 from ml_ci.config import Config
 from ml_ci.deploy import manifests, tree
 from ml_ci.records.imageref import parse
@@ -115,3 +116,26 @@ def test_a_rolling_update_waits_out_the_servers_drain(
 
     env = {e["name"]: e["value"] for e in container["env"]}
     assert serve_flags([], env)[3].drain_seconds == drain, "the image's entry point reads what the manifest sets"
+
+
+@pytest.mark.parametrize("env", ["staging", "production"])
+def test_a_generating_models_gpu_and_start_up_survive_kustomize(tmp_path: Path, env: str) -> None:
+    """The GPU limit of image.accelerator: cuda is in the environment's patch, beside ml.yaml's resources, and the
+    longer start-up in the base: kustomize's strategic merge gives what apply sends."""
+    from tests.unit.deploy.test_manifests_golden import generating
+
+    cfg = generating(tmp_path)
+    assert cfg.deploy is not None and cfg.deploy.gitops is not None
+    write_tree(cfg, tmp_path / "gitops")
+    overlay = tmp_path / "gitops" / cfg.deploy.gitops.path / "overlays" / env
+    proc = subprocess.run([kubectl(), "kustomize", str(overlay)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    from_kustomize = {key(o): o for o in yaml.safe_load_all(proc.stdout)}
+    assert from_kustomize == {key(o): o for o in manifests.render(cfg, cfg.deploy.environment(env), parse(IMAGE_A))}
+    deployment = from_kustomize[("Deployment", cfg.name)]
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    probe, startup = container["startupProbe"], tasks.get(cfg.task).config().STARTUP_SECONDS
+    assert (
+        probe["periodSeconds"] * probe["failureThreshold"] >= startup and deployment["spec"]["progressDeadlineSeconds"] > startup
+    )

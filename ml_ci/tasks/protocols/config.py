@@ -50,6 +50,21 @@ class ConfigHalf(Protocol):
     """Those of METRICS that time the machine rather than follow from the inputs (as the generic latency does): kept out
     of model.json and the image's labels, and a failed gate on one is measured again, never restored from the cache."""
 
+    TOKEN_METRICS: bool
+    """Whether the task's server measures tokens (time to the first token, tokens per second: the metric names of
+    ml_ci.deploy.alerts): monitoring.time_to_first_token_p95_ms and monitoring.min_tokens_per_second are refused for a
+    task without them. Here rather than on the serving half, because `ml-ci validate` imports only this half."""
+
+    CLIENT_PATHS: tuple[str, ...]
+    """The paths of the task's own routes (ServingHalf.routes) that clients send their requests to, beside POST
+    /v1/predict: the monitoring alerts on failed requests and on no traffic count them too."""
+
+    STARTUP_SECONDS: int
+    """The longest the task's server may take from its start to ready (loading the model, the warm-up) on the image's
+    hardware: the Kubernetes startup probe's window and the rollout's progress deadline leave it that long (a language
+    model loads for minutes where a classifier takes seconds). Here, with the other constants the deploy manifests
+    read, so that rendering them stays a pure function of the config."""
+
     TUNABLE: Mapping[str, Mapping[str, Any]]
     """The task's own hyperparameters that tune.search_space and --params files may set, beside the generic train.*
     ones: name -> JSON Schema of a value (text-generation's `adapter.rank`). A run's values are Train.task_params."""

@@ -24,6 +24,9 @@ SLICE_COLUMNS: Mapping[str, str] = {}  # every slice column comes from the data 
 TUNE_METRICS: tuple[str, ...] = ("accuracy", "f1_macro", "f1_micro", "precision_macro", "recall_macro", "roc_auc")
 DEFAULT_METRICS: tuple[str, ...] = (*METRICS, "latency_p50_ms", "latency_p95_ms", "size_mb")
 TIMED: frozenset[str] = frozenset()
+TOKEN_METRICS: bool = False  # its server answers labels, not tokens
+CLIENT_PATHS: tuple[str, ...] = ()  # POST /v1/predict is all it serves
+STARTUP_SECONDS: int = 120  # an encoder of up to a few hundred MB loads in seconds
 TUNABLE: Mapping[str, Mapping[str, Any]] = {}  # the generic train.* hyperparameters only
 PATTERN_METRICS: Mapping[str, tuple[float, float, bool]] = {}  # every metric is named in METRICS
 

@@ -50,6 +50,11 @@ TUNE_METRICS: tuple[str, ...] = ("loss", "perplexity")
 # No latency by default: it costs an export through ONNX Runtime GenAI, which not every architecture has.
 DEFAULT_METRICS: tuple[str, ...] = ("loss", "perplexity", "pass_rate", "rouge_l", "chrf", "size_mb")
 TIMED: frozenset[str] = frozenset({"time_to_first_token_ms", "tokens_per_second"})
+# The OpenAI API's generation routes (serving.routes); GET /v1/models is a listing, not traffic.
+CLIENT_PATHS: tuple[str, ...] = ("/v1/completions", "/v1/chat/completions")
+TOKEN_METRICS: bool = True  # the engine's time to first token and tokens per second (metrics.GenerationMetrics)
+# A model of several GB read from disk and mapped by ONNX Runtime GenAI, then a warm-up generation, on CPU: minutes.
+STARTUP_SECONDS: int = 600
 
 ASSERTIONS = ("equals", "contains", "icontains", "regex", "is-json", "max-length")
 

@@ -34,6 +34,9 @@ SLICE_COLUMNS: Mapping[str, str] = {"entities": "`none` for a sentence without a
 TUNE_METRICS: tuple[str, ...] = METRICS
 DEFAULT_METRICS: tuple[str, ...] = (*METRICS, "latency_p50_ms", "latency_p95_ms", "size_mb")
 TIMED: frozenset[str] = frozenset()
+TOKEN_METRICS: bool = False  # its server answers entities, not generated tokens
+CLIENT_PATHS: tuple[str, ...] = ()  # POST /v1/predict is all it serves
+STARTUP_SECONDS: int = 120  # an encoder of up to a few hundred MB loads in seconds
 TUNABLE: Mapping[str, Mapping[str, Any]] = {}  # the generic train.* hyperparameters only
 
 SCHEMES = ("IOB2", "BIOES")

@@ -28,6 +28,7 @@ def test_the_assistant_example_is_valid() -> None:
     assert loaded.config.tune.enabled and loaded.config.tune.trials == 2
     assert {"pass_rate.json", "pass_rate.exact"} <= set(loaded.config.evaluate.metrics)
     # Staging and production without approval: the release ends with a live production.
+    assert loaded.config.deploy is not None
     environments = loaded.config.deploy.environments
     assert [(e.name, e.kind, e.approval) for e in environments] == [("staging", "local", False), ("production", "local", False)]
 

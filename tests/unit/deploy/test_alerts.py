@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from ml_ci.config.model import Monitoring
 from ml_ci.deploy import alerts
 
@@ -39,3 +43,60 @@ def test_metric_names_match_the_server() -> None:
     exposition = ServerMetrics().exposition().decode()
     assert f"# TYPE {alerts.LATENCY_HISTOGRAM} histogram" in exposition
     assert "# TYPE mlci_requests_total counter" in exposition or "# TYPE mlci_requests counter" in exposition
+
+
+def test_token_alerts_read_the_engines_histograms() -> None:
+    monitoring = Monitoring(
+        enabled=True,
+        p95_latency_ms=500,
+        error_rate=0.01,
+        no_traffic_minutes=0,
+        for_minutes=10,
+        time_to_first_token_p95_ms=1500,
+        min_tokens_per_second=7.5,
+    )
+    by_name = {r["alert"]: r for r in alerts.rules("chat", "ml-production", monitoring)}
+    assert list(by_name) == [
+        "ModelLatencyP95High",
+        "ModelErrorRateHigh",
+        "ModelTimeToFirstTokenP95High",
+        "ModelTokensPerSecondLow",
+    ]
+    assert by_name["ModelTimeToFirstTokenP95High"]["expr"] == (
+        "histogram_quantile(0.95, sum by (le) (rate(mlci_time_to_first_token_seconds_bucket"
+        '{namespace="ml-production", job="chat"}[5m]))) > 1.5'
+    )
+    # The median sequence's speed under the floor (a NaN quantile, with nothing finished, compares false).
+    assert by_name["ModelTokensPerSecondLow"]["expr"] == (
+        'histogram_quantile(0.5, sum by (le) (rate(mlci_tokens_per_second_bucket{namespace="ml-production", job="chat"}[5m])))'
+        " < 7.5"
+    )
+    assert by_name["ModelTimeToFirstTokenP95High"]["for"] == by_name["ModelTokensPerSecondLow"]["for"] == "10m"
+    assert by_name["ModelTokensPerSecondLow"]["annotations"]["summary"] == "chat: median decode speed below 7.5 tokens per second"
+
+
+def test_unset_token_keys_add_no_rule() -> None:
+    monitoring = Monitoring(enabled=True, p95_latency_ms=500, error_rate=0.01, no_traffic_minutes=0, for_minutes=5)
+    assert [r["alert"] for r in alerts.rules("tiny", "ns", monitoring)] == ["ModelLatencyP95High", "ModelErrorRateHigh"]
+
+
+def test_a_tasks_own_routes_count_as_traffic_and_errors() -> None:
+    monitoring = Monitoring(enabled=True, p95_latency_ms=500, error_rate=0.01, no_traffic_minutes=30, for_minutes=5)
+    rules = alerts.rules("chat", "ns", monitoring, ("/v1/completions", "/v1/chat/completions"))
+    by_name = {r["alert"]: r for r in rules}
+    served = 'path=~"/v1/predict|/v1/completions|/v1/chat/completions"'
+    assert by_name["ModelNoTraffic"]["expr"] == (
+        f'(sum(increase(mlci_requests_total{{namespace="ns", job="chat", {served}}}[30m])) or vector(0)) == 0'
+    )
+    assert by_name["ModelErrorRateHigh"]["expr"].count(served) == 2
+
+
+def test_token_alerts_are_refused_for_a_task_without_token_metrics(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from ml_ci.cli.main import main
+
+    case = Path(__file__).parents[1] / "config" / "cases" / "negative" / "token_alerts_on_a_classifier.yaml"
+    (tmp_path / "ml.yaml").write_text(case.read_text(encoding="utf-8"), encoding="utf-8")
+    assert main(["validate", "-c", str(tmp_path / "ml.yaml")]) == 2
+    err = capsys.readouterr().err
+    for key in ("monitoring.time_to_first_token_p95_ms", "monitoring.min_tokens_per_second"):
+        assert f"{key}: a text-classification server measures no generated tokens" in err, err

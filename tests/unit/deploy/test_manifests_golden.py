@@ -7,16 +7,18 @@ ML_CI_UPDATE_GOLDEN=1 rewrites them after an intended change: review the diff.""
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 
 from ml_ci.config import Config, load_config
 from ml_ci.deploy import manifests, tree
 from ml_ci.records.imageref import parse
 from tests.conftest import EXAMPLE
-from tests.unit.deploy.helpers import IMAGE_A, config, validate_any
+from tests.unit.deploy.helpers import IMAGE_A, config, environments, validate_any
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 UPDATE = os.environ.get("ML_CI_UPDATE_GOLDEN") == "1"
@@ -30,12 +32,29 @@ def ner(tmp: Path) -> Config:
     return load_config(EXAMPLE.parent / "ner" / "ml.yaml").config
 
 
-CASES: dict[str, Callable[[Path], Config]] = {"text-classification": classifier, "token-classification": ner}
+def generating(tmp: Path) -> Config:
+    """The assistant example on a GPU, deployed to Kubernetes (the helpers' staging and production), with the
+    token alerts."""
+    repo = tmp / "assistant"
+    shutil.copytree(EXAMPLE.parent / "assistant", repo, ignore=shutil.ignore_patterns(".ml-ci", ".github"))
+    data = yaml.safe_load((repo / "ml.yaml").read_text(encoding="utf-8"))
+    data["image"]["accelerator"] = "cuda"
+    data["deploy"]["environments"] = environments()
+    data["monitoring"] = {"time_to_first_token_p95_ms": 2000, "min_tokens_per_second": 10, "no_traffic_minutes": 30}
+    (repo / "ml.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return load_config(repo / "ml.yaml").config
+
+
+CASES: dict[str, Callable[[Path], Config]] = {
+    "text-classification": classifier,
+    "token-classification": ner,
+    "text-generation-cuda": generating,
+}
 
 
 def rendered(cfg: Config) -> str:
     assert cfg.deploy is not None
-    parts = []
+    parts: list[str] = []
     for env in cfg.deploy.environments:
         objs = [*manifests.render(cfg, env, parse(IMAGE_A)), manifests.deployment_patch(cfg, env)]
         for obj in objs[:-1]:
