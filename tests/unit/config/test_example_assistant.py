@@ -31,6 +31,9 @@ def test_the_assistant_example_is_valid() -> None:
     assert loaded.config.deploy is not None
     environments = loaded.config.deploy.environments
     assert [(e.name, e.kind, e.approval) for e in environments] == [("staging", "local", False), ("production", "local", False)]
+    # The alerts on what a language model's users feel, beside the generic ones.
+    monitoring = loaded.config.monitoring
+    assert (monitoring.time_to_first_token_p95_ms, monitoring.min_tokens_per_second) == (1000, 20)
 
 
 def test_the_committed_files_are_make_datas_output() -> None:
