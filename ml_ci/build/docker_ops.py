@@ -145,8 +145,31 @@ def push(
     raise OperationalError(f"push of {repository}:{tag} failed after {attempt} attempt(s): {last}")
 
 
-def run_detached(c: Any, image: str, environment: Mapping[str, str]) -> Any:
-    return c.containers.run(image, detach=True, network_mode="host", environment=dict(environment), remove=False)
+class NoGpu(Exception):
+    """Docker could not start a container with a GPU; the message is the engine's reason."""
+
+
+def run_detached(c: Any, image: str, environment: Mapping[str, str], *, gpus: bool = False) -> Any:
+    """Start the image (host network). `gpus`: with every GPU the engine has (docker run --gpus all); NoGpu when the
+    engine cannot give one (no NVIDIA container toolkit: 'could not select device driver ...', or no driver)."""
+    if not gpus:
+        return c.containers.run(image, detach=True, network_mode="host", environment=dict(environment), remove=False)
+    import docker
+
+    container = c.containers.create(
+        image,
+        detach=True,
+        network_mode="host",
+        environment=dict(environment),
+        device_requests=[docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])],
+    )
+    try:
+        container.start()  # the engine picks its GPU driver here, not when it creates the container
+    except docker.errors.APIError as e:
+        with contextlib.suppress(docker.errors.APIError):
+            container.remove(force=True)
+        raise NoGpu(str(e.explanation or e).strip().splitlines()[0]) from None
+    return container
 
 
 def stop(container: Any, timeout: int = 20) -> int | None:

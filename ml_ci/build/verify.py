@@ -38,7 +38,7 @@ def verify(
 ) -> dict[str, Any]:
     """Run the image (host network, a free port on 127.0.0.1) and check it; raises when it fails."""
     port = free_port()
-    container = docker_ops.run_detached(c, image_id, {"ML_CI_SERVE_HOST": "127.0.0.1", "ML_CI_SERVE_PORT": str(port)})
+    container, device = start(c, image_id, {"ML_CI_SERVE_HOST": "127.0.0.1", "ML_CI_SERVE_PORT": str(port)}, config, log)
     base = f"http://127.0.0.1:{port}"
     exit_code = None
     try:
@@ -73,5 +73,29 @@ def verify(
         f"verified: ready in {seconds:.1f} s, {len(golden.examples)} golden examples match"
         + (f" ({compared} also against evaluate's predictions)" if compared else "")
         + ", clean exit on SIGTERM"
+        + {None: "", "cuda": ", on the GPU", "cpu": ", on the CPU (the GPU path was not exercised)"}[device]
     )
-    return {"ready_seconds": round(seconds, 3), "golden_examples": len(golden.examples), "compared_with_eval": compared}
+    checks = {"ready_seconds": round(seconds, 3), "golden_examples": len(golden.examples), "compared_with_eval": compared}
+    return checks if device is None else {**checks, "device": device}
+
+
+def start(
+    c: Any, image_id: str, environment: dict[str, str], config: Config, log: Callable[[str], None]
+) -> tuple[Any, str | None]:
+    """The container to check, and the device it runs on (None: a CPU image, nothing to say). A CUDA image runs with
+    every GPU Docker has; where Docker has none (no NVIDIA container toolkit, no GPU) it runs on the CPU
+    (ML_CI_SERVE_DEVICE=cpu), since the same ONNX file and golden prompts still check the model, the server and the
+    image's onnxruntime; the log and image.json's verification.device say that the GPU path was not exercised."""
+    if config.image.accelerator != "cuda":
+        return docker_ops.run_detached(c, image_id, environment), None
+    try:
+        container = docker_ops.run_detached(c, image_id, environment, gpus=True)
+    except docker_ops.NoGpu as e:
+        log(
+            f"no GPU for the image check: Docker could not start the container with one ({e}); checking the CUDA "
+            "image on the CPU instead (ML_CI_SERVE_DEVICE=cpu): the GPU path (onnxruntime's CUDA provider) was NOT "
+            "exercised; run the build where `docker run --gpus all` works to check it"
+        )
+        return docker_ops.run_detached(c, image_id, {**environment, "ML_CI_SERVE_DEVICE": "cpu"}), "cpu"
+    log("checking the CUDA image on the GPU (docker run --gpus all)")
+    return container, "cuda"
