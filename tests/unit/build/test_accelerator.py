@@ -25,6 +25,7 @@ GOLDEN = Path(__file__).resolve().parents[2] / "golden" / "images"
 PINS = {
     "onnxruntime": "1.32.0",
     "onnxruntime-genai": "0.18.0",
+    "jinja2": "3.1.6",  # text-generation's chat templates
     "tokenizers": "0.23.3",
     "numpy": "2.4.6",
     "prometheus_client": "0.26.0",
