@@ -267,6 +267,14 @@ def test_the_reusable_workflows_default_commit_has_every_input_it_passes() -> No
     assert found.returncode == 0, f"{ML_CI_COMMIT} is not a commit of this repository: {found.stderr}"
     ancestor = run(git, "merge-base", "--is-ancestor", ML_CI_COMMIT, "HEAD", cwd=ROOT)
     assert ancestor.returncode == 0, f"{ML_CI_COMMIT} is not an ancestor of HEAD"
+    # Not older than the actions it runs: a caller without ml-ci-ref gets the actions of this very tree (their
+    # inputs, their outputs, the fixes behind them). Once, the pinned commit predated a new output of the tune
+    # action, and the save step that read it was skipped without a word on every caller's runner.
+    changed = run(git, "diff", "--name-only", ML_CI_COMMIT, "HEAD", "--", "actions/", cwd=ROOT)
+    assert changed.returncode == 0 and not changed.stdout.strip(), (
+        f"actions/ changed since ML_CI_COMMIT {ML_CI_COMMIT[:12]}: bump it in ml_ci/generate/reusable.py to a commit that "
+        f"has them:\n{changed.stdout}"
+    )
     doc = yaml.safe_load(render_bundled()[".github/workflows/ml-pipeline.yml"])
     checked = 0
     for job in doc["jobs"].values():
