@@ -26,6 +26,11 @@ after each token, a stop string ends the sequence (the engine cancels its turn; 
 and a streamed piece never holds a stop string or the start of one, nor half a character (held back until it is
 whole, or is not a stop). The pieces joined are the completion's text. End-of-sequence tokens are not text.
 
+Sampling (temperature above 0): temperature and top_p as `Runtime.generate` samples, top-k off; `Settings.seed` is
+not applied. The library refuses a per-turn seed to a static-batching engine ("A per-turn seed requires an Engine
+configured for dynamic batching"), so sampled completions come from the engine's own random stream and are not
+reproducible per request (OpenAI's `seed` is best-effort too). Greedy ones are.
+
 Times: `Completion.first_token_s` and `total_s` count from `submit` (the wait in the queue is what a user feels);
 `tokens_per_second` is the decode phase's speed, as for `Runtime.generate`.
 
@@ -219,7 +224,8 @@ class Engine:
         closing = False
         while True:
             try:
-                closing = self._receive(block=not self._waiting and not self._og.has_pending_requests()) or closing
+                idle = not closing and not self._waiting and not self._og.has_pending_requests()
+                closing = self._receive(block=idle) or closing
                 if closing:
                     self._cancel_all()
                 self._admit()
@@ -282,12 +288,11 @@ class Engine:
             options.set_max_generated_tokens(settings.max_new_tokens)
             if settings.greedy:
                 options.set_do_sample(False)
-            else:  # as Runtime.generate samples: top-k off
+            else:  # as Runtime.generate samples (top-k off), but unseeded: see the module's docstring
                 options.set_do_sample(True)
                 options.set_temperature(settings.temperature)
                 options.set_top_p(settings.top_p)
                 options.set_top_k(0)
-                options.set_seed(settings.seed)
             turn = request.begin_turn(np.asarray(generation.ids, dtype=np.int32), options)
         except Exception as e:  # refused by the library (e.g. no room left in the context)
             self._fail(generation, f"the engine refused the prompt: {e}")
