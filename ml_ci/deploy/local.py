@@ -38,10 +38,13 @@ def docker_client() -> Any:
 
 
 class LocalEngine:
-    def __init__(self, client: Any, model: str, env: str, *, drain_seconds: float):
+    def __init__(self, client: Any, model: str, env: str, *, drain_seconds: float, gpu: bool = False):
         self.client = client
         self.model = model
         self.env = env
+        # image.accelerator: cuda: the container gets one of the machine's GPUs (`docker run --gpus 1`), as the pod asks
+        # the scheduler for one; an engine without NVIDIA's container runtime refuses to start it, and deploy says so.
+        self.gpu = gpu
         self.name = container_name(model, env)
         # serve.drain_seconds (the image's ML_CI_SERVE_DRAIN_SECONDS): how long the old container keeps
         # answering after SIGTERM; `docker stop` waits for it, and what is in flight, before its SIGKILL.
@@ -75,6 +78,11 @@ class LocalEngine:
         import docker.errors
 
         self._remove(name)
+        gpus: dict[str, Any] = {}
+        if self.gpu:
+            from docker.types import DeviceRequest
+
+            gpus["device_requests"] = [DeviceRequest(count=1, capabilities=[["gpu"]])]
         try:
             return self.client.containers.run(
                 str(ref),
@@ -88,6 +96,7 @@ class LocalEngine:
                 tmpfs={"/tmp": "size=256m"},
                 security_opt=["no-new-privileges"],
                 cap_drop=["ALL"],
+                **gpus,
             )
         except docker.errors.APIError as e:
             raise DeployError(f"cannot start {ref} for {self.env}: {e.explanation or e}") from None

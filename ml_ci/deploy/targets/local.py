@@ -14,6 +14,7 @@ from ml_ci.deploy import gitops, smoke, state, tree
 from ml_ci.deploy.context import Context
 from ml_ci.deploy.gitops_flow import GitOpsFlow
 from ml_ci.deploy.inputs import Inputs, Result
+from ml_ci.deploy.manifests import GPU_ACCELERATOR
 from ml_ci.errors import ConfigError, DeployError, Problem
 from ml_ci.records.release import Deployed, Release
 
@@ -29,7 +30,11 @@ class LocalTarget:
         from ml_ci.deploy.local import LocalEngine, docker_client
 
         return LocalEngine(
-            self.ctx.docker or docker_client(), self.config.name, env.name, drain_seconds=self.config.serve.drain_seconds
+            self.ctx.docker or docker_client(),
+            self.config.name,
+            env.name,
+            drain_seconds=self.config.serve.drain_seconds,
+            gpu=self.config.image.accelerator == GPU_ACCELERATOR,
         )
 
     def _recorded(self, env: Environment) -> Optional[Release]:

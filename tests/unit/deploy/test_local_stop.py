@@ -34,6 +34,7 @@ class Containers:
 
     def __init__(self, *running: Container):
         self.all = list(running)
+        self.options: dict[str, Any] = {}  # the last run's keyword arguments
 
     def get(self, name: str) -> Container:
         for c in self.all:
@@ -41,7 +42,8 @@ class Containers:
                 return c
         raise docker.errors.NotFound(name)
 
-    def run(self, image: str, *, name: str, **_: Any) -> Container:
+    def run(self, image: str, *, name: str, **options: Any) -> Container:
+        self.options = options
         started = Container(name)
         self.all.append(started)
         return started
@@ -65,3 +67,17 @@ def test_the_old_container_gets_its_drain_and_its_last_requests_before_a_kill(
     # SIGTERM, then drain_seconds of serving, then what was read finishes: docker stop's SIGKILL waits for all of it.
     assert timeout >= drain_seconds + limits.request_read_timeout_s + limits.request_timeout_s
     assert timeout == stop_grace_seconds(drain_seconds), "the same bound as the pod's grace period after preStop"
+
+
+@pytest.mark.parametrize("gpu", [False, True])
+def test_a_cuda_image_gets_one_gpu(gpu: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """image.accelerator: cuda runs the container as `docker run --gpus 1` does; others get no device."""
+    monkeypatch.setattr(local, "wait_ready", lambda *args, **kwargs: None)
+    client = Client()
+    local.LocalEngine(client, "tiny", "staging", drain_seconds=0, gpu=gpu).swap(parse(IMAGE_B), 18000, 5)
+    requests: Any = client.containers.options.get("device_requests")
+    if not gpu:
+        assert requests is None
+        return
+    [request] = requests
+    assert (request["Count"], request["Capabilities"]) == (1, [["gpu"]])
