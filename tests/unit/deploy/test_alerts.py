@@ -100,3 +100,15 @@ def test_token_alerts_are_refused_for_a_task_without_token_metrics(tmp_path: Pat
     err = capsys.readouterr().err
     for key in ("monitoring.time_to_first_token_p95_ms", "monitoring.min_tokens_per_second"):
         assert f"{key}: a text-classification server measures no generated tokens" in err, err
+
+
+def test_the_token_metric_names_are_the_engines() -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from ml_ci.tasks.text_generation.metrics import GenerationMetrics
+
+    registry = CollectorRegistry()
+    GenerationMetrics(registry)
+    exposition = generate_latest(registry).decode()
+    for name in (alerts.TTFT_HISTOGRAM, alerts.SPEED_HISTOGRAM):
+        assert f"# TYPE {name} histogram" in exposition, name
