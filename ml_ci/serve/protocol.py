@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ml_ci.serve.limits import Limits
@@ -22,11 +22,12 @@ class Refusal(Exception):
     contextlib's @contextmanager sets it again when the exception passes through a `with`), which a
     frozen dataclass refuses with FrozenInstanceError, replacing the refusal with a crash."""
 
-    def __init__(self, status: int, kind: str, message: str) -> None:
+    def __init__(self, status: int, kind: str, message: str, headers: Mapping[str, str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.kind = kind
         self.message = message
+        self.headers = dict(headers or {})  # sent with the answer (a 429's Retry-After)
 
     def __repr__(self) -> str:
         return f"Refusal(status={self.status!r}, kind={self.kind!r}, message={self.message!r})"

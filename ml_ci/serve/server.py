@@ -63,6 +63,7 @@ import struct
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from concurrent.futures import TimeoutError as FutureTimeout
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -252,15 +253,16 @@ class InferenceServer:
         self.model: ServedModel | None = None
         # The task's own routes (ml_ci/serve/routes.py), known from model.json before the model loads.
         self.routes: dict[tuple[str, str], Route] = {}
+        self.context: RouteContext | None = None
         if self.serving is not None:
-            context = RouteContext(
+            self.context = RouteContext(
                 limits=limits,
                 model=self._loaded_model,
                 registry=self.metrics.registry,
                 log=self.log,
                 draining=self.draining.is_set,
             )
-            self.routes = index(self.serving.routes(context), reserved=SERVER_PATHS)
+            self.routes = index(self.serving.routes(self.context), reserved=SERVER_PATHS)
         self.model_sha256 = ""
         self.batcher: MicroBatcher | None = None
         self._log_stream = log or sys.stderr
@@ -307,7 +309,7 @@ class InferenceServer:
         try:
             serving = self.serving or _serving_half(self.model_dir, strict=True)
             assert serving is not None  # strict: it raised otherwise
-            model = self.model = serving.load(self.model_dir, threads=self.limits.threads)
+            model = self.model = serving.load(self.model_dir, threads=self.limits.threads, context=self.context)
             self.model_sha256 = model.record.sha256
             self.metadata = _metadata(model.record)
             self.batcher = MicroBatcher(
@@ -787,14 +789,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _refuse(self, refusal: Refusal, route: Route | None = None) -> None:
         self.app.metrics.errors.labels(refusal.kind).inc()
-        self._send(refusal.status, refusal.body() if route is None else route.refusal_body(refusal))
+        self._send(refusal.status, refusal.body() if route is None else route.refusal_body(refusal), headers=refusal.headers)
         self._finish_log(refusal.status, error=refusal.kind, message=refusal.message)
 
     def _json(self, status: int, payload: dict[str, Any]) -> None:
         self._send(status, json.dumps(payload).encode())
         self._finish_log(status)
 
-    def _send(self, status: int, body: bytes, content_type: str = "application/json") -> None:
+    def _send(
+        self, status: int, body: bytes, content_type: str = "application/json", headers: Mapping[str, str] | None = None
+    ) -> None:
         self.answered = True
         if getattr(self, "request_version", "HTTP/0.9") == "HTTP/0.9":
             self.request_version = "HTTP/1.1"  # the stdlib leaves out the status line for 0.9: never answer so
@@ -803,6 +807,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             if self.close_connection or self.app.draining.is_set():
                 self.send_header("Connection", "close")
                 self.close_connection = True

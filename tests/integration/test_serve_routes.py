@@ -70,7 +70,7 @@ def _half(loaded: threading.Event, stopped: threading.Event) -> Any:
             Route(method="GET", path="/v1/info", handle=info),
         )
 
-    def load(folder: Path, *, threads: int = 0) -> _Model:
+    def load(folder: Path, *, threads: int = 0, context: RouteContext | None = None) -> _Model:
         loaded.wait(30)
         return _Model()
 

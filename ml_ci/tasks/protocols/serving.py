@@ -56,8 +56,10 @@ class ServingHalf(Protocol):
         the server starts, before the model loads."""
         ...
 
-    def load(self, folder: Path, *, threads: int = 0) -> ServedModel:
-        """The exported folder (`ml-ci export`'s) ready to predict; `threads` for the runtime (0: its own choice)."""
+    def load(self, folder: Path, *, threads: int = 0, context: RouteContext | None = None) -> ServedModel:
+        """The exported folder (`ml-ci export`'s) ready to predict; `threads` for the runtime (0: its own choice).
+        The server passes its `context` (the limits, the metrics registry) for a model that needs them (one that
+        generates: how many sequences at once); None elsewhere (export's checks, the image check)."""
         ...
 
     def check(self, model: ServedModel, rows: list[Any]) -> None:

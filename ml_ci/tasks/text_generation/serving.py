@@ -1,14 +1,18 @@
 """text-generation's serving half (`ml_ci.tasks.protocols.serving.ServingHalf`): torch-free.
 
-A request is `{"prompts": ["...", ...]}`: each prompt is the text the model continues (a chat already rendered by
+POST /v1/predict: `{"prompts": ["...", ...]}`, each prompt the text the model continues (a chat already rendered by
 its template, as golden.json's prompts are). The answer is one `{"completion": "..."}` per prompt and the model's
 sha256 (`model_sha256`, the envelope of the other tasks, which deploy's smoke test reads). Completions are greedy,
 with model.json's generation settings (max_new_tokens, stop strings), so that one prompt always gets one answer:
-what the golden examples rely on. Sampling, streaming and the OpenAI-style endpoint are the serving image's
-(issue 17).
+what the golden examples rely on.
 
-The exported model runs through ONNX Runtime GenAI (`runtime.Runtime`), one prompt after the other. The export
-stage's parity and golden checks run this very class, so that what was checked is what is served.
+The OpenAI-compatible API (`routes`): POST /v1/completions, POST /v1/chat/completions (the export's chat template
+renders the messages: `chat_template`), GET /v1/models; requests and answers are `openai_api`'s, whole or streamed
+as server-sent events. docs/tasks/text-generation.md ("Serving") says what each field does.
+
+Every sequence, /v1/predict's and the API's, runs through one `engine.Engine` (ONNX Runtime GenAI's, batching up to
+serve.max_sequences sequences at once, serve.max_queued more waiting; 429 beyond). The export stage's parity and
+golden checks run this very class, so that what was checked is what is served.
 
 Golden examples (export/golden.json): test prompts with the completion the served model gave. The image check and
 the deploy smoke test send the prompts and ask for the same text, character for character: greedy decoding of the
@@ -18,26 +22,40 @@ same ONNX file is deterministic, and a completion cannot be close (a token off c
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import secrets
+import time
+from collections import deque
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Optional, cast
 
 from ml_ci.records import model as model_record
 from ml_ci.records.texts import text_hash
 from ml_ci.serve.limits import Limits
 from ml_ci.serve.protocol import Refusal, check_text, json_body, kind
+from ml_ci.serve.routes import Call, Reply, Route, Stream
+from ml_ci.tasks.text_generation import chat_template, openai_api
+from ml_ci.tasks.text_generation.engine import Busy, Engine, Generation
+from ml_ci.tasks.text_generation.openai_api import Answer, ApiError, Request
 from ml_ci.tasks.text_generation.runtime import Completion, Runtime, Settings
 
 if TYPE_CHECKING:
     from ml_ci.records.golden import GoldenRecord
     from ml_ci.records.model import ModelRecord
-    from ml_ci.serve.routes import Route, RouteContext
+    from ml_ci.serve.routes import RouteContext
     from ml_ci.tasks.protocols.serving import Caller, ServedModel
 
 WARM_UP: list[Any] = ["warm up"]
-RUNTIME: tuple[str, ...] = ("onnxruntime-genai",)  # runtime.Runtime generates with it (tokenizers is the generic runtime's)
+# runtime.Runtime generates with onnxruntime-genai (tokenizers is the generic runtime's); chat_template renders with
+# jinja2 (its sandbox).
+RUNTIME: tuple[str, ...] = ("onnxruntime-genai", "jinja2")
 SHAPE = '{"prompts": ["..."]}'
+# How often a request waiting for a whole answer looks whether its client is still there.
+GONE_POLL_S = 0.1
+# A 429's Retry-After (seconds): a static batch of a small model ends within about that.
+RETRY_AFTER_S = 1
 
 
 # --- the server's side ------------------------------------------------------------------------
@@ -69,31 +87,210 @@ def settings_of(record: ModelRecord) -> Settings:
     return Settings(max_new_tokens=int(g.get("max_new_tokens", 64)), stop=tuple(str(s) for s in g.get("stop") or ()))
 
 
-class LanguageModel:
-    """Prompts in, completions out. Thread-compatible: the batcher calls it from one thread."""
+def request_settings(record: ModelRecord, request: Request, limits: Limits) -> Settings:
+    """What an API request generates with: its own settings, and model.json's (evaluate's) for those it leaves out;
+    max_tokens at most serve.max_tokens; the model's stop strings and the request's; a random seed unless it gives
+    one (OpenAI's: the same request samples anew)."""
+    g = record.payload.get("generation") or {}
+    stop = tuple(dict.fromkeys([*(str(s) for s in g.get("stop") or ()), *request.stop]))
+    return Settings(
+        max_new_tokens=request.max_tokens or min(int(g.get("max_new_tokens", 64)), limits.max_tokens),
+        temperature=request.temperature if request.temperature is not None else float(g.get("temperature", 0.0)),
+        top_p=request.top_p if request.top_p is not None else float(g.get("top_p", 1.0)),
+        seed=request.seed if request.seed is not None else secrets.randbelow(2**31),
+        stop=stop,
+    )
 
-    def __init__(self, folder: Path, *, threads: int = 0) -> None:
+
+class LanguageModel:
+    """Prompts in, completions out, through the engine: thread-safe."""
+
+    def __init__(self, folder: Path, *, threads: int = 0, context: Optional[RouteContext] = None) -> None:
+        from ml_ci.tasks.text_generation.metrics import GenerationMetrics
+
         self.record = model_record.read(folder / model_record.FILE)
         self.settings = settings_of(self.record)
-        self.runtime = Runtime(folder, threads=threads)
+        self.limits = context.limits if context is not None else Limits()
+        self.runtime = Runtime(folder, threads=threads, max_batch_size=self.limits.max_sequences)
+        self.template = chat_template.load(folder)
+        metrics = GenerationMetrics(context.registry) if context is not None else None
+        self.engine = Engine(
+            self.runtime, max_sequences=self.limits.max_sequences, max_queued=self.limits.max_queued, metrics=metrics
+        )
 
     def prompt_ids(self, prompt: str) -> list[int]:
         """The prompt's tokens; a prompt longer than model.max_length keeps its last ones, as evaluate cuts it."""
         return self.runtime.encode(prompt)[-self.record.max_length :]
 
     def completions(self, prompts: Sequence[str]) -> list[Completion]:
-        return self.runtime.generate_many([self.prompt_ids(p) for p in prompts], self.settings)
+        """Each prompt's greedy completion, in order, all submitted at once (the engine batches them); a prompt that
+        finds every place taken waits for one of its own, or for a moment."""
+        pending: deque[tuple[int, Generation]] = deque()
+        done: dict[int, Completion] = {}
+        for i, prompt in enumerate(prompts):
+            ids = self.prompt_ids(prompt)
+            while True:
+                try:
+                    pending.append((i, self.engine.submit(ids, self.settings)))
+                    break
+                except Busy:
+                    if pending:
+                        j, generation = pending.popleft()
+                        done[j] = generation.result()
+                    else:
+                        time.sleep(0.01)
+        for j, generation in pending:
+            done[j] = generation.result()
+        return [done[i] for i in range(len(prompts))]
 
     def predict(self, inputs: list[Any]) -> list[str]:
         """The served rows: each prompt's completion text."""
         return [c.text for c in self.completions(inputs)]
 
+    def request_ids(self, request: Request) -> list[int]:
+        """The tokens of an API request's prompt: its text, its token ids, or its messages rendered by the chat
+        template; ApiError naming the field when the template refuses them or the model has none."""
+        if request.endpoint == "completion":
+            if isinstance(request.prompt, tuple):
+                return list(request.prompt)
+            return self.runtime.encode(str(request.prompt))
+        if self.template is None:
+            raise ApiError(
+                400,
+                "unsupported_endpoint",
+                "this model has no chat template; send a prompt to /v1/completions instead",
+                "messages",
+            )
+        messages = [{"role": m.role, "content": m.content} for m in request.messages]
+        try:
+            return self.runtime.encode(self.template.render(messages, add_generation_prompt=True))
+        except chat_template.TemplateError as e:
+            raise ApiError(400, "invalid_value", f"the model's chat template refused the messages: {e}", "messages") from None
+
 
 def routes(context: RouteContext) -> Sequence[Route]:
-    return ()  # POST /v1/predict is all it serves
+    """The OpenAI-compatible API beside /v1/predict; every refusal in OpenAI's error shape."""
+    api = Api(context)
+    body = openai_api.error_body
+    return (
+        Route(method="POST", path=openai_api.COMPLETIONS_PATH, handle=api.completions, refusal_body=body),
+        Route(method="POST", path=openai_api.CHAT_PATH, handle=api.chat, refusal_body=body),
+        Route(method="GET", path=openai_api.MODELS_PATH, handle=api.models, refusal_body=body),
+    )
 
-def load(folder: Path, *, threads: int = 0) -> LanguageModel:
-    return LanguageModel(folder, threads=threads)
+
+def _created(record: ModelRecord) -> int:
+    """When the model was exported, in seconds since the epoch (0 when model.json does not say)."""
+    try:
+        return int(datetime.fromisoformat(str(record.exported_at).replace("Z", "+00:00")).timestamp())
+    except ValueError:
+        return 0
+
+
+class Api:
+    """The handlers of the OpenAI-compatible routes."""
+
+    def __init__(self, context: RouteContext) -> None:
+        self.context = context
+
+    def _model(self) -> LanguageModel:
+        return cast(LanguageModel, self.context.model())  # Refusal 503 not_ready while it loads
+
+    def models(self, call: Call) -> Reply:
+        record = self._model().record
+        return Reply(status=200, body=openai_api.models_body(record.name, _created(record)))
+
+    def completions(self, call: Call) -> Reply | Stream:
+        return self._generate(call, "completion")
+
+    def chat(self, call: Call) -> Reply | Stream:
+        return self._generate(call, "chat")
+
+    def _generate(self, call: Call, endpoint: openai_api.Endpoint) -> Reply | Stream:
+        limits = self.context.limits
+        request = openai_api.parse(call.body, endpoint, limits)
+        model = self._model()
+        openai_api.check_model(request, model.record.name)
+        ids = model.request_ids(request)
+        settings = request_settings(model.record, request, limits)
+        openai_api.check_length(request, len(ids), settings.max_new_tokens, model.runtime.context_length, limits)
+        call.log.update(prompt_tokens=len(ids), max_tokens=settings.max_new_tokens, stream=request.stream)
+        try:
+            generation = model.engine.submit(ids, settings)
+        except Busy as e:
+            raise ApiError(
+                429, "rate_limit_exceeded", f"{e}; retry shortly", headers={"Retry-After": str(RETRY_AFTER_S)}
+            ) from None
+        except ValueError as e:  # a token id outside the vocabulary
+            raise ApiError(400, "invalid_value", str(e), "prompt" if endpoint == "completion" else "messages") from None
+        prefix = "cmpl-" if endpoint == "completion" else "chatcmpl-"
+        answer = Answer(
+            endpoint=endpoint,
+            id=prefix + secrets.token_hex(12),
+            created=int(time.time()),
+            model=model.record.name,
+            include_usage=request.include_usage,
+        )
+        if request.stream:
+            return Stream(chunks=_Chunks(generation, answer), headers={"Cache-Control": "no-cache"})
+        completion = self._wait(generation, call)
+        call.log.update(completion_tokens=len(completion.tokens), finish=completion.finish)
+        body = answer.whole(completion.text, completion.finish, completion.prompt_tokens, len(completion.tokens))
+        return Reply(status=200, body=body)
+
+    @staticmethod
+    def _wait(generation: Generation, call: Call) -> Completion:
+        """The whole completion; cancelled, and 499 (nobody reads it), when the client goes away meanwhile."""
+        while True:
+            try:
+                return generation.result(timeout=GONE_POLL_S)
+            except TimeoutError:
+                if call.gone():
+                    generation.cancel()
+                    raise ApiError(499, "client_gone", "the client closed the connection; the generation was cancelled") from None
+            except RuntimeError as e:
+                raise ApiError(500, "generation_failed", str(e)) from None
+
+
+class _Chunks:
+    """A stream's server-sent events. Closing it (the client gone, or the stream over) cancels the generation, also
+    before the first chunk was asked for (a generator's `finally` would not run then)."""
+
+    def __init__(self, generation: Generation, answer: Answer) -> None:
+        self._generation = generation
+        self._events = self._make(generation, answer)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        return next(self._events)
+
+    def close(self) -> None:
+        self._events.close()
+        self._generation.cancel()  # nothing once it has ended
+
+    @staticmethod
+    def _make(generation: Generation, answer: Answer) -> Generator[bytes, None, None]:
+        first = answer.first()
+        if first is not None:
+            yield first
+        try:
+            for delta in generation:
+                if delta.text:
+                    yield answer.delta(delta.text)
+            completion = generation.result()
+        except RuntimeError as e:  # its 200 is sent: the stream ends on an error event, as OpenAI's do
+            yield answer.error(ApiError(500, "generation_failed", str(e)))
+            return
+        yield answer.last(completion.finish)
+        if answer.include_usage:
+            yield answer.usage_chunk(completion.prompt_tokens, len(completion.tokens))
+        yield openai_api.DONE
+
+
+def load(folder: Path, *, threads: int = 0, context: Optional[RouteContext] = None) -> LanguageModel:
+    return LanguageModel(folder, threads=threads, context=context)
 
 
 def check(model: ServedModel, rows: list[Any]) -> None:

@@ -10,8 +10,9 @@ from pathlib import Path
 import ml_ci
 from ml_ci.build.context import server_sources
 
-# onnxruntime_genai: text-generation's runtime, which the image installs for that task only (ServingHalf.RUNTIME)
-ALLOWED_THIRD_PARTY = {"numpy", "onnxruntime", "onnxruntime_genai", "tokenizers", "prometheus_client"}
+# onnxruntime_genai and jinja2 (its chat templates): text-generation's runtime, which the image installs for that task only
+# (ServingHalf.RUNTIME)
+ALLOWED_THIRD_PARTY = {"numpy", "onnxruntime", "onnxruntime_genai", "tokenizers", "prometheus_client", "jinja2"}
 PACKAGE = Path(ml_ci.__file__).parent
 
 
