@@ -40,17 +40,26 @@ def single(export: Path) -> Runtime:
 
 
 class Held(GenerationMetrics):
-    """Holds the engine's thread at the first token of each sequence until `release` is set (once set, no more)."""
+    """Holds the engine's thread at the n-th token generated (counted over every sequence) until released."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(self, registry: CollectorRegistry, *at: int) -> None:
         super().__init__(registry)
-        self.entered = threading.Event()
-        self.release = threading.Event()
+        self.count = 0
+        self.gates = {n: (threading.Event(), threading.Event()) for n in at}
 
-    def first_token(self, seconds: float) -> None:
-        super().first_token(seconds)
-        self.entered.set()
-        assert self.release.wait(30)
+    def token(self) -> None:
+        super().token()
+        self.count += 1
+        if self.count in self.gates:
+            reached, release = self.gates[self.count]
+            reached.set()
+            assert release.wait(30)
+
+    def reached(self, n: int) -> bool:
+        return self.gates[n][0].wait(30)
+
+    def release(self, n: int) -> None:
+        self.gates[n][1].set()
 
 
 def value(registry: CollectorRegistry, name: str, **labels: str) -> float:
@@ -125,11 +134,11 @@ def test_a_stop_string_split_over_tokens_never_shows_in_the_stream(make: Make, s
 
 def test_cancel_mid_way_ends_cancelled_and_busy_refuses_beyond_the_places(make: Make, single: Runtime) -> None:
     registry = CollectorRegistry()
-    metrics = Held(registry)
+    metrics = Held(registry, 1)
     engine = make(1, 1, metrics)
     ids = single.encode(PROMPTS[2])
     long = engine.submit(ids, Settings(max_new_tokens=400))
-    assert metrics.entered.wait(30)  # the engine's thread is at its first token
+    assert metrics.reached(1)  # the engine's thread is at its first token
     queued = engine.submit(ids, Settings(max_new_tokens=8))
     assert value(registry, "mlci_running_sequences") == 1 and value(registry, "mlci_queue_depth") == 1
     with pytest.raises(Busy, match="1 at once and 1 waiting"):
@@ -137,7 +146,7 @@ def test_cancel_mid_way_ends_cancelled_and_busy_refuses_beyond_the_places(make: 
     queued.cancel()
     long.cancel()
     long.cancel()  # idempotent
-    metrics.release.set()
+    metrics.release(1)
     first = long.result(30)
     assert (
         first.finish == "cancelled"
@@ -159,21 +168,40 @@ def test_cancel_mid_way_ends_cancelled_and_busy_refuses_beyond_the_places(make: 
     assert value(registry, "mlci_tokens_per_second_count") == 2 + (len(first.tokens) > 1)
 
 
+def test_what_comes_while_a_batch_runs_waits_for_the_next_batch(make: Make, single: Runtime) -> None:
+    """Static batching: the library adds nothing to a running batch, so the engine keeps what comes meanwhile queued
+    (the gauges say so), then starts up to max_sequences of it together once the batch has ended."""
+    registry = CollectorRegistry()
+    metrics = Held(registry, 1, 2)
+    engine = make(2, 4, metrics)
+    first = engine.submit(single.encode(PROMPTS[0]), Settings(max_new_tokens=400))
+    assert metrics.reached(1)
+    settings = Settings(max_new_tokens=10)
+    later = [engine.submit(single.encode(p), settings) for p in PROMPTS[1:4]]
+    metrics.release(1)
+    assert metrics.reached(2)  # the first's second token: the three submitted were taken in meanwhile
+    assert value(registry, "mlci_running_sequences") == 1 and value(registry, "mlci_queue_depth") == 3
+    first.cancel()
+    metrics.release(2)
+    assert [g.result(30).tokens for g in later] == [single.generate(p, settings).tokens for p in PROMPTS[1:4]]
+    assert first.result().finish == "cancelled" and engine.taken == 0
+
+
 def test_a_sequence_the_engine_fails_fails_alone(make: Make, single: Runtime) -> None:
     """A token id the model has no embedding for gets past submit's check (told the vocabulary is larger): the
     library fails its whole batch; the others run again alone and give their tokens; the engine goes on."""
     registry = CollectorRegistry()
-    metrics = Held(registry)
+    metrics = Held(registry, 1)
     engine = make(4, 4, metrics)
     hold = engine.submit(single.encode(PROMPTS[0]), Settings(max_new_tokens=400))
-    assert metrics.entered.wait(30)
+    assert metrics.reached(1)
     engine.runtime.vocab_size = 10**6  # past submit's check; the embedding Gather fails on it
     settings = Settings(max_new_tokens=12)
     good = [engine.submit(single.encode(p), settings) for p in PROMPTS[3:5]]
     bad = engine.submit([5, 100_000, 7], settings)
     good.append(engine.submit(single.encode(PROMPTS[5]), settings))
     hold.cancel()
-    metrics.release.set()  # the three start together once the held one is let go
+    metrics.release(1)  # the three start together once the held one is let go
     with pytest.raises(RuntimeError, match="the engine failed"):
         bad.result(60)
     with pytest.raises(RuntimeError, match="the engine failed"):
@@ -211,17 +239,17 @@ def test_sampling_samples_unseeded(make: Make) -> None:
 
 def test_close_cancels_what_is_in_flight_and_refuses_more(make: Make) -> None:
     registry = CollectorRegistry()
-    metrics = Held(registry)
+    metrics = Held(registry, 1)
     engine = make(1, 1, metrics)
     ids = engine.runtime.encode(PROMPTS[0])
     running: Generation = engine.submit(ids, Settings(max_new_tokens=400))
-    assert metrics.entered.wait(30)
+    assert metrics.reached(1)
     waiting = engine.submit(ids, Settings(max_new_tokens=400))
     closer = threading.Thread(target=engine.close, args=(30,))
     closer.start()
     while not engine._closed:  # close() says so before its message goes to the thread
         threading.Event().wait(0.001)
-    metrics.release.set()
+    metrics.release(1)
     closer.join(30)
     assert not closer.is_alive() and not engine._thread.is_alive()  # close() returned: the thread ended
     assert running.result(1).finish == waiting.result(1).finish == "cancelled"

@@ -13,13 +13,15 @@ Engine owner thread"). That thread (a daemon) owns it: `submit` and `cancel` are
 on its queue; it runs the engine while any sequence is pending and otherwise blocks on the queue. A Generation is
 read by one consumer (iterating it, or `result`).
 
-Batching: static (the CPU build's KV cache is not paged, which dynamic batching needs). At most `max_sequences` are
-in the engine at once (the runtime's max_batch_size, set before the model loads, must be that number); the next
-`max_queued` wait here, in order of submission; beyond those, `submit` raises `Busy` (the route answers 429). A
-sequence that arrives while a batch runs waits for that batch to end: its time to the first token is the rest of
-the running batch (measured with onnxruntime-genai 0.18.0), the trade-off of static batching against one stream
-at a time (which would make it wait for every sequence before it). Greedy sequences give exactly the tokens
-`Runtime.generate` gives alone (the golden examples rely on it).
+Batching: static (the CPU build's KV cache is not paged, which dynamic batching needs). A batch of at most
+`max_sequences` runs until its last sequence ends (the runtime's max_batch_size, set before the model loads, must
+be that number); meanwhile up to `max_queued` more wait here, in order of submission, and start together as the
+next batch; beyond those, `submit` raises `Busy` (the route answers 429). So a sequence that arrives while a batch
+runs waits for that batch to end: its time to the first token is the rest of the running batch, and a long
+sequence holds back the ones that come after it (the library does not add to a running batch: measured with
+onnxruntime-genai 0.18.0). That is the trade-off of static batching; one stream at a time would make it wait for
+every sequence before it. Greedy sequences give exactly the tokens `Runtime.generate` gives alone (the golden
+examples rely on it).
 
 Text: each sequence's tokens go through `runtime.TextStream`, as in `Runtime.generate`: the text is decoded whole
 after each token, a stop string ends the sequence (the engine cancels its turn; the completion is cut before it),
@@ -231,6 +233,10 @@ class Engine:
                 self._admit()
                 if self._og.has_pending_requests():
                     self._step()
+                elif self._running:  # the library holds none of them any more: no event will come for them
+                    for generation in list(self._running.values()):
+                        self._let_go(generation)
+                        self._fail(generation, "the engine dropped this sequence")
                 elif closing:
                     break
             except Exception as e:  # a bug or the library's: fail what is in flight, never hang the callers
@@ -268,14 +274,22 @@ class Engine:
         return closing
 
     def _admit(self) -> None:
-        """Start the waiting sequences while there is room; one run again alone runs with no other."""
+        """Once the batch has ended, start the next one: up to max_sequences of the waiting, in order; a sequence run
+        again alone (see _recover) with no other. The library would not add a sequence to a running batch anyway
+        (it waits for the batch to end: measured), so waiting here instead keeps the queue's gauge, cancelling a
+        waiting sequence and the next batch's size exact (a batch of 8 whose 7 sequences ended early takes the
+        next 8 once its last one ends, not the 7 that came meanwhile)."""
+        if self._running:
+            return
         while self._waiting and len(self._running) < self.max_sequences:
-            if any(g._solo for g in self._running.values()) or (self._waiting[0]._solo and self._running):
+            if self._waiting[0]._solo and self._running:
                 return
             generation = self._waiting.popleft()
             if self.metrics is not None:
                 self.metrics.queue_depth.dec()
             self._start(generation)
+            if generation._solo:
+                return
 
     def _start(self, generation: Generation) -> None:
         import numpy as np
@@ -342,7 +356,7 @@ class Engine:
             if self.metrics is not None:
                 self.metrics.first_token(generation._first)
         if self.metrics is not None:
-            self.metrics.generated_tokens.inc()
+            self.metrics.token()
         piece = generation._stream.push(token)
         if piece:
             generation._items.put(Delta(piece))
@@ -371,6 +385,7 @@ class Engine:
             return
         with contextlib.suppress(Exception):  # a request of an engine that failed: nothing to free
             generation._request.close()
+        generation._request = None
         if self.metrics is not None:
             self.metrics.running.dec()
 

@@ -49,6 +49,9 @@ class GenerationMetrics:
     def first_token(self, seconds: float) -> None:
         self.time_to_first_token.observe(seconds)
 
+    def token(self) -> None:
+        self.generated_tokens.inc()
+
     def finished(self, completion: Completion) -> None:
         """A sequence ended (its tokens were counted as they came, so that the rate moves during a long one)."""
         self.sequences.labels(finish=completion.finish).inc()

@@ -70,8 +70,10 @@ class Completion:
     tokens: tuple[int, ...]  # the generated tokens, without the end-of-sequence one
     prompt_tokens: int  # as the model saw the prompt (after any cut)
     finish: Finish
-    first_token_s: float  # from the prompt's first token in to the first new token out (the prompt's forward pass)
-    total_s: float  # from the same start to the last token out
+    # From the prompt's first token in to the first new token out (the prompt's forward pass; the engine's count
+    # from its submit, the wait for a batch included), and from the same start to the last token out.
+    first_token_s: float
+    total_s: float
 
     @property
     def tokens_per_second(self) -> Optional[float]:
