@@ -36,7 +36,11 @@ def test_the_whole_tree(tmp_path: Path) -> None:
     others |= {"tasks/task.py", "tasks/text_classification/__init__.py", "tasks/text_classification/serving.py"}
     # token-classification's serving half runs two more modules of its package: the word splitter and the decoding.
     others |= {f"tasks/token_classification/{name}" for name in ("__init__.py", "serving.py", "words.py", "decode.py")}
-    others |= {f"tasks/text_generation/{name}" for name in ("__init__.py", "serving.py", "runtime.py")}
+    # text-generation's: the runtime, the engine that batches it and its metrics, the OpenAI API and chat templates.
+    others |= {
+        f"tasks/text_generation/{name}"
+        for name in ("__init__.py", "serving.py", "runtime.py", "engine.py", "metrics.py", "openai_api.py", "chat_template.py")
+    }
     app = {f"app/ml_ci/{name}" for name in others}
     assert files == {"Dockerfile", "requirements.txt", *app, *serve, *(f"model/{n}" for n in MODEL_FILES)}
     assert all(p.stat().st_mode & 0o004 for p in target.rglob("*")), "readable by the image's non-root user"
