@@ -11,6 +11,7 @@ from ml_ci.config import load_config
 
 
 def serve(config_path: Path, model: Path | None, host: str, port: int | None) -> int:
+    from ml_ci.build.plan import generation_limits
     from ml_ci.errors import OperationalError
     from ml_ci.pipeline.layout import Layout
     from ml_ci.serve.limits import Limits
@@ -29,6 +30,7 @@ def serve(config_path: Path, model: Path | None, host: str, port: int | None) ->
         max_text_chars=s.max_text_chars,
         threads=s.threads,
         drain_seconds=s.drain_seconds,
+        **generation_limits(s),
     )
     return run(folder, limits=limits, host=host, port=port or s.port)
 

@@ -235,6 +235,12 @@ class Serve:
     max_text_chars: int
     threads: int
     drain_seconds: float
+    # A model that generates (ml_ci.serve.limits.Limits has what each means); None: the Limits default. Not defaulted
+    # in the schema, so that other configs resolve, and their Dockerfiles render, as they always did.
+    max_tokens: Optional[int] = None
+    max_prompt_tokens: Optional[int] = None
+    max_sequences: Optional[int] = None
+    max_queued: Optional[int] = None
 
 
 @dataclass(frozen=True, kw_only=True)
