@@ -1,12 +1,15 @@
 """`ml-ci run` on the text-generation example (examples/assistant, copied as it is: its random tiny Llama, its
-data, prompt set, tuning and gates), stage by stage in the plan's order from validate through build, each with
+data, prompt set, tuning and gates), stage by stage in the plan's order from validate to production, each with
 `ml-ci run --only` as a person reruns one stage: build makes the serving image (ONNX Runtime GenAI), checks its
-golden prompts against the export's and evaluate's completions, and pushes it to the test registry by digest.
-Then two copies of the finished run: one whose ml.yaml asks for every exact answer fails its gate at evaluate
-(exit 4), naming each failed item by id, file:line and prompt; and the untrained base evaluated with the same
-gates, which it fails all of: the gates measure what training taught.
+golden prompts against the export's and evaluate's completions, and pushes it to the test registry by digest;
+deploy-staging and promote-production run that digest in local containers (the example's environments moved to
+free ports, its containers that already exist set aside, as test_act_example.py does), each smoke-tested with the
+golden prompts, and production answers. Then two copies of the finished run: one whose ml.yaml asks for every
+exact answer fails its gate at evaluate (exit 4), naming each failed item by id, file:line and prompt; and the
+untrained base evaluated with the same gates, which it fails all of: the gates measure what training taught.
 
-Measured on 2 shared cores at a load average of 4: validate through export in 75-100 s; build 22 s more.
+Measured on 2 shared cores at a load average of 4: validate through export in 75-100 s; build 22 s more; deploy
+and promotion about 2 s each (at a load of 0.4).
 """
 
 from __future__ import annotations
@@ -15,12 +18,16 @@ import json
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from ml_ci.net import free_port
 from tests.conftest import ROOT
+from tests.integration.test_act_example import containers, example_containers_aside
+from tests.integration.test_act_release import ready
 from tests.integration.test_run import table
 from tests.integration.test_train import ENV as TRAIN_ENV
 from tests.integration.test_train import ml_ci as train_ml_ci
@@ -29,7 +36,8 @@ from tests.services import base_image, registry
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 EXAMPLE = ROOT / "examples" / "assistant"
-STAGES = ["validate", "data-check", "tune", "train", "evaluate", "export", "build"]
+STAGES = ["validate", "data-check", "tune", "train", "evaluate", "export", "build", "deploy-staging", "promote-production"]
+PORTS = {"staging": free_port(), "production": free_port()}
 # The study goes to a SQLite file of the copy, whatever OPTUNA_STORAGE (tune.storage_env) names here.
 ENV = {k: v for k, v in TRAIN_ENV.items() if k != "OPTUNA_STORAGE"}
 
@@ -43,24 +51,35 @@ def eval_record(repo: Path) -> Any:
 
 
 @pytest.fixture(scope="module")
-def example_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, subprocess.CompletedProcess[str]]]:
+def example_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, subprocess.CompletedProcess[str]]]]:
     repo = tmp_path_factory.mktemp("run") / "assistant"
     shutil.copytree(EXAMPLE, repo, ignore=shutil.ignore_patterns(".ml-ci"))
     # The example's image section names this machine's registry and base image (.ci/services.sh makes both).
     config = (repo / "ml.yaml").read_text(encoding="utf-8")
     assert f"registry: {registry()}" in config and f"base: {base_image()}" in config
+    for env, port in (("staging", 18093), ("production", 18094)):
+        config, n = re.subn(rf"^(\s+port:\s*){port}$", rf"\g<1>{PORTS[env]}", config, flags=re.M)
+        assert n == 1, f"port {port} of {env} is not on a line of its own"
+    (repo / "ml.yaml").write_text(config, encoding="utf-8")
     plan = ml_ci("run", "--dry-run", ".", cwd=repo)
     assert plan.returncode == 0, plan.stdout + plan.stderr
     assert re.findall(r"^\s*\d+\.\s+(\S+)", plan.stdout, re.MULTILINE) == STAGES
     done: dict[str, subprocess.CompletedProcess[str]] = {}
-    for stage in STAGES:
-        done[stage] = ml_ci("run", "--only", stage, ".", cwd=repo)
-        if done[stage].returncode != 0:
-            break
-    return repo, done
+    prefix = "ml-ci-assistant-"
+    with example_containers_aside(prefix):
+        try:
+            for stage in STAGES:
+                done[stage] = ml_ci("run", "--only", stage, ".", cwd=repo)
+                if done[stage].returncode != 0:
+                    break
+            yield repo, done
+        finally:
+            for name, container in containers(prefix).items():
+                if "-aside-" not in name:
+                    container.remove(force=True)
 
 
-def test_the_example_runs_from_the_data_check_through_the_image(
+def test_the_example_runs_from_the_data_check_to_production(
     example_run: tuple[Path, dict[str, subprocess.CompletedProcess[str]]],
 ) -> None:
     repo, done = example_run
@@ -97,6 +116,13 @@ def test_the_example_runs_from_the_data_check_through_the_image(
     ), built
     image = json.loads((repo / ".ml-ci/artifacts/build/image.json").read_text())
     assert re.fullmatch(rf"{re.escape(registry())}/examples/assistant@sha256:[0-9a-f]{{64}}", image["reference"]), image
+    # That digest went to staging, then to production, each smoke-tested with the golden prompts (32 and the default
+    # 20), and production answers.
+    for stage, env, count in (("deploy-staging", "staging", 32), ("promote-production", "production", 20)):
+        out = done[stage].stdout + done[stage].stderr
+        served = f"{env}: ml-ci-assistant-{env} serves {image['digest'].removeprefix('sha256:')[:12]}"
+        assert served in out and f"smoke test passed: /readyz ready, {count} golden examples match" in out, out[-3000:]
+    assert ready(PORTS["production"]) == 200
 
 
 def copy_of(run: Path, dest: Path) -> Path:
