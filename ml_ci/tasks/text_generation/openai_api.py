@@ -13,9 +13,11 @@ the server does not do what it asked):
   developer (read as system), user and assistant turns, each a string or a list of `{"type": "text"}` parts.
 - `max_tokens` (chat: also `max_completion_tokens`) 1..serve.max_tokens, `temperature` 0..2, `top_p` in (0, 1],
   `seed`, `stop` (a string or at most 4), `stream`, `stream_options.include_usage`; `n` and `best_of` 1 only;
-  `user` and `metadata` are accepted and ignored. Omitted (or null), a setting is the model's own
-  (model.json's generation, what evaluate measured and the golden examples hold): a request without
-  `temperature` gets evaluate's decoding, greedy unless ml.yaml said otherwise.
+  `user` and `metadata` are accepted and ignored, and so is `seed` when sampling (the engine's static batches
+  sample unseeded; OpenAI's seed is a best effort too): greedy decoding is the reproducible one. Omitted (or
+  null), a setting is the model's own (model.json's generation, what evaluate measured and the golden examples
+  hold): a request without `temperature` gets evaluate's decoding, greedy unless ml.yaml said otherwise; the
+  model's stop strings always apply, the request's are added to them.
 - Fields OpenAI has but this server does not do (`logprobs`, `tools`, `response_format: json_object`, penalties,
   `echo`, `suffix`, ...) are refused with 400 `unsupported_parameter` naming the field, unless their value is the
   one that changes nothing (`logprobs: false`, `tools: []`, `response_format: {"type": "text"}`, `n: 1`, ...).

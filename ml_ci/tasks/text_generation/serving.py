@@ -89,15 +89,16 @@ def settings_of(record: ModelRecord) -> Settings:
 
 def request_settings(record: ModelRecord, request: Request, limits: Limits) -> Settings:
     """What an API request generates with: its own settings, and model.json's (evaluate's) for those it leaves out;
-    max_tokens at most serve.max_tokens; the model's stop strings and the request's; a random seed unless it gives
-    one (OpenAI's: the same request samples anew)."""
+    max_tokens at most serve.max_tokens; the model's stop strings and the request's. `seed` is passed on but the
+    engine samples unseeded (static batching refuses a seed per sequence: engine.py), as OpenAI's seed is a
+    best effort too; greedy decoding (temperature 0) is what is reproducible."""
     g = record.payload.get("generation") or {}
     stop = tuple(dict.fromkeys([*(str(s) for s in g.get("stop") or ()), *request.stop]))
     return Settings(
         max_new_tokens=request.max_tokens or min(int(g.get("max_new_tokens", 64)), limits.max_tokens),
         temperature=request.temperature if request.temperature is not None else float(g.get("temperature", 0.0)),
         top_p=request.top_p if request.top_p is not None else float(g.get("top_p", 1.0)),
-        seed=request.seed if request.seed is not None else secrets.randbelow(2**31),
+        seed=request.seed if request.seed is not None else int(g.get("seed", 0)),
         stop=stop,
     )
 
