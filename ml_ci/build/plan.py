@@ -15,6 +15,7 @@ from ml_ci.config.model import Config, Serve
 from ml_ci.provenance import GitInfo
 from ml_ci.records.model import ModelRecord
 from ml_ci.resources import resource
+from ml_ci.serve import device
 
 # The serving runtime. Versions are pinned to what this ml-ci runs with (see `pins`), so the image
 # serves with the onnxruntime and tokenizers that the export's parity check ran.
@@ -142,7 +143,7 @@ def render_dockerfile(config: Config, pins: dict[str, str] | None = None, templa
     s = config.serve
     no_deps = " ".join(pinned(d, pins or {}) for d in NO_DEPS)
     # The server's device (ml_ci.serve.device); a CPU image sets none, so that its Dockerfile is what it always was.
-    device_env = " \\\n    ML_CI_SERVE_DEVICE=cuda" if config.image.accelerator == "cuda" else ""
+    device_env = f" \\\n    {device.ENV}=cuda" if config.image.accelerator == "cuda" else ""
     return Template(text).substitute(
         base=config.image.base,
         device_env=device_env,
