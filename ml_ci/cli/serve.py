@@ -51,7 +51,8 @@ def serve(config_path: Path, model: Path | None, host: str, port: int | None) ->
     "--port", type=int, default=None, envvar="ML_CI_SERVE_PORT", help="Port (default: serve.port). Env: ML_CI_SERVE_PORT."
 )
 def command(config_path: Path, model: Path | None, host: str, port: int | None) -> None:
-    """Serve the exported model over HTTP: POST /v1/predict, GET /healthz, /readyz, /metrics, /.
+    """Serve the exported model over HTTP: POST /v1/predict, GET /healthz, /readyz, /metrics, /, and the
+    task's own routes (text-generation: OpenAI's /v1/completions, /v1/chat/completions, /v1/models).
 
     On SIGTERM: not ready at once, still answering for serve.drain_seconds, then stops accepting and
     exits 0 once every request it read is answered. Without ml.yaml, run

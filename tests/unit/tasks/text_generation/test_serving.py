@@ -62,6 +62,53 @@ def test_the_server_answers_greedily_with_model_json_s_settings() -> None:
     assert S.settings_of(record()).max_new_tokens == 64
 
 
+def test_an_api_request_takes_model_json_s_settings_for_those_it_leaves_out() -> None:
+    from ml_ci.tasks.text_generation.openai_api import Request
+
+    model = record({"max_new_tokens": 700, "temperature": 0.7, "top_p": 0.5, "seed": 3, "stop": ["\n"]})
+    limits = Limits(max_tokens=512)
+    settings = S.request_settings(model, Request(endpoint="completion", prompt="x"), limits)
+    # max_new_tokens above serve.max_tokens is cut to it; evaluate's decoding otherwise.
+    assert (settings.max_new_tokens, settings.temperature, settings.top_p, settings.seed, settings.stop) == (
+        512,
+        0.7,
+        0.5,
+        3,
+        ("\n",),
+    )
+    asked = Request(endpoint="chat", max_tokens=5, temperature=0.0, top_p=0.9, seed=11, stop=("END", "\n"))
+    settings = S.request_settings(model, asked, limits)
+    assert (settings.max_new_tokens, settings.greedy, settings.top_p, settings.seed, settings.stop) == (
+        5,
+        True,
+        0.9,
+        11,
+        ("\n", "END"),
+    )
+    bare = S.request_settings(record(), Request(endpoint="completion", prompt="x"), limits)
+    assert (bare.max_new_tokens, bare.greedy, bare.stop) == (64, True, ())
+
+
+class _Generation:
+    def __init__(self) -> None:
+        self.cancelled = 0
+
+    def __iter__(self) -> Any:
+        yield from ()
+
+    def cancel(self) -> None:
+        self.cancelled += 1
+
+
+def test_a_stream_closed_before_its_first_chunk_still_cancels_its_generation() -> None:
+    from ml_ci.tasks.text_generation.openai_api import Answer
+
+    generation = _Generation()
+    chunks = S._Chunks(generation, Answer(endpoint="chat", id="chatcmpl-1", created=0, model="m"))  # type: ignore[arg-type]
+    chunks.close()  # a generator's `finally` would not run: it never started
+    assert generation.cancelled == 1
+
+
 def test_the_answer_reads_back_and_the_warm_up_is_checked() -> None:
     body = json.loads(S.answer(None, ["4", ""], "abc"))  # type: ignore[arg-type]
     assert body == {"predictions": [{"completion": "4"}, {"completion": ""}], "model_sha256": "abc"}
