@@ -215,6 +215,8 @@ def _prompt(value: Any) -> Union[str, tuple[int, ...]]:
             raise invalid(f"prompt[{at}]", f"prompt[{at}] is {value[at]}; a token id is not negative")
         return tuple(value)
     where = "prompt"
+    if value == []:
+        raise invalid("prompt", "prompt is empty; send text to complete (or its token ids)")
     if isinstance(value, list):
         if len(value) != 1:
             raise invalid(

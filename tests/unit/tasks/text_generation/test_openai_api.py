@@ -124,6 +124,8 @@ def test_prompts_messages_and_stop_in_their_other_forms() -> None:
         (completion(best_of=2), "completion", "best_of", "unsupported_parameter", "not supported"),
         (completion(prompt=["a", "b"]), "completion", "prompt", "invalid_value", "2 prompts"),
         (completion(prompt=""), "completion", "prompt", "invalid_value", "empty"),
+        (completion(prompt=[]), "completion", "prompt", "invalid_value", "prompt is empty"),
+        (completion(prompt=[""]), "completion", "prompt[0]", "invalid_value", "empty"),
         (completion(prompt=[1, -2]), "completion", "prompt[1]", "invalid_value", "not negative"),
         (completion(prompt={"text": "x"}), "completion", "prompt", "invalid_type", "not an object"),
         (b'{"prompt": "a\\ud800b"}', "completion", "prompt", "invalid_text", "lone surrogate \\ud800 at character 1"),
