@@ -89,6 +89,25 @@ def test_an_api_request_takes_model_json_s_settings_for_those_it_leaves_out() ->
     assert (bare.max_new_tokens, bare.greedy, bare.stop) == (64, True, ())
 
 
+def test_a_chat_for_a_model_without_a_chat_template_or_refused_by_it_names_messages() -> None:
+    from types import SimpleNamespace
+
+    from ml_ci.tasks.text_generation.chat_template import ChatTemplate
+    from ml_ci.tasks.text_generation.openai_api import ApiError, Message, Request
+
+    model = object.__new__(S.LanguageModel)  # no model: neither path reaches the tokenizer
+    model.runtime = SimpleNamespace(encode=lambda text: [1])  # type: ignore[assignment]
+    model.template = None
+    chat = Request(endpoint="chat", messages=(Message("user", "hi"),))
+    with pytest.raises(ApiError, match="no chat template; send a prompt to /v1/completions") as caught:
+        model.request_ids(chat)
+    assert (caught.value.status, caught.value.param) == (400, "messages")
+    model.template = ChatTemplate("{{ raise_exception('only one turn, please') }}", {})
+    with pytest.raises(ApiError, match="the model's chat template refused the messages: only one turn, please") as caught:
+        model.request_ids(chat)
+    assert (caught.value.status, caught.value.kind, caught.value.param) == (400, "invalid_value", "messages")
+
+
 class _Generation:
     def __init__(self) -> None:
         self.cancelled = 0
