@@ -36,7 +36,7 @@ def make_repo(root: Path, kind: str = "llama") -> Path:
     config["train"].update(epochs=1, seed=7, precision="fp32", adapter={"type": "lora", "rank": 4})
     config["tune"] = {"enabled": False, "metric": "loss"}
     config["evaluate"].update(gates=[], slices=[])
-    for key in ("image", "ci"):
+    for key in ("image", "ci", "deploy"):  # no image, so no deploy (the example has both)
         config.pop(key, None)
     (root / "ml.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     return root
