@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
+    from ml_ci.serve.device import Device
+
 GENAI_CONFIG = "genai_config.json"
 TOKENIZER = "tokenizer.json"
 Finish = Literal["eos", "length", "stop", "cancelled"]  # cancelled: only the engine's (a client gone)
@@ -150,9 +152,13 @@ class TextStream:
 class Runtime:
     """An export folder loaded by ONNX Runtime GenAI. Thread-compatible: use it from one thread at a time."""
 
-    def __init__(self, folder: Path, *, threads: int = 0, max_batch_size: int = 0) -> None:
+    def __init__(self, folder: Path, *, threads: int = 0, max_batch_size: int = 0, device: Optional[Device] = None) -> None:
+        """`device`: None is ML_CI_SERVE_DEVICE's (the CPU when unset), as every task's server reads it; a GPU that
+        cannot run the model is a DeviceError (ml_ci.serve.device)."""
         import onnxruntime_genai as og
         from tokenizers import Tokenizer
+
+        from ml_ci.serve import device as devices
 
         self.folder = folder
         genai = json.loads((folder / GENAI_CONFIG).read_text(encoding="utf-8"))["model"]
@@ -176,7 +182,8 @@ class Runtime:
             config.overlay(json.dumps(overlay))
         self.max_batch_size = max_batch_size
         self._og = og
-        self.model = og.Model(config)
+        self.device: Device = devices.selected() if device is None else device
+        self.model = devices.genai_model(og, config, self.device)
 
     # --- tokens --------------------------------------------------------------------------------
 

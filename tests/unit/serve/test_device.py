@@ -128,7 +128,7 @@ def test_genai_on_another_device_than_asked_is_an_error() -> None:
         device.genai_model(FakeOg("CPU"), FakeConfig(), "cuda")
 
 
-def test_genai_without_cuda_fails_loudly(tmp_path: Path) -> None:
+def test_genai_without_cuda_fails_loudly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The real ONNX Runtime GenAI (its CPU build, as on a machine without the CUDA one or a GPU): the provider
     fails before the model file is read, so a genai_config.json is all it takes."""
     import onnxruntime_genai as og
@@ -163,3 +163,15 @@ def test_genai_without_cuda_fails_loudly(tmp_path: Path) -> None:
     (tmp_path / "genai_config.json").write_text(json.dumps(genai), encoding="utf-8")
     with pytest.raises(DeviceError, match=r"ML_CI_SERVE_DEVICE=cuda, but ONNX Runtime GenAI could not load the model on a GPU"):
         device.genai_model(og, og.Config(str(tmp_path)), "cuda")
+
+    # text-generation's runtime (the server's, export's parity check's, evaluate's) reads the device as every task's
+    # server does: ML_CI_SERVE_DEVICE=cuda, which the CUDA image sets, asks for the GPU and fails without one.
+    from tokenizers import Tokenizer
+    from tokenizers.models import WordLevel
+
+    from ml_ci.tasks.text_generation.runtime import Runtime
+
+    Tokenizer(WordLevel({"<unk>": 0}, unk_token="<unk>")).save(str(tmp_path / "tokenizer.json"))
+    monkeypatch.setenv(device.ENV, "cuda")
+    with pytest.raises(DeviceError, match=r"ML_CI_SERVE_DEVICE=cuda, but ONNX Runtime GenAI could not load the model on a GPU"):
+        Runtime(tmp_path)
