@@ -78,6 +78,7 @@ def predictions_body(labels: tuple[str, ...], probabilities: list[list[float]], 
 def routes(context: RouteContext) -> Sequence[Route]:
     return ()  # POST /v1/predict is all it serves
 
+
 def load(folder: Path, *, threads: int = 0, context: RouteContext | None = None) -> Classifier:
     return Classifier(folder, threads=threads)
 

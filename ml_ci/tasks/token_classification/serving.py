@@ -144,6 +144,7 @@ def _tokens(item: Any, i: int, limits: Limits) -> Sentence:
 def routes(context: RouteContext) -> Sequence[Route]:
     return ()  # POST /v1/predict is all it serves
 
+
 def load(folder: Path, *, threads: int = 0, context: RouteContext | None = None) -> Tagger:
     return Tagger(folder, threads=threads)
 
