@@ -112,3 +112,15 @@ def test_the_token_metric_names_are_the_engines() -> None:
     exposition = generate_latest(registry).decode()
     for name in (alerts.TTFT_HISTOGRAM, alerts.SPEED_HISTOGRAM):
         assert f"# TYPE {name} histogram" in exposition, name
+
+
+def test_text_generations_client_paths_are_its_generation_routes() -> None:
+    """CLIENT_PATHS (what the alerts count beside /v1/predict) are the POST routes its serving half adds."""
+    from typing import cast
+
+    from ml_ci import tasks
+    from ml_ci.serve.routes import RouteContext
+
+    task = tasks.get("text-generation")
+    routes = task.serving().routes(cast(RouteContext, None))  # made before the model loads: the context is kept, unused
+    assert {r.path for r in routes if r.method == "POST"} == set(task.config().CLIENT_PATHS)
