@@ -11,7 +11,7 @@ from typing import Any
 
 from ml_ci import tasks
 from ml_ci.build.reproducible import rfc3339
-from ml_ci.config.model import Config, Serve
+from ml_ci.config.model import GENERATION_LIMITS, Config, Serve
 from ml_ci.provenance import GitInfo
 from ml_ci.records.model import ModelRecord
 from ml_ci.resources import resource
@@ -134,8 +134,7 @@ def dependency_pins(roots: tuple[str, ...], installed: Mapping[str, tuple[str, l
 def generation_limits(serve: Serve) -> dict[str, int]:
     """The serve keys of a model that generates that ml.yaml sets (Limits' names): the image's ENV and `ml-ci serve`
     pass these alone, so that a config without them serves, and renders its Dockerfile, as it always did."""
-    names = ("max_tokens", "max_prompt_tokens", "max_sequences", "max_queued")
-    return {name: value for name in names if (value := getattr(serve, name)) is not None}
+    return {name: value for name in GENERATION_LIMITS if (value := getattr(serve, name)) is not None}
 
 
 def render_dockerfile(config: Config, pins: dict[str, str] | None = None, template: str | None = None) -> str:

@@ -225,6 +225,10 @@ class Image:
     registry_password_env: Optional[str] = None
 
 
+# serve keys for a model that generates (its token limits): refused for a task whose server generates nothing.
+GENERATION_LIMITS = ("max_tokens", "max_prompt_tokens", "max_sequences", "max_queued")
+
+
 @dataclass(frozen=True, kw_only=True)
 class Serve:
     port: int

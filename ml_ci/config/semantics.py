@@ -12,6 +12,7 @@ from typing import Any
 from ml_ci import tasks
 from ml_ci.config import by_task
 from ml_ci.config.gitops_remote import ALLOW_HTTP_ENV, in_repository, may_exist_elsewhere, missing_repository
+from ml_ci.config.model import GENERATION_LIMITS
 from ml_ci.config.paths import URL, escapes_through_link, outside_reason
 from ml_ci.config.yamlfile import Document
 from ml_ci.errors import Problem
@@ -232,6 +233,20 @@ def check(doc: Document, data: dict[str, Any], root: Path) -> list[Problem]:
                     ("monitoring", key),
                     f"a {task} server measures no generated tokens: this alert could never fire "
                     f"(only a {having} server exports its metric); remove it",
+                    key=True,
+                )
+            )
+
+    # The same for the token limits: a server that generates nothing would take them and ignore them.
+    limits = [key for key in GENERATION_LIMITS if key in (data.get("serve") or {})]
+    if limits and not tasks.get(task).config().TOKEN_METRICS:
+        having = " or ".join(t for t in tasks.names() if tasks.get(t).config().TOKEN_METRICS)
+        for key in limits:
+            add(
+                doc.problem(
+                    ("serve", key),
+                    f"a {task} server generates no tokens, so it would ignore this limit (only a {having} server "
+                    "reads it); remove it",
                     key=True,
                 )
             )

@@ -1,26 +1,34 @@
 """The serve keys of a model that generates (serve.max_tokens, max_prompt_tokens, max_sequences, max_queued): set in
 ml.yaml, they reach the image's ENV and `ml-ci serve`'s Limits; unset, the Dockerfile is what it always was and the
-server keeps Limits' defaults."""
+server keeps Limits' defaults. The text-generation example carries them (a classifier refuses them:
+tests/unit/config/cases/negative/token_limits_on_a_classifier.yaml)."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from ml_ci.build.plan import generation_limits, render_dockerfile
 from ml_ci.config import load_config
 from ml_ci.config.model import Config
 from ml_ci.serve.limits import Limits
-from tests.modelrepo import make_model_repo
+from tests.conftest import ROOT
 
 KEYS = {"max_tokens": 256, "max_prompt_tokens": 1024, "max_sequences": 4, "max_queued": 0}
 
 
 def config(tmp_path: Path, **serve: Any) -> Config:
-    overrides = {"image": {"registry": "127.0.0.1:5000", "base": "ml-ci-base:bookworm"}, "serve": serve}
-    return load_config(make_model_repo(tmp_path, overrides=overrides)).config
+    """The assistant example's ml.yaml with these serve keys."""
+    repo = tmp_path / "assistant"
+    shutil.copytree(ROOT / "examples" / "assistant", repo, ignore=shutil.ignore_patterns(".ml-ci"))
+    data = yaml.safe_load((repo / "ml.yaml").read_text(encoding="utf-8"))
+    data["serve"] = {**data.get("serve", {}), **serve}
+    (repo / "ml.yaml").write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return load_config(repo).config
 
 
 def env_block(dockerfile: str) -> list[str]:
