@@ -4,10 +4,14 @@ the [serve] runtime, the stdlib and each other."""
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from pathlib import Path
 
+import tomllib
+
 import ml_ci
+from ml_ci import tasks
 from ml_ci.build.context import server_sources
 
 # onnxruntime_genai and jinja2 (its chat templates): text-generation's runtime, which the image installs for that task only
@@ -70,3 +74,13 @@ def test_the_image_holds_every_tasks_serving_half() -> None:
     files = {p.relative_to(PACKAGE).as_posix() for p in copied()}
     assert {"serve/server.py", "records/model.py", "tasks/__init__.py", "tasks/text_classification/serving.py"} <= files
     assert "tasks/text_classification/training.py" not in files, "torch's halves stay out"
+
+
+def test_the_serve_extra_serves_every_task() -> None:
+    """`pip install ml-ci[serve]` then `ml-ci serve` works for every task's export: the extra holds what each task's
+    image installs beyond the generic runtime (ServingHalf.RUNTIME)."""
+    project = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    extra = {re.split(r"[<>=!~\[; ]", req, maxsplit=1)[0].lower() for req in project["optional-dependencies"]["serve"]}
+    for name in tasks.names():
+        missing = set(tasks.get(name).serving().RUNTIME) - extra
+        assert not missing, f"{name}'s serving runtime {sorted(missing)} is not in the [serve] extra"
