@@ -70,6 +70,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from ml_ci.serve import device
 from ml_ci.serve.batcher import MicroBatcher
 from ml_ci.serve.limits import Limits
 from ml_ci.serve.metrics import ServerMetrics
@@ -307,6 +308,9 @@ class InferenceServer:
     def load(self) -> None:
         """Load the model, start the batcher and pass one warm-up prediction; then ready."""
         try:
+            # Where the model runs, said when ready: a CUDA image told ML_CI_SERVE_DEVICE=cpu (the image check of a
+            # machine without a GPU) says so in its log. A value that names no device fails here, for every task.
+            where = device.selected()
             serving = self.serving or _serving_half(self.model_dir, strict=True)
             assert serving is not None  # strict: it raised otherwise
             model = self.model = serving.load(self.model_dir, threads=self.limits.threads, context=self.context)
@@ -327,7 +331,7 @@ class InferenceServer:
             return
         self.ready.set()
         self.metrics.ready.set(1)
-        self.log({"event": "ready", "model_sha256": self.model_sha256, "port": self.port})
+        self.log({"event": "ready", "model_sha256": self.model_sha256, "port": self.port, "device": where})
 
     def start_loading(self) -> threading.Thread:
         thread = threading.Thread(target=self.load, name="model-loader", daemon=True)

@@ -79,6 +79,8 @@ def test_endpoints_answer_as_the_exported_model(model_dir: Path, tmp_path: Path)
         assert "mlci_batch_size_bucket" in text and "mlci_request_latency_seconds_count 2.0" in text
     requests = [r for r in s.log() if r.get("path") == "/v1/predict"]
     assert [(r["method"], r["status"], r["texts"]) for r in requests] == [("POST", 200, 4), ("POST", 200, 1)]
+    [ready] = [r for r in s.log() if r.get("event") == "ready"]
+    assert (ready["model_sha256"], ready["port"], ready["device"]) == (manifest["sha256"], s.port, "cpu"), ready
 
 
 JSON = {"Content-Type": "application/json"}
