@@ -329,8 +329,8 @@ def _verify(c: _Client, body: bytes, expected: Descriptor, what: str) -> None:
     actual = sha256_digest(body)
     if actual != expected.digest:
         raise ArtifactIntegrityError(
-            f"{c.where(expected.digest)}: the registry sent a {what} whose digest is {actual}, not {expected.digest}; "
-            "refused (the content was changed, or the registry is not the one it claims to be)"
+            f"{c.where(expected.digest)}: the registry sent the {what} {expected.digest} as bytes whose digest is "
+            f"{actual}; refused (the content was changed, or the registry is not the one it claims to be)"
         )
 
 
@@ -421,7 +421,9 @@ def _canonical(document: Mapping[str, Any]) -> bytes:
 
 def _read_tag_index(c: _Client, tag: str, subject: str) -> list[dict[str, Any]]:
     """The raw descriptors the fallback tag's index lists (kept raw, so that a field we do not know survives a rewrite)."""
-    found = _get_manifest(c, tag, INDEX)
+    # Accept every manifest type: distribution 2.8 answers 404 for a manifest of a type the client does not accept,
+    # and a tag that looked empty would then be overwritten.
+    found = _get_manifest(c, tag, _ACCEPT_ANY)
     if found is None:
         return []
     body, media_type = found
