@@ -91,6 +91,32 @@ def check_supported(config: Config, model_config: Any) -> None:
     )
 
 
+def check_layer_sizes(config: Config, model: Any) -> None:
+    """OperationalError naming the layers when a linear layer other than the LM head has as many outputs as the
+    vocabulary: the builder takes the first such layer after the last decoder layer for the LM head (its
+    `has_lm_head` compares out_features with vocab_size) and writes a graph whose logits skip the last layer's MLP,
+    which the parity check then fails without a cause. Real models' vocabularies dwarf their layers; small random
+    test models (a 512-token vocabulary, hidden 256 and intermediate 512) meet it."""
+    import torch
+
+    from ml_ci.errors import OperationalError
+
+    vocab = int(model.config.vocab_size)
+    head = model.get_output_embeddings()
+    same = [
+        name
+        for name, module in model.named_modules()
+        if isinstance(module, torch.nn.Linear) and module is not head and module.out_features == vocab
+    ]
+    if same:
+        shown = ", ".join(same[:4]) + (f" and {len(same) - 4} more" if len(same) > 4 else "")
+        raise OperationalError(
+            f"model.base {config.model.base!r}: {shown} output {vocab} features, as many as the vocabulary, and ONNX "
+            "Runtime GenAI's model builder takes such a layer for the LM head (its export would not match PyTorch). "
+            "Give the model a hidden or intermediate size that differs from its vocabulary size"
+        )
+
+
 # --- the model and its conversion -------------------------------------------------------------
 
 
@@ -266,6 +292,7 @@ def load(model_dir: Path, config: Config) -> TorchLM:
 
     check_supported(config, _base_config(model_dir, config))
     tokenizer, model = training.load_trained(model_dir, config, merged=True)
+    check_layer_sizes(config, model)
     return TorchLM(tokenizer, model, config)
 
 

@@ -191,6 +191,31 @@ def test_gpt2_is_refused_before_loading_naming_what_is_supported(tmp_path: Path)
     assert "llama" in message and "qwen2" in message and "Train and evaluate work" in message
 
 
+def test_a_layer_as_wide_as_the_vocabulary_is_refused_before_the_builder_mistakes_it(tmp_path: Path) -> None:
+    """make_base's Llama at hidden 256 has MLP projections of 512 outputs, its vocabulary's size: refused, naming them.
+    Why: the installed builder feeds such a model's LM head from the wrong layer (the export then fails parity with no
+    cause given); when it stops doing so, this test says the check can go."""
+    import onnx
+    from transformers import AutoModelForCausalLM
+
+    from tests.lm import _builder
+
+    config = make_repo(tmp_path)
+    wide = _builder()("llama", tmp_path / "wide", hidden=256, layers=1)
+    with pytest.raises(OperationalError) as caught:
+        X.check_layer_sizes(config, AutoModelForCausalLM.from_pretrained(wide))
+    assert str(caught.value).startswith(
+        "model.base 'base/llama': model.layers.0.mlp.gate_proj, model.layers.0.mlp.up_proj output 512 features, as many "
+        "as the vocabulary"
+    ), caught.value
+    X.check_layer_sizes(config, AutoModelForCausalLM.from_pretrained(config.root / "base" / "llama"))  # 128 wide: passes
+
+    X.build(wide, tmp_path / "out", tmp_path / "cache")
+    graph = onnx.load(str(tmp_path / "out" / "model.onnx"), load_external_data=False).graph
+    [head] = [n for n in graph.node if n.name == "/lm_head/MatMul"]
+    assert "final_norm" not in head.input[0], "the builder feeds the LM head from the final norm now: drop check_layer_sizes"
+
+
 def test_every_supported_architecture_is_one_the_installed_builder_converts() -> None:
     import importlib.util
 
