@@ -30,10 +30,11 @@ import hashlib
 import http.client
 import json
 import re
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -57,6 +58,8 @@ MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 # An SBOM or a provenance envelope is kilobytes to a few megabytes; a bound keeps a hostile registry from filling memory.
 MAX_ARTIFACT_BYTES = 64 * 1024 * 1024
 
+_TRANSIENT = (500, 502, 503, 504)
+_ATTEMPTS = 4
 _ACCEPT_ANY = ", ".join([INDEX, MANIFEST, DOCKER_LIST, DOCKER_MANIFEST])
 _LOOPBACK = re.compile(r"^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$")
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
@@ -211,6 +214,7 @@ class _Client:
         self.registry, self.repository, self.auth, self.timeout = registry, repository, auth, timeout
         self.base = f"{'http' if _LOOPBACK.match(registry) else 'https'}://{registry}"
         self._authorization: dict[bool, str] = {}  # push scope or not -> Authorization header value
+        self.sleep: Callable[[float], None] = time.sleep
 
     def where(self, digest: str = "") -> str:
         return f"{self.registry}/{self.repository}" + (f"@{digest}" if digest else "")
@@ -277,24 +281,41 @@ class _Client:
         headers: Optional[Mapping[str, str]] = None,
         body: Optional[bytes] = None,
         limit: int = MAX_MANIFEST_BYTES,
+        retry: Optional[bool] = None,
     ) -> _Response:
-        """One request, answering an auth challenge once. Credentials go only to the registry's own host."""
+        """One request, answering an auth challenge. A 5xx to an idempotent request (GET, HEAD, or `retry`) is tried
+        again: distribution 2.8 answers 500 to a read of a tag that another pusher is writing at that moment."""
+        idempotent = method in ("GET", "HEAD") if retry is None else retry
+        for attempt in range(_ATTEMPTS):
+            resp = self._authorized(method, url, push, headers or {}, body, limit)
+            if resp.status not in _TRANSIENT or not idempotent or attempt == _ATTEMPTS - 1:
+                break
+            self.sleep(0.25 * 2**attempt)
+        return resp
+
+    def _authorized(
+        self, method: str, url: str, push: bool, headers: Mapping[str, str], body: Optional[bytes], limit: int
+    ) -> _Response:
+        """Credentials go only to the registry's own host; a token the registry no longer takes is asked for anew."""
         own_host = urllib.parse.urlsplit(url).netloc == urllib.parse.urlsplit(self.base).netloc
-        sent = dict(headers or {})
-        if own_host and push in self._authorization:
-            sent["Authorization"] = self._authorization[push]
+        sent = dict(headers)
+        cached = self._authorization.get(push) if own_host else None
+        if cached:
+            sent["Authorization"] = cached
         resp = self._send(method, url, sent, body, limit)
         challenge = resp.headers.get("www-authenticate", "")
-        if resp.status == 401 and own_host and "Authorization" not in sent:
-            if challenge.lower().startswith("bearer"):
-                self._authorization[push] = self._token(challenge, push)
-            elif challenge.lower().startswith("basic") and self.auth:
-                self._authorization[push] = "Basic " + base64.b64encode(f"{self.auth[0]}:{self.auth[1]}".encode()).decode()
-            else:
-                return resp
-            sent["Authorization"] = self._authorization[push]
-            resp = self._send(method, url, sent, body, limit)
-        return resp
+        if resp.status != 401 or not own_host:
+            return resp
+        if challenge.lower().startswith("bearer"):
+            fresh = self._token(challenge, push)
+        elif challenge.lower().startswith("basic") and self.auth:
+            fresh = "Basic " + base64.b64encode(f"{self.auth[0]}:{self.auth[1]}".encode()).decode()
+        else:
+            return resp
+        if fresh == cached:
+            return resp  # the same credentials, refused again
+        self._authorization[push] = sent["Authorization"] = fresh
+        return self._send(method, url, sent, body, limit)
 
     def fail(self, resp: _Response, what: str, digest: str = "") -> DeployError | OperationalError:
         """The error for an unexpected answer: the registry, repository and digest, the status and the registry's words."""
@@ -405,6 +426,7 @@ def _put_manifest(c: _Client, reference: str, body: bytes, media_type: str) -> _
         push=True,
         body=body,
         headers={"Content-Type": media_type, "Content-Length": str(len(body))},
+        retry=True,  # a PUT of the same manifest to the same reference is idempotent
     )
     if resp.status != 201:
         raise c.fail(resp, f"PUT manifest {reference}")
@@ -437,12 +459,12 @@ def _read_tag_index(c: _Client, tag: str, subject: str) -> list[dict[str, Any]]:
     return [m for m in data["manifests"] if isinstance(m, dict)]
 
 
-def _add_to_tag_index(c: _Client, subject: str, entry: Descriptor, attempts: int = 4) -> None:
-    """Read the index, append `entry`, push it back, read it again. A registry without the referrers API has no
-    conditional write, so two pushers can each overwrite the other's index; each writer therefore re-reads after it
-    writes and writes again the union of every entry it has seen until all are there. No entry this process has
-    read is ever dropped by it; one written and overwritten between two reads of another pusher can still be lost
-    (its manifest stays in the registry; attaching it again puts it back in the index)."""
+def _add_to_tag_index(c: _Client, subject: str, entry: Descriptor, *, attempts: int = 8, settle_s: float = 0.5) -> None:
+    """Read the index, add `entry`, push it back. A registry without the referrers API has no conditional write: a
+    pusher that read the tag before this write and writes after it drops what this one added. So this writer looks
+    again once such a pusher would have written (`settle_s` later) and writes the union of every entry it has seen
+    until all are there. It never drops an entry it has read; an entry can still be lost to a pusher whose read and
+    write lie more than `settle_s` apart (its manifest stays in the registry: attaching it again lists it again)."""
     tag = referrers_tag(subject)
     seen: dict[str, dict[str, Any]] = {}
     for _ in range(attempts):
@@ -452,11 +474,10 @@ def _add_to_tag_index(c: _Client, subject: str, entry: Descriptor, attempts: int
                 seen.setdefault(raw["digest"], raw)
         seen.setdefault(entry.digest, entry.to_json())
         if set(seen) <= {raw.get("digest") for raw in current}:
-            return  # already listed (the same artifact attached again)
+            return  # listed, and (after a write and the settle time) still listed with everything seen before
         index = {"schemaVersion": 2, "mediaType": INDEX, "manifests": list(seen.values())}
         _put_manifest(c, tag, _canonical(index), INDEX)
-        if set(seen) <= {raw.get("digest") for raw in _read_tag_index(c, tag, subject)}:
-            return
+        c.sleep(settle_s)
     raise OperationalError(
         f"{c.where(subject)}: other pushers kept rewriting the referrers tag {tag} ({attempts} attempts); attach again"
     )
@@ -518,19 +539,38 @@ def attach(
     return Referrer(subject, descriptor)
 
 
-def _referrers_api(c: _Client, subject: str, artifact_type: Optional[str]) -> Optional[list[dict[str, Any]]]:
-    """The referrers API's list, or None when the registry has no such API (it answers 404)."""
+def _next_page(link: str) -> Optional[str]:
+    """The target of a `Link: <url>; rel="next"` header (RFC 8288), as the referrers API pages a long list."""
+    for part in link.split(","):
+        match = re.match(r"\s*<([^>]*)>\s*;(.*)$", part)
+        if match and re.search(r'rel="?next"?', match.group(2)):
+            return match.group(1)
+    return None
+
+
+def _referrers_api(
+    c: _Client, subject: str, artifact_type: Optional[str], max_pages: int = 100
+) -> Optional[list[dict[str, Any]]]:
+    """The referrers API's list, every page of it, or None when the registry has no such API (it answers 404)."""
     query = "?" + urllib.parse.urlencode({"artifactType": artifact_type}) if artifact_type else ""
-    resp = c.request("GET", c.url(f"referrers/{subject}{query}"), headers={"Accept": INDEX})
-    if resp.status == 404:
-        return None
-    if resp.status != 200:
-        raise c.fail(resp, "GET referrers", subject)
-    data = _json(c, resp.body, "referrers list", subject)
-    manifests = data.get("manifests")
-    if not isinstance(manifests, list):
-        raise DeployError(f"{c.where(subject)}: the referrers list has no manifests array")
-    return [m for m in manifests if isinstance(m, dict)]
+    url = c.url(f"referrers/{subject}{query}")
+    found: list[dict[str, Any]] = []
+    for page in range(max_pages):
+        resp = c.request("GET", url, headers={"Accept": INDEX})
+        if resp.status == 404 and page == 0:
+            return None
+        if resp.status != 200:
+            raise c.fail(resp, "GET referrers", subject)
+        data = _json(c, resp.body, "referrers list", subject)
+        manifests = data.get("manifests")
+        if not isinstance(manifests, list):
+            raise DeployError(f"{c.where(subject)}: the referrers list has no manifests array")
+        found.extend(m for m in manifests if isinstance(m, dict))
+        link = _next_page(resp.headers.get("link", ""))
+        if link is None:
+            return found
+        url = urllib.parse.urljoin(c.base + "/", link)
+    raise DeployError(f"{c.where(subject)}: the referrers list goes on for more than {max_pages} pages; refused")
 
 
 def discover(
