@@ -301,6 +301,32 @@ def test_an_entry_another_tool_wrote_to_the_index_survives_an_attach(image: tupl
     assert after["manifests"] == [foreign, sbom.descriptor.to_json()]
 
 
+def test_concurrent_attaches_all_end_up_in_the_index(image: tuple[ImageRef, bytes]) -> None:
+    """Distribution 2.8 has no conditional write: eight pushers at once each read, extend and write the index, and
+    each looks again after the settle time and puts back what another's write dropped."""
+    subject, _ = image
+    done: list[str] = []
+    failed: list[BaseException] = []
+
+    def attach(i: int) -> None:
+        try:
+            kind = f"application/vnd.example.{i}"
+            done.append(
+                referrers.attach(subject, f"artifact {i}".encode(), media_type=kind, artifact_type=kind).descriptor.digest
+            )
+        except BaseException as e:
+            failed.append(e)
+
+    threads = [threading.Thread(target=attach, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not failed
+    assert sorted(r.descriptor.digest for r in referrers.discover(subject)) == sorted(done)
+    assert len(done) == 8
+
+
 def test_an_image_with_no_referrers_has_an_empty_list(image: tuple[ImageRef, bytes]) -> None:
     subject, _ = image
     assert referrers.discover(subject) == []
@@ -441,9 +467,13 @@ def test_a_registry_with_the_referrers_api_is_asked_first_and_keeps_no_tag(image
 
     def before(ex: Exchange) -> Optional[Exchange]:
         if ex.method == "GET" and f"/referrers/{subject.digest}" in ex.path:
-            # No OCI-Filters-Applied: this registry ignores ?artifactType=, the client filters.
-            body = json.dumps({"schemaVersion": 2, "mediaType": referrers.INDEX, "manifests": listed}).encode()
-            ex.status, ex.response_headers, ex.response_body = 200, {"Content-Type": referrers.INDEX}, body
+            # One entry a page, the next page named by a Link header, as the spec lets a registry page the list;
+            # no OCI-Filters-Applied: this registry ignores ?artifactType=, the client filters.
+            page = int(urllib.parse.parse_qs(urllib.parse.urlsplit(ex.path).query).get("page", ["0"])[0])
+            body = json.dumps({"schemaVersion": 2, "mediaType": referrers.INDEX, "manifests": listed[page : page + 1]})
+            ex.status, ex.response_headers, ex.response_body = 200, {"Content-Type": referrers.INDEX}, body.encode()
+            if page + 1 < len(listed):
+                ex.response_headers["Link"] = f'</v2/{subject.repository}/referrers/{subject.digest}?page={page + 1}>; rel="next"'
             return ex
         return None
 
@@ -457,7 +487,8 @@ def test_a_registry_with_the_referrers_api_is_asked_first_and_keeps_no_tag(image
         assert [r.descriptor.digest for r in found] == [provenance.descriptor.digest]
         assert referrers.fetch(found[0]).content == ENVELOPE
         asked = [ex.path for ex in proxy.seen if "/referrers/" in ex.path]
-    assert asked[-1].endswith(f"/referrers/{subject.digest}?artifactType=application%2Fvnd.in-toto%2Bjson")
+    first = f"/v2/{subject.repository}/referrers/{subject.digest}"
+    assert asked == [first, f"{first}?page=1", f"{first}?artifactType=application%2Fvnd.in-toto%2Bjson", f"{first}?page=1"]
     status, _ = get_json(host, subject.repository, referrers.referrers_tag(subject.digest), referrers.INDEX)
     assert status == 404, "a registry that indexes referrers itself gets no fallback tag"
 
