@@ -114,7 +114,8 @@ class Descriptor:
 
 @dataclass(frozen=True)
 class Referrer:
-    """One artifact that refers to `subject`: its manifest's descriptor, as the referrers list gives it."""
+    """One artifact that refers to `subject`: its manifest's descriptor, as the referrers list gives it. That list is
+    not signed: fetch() checks the manifest against this descriptor, and Artifact.annotations are the manifest's."""
 
     subject: ImageRef
     descriptor: Descriptor
@@ -203,10 +204,6 @@ class _Response:
     body: bytes
 
 
-def _header(headers: Any, name: str) -> str:
-    return str(headers.get(name, "") or "") if headers is not None else ""
-
-
 class _Client:
     """One registry, one repository: requests with the auth the registry asks for, tokens kept per scope."""
 
@@ -241,7 +238,10 @@ class _Client:
                 data = b""
         except (urllib.error.URLError, OSError, http.client.HTTPException) as e:
             reason = getattr(e, "reason", None) or e
-            raise OperationalError(f"the registry at {self.base} does not answer ({reason})") from None
+            parts = urllib.parse.urlsplit(url)
+            origin = f"{parts.scheme}://{parts.netloc}"
+            what = "the registry" if origin == self.base else f"the token service of {self.registry}"
+            raise OperationalError(f"{what} at {origin} does not answer ({reason})") from None
         lowered = {k.lower(): v for k, v in (resp_headers.items() if resp_headers is not None else [])}
         return _Response(status, lowered, data)
 
@@ -608,17 +608,22 @@ def fetch(
     manifest checked to name referrer.subject as its subject and to be of the artifactType it was listed with."""
     c = _Client(referrer.subject.registry, referrer.subject.repository, auth, timeout)
     d = referrer.descriptor
+    where = c.where(d.digest)
+    if d.media_type != MANIFEST:
+        raise DeployError(f"{where}: the artifact is a {d.media_type}; ml-ci reads artifacts that are OCI image manifests")
     found = _get_manifest(c, d.digest, MANIFEST)
     if found is None:
-        raise DeployError(f"{c.where(d.digest)}: the registry lists this artifact but has no manifest for it")
+        raise DeployError(f"{where}: the registry lists this artifact but has no manifest for it")
     body, _ = found
     _verify(c, body, d, "artifact manifest")
     manifest = _json(c, body, "artifact manifest", d.digest)
-    where = c.where(d.digest)
+    if manifest.get("mediaType") != MANIFEST:
+        raise DeployError(f"{where}: the manifest says it is a {manifest.get('mediaType')!r}, not an OCI image manifest")
     subject = Descriptor.from_json(manifest.get("subject"), f"{where}: subject")
     if subject.digest != referrer.subject.digest:
         raise ArtifactIntegrityError(f"{where}: the artifact refers to {subject.digest}, not to {referrer.subject.digest}")
-    artifact_type = manifest.get("artifactType") or (manifest.get("config") or {}).get("mediaType")
+    config = manifest.get("config")
+    artifact_type = manifest.get("artifactType") or (config.get("mediaType") if isinstance(config, dict) else None)
     if d.artifact_type and artifact_type != d.artifact_type:
         raise ArtifactIntegrityError(f"{where}: the artifact is a {artifact_type!r}, listed as a {d.artifact_type!r}")
     layers = manifest.get("layers")
@@ -633,4 +638,6 @@ def fetch(
         raise c.fail(resp, f"GET blob {layer.digest}", d.digest)
     _verify(c, resp.body, layer, "artifact blob")
     annotations = manifest.get("annotations") or {}
-    return Artifact(referrer, layer, {str(k): str(v) for k, v in annotations.items()}, resp.body)
+    if not isinstance(annotations, dict) or not all(isinstance(v, str) for v in annotations.values()):
+        raise DeployError(f"{where}: the manifest's annotations are not a map of strings")
+    return Artifact(referrer, layer, {str(k): v for k, v in annotations.items()}, resp.body)
