@@ -542,6 +542,51 @@ def test_token_auth_as_ghcr_asks_for_it(image: tuple[ImageRef, bytes], host: str
     assert "s3cret" not in str(e.value) and "wrong" not in str(e.value)
 
 
+def test_basic_auth_as_an_htpasswd_registry_asks_for_it(image: tuple[ImageRef, bytes], host: str) -> None:
+    """A registry with htpasswd auth answers 401 with a Basic challenge; the credentials go with the retried request."""
+    subject, _ = image
+    expected = "Basic " + base64.b64encode(b"ci-bot:s3cret").decode()
+
+    def before(ex: Exchange) -> Optional[Exchange]:
+        if ex.headers.get("Authorization") != expected:
+            ex.status, ex.response_body = 401, b'{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}'
+            ex.response_headers = {"WWW-Authenticate": 'Basic realm="registry"'}
+            return ex
+        del ex.headers["Authorization"]
+        return None
+
+    with Proxy(host, before=before) as proxy:
+        sbom = referrers.attach(
+            through(proxy, subject), SBOM, media_type=SBOM_TYPE, artifact_type=SBOM_TYPE, auth=("ci-bot", "s3cret")
+        )
+        [found] = referrers.discover(through(proxy, subject), auth=("ci-bot", "s3cret"))
+        assert found == sbom and referrers.fetch(found, auth=("ci-bot", "s3cret")).content == SBOM
+        with pytest.raises(DeployError) as e:
+            referrers.discover(through(proxy, subject))
+    assert str(e.value) == (
+        f"{proxy.host}/{subject.repository}@{subject.digest}: GET referrers failed: the registry answered HTTP 401 "
+        "(UNAUTHORIZED: authentication required); check image.registry_username_env/registry_password_env"
+    )
+
+
+def test_a_malformed_referrers_index_is_an_error_naming_the_entry(image: tuple[ImageRef, bytes], host: str) -> None:
+    subject, _ = image
+    sbom = referrers.attach(subject, SBOM, media_type=SBOM_TYPE, artifact_type=SBOM_TYPE)
+    broken = {k: v for k, v in sbom.descriptor.to_json().items() if k != "size"}
+    index = json.dumps({"schemaVersion": 2, "mediaType": referrers.INDEX, "manifests": [sbom.descriptor.to_json(), broken]})
+    tag = referrers.referrers_tag(subject.digest)
+    status, _, _ = http_call(
+        "PUT", f"http://{host}/v2/{subject.repository}/manifests/{tag}", index.encode(), {"Content-Type": referrers.INDEX}
+    )
+    assert status == 201
+    with pytest.raises(DeployError) as e:
+        referrers.discover(subject)
+    assert str(e.value) == (
+        f"{host}/{subject.repository}@{subject.digest}: referrers[1]: the descriptor of {sbom.descriptor.digest} "
+        "has no valid size (None)"
+    )
+
+
 def test_credentials_come_from_the_variables_ml_yaml_names() -> None:
     from ml_ci.config.model import Image
 
