@@ -65,8 +65,19 @@ def push_blob(base: str, repository: str, data: bytes) -> None:
     assert status == 201, body
 
 
-def push_image(host: str, repository: str, tag: str, label: str = "") -> tuple[ImageRef, bytes]:
-    """A minimal OCI image (an empty layer, a config naming it) pushed by tag; its ref by digest and manifest bytes."""
+OCI_TYPES = (referrers.MANIFEST, "application/vnd.oci.image.config.v1+json", "application/vnd.oci.image.layer.v1.tar+gzip")
+# What Docker 20.10's push writes (the manifest type ml-ci build's images have in the registry here).
+DOCKER_TYPES = (
+    referrers.DOCKER_MANIFEST,
+    "application/vnd.docker.container.image.v1+json",
+    "application/vnd.docker.image.rootfs.diff.tar.gzip",
+)
+
+
+def push_image(
+    host: str, repository: str, tag: str, label: str = "", types: tuple[str, str, str] = OCI_TYPES
+) -> tuple[ImageRef, bytes]:
+    """A minimal image (an empty layer, a config naming it) pushed by tag; its ref by digest and manifest bytes."""
     base = f"http://{host}"
     raw = io.BytesIO()
     tarfile.open(fileobj=raw, mode="w").close()
@@ -84,12 +95,12 @@ def push_image(host: str, repository: str, tag: str, label: str = "") -> tuple[I
     manifest = json.dumps(
         {
             "schemaVersion": 2,
-            "mediaType": referrers.MANIFEST,
-            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha256(config), "size": len(config)},
-            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": sha256(layer), "size": len(layer)}],
+            "mediaType": types[0],
+            "config": {"mediaType": types[1], "digest": sha256(config), "size": len(config)},
+            "layers": [{"mediaType": types[2], "digest": sha256(layer), "size": len(layer)}],
         }
     ).encode()
-    status, _, body = http_call("PUT", f"{base}/v2/{repository}/manifests/{tag}", manifest, {"Content-Type": referrers.MANIFEST})
+    status, _, body = http_call("PUT", f"{base}/v2/{repository}/manifests/{tag}", manifest, {"Content-Type": types[0]})
     assert status == 201, body
     return ImageRef(host, repository, sha256(manifest)), manifest
 
@@ -325,6 +336,15 @@ def test_concurrent_attaches_all_end_up_in_the_index(image: tuple[ImageRef, byte
     assert not failed
     assert sorted(r.descriptor.digest for r in referrers.discover(subject)) == sorted(done)
     assert len(done) == 8
+
+
+def test_an_image_with_a_docker_manifest_is_a_subject_too(host: str) -> None:
+    """Docker 20.10 pushes Docker's schema 2 manifest, not OCI's: the subject descriptor carries that media type."""
+    subject, manifest = push_image(host, f"ml-ci-test/referrers-{uuid.uuid4().hex[:10]}", "v1", types=DOCKER_TYPES)
+    sbom = referrers.attach(subject, SBOM, media_type=SBOM_TYPE, artifact_type=SBOM_TYPE)
+    _, stored = get_json(host, subject.repository, sbom.descriptor.digest, referrers.MANIFEST)
+    assert stored["subject"] == {"mediaType": referrers.DOCKER_MANIFEST, "digest": subject.digest, "size": len(manifest)}
+    assert [referrers.fetch(r).content for r in referrers.discover(subject)] == [SBOM]
 
 
 def test_an_image_with_no_referrers_has_an_empty_list(image: tuple[ImageRef, bytes]) -> None:
