@@ -207,30 +207,40 @@ def image_python(c: Any, image: str) -> str:
     return DEFAULT_PYTHON
 
 
-def collect_image_contents(c: Any, image: str, *, python: str | None = None) -> ImageContents:
+def collect_image_contents(c: Any, image: str, *, python: str | None = None, timeout: int = 120) -> ImageContents:
     """Runs COLLECT_SCRIPT in a throwaway container of image (a docker SDK client c), without a network:
-    `docker run --rm --network none --entrypoint PYTHON IMAGE -c SCRIPT`."""
+    `docker run --rm --network none --entrypoint PYTHON IMAGE -c SCRIPT`, PYTHON being the image's entrypoint
+    when that is a Python interpreter (the server's), else python3."""
     import docker
+    import requests
 
     interpreter = python or image_python(c, image)
+    # Detached, waited for, then read: the SDK's attached run() removes the container while its log stream is
+    # still unread, which loses an output as long as a base image's dpkg listing.
     try:
-        output = c.containers.run(
+        container = c.containers.run(
             image,
             ["-c", COLLECT_SCRIPT],
             entrypoint=[interpreter],
             network_mode="none",
             environment={"PYTHONDONTWRITEBYTECODE": "1"},
-            remove=True,
-            stdout=True,
-            stderr=False,
+            detach=True,
         )
-    except docker.errors.ContainerError as e:
-        why = (e.stderr or b"").decode("utf-8", "replace").strip().splitlines()[-3:] if isinstance(e.stderr, bytes) else []
-        raise OperationalError(
-            f"listing the packages of {image} with {interpreter} failed (exit {e.exit_status}): {' '.join(why) or e}"
-        ) from None
     except docker.errors.APIError as e:
-        raise OperationalError(f"listing the packages of {image} failed: {e.explanation or e}") from None
+        raise OperationalError(f"listing the packages of {image} with {interpreter} failed: {e.explanation or e}") from None
+    try:
+        try:
+            status = container.wait(timeout=timeout).get("StatusCode")
+        except (requests.exceptions.Timeout, requests.exceptions.ConnectionError):  # how the SDK says wait timed out
+            raise OperationalError(f"listing the packages of {image} took over {timeout} s; stopped it") from None
+        if status != 0:
+            tail = container.logs(stdout=False, stderr=True).decode("utf-8", "replace").strip().splitlines()[-3:]
+            raise OperationalError(
+                f"listing the packages of {image} with {interpreter} failed (exit {status}): {' '.join(tail) or 'no message'}"
+            )
+        output = container.logs(stdout=True, stderr=False)
+    finally:
+        container.remove(force=True)
     return parse_collected(output, interpreter)
 
 
