@@ -12,7 +12,8 @@ in the envelope verifies with the expected public key (a PEM file or variable) a
 expected one; otherwise it raises `SignatureMismatch` (a DeployError, exit 5) that says which of these did
 not match: the envelope itself, the payload type, no signature at all, signatures by other keys only (their
 key ids are named), or a signature by the expected key id that does not verify (the payload or its type was
-changed after signing, or the signature was). `generate_keypair` makes a key pair.
+changed after signing, or the signature was). `generate_keypair` makes a key pair, `write_keypair` into
+two files (the private one 0600, never overwritten).
 
 The key id is the key's fingerprint: the sha256 of its public key in DER (SubjectPublicKeyInfo), which
 anyone can compute with `openssl pkey -pubin -in key.pub -outform DER | sha256sum`. It is a hint for finding
@@ -177,6 +178,25 @@ def generate_keypair(kind: KeyKind = "ed25519") -> KeyPair:
         public_pem=private.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo),
         keyid=fingerprint(private.public_key()),
     )
+
+
+def write_keypair(private_path: Path, public_path: Path, kind: KeyKind = "ed25519") -> KeyPair:
+    """A new key pair written to two files: the private key readable by its owner only (0600), created, never
+    overwritten (OperationalError naming a file that is already there, before anything is written)."""
+    import os
+
+    for path in (private_path, public_path):
+        if path.exists():
+            raise OperationalError(f"{path} already exists; ml-ci never overwrites a key (remove it or choose another path)")
+    pair = generate_keypair(kind)
+    try:
+        fd = os.open(private_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(pair.private_pem)
+        public_path.write_bytes(pair.public_pem)
+    except OSError as e:
+        raise OperationalError(f"{e.filename or private_path}: cannot write the key ({e.strerror or e})") from None
+    return pair
 
 
 def _pae(payload_type: str, payload: bytes) -> bytes:

@@ -227,3 +227,16 @@ def test_ecdsa_p384_keys_sign_too() -> None:
     pem = ec.generate_private_key(ec.SECP384R1()).private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
     signer = dsse.signer_from_pem(pem, "K")
     assert dsse.verify(dsse.sign(STATEMENT, signer), signer.public_key) == STATEMENT
+
+
+def test_write_keypair_keeps_the_private_key_to_its_owner_and_overwrites_nothing(tmp_path: Path) -> None:
+    private, public = tmp_path / "ml-ci.key", tmp_path / "ml-ci.pub"
+    pair = dsse.write_keypair(private, public, "ecdsa-p256")
+    assert private.stat().st_mode & 0o777 == 0o600
+    assert dsse.signer_from_pem(private.read_bytes(), str(private)).public_key.keyid == pair.keyid
+    assert dsse.public_key_from_file(public).keyid == pair.keyid
+    with pytest.raises(OperationalError, match=re.escape(f"{private} already exists; ml-ci never overwrites a key")):
+        dsse.write_keypair(private, tmp_path / "other.pub")
+    assert not (tmp_path / "other.pub").exists()
+    with pytest.raises(OperationalError, match="cannot write the key"):
+        dsse.write_keypair(tmp_path / "absent" / "k", tmp_path / "absent" / "k.pub")

@@ -205,3 +205,22 @@ def test_parse_collected_refuses_what_the_script_does_not_print() -> None:
         sbom.parse_collected(b'{"distributions": []}', "python3")
     with pytest.raises(OperationalError, match="not what ml-ci's script prints"):
         sbom.parse_collected(b"Traceback (most recent call last):", "python3")
+
+
+def test_make_image_sbom_lists_the_model_folder_and_the_lineage(tmp_path: Path) -> None:
+    (tmp_path / "model.onnx").write_bytes(b"graph")
+    (tmp_path / "model.json").write_text("{}")
+    lineage = {"base_model": {"spec": "./base", "revision": None, "identity": "sha256:" + SHA_B}}
+    data = sbom.make_image_sbom(
+        image="reg/m", digest=DIGEST, contents=contents(), model_dir=tmp_path, lineage=lineage, epoch=0, name="m"
+    )
+    components = by_ref(json.loads(data))
+    assert components["file:/opt/model/model.onnx"]["type"] == "machine-learning-model"
+    assert components["file:/opt/model/model.onnx"]["hashes"][0]["content"] == hashlib.sha256(b"graph").hexdigest()
+    assert components["file:/opt/model/model.json"]["type"] == "file"
+    assert f"base-model:sha256:{SHA_B}" in components
+    named = sbom.make_image_sbom(
+        image="reg/m", digest=DIGEST, contents=contents(), model_dir=tmp_path, lineage=None, epoch=0, models={"model.json"}
+    )
+    assert by_ref(json.loads(named))["file:/opt/model/model.json"]["type"] == "machine-learning-model"
+    assert not [r for r in by_ref(json.loads(named)) if r.startswith("base-model:")]

@@ -297,3 +297,14 @@ def test_read_statement_gives_back_what_a_verifier_checks() -> None:
 def test_read_statement_refuses_what_is_not_ml_ci_provenance(payload: bytes, message: str) -> None:
     with pytest.raises(DeployError, match=message):
         provenance.read_statement(payload, "img")
+
+
+def test_a_signed_statement_round_trip() -> None:
+    """What the release job signs is what a deploy job reads back, once the key verifies it."""
+    from ml_ci.supply import dsse
+
+    pair = dsse.generate_keypair()
+    envelope = dsse.sign(provenance.statement_bytes(inputs()), dsse.signer_from_pem(pair.private_pem, "key"))
+    payload = dsse.verify(envelope, dsse.public_key_from_pem(pair.public_pem, "key.pub"))
+    claims = provenance.read_statement(payload, "provenance")
+    assert (claims.commit, claims.verdict, claims.subjects[0].digest) == (COMMIT, "pass", IMAGE)
