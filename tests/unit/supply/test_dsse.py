@@ -240,3 +240,12 @@ def test_write_keypair_keeps_the_private_key_to_its_owner_and_overwrites_nothing
     assert not (tmp_path / "other.pub").exists()
     with pytest.raises(OperationalError, match="cannot write the key"):
         dsse.write_keypair(tmp_path / "absent" / "k", tmp_path / "absent" / "k.pub")
+
+
+def test_securesystemslib_reads_and_verifies_the_envelope_itself(pair: dsse.KeyPair) -> None:
+    """The envelope is DSSE as the reference library reads it, not a format of ml-ci's own."""
+    from securesystemslib.dsse import Envelope
+
+    envelope = Envelope.from_dict(json.loads(signed(pair)))
+    assert (envelope.payload, envelope.payload_type) == (STATEMENT, dsse.PAYLOAD_TYPE)
+    assert list(envelope.verify([key(pair)], 1)) == [pair.keyid]
