@@ -235,9 +235,12 @@ def builder(env: Mapping[str, str]) -> Builder:
     return Builder(id=f"pkg:pypi/ml-ci@{__version__}", version=version)
 
 
-def _ref(env: Mapping[str, str]) -> str | None:
+def _ref(env: Mapping[str, str], git: GitInfo) -> str | None:
+    """The ref the workflow runs on (GITHUB_REF), else the git tag at HEAD; None when neither names one."""
     ref = env.get("GITHUB_REF")
-    return ref or None
+    if ref:
+        return ref
+    return f"refs/tags/{git.tag}" if git.tag else None
 
 
 def data_splits(lineage: Any) -> tuple[DataSplit, ...]:
@@ -303,7 +306,7 @@ def gather(
     except OSError as e:
         raise OperationalError(f"{config_path}: cannot read ml.yaml ({e.strerror or e})") from None
     git = git_info(root, env) if git is None else git
-    source = Source(commit=git.sha, repository=git.source, ref=_ref(env)) if git.sha else None
+    source = Source(commit=git.sha, repository=git.source, ref=_ref(env, git)) if git.sha else None
     if epoch is None:
         try:
             epoch = source_date_epoch(env, git.timestamp, None)

@@ -308,3 +308,12 @@ def test_a_signed_statement_round_trip() -> None:
     payload = dsse.verify(envelope, dsse.public_key_from_pem(pair.public_pem, "key.pub"))
     claims = provenance.read_statement(payload, "provenance")
     assert (claims.commit, claims.verdict, claims.subjects[0].digest) == (COMMIT, "pass", IMAGE)
+
+
+def test_gather_names_the_git_tag_outside_actions(tmp_path: Path) -> None:
+    config = write_repo(tmp_path)
+    tagged = dataclasses.replace(GIT, tag="v1.2.0")
+    assert provenance.gather(config, env={}, git=tagged).source == Source(
+        commit=COMMIT, repository="https://github.com/acme/sentiment", ref="refs/tags/v1.2.0"
+    )
+    assert provenance.gather(config, env={}, git=GIT).source == Source(commit=COMMIT, repository=GIT.source, ref=None)
