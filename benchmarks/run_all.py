@@ -64,6 +64,9 @@ SPECS: dict[str, Spec] = {
     # Llama; --quick trains one epoch a side and evaluates 50 prompts once.
     "llm_train": Spec(quick=("--epochs", "1")),
     "llm_evaluate": Spec(quick=("--runs", "1", "--n", "50")),
+    # The ml-ci server against transformers generate behind FastAPI (its prompts: SST-2 sentences, --data); the images
+    # (--image: builds the ml-ci and a torch image, minutes) only when asked for by hand.
+    "llm_serve": Spec(quick=("--runs", "1", "--requests", "8", "--ttft-requests", "2")),
 }
 
 
