@@ -38,7 +38,7 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +49,7 @@ sys.path.insert(0, str(ROOT))
 
 from ml_ci.config import load_config  # noqa: E402
 from ml_ci.config.model import Config  # noqa: E402
-from ml_ci.tune.run import TuneOptions, tune  # noqa: E402
+from ml_ci.tune.run import TuneOptions, TuneResult, tune  # noqa: E402
 from tests.modelrepo import make_model_repo, write_split  # noqa: E402
 
 BUDGET = 0.40  # of the grid's optimizer steps
@@ -136,10 +136,19 @@ def study_env(root: Path, name: str) -> dict[str, str]:
     return {"OPTUNA_STORAGE": f"sqlite:///{root / f'{name}.db'}"}
 
 
+def computed_tune(config: Config, options: TuneOptions, env: dict[str, str]) -> TuneResult:
+    """`ml-ci tune` that computes: the stage cache refreshed (--no-cache), and a cache hit is an error of the benchmark,
+    not a fast study (issue 21)."""
+    result = tune(config, replace(options, no_cache=True), env=env)
+    if result.cache_hit:
+        raise SystemExit(f"benchmark error: ml-ci tune of {config.root} was a cache hit, not a study that ran")
+    return result
+
+
 def run_grid(config: Config, root: Path) -> tuple[Search, int]:
     """The whole grid; also returns the steps of its costliest trial (for TPE's budget check)."""
     start = time.perf_counter()
-    result = tune(config, TuneOptions(workers=1), env=study_env(root, "grid"))
+    result = computed_tune(config, TuneOptions(workers=1), env=study_env(root, "grid"))
     s = result.summary
     if s is None or s.best is None or s.best.value is None:
         raise SystemExit("the grid study completed no trial")
@@ -154,7 +163,7 @@ def run_tpe(config: Config, root: Path, budget_steps: float, trial_steps: int) -
     summary = None
     used = 0
     while used + trial_steps <= budget_steps:
-        result = tune(config, TuneOptions(trials=1, workers=1), env=env)
+        result = computed_tune(config, TuneOptions(trials=1, workers=1), env=env)
         summary = result.summary
         assert summary is not None
         if result.ran == 0:
@@ -200,7 +209,7 @@ def tuned_vs_reference(args: argparse.Namespace, seed: int, work: Path) -> tuple
     path = sst2_repo(root / "tune", args.data, train_rows=args.train_rows, val_rows=args.val_rows, seed=seed)
     config = with_tune(path, trials=args.trials, sampler="tpe", pruner="median", search_space=SST2_SPACE)
     start = time.perf_counter()
-    result = tune(config, TuneOptions(workers=1), env=study_env(root, "sst2"))
+    result = computed_tune(config, TuneOptions(workers=1), env=study_env(root, "sst2"))
     s = result.summary
     if s is None or s.best is None or s.best.value is None:
         raise SystemExit("the tuning study completed no trial")
@@ -227,7 +236,7 @@ def tune_then_train(path: Path, root: Path, *, trials: int, retrain: bool, **tun
 
     config = with_tune(path, trials=trials, sampler="random", pruner="none", search_space=SST2_SPACE, **tune_section)
     start = time.perf_counter()
-    result = tune(config, TuneOptions(workers=1), env=study_env(root, "study"))
+    result = computed_tune(config, TuneOptions(workers=1), env=study_env(root, "study"))
     tuned = time.perf_counter() - start
     s = result.summary
     if s is None or s.best is None or s.best.value is None:
