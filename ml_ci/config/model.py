@@ -315,6 +315,16 @@ class Deploy:
 
 
 @dataclass(frozen=True, kw_only=True)
+class SupplyChain:
+    """supply_chain: the image's SBOM and signed provenance (ml_ci.supply.attest)."""
+
+    attest: bool  # build --push attaches the SBOM and the signed provenance to the pushed digest
+    signing_key_env: str  # the variable (a secret) holding the private key's PEM; read only when attesting
+    public_key: str  # a PEM file in the repository (relative to it): what verification trusts
+    verify: bool  # deploy and promote refuse an image that fails verification
+
+
+@dataclass(frozen=True, kw_only=True)
 class Monitoring:
     enabled: bool
     p95_latency_ms: float
@@ -358,6 +368,7 @@ class Config:
     monitoring: Monitoring
     ci: CI
     deploy: Optional[Deploy] = None
+    supply_chain: Optional[SupplyChain] = None
     min_ml_ci_version: Optional[str] = None
     # Where the file was read from; not part of ml.yaml.
     path: Path = Path("ml.yaml")

@@ -359,4 +359,29 @@ def check(doc: Document, data: dict[str, Any], root: Path) -> list[Problem]:
                     "needs image.repository, where the serving image is pushed: add `image: {repository: <owner>/<name>}`",
                 )
             )
+    problems.extend(_supply_chain(doc, data, root))
     return problems
+
+
+def _supply_chain(doc: Document, data: dict[str, Any], root: Path) -> list[Problem]:
+    """supply_chain.public_key is what every verification trusts: a committed file of the repository, never a
+    path that leads elsewhere (where whoever controls that machine could swap the key)."""
+    section = data.get("supply_chain")
+    if section is None:
+        return []
+    at = ("supply_chain", "public_key")
+    key = section["public_key"]
+    if (p := _inside(doc, root, at, key, "supply_chain.public_key")) is not None:
+        return [p]
+    path = root / key
+    if path.is_dir():
+        return [doc.problem(at, f"{key!r} is a folder; public_key is the PEM file of the signing key's public half")]
+    if not path.is_file():
+        return [
+            doc.problem(
+                at,
+                f"{key!r} does not exist; commit the PEM public key of the key in ${section['signing_key_env']} "
+                "there (deploy, promote and `ml-ci verify` check signatures with it)",
+            )
+        ]
+    return []

@@ -18,7 +18,9 @@ def test_example_is_valid_and_uses_every_section() -> None:
     raw = loaded.document.data
     from ml_ci.resources import schema
 
-    assert set(raw) == set(schema()["properties"]) - {"min_ml_ci_version"}
+    # supply_chain is left out until the example's release workflow has a signing key to attest with (issue 19):
+    # its act runs and generated goldens stay as they are.
+    assert set(raw) == set(schema()["properties"]) - {"min_ml_ci_version", "supply_chain"}
 
 
 def test_plan_orders_stages_by_dependency() -> None:
