@@ -55,6 +55,26 @@ class Settings:
         return {**fields, "targets": self.targets if isinstance(self.targets, str) else list(self.targets)}
 
 
+def training_settings(base: str, base_in_yaml: str, *, epochs: int, max_length: int, hub_base: bool) -> Settings:
+    """The settings of the one unmeasured training that llm_evaluate.py and llm_serve.py make (llm_train.py's
+    defaults): LoRA on the example's modules, or on every linear layer of a base from the hub or a folder."""
+    return Settings(
+        base=base,
+        base_in_yaml=base_in_yaml,
+        epochs=epochs,
+        batch=16,
+        lr=3e-3,
+        seed=42,
+        max_length=max_length,
+        warmup=0.05,
+        weight_decay=0.0,
+        rank=16,
+        alpha=32.0,
+        dropout=0.0,
+        targets="all-linear" if hub_base else TARGETS,
+    )
+
+
 def base_model(base: str | None, repo: Path, *, hidden: int = 64, layers: int = 2) -> tuple[str, str, str]:
     """(the base for a script: a folder's absolute path or a hub id, model.base in ml.yaml, a description). ml.yaml
     names a folder relative to its repository: repo/base-model, a random Llama built there by the example's

@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT))
 
-from _llm_common import TARGETS, Settings, common_arguments, cpu_seconds, in_workdir, loadavg, ml_yaml, prepared, records, threads  # noqa: E402
+from _llm_common import common_arguments, cpu_seconds, in_workdir, loadavg, ml_yaml, prepared, records, threads, training_settings  # noqa: E402
 from train import ENV, Run, ml_ci, timed  # noqa: E402  (benchmarks/train.py: the environment, the timed process)
 
 BATCH = 32  # ml-ci's generate.GENERATE_BATCH
@@ -215,20 +215,8 @@ def run(args: argparse.Namespace, work: Path) -> None:
     pinned = threads(ENV, args.threads)
     made = prepared(args, work)
     repo, counts = made.folder, made.counts
-    settings = Settings(
-        base=made.base,
-        base_in_yaml=made.base_in_yaml,
-        epochs=args.train_epochs,
-        batch=16,
-        lr=3e-3,
-        seed=42,
-        max_length=args.max_length,
-        warmup=0.05,
-        weight_decay=0.0,
-        rank=16,
-        alpha=32.0,
-        dropout=0.0,
-        targets="all-linear" if args.base else TARGETS,
+    settings = training_settings(
+        made.base, made.base_in_yaml, epochs=args.train_epochs, max_length=args.max_length, hub_base=bool(args.base)
     )
     (repo / "eval").mkdir(parents=True, exist_ok=True)
     prompts = repo / "eval/prompts.jsonl"

@@ -66,7 +66,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT))
 
-from _llm_common import TARGETS, Settings, base_model, copy_data, in_workdir, loadavg, ml_yaml  # noqa: E402
+from _llm_common import base_model, copy_data, in_workdir, loadavg, ml_yaml, training_settings  # noqa: E402
 from train import ENV, ml_ci, timed  # noqa: E402  (benchmarks/train.py: the environment, a process run to its end)
 
 SST2 = ROOT.parent / "shared/datasets/sst2"
@@ -330,20 +330,8 @@ def make_model(args: argparse.Namespace, work: Path) -> tuple[Path, Path, Path, 
     repo = work / "repo"
     counts = copy_data(args.records.resolve(), repo)
     base, in_yaml, described = base_model(args.base, repo, hidden=args.hidden, layers=args.layers)
-    settings = Settings(
-        base=base,
-        base_in_yaml=in_yaml,
-        epochs=max(args.train_epochs, 1),
-        batch=16,
-        lr=3e-3,
-        seed=42,
-        max_length=args.max_length,
-        warmup=0.05,
-        weight_decay=0.0,
-        rank=16,
-        alpha=32.0,
-        dropout=0.0,
-        targets="all-linear" if args.base else TARGETS,
+    settings = training_settings(
+        base, in_yaml, epochs=max(args.train_epochs, 1), max_length=args.max_length, hub_base=bool(args.base)
     )
     image = f"""image:
   registry: 127.0.0.1:5000
