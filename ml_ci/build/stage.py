@@ -12,7 +12,7 @@ from typing import Any
 
 from ml_ci import tasks
 from ml_ci.build import docker_ops
-from ml_ci.build.context import write_context
+from ml_ci.build.context import MODEL_FILES, write_context
 from ml_ci.build.plan import NO_DEPS, RUNTIME, BuildPlan, data_fingerprint, dependency_pins, make_plan, runtime
 from ml_ci.build.reproducible import normalize_saved
 from ml_ci.build.verify import verify
@@ -28,11 +28,13 @@ from ml_ci.records.evaluation import headline
 from ml_ci.records.golden import GoldenRecord
 from ml_ci.records.image import ImageRecord
 from ml_ci.records.model import ModelRecord
+from ml_ci.supply import attest
 
 
 @dataclass(frozen=True)
 class BuildResult:
     record: ImageRecord
+    attestation: attest.Attestation | None = None  # when supply_chain.attest made one after the push
 
     @property
     def reference(self) -> str:
@@ -152,6 +154,9 @@ def run_build(
         raise OperationalError(f"{layout.golden} has no golden examples; run `ml-ci export` again")
     golden_examples = GoldenRecord.from_data(golden, str(layout.golden))
     auth = docker_ops.auth_config(config.image.registry_username_env, config.image.registry_password_env, env) if push else None
+    # The signing key is read before anything is built: a missing secret fails in seconds, not after the push.
+    attesting = push and config.supply_chain is not None and config.supply_chain.attest
+    signing = attest.signer(config, env) if attesting else None
     c = docker_ops.client()
     check_platforms(config, docker_ops.engine_platform(c))
     with tempfile.TemporaryDirectory(prefix="ml-ci-build-") as tmp:
@@ -185,4 +190,12 @@ def run_build(
         record = replace(record, digest=digest, reference=f"{plan.repository}@{digest}")
         log(f"pushed {record.reference} (tags: {', '.join(plan.tags)})")
     image_record.write(layout.image_record, record)
-    return BuildResult(record)
+    if signing is None:
+        return BuildResult(record)
+    # What write_context copied into the image's /opt/model (its folder is gone with the temporary directory).
+    served = tasks.get(config.task).export().SERVED_FILES
+    names = (*MODEL_FILES, *(f for f in served if (layout.export_dir / f).is_file()))
+    attestation = attest.attest(
+        config, record, env=env, docker=c, model_files=[layout.export_dir / n for n in names], signing=signing, log=log
+    )
+    return BuildResult(record, attestation)
