@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from ml_ci.build import stage
+from ml_ci.build import docker_ops, stage
 from ml_ci.config import load_config
 from ml_ci.config.model import Config
 from ml_ci.errors import OperationalError
@@ -41,7 +41,7 @@ def no_engine(monkeypatch: pytest.MonkeyPatch) -> None:
         raise Engine
 
     monkeypatch.setattr(stage, "plan_build", lambda config, env, tags: object())
-    monkeypatch.setattr(stage.docker_ops, "client", engine)
+    monkeypatch.setattr(docker_ops, "client", engine)
 
 
 def test_a_missing_signing_key_fails_before_the_build(tmp_path: Path) -> None:
