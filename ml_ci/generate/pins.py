@@ -30,4 +30,16 @@ CACHE_SAVE = Pin("actions/cache/save", CACHE.sha, CACHE.version)
 UPLOAD_ARTIFACT = Pin("actions/upload-artifact", "ea165f8d65b6e75b540449e92b4886f43607fa02", "v4.6.2")
 DOWNLOAD_ARTIFACT = Pin("actions/download-artifact", "d3f86a106a0bac45b974a628896c90dbdf5c8093", "v4.3.0")
 
-PINS: tuple[Pin, ...] = (CHECKOUT, SETUP_PYTHON, CACHE, CACHE_RESTORE, CACHE_SAVE, UPLOAD_ARTIFACT, DOWNLOAD_ARTIFACT)
+# v4 is a wrapper of actions/attest (v4.1.0 at 59d89421af93a897026c735860bf21b6eb4f7b26), the inputs of v3 unchanged.
+ATTEST_BUILD_PROVENANCE = Pin("actions/attest-build-provenance", "a2bbfa25375fe432b6a289bc6b6cd05ecd0c4c32", "v4.1.0")
+
+PINS: tuple[Pin, ...] = (
+    CHECKOUT,
+    SETUP_PYTHON,
+    CACHE,
+    CACHE_RESTORE,
+    CACHE_SAVE,
+    UPLOAD_ARTIFACT,
+    DOWNLOAD_ARTIFACT,
+    ATTEST_BUILD_PROVENANCE,
+)

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 from ml_ci.config.model import Config
-from ml_ci.generate import baselines, gitops_carry, tuning
+from ml_ci.generate import baselines, gitops_carry, pins, tuning
 from ml_ci.generate import jobs as j
 from ml_ci.generate.model import SAME_REPO, SELF_HOSTED, Concurrency, Job, Step, Workflow
 from ml_ci.generate.options import Options
 from ml_ci.generate.yamlout import Commented, Value
 from ml_ci.pipeline.layout import IN_REPO
 
-REGISTRY_ENVIRONMENT = "ml-ci-registry"  # holds the registry credentials
+REGISTRY_ENVIRONMENT = "ml-ci-registry"  # holds the build job's secrets: the registry credentials, the signing key
 GHCR = "ghcr.io"
 # The job's own token may push to GHCR (packages: write); docker reads the login from its config.
 GHCR_LOGIN = """\
@@ -20,12 +21,61 @@ set -euo pipefail
 printf '%s' "$GHCR_TOKEN" | docker login ghcr.io -u "$GITHUB_ACTOR" --password-stdin
 """
 PR_OR_REF = "${{ github.event.pull_request.number || github.ref }}"
+# actions/attest-build-provenance pushes the attestation with the credentials it finds in ~/.docker/config.json
+# (@sigstore/oci's getRegistryCredentials), never with ml-ci's environment variables: log in there for it.
+REGISTRY_LOGIN = """\
+set -euo pipefail
+printf '%s' "$REGISTRY_PASSWORD" | docker login "$REGISTRY" -u "$REGISTRY_USER" --password-stdin
+"""
 
 
 def pushes_with_job_token(config: Config) -> bool:
     """The build job pushes with its own token: only GitHub's registry takes it (`packages: write`);
     any other registry, or ghcr.io with a token named in ml.yaml, gets the credentials ml.yaml names."""
     return not config.image.registry_password_env and config.image.registry.lower() == GHCR
+
+
+def image_repository(config: Config) -> str:
+    """registry/repository of the serving image, without a tag: what `ml-ci build` pushes to
+    (ml_ci.build.plan.repository, a layer above the generator; tests/unit/generate/test_attest.py holds the two
+    together)."""
+    name = config.image.repository or re.sub(r"[^a-z0-9._/-]+", "-", config.name.lower()).strip("-._/") or "model"
+    return f"{config.image.registry}/{name}"
+
+
+def attestation_steps(config: Config) -> tuple[Step, ...]:
+    """After the build step: GitHub's artifact attestation of the pushed digest, signed through the job's OIDC
+    identity and pushed beside the image as an OCI referrer (docs/supply-chain.md)."""
+    image = config.image
+    login: tuple[Step, ...] = ()
+    if image.registry_password_env and not pushes_with_job_token(config):
+        # ml-ci build pushed with the credentials ml.yaml names; the attest action reads only the docker config.
+        # The same user name as ml_ci.build.docker_ops.auth_config when ml.yaml names none.
+        user = f"${{{{ secrets.{image.registry_username_env} }}}}" if image.registry_username_env else "ml-ci"
+        login = (
+            Step(
+                name="Log in to the registry for the attestation",
+                env={
+                    "REGISTRY": image.registry,
+                    "REGISTRY_USER": user,
+                    "REGISTRY_PASSWORD": f"${{{{ secrets.{image.registry_password_env} }}}}",
+                },
+                run=REGISTRY_LOGIN,
+            ),
+        )
+    attest = Step(
+        name="Attest the image's build provenance",
+        uses=pins.ATTEST_BUILD_PROVENANCE.uses(),
+        with_={
+            "subject-name": image_repository(config),
+            "subject-digest": "${{ steps.build.outputs.digest }}",
+            "push-to-registry": True,
+            # A storage record needs `artifact-metadata: write` and an organization's repository; the attestation
+            # itself needs neither.
+            "create-storage-record": False,
+        },
+    )
+    return (*login, attest)
 
 
 def _triggers(config: Config, event: str) -> dict[str, Value]:
@@ -181,12 +231,22 @@ def release_workflow(config: Config, options: Options) -> Workflow:
     )
     image = config.image
     build_env = j.secret_env(image.registry_username_env, image.registry_password_env)
-    build_environment = {"name": REGISTRY_ENVIRONMENT} if build_env else None
     login: tuple[Step, ...] = ()
     build_permissions: dict[str, Commented] = dict(j.READ)
     if pushes_with_job_token(config):
         login = (Step(name="Log in to GHCR with the job's token", env={"GHCR_TOKEN": "${{ github.token }}"}, run=GHCR_LOGIN),)
         build_permissions["packages"] = Commented("write", "push the image to ghcr.io with the job's token")
+    build = j.stage(config, options, "build", step_id="build", name="Build and push", with_={"push": "true"})
+    attest: tuple[Step, ...] = ()
+    supply = config.supply_chain
+    if supply is not None and supply.attest:
+        # The private key reaches the one step that signs with it, not the job's third-party actions.
+        build = replace(build, env=j.secret_env(supply.signing_key_env))
+        build_permissions["id-token"] = Commented("write", "the OIDC token that Sigstore certifies the attestation's signer by")
+        build_permissions["attestations"] = Commented("write", "store the build provenance attestation with GitHub")
+        attest = attestation_steps(config)
+    # Secrets only in a job bound to an environment, whose protection rules guard them.
+    build_environment = {"name": REGISTRY_ENVIRONMENT} if build_env or build.env else None
     jobs.append(
         j.job(
             config,
@@ -198,7 +258,8 @@ def release_workflow(config: Config, options: Options) -> Workflow:
                 j.download("export", "export"),
                 j.download("evaluate", "evaluate"),
                 *login,
-                j.stage(config, options, "build", step_id="build", name="Build and push", with_={"push": "true"}),
+                build,
+                *attest,
                 j.upload("build", "build"),
             ),
             needs=("evaluate", "export"),

@@ -28,7 +28,7 @@ from ml_ci.generate.options import Options
 from ml_ci.generate.render import render
 from ml_ci.generate.tuning import PICK_BEST_BY_VALUE
 from ml_ci.generate.vendor import VENDOR_PATH
-from ml_ci.generate.workflows import GHCR_LOGIN
+from ml_ci.generate.workflows import GHCR_LOGIN, REGISTRY_LOGIN
 from tests.conftest import EXAMPLE, ROOT
 from tests.golden.variants import GOLDEN, variant_dirs
 from tests.services import require_tool
@@ -189,7 +189,7 @@ def _substitute(value: str, inputs: dict[str, str]) -> str:
     return re.sub(r"\$\{\{(.*?)\}\}", one, value)
 
 
-FIXED_SCRIPTS = (KEEP_EVAL, GHCR_LOGIN, PICK_BEST_BY_VALUE)
+FIXED_SCRIPTS = (KEEP_EVAL, GHCR_LOGIN, REGISTRY_LOGIN, PICK_BEST_BY_VALUE)
 
 
 def test_hostile_values_execute_nothing(tmp_path: Path) -> None:

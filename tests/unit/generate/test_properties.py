@@ -63,13 +63,21 @@ def test_workflow_permissions_and_triggers(rel: str) -> None:
         allowed = {"report": {"pull-requests", "statuses"}, "build": {"packages"}, "build-ghcr": {"packages"}}.get(job_id, set())
         if job_id.startswith(("deploy-", "promote-")):
             allowed = {"deployments", "id-token"}
+        if attests(job):
+            # GitHub's artifact attestation: the OIDC token it is signed through, and the attestations API.
+            allowed = allowed | {"id-token", "attestations"}
         assert writes <= allowed, f"{job_id} asks for {writes - allowed}"
         assert job.get("secrets") != "inherit"
         if job_id.startswith(("deploy-", "promote-")):
             assert job["environment"]["name"], job_id
             assert job["concurrency"]["cancel-in-progress"] is False, job_id
-        if any("secrets." in str(v) for v in (job.get("env") or {}).values()):
+        envs = [job.get("env") or {}, *((step.get("env") or {}) for step in job["steps"])]
+        if any("secrets." in str(v) for env in envs for v in env.values()):
             assert "environment" in job, f"{job_id}: secrets only in jobs bound to an environment"
+
+
+def attests(job: dict[str, Any]) -> bool:
+    return any(str(step.get("uses", "")).startswith(f"{pins.ATTEST_BUILD_PROVENANCE.repo}@") for step in job["steps"])
 
 
 def test_release_never_runs_on_pull_requests_and_deploys_only_there() -> None:
@@ -150,11 +158,13 @@ def test_promotion_follows_the_environment_order() -> None:
     assert jobs["deploy-staging"]["concurrency"]["group"] != jobs["promote-production"]["concurrency"]["group"]
 
 
-def test_oidc_only_where_a_cluster_is_applied_to() -> None:
+def test_oidc_only_where_a_cluster_is_applied_to_or_an_image_attested() -> None:
     for folder in variant_dirs():
         release = load(render_variant(folder)[".github/workflows/ml-release.yml"])
         for job_id, job in release["jobs"].items():
             if "id-token" in job["permissions"]:
-                assert folder.name == "apply-kubernetes" and job_id.startswith(("deploy-", "promote-")), (folder, job_id)
+                assert (folder.name == "apply-kubernetes" and job_id.startswith(("deploy-", "promote-"))) or (
+                    job_id == "build" and attests(job)
+                ), (folder, job_id)
     kube = load(render_variant(GOLDEN / "apply-kubernetes")[".github/workflows/ml-release.yml"])
     assert kube["jobs"]["deploy-staging"]["permissions"]["id-token"] == "write"
