@@ -41,6 +41,7 @@ class Deployer:
         self.log = log
         self.deploy_cfg = deploy_section(config)
         self.context = Context(config=config, environ=environ, log=log, kube=kube, docker=docker, watch_timeout=watch_timeout)
+        self._verified: set[str] = set()  # digests whose supply chain passed in this run (promote, then its deploy)
 
     def target(self, env: Environment) -> Target:
         """The target that deploys to env, from the registry."""
@@ -66,7 +67,30 @@ class Deployer:
             auth = registry.credentials(self.config.image, self.environ)
             registry.check_digest(inputs.image, auth=auth)
             inputs = self._matched(inputs, registry.labels(inputs.image, auth=auth).get(MODEL_LABEL))
+        self._verify_supply_chain(inputs)
         return target.deploy(env, inputs)
+
+    def _verify_supply_chain(self, inputs: Inputs) -> None:
+        """With supply_chain.verify, the image's attestations must pass (ml_ci.supply.attest) before anything
+        changes: DeployError (exit 5) naming each failure. A fresh deploy in GitHub Actions also expects the
+        provenance to name the workflow's commit (GITHUB_SHA: the release workflow builds and deploys one commit);
+        a promotion moves what was verified when it was deployed, built from whichever commit that was."""
+        sc = self.config.supply_chain
+        if sc is None or not sc.verify or inputs.image.digest in self._verified:
+            return
+        from ml_ci.supply import attest
+
+        commit = None
+        if inputs.source == "deploy" and self.environ.get("GITHUB_ACTIONS") == "true":
+            commit = self.environ.get("GITHUB_SHA") or None
+        found = attest.verify_for(self.config, inputs.image, self.environ, commit=commit)
+        if not found.ok:
+            raise found.refusal()
+        self._verified.add(inputs.image.digest)
+        self.log(
+            f"verified {inputs.image.short}: provenance signed by key {found.keyid} (commit {found.commit}, "
+            f"eval verdict {found.verdict}), SBOM {found.sbom_sha256}"
+        )
 
     def _matched(self, inputs: Inputs, labelled: Optional[str]) -> Inputs:
         """The records deployed beside an image (eval.json, golden.json, the model digest the smoke test expects)
@@ -132,6 +156,8 @@ class Deployer:
             source=f"promote:{source}",
             model_sha256=release.model_sha256,
         )
+        # Before the GitHub Deployment is opened: a refused image leaves no trace anywhere.
+        self._verify_supply_chain(inputs)
         record = self._github(
             lambda gh: gh.start_deployment(
                 self.environ,
