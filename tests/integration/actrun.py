@@ -38,6 +38,7 @@ STANDIN_FOR = {
     pins.CACHE: "cache",
     pins.UPLOAD_ARTIFACT: "upload-artifact",
     pins.DOWNLOAD_ARTIFACT: "download-artifact",
+    pins.ATTEST_BUILD_PROVENANCE: "attest-build-provenance",
 }
 # One line per finished job in act's output: "[workflow/job name] 🏁  Job succeeded".
 JOB_RESULT = re.compile(r"^\[(?P<job>[^\]]+)\]\s+🏁\s+Job (?P<result>succeeded|failed)")
@@ -75,15 +76,20 @@ class ActRun:
         return "\n".join(line for line in self.log.splitlines() if re.match(rf"^\[[^\]]*/{re.escape(job)}\s*\]", line))
 
 
-def make_runner(root: Path) -> Runner:
-    act_binary()
+def copy_standins(root: Path) -> dict[pins.Pin, Path]:
+    """Each stand-in as its own folder (a repository for act), with the shared helpers beside it."""
     standins = {}
     for pin, name in STANDIN_FOR.items():
-        # Each stand-in is its own repository for act, with the shared helpers beside it.
         folder = root / "standins" / name
         shutil.copytree(STANDINS / name, folder)
         shutil.copy(STANDINS / "common.js", folder / "common.js")
         standins[pin] = folder
+    return standins
+
+
+def make_runner(root: Path) -> Runner:
+    act_binary()
+    standins = copy_standins(root)
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(root / "dist"), str(ROOT)],
         check=True,
