@@ -272,6 +272,9 @@ def release_workflow(config: Config, options: Options) -> Workflow:
     if config.deploy is not None:
         deploy = config.deploy
         secrets = j.secret_env(deploy.gitops.token_env if deploy.strategy == "gitops" and deploy.gitops else None)
+        if supply is not None and supply.verify:
+            # Verification reads the image's referrers with the credentials ml.yaml names (ml_ci.supply.attest.verify_for).
+            secrets |= build_env
         previous = None
         needs = "build"
         for env in deploy.environments:

@@ -108,14 +108,35 @@ def test_the_attestation_logs_in_where_ml_ci_build_used_the_variables() -> None:
     assert not [n for n in names(job) if "Log in" in n] and ATTEST in {s.get("uses") for s in job["steps"]}
 
 
+def test_deploy_jobs_that_verify_get_the_registry_credentials_ml_yaml_names() -> None:
+    """Verification reads the image's referrers as ml-ci build pushed it: with image.registry_*_env's secrets;
+    the public key it checks with is a file of the checkout, so nothing else is added."""
+    options = options_for(GOLDEN / "supply-chain-registry")
+    config = config_of("supply-chain-registry")
+    assert config.supply_chain is not None
+    verifying = yaml.safe_load(render(config, options)[RELEASE])["jobs"]["deploy-dev"]
+    names = ("REGISTRY_USER", "REGISTRY_TOKEN")
+    assert verifying["env"] == {name: f"${{{{ secrets.{name} }}}}" for name in names}
+    not_verifying = replace(config, supply_chain=replace(config.supply_chain, verify=False))
+    assert "env" not in yaml.safe_load(render(not_verifying, options)[RELEASE])["jobs"]["deploy-dev"]
+    # GHCR: ml-ci build pushed with the job's token, and verification reads anonymously.
+    ghcr = config_of("supply-chain")
+    jobs = [
+        yaml.safe_load(render(c, options_for(GOLDEN / "supply-chain"))[RELEASE])["jobs"]
+        for c in (ghcr, replace(ghcr, supply_chain=None))
+    ]
+    for job_id in ("deploy-staging", "promote-production"):
+        assert jobs[0][job_id]["env"] == jobs[1][job_id]["env"] == {"GITOPS_TOKEN": "${{ secrets.GITOPS_TOKEN }}"}
+
+
 @pytest.mark.parametrize("variant", ["supply-chain", "supply-chain-registry"])
 def test_without_attestation_the_workflows_are_what_they_were(variant: str) -> None:
     config = config_of(variant)
     assert config.supply_chain is not None
     options = options_for(GOLDEN / variant)
     without = render(replace(config, supply_chain=None), options)
-    not_attesting = render(replace(config, supply_chain=replace(config.supply_chain, attest=False)), options)
-    assert not_attesting == without
+    neither = render(replace(config, supply_chain=replace(config.supply_chain, attest=False, verify=False)), options)
+    assert neither == without
     assert ATTEST not in without[RELEASE] and "id-token" not in without[RELEASE] and "SIGNING_KEY" not in without[RELEASE]
     attesting = render(config, options)
     # The pull request workflow never builds, so it never attests.
