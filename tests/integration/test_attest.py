@@ -324,3 +324,49 @@ def test_deploy_refuses_an_unattested_image_and_changes_nothing(
     with pytest.raises(docker.errors.NotFound):
         client.containers.get(f"ml-ci-{NAME}-staging")
     assert git(root, "status", "--porcelain") == ""
+
+
+@pytest.mark.slow
+def test_build_push_attests_the_image_and_verify_accepts_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The product's path: `ml-ci build` of a real exported model with supply_chain attaches what `ml-ci verify`
+    accepts, its SBOM listing the served model by the digest export recorded."""
+    from tests.integration.test_image import git_commit, image_overrides
+    from tests.integration.test_serve_support import exported_repo
+
+    (tmp_path / "keys").mkdir()
+    key = dsse.write_keypair(tmp_path.parent / f"{tmp_path.name}-signing.pem", tmp_path / "keys" / "ml-ci.pub")
+    overrides = {
+        **image_overrides("attest-build"),
+        "evaluate": {"metrics": ["accuracy"], "gates": [], "latency_samples": 1},
+        "supply_chain": {"public_key": "keys/ml-ci.pub"},
+    }
+    path = exported_repo(tmp_path, overrides=overrides)
+    sha = git_commit(tmp_path)
+    assert main(["evaluate", "-c", str(path)]) == 0
+    capsys.readouterr()
+    assert main(["build", "-c", str(path)]) == 1  # the signing key is not set: nothing is built
+    assert "ML_CI_SIGNING_KEY is not set" in capsys.readouterr().err
+    assert not Layout(tmp_path).image_record.exists()
+    monkeypatch.setenv("ML_CI_SIGNING_KEY", key.private_pem.decode())
+    assert main(["build", "-c", str(path)]) == 0
+    built = capsys.readouterr().out
+    record = json.loads(Layout(tmp_path).image_record.read_text(encoding="utf-8"))
+    try:
+        assert f"attested {record['reference']}: SBOM sha256:" in built
+        monkeypatch.delenv("ML_CI_SIGNING_KEY")  # verification needs the public key alone
+        assert main(["verify", "-c", str(path), record["reference"], "--commit", sha]) == 0
+        out = capsys.readouterr().out
+        assert f"provenance: commit {sha}, ml.yaml sha256:{file_sha256(path)}, eval verdict pass" in out
+        subject = ImageRef(registry(), *record["reference"].split("/", 1)[1].split("@"))
+        (sbom_ref,) = referrers.discover(subject, artifact_type=attest.SBOM_ARTIFACT_TYPE)
+        components = {c["name"]: c for c in json.loads(content(sbom_ref))["components"]}
+        model_sha = json.loads(Layout(tmp_path).model_record.read_text(encoding="utf-8"))["sha256"]
+        assert components["/opt/model/model.onnx"]["hashes"][0]["content"] == model_sha.removeprefix("sha256:")
+        assert "onnxruntime" in {name.lower() for name in components}
+    finally:
+        client = docker_ops.client()
+        for image in client.images.list(name=record["repository"]):
+            with contextlib.suppress(Exception):
+                client.images.remove(image.id, force=True)
