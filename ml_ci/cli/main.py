@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("ml_ci.cli.serve", "Run the inference server."),
     "deploy": ("ml_ci.cli.deploy", "Deploy the image to an environment."),
     "promote": ("ml_ci.cli.promote", "Promote the live digest from one environment to the next."),
+    "keygen": ("ml_ci.cli.keygen", "Write a key pair that signs images' attestations (supply_chain)."),
     "verify": ("ml_ci.cli.verify", "Verify an image's signed provenance, SBOM and eval verdict."),
     "run": ("ml_ci.cli.run", "Run the pipeline's stages in order on this machine."),
 }
