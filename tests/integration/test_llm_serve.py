@@ -151,10 +151,10 @@ def _fails_only_itself(api: Any, served: Server) -> None:
             assert (caught.value.status_code, error["param"], error["code"]) == (400, param, code)
         # What no client library sends, on the wire: bytes that are no UTF-8, a lone surrogate in the prompt.
         raw = [(b'{"prompt": "a\xff"}', None, "invalid_utf8"), (b'{"prompt": "a\\ud800b"}', "prompt", "invalid_text")]
-        for body, param, code in raw:
+        for body, field, reason in raw:
             status, _, answer = raw_request(served.port, "POST", "/v1/completions", body, {"Content-Type": "application/json"})
             error = json.loads(answer)["error"]
-            assert (status, error["param"], error["code"]) == (400, param, code), error
+            assert (status, error["param"], error["code"]) == (400, field, reason), error
         assert [f.result() for f in goods] == [want] * 6
     with pytest.raises(openai.NotFoundError) as missing:
         api.completions.create(model="gpt-4o", prompt="x")
