@@ -18,10 +18,23 @@ says) whose smoke test asks for the 32 golden completions, and promotes it to pr
 the GitOps repository the jobs carry to each other. Production is then asked through the official `openai`
 client, streaming, as any OpenAI application would: /v1/completions gives the golden completions (greedy) and
 /v1/chat/completions what /v1/predict completes for the prompt its chat template makes; the compatibility claim.
+
+The copy opts in to the supply chain (issue 19) as a user would: `ml-ci keygen` writes a key pair (the private key
+outside the repository), ml.yaml gains `supply_chain: {public_key: keys/ml-ci-signing.pub}`, `ml-ci generate
+--force` rewrites its workflows (the PR workflow is unchanged by it; the release's build job gets the signing key
+secret and the attestation step) and the whole is committed before either workflow runs. The release gets the
+private key's PEM as the secret the section names. Its build job attaches the SBOM and the signed provenance to the
+pushed digest in the real registry, and the stand-in for actions/attest-build-provenance (tests/actstandins; it
+signs nothing) gets that digest; the deploy to staging and the promotion each verify the image before they change
+anything, and `ml-ci verify` in this process, with only the copy's ml.yaml and its public key, accepts the image.
+The stand-in, like the real action (@sigstore/oci), reads the registry's credentials from ~/.docker/config.json:
+the jobs get a HOME whose docker config holds credentials for the test registry (which takes any), as a runner
+that has run `docker login` has; ml.yaml names no credentials for it, so the generated workflow logs in to nothing.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import re
@@ -33,9 +46,12 @@ from typing import Any
 
 import pytest
 
+from ml_ci.cli.main import main as cli
+from ml_ci.config import load_config
 from ml_ci.net import free_port
+from ml_ci.supply import attest, dsse, referrers
 from tests.conftest import ROOT
-from tests.integration.actrun import GIT, Act, Runner, clean_up, make_runner, push_event, run_act
+from tests.integration.actrun import GIT, Act, Runner, clean_up, commit_all, make_runner, push_event, run_act
 from tests.integration.test_act_example import PR_JOBS as SENTIMENT_PR_JOBS
 from tests.integration.test_act_example import containers, example_containers_aside, example_copy, gitops_record
 from tests.integration.test_act_release import in_registry, ready
@@ -80,6 +96,42 @@ def example_repo(dest: Path, owner: str, repo: str, ports: dict[str, int]) -> tu
     dest, config = example_copy(dest, ports, EXAMPLE)
     subprocess.run([*GIT, "remote", "add", "origin", f"https://github.com/{owner}/{repo}.git"], cwd=dest, check=True)
     return dest, config
+
+
+def opt_in_to_the_supply_chain(repo: Path, keys: Path) -> tuple[str, str]:
+    """`ml-ci keygen` (private key in `keys`, outside repo), the supply_chain section in ml.yaml, the workflows
+    regenerated and committed; returns the private key's PEM and the key id."""
+    private, public = keys / "signing.pem", repo / "keys" / "ml-ci-signing.pub"
+    assert cli(["keygen", "--private", str(private), "--public", str(public)]) == 0
+    ml_yaml = repo / "ml.yaml"
+    text = ml_yaml.read_text()
+    assert "supply_chain:" not in text
+    ml_yaml.write_text(text + "\nsupply_chain:\n  public_key: keys/ml-ci-signing.pub\n")
+    pr_workflow = (repo / ".github" / "workflows" / "ml-pr.yml").read_bytes()
+    assert cli(["generate", "-c", str(ml_yaml), "--force"]) == 0
+    assert (repo / ".github" / "workflows" / "ml-pr.yml").read_bytes() == pr_workflow  # the PR workflow builds nothing
+    release = (repo / ".github" / "workflows" / "ml-release.yml").read_text()
+    assert "ML_CI_SIGNING_KEY: ${{ secrets.ML_CI_SIGNING_KEY }}" in release and "attest-build-provenance" in release
+    commit_all(repo, "sign the image's attestations")
+    return private.read_text(), str(dsse.public_key_from_file(public).keyid)
+
+
+def logged_in_home(home: Path, registry_host: str) -> Path:
+    """A HOME whose docker config holds credentials for registry_host, as `docker login` writes them."""
+    (home / ".docker").mkdir(parents=True)
+    auth = base64.b64encode(b"ml-ci:not-checked").decode()
+    (home / ".docker" / "config.json").write_text(json.dumps({"auths": {registry_host: {"auth": auth}}}))
+    return home
+
+
+def verified_before_it_changed_anything(log: str, keyid: str, changed: str) -> None:
+    """The job's log says it verified the image's provenance (signed by keyid) before the line `changed`."""
+    line = (
+        rf"verified [0-9a-f]{{12}}: provenance signed by key {keyid} \(commit [0-9a-f]{{40}}, eval verdict pass\), SBOM sha256:"
+    )
+    verified = re.search(line, log)
+    assert verified is not None, log[-6000:]
+    assert verified.start() < log.index(changed), log[-6000:]
 
 
 def predict(port: int, prompts: list[str]) -> list[str]:
@@ -146,7 +198,8 @@ def openai_client_gets_streamed_answers(port: int, export: Path) -> None:
     assert "messages[0].role" in str(refused.value), refused.value
 
 
-# Measured on 2 cores at a load average of 1-2: PR 82 s + release to production 169 s (4.2 min with the openai client).
+# Measured on 2 cores at a load average of 1-2: PR 82 s + release to production 169 s (4.2 min with the openai client);
+# with the supply chain (keygen, attest, two verifications): PR 86 s + release 129 s (3.7 min in all) at a load of 1.5-1.9.
 @pytest.mark.timeout(3600)
 def test_the_assistant_examples_workflows_run_green_to_the_report_and_to_production(tmp_path: Path, runner: Runner) -> None:
     env = {"PIP_FIND_LINKS": str(runner.wheel.parent), "OPTUNA_STORAGE": f"sqlite:///{tmp_path / 'optuna.db'}"}
@@ -155,6 +208,8 @@ def test_the_assistant_examples_workflows_run_green_to_the_report_and_to_product
         state = api.state
         repo, config = example_repo(tmp_path / "assistant", state.owner, state.repo, ports)
         assert (config["image"]["registry"], config["image"]["base"]) == (registry(), base_image())
+        (tmp_path / "keys").mkdir()
+        private_pem, keyid = opt_in_to_the_supply_chain(repo, tmp_path / "keys")
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, check=True, capture_output=True, text=True).stdout.strip()
         pr = run_act(
             repo,
@@ -206,7 +261,13 @@ def test_the_assistant_examples_workflows_run_green_to_the_report_and_to_product
                 repo,
                 runner,
                 tmp_path / "release",
-                Act(event="push", workflow=".github/workflows/ml-release.yml", payload=push_event(repo), env=env),
+                Act(
+                    event="push",
+                    workflow=".github/workflows/ml-release.yml",
+                    payload=push_event(repo),
+                    env={**env, "HOME": str(logged_in_home(tmp_path / "home", registry()))},
+                    secrets={dsse.KEY_ENV: private_pem},
+                ),
                 timeout=3000,
             )
             assert release.results == RELEASE_JOBS, f"{release.results}\n{release.log[-10000:]}"
@@ -226,16 +287,38 @@ def test_the_assistant_examples_workflows_run_green_to_the_report_and_to_product
             built = release.job_log("build and push the image")
             assert "32 golden examples match" in built, built[-4000:]
 
+            # The build attached the SBOM and the provenance signed by the new key to the pushed digest, and the
+            # stand-in for actions/attest-build-provenance was given that digest.
+            subject = referrers.resolve_image(image["reference"])
+            assert f"attested {subject}: SBOM sha256:" in built and f"signed by key {keyid}" in built, built[-4000:]
+            listed = {r.artifact_type for r in referrers.discover(subject)}
+            assert listed == {attest.SBOM_ARTIFACT_TYPE, attest.PROVENANCE_ARTIFACT_TYPE}, listed
+            repo_config = load_config(repo / "ml.yaml").config
+            found = attest.verify_for(repo_config, image["reference"], {}, commit=sha)
+            assert found.ok and (found.keyid, found.verdict) == (keyid, "pass"), found
+            recorded = [json.loads(p.read_text()) for p in sorted((release.state / "attestations").glob("*.json"))]
+            assert [(r["subject-name"], r["subject-digest"], r["job"]) for r in recorded] == [
+                (f"{registry()}/examples/assistant", image["digest"], "build")
+            ], recorded
+            private_body = "".join(private_pem.strip().splitlines()[1:-1])
+            assert private_body[:40] not in release.log  # the secret's body stays out of the log
+
             # Staging's smoke test asked for the 32 golden completions, production's for 20 (the default), each
             # character for character, and both environments record the one digest as live.
             staged, promoted = release.job_log("deploy to staging"), release.job_log("promote staging to production")
             assert "smoke test passed: /readyz ready, 32 golden examples match" in staged, staged[-4000:]
             assert "smoke test passed: /readyz ready, 20 golden examples match" in promoted, promoted[-4000:]
+            # Each verified the image's supply chain before it changed anything (deploy: before the container
+            # started; promote: before its deployment did).
+            verified_before_it_changed_anything(staged, keyid, "smoke test passed")
+            verified_before_it_changed_anything(promoted, keyid, "smoke test passed")
             bare = release.state / "artifacts" / "gitops-production"
             for env_name in ("staging", "production"):
                 live = gitops_record(bare, config["deploy"]["gitops"]["path"], env_name)
                 assert (live["image"], live["status"]) == (image["reference"], "live"), live
             assert ready(ports["production"]) == 200
+            # `ml-ci verify` as a user runs it, with the copy's ml.yaml (its public key) and nothing else.
+            assert cli(["verify", "-c", str(repo / "ml.yaml"), image["reference"]]) == 0
             openai_client_gets_streamed_answers(ports["production"], exported)
         finally:
             clean_up((c for name, c in containers(prefix).items() if "-aside-" not in name), release)
