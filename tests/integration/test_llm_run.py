@@ -8,6 +8,13 @@ golden prompts, and production answers. Then two copies of the finished run: one
 exact answer fails its gate at evaluate (exit 4), naming each failed item by id, file:line and prompt; and the
 untrained base evaluated with the same gates, which it fails all of: the gates measure what training taught.
 
+The copy opts in to the supply chain (issue 19) as a user would, locally: `ml-ci keygen` writes a key pair (the
+private key outside the copy), ml.yaml gains `supply_chain: {public_key: keys/ml-ci-signing.pub}`, the copy is a
+committed git repository (the provenance names its commit; outside git a verifier refuses it), and every stage gets
+the private key's PEM in ML_CI_SIGNING_KEY. build attaches the SBOM and the signed provenance to the pushed digest;
+deploy-staging and promote-production verify them before they change anything, and `ml-ci verify` accepts the image
+with the public key alone.
+
 Measured on 2 shared cores at a load average of 4: validate through export in 75-100 s; build 22 s more; deploy
 and promotion about 2 s each (at a load of 0.4).
 """
@@ -25,7 +32,9 @@ from typing import Any
 import pytest
 
 from ml_ci.net import free_port
+from ml_ci.supply import dsse
 from tests.conftest import ROOT
+from tests.integration.actrun import commit_all
 from tests.integration.test_act_example import containers, example_containers_aside
 from tests.integration.test_act_release import ready
 from tests.integration.test_run import table
@@ -42,8 +51,12 @@ PORTS = {"staging": free_port(), "production": free_port()}
 ENV = {k: v for k, v in TRAIN_ENV.items() if k != "OPTUNA_STORAGE"}
 
 
-def ml_ci(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return train_ml_ci(cwd, *args, env=ENV)
+def ml_ci(*args: str, cwd: Path, env: dict[str, str] = ENV) -> subprocess.CompletedProcess[str]:
+    return train_ml_ci(cwd, *args, env=env)
+
+
+def keyid(repo: Path) -> str:
+    return str(dsse.public_key_from_file(repo / "keys" / "ml-ci-signing.pub").keyid)
 
 
 def eval_record(repo: Path) -> Any:
@@ -60,7 +73,13 @@ def example_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path
     for env, port in (("staging", 18093), ("production", 18094)):
         config, n = re.subn(rf"^(\s+port:\s*){port}$", rf"\g<1>{PORTS[env]}", config, flags=re.M)
         assert n == 1, f"port {port} of {env} is not on a line of its own"
-    (repo / "ml.yaml").write_text(config, encoding="utf-8")
+    private = tmp_path_factory.mktemp("keys") / "signing.pem"  # outside the repository, as a secret is
+    keygen = ml_ci("keygen", "--private", str(private), cwd=repo)
+    assert keygen.returncode == 0, keygen.stdout + keygen.stderr
+    (repo / "ml.yaml").write_text(config + "\nsupply_chain:\n  public_key: keys/ml-ci-signing.pub\n", encoding="utf-8")
+    (repo / ".gitignore").write_text(".ml-ci/\n")
+    commit_all(repo, "the assistant example, signing its images")
+    signing = {**ENV, dsse.KEY_ENV: private.read_text()}
     plan = ml_ci("run", "--dry-run", ".", cwd=repo)
     assert plan.returncode == 0, plan.stdout + plan.stderr
     assert re.findall(r"^\s*\d+\.\s+(\S+)", plan.stdout, re.MULTILINE) == STAGES
@@ -69,7 +88,7 @@ def example_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path
     with example_containers_aside(prefix):
         try:
             for stage in STAGES:
-                done[stage] = ml_ci("run", "--only", stage, ".", cwd=repo)
+                done[stage] = ml_ci("run", "--only", stage, ".", cwd=repo, env=signing)
                 if done[stage].returncode != 0:
                     break
             yield repo, done
@@ -116,13 +135,27 @@ def test_the_example_runs_from_the_data_check_to_production(
     ), built
     image = json.loads((repo / ".ml-ci/artifacts/build/image.json").read_text())
     assert re.fullmatch(rf"{re.escape(registry())}/examples/assistant@sha256:[0-9a-f]{{64}}", image["reference"]), image
+    # build attested the pushed digest with the copy's key: its SBOM and signed provenance are attached to it.
+    assert f"attested {image['reference']}: SBOM sha256:" in built and f"signed by key {keyid(repo)}" in built, built[-3000:]
     # That digest went to staging, then to production, each smoke-tested with the golden prompts (32 and the default
     # 20), and production answers.
     for stage, env, count in (("deploy-staging", "staging", 32), ("promote-production", "production", 20)):
         out = done[stage].stdout + done[stage].stderr
         served = f"{env}: ml-ci-assistant-{env} serves {image['digest'].removeprefix('sha256:')[:12]}"
         assert served in out and f"smoke test passed: /readyz ready, {count} golden examples match" in out, out[-3000:]
+        # ... after it verified the image's supply chain, before it changed anything.
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True).stdout.strip()
+        verified = re.search(
+            rf"verified {image['digest'].removeprefix('sha256:')[:12]}: provenance signed by key {keyid(repo)} "
+            rf"\(commit {head}, eval verdict pass\), SBOM sha256:[0-9a-f]{{64}}",
+            out,
+        )
+        assert verified is not None and verified.start() < out.index(served), out[-3000:]
     assert ready(PORTS["production"]) == 200
+    # `ml-ci verify` with the copy's ml.yaml and its public key alone (no signing key), naming the commit.
+    checked = ml_ci("verify", image["reference"], "--commit", head, cwd=repo)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "verified: signature, subject digest, SBOM digest, commit, eval verdict" in checked.stdout
 
 
 def copy_of(run: Path, dest: Path) -> Path:
