@@ -10,6 +10,7 @@ from ml_ci.cli.main import COMMANDS, cli
 READS_NO_ML_YAML = {
     "schema": "prints the schema itself",
     "init": "writes a new ml.yaml into DIRECTORY",
+    "keygen": "writes a key pair to the paths given; ml.yaml names its public half afterwards",
 }
 
 
