@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
 
@@ -46,3 +46,15 @@ def base_image() -> str:
 
 def postgres() -> str:
     return require_service("ML_CI_TEST_POSTGRES", "PostgreSQL")
+
+
+def docker_engine() -> Any:
+    """A Docker SDK client of an engine that answers (bash .ci/services.sh starts one)."""
+    import docker
+
+    try:
+        client = docker.from_env()
+        client.ping()
+    except Exception as e:  # the SDK raises its own and requests' errors
+        missing(f"the Docker engine is not available: {e}")
+    return client

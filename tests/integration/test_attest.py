@@ -40,7 +40,7 @@ from ml_ci.records.image import ImageRecord
 from ml_ci.records.imageref import ImageRef
 from ml_ci.supply import attest, dsse, referrers
 from tests.modelrepo import make_model_repo
-from tests.services import base_image, registry
+from tests.services import base_image, docker_engine, registry
 
 pytestmark = pytest.mark.integration
 
@@ -50,14 +50,7 @@ NAME = "attesttest"
 
 @pytest.fixture(scope="module")
 def client() -> Any:
-    import docker
-
-    try:
-        c = docker.from_env()
-        c.ping()
-    except Exception as e:  # the SDK raises its own and requests' errors
-        pytest.fail(f"the Docker engine is needed for this test: {e}")
-    return c
+    return docker_engine()
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -14,7 +14,7 @@ import pytest
 
 from ml_ci.supply import sbom
 from ml_ci.supply.sbom import ModelFile
-from tests.services import base_image
+from tests.services import base_image, docker_engine
 
 pytestmark = [pytest.mark.integration]
 
@@ -23,14 +23,7 @@ DIGEST = "sha256:" + "ab" * 32
 
 @pytest.fixture(scope="module")
 def client() -> Any:
-    import docker
-
-    try:
-        c = docker.from_env()
-        c.ping()
-    except Exception as e:  # the SDK raises its own and requests' errors
-        pytest.fail(f"the Docker engine is needed for this test: {e}")
-    return c
+    return docker_engine()
 
 
 @pytest.fixture(scope="module")
