@@ -164,14 +164,18 @@ def test_a_client_that_goes_away_stops_its_stream(app: Any) -> None:
     server, loaded, stopped = app
     loaded.set()
     assert server.ready.wait(30)
-    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
     body = json.dumps({"count": 10_000}).encode()
-    sock.sendall(
-        b"POST /v1/stream HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%b"
-        % (len(body), body)
-    )
-    assert b"data: 0" in sock.recv(4096)
-    sock.close()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /v1/stream HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%b"
+            % (len(body), body)
+        )
+        # The head and the first chunk may come in separate segments: read until the first chunk is in.
+        received = b""
+        while b"data: 0" not in received:
+            piece = sock.recv(4096)
+            assert piece, f"the stream ended before its first chunk: {received!r}"
+            received += piece
     # 10,000 chunks at 50 ms would take 500 s: the stream stops when a write finds the client gone.
     assert stopped.wait(10)
     deadline = time.monotonic() + 10
