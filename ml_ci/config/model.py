@@ -346,6 +346,7 @@ class CI:
     timeout_minutes: int
     gpu_runner: Optional[tuple[str, ...]] = None
     ml_ci_version: Optional[str] = None
+    constraints: Optional[str] = None  # relative to ml.yaml's folder; `ml-ci lock` folds it into ml-ci.lock/
 
     @property
     def train_runner(self) -> tuple[str, ...]:

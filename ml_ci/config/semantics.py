@@ -360,7 +360,23 @@ def check(doc: Document, data: dict[str, Any], root: Path) -> list[Problem]:
                 )
             )
     problems.extend(_supply_chain(doc, data, root))
+    problems.extend(_constraints(doc, data, root))
     return problems
+
+
+def _constraints(doc: Document, data: dict[str, Any], root: Path) -> list[Problem]:
+    """ci.constraints is read by `ml-ci lock` and hashed into the lock's header: a file of the repository."""
+    value = data["ci"].get("constraints")
+    if value is None:
+        return []
+    at = ("ci", "constraints")
+    if (p := _inside(doc, root, at, value, "ci.constraints")) is not None:
+        return [p]
+    path = root / value
+    if not path.is_file():
+        what = "a folder" if path.is_dir() else "not a file that exists"
+        return [doc.problem(at, f"{value!r} is {what}; ci.constraints names a pip constraints file (lines like `numpy<2`)")]
+    return []
 
 
 def _supply_chain(doc: Document, data: dict[str, Any], root: Path) -> list[Problem]:
