@@ -1,0 +1,76 @@
+"""The real uv, offline: ml-ci's command line resolves a folder of tiny wheels made here into pins with hashes."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import subprocess
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from ml_ci.errors import OperationalError
+from ml_ci.lock import header, resolve
+from ml_ci.lock.header import LockHeader
+from ml_ci.lock.profiles import PROFILES
+
+
+def wheel(folder: Path, name: str, version: str, requires: Sequence[str] = ()) -> Path:
+    """A pure-Python wheel with nothing but its metadata (what a resolver reads)."""
+    info = f"{name}-{version}.dist-info"
+    files = {
+        f"{info}/METADATA": "Metadata-Version: 2.1\n"
+        + f"Name: {name}\nVersion: {version}\n"
+        + "".join(f"Requires-Dist: {r}\n" for r in requires),
+        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: ml-ci-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = []
+    for path, text in files.items():
+        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
+        record.append(f"{path},sha256={digest},{len(text.encode())}")
+    files[f"{info}/RECORD"] = "\n".join([*record, f"{info}/RECORD,,"]) + "\n"
+    out = folder / f"{name}-{version}-py3-none-any.whl"
+    with zipfile.ZipFile(out, "w") as z:
+        for path, text in files.items():
+            z.writestr(path, text)
+    return out
+
+
+def test_uv_resolves_pins_with_hashes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, processes: None) -> None:
+    try:
+        uv = resolve.find_uv({"PATH": ""})  # the one beside this Python: the dev extra installs it
+    except OperationalError:
+        pytest.skip("uv is not installed beside this Python (the dev extra has it)")
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    made = [
+        wheel(wheels, "alpha", "1.0", ["beta>=1"]),
+        wheel(wheels, "beta", "1.0"),
+        wheel(wheels, "beta", "2.0"),
+        wheel(wheels, "gamma", "0.3", ['beta<2; python_version >= "3.8"']),
+    ]
+    monkeypatch.setenv("UV_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("UV_NO_CONFIG", "1")
+    plan = resolve.Plan(
+        profile=PROFILES["light"],
+        requirements=("alpha", "gamma"),
+        header=LockHeader(profile="light", version="0.1.0", python="3.11", platform=resolve.PLATFORM, torch="none"),
+        output=tmp_path / "locks" / "light.txt",
+        regenerate="ml-ci lock",
+        find_links=(str(wheels),),
+    )
+
+    def offline(args: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+        return resolve.run_uv([*args, "--no-index", "--offline"], cwd)
+
+    resolve.resolve(plan, uv=uv, run=offline)
+    text = plan.output.read_text()
+    assert header.parse(text) == plan.header
+    sha = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in made}
+    pins = [line for line in text.splitlines() if not line.startswith(("#", " "))]
+    assert pins == ["alpha==1.0 \\", "beta==1.0 \\", "gamma==0.3 \\"]  # beta held below 2 by gamma
+    assert f"--hash=sha256:{sha['alpha-1.0-py3-none-any.whl']}" in text
+    assert f"--hash=sha256:{sha['beta-1.0-py3-none-any.whl']}" in text
+    assert str(wheels) not in text and str(tmp_path) not in text  # no machine paths in a committed lock
