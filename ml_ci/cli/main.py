@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "promote": ("ml_ci.cli.promote", "Promote the live digest from one environment to the next."),
     "keygen": ("ml_ci.cli.keygen", "Write a key pair that signs images' attestations (supply_chain)."),
     "verify": ("ml_ci.cli.verify", "Verify an image's signed provenance, SBOM and eval verdict."),
+    "lock": ("ml_ci.cli.lock", "Write hash-pinned locks of the jobs' environments (or --check them)."),
     "run": ("ml_ci.cli.run", "Run the pipeline's stages in order on this machine."),
 }
 

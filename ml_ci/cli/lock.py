@@ -1,0 +1,277 @@
+"""`ml-ci lock`: hash-pinned environments, one per install profile (issue 18).
+
+A model repository's locks go to ml-ci.lock/ beside ml.yaml, with its ci.constraints folded in; `--published`
+writes ml-ci's own (actions/setup/locks, in a checkout of ml-ci), which the setup action installs by default.
+`--check` tells offline, without uv, whether each lock still fits.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import click
+
+from ml_ci import __version__
+from ml_ci.cli.app import config_option, run_guarded
+from ml_ci.errors import OperationalError
+from ml_ci.lock import header as lock_header
+from ml_ci.lock import resolve
+from ml_ci.lock.profiles import LOCK_DIR, PROFILES, Profile, lock_file
+
+DEFAULT_PYTHON = "3.11"  # the published locks' (ci.python's default)
+PUBLISHED = "actions/setup/locks"
+
+
+@dataclass(frozen=True, kw_only=True)
+class LockOptions:
+    config_path: Path
+    profiles: tuple[str, ...]  # empty: all of them
+    published: bool
+    python: Optional[str]
+    platform: str
+    torch_version: Optional[str]  # None: ml_ci.lock.requirements.TORCH_VERSION
+    torch_index: Optional[str]
+    find_links: tuple[str, ...]
+    upgrade: bool
+    check: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class Target:
+    """One lock file to write or check, and what its header must say."""
+
+    profile: Profile
+    path: Path
+    header: lock_header.LockHeader
+    regenerate: str
+    constraints: Optional[Path]
+    preference: Optional[Path]
+
+
+def published_dir() -> Path:
+    """actions/setup/locks of the checkout this ml-ci runs from; an installed wheel's copy is not for writing."""
+    import ml_ci
+    from ml_ci.resources import resource
+
+    setup = resource("actions/setup")
+    if setup.resolve().is_relative_to(Path(ml_ci.__file__).resolve().parent / "_data"):
+        raise OperationalError(
+            f"ml-ci lock --published writes ml-ci's own locks into a checkout of ml-ci; this ml-ci is installed "
+            f"from a wheel ({setup.parent.parent}): run it from the checkout (pip install -e .)"
+        )
+    return setup / "locks"
+
+
+def _published_lock(profile: Profile) -> Optional[Path]:
+    from ml_ci.resources import resource
+
+    try:
+        return resource(f"{PUBLISHED}/{lock_file(profile)}")
+    except FileNotFoundError:
+        return None
+
+
+def chosen_profiles(names: tuple[str, ...]) -> list[Profile]:
+    """The named profiles (click's Choice has checked the names), in PROFILES' order, or all of them."""
+    return [p for p in PROFILES.values() if p.name in names] if names else list(PROFILES.values())
+
+
+def targets(options: LockOptions) -> list[Target]:
+    profiles = chosen_profiles(options.profiles)
+    if options.published:
+        folder = published_dir()
+        python = options.python or DEFAULT_PYTHON
+        return [
+            Target(
+                profile=p,
+                path=folder / lock_file(p),
+                header=lock_header.LockHeader(
+                    profile=p.name, version=__version__, python=python, platform=options.platform, torch=p.torch
+                ),
+                regenerate="ml-ci lock --published",
+                constraints=None,
+                preference=folder / lock_file(p),
+            )
+            for p in profiles
+        ]
+    from ml_ci.config import load_config
+
+    config = load_config(options.config_path).config
+    root = config.root
+    # The job installs ci.ml_ci_version (default: the ml-ci that generated the workflows): its dependencies are the lock's.
+    version = config.ci.ml_ci_version or __version__
+    python = options.python or config.ci.python
+    constraints = root / config.ci.constraints if config.ci.constraints is not None else None
+    folded = (
+        lock_header.Constraints(name=str(config.ci.constraints), sha256=resolve.sha256_of(constraints))
+        if constraints is not None and config.ci.constraints is not None
+        else None
+    )
+    out = []
+    for p in profiles:
+        path = root / LOCK_DIR / lock_file(p)
+        published = _published_lock(p)
+        out.append(
+            Target(
+                profile=p,
+                path=path,
+                header=lock_header.LockHeader(
+                    profile=p.name, version=version, python=python, platform=options.platform, torch=p.torch, constraints=folded
+                ),
+                regenerate="ml-ci lock",
+                constraints=constraints,
+                preference=published if published is not None else path,
+            )
+        )
+    return out
+
+
+def _shown(path: Path) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # another drive (Windows)
+        return str(path)
+
+
+def check(options: LockOptions) -> int:
+    stale: list[str] = []
+    found = targets(options)
+    for t in found:
+        if not t.path.is_file():
+            stale.append(f"{_shown(t.path)}: missing")
+            continue
+        h = t.header
+        reasons = lock_header.staleness(
+            lock_header.parse(t.path.read_text(encoding="utf-8", errors="replace")),
+            profile=t.profile,
+            version=h.version,
+            python=h.python,
+            constraints_sha256=h.constraints.sha256 if h.constraints is not None else None,
+        )
+        stale += [f"{_shown(t.path)}: {reason}" for reason in reasons]
+    if stale:
+        command = found[0].regenerate
+        raise OperationalError("\n".join(["locks that do not fit:", *(f"  {line}" for line in stale), f"run `{command}`"]))
+    click.echo(f"{len(found)} lock{'s' if len(found) != 1 else ''} fit: {', '.join(_shown(t.path) for t in found)}")
+    return 0
+
+
+def lock(options: LockOptions) -> int:
+    if options.check:
+        return check(options)
+    try:
+        from ml_ci.lock import requirements
+    except ImportError as e:  # packaging: pip's own copy is vendored, not importable
+        raise OperationalError(f"ml-ci lock needs {e.name or 'packaging'}: pip install packaging uv") from None
+
+    found = targets(options)
+    if not options.published and found and found[0].header.version != __version__:
+        raise OperationalError(
+            f"ci.ml_ci_version is {found[0].header.version}, but this is ml-ci {__version__}: a lock holds the "
+            f"dependencies of the ml-ci that makes it; install ml-ci=={found[0].header.version} and run it again"
+        )
+    uv = resolve.find_uv(os.environ)
+    meta = requirements.installed()
+    for t in found:
+        torch_version = options.torch_version or requirements.TORCH_VERSION
+        plan = resolve.Plan(
+            profile=t.profile,
+            requirements=tuple(requirements.for_profile(t.profile, meta, torch_version=torch_version)),
+            header=t.header,
+            output=t.path,
+            regenerate=t.regenerate,
+            preference=None if options.upgrade else t.preference,
+            constraints=t.constraints,
+            torch_pin=requirements.torch_pin(t.profile, torch_version),
+            torch_index=options.torch_index,
+            find_links=options.find_links,
+        )
+        resolve.resolve(plan, uv=uv)
+        pins = sum(1 for line in t.path.read_text(encoding="utf-8").splitlines() if line[:1].isalnum())
+        click.echo(f"wrote {_shown(t.path)} ({pins} pins)")
+    return 0
+
+
+@click.command("lock")
+@config_option
+@click.option(
+    "--profile",
+    "profiles",
+    type=click.Choice(list(PROFILES)),
+    multiple=True,
+    help="A profile to lock or check (repeatable). Default: all of them.",
+)
+@click.option(
+    "--published",
+    is_flag=True,
+    help=f"Write ml-ci's own locks ({PUBLISHED}, in a checkout of ml-ci) instead of a repository's; reads no ml.yaml.",
+)
+@click.option(
+    "--python", default=None, metavar="X.Y", help=f"The runners' Python. Default: ci.python ({DEFAULT_PYTHON} with --published)."
+)
+@click.option(
+    "--platform",
+    default=resolve.PLATFORM,
+    show_default=True,
+    metavar="P",
+    help="The runners' platform, as uv's --python-platform names it (ubuntu-latest runs x86_64-manylinux_2_28).",
+)
+@click.option("--torch-version", default=None, metavar="V", help="The torch release the torch profiles pin (default: ml-ci's).")
+@click.option(
+    "--torch-index",
+    default=resolve.TORCH_CPU_INDEX,
+    show_default=True,
+    metavar="URL",
+    help="Where the cpu profile finds torch's +cpu wheels; `none`: only PyPI and --find-links.",
+)
+@click.option(
+    "--find-links",
+    multiple=True,
+    metavar="DIR",
+    help="A folder (or URL) of wheels uv may take releases from (repeatable); it is not written into the lock.",
+)
+@click.option("--upgrade", is_flag=True, help="Resolve afresh, without preferring the versions the current locks pin.")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Resolve nothing (offline, no uv): exit 0 when every lock exists and fits ml-ci, Python and constraints, 1 otherwise.",
+)
+def command(
+    config_path: Path,
+    profiles: tuple[str, ...],
+    published: bool,
+    python: Optional[str],
+    platform: str,
+    torch_version: Optional[str],
+    torch_index: str,
+    find_links: tuple[str, ...],
+    upgrade: bool,
+    check: bool,
+) -> None:
+    """Write hash-pinned locks of ml-ci's dependencies, one per install profile, with `uv pip compile`.
+
+    In a model repository: ml-ci.lock/<profile>.txt beside ml.yaml, with ci.constraints folded in (and its sha256
+    in each header); the lock starts from ml-ci's published one and moves only where the constraints force it.
+
+    Exit 0 when written (or, with --check, when every lock fits), 1 when uv cannot resolve (its message names the
+    conflict) or a lock is stale, 2 for an invalid ml.yaml, 64 for a bad option.
+    """
+    if python is not None and re.fullmatch(r"3\.[0-9]{1,2}", python) is None:
+        raise click.BadParameter(f"{python!r} is not a Python version like 3.11", param_hint="--python")
+    options = LockOptions(
+        config_path=config_path,
+        profiles=profiles,
+        published=published,
+        python=python,
+        platform=platform,
+        torch_version=torch_version,
+        torch_index=None if torch_index == "none" else torch_index,
+        find_links=find_links,
+        upgrade=upgrade,
+        check=check,
+    )
+    raise SystemExit(run_guarded(lambda: lock(options)))
