@@ -176,9 +176,10 @@ def lock(options: LockOptions) -> int:
         )
     uv = resolve.find_uv(os.environ)
     meta = requirements.installed()
-    for t in found:
-        torch_version = options.torch_version or requirements.TORCH_VERSION
-        plan = resolve.Plan(
+    torch_version = options.torch_version or requirements.TORCH_VERSION
+    # Every profile's input first: metadata that cannot give one fails before any lock is rewritten.
+    plans = [
+        resolve.Plan(
             profile=t.profile,
             requirements=tuple(requirements.for_profile(t.profile, meta, torch_version=torch_version)),
             header=t.header,
@@ -190,9 +191,12 @@ def lock(options: LockOptions) -> int:
             torch_index=options.torch_index,
             find_links=options.find_links,
         )
+        for t in found
+    ]
+    for plan in plans:
         resolve.resolve(plan, uv=uv)
-        pins = sum(1 for line in t.path.read_text(encoding="utf-8").splitlines() if line[:1].isalnum())
-        click.echo(f"wrote {_shown(t.path)} ({pins} pins)")
+        pins = sum(1 for line in plan.output.read_text(encoding="utf-8").splitlines() if line[:1].isalnum())
+        click.echo(f"wrote {_shown(plan.output)} ({pins} pins)")
     return 0
 
 

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -207,3 +208,13 @@ def test_the_published_locks_fit_this_ml_ci() -> None:
         # Every requirement of the profile's extras is pinned: an extra that grew since is a stale lock.
         wanted = {canonicalize_name(r.name) for r in requirements.expand(pyproject_metadata(), profile.extras)}
         assert wanted - pinned == set(), f"{name}.txt lacks {sorted(wanted - pinned)}: run `ml-ci lock --published`"
+
+
+def test_metadata_that_lags_behind_rewrites_no_lock(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ml-ci installed before the data extra existed: every profile's input is made before uv runs once."""
+    meta = pyproject_metadata()
+    monkeypatch.setattr(requirements, "installed", lambda: replace(meta, extras=meta.extras - {"data"}))
+    result = lock(repo)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: the installed ml-ci's metadata has no extra 'data' (it has all, ")
+    assert not (repo / "ml-ci.lock").exists() and calls(repo) == []
