@@ -17,6 +17,7 @@ from ml_ci.errors import OperationalError
 from ml_ci.generate import files, header
 from ml_ci.generate.options import Options
 from ml_ci.generate.render import GENERATED, MANAGED_DIRS, render
+from ml_ci.lock import own
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,6 +53,14 @@ def resolve_options(req: GenerateRequest, root: Path) -> Options:
 def generate(req: GenerateRequest) -> int:
     """0 when the files are (now) up to date; 1 when --check finds drift or a file is protected."""
     config = load_config(req.config_path).config
+    unfit = own.problems(config)
+    if unfit:
+        # The workflows would install from these files: refused before anything is written.
+        raise OperationalError(
+            f"the workflows install from the repository's own locks ({own.why(config)}), and they do not fit:\n"
+            + "\n".join(f"  {line}" for line in unfit)
+            + "\nrun `ml-ci lock` to make them, and commit ml-ci.lock/"
+        )
     options = resolve_options(req, config.root)
     warning = options.warning()
     if warning:

@@ -166,7 +166,7 @@ def lock(options: LockOptions) -> int:
     try:
         from ml_ci.lock import requirements
     except ImportError as e:  # packaging: pip's own copy is vendored, not importable
-        raise OperationalError(f"ml-ci lock needs {e.name or 'packaging'}: pip install packaging uv") from None
+        raise OperationalError(f"ml-ci lock needs {e.name or 'packaging'}: pip install 'ml-ci[lock]'") from None
 
     found = targets(options)
     if not options.published and found and found[0].header.version != __version__:

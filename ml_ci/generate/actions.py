@@ -80,49 +80,127 @@ def stage_action(
     )
 
 
+# The lock of the job's profile (ml_ci.lock.profiles): the repository's own (`ml-ci lock`, with ci.constraints) or
+# the one shipped beside this action. Its hash keys the cached environment, so a changed lock never restores an
+# old one; hashFiles() cannot read the action's own folder, hence a step.
+LOCK_SCRIPT = """\
+set -euo pipefail
+case "$ML_CI_PROFILE" in
+  light | data | deploy | build | cpu | cuda) ;;
+  *) echo "::error::profile '$ML_CI_PROFILE' is not one of light, data, deploy, build, cpu, cuda"; exit 1 ;;
+esac
+if [ -n "$ML_CI_LOCK_DIR" ]; then
+  dir="$GITHUB_WORKSPACE/$ML_CI_LOCK_DIR"
+else
+  dir="$GITHUB_ACTION_PATH/locks"
+fi
+lock="$dir/$ML_CI_PROFILE.txt"
+if [ ! -f "$lock" ]; then
+  echo "::error::no lock for the profile '$ML_CI_PROFILE' at $lock (a repository's own locks: ml-ci lock)"
+  exit 1
+fi
+printf 'path=%s\\n' "$lock" >> "$GITHUB_OUTPUT"
+printf 'sha256=%s\\n' "$(sha256sum "$lock" | cut -c1-64)" >> "$GITHUB_OUTPUT"
+"""
+
+# Every package from the lock with its hash checked and nothing else (--no-deps: the lock is complete, so pip
+# resolves nothing), then ml-ci itself without its dependencies: from the index by version (cached with the
+# rest), or from a local path (never cached: it changes without a version).
 INSTALL_SCRIPT = """\
 set -euo pipefail
-if [ -n "$ML_CI_SOURCE" ]; then
-  spec="$ML_CI_SOURCE"
-else
-  spec="ml-ci"
+args=(--disable-pip-version-check --require-hashes --no-deps -r "$ML_CI_LOCK")
+if [ "$ML_CI_PROFILE" = cpu ] && [ -n "$ML_CI_TORCH_INDEX" ]; then
+  # torch's CPU build is not on PyPI; the lock pins it by hash, so the index only serves the file.
+  args+=(--extra-index-url "$ML_CI_TORCH_INDEX")
 fi
-if [ -n "$ML_CI_EXTRAS" ]; then
-  spec="${spec}[${ML_CI_EXTRAS}]"
-fi
+python -m pip install "${args[@]}"
 if [ -z "$ML_CI_SOURCE" ]; then
-  spec="$spec==$ML_CI_VERSION"
+  python -m pip install --disable-pip-version-check --no-deps "ml-ci==$ML_CI_VERSION"
 fi
-python -m pip install --disable-pip-version-check "$spec"
+"""
+
+SOURCE_SCRIPT = """\
+set -euo pipefail
+python -m pip install --disable-pip-version-check --no-deps "$ML_CI_SOURCE"
+"""
+
+# pip check: nothing installed contradicts another's requirements. The fingerprint names the environment in the
+# log (two runs that installed the same versions print the same one) and in the outputs.
+CHECK_SCRIPT = """\
+set -euo pipefail
+python -m pip check
+frozen="$(python -m pip freeze --all --exclude-editable --disable-pip-version-check | grep -iv '^ml[-_]ci[= @]' | LC_ALL=C sort)"
+fingerprint="$(printf '%s\\n' "$frozen" | sha256sum | cut -c1-16)"
+echo "environment: $(printf '%s\\n' "$frozen" | grep -c .) packages, fingerprint $fingerprint"
+printf 'fingerprint=%s\\n' "$fingerprint" >> "$GITHUB_OUTPUT"
 printf 'version=%s\\n' "$(python -c 'import ml_ci; print(ml_ci.__version__)')" >> "$GITHUB_OUTPUT"
 """
+
+
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 
 
 def setup() -> CompositeAction:
     return CompositeAction(
         name="ml-ci setup",
-        description="Set up Python, install ml-ci (the same version as the generator, or from a local path) "
-        "with pip and model downloads cached, and validate ml.yaml with annotations.",
+        description="Set up Python and the job's locked environment (restored from the cache when its lock is unchanged, "
+        "else installed with every hash checked), ml-ci itself (the generator's version, or a local path), and validate "
+        "ml.yaml with annotations.",
         inputs={
             "config": CONFIG_INPUT,
             "python-version": Input(description="Python version for setup-python.", default="3.11"),
             "version": Input(description="ml-ci version to install from the package index.", default=__version__),
-            "extras": Input(
-                description="pip extras of ml-ci to install (train, serve, deploy, all; empty for none).", default="all"
+            "profile": Input(
+                description="The environment to install (its lock): light, data, deploy, build, cpu or cuda "
+                "(ml_ci/lock/profiles.py says which job needs which).",
+                default="cpu",
+            ),
+            "lock-dir": Input(
+                description="A folder of the repository holding its own locks (`ml-ci lock`); empty: the ones shipped "
+                "with this action.",
+                default="",
+            ),
+            "torch-index": Input(
+                description="Package index that serves torch's CPU build, for the cpu profile.", default=TORCH_CPU_INDEX
             ),
             "source": Input(description="Install ml-ci from this local path (a checkout) instead of the index.", default=""),
             "validate": Input(description="Run `ml-ci validate --format github` after installing.", default="true"),
         },
-        outputs={"version": Output(description="The ml-ci version installed.", value="${{ steps.install.outputs.version }}")},
+        outputs={
+            "version": Output(description="The ml-ci version installed.", value="${{ steps.check.outputs.version }}"),
+            "cache-hit": Output(
+                description="Whether the environment was restored from the cache.", value="${{ steps.env.outputs.cache-hit }}"
+            ),
+            "fingerprint": Output(
+                description="sha256 (16 hex) of the sorted `pip freeze` of the environment, without ml-ci itself.",
+                value="${{ steps.check.outputs.fingerprint }}",
+            ),
+        },
         steps=(
-            Step(name="Set up Python", uses=pins.SETUP_PYTHON.uses(), with_={"python-version": "${{ inputs.python-version }}"}),
             Step(
-                name="Cache pip downloads",
+                name="Set up Python",
+                id="python",
+                uses=pins.SETUP_PYTHON.uses(),
+                with_={"python-version": "${{ inputs.python-version }}"},
+            ),
+            Step(
+                name="Find the lock",
+                id="lock",
+                shell="bash",
+                env={"ML_CI_PROFILE": "${{ inputs.profile }}", "ML_CI_LOCK_DIR": "${{ inputs.lock-dir }}"},
+                run=LOCK_SCRIPT,
+            ),
+            # The whole interpreter's folder, keyed by the exact lock: a hit is the environment a cold job installed;
+            # no restore-keys, since topping up an older environment would keep what the lock has dropped.
+            Step(
+                name="Restore the environment",
+                id="env",
                 uses=pins.CACHE.uses(),
                 with_={
-                    "path": "~/.cache/pip",
-                    "key": "ml-ci-pip-${{ runner.os }}-${{ inputs.python-version }}-${{ inputs.version }}-${{ inputs.extras }}",
-                    "restore-keys": "ml-ci-pip-${{ runner.os }}-${{ inputs.python-version }}-",
+                    "path": "${{ env.pythonLocation }}",
+                    "key": "ml-ci-env-${{ runner.os }}-${{ runner.arch }}-${{ steps.python.outputs.python-version }}-"
+                    "${{ inputs.profile }}-${{ steps.lock.outputs.sha256 }}-"
+                    "${{ inputs.source == '' && inputs.version || 'source' }}",
                 },
             ),
             Step(
@@ -135,16 +213,28 @@ def setup() -> CompositeAction:
                 },
             ),
             Step(
-                name="Install ml-ci",
+                name="Install the locked environment",
                 id="install",
+                if_="steps.env.outputs.cache-hit != 'true'",
                 shell="bash",
                 env={
+                    "ML_CI_LOCK": "${{ steps.lock.outputs.path }}",
+                    "ML_CI_PROFILE": "${{ inputs.profile }}",
+                    "ML_CI_TORCH_INDEX": "${{ inputs.torch-index }}",
                     "ML_CI_SOURCE": "${{ inputs.source }}",
-                    "ML_CI_EXTRAS": "${{ inputs.extras }}",
                     "ML_CI_VERSION": "${{ inputs.version }}",
                 },
                 run=INSTALL_SCRIPT,
             ),
+            Step(
+                name="Install ml-ci from the source",
+                id="source",
+                if_="inputs.source != ''",
+                shell="bash",
+                env={"ML_CI_SOURCE": "${{ inputs.source }}"},
+                run=SOURCE_SCRIPT,
+            ),
+            Step(name="Check the environment", id="check", shell="bash", run=CHECK_SCRIPT),
             Step(
                 name="Validate ml.yaml",
                 if_="inputs.validate == 'true'",

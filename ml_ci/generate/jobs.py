@@ -11,6 +11,7 @@ from ml_ci.generate import pins
 from ml_ci.generate.model import Concurrency, Env, Job, Step
 from ml_ci.generate.options import Options
 from ml_ci.generate.yamlout import Commented, Value
+from ml_ci.lock import own, profiles
 from ml_ci.pipeline import stages
 from ml_ci.pipeline.layout import IN_REPO
 
@@ -28,27 +29,40 @@ def checkout() -> Step:
     return Step(name="Check out", uses=pins.CHECKOUT.uses(), with_={"persist-credentials": False})
 
 
-def setup(config: Config, options: Options, *, extras: str = "all", validate: bool = False) -> Step:
+def setup(config: Config, options: Options, stage_name: str, *, gpu: bool = False, validate: bool = False) -> Step:
+    """The setup step of the job that runs stage_name: the environment (profile) that stage imports; gpu: the job is
+    a job(gpu=True), which runs on ci.gpu_runner where one is set and then gets torch's CUDA build."""
+    gpu = gpu and config.ci.gpu_runner is not None
     return setup_step(
         options,
         config_file=config.path.name,
         python=config.ci.python,
         version=config.ci.ml_ci_version or __version__,
-        extras=extras,
+        profile=profiles.for_stage(stage_name, gpu=gpu).name,
+        lock_dir=profiles.LOCK_DIR if own.uses_own(config) else "",
         validate=validate,
     )
 
 
 def setup_step(
-    options: Options, *, config_file: str, python: str, version: str, extras: str = "all", validate: bool = False
+    options: Options,
+    *,
+    config_file: str,
+    python: str,
+    version: str,
+    profile: str,
+    lock_dir: str = "",
+    validate: bool = False,
 ) -> Step:
     with_: dict[str, Value] = {
         "config": config_file,
         "python-version": python,
         "version": version,
-        "extras": extras,
+        "profile": profile,
         "validate": "true" if validate else "false",
     }
+    if lock_dir:
+        with_["lock-dir"] = lock_dir
     if options.install_source:
         with_["source"] = options.install_source
     return Step(name="Set up ml-ci", uses=options.uses("setup"), with_=with_)

@@ -30,7 +30,12 @@ def render(config: Config, options: Options) -> dict[str, str]:
         for path, wf in workflows.items()
     }
     if options.vendored:
-        out.update(vendor.vendored_files(vendor.used_actions(workflows.values(), options), regenerate=command))
+        used = workflows.values()
+        out.update(
+            vendor.vendored_files(
+                vendor.used_actions(used, options), regenerate=command, locks=vendor.used_profiles(used, options)
+            )
+        )
     lint = lintconfig.actionlint_config(config)
     if lint is not None:
         out[lintconfig.ACTIONLINT_FILE] = header.with_header(lint, source=config.path.name, regenerate=command)

@@ -26,6 +26,7 @@ from ml_ci.generate.model import Concurrency, Job, Step, Workflow
 from ml_ci.generate.options import Options
 from ml_ci.generate.workflows import GHCR_LOGIN, REGISTRY_ENVIRONMENT
 from ml_ci.generate.yamlout import Commented, Value
+from ml_ci.lock import profiles
 from ml_ci.pipeline.layout import IN_REPO
 
 SOURCE = ".ml-ci-src"
@@ -107,13 +108,16 @@ def _job(
         uses=pins.CHECKOUT.uses(),
         with_={"repository": "ml-ci/ml-ci", "ref": "${{ inputs.ml-ci-ref }}", "path": SOURCE, "persist-credentials": False},
     )
+    # The stage this job runs, for its install profile; the tune and train jobs take torch's CUDA build on train-runs-on.
+    stage_name = {"build-ghcr": "build", "deploy-and-promote": "deploy"}.get(job_id, job_id)
+    profile = "${{ inputs.train-runs-on && 'cuda' || 'cpu' }}" if train else profiles.for_stage(stage_name, gpu=False).name
     setup = j.setup_step(
         OPTIONS,
         config_file=CONFIG,
         python="${{ inputs.python-version }}",
         version=__version__,
         validate=job_id == "validate",
-        extras="" if job_id == "validate" else "all",
+        profile=profile,
     )
     runs_on = "${{ fromJSON(inputs.train-runs-on || inputs.runs-on) }}" if train else "${{ fromJSON(inputs.runs-on) }}"
     return Job(

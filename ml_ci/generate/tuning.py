@@ -74,7 +74,7 @@ def tune_job(config: Config, options: Options) -> Job:
     )
     steps = (
         j.checkout(),
-        j.setup(config, options),
+        j.setup(config, options, "tune", gpu=True),
         step,
         save_kept_model(),
         j.upload("tune-worker-${{ matrix.worker }}", "tune"),
@@ -129,7 +129,7 @@ def results_job(config: Config, options: Options) -> Job:
     )
     steps = (
         j.checkout(),
-        j.setup(config, options),
+        j.setup(config, options, "tune"),
         rebuild,
         Step(
             name="Download every tuning worker's results",

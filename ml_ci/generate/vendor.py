@@ -10,11 +10,11 @@ against hand edits like the workflows.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from ml_ci.errors import OperationalError
 from ml_ci.generate import header
-from ml_ci.generate.model import Workflow
+from ml_ci.generate.model import Step, Workflow
 from ml_ci.generate.options import VENDOR_DIR, Options
 from ml_ci.generate.yamlout import Commented
 from ml_ci.resources import resource
@@ -23,17 +23,20 @@ from ml_ci.resources import resource
 VENDOR_PATH = VENDOR_DIR.removeprefix("./")
 
 
-def used_actions(workflows: Iterable[Workflow], options: Options) -> list[str]:
-    """The names of ml-ci's actions that the workflows reference through options' local folder."""
+def _local_steps(workflows: Iterable[Workflow], options: Options) -> Iterator[tuple[str, Step]]:
+    """(action name, step) of each step that uses one of ml-ci's actions through options' local folder."""
     prefix = options.local_path("")
-    names: set[str] = set()
     for workflow in workflows:
         for job in workflow.jobs:
             for step in job.steps:
                 uses = step.uses.value if isinstance(step.uses, Commented) else step.uses
                 if isinstance(uses, str) and uses.startswith(prefix):
-                    names.add(uses.removeprefix(prefix))
-    return sorted(names)
+                    yield uses.removeprefix(prefix), step
+
+
+def used_actions(workflows: Iterable[Workflow], options: Options) -> list[str]:
+    """The names of ml-ci's actions that the workflows reference through options' local folder."""
+    return sorted({name for name, _ in _local_steps(workflows, options)})
 
 
 def shipped_action(name: str) -> str:
@@ -49,11 +52,44 @@ def shipped_action(name: str) -> str:
     return body
 
 
-def vendored_files(names: Iterable[str], *, regenerate: str) -> dict[str, str]:
-    """Path in the model repository -> text of each named action, under the model repository's header."""
-    return {
+def used_profiles(workflows: Iterable[Workflow], options: Options) -> list[str]:
+    """The install profiles (ml_ci.lock.profiles) whose shipped locks the workflows' setup steps read: those that
+    name no lock-dir of the repository's own."""
+    return sorted(
+        {
+            str(step.with_["profile"])
+            for name, step in _local_steps(workflows, options)
+            if name == "setup" and not step.with_.get("lock-dir")
+        }
+    )
+
+
+def shipped_lock(profile: str) -> str:
+    """A lock shipped beside ml-ci's setup action, as it is: `ml-ci lock` wrote it, with its own header."""
+    rel = f"actions/setup/locks/{profile}.txt"
+    try:
+        return resource(rel).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise OperationalError(f"{rel} of ml-ci cannot be read ({e}); reinstall ml-ci") from None
+
+
+def vendored_files(names: Iterable[str], *, regenerate: str, locks: Iterable[str] = ()) -> dict[str, str]:
+    """Path in the model repository -> text of each named action, under the model repository's header, and of the
+    locks (profiles) its setup action installs from, beside it as in ml-ci."""
+    out = {
         f"{VENDOR_PATH}/{name}/action.yml": header.with_header(
             shipped_action(name), source=f"actions/{name} of ml-ci", regenerate=regenerate
         )
         for name in names
     }
+    # Under the same header as the actions, so that the next generate after an upgrade replaces a lock it wrote
+    # and refuses one edited by hand (the header is comments, which pip reads past).
+    out.update(
+        {
+            f"{VENDOR_PATH}/setup/locks/{profile}.txt": header.with_header(
+                shipped_lock(profile), source=f"actions/setup/locks/{profile}.txt of ml-ci", regenerate=regenerate
+            )
+            for profile in locks
+        }
+    )
+    return out

@@ -86,7 +86,7 @@ def _triggers(config: Config, event: str) -> dict[str, Value]:
 
 
 def validate_job(config: Config, options: Options) -> Job:
-    return j.job(config, "validate", "validate ml.yaml", (j.checkout(), j.setup(config, options, extras="", validate=True)))
+    return j.job(config, "validate", "validate ml.yaml", (j.checkout(), j.setup(config, options, "validate", validate=True)))
 
 
 def data_check_job(config: Config, options: Options) -> Job:
@@ -96,7 +96,7 @@ def data_check_job(config: Config, options: Options) -> Job:
         "data check",
         (
             j.checkout(),
-            j.setup(config, options),
+            j.setup(config, options, "data-check"),
             j.stage(config, options, "data-check", step_id="data", name="Check the data"),
             j.upload("data-check", "data-check"),
         ),
@@ -105,7 +105,7 @@ def data_check_job(config: Config, options: Options) -> Job:
 
 
 def train_job(config: Config, options: Options, needs: tuple[str, ...]) -> Job:
-    steps: list[Step] = [j.checkout(), j.setup(config, options)]
+    steps: list[Step] = [j.checkout(), j.setup(config, options, "train", gpu=True)]
     with_: dict[str, Value] = {}
     if config.tune.enabled:
         steps.append(tuning.results(config))
@@ -126,7 +126,7 @@ def train_job(config: Config, options: Options, needs: tuple[str, ...]) -> Job:
 def evaluate_job(config: Config, options: Options, extra: baselines.EvaluateBaselines) -> Job:
     steps = (
         j.checkout(),
-        j.setup(config, options),
+        j.setup(config, options, "evaluate"),
         j.download("train", "train"),
         *extra.before,
         j.stage(config, options, "evaluate", step_id="evaluate", name="Evaluate and check gates", with_=extra.inputs),
@@ -150,7 +150,7 @@ def report_job(config: Config, options: Options, needs: tuple[str, ...]) -> Job:
         downloads.append(tuning.results(config, optional=True))
     steps = (
         j.checkout(),
-        j.setup(config, options),
+        j.setup(config, options, "report"),
         *downloads,
         j.stage(
             config,
@@ -221,7 +221,7 @@ def release_workflow(config: Config, options: Options) -> Workflow:
             "export",
             (
                 j.checkout(),
-                j.setup(config, options),
+                j.setup(config, options, "export"),
                 j.download("train", "train"),
                 j.stage(config, options, "export", step_id="export", name="Export"),
                 j.upload("export", "export"),
@@ -254,7 +254,7 @@ def release_workflow(config: Config, options: Options) -> Workflow:
             "build and push the image",
             (
                 j.checkout(),
-                j.setup(config, options),
+                j.setup(config, options, "build"),
                 j.download("export", "export"),
                 j.download("evaluate", "evaluate"),
                 *login,
@@ -283,7 +283,7 @@ def release_workflow(config: Config, options: Options) -> Workflow:
                 permissions["id-token"] = Commented("write", "log in to the cluster with OIDC")
             common: tuple[Step, ...] = (
                 j.checkout(),
-                j.setup(config, options),
+                j.setup(config, options, "deploy"),
                 j.download("export", "export"),
                 j.download("build", "build"),
             )

@@ -36,15 +36,19 @@ def test_every_action_is_documented_and_calls_a_real_command() -> None:
         assert all(s.startswith("set -euo pipefail\n") for s in scripts), name
         calls = [line.split()[1] for s in scripts for line in s.splitlines() if line.startswith("ml-ci ")]
         assert calls and all(c in COMMANDS for c in calls), (name, calls)
-        assert all('-c "$ML_CI_CONFIG"' in s for s in scripts if "ml-ci " in s and "validate" not in s), name
+        calling = [s for s in scripts if any(line.startswith("ml-ci ") for line in s.splitlines())]
+        assert all('-c "$ML_CI_CONFIG"' in s for s in calling if "validate" not in s), name
 
 
 def test_setup_installs_the_same_version_or_a_local_path() -> None:
     setup = all_actions()["setup"]
     assert setup.inputs["version"].default == __version__
     install = next(s for s in setup.steps if s.id == "install")
-    assert install.run is not None and 'spec="$spec==$ML_CI_VERSION"' in install.run
-    assert install.env["ML_CI_SOURCE"] == "${{ inputs.source }}"
+    assert install.run is not None and '--no-deps "ml-ci==$ML_CI_VERSION"' in install.run
+    assert "--require-hashes --no-deps -r" in install.run, "the lock, every hash checked, nothing resolved"
+    assert install.if_ == "steps.env.outputs.cache-hit != 'true'", "a restored environment is not installed again"
+    source = next(s for s in setup.steps if s.id == "source")
+    assert source.if_ == "inputs.source != ''" and source.env["ML_CI_SOURCE"] == "${{ inputs.source }}"
 
 
 def test_the_readme_lists_each_action_with_its_outputs() -> None:

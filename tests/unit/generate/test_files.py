@@ -18,8 +18,16 @@ PR = ".github/workflows/ml-pr.yml"
 RELEASE = ".github/workflows/ml-release.yml"
 # The actions the minimal variant's workflows use (no tuning, no deployment), vendored by default.
 VENDORED = tuple(
-    f".github/actions/ml-ci/{name}/action.yml"
-    for name in ("build", "data-check", "evaluate", "export", "report", "setup", "train")
+    sorted(
+        [
+            *(
+                f".github/actions/ml-ci/{name}/action.yml"
+                for name in ("build", "data-check", "evaluate", "export", "report", "setup", "train")
+            ),
+            # The locks the setup action installs from, beside it: the profiles these workflows use (no cuda).
+            *(f".github/actions/ml-ci/setup/locks/{p}.txt" for p in ("build", "cpu", "data", "deploy", "light")),
+        ]
+    )
 )
 
 
@@ -149,12 +157,16 @@ def test_the_default_vendors_the_actions_the_workflows_use(repo: Path, capsys: p
     assert "warning" not in capsys.readouterr().err
     text = (repo / PR).read_text() + (repo / RELEASE).read_text()
     used = set(re.findall(r"uses: \./\.github/actions/ml-ci/([\w-]+) # zizmor: ignore\[self-repository\]\n", text))
-    assert {f".github/actions/ml-ci/{name}/action.yml" for name in used} == set(VENDORED)
+    assert {f".github/actions/ml-ci/{name}/action.yml" for name in used} == {v for v in VENDORED if v.endswith("action.yml")}
     assert "ml-ci/ml-ci/actions" not in text, "nothing is fetched from ml-ci's repository"
     for rel in VENDORED:
         vendored = (repo / rel).read_text()
         assert header.parse(vendored) == header.Parsed(generated=True, intact=True), rel
         assert header.regenerate_args(vendored) == header.regenerate_args((repo / PR).read_text()) == ["-c", "ml.yaml"]
+        if rel.endswith(".txt"):  # a lock: the shipped file whole, below the header
+            shipped = (ROOT / "actions" / rel.removeprefix(".github/actions/ml-ci/")).read_text()
+            assert vendored.partition("\n\n")[2] == shipped, f"{rel}: not ml-ci's lock"
+            continue
         shipped = (ROOT / "actions" / rel.split("/")[3] / "action.yml").read_text()
         assert vendored.partition("\n\n")[2] == shipped.partition("\n\n")[2], f"{rel}: not ml-ci's actions/"
 
