@@ -22,6 +22,8 @@ from ml_ci.lock.profiles import PROFILES
 from tests.modelrepo import make_model_repo
 from tests.unit.lock.conftest import ROOT, pyproject_metadata
 
+pytestmark = pytest.mark.integration
+
 HASH = "--hash=sha256:" + "1" * 64
 FAKE_UV = """\
 #!{python}
@@ -44,7 +46,7 @@ out.write_text("".join(f"{{pin}} \\\\\\n    {hash}\\n" for pin in ["click==8.1.7
 
 
 @pytest.fixture
-def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, processes: None) -> Path:
+def repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     uv = bin_dir / "uv"

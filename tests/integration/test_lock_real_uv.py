@@ -16,6 +16,8 @@ from ml_ci.lock import header, resolve
 from ml_ci.lock.header import LockHeader
 from ml_ci.lock.profiles import PROFILES
 
+pytestmark = pytest.mark.integration
+
 
 def wheel(folder: Path, name: str, version: str, requires: Sequence[str] = ()) -> Path:
     """A pure-Python wheel with nothing but its metadata (what a resolver reads)."""
@@ -38,7 +40,7 @@ def wheel(folder: Path, name: str, version: str, requires: Sequence[str] = ()) -
     return out
 
 
-def test_uv_resolves_pins_with_hashes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, processes: None) -> None:
+def test_uv_resolves_pins_with_hashes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     try:
         uv = resolve.find_uv({"PATH": ""})  # the one beside this Python: the dev extra installs it
     except OperationalError:

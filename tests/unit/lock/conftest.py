@@ -1,4 +1,4 @@
-"""The lock tests' shared pieces: ml-ci's extras as pyproject.toml declares them, and leave to run uv.
+"""The lock tests' shared pieces: ml-ci's extras as pyproject.toml declares them (tests/integration/test_lock_*.py run uv).
 
 The metadata is read from pyproject.toml, not the installed ml-ci's (which lags behind until reinstalled), in
 the shape a build backend writes it, with `ml-ci[data]` left as a self-reference for the expansion to follow.
@@ -6,17 +6,12 @@ the shape a build backend writes it, with `ml-ci[data]` left as a self-reference
 
 from __future__ import annotations
 
-import subprocess
-
-import pytest
 import tomllib  # Python 3.11+: CI and .ci/test run 3.11
 
 from ml_ci.lock.requirements import Metadata
 from tests.conftest import ROOT
 
 __all__ = ["ROOT", "pyproject_metadata"]
-# Taken before the unit tests' guard replaces it (tests/unit/conftest.py).
-_POPEN_INIT = subprocess.Popen.__init__
 
 
 def pyproject_metadata() -> Metadata:
@@ -25,10 +20,3 @@ def pyproject_metadata() -> Metadata:
     for extra, requirements in project["optional-dependencies"].items():
         lines += [f'{r}; extra == "{extra}"' for r in requirements]
     return Metadata(tuple(lines), frozenset(project["optional-dependencies"]))
-
-
-@pytest.fixture
-def processes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Lets a test start processes: uv is what `ml-ci lock` runs, so its tests run a stand-in script or the real uv
-    offline (--no-index, a folder of wheels made by the test). Connections stay refused."""
-    monkeypatch.setattr(subprocess.Popen, "__init__", _POPEN_INIT)
