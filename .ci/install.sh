@@ -22,12 +22,19 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 stamp=.venv/.ml-ci-install
-want="$(sha256sum pyproject.toml | cut -c1-16)"
+lock=actions/setup/locks/cpu.txt
+want="$(cat pyproject.toml "$lock" | sha256sum | cut -c1-16)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  echo "== pip install -e .[dev] (torch pinned to the CPU build)"
+  echo "== pip install the locked environment (ml-ci's cpu lock, hashes checked), then -e .[dev]"
   .venv/bin/python -m pip install -q --upgrade pip
-  # An unpinned torch would pull a CUDA build of several GB; 2.13.0 is the CPU build.
-  .venv/bin/python -m pip install -q "torch==2.13.0"
-  .venv/bin/python -m pip install -q -e ".[dev]"
+  # The same lock the generated workflows' CPU jobs install (torch's CPU build, 2.13.0+cpu, pinned by hash; pip
+  # finds it on this disk), so that CI tests the versions users get and the act jobs find them installed.
+  .venv/bin/python -m pip install -q --require-hashes --no-deps -r "$lock"
+  # The dev tools on top, held to the lock's versions (a constraints file carries no hashes).
+  constraints="$(mktemp)"
+  sed -e 's/ *\\$//' -e '/^ *--hash/d' "$lock" > "$constraints"
+  .venv/bin/python -m pip install -q -e ".[dev]" -c "$constraints"
+  rm -f "$constraints"
+  .venv/bin/python -m pip check
   echo "$want" > "$stamp"
 fi
