@@ -124,16 +124,11 @@ set -euo pipefail
 python -m pip install --disable-pip-version-check --no-deps "$ML_CI_SOURCE"
 """
 
-# pip check: nothing installed contradicts another's requirements. The fingerprint names the environment in the
-# log (two runs that installed the same versions print the same one) and in the outputs.
+# The fingerprint names the environment in the log and the outputs (ml_ci.lock.fingerprint): two runs that installed
+# the same versions print the same one. The lock was resolved whole by uv, so no `pip check` is needed here.
 CHECK_SCRIPT = """\
 set -euo pipefail
-python -m pip check
-frozen="$(python -m pip freeze --all --exclude-editable --disable-pip-version-check | grep -iv '^ml[-_]ci[= @]' | LC_ALL=C sort)"
-fingerprint="$(printf '%s\\n' "$frozen" | sha256sum | cut -c1-16)"
-echo "environment: $(printf '%s\\n' "$frozen" | grep -c .) packages, fingerprint $fingerprint"
-printf 'fingerprint=%s\\n' "$fingerprint" >> "$GITHUB_OUTPUT"
-printf 'version=%s\\n' "$(python -c 'import ml_ci; print(ml_ci.__version__)')" >> "$GITHUB_OUTPUT"
+python -m ml_ci.lock.fingerprint >> "$GITHUB_OUTPUT"
 """
 
 
