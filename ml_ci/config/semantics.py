@@ -223,33 +223,20 @@ def check(doc: Document, data: dict[str, Any], root: Path) -> list[Problem]:
     if dist["nodes"] > 1 and dist["nproc_per_node"] < 1:
         add(doc.problem(("train", "distributed"), "nodes > 1 needs nproc_per_node >= 1"))
     problems.extend(tasks.get(task).config().check(data, doc.problem))  # the rules across the task's own keys
-    # An alert on a metric the server never exports would never fire: refused, not rendered in silence.
-    token_alerts = [key for key in TOKEN_ALERTS if key in (data.get("monitoring") or {})]
-    if token_alerts and not tasks.get(task).config().TOKEN_METRICS:
+    # Keys only a server that generates tokens reads: an alert on a metric it never exports would never fire, a
+    # limit would be taken and ignored. Refused, never accepted in silence.
+    if not tasks.get(task).config().TOKEN_METRICS:
         having = " or ".join(t for t in tasks.names() if tasks.get(t).config().TOKEN_METRICS)
-        for key in token_alerts:
-            add(
-                doc.problem(
-                    ("monitoring", key),
-                    f"a {task} server measures no generated tokens: this alert could never fire "
-                    f"(only a {having} server exports its metric); remove it",
-                    key=True,
-                )
-            )
-
-    # The same for the token limits: a server that generates nothing would take them and ignore them.
-    limits = [key for key in GENERATION_LIMITS if key in (data.get("serve") or {})]
-    if limits and not tasks.get(task).config().TOKEN_METRICS:
-        having = " or ".join(t for t in tasks.names() if tasks.get(t).config().TOKEN_METRICS)
-        for key in limits:
-            add(
-                doc.problem(
-                    ("serve", key),
-                    f"a {task} server generates no tokens, so it would ignore this limit (only a {having} server "
-                    "reads it); remove it",
-                    key=True,
-                )
-            )
+        for section, keys, why in (
+            (
+                "monitoring",
+                TOKEN_ALERTS,
+                f"measures no generated tokens: this alert could never fire (only a {having} server exports its metric)",
+            ),
+            ("serve", GENERATION_LIMITS, f"generates no tokens, so it would ignore this limit (only a {having} server reads it)"),
+        ):
+            for key in (k for k in keys if k in (data.get(section) or {})):
+                add(doc.problem((section, key), f"a {task} server {why}; remove it", key=True))
 
     platforms = (data.get("image") or {}).get("platforms") or []
     if len(platforms) > 1:
@@ -360,22 +347,24 @@ def check(doc: Document, data: dict[str, Any], root: Path) -> list[Problem]:
                 )
             )
     problems.extend(_supply_chain(doc, data, root))
-    problems.extend(_constraints(doc, data, root))
+    problems.extend(_lock_input(doc, data, root, "constraints", "a pip constraints file (lines like `numpy<2`)"))
+    problems.extend(_lock_input(doc, data, root, "requirements", "a pip requirements file (lines like `tokenizers==0.20.3`)"))
     return problems
 
 
-def _constraints(doc: Document, data: dict[str, Any], root: Path) -> list[Problem]:
-    """ci.constraints is read by `ml-ci lock` and hashed into the lock's header: a file of the repository."""
-    value = data["ci"].get("constraints")
+def _lock_input(doc: Document, data: dict[str, Any], root: Path, key: str, what_it_is: str) -> list[Problem]:
+    """ci.constraints and ci.requirements are read by `ml-ci lock` and hashed into the locks' headers: files of the
+    repository."""
+    value = data["ci"].get(key)
     if value is None:
         return []
-    at = ("ci", "constraints")
-    if (p := _inside(doc, root, at, value, "ci.constraints")) is not None:
+    at = ("ci", key)
+    if (p := _inside(doc, root, at, value, f"ci.{key}")) is not None:
         return [p]
     path = root / value
     if not path.is_file():
         what = "a folder" if path.is_dir() else "not a file that exists"
-        return [doc.problem(at, f"{value!r} is {what}; ci.constraints names a pip constraints file (lines like `numpy<2`)")]
+        return [doc.problem(at, f"{value!r} is {what}; ci.{key} names {what_it_is}")]
     return []
 
 
