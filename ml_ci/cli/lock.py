@@ -50,6 +50,7 @@ class Target:
     regenerate: str
     constraints: Optional[Path]
     preference: Optional[Path]
+    requirements: Optional[Path] = None  # ci.requirements' file, where the profile takes it
 
 
 def published_dir() -> Path:
@@ -107,8 +108,14 @@ def targets(options: LockOptions) -> list[Target]:
     python = options.python or config.ci.python
     constraints = root / config.ci.constraints if config.ci.constraints is not None else None
     folded = (
-        lock_header.Constraints(name=str(config.ci.constraints), sha256=resolve.sha256_of(constraints))
+        lock_header.HashedFile(name=str(config.ci.constraints), sha256=resolve.sha256_of(constraints))
         if constraints is not None and config.ci.constraints is not None
+        else None
+    )
+    own = root / config.ci.requirements if config.ci.requirements is not None else None
+    added = (
+        lock_header.HashedFile(name=str(config.ci.requirements), sha256=resolve.sha256_of(own))
+        if own is not None and config.ci.requirements is not None
         else None
     )
     out = []
@@ -120,11 +127,18 @@ def targets(options: LockOptions) -> list[Target]:
                 profile=p,
                 path=path,
                 header=lock_header.LockHeader(
-                    profile=p.name, version=version, python=python, platform=options.platform, torch=p.torch, constraints=folded
+                    profile=p.name,
+                    version=version,
+                    python=python,
+                    platform=options.platform,
+                    torch=p.torch,
+                    constraints=folded,
+                    requirements=added if p.takes_requirements else None,
                 ),
                 regenerate="ml-ci lock",
                 constraints=constraints,
                 preference=published if published is not None else path,
+                requirements=own if p.takes_requirements else None,
             )
         )
     return out
@@ -151,6 +165,7 @@ def check(options: LockOptions) -> int:
             version=h.version,
             python=h.python,
             constraints_sha256=h.constraints.sha256 if h.constraints is not None else None,
+            requirements_sha256=h.requirements.sha256 if h.requirements is not None else None,
         )
         stale += [f"{_shown(t.path)}: {reason}" for reason in reasons]
     if stale:
@@ -177,11 +192,16 @@ def lock(options: LockOptions) -> int:
     uv = resolve.find_uv(os.environ)
     meta = requirements.installed()
     torch_version = options.torch_version or requirements.TORCH_VERSION
+    # The repository's own requirements, read once: a line a lock cannot take is refused before uv runs.
+    own = {t.requirements: requirements.own(t.requirements, _shown(t.requirements)) for t in found if t.requirements}
     # Every profile's input first: metadata that cannot give one fails before any lock is rewritten.
     plans = [
         resolve.Plan(
             profile=t.profile,
-            requirements=tuple(requirements.for_profile(t.profile, meta, torch_version=torch_version)),
+            requirements=(
+                *requirements.for_profile(t.profile, meta, torch_version=torch_version),
+                *(own[t.requirements] if t.requirements is not None else ()),
+            ),
             header=t.header,
             output=t.path,
             regenerate=t.regenerate,
@@ -190,6 +210,9 @@ def lock(options: LockOptions) -> int:
             torch_pin=requirements.torch_pin(t.profile, torch_version),
             torch_index=options.torch_index,
             find_links=options.find_links,
+            # A job without torch takes the repository's packages without the torch they may pull in (a model's
+            # package that the data check reads a tokenizer from); the lock is still refused if torch comes anyway.
+            excludes=(requirements.TORCH,) if t.profile.torch == "none" and t.requirements is not None else (),
         )
         for t in found
     ]
@@ -259,10 +282,13 @@ def command(
     """Write hash-pinned locks of ml-ci's dependencies, one per install profile, with `uv pip compile`.
 
     In a model repository: ml-ci.lock/<profile>.txt beside ml.yaml, with ci.constraints folded in (and its sha256
-    in each header); the lock starts from ml-ci's published one and moves only where the constraints force it.
+    in each header) and ci.requirements added to the profiles of the jobs that load the model or the data (data,
+    cpu, cuda; the data profile without torch); the lock starts from ml-ci's published one and moves only where the
+    constraints or requirements force it.
 
     Exit 0 when written (or, with --check, when every lock fits), 1 when uv cannot resolve (its message names the
-    conflict) or a lock is stale, 2 for an invalid ml.yaml, 64 for a bad option.
+    conflict) or a lock is stale, 2 for an invalid ml.yaml or a line of ci.requirements a lock cannot take, 64 for a
+    bad option.
     """
     if python is not None and re.fullmatch(r"3\.[0-9]{1,2}", python) is None:
         raise click.BadParameter(f"{python!r} is not a Python version like 3.11", param_hint="--python")

@@ -347,6 +347,8 @@ class CI:
     gpu_runner: Optional[tuple[str, ...]] = None
     ml_ci_version: Optional[str] = None
     constraints: Optional[str] = None  # relative to ml.yaml's folder; `ml-ci lock` folds it into ml-ci.lock/
+    # relative to ml.yaml's folder; `ml-ci lock` adds it to the locks of profiles that take it (Profile.takes_requirements)
+    requirements: Optional[str] = None
 
     @property
     def train_runner(self) -> tuple[str, ...]:

@@ -2,6 +2,7 @@
 
     # ml-ci lock: profile cpu, ml-ci 0.1.0, CPython 3.11, x86_64-manylinux_2_28, torch cpu
     # constraints: constraints.txt sha256:<hex>      (only when a repository's constraints were folded in)
+    # requirements: requirements.txt sha256:<hex>    (only when a repository's own requirements were added)
     # regenerate: ml-ci lock
 
 pip reads them as comments. A lock holds ml-ci's dependencies, not ml-ci itself, so it is tied to one ml-ci release;
@@ -23,13 +24,18 @@ _LOCK = re.compile(
     r"^# ml-ci lock: profile (?P<profile>[a-z0-9_-]+), ml-ci (?P<version>\S+), CPython (?P<python>3\.[0-9]+), "
     r"(?P<platform>\S+), torch (?P<torch>none|cpu|cuda)$"
 )
-_CONSTRAINTS = re.compile(r"^# constraints: (?P<name>.+) sha256:(?P<sha256>[0-9a-f]{64})$")
+# The files of a repository that went into a lock, as `# <key>: <file> sha256:<hex>`, keyed by LockHeader's field.
+_FILES = ("constraints", "requirements")
+_FILE = re.compile(r"^# (?P<key>constraints|requirements): (?P<name>.+) sha256:(?P<sha256>[0-9a-f]{64})$")
 
 
 @dataclass(frozen=True, kw_only=True)
-class Constraints:
-    name: str  # as ci.constraints names it, relative to ml.yaml's folder
+class HashedFile:
+    name: str  # as ci.constraints or ci.requirements names it, relative to ml.yaml's folder
     sha256: str
+
+
+Constraints = HashedFile  # the name the constraints line was first read into
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,7 +45,8 @@ class LockHeader:
     python: str  # "3.11"
     platform: str  # uv's --python-platform, e.g. x86_64-manylinux_2_28
     torch: str  # none | cpu | cuda
-    constraints: Optional[Constraints] = None
+    constraints: Optional[HashedFile] = None
+    requirements: Optional[HashedFile] = None  # only in the profiles that take ci.requirements (profiles.Profile)
 
 
 @dataclass(frozen=True)
@@ -55,8 +62,10 @@ def render(header: LockHeader, *, regenerate: str = REGENERATE) -> str:
         f"# ml-ci lock: profile {header.profile}, ml-ci {header.version}, CPython {header.python}, "
         f"{header.platform}, torch {header.torch}"
     ]
-    if header.constraints is not None:
-        lines.append(f"# constraints: {header.constraints.name} sha256:{header.constraints.sha256}")
+    for key in _FILES:
+        folded: Optional[HashedFile] = getattr(header, key)
+        if folded is not None:
+            lines.append(f"# {key}: {folded.name} sha256:{folded.sha256}")
     lines.append(f"# regenerate: {regenerate}")
     return "".join(line + "\n" for line in lines)
 
@@ -69,22 +78,24 @@ def parse(text: str) -> Union[LockHeader, Unreadable]:
     first = _LOCK.match(lines[0])
     if first is None:
         return Unreadable(f"its first line is not an ml-ci lock header: {lines[0][:100]!r}")
-    constraints = None
+    files: dict[str, HashedFile] = {}
     for line in lines[1:]:
         if not line.startswith("#"):
             break  # the header is the leading comment block
-        if line.startswith("# constraints:"):
-            found = _CONSTRAINTS.match(line)
-            if found is None:
-                return Unreadable(f"its constraints line is not `# constraints: <file> sha256:<hex>`: {line[:100]!r}")
-            constraints = Constraints(name=found["name"], sha256=found["sha256"])
+        key = next((k for k in _FILES if line.startswith(f"# {k}:")), None)
+        if key is not None:
+            found = _FILE.match(line)
+            if found is None or found["key"] != key:
+                return Unreadable(f"its {key} line is not `# {key}: <file> sha256:<hex>`: {line[:100]!r}")
+            files[key] = HashedFile(name=found["name"], sha256=found["sha256"])
     return LockHeader(
         profile=first["profile"],
         version=first["version"],
         python=first["python"],
         platform=first["platform"],
         torch=first["torch"],
-        constraints=constraints,
+        constraints=files.get("constraints"),
+        requirements=files.get("requirements"),
     )
 
 
@@ -95,11 +106,13 @@ def staleness(
     version: str,
     python: str,
     constraints_sha256: Optional[str],
+    requirements_sha256: Optional[str],
 ) -> list[str]:
     """Why a lock does not fit what would be installed now; empty when it fits.
 
     version: the ml-ci release the job installs; python: ci.python; constraints_sha256: of ci.constraints' file now
-    (None: no constraints)."""
+    (None: no constraints); requirements_sha256: of ci.requirements' file now where the profile takes it (None: no
+    requirements, or a profile that does not take them)."""
     if isinstance(header, Unreadable):
         return [header.reason]
     reasons: list[str] = []
@@ -111,13 +124,19 @@ def staleness(
         reasons.append(f"it holds the dependencies of ml-ci {header.version}, not of ml-ci {version}")
     if header.python != python:
         reasons.append(f"it was resolved for Python {header.python}, not {python}")
-    made_with = header.constraints.sha256 if header.constraints is not None else None
-    if made_with is None and constraints_sha256 is not None:
-        reasons.append("ci.constraints was added since it was made")
-    elif made_with is not None and constraints_sha256 is None:
-        reasons.append("ci.constraints was removed since it was made")
-    elif made_with != constraints_sha256:
-        assert header.constraints is not None
-        folded = f"{header.constraints.name} sha256:{made_with}"
-        reasons.append(f"the constraints file changed since it was made (it folded in {folded})")
+    for key, now in (("constraints", constraints_sha256), ("requirements", requirements_sha256)):
+        reason = _file_reason(key, getattr(header, key), now)
+        if reason is not None:
+            reasons.append(reason)
     return reasons
+
+
+def _file_reason(key: str, made: Optional[HashedFile], now: Optional[str]) -> Optional[str]:
+    """Why ci.<key>'s file as the lock folded it in differs from the file now; None: it does not."""
+    if made is None and now is not None:
+        return f"ci.{key} was added since it was made"
+    if made is not None and now is None:
+        return f"ci.{key} was removed since it was made"
+    if made is not None and made.sha256 != now:
+        return f"the {key} file changed since it was made (it folded in {made.name} sha256:{made.sha256})"
+    return None

@@ -21,6 +21,9 @@ class Profile:
     extras: tuple[str, ...]
     torch: Torch
     why: str
+    # The jobs that load the model or the data (the data check reads a task's tokenizer from model.base) need the
+    # packages a repository adds with ci.requirements, such as the one its model.base ships in; the others do not.
+    takes_requirements: bool = False
 
     @property
     def requirement(self) -> str:
@@ -29,11 +32,11 @@ class Profile:
 
 
 LIGHT = Profile("light", (), "none", "validate: ml-ci's core (click, pyyaml, jsonschema, dacite)")
-DATA = Profile("data", ("data",), "none", "the data check: Parquet, the chi2 drift test, a task's tokenizer")
+DATA = Profile("data", ("data",), "none", "the data check: Parquet, the chi2 drift test, a task's tokenizer", True)
 DEPLOY = Profile("deploy", ("deploy", "supply"), "none", "report, deploy, promote: GitHub, Kubernetes, the registry")
 BUILD = Profile("build", ("serve", "deploy", "supply"), "none", "build: Docker, the runtime the image pins, attestations")
-CPU = Profile("cpu", ("all",), "cpu", "tune, train, evaluate, export on a CPU runner: torch's CPU build")
-CUDA = Profile("cuda", ("all",), "cuda", "tune, train, evaluate, export on ci.gpu_runner: torch's CUDA build")
+CPU = Profile("cpu", ("all",), "cpu", "tune, train, evaluate, export on a CPU runner: torch's CPU build", True)
+CUDA = Profile("cuda", ("all",), "cuda", "tune, train, evaluate, export on ci.gpu_runner: torch's CUDA build", True)
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (LIGHT, DATA, DEPLOY, BUILD, CPU, CUDA)}
 

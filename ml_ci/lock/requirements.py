@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional
 
 from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from ml_ci.errors import OperationalError
+from ml_ci.errors import ConfigError, OperationalError, Problem
 from ml_ci.lock.profiles import Profile
 
 # The torch release this project's CI installs (the CPU wheel its runners cache); `ml-ci lock --torch-version`
@@ -129,3 +130,52 @@ def for_profile(profile: Profile, meta: Metadata, *, torch_version: str = TORCH_
         return [str(r) for r in reqs]
     # ml-ci's own range (torch>=2.2) is kept next to the pin, so that a pin outside it fails to resolve.
     return [str(r) for r in reqs] + torch_requirement(profile, torch_version)
+
+
+def own(path: Path, shown: str) -> list[str]:
+    """The requirements of a repository's ci.requirements file (shown: its name in messages), one per line, without
+    comments; every line that a lock cannot take is refused with its file:line and text.
+
+    A lock pins releases of an index with their hashes: a local path, a URL or an editable checkout has none, and pip's
+    options (-r, -c, --index-url) would change what the lock is resolved from, so the file names releases only."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise OperationalError(f"{shown}: cannot be read ({e})") from None
+    lines: list[str] = []
+    problems: list[Problem] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = _COMMENT.sub("", raw).strip()
+        if not line:
+            continue
+        reason = _refused(line)
+        if reason is not None:
+            problems.append(Problem(shown, number, 1, "", f"{line!r}: {reason}"))
+        else:
+            lines.append(line)
+    if problems:
+        raise ConfigError(problems)
+    return lines
+
+
+_COMMENT = re.compile(r"(^|\s)#.*$")  # as pip reads a requirements file: `#` at the start or after whitespace
+_NOT_FROM_AN_INDEX = "cannot be hash-locked from an index: name a release instead (name==version)"
+
+
+def _refused(line: str) -> Optional[str]:
+    """Why a requirements file's line cannot go into a lock; None: it can."""
+    if line.startswith(("-e", "--editable")):
+        return f"an editable requirement {_NOT_FROM_AN_INDEX}"
+    if line.startswith("-"):
+        return "pip options are not read here (ml-ci lock resolves from its own indexes): write one requirement a line"
+    try:
+        r = Requirement(line)
+    except InvalidRequirement:
+        if "/" in line or "\\" in line or line.endswith((".whl", ".zip", ".tar.gz")):
+            return f"a path or URL {_NOT_FROM_AN_INDEX}"
+        return "not a requirement (PEP 508, like `tokenizers==0.20.3`)"
+    if r.url is not None:
+        return f"a URL requirement {_NOT_FROM_AN_INDEX}"
+    if canonicalize_name(r.name) == SELF:
+        return "ml-ci itself is not in a lock: the setup action installs it after the lock, as ci.ml_ci_version says"
+    return None

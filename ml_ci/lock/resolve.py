@@ -29,6 +29,7 @@ TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 # they were given, so relative names keep this machine's paths out of a committed lock.
 INPUT = "requirements.in"
 OUTPUT = "lock.txt"
+EXCLUDES = "excludes.txt"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,6 +47,9 @@ class Plan:
     torch_index: Optional[str] = None  # for a torch "cpu" profile: where the +cpu wheels are
     find_links: tuple[str, ...] = ()
     extra_index_urls: tuple[str, ...] = ()
+    # Packages left out of the resolution with all that only they pull in (uv's --excludes): torch, where a torch-less
+    # profile takes a repository's requirements that depend on it (a model's package that the data check only reads).
+    excludes: tuple[str, ...] = ()
 
 
 def sha256_of(path: Path) -> str:
@@ -56,11 +60,15 @@ def constraints_name(plan: Plan) -> Optional[str]:
     """The constraints file's name in the scratch folder (a copy, for the same reason as INPUT)."""
     if plan.constraints is None:
         return None
-    return plan.constraints.name if plan.constraints.name not in (INPUT, OUTPUT) else f"constraints-{plan.constraints.name}"
+    return (
+        plan.constraints.name
+        if plan.constraints.name not in (INPUT, OUTPUT, EXCLUDES)
+        else f"constraints-{plan.constraints.name}"
+    )
 
 
 def argv(plan: Plan, uv: str) -> list[str]:
-    """uv's command line, run in the scratch folder that holds INPUT, OUTPUT and the constraints' copy."""
+    """uv's command line, run in the scratch folder that holds INPUT, OUTPUT, EXCLUDES and the constraints' copy."""
     args = [uv, "pip", "compile", INPUT, "-o", OUTPUT, "--generate-hashes"]
     args += ["--python-version", plan.header.python, "--python-platform", plan.header.platform]
     # The header is ours (ml_ci.lock.header); index and find-links lines would carry this machine's paths and
@@ -69,6 +77,8 @@ def argv(plan: Plan, uv: str) -> list[str]:
     name = constraints_name(plan)
     if name is not None:
         args += ["-c", name]
+    if plan.excludes:
+        args += ["--excludes", EXCLUDES]
     for folder in plan.find_links:
         args += ["--find-links", folder]
     for url in plan.extra_index_urls:
@@ -129,6 +139,8 @@ def resolve(plan: Plan, *, uv: str, run: Run = run_uv) -> None:
         name = constraints_name(plan)
         if plan.constraints is not None and name is not None:
             shutil.copyfile(plan.constraints, work / name)
+        if plan.excludes:
+            (work / EXCLUDES).write_text("".join(e + "\n" for e in plan.excludes), encoding="utf-8")
         try:
             done = run(argv(plan, uv), work)
         except OSError as e:

