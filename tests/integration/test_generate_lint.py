@@ -201,7 +201,9 @@ def test_hostile_values_execute_nothing(tmp_path: Path) -> None:
     rendered = render(load_config(config_path).config, Options())
     # The default output: the workflows and the actions vendored beside them.
     vendored: dict[str, Any] = {
-        rel.split("/")[3]: yaml.safe_load(text) for rel, text in rendered.items() if rel.startswith(f"{VENDOR_PATH}/")
+        rel.split("/")[3]: yaml.safe_load(text)
+        for rel, text in rendered.items()
+        if rel.startswith(f"{VENDOR_PATH}/") and rel.endswith("/action.yml")  # not the locks beside setup's
     }
     workflow_texts = [text for rel, text in rendered.items() if rel.startswith(".github/workflows/")]
     stubs = tmp_path / "bin"
@@ -210,6 +212,12 @@ def test_hostile_values_execute_nothing(tmp_path: Path) -> None:
         (stubs / name).write_text(STUB)
         (stubs / name).chmod(stat.S_IRWXU)
     calls = tmp_path / "calls"
+    # The vendored setup action's folder, as the runner gives it: its locks beside it.
+    action_path = tmp_path / "setup-action"
+    for rel, text in rendered.items():
+        if rel.startswith(f"{VENDOR_PATH}/setup/locks/"):
+            (action_path / "locks").mkdir(parents=True, exist_ok=True)
+            (action_path / "locks" / rel.rsplit("/", 1)[1]).write_text(text)
     executed = 0
     for text in workflow_texts:
         for job in yaml.safe_load(text)["jobs"].values():
@@ -232,6 +240,8 @@ def test_hostile_values_execute_nothing(tmp_path: Path) -> None:
                         CALLS=str(calls),
                         HOME=str(tmp_path),
                         GITHUB_OUTPUT=str(tmp_path / "output"),
+                        GITHUB_ACTION_PATH=str(action_path),
+                        GITHUB_WORKSPACE=str(repo),
                     )
                     result = subprocess.run(
                         [bash, "--noprofile", "--norc", "-eo", "pipefail", "-c", inner["run"]],
