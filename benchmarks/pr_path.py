@@ -40,7 +40,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,10 +79,14 @@ def go_seconds(text: str) -> float:
 @dataclass
 class Job:
     setup_s: float = 0.0
-    downloaded_mb: float = 0.0
-    local_files: list[str] = field(default_factory=list)
+    downloaded_mb: float = 0.0  # over the network (pip's "Downloading" lines)
+    local_mb: float = 0.0  # wheels pip took from this machine's disk (its file:// indexes, find-links): downloads on GitHub
     fingerprint: str = ""
     packages: int = 0
+
+    @property
+    def fetched_mb(self) -> float:
+        return self.downloaded_mb + self.local_mb
 
 
 @dataclass(frozen=True)
@@ -103,7 +107,8 @@ def parse(act: ActRun, side: str, kind: str) -> Run:
     for name, job in jobs.items():
         text = act.job_log(name)
         job.downloaded_mb = sum(float(m["size"]) * UNITS[m["unit"]] for m in DOWNLOADING.finditer(text)) / 1e6
-        job.local_files = sorted({Path(m["file"]).name for m in LOCAL_FILE.finditer(text)})
+        local = {Path(m["file"]) for m in LOCAL_FILE.finditer(text)}
+        job.local_mb = sum(f.stat().st_size for f in local if f.is_file() and "ml_ci-" not in f.name) / 1e6
         if m := FINGERPRINT.search(text):
             job.fingerprint, job.packages = m["fp"], int(m["count"])
     digest = ""
@@ -190,10 +195,10 @@ def env_size(name: str, install: list[list[str]], work: Path) -> tuple[float, bo
 def table(runs: Iterable[Run]) -> str:
     runs = list(runs)
     jobs = sorted({j for r in runs for j in r.jobs}, key=lambda j: min(list(r.jobs).index(j) for r in runs if j in r.jobs))
-    head = "| job | " + " | ".join(f"{r.side} {r.kind}: setup s / MB down" for r in runs) + " |"
+    head = "| job | " + " | ".join(f"{r.side} {r.kind}: setup s / MB fetched" for r in runs) + " |"
     lines = [head, "| --- |" + " --- |" * len(runs)]
     for job in jobs:
-        cells = [f"{r.jobs[job].setup_s:.1f} / {r.jobs[job].downloaded_mb:.0f}" if job in r.jobs else "" for r in runs]
+        cells = [f"{r.jobs[job].setup_s:.1f} / {r.jobs[job].fetched_mb:,.0f}" if job in r.jobs else "" for r in runs]
         lines.append(f"| {job} | " + " | ".join(cells) + " |")
     lines.append("| whole run (wall s) | " + " | ".join(f"{r.wall_s:.0f}" for r in runs) + " |")
     return "\n".join(lines)
@@ -288,6 +293,20 @@ def main(argv: list[str] | None = None) -> int:
         "load_after": round(os.getloadavg()[0], 2),
         "cuda_in_cpu_profile": sizes["cpu"][1],
         "results": {f"{r.side} {r.kind}": r.results for r in runs},
+        "jobs": {
+            f"{r.side} {r.kind}": {
+                name: {
+                    "setup_s": round(j.setup_s, 1),
+                    "downloaded_mb": round(j.downloaded_mb),
+                    "local_mb": round(j.local_mb),
+                    "packages": j.packages,
+                    "fingerprint": j.fingerprint,
+                }
+                for name, j in r.jobs.items()
+            }
+            for r in runs
+        },
+        "sizes_mb": {name: round(mb) for name, (mb, _) in sizes.items()},
     }
     if args.repro:
         one, two = by[("locked", "cold")], by[("locked", "cold-again")]
