@@ -347,6 +347,7 @@ class CI:
     gpu_runner: Optional[tuple[str, ...]] = None
     ml_ci_version: Optional[str] = None
     constraints: Optional[str] = None  # relative to ml.yaml's folder; `ml-ci lock` folds it into ml-ci.lock/
+    torch_index: Optional[str] = None  # None: the setup action's default (PyTorch's CPU index); "": none
     # relative to ml.yaml's folder; `ml-ci lock` adds it to the locks of profiles that take it (Profile.takes_requirements)
     requirements: Optional[str] = None
 

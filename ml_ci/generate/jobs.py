@@ -40,6 +40,7 @@ def setup(config: Config, options: Options, stage_name: str, *, gpu: bool = Fals
         version=config.ci.ml_ci_version or __version__,
         profile=profiles.for_stage(stage_name, gpu=gpu).name,
         lock_dir=profiles.LOCK_DIR if own.uses_own(config) else "",
+        torch_index=config.ci.torch_index,
         validate=validate,
     )
 
@@ -52,6 +53,7 @@ def setup_step(
     version: str,
     profile: str,
     lock_dir: str = "",
+    torch_index: Optional[str] = None,
     validate: bool = False,
 ) -> Step:
     with_: dict[str, Value] = {
@@ -63,6 +65,8 @@ def setup_step(
     }
     if lock_dir:
         with_["lock-dir"] = lock_dir
+    if torch_index is not None and profile == "cpu":
+        with_["torch-index"] = torch_index
     if options.install_source:
         with_["source"] = options.install_source
     return Step(name="Set up ml-ci", uses=options.uses("setup"), with_=with_)

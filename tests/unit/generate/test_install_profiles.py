@@ -193,3 +193,21 @@ def test_the_own_requirements_are_checked_in_the_profiles_that_take_them(tmp_pat
     # locks made before ci.requirements was set: the profiles that take it are stale, the others fit
     _write_own_locks(repo, config, requirements=None)
     assert own.problems(config) == [f"ml-ci.lock/{name}.txt: ci.requirements was added since it was made" for name in taking]
+
+
+def test_ci_torch_index_reaches_the_cpu_jobs_only(tmp_path: Path) -> None:
+    """A mirror of PyTorch's CPU index (or none: pip's own configuration finds the wheel) for the jobs that install
+    torch's CPU build; the other jobs install no torch and get no index."""
+    from ml_ci.config import load_config
+    from ml_ci.generate.options import Options
+    from ml_ci.generate.render import render
+
+    repo = tmp_path / "repo"
+    shutil.copytree(GOLDEN / "minimal", repo, ignore=shutil.ignore_patterns(".github"))
+    data = yaml.safe_load((repo / "ml.yaml").read_text())
+    data.setdefault("ci", {})["torch_index"] = ""
+    (repo / "ml.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    jobs = yaml.safe_load(render(load_config(repo / "ml.yaml").config, Options())[PR])["jobs"]
+    given = {job_id: next(s["with"] for s in job["steps"] if s.get("name") == "Set up ml-ci") for job_id, job in jobs.items()}
+    assert {job for job, w in given.items() if "torch-index" in w} == {job for job, w in given.items() if w["profile"] == "cpu"}
+    assert all(w["torch-index"] == "" for w in given.values() if "torch-index" in w)
