@@ -1,5 +1,4 @@
 "use strict";
-const fs = require("fs");
 const c = require("./common.js");
 const store = require("./store.js");
 
@@ -9,7 +8,8 @@ store.checkPath(target);
 const restoreKeys = c.input("restore-keys").split("\n").map((s) => s.trim()).filter(Boolean);
 const { hit, exact } = store.find(key, target, restoreKeys);
 if (hit) {
-  fs.cpSync(hit.dir, c.expand(target), { recursive: true });
+  // As actions/cache unpacks its tar archive over the path: symbolic links restored as links (a venv's lib64 -> lib).
+  store.unpack(hit.dir, c.expand(target));
   console.log(`Cache restored from key: ${hit.key}`);
 } else {
   console.log(`Cache not found for input keys: ${key}`);

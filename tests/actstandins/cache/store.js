@@ -3,6 +3,7 @@
 // `path` input exactly as given: a save and a restore of the same key with different paths miss.
 "use strict";
 const crypto = require("crypto");
+const { execFileSync } = require("child_process");
 const fs = require("fs");
 const path = require("path");
 const c = require("./common.js");
@@ -45,10 +46,17 @@ function save(key, version) {
   } else if (fs.existsSync(path.join(entry, "meta.json"))) {
     console.log(`::warning::Failed to save: Unable to reserve cache with key ${key}, another job may be creating this cache.`);
   } else {
-    fs.cpSync(source, path.join(entry, "data"), { recursive: true });
+    unpack(source, path.join(entry, "data"));
     fs.writeFileSync(path.join(entry, "meta.json"), JSON.stringify({ key, version, created: Date.now() }));
     console.log(`Cache saved with key: ${key}`);
   }
 }
 
-module.exports = { checkPath, find, save };
+// A copy made as actions/cache makes it, with tar: symbolic links stay links (node's cpSync resolves them, and
+// refuses to copy a link over the link a restored folder already holds).
+function unpack(from, to) {
+  fs.mkdirSync(to, { recursive: true });
+  execFileSync("bash", ["-c", 'tar -C "$1" -cf - . | tar -C "$2" -xf -', "unpack", from, to], { stdio: "inherit" });
+}
+
+module.exports = { checkPath, find, save, unpack };
