@@ -67,6 +67,9 @@ SPECS: dict[str, Spec] = {
     # The ml-ci server against transformers generate behind FastAPI (its prompts: SST-2 sentences, --data); the images
     # (--image: builds the ml-ci and a torch image, minutes) only when asked for by hand.
     "llm_serve": Spec(quick=("--runs", "1", "--requests", "8", "--ttft-requests", "2")),
+    # The example's PR workflow under act, today's setup against the locked one, cold and warm (with --repro a second
+    # cold run): about 40 minutes and several GB of installs; skipped by --quick.
+    "pr_path": Spec(full=("--repro",), quick=None),
 }
 
 
