@@ -72,6 +72,8 @@ def make_repo(tmp_path: Path, checks: dict[str, Any] | None = None, **data: Any)
     repo = tmp_path / "ner"
     (repo / "data").mkdir(parents=True)
     config = yaml.safe_load((ROOT / "examples/ner/ml.yaml").read_text(encoding="utf-8"))
+    # The example's own dependencies (ci.requirements) are for its workflows' locks, a file this copy does not carry.
+    config["ci"].pop("requirements", None)
     config["data"]["checks"] = {**CHECKS, **(checks or {})}
     config["data"].update(data)
     (repo / "ml.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")

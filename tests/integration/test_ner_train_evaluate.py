@@ -38,6 +38,8 @@ EVALUATE: dict[str, Any] = {
 def write_config(root: Path, **sections: Any) -> Path:
     """examples/ner/ml.yaml with small-data checks, the tiny model, a short training and `sections` over it."""
     config = yaml.safe_load((EXAMPLE / "ml.yaml").read_text(encoding="utf-8"))
+    # The example's own dependencies (ci.requirements) are for its workflows' locks, a file this copy does not carry.
+    config["ci"].pop("requirements", None)
     config["data"]["checks"] = {
         "min_rows": 20,
         "min_entities_per_type": 1,
