@@ -22,17 +22,21 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 stamp=.venv/.ml-ci-install
-lock=actions/setup/locks/cpu.txt
-want="$(cat pyproject.toml "$lock" | sha256sum | cut -c1-16)"
+# The cpu lock (the torch jobs') and the build lock (serve, deploy, supply: the rest of what the tests run); their
+# shared packages carry the same pins, as `ml-ci lock` resolves every profile from one set of constraints.
+locks=(actions/setup/locks/cpu.txt actions/setup/locks/build.txt)
+want="$(cat pyproject.toml "${locks[@]}" | sha256sum | cut -c1-16)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  echo "== pip install the locked environment (ml-ci's cpu lock, hashes checked), then -e .[dev]"
+  echo "== pip install the locked environment (ml-ci's cpu and build locks, hashes checked), then -e .[dev]"
   .venv/bin/python -m pip install -q --upgrade pip
   # The same lock the generated workflows' CPU jobs install (torch's CPU build, 2.13.0+cpu, pinned by hash; pip
   # finds it on this disk), so that CI tests the versions users get and the act jobs find them installed.
-  .venv/bin/python -m pip install -q --require-hashes --no-deps -r "$lock"
+  for lock in "${locks[@]}"; do
+    .venv/bin/python -m pip install -q --require-hashes --no-deps -r "$lock"
+  done
   # The dev tools on top, held to the lock's versions (a constraints file carries no hashes).
   constraints="$(mktemp)"
-  sed -e 's/ *\\$//' -e '/^ *--hash/d' "$lock" > "$constraints"
+  sed -e 's/ *\\$//' -e '/^ *--hash/d' "${locks[@]}" > "$constraints"
   .venv/bin/python -m pip install -q -e ".[dev]" -c "$constraints"
   rm -f "$constraints"
   .venv/bin/python -m pip check

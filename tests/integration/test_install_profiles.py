@@ -20,6 +20,7 @@ import pytest
 
 from ml_ci.lock.profiles import PROFILES
 from tests.conftest import ROOT
+from tests.modelrepo import make_model_repo, tiny_model
 
 pytestmark = pytest.mark.integration
 
@@ -146,6 +147,47 @@ main = lambda: 0
 def test_every_module_of_report_deploy_and_build_imports_under_its_profile(profile: str, packages: list[str]) -> None:
     """Every module of those stages, imported (running them needs GitHub, a cluster, a Docker engine: the act tests run
     them, with every package installed). What a function imports only when it runs is not seen here."""
+    code = BLOCKER.format(blocked=sorted(blocked(profile)), profile=profile, args=[]).replace(
+        "from ml_ci.cli.main import main", IMPORT_ALL.format(packages=packages)
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+def test_the_torch_stages_run_under_the_cpu_profile(tmp_path: Path) -> None:
+    """tune, train, evaluate and export of a tiny model, each as its job runs it, with only the cpu profile's lock
+    importable: the profile carries train and serve, not the deploy or supply extras (issue 18: a CPU job's
+    environment holds what its stage imports)."""
+    assert {"kubernetes", "docker", "github3", "cyclonedx", "securesystemslib"} <= blocked("cpu")
+    tiny_model(tmp_path / "tiny-model")
+    make_model_repo(
+        tmp_path,
+        n_train=48,
+        n_val=24,
+        n_test=24,
+        overrides={
+            "model": {"base": "tiny-model", "max_length": 32},
+            "train": {"epochs": 1, "batch_size": 16},
+            "evaluate": {"metrics": ["accuracy", "latency_p95_ms", "size_mb"], "gates": []},
+            "tune": {
+                "enabled": True,
+                "trials": 2,
+                "search_space": {"learning_rate": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True}},
+            },
+        },
+    )
+    for stage in ("tune", "train", "evaluate", "export"):
+        done = run_as("cpu", [stage, "-c", "ml.yaml"], tmp_path)
+        assert done.returncode == 0, f"{stage}: {done.stdout}{done.stderr}"
+
+
+@pytest.mark.parametrize("profile", ["cpu", "cuda"])
+def test_every_module_of_the_torch_stages_imports_under_its_profile(profile: str) -> None:
+    """Every module of the torch jobs' stages and of every task (text generation's and token classification's too,
+    which the tiny run above does not reach), imported under the profile. The CUDA lock's own torch is not the one
+    installed here, so only the names are compared for it: torch is in both."""
+    packages = ["ml_ci.tune", "ml_ci.train", "ml_ci.evaluate", "ml_ci.export", "ml_ci.tasks", "ml_ci.serve"]
+    packages += [f"ml_ci.cli.{name}" for name in ("tune", "train", "evaluate", "export", "serve")]
     code = BLOCKER.format(blocked=sorted(blocked(profile)), profile=profile, args=[]).replace(
         "from ml_ci.cli.main import main", IMPORT_ALL.format(packages=packages)
     )

@@ -31,6 +31,11 @@ def test_each_profile_has_what_its_jobs_import() -> None:
     assert {"docker", "kubernetes", "github3.py", "cyclonedx-python-lib", "securesystemslib"} <= set(names("deploy"))
     assert {"onnxruntime", "docker", "prometheus-client"} <= set(names("build"))
     assert "transformers" not in names("build")
+    # The torch jobs import neither the deploy nor the supply extra (tests/integration/test_install_profiles.py runs
+    # them without): 123 MB of Kubernetes client alone in every CPU job's environment.
+    for torch_profile in ("cpu", "cuda"):
+        assert {"transformers", "optuna", "onnxruntime", "prometheus-client"} <= set(names(torch_profile))
+        assert not {"docker", "kubernetes", "github3.py", "securesystemslib"} & set(names(torch_profile))
 
 
 def test_the_torch_profiles_pin_its_build() -> None:
@@ -46,7 +51,7 @@ def test_the_torch_profiles_pin_its_build() -> None:
 def test_self_references_are_followed() -> None:
     """train names ml-ci[data] (hatchling flattens it in the metadata it writes; other backends keep it)."""
     cpu = names("cpu")
-    assert {"pyarrow", "transformers", "onnxruntime", "docker", "optuna"} <= set(cpu)
+    assert {"pyarrow", "transformers", "onnxruntime", "prometheus-client", "optuna"} <= set(cpu)
     assert "ml-ci" not in cpu  # the lock holds ml-ci's dependencies; ml-ci itself is installed after it
     meta = Metadata(
         ("click>=8", 'ml-ci[b]; extra == "a"', 'ml-ci[a,c]; extra == "b"', 'x>=1; extra == "c"', 'y; extra == "b"'),
