@@ -34,7 +34,7 @@ class LockOptions:
     python: Optional[str]
     platform: str
     torch_version: Optional[str]  # None: ml_ci.lock.requirements.TORCH_VERSION
-    torch_index: Optional[str]
+    torch_index: Optional[str]  # as given: None when not, "none" for no index (then ci.torch_index decides)
     find_links: tuple[str, ...]
     upgrade: bool
     check: bool
@@ -50,6 +50,7 @@ class Target:
     regenerate: str
     constraints: Optional[Path]
     preference: Optional[Path]
+    torch_index: Optional[str]  # where uv finds torch's +cpu wheels; None: PyPI and --find-links only
     requirements: Optional[Path] = None  # ci.requirements' file, where the profile takes it
 
 
@@ -76,6 +77,16 @@ def _published_lock(profile: Profile) -> Optional[Path]:
         return None
 
 
+def torch_index(given: Optional[str], configured: Optional[str]) -> Optional[str]:
+    """--torch-index when given ("none": no index), else ml.yaml's ci.torch_index ("": none), else PyTorch's CPU
+    index: the lock is resolved from where the jobs will install it."""
+    if given is not None:
+        return None if given == "none" else given
+    if configured is not None:
+        return configured or None
+    return resolve.TORCH_CPU_INDEX
+
+
 def chosen_profiles(names: tuple[str, ...]) -> list[Profile]:
     """The named profiles (click's Choice has checked the names), in PROFILES' order, or all of them."""
     return [p for p in PROFILES.values() if p.name in names] if names else list(PROFILES.values())
@@ -96,6 +107,7 @@ def targets(options: LockOptions) -> list[Target]:
                 regenerate="ml-ci lock --published",
                 constraints=None,
                 preference=folder / lock_file(p),
+                torch_index=torch_index(options.torch_index, None),
             )
             for p in profiles
         ]
@@ -138,6 +150,7 @@ def targets(options: LockOptions) -> list[Target]:
                 regenerate="ml-ci lock",
                 constraints=constraints,
                 preference=published if published is not None else path,
+                torch_index=torch_index(options.torch_index, config.ci.torch_index),
                 requirements=own if p.takes_requirements else None,
             )
         )
@@ -208,7 +221,7 @@ def lock(options: LockOptions) -> int:
             preference=None if options.upgrade else t.preference,
             constraints=t.constraints,
             torch_pin=requirements.torch_pin(t.profile, torch_version),
-            torch_index=options.torch_index,
+            torch_index=t.torch_index,
             find_links=options.find_links,
             # A job without torch takes the repository's packages without the torch they may pull in (a model's
             # package that the data check reads a tokenizer from); the lock is still refused if torch comes anyway.
@@ -250,10 +263,10 @@ def lock(options: LockOptions) -> int:
 @click.option("--torch-version", default=None, metavar="V", help="The torch release the torch profiles pin (default: ml-ci's).")
 @click.option(
     "--torch-index",
-    default=resolve.TORCH_CPU_INDEX,
-    show_default=True,
+    default=None,
     metavar="URL",
-    help="Where the cpu profile finds torch's +cpu wheels; `none`: only PyPI and --find-links.",
+    help=f"Where the cpu profile finds torch's +cpu wheels; `none`: only PyPI and --find-links. Default: ml.yaml's "
+    f"ci.torch_index (empty: none), else {resolve.TORCH_CPU_INDEX}.",
 )
 @click.option(
     "--find-links",
@@ -274,7 +287,7 @@ def command(
     python: Optional[str],
     platform: str,
     torch_version: Optional[str],
-    torch_index: str,
+    torch_index: Optional[str],
     find_links: tuple[str, ...],
     upgrade: bool,
     check: bool,
@@ -299,7 +312,7 @@ def command(
         python=python,
         platform=platform,
         torch_version=torch_version,
-        torch_index=None if torch_index == "none" else torch_index,
+        torch_index=torch_index,
         find_links=find_links,
         upgrade=upgrade,
         check=check,

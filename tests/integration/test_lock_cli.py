@@ -268,3 +268,27 @@ def test_a_requirement_a_lock_cannot_take_is_refused_before_uv_runs(repo: Path) 
         "name a release instead (name==version)\n"
     )
     assert not (repo / "ml-ci.lock").exists() and calls(repo) == []
+
+
+@pytest.mark.parametrize(
+    ("configured", "given", "index"),
+    [
+        (None, None, "https://download.pytorch.org/whl/cpu"),  # neither: PyTorch's CPU index, as the jobs
+        ("https://mirror.example/torch-cpu", None, "https://mirror.example/torch-cpu"),
+        ("", None, None),  # ci.torch_index empty: the jobs use no index, so neither does the lock
+        ("https://mirror.example/torch-cpu", "none", None),  # the option wins
+        ("", "https://other.example/cpu", "https://other.example/cpu"),
+    ],
+)
+def test_the_torch_index_is_the_jobs_unless_given(
+    repo: Path, configured: str | None, given: str | None, index: str | None
+) -> None:
+    if configured is not None:
+        text = (repo / "ml.yaml").read_text()
+        (repo / "ml.yaml").write_text(text.replace("ci:\n", f"ci:\n  torch_index: '{configured}'\n", 1))
+    result = lock(repo, "--profile", "cpu", *(("--torch-index", given) if given is not None else ()))
+    assert result.exit_code == 0, result.output
+    (call,) = calls(repo)
+    args = call["args"]
+    found = args[args.index("--extra-index-url") + 1] if "--extra-index-url" in args else None
+    assert found == index
