@@ -176,6 +176,9 @@ def act_run(repo: Path, runner: Runner, work: Path, *, pip_cache: Path, python_h
         "PIP_FIND_LINKS": f"{runner.wheel.parent} /opt/wheels",
         "ML_CI_STANDIN_PYTHON_HOME": str(python_home),
         "OPTUNA_STORAGE": f"sqlite:///{work / 'optuna.db'}",
+        # A runner writes the .pyc files of what a job imports (the cold job's go into the cache); act's jobs inherit
+        # this machine's environment, where PYTHONDONTWRITEBYTECODE may be set: empty is unset to Python.
+        "PYTHONDONTWRITEBYTECODE": "",
     }
     return run_act(
         repo,

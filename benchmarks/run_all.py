@@ -70,6 +70,9 @@ SPECS: dict[str, Spec] = {
     # The example's PR workflow under act, today's setup against the locked one, cold and warm (with --repro a second
     # cold run): about 40 minutes and several GB of installs; skipped by --quick.
     "pr_path": Spec(full=("--repro",), quick=None),
+    # Builds an image of the cpu profile (several minutes, a Docker engine and the registry of .ci/services.sh).
+    "runner_image": Spec(quick=("--runs", "1")),
+    "installer": Spec(quick=("--runs", "1")),
 }
 
 
