@@ -4,7 +4,8 @@ well-kept installer (for example uv)").
 Each run makes a fresh venv and installs the profile's lock into it, every hash checked and nothing resolved
 (`--require-hashes --no-deps`, no byte-compiling: uv's default, the setup action's `--no-compile`). Both take the
 files from their own cache, filled by a first untimed install, so what is timed is the installing (checking,
-unpacking, linking), not the network, which a hosted runner pays alike for either.
+unpacking, writing every file: uv copies, as into a runner's fresh folder), not the network, which a hosted runner
+pays alike for either.
 
     .venv/bin/python benchmarks/installer.py [--profile cpu] [--runs 3]
 """
@@ -33,7 +34,9 @@ def pip_install(python: Path, lock: Path, cache: Path) -> list[str]:
 
 
 def uv_install(uv: str, python: Path, lock: Path, cache: Path) -> list[str]:
-    into = [uv, "pip", "install", "-q", "--python", str(python), "--cache-dir", str(cache)]
+    # --link-mode copy: a cold job writes every file into its fresh environment; uv's default on one filesystem
+    # hardlinks them from its cache, which would time nothing of the install.
+    into = [uv, "pip", "install", "-q", "--python", str(python), "--cache-dir", str(cache), "--link-mode", "copy"]
     return [*into, "--find-links", FIND_LINKS, "--require-hashes", "--no-deps", "-r", str(lock)]
 
 

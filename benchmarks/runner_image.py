@@ -48,7 +48,7 @@ FROM {BASE_IMAGE} AS install
 COPY wheels /wheels
 COPY lock.txt /lock.txt
 RUN python3 -m venv {ENV} \\
- && {ENV}/bin/python -m pip install -q --disable-pip-version-check --no-index --find-links /wheels \\
+ && {ENV}/bin/python -m pip install -q --disable-pip-version-check --find-links /wheels \\
     --require-hashes --no-deps -r /lock.txt
 
 FROM {BASE_IMAGE}
@@ -58,7 +58,12 @@ ENV PATH={ENV}/bin:$PATH
 
 
 def sh(args: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, check=True, capture_output=True, text=True, **kwargs)  # type: ignore[call-overload]
+    done: subprocess.CompletedProcess[str] = subprocess.run(args, capture_output=True, text=True, **kwargs)  # type: ignore[call-overload]
+    if done.returncode != 0:
+        raise SystemExit(
+            f"benchmark error: {' '.join(args)} exited {done.returncode}:\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
+        )
+    return done
 
 
 def timed(args: list[str] | str) -> float:
@@ -99,7 +104,8 @@ def cached_environment(lock: Path, wheels: Path, work: Path) -> Path:
     env = work / "env"
     sh([sys.executable, "-m", "venv", "--without-pip", str(env)])
     python = str(env / "bin" / "python")
-    sh([*PIP, "--python", python, "install", "-q", "--no-index", "--find-links", str(wheels), *INSTALL, str(lock)], timeout=3600)
+    # --find-links, not --no-index: an sdist of the lock (seqeval) is built with build requirements from the index.
+    sh([*PIP, "--python", python, "install", "-q", "--find-links", str(wheels), *INSTALL, str(lock)], timeout=3600)
     # As on a runner, whose Python writes the .pyc files (this machine's environment may say otherwise).
     writes = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     sh([python, "-c", IMPORTS], timeout=600, env=writes)
