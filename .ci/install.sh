@@ -23,7 +23,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=.venv/.ml-ci-install
 # The cpu lock (the torch jobs') and the build lock (serve, deploy, supply: the rest of what the tests run); their
-# shared packages carry the same pins, as `ml-ci lock` resolves every profile from one set of constraints.
+# shared packages carry the same pins and hashes (tests/unit/lock/test_published.py holds them to it).
 locks=(actions/setup/locks/cpu.txt actions/setup/locks/build.txt)
 want="$(cat pyproject.toml "${locks[@]}" | sha256sum | cut -c1-16)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then

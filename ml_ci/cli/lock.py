@@ -34,7 +34,7 @@ class LockOptions:
     python: Optional[str]
     platform: str
     torch_version: Optional[str]  # None: ml_ci.lock.requirements.TORCH_VERSION
-    torch_index: Optional[str]  # as given: None when not, "none" for no index (then ci.torch_index decides)
+    torch_index: Optional[str]  # as given: None when not (ci.torch_index decides), "none" for no index
     find_links: tuple[str, ...]
     upgrade: bool
     check: bool
