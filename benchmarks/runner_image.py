@@ -67,8 +67,9 @@ def sh(args: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
 
 
 def timed(args: list[str] | str) -> float:
+    """Seconds a command took; a string runs as a bash pipeline that fails when any of its commands does."""
     start = time.perf_counter()
-    subprocess.run(args, check=True, capture_output=True, shell=isinstance(args, str))
+    sh(["bash", "-o", "pipefail", "-c", args] if isinstance(args, str) else args)
     return time.perf_counter() - start
 
 
@@ -117,7 +118,11 @@ def cached_environment(lock: Path, wheels: Path, work: Path) -> Path:
 
 @contextlib.contextmanager
 def http_server(folder: Path) -> Iterator[int]:
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:  # a line per request would bury the results
+            pass
+
+    handler = functools.partial(Quiet, directory=str(folder))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
