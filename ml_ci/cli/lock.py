@@ -1,7 +1,8 @@
 """`ml-ci lock`: hash-pinned environments, one per install profile (issue 18).
 
 A model repository's locks go to ml-ci.lock/ beside ml.yaml, with its ci.constraints folded in; `--published`
-writes ml-ci's own (actions/setup/locks, in a checkout of ml-ci), which the setup action installs by default.
+writes ml-ci's own (actions/setup/locks, in a checkout of ml-ci), which the setup action installs by default, and the
+installer's (actions/setup/uv.txt: the uv that resolved them, pinned by hash).
 `--check` tells offline, without uv, whether each lock still fits.
 """
 
@@ -19,7 +20,7 @@ from ml_ci import __version__
 from ml_ci.cli.app import config_option, run_guarded
 from ml_ci.errors import OperationalError
 from ml_ci.lock import header as lock_header
-from ml_ci.lock import resolve
+from ml_ci.lock import installer, resolve
 from ml_ci.lock.profiles import LOCK_DIR, PROFILES, Profile, lock_file
 
 DEFAULT_PYTHON = "3.11"  # the published locks' (ci.python's default)
@@ -181,6 +182,11 @@ def check(options: LockOptions) -> int:
             requirements_sha256=h.requirements.sha256 if h.requirements is not None else None,
         )
         stale += [f"{_shown(t.path)}: {reason}" for reason in reasons]
+    if options.published:
+        uv_lock = published_dir().parent / installer.FILE
+        reason = installer.problem(uv_lock.read_text(encoding="utf-8")) if uv_lock.is_file() else "missing"
+        if reason is not None:
+            stale.append(f"{_shown(uv_lock)}: {reason}")
     if stale:
         command = found[0].regenerate
         raise OperationalError("\n".join(["locks that do not fit:", *(f"  {line}" for line in stale), f"run `{command}`"]))
@@ -233,6 +239,9 @@ def lock(options: LockOptions) -> int:
         resolve.resolve(plan, uv=uv)
         pins = sum(1 for line in plan.output.read_text(encoding="utf-8").splitlines() if line[:1].isalnum())
         click.echo(f"wrote {_shown(plan.output)} ({pins} pins)")
+    if options.published:
+        uv_lock = published_dir().parent / installer.FILE
+        click.echo(f"wrote {_shown(uv_lock)} (uv {installer.write(uv_lock, uv=uv)})")
     return 0
 
 

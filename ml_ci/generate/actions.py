@@ -103,21 +103,44 @@ printf 'path=%s\\n' "$lock" >> "$GITHUB_OUTPUT"
 printf 'sha256=%s\\n' "$(sha256sum "$lock" | cut -c1-64)" >> "$GITHUB_OUTPUT"
 """
 
-# Every package from the lock with its hash checked and nothing else (--no-deps: the lock is complete, so pip
-# resolves nothing), then ml-ci itself without its dependencies: from the index by version (cached with the
-# rest), or from a local path (never cached: it changes without a version). --no-compile, as uv installs: pip would
-# byte-compile every module of every package (440 MB of the cpu profile's 2.1 GB), where a job imports a few; Python
-# compiles those on first import, and the cache, saved when the cold job ends, keeps them for the warm ones.
+# Every package from the lock with its hash checked and nothing else (--no-deps: the lock is complete, so nothing is
+# resolved), then ml-ci itself without its dependencies: from the index by version (cached with the rest), or from
+# a local path (the next step; never cached: it changes without a version). The installer is uv (6.4x faster than
+# pip on the cpu lock: benchmarks/installer.py), itself pinned by hash in uv.txt beside this action and installed by
+# pip into the runner's temp folder, outside the environment that is cached. uv byte-compiles nothing (a job imports
+# a few modules of each package; Python compiles those on first import, and the cache keeps them).
 INSTALL_SCRIPT = """\
 set -euo pipefail
-args=(--disable-pip-version-check --require-hashes --no-deps --no-compile -r "$ML_CI_LOCK")
+uv_home="$RUNNER_TEMP/ml-ci-uv"
+rm -rf "$uv_home"
+python -m pip install --disable-pip-version-check --require-hashes --no-deps --no-compile \\
+  --target "$uv_home" -r "$GITHUB_ACTION_PATH/uv.txt"
+uv="$uv_home/bin/uv"
+# The runner's pip settings (a mirror, a folder of wheels) reach uv where uv's own are not set.
+if [ -n "${PIP_INDEX_URL:-}" ] && [ -z "${UV_INDEX_URL:-}${UV_DEFAULT_INDEX:-}" ]; then
+  export UV_INDEX_URL="$PIP_INDEX_URL"
+fi
+if [ -n "${PIP_EXTRA_INDEX_URL:-}" ] && [ -z "${UV_EXTRA_INDEX_URL:-}${UV_INDEX:-}" ]; then
+  export UV_EXTRA_INDEX_URL="$PIP_EXTRA_INDEX_URL"
+fi
+if [ -n "${PIP_FIND_LINKS:-}" ] && [ -z "${UV_FIND_LINKS:-}" ]; then
+  read -ra links <<< "$PIP_FIND_LINKS"
+  UV_FIND_LINKS="$(IFS=,; echo "${links[*]}")"
+  export UV_FIND_LINKS
+fi
+# --no-config: a uv.toml or pyproject.toml of the repository does not change what the lock installs; --no-progress:
+# a log gets uv's lines (what it downloaded and installed), not its progress bars.
+# Best match over every index is safe here, as pip's merging of them is: each file must match the lock's hash.
+args=(pip install --no-config --no-progress --python "$ML_CI_PYTHON" --require-hashes --no-deps)
+args+=(--index-strategy unsafe-best-match -r "$ML_CI_LOCK")
 if [ "$ML_CI_PROFILE" = cpu ] && [ -n "$ML_CI_TORCH_INDEX" ]; then
   # torch's CPU build is not on PyPI; the lock pins it by hash, so the index only serves the file.
   args+=(--extra-index-url "$ML_CI_TORCH_INDEX")
 fi
-python -m pip install "${args[@]}"
+"$uv" "${args[@]}"
 if [ -z "$ML_CI_SOURCE" ]; then
-  python -m pip install --disable-pip-version-check --no-deps "ml-ci==$ML_CI_VERSION"
+  # No hash for ml-ci itself (it is not in its own lock), so uv's default: the first index that has it.
+  "$uv" pip install --no-config --no-progress --python "$ML_CI_PYTHON" --no-deps "ml-ci==$ML_CI_VERSION"
 fi
 """
 
@@ -216,6 +239,7 @@ def setup() -> CompositeAction:
                 shell="bash",
                 env={
                     "ML_CI_LOCK": "${{ steps.lock.outputs.path }}",
+                    "ML_CI_PYTHON": "${{ steps.python.outputs.python-path }}",
                     "ML_CI_PROFILE": "${{ inputs.profile }}",
                     "ML_CI_TORCH_INDEX": "${{ inputs.torch-index }}",
                     "ML_CI_SOURCE": "${{ inputs.source }}",

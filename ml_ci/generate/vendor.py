@@ -17,6 +17,7 @@ from ml_ci.generate import header
 from ml_ci.generate.model import Step, Workflow
 from ml_ci.generate.options import VENDOR_DIR, Options
 from ml_ci.generate.yamlout import Commented
+from ml_ci.lock import installer
 from ml_ci.resources import resource
 
 # Relative to the model repository, as the generated files are keyed.
@@ -73,15 +74,29 @@ def shipped_lock(profile: str) -> str:
         raise OperationalError(f"{rel} of ml-ci cannot be read ({e}); reinstall ml-ci") from None
 
 
+def shipped_installer() -> str:
+    """actions/setup/uv.txt as shipped: the installer the setup action runs, pinned by hash (ml_ci.lock.installer)."""
+    rel = f"actions/setup/{installer.FILE}"
+    try:
+        return resource(rel).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise OperationalError(f"{rel} of ml-ci cannot be read ({e}); reinstall ml-ci") from None
+
+
 def vendored_files(names: Iterable[str], *, regenerate: str, locks: Iterable[str] = ()) -> dict[str, str]:
     """Path in the model repository -> text of each named action, under the model repository's header, and of the
-    locks (profiles) its setup action installs from, beside it as in ml-ci."""
+    locks (profiles) its setup action installs from and of the installer's, beside it as in ml-ci."""
+    names = list(names)
     out = {
         f"{VENDOR_PATH}/{name}/action.yml": header.with_header(
             shipped_action(name), source=f"actions/{name} of ml-ci", regenerate=regenerate
         )
         for name in names
     }
+    if "setup" in names:
+        out[f"{VENDOR_PATH}/setup/{installer.FILE}"] = header.with_header(
+            shipped_installer(), source=f"actions/setup/{installer.FILE} of ml-ci", regenerate=regenerate
+        )
     # Under the same header as the actions, so that the next generate after an upgrade replaces a lock it wrote
     # and refuses one edited by hand (the header is comments, which pip reads past).
     out.update(

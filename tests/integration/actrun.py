@@ -5,7 +5,9 @@ The composite actions are ml-ci's own (copied into the scratch repository as ./.
 checked out from a local copy of this repository) and install ml-ci from a wheel of this checkout,
 built once per test module; the pinned third-party actions are mapped to the local stand-ins in
 tests/actstandins (see its README: each does what the real action's contract says for the inputs
-used). act's artifact and cache servers stay on 127.0.0.1 or off.
+used). act's artifact and cache servers stay on 127.0.0.1 or off. Each job's setup installs its lock with
+uv as on a runner, offline (UV_OFFLINE) from a cache filled once per session with every file of the locks the
+tests use (prime_uv_cache), so a job's install is hardlinks and needs no index.
 """
 
 from __future__ import annotations
@@ -56,11 +58,13 @@ def act_binary() -> str:
 
 @dataclass(frozen=True)
 class Runner:
-    """What every act run shares: the stand-ins, the runner image's packages, ml-ci's wheel."""
+    """What every act run shares: the stand-ins, the runner image's packages, ml-ci's wheel; and uv's cache, which
+    holds every file of the locks the jobs install (None: the jobs' uv downloads as on a runner)."""
 
     standins: dict[pins.Pin, Path]
     site: Path
     wheel: Path
+    uv_cache: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -95,7 +99,66 @@ def make_runner(root: Path) -> Runner:
         check=True,
         timeout=300,
     )
-    return Runner(standins=standins, site=runner_site(root / "image"), wheel=next((root / "dist").glob("ml_ci-*.whl")))
+    # One cache for the whole session (beside each module's runner folder), on the jobs' filesystem: uv hardlinks.
+    uv_cache = prime_uv_cache(root.parent / "uv-cache", root / "prime")
+    return Runner(
+        standins=standins,
+        site=runner_site(root / "image"),
+        wheel=next((root / "dist").glob("ml_ci-*.whl")),
+        uv_cache=uv_cache,
+    )
+
+
+def find_links() -> list[str]:
+    """This machine's folders of wheels for pip (PIP_FIND_LINKS): where torch's CPU build is, as PyTorch's index,
+    which cannot be reached from here, would serve it."""
+    return os.environ.get("PIP_FIND_LINKS", "").split()
+
+
+# The locks the act jobs install: ml-ci's published ones and the examples' own, but the CUDA profile's (no job here
+# runs on a GPU, and its NVIDIA wheels are several GB).
+def locks_to_prime() -> list[Path]:
+    found = [*(ROOT / "actions" / "setup" / "locks").glob("*.txt"), *ROOT.glob("examples/*/ml-ci.lock/*.txt")]
+    return sorted(p for p in found if p.name != "cuda.txt")
+
+
+INSTALL = ("--no-deps", "--index-strategy", "unsafe-best-match", "--quiet")  # as the setup action installs a lock
+
+
+def prime_uv_cache(cache: Path, scratch: Path) -> Path:
+    """Fill uv's cache with every file of the locks (downloads once a session; later calls find them all), so that
+    the jobs' setup action installs them with UV_OFFLINE: the act runs need neither PyPI nor PyTorch's index, which
+    the examples' committed workflows name and which cannot be reached from here."""
+    from ml_ci.lock import resolve
+
+    uv = resolve.find_uv(os.environ)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(scratch)], check=True, timeout=120)
+    env = {**os.environ, "UV_CACHE_DIR": str(cache)}
+    if find_links():
+        env["UV_FIND_LINKS"] = ",".join(find_links())
+    for lock in locks_to_prime():
+        done = subprocess.run(
+            [
+                uv,
+                "pip",
+                "install",
+                "--no-config",
+                "--python",
+                str(scratch / "bin" / "python"),
+                "--require-hashes",
+                *INSTALL,
+                "-r",
+                str(lock),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=1800,
+            check=False,
+        )
+        assert done.returncode == 0, f"uv could not install {lock.relative_to(ROOT)} to fill its cache:\n{done.stderr}"
+    shutil.rmtree(scratch)
+    return cache
 
 
 def runner_site(dest: Path) -> Path:
@@ -233,7 +296,13 @@ def run_act(repo: Path, runner: Runner, work: Path, act: Act, timeout: float = 1
         "--env",
         f"PIP_CACHE_DIR={work / 'pip-cache'}",
     ]
-    for name, value in act.env.items():
+    job_env = dict(act.env)
+    if runner.uv_cache is not None:
+        args += ["--env", f"UV_CACHE_DIR={runner.uv_cache}", "--env", "UV_OFFLINE=1", "--env", "ML_CI_STANDIN_CACHE_LINKS=1"]
+        # The run's own folders of wheels (ml-ci's) and this machine's (torch's CPU build), as pip settings of the
+        # runner, which the setup action hands on to uv.
+        job_env["PIP_FIND_LINKS"] = " ".join([*job_env.get("PIP_FIND_LINKS", "").split(), *find_links()])
+    for name, value in job_env.items():
         args += ["--env", f"{name}={value}"]
     for name, value in act.secrets.items():
         args += ["--secret", f"{name}={value}"]

@@ -8,10 +8,11 @@ here as committed is replaced, and only that:
 - the environments' ports (18081, 18082) become free ports: `bash .ci/example` leaves the example's
   own containers serving on them, and other tests may hold ports. A container of the example that
   already runs (`ml-ci-sentiment-*`) is renamed aside for the test and given its name back after;
-- ml-ci is installed from a wheel of this checkout: `PIP_FIND_LINKS` makes the setup action's
-  `pip install ml-ci[all]==<version>` find it, as no package index has it (the workflows are left
-  as generated, which `ml-ci generate --check` confirms in the copy; the index stays on for what the
-  runner image lacks, such as the setuptools torch asks for in a fresh venv);
+- ml-ci is installed from a wheel of this checkout: `PIP_FIND_LINKS` (which the setup action hands on
+  to uv) makes its install of `ml-ci==<version>` find it, as no package index has it (the workflows are
+  left as generated, which `ml-ci generate --check` confirms in the copy). The jobs' uv installs the
+  example's locks offline from a cache filled once per session (tests/integration/actrun.py): the
+  committed workflows name PyTorch's CPU index, which cannot be reached from here;
 - `OPTUNA_STORAGE` (tune.storage_env) names one SQLite file for both runs, as a shared storage
   would be on a runner: the release rejoins the PR's finished study instead of tuning again
   (ml_ci/generate/tuning.py). The Actions cache is not shared between the runs: on GitHub a push

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import subprocess
-import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,29 +13,9 @@ from ml_ci.lock import header, resolve
 from ml_ci.lock.header import LockHeader
 from ml_ci.lock.profiles import PROFILES
 from tests.services import require_tool
+from tests.wheelfile import make_wheel as wheel
 
 pytestmark = pytest.mark.integration
-
-
-def wheel(folder: Path, name: str, version: str, requires: Sequence[str] = ()) -> Path:
-    """A pure-Python wheel with nothing but its metadata (what a resolver reads)."""
-    info = f"{name}-{version}.dist-info"
-    files = {
-        f"{info}/METADATA": "Metadata-Version: 2.1\n"
-        + f"Name: {name}\nVersion: {version}\n"
-        + "".join(f"Requires-Dist: {r}\n" for r in requires),
-        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: ml-ci-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-    }
-    record = []
-    for path, text in files.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
-        record.append(f"{path},sha256={digest},{len(text.encode())}")
-    files[f"{info}/RECORD"] = "\n".join([*record, f"{info}/RECORD,,"]) + "\n"
-    out = folder / f"{name}-{version}-py3-none-any.whl"
-    with zipfile.ZipFile(out, "w") as z:
-        for path, text in files.items():
-            z.writestr(path, text)
-    return out
 
 
 def test_uv_resolves_pins_with_hashes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -53,9 +53,17 @@ function save(key, version) {
 }
 
 // A copy made as actions/cache makes it, with tar: symbolic links stay links (node's cpSync resolves them, and
-// refuses to copy a link over the link a restored folder already holds).
+// refuses to copy a link over the link a restored folder already holds). ML_CI_STANDIN_CACHE_LINKS=1 (the act tests)
+// hardlinks a Python environment's files instead (a folder with pyvenv.cfg, which the setup-python stand-in makes):
+// each job's environment is GBs that uv hardlinked from its cache, which a full copy per job would write out again.
+// Installers and Python replace such files (unlink, rename) and never write into them, so a link cannot change the
+// stored entry; other folders (models, outputs) are copied. The benchmarks leave it unset and copy as GitHub does.
 function unpack(from, to) {
   fs.mkdirSync(to, { recursive: true });
+  if (process.env.ML_CI_STANDIN_CACHE_LINKS === "1" && fs.existsSync(path.join(from, "pyvenv.cfg"))) {
+    execFileSync("cp", ["-a", "--link", "--remove-destination", "--", `${from}/.`, to], { stdio: "inherit" });
+    return;
+  }
   execFileSync("bash", ["-c", 'tar -C "$1" -cf - . | tar -C "$2" -xf -', "unpack", from, to], { stdio: "inherit" });
 }
 

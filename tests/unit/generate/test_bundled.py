@@ -45,7 +45,10 @@ def test_setup_installs_the_same_version_or_a_local_path() -> None:
     assert setup.inputs["version"].default == __version__
     install = next(s for s in setup.steps if s.id == "install")
     assert install.run is not None and '--no-deps "ml-ci==$ML_CI_VERSION"' in install.run
-    assert "--require-hashes --no-deps --no-compile -r" in install.run, "the lock, every hash checked, nothing resolved"
+    assert "--require-hashes --no-deps" in install.run and '-r "$ML_CI_LOCK"' in install.run, "every hash, nothing resolved"
+    assert '--require-hashes --no-deps --no-compile \\\n  --target "$uv_home" -r "$GITHUB_ACTION_PATH/uv.txt"' in install.run, (
+        "uv itself pinned by hash, outside the cached environment"
+    )
     assert install.if_ == "steps.env.outputs.cache-hit != 'true'", "a restored environment is not installed again"
     source = next(s for s in setup.steps if s.id == "source")
     assert source.if_ == "inputs.source != ''" and source.env["ML_CI_SOURCE"] == "${{ inputs.source }}"

@@ -26,6 +26,7 @@ VENDORED = tuple(
             ),
             # The locks the setup action installs from, beside it: the profiles these workflows use (no cuda).
             *(f".github/actions/ml-ci/setup/locks/{p}.txt" for p in ("build", "cpu", "data", "deploy", "light")),
+            ".github/actions/ml-ci/setup/uv.txt",  # the installer of the locks, pinned by hash
         ]
     )
 )
