@@ -36,7 +36,7 @@ CONFIG = "${{ inputs.config }}"
 # The commit of ml-ci/ml-ci whose actions and code run when the caller gives no ml-ci-ref. Every
 # input this workflow passes to an action must exist in that commit's actions/ (an integration test
 # reads them from git); bump it to each release's commit.
-ML_CI_COMMIT = "e960d24bca67463f09d04bd69d51be500532096a"
+ML_CI_COMMIT = "99cac1c88fd84892d28d992836acf2da68301bbc"
 TUNE_ENVIRONMENT = "ml-ci-tune"
 # The secrets a caller may pass, under the names ml.yaml gives them by default (tune.storage_env,
 # deploy.gitops.token_env) or must give them (image.registry_username_env, registry_password_env).
