@@ -69,7 +69,8 @@ STEP = re.compile(r"^\[[^\]]*/(?P<job>[^\]]+?)\s*\]\s+✅\s+Success - (?P<phase>
 # pip: "Downloading torch-2.4.0-...whl (797.2 MB)"; uv: "Downloading torch (190.9MiB)".
 DOWNLOADING = re.compile(r"Downloading (?P<file>\S+) \((?P<size>[0-9.]+) ?(?P<unit>[kKMG]?i?B)\)")
 LOCAL_FILE = re.compile(r"Processing (?P<file>/\S+\.whl)")  # pip, from a find-links folder or file:// index
-INSTALLED = re.compile(r"^\s*\+ (?P<name>[A-Za-z0-9._-]+)==(?P<version>\S+)")  # uv's list of what it installed
+# uv's list of what it installed, one line each: "[workflow/job]   |  + torch==2.13.0+cpu".
+INSTALLED = re.compile(r"(?:^|\|)\s*\+ (?P<name>[A-Za-z0-9._-]+)==(?P<version>\S+)", re.M)
 FINGERPRINT = re.compile(r"environment: (?P<count>[0-9]+) packages, fingerprint (?P<fp>[0-9a-f]{16})")
 DIGEST = re.compile(r"model-digest=(?P<digest>sha256:[0-9a-f]{64})|model digest (?P<d2>sha256:[0-9a-f]{64})")
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")  # uv colours its lines (act's jobs run on a terminal)
