@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -17,7 +18,7 @@ from packaging.utils import canonicalize_name
 
 from ml_ci import __version__
 from ml_ci.cli.main import cli
-from ml_ci.lock import requirements
+from ml_ci.lock import installer, requirements
 from ml_ci.lock.profiles import PROFILES
 from tests.modelrepo import make_model_repo
 from tests.unit.lock.conftest import ROOT, pyproject_metadata
@@ -33,6 +34,9 @@ import json, os, sys
 from pathlib import Path
 
 args = sys.argv[1:]
+if args == ["--version"]:
+    print("uv 0.13.9 (fake)")
+    sys.exit(0)
 out = Path(args[args.index("-o") + 1])
 with open(os.environ["FAKE_UV_LOG"], "a") as log:
     preferred = out.read_text() if out.exists() else None
@@ -42,7 +46,8 @@ if os.environ.get("FAKE_UV_FAIL"):
     sys.exit(1)
 wanted = Path(args[2]).read_text().splitlines()
 torch = [w.split(",")[0] for w in wanted if w.startswith("torch==")]
-out.write_text("".join(f"{{pin}} \\\\\\n    {hash}\\n" for pin in ["click==8.1.7", *torch]))
+itself = [w for w in wanted if w.startswith("uv==")]  # the installer's lock: uv alone
+out.write_text("".join(f"{{pin}} \\\\\\n    {hash}\\n" for pin in itself or ["click==8.1.7", *torch]))
 """
 
 
@@ -292,3 +297,32 @@ def test_the_torch_index_is_the_jobs_unless_given(
     args = call["args"]
     found = args[args.index("--extra-index-url") + 1] if "--extra-index-url" in args else None
     assert found == index
+
+
+@pytest.fixture
+def published(repo: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A checkout's actions/setup/locks to write ml-ci's own locks into (a copy, not this checkout's)."""
+    import ml_ci.cli.lock
+
+    folder = repo.parent / "checkout" / "actions" / "setup" / "locks"
+    shutil.copytree(ROOT / "actions" / "setup" / "locks", folder)
+    shutil.copy(ROOT / "actions" / "setup" / "uv.txt", folder.parent / "uv.txt")
+    monkeypatch.setattr(ml_ci.cli.lock, "published_dir", lambda: folder)
+    return folder
+
+
+def test_published_writes_the_installers_lock_with_the_uv_that_ran(published: Path) -> None:
+    result = CliRunner().invoke(cli, ["lock", "--published", "--torch-index", "none"])
+    assert result.exit_code == 0, result.stderr
+    assert (published.parent / "uv.txt").read_text() == installer.header("0.13.9") + f"uv==0.13.9 \\\n    {HASH}\n"
+    assert result.stdout.splitlines()[-1].endswith("uv.txt (uv 0.13.9)")
+
+
+def test_check_names_an_installers_lock_that_pins_no_hashed_uv(published: Path) -> None:
+    (published.parent / "uv.txt").write_text("uv==0.13.9\n")
+    result = CliRunner().invoke(cli, ["lock", "--published", "--check"])
+    assert result.exit_code == 1
+    assert "uv.txt: its pin of uv has no --hash" in result.stderr
+    (published.parent / "uv.txt").unlink()
+    result = CliRunner().invoke(cli, ["lock", "--published", "--check"])
+    assert result.exit_code == 1 and "uv.txt: missing" in result.stderr
