@@ -167,6 +167,7 @@ def _shown(path: Path) -> str:
 
 def check(options: LockOptions) -> int:
     stale: list[str] = []
+    installer_lock = ""
     found = targets(options)
     for t in found:
         if not t.path.is_file():
@@ -187,10 +188,14 @@ def check(options: LockOptions) -> int:
         reason = installer.problem(uv_lock.read_text(encoding="utf-8")) if uv_lock.is_file() else "missing"
         if reason is not None:
             stale.append(f"{_shown(uv_lock)}: {reason}")
+        else:
+            installer_lock = f"; {_shown(uv_lock)} pins uv {installer.pinned_version(uv_lock.read_text(encoding='utf-8'))}"
     if stale:
         command = found[0].regenerate
         raise OperationalError("\n".join(["locks that do not fit:", *(f"  {line}" for line in stale), f"run `{command}`"]))
-    click.echo(f"{len(found)} lock{'s' if len(found) != 1 else ''} fit: {', '.join(_shown(t.path) for t in found)}")
+    click.echo(
+        f"{len(found)} lock{'s' if len(found) != 1 else ''} fit: {', '.join(_shown(t.path) for t in found)}{installer_lock}"
+    )
     return 0
 
 

@@ -76,8 +76,8 @@ def write(output: Path, *, uv: str, run: Run = _run) -> str:
         except OSError as e:
             raise OperationalError(f"cannot run {uv}: {e.strerror or e}") from None
         if done.returncode != 0:
-            said_ = (done.stderr or done.stdout or "").strip() or f"exit status {done.returncode}"
-            raise OperationalError(f"uv could not lock itself (uv=={version}, for {output}):\n{said_}")
+            message = (done.stderr or done.stdout or "").strip() or f"exit status {done.returncode}"
+            raise OperationalError(f"uv could not lock itself (uv=={version}, for {output}):\n{message}")
         body = (work / "uv.txt").read_text(encoding="utf-8")
     reason = problem(body)
     if reason is not None:

@@ -208,6 +208,8 @@ def test_the_published_locks_fit_this_ml_ci() -> None:
     result = CliRunner().invoke(cli, ["lock", "--published", "--check"])
     assert result.exit_code == 0, result.stderr
     assert result.stdout.startswith("6 locks fit:")
+    version = installer.pinned_version((ROOT / "actions/setup/uv.txt").read_text())
+    assert result.stdout.rstrip().endswith(f"uv.txt pins uv {version}")
     for name, profile in PROFILES.items():
         text = (ROOT / "actions/setup/locks" / f"{name}.txt").read_text()
         pinned = {canonicalize_name(line.split("==")[0]) for line in text.splitlines() if line[:1].isalnum()}
