@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
+from ml_ci import __version__
 from ml_ci.config import load_config
 from ml_ci.generate.baselines import KEEP_EVAL
 from ml_ci.generate.bundled import render_bundled
@@ -171,10 +172,16 @@ def test_a_tag_is_flagged_only_as_unpinned(tmp_path: Path) -> None:
 
 HOSTILE_NAME = "ml $(touch pwned-a) `touch pwned-b` ;touch pwned-c; 'x' \"y\" $HOME.yaml"
 STUB = """#!/bin/sh
-# Records its arguments, one per line, NUL-separated; prints a cache key when asked for one.
+# Records its arguments, one per line, NUL-separated; prints a cache key when asked for one. As pip with --target DIR
+# (the setup action installing uv), it leaves itself as DIR/bin/uv, for the step to run next.
 printf '%s\\0' "$(basename "$0")" "$@" >> "$CALLS"
 printf '\\n' >> "$CALLS"
 case "$*" in *--print-cache-key*) echo 0123abcd ;; esac
+prev=""
+for arg in "$@"; do
+  if [ "$prev" = --target ]; then mkdir -p "$arg/bin" && cp "$0" "$arg/bin/uv"; fi
+  prev="$arg"
+done
 exit 0
 """
 
@@ -212,12 +219,13 @@ def test_hostile_values_execute_nothing(tmp_path: Path) -> None:
         (stubs / name).write_text(STUB)
         (stubs / name).chmod(stat.S_IRWXU)
     calls = tmp_path / "calls"
-    # The vendored setup action's folder, as the runner gives it: its locks beside it.
+    # The vendored setup action's folder, as the runner gives it: its locks and the installer's beside it.
     action_path = tmp_path / "setup-action"
     for rel, text in rendered.items():
-        if rel.startswith(f"{VENDOR_PATH}/setup/locks/"):
-            (action_path / "locks").mkdir(parents=True, exist_ok=True)
-            (action_path / "locks" / rel.rsplit("/", 1)[1]).write_text(text)
+        if rel.startswith(f"{VENDOR_PATH}/setup/") and not rel.endswith("/action.yml"):
+            dest = action_path / rel.removeprefix(f"{VENDOR_PATH}/setup/")
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_text(text)
     executed = 0
     for text in workflow_texts:
         for job in yaml.safe_load(text)["jobs"].values():
@@ -242,6 +250,7 @@ def test_hostile_values_execute_nothing(tmp_path: Path) -> None:
                         GITHUB_OUTPUT=str(tmp_path / "output"),
                         GITHUB_ACTION_PATH=str(action_path),
                         GITHUB_WORKSPACE=str(repo),
+                        RUNNER_TEMP=str(tmp_path / "runner-temp"),
                     )
                     result = subprocess.run(
                         [bash, "--noprofile", "--norc", "-eo", "pipefail", "-c", inner["run"]],
@@ -260,6 +269,15 @@ def test_hostile_values_execute_nothing(tmp_path: Path) -> None:
     ml_ci_calls = [r for r in records if r[0] == "ml-ci"]
     assert ml_ci_calls and all(r[r.index("-c") + 1] == HOSTILE_NAME for r in ml_ci_calls if "-c" in r)
     assert any(r[1:] == ["validate", "--format", "github", HOSTILE_NAME] for r in ml_ci_calls)
+    # uv, installed by pip from the action's uv.txt with its hash checked, installed each lock with every hash checked
+    # and ml-ci itself by version alone.
+    pip_uv = [r for r in records if r[0] == "python" and "--target" in r]
+    assert pip_uv and all("--require-hashes" in r and r[-1] == str(action_path / "uv.txt") for r in pip_uv)
+    assert (action_path / "uv.txt").read_text().count("--hash=sha256:") > 1
+    installs = [r for r in records if r[0] == "uv"]
+    assert len(installs) == 2 * len(pip_uv)
+    assert all("--require-hashes" in r for r in installs if "-r" in r)
+    assert all(r[-1] == f"ml-ci=={__version__}" for r in installs if "-r" not in r)
 
 
 # --- the reusable workflow's default commit ---------------------------------------------------------
