@@ -65,22 +65,21 @@ def used_profiles(workflows: Iterable[Workflow], options: Options) -> list[str]:
     )
 
 
-def shipped_lock(profile: str) -> str:
-    """A lock shipped beside ml-ci's setup action, as it is: `ml-ci lock` wrote it, with its own header."""
-    rel = f"actions/setup/locks/{profile}.txt"
+def _shipped_text(rel: str) -> str:
     try:
         return resource(rel).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise OperationalError(f"{rel} of ml-ci cannot be read ({e}); reinstall ml-ci") from None
+
+
+def shipped_lock(profile: str) -> str:
+    """A lock shipped beside ml-ci's setup action, as it is: `ml-ci lock` wrote it, with its own header."""
+    return _shipped_text(f"actions/setup/locks/{profile}.txt")
 
 
 def shipped_installer() -> str:
     """actions/setup/uv.txt as shipped: the installer the setup action runs, pinned by hash (ml_ci.lock.installer)."""
-    rel = f"actions/setup/{installer.FILE}"
-    try:
-        return resource(rel).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise OperationalError(f"{rel} of ml-ci cannot be read ({e}); reinstall ml-ci") from None
+    return _shipped_text(f"actions/setup/{installer.FILE}")
 
 
 def vendored_files(names: Iterable[str], *, regenerate: str, locks: Iterable[str] = ()) -> dict[str, str]:
