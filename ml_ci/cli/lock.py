@@ -185,11 +185,12 @@ def check(options: LockOptions) -> int:
         stale += [f"{_shown(t.path)}: {reason}" for reason in reasons]
     if options.published:
         uv_lock = published_dir().parent / installer.FILE
-        reason = installer.problem(uv_lock.read_text(encoding="utf-8")) if uv_lock.is_file() else "missing"
+        text = uv_lock.read_text(encoding="utf-8") if uv_lock.is_file() else None
+        reason = installer.problem(text) if text is not None else "missing"
         if reason is not None:
             stale.append(f"{_shown(uv_lock)}: {reason}")
-        else:
-            installer_lock = f"; {_shown(uv_lock)} pins uv {installer.pinned_version(uv_lock.read_text(encoding='utf-8'))}"
+        elif text is not None:
+            installer_lock = f"; {_shown(uv_lock)} pins uv {installer.pinned_version(text)}"
     if stale:
         command = found[0].regenerate
         raise OperationalError("\n".join(["locks that do not fit:", *(f"  {line}" for line in stale), f"run `{command}`"]))
